@@ -4,6 +4,7 @@ import mamba4j.core.Backend;
 import mamba4j.core.UserInputException;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
+import mamba4j.models.discrete.PhiMambaCheckpoint;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Loader;
 import mamba4j.models.mamba1.Mamba1Model;
@@ -76,7 +77,17 @@ public final class Models {
                     throw ex;
                 }
             }
-            default -> throw new UserInputException(json.file() + ": unknown model_type \"" + type + "\"; supported: mamba, mamba2, phi, llama, gpt2");
+            case PhiMambaCheckpoint.MODEL_TYPE -> {   // MOHAWK students
+                PhiMambaCheckpoint.Config cfg = PhiMambaCheckpoint.readConfig(json);
+                CheckpointTensors ck = CheckpointTensors.open(dir);
+                try {
+                    yield new Loaded(PhiMambaCheckpoint.load(json, ck, backend), cfg, ck, json);
+                } catch (RuntimeException ex) {
+                    ck.close();
+                    throw ex;
+                }
+            }
+            default -> throw new UserInputException(json.file() + ": unknown model_type \"" + type + "\"; supported: mamba, mamba2, phi, llama, gpt2, phi-mamba");
         };
     }
 

@@ -89,6 +89,8 @@ public final class Tape {
         record GeluTanh(Var x, Var out) implements Node {}
         record Rotary(Var x, Tensor cos, Tensor sin, int rotaryDim, Var out) implements Node {}
         record Attention(Var q, Var k, Var v, float scale, Tensor lse, Var out) implements Node {}
+        /** A distillation loss (scalar out) whose gradients were computed with its value: {@code grads[i]} belongs to {@code inputs[i]}. */
+        record Distance(Var[] inputs, Tensor[] grads, double loss, Var out) implements Node {}
     }
 
     /** out[i] = weight[ids[i]]. weight (V, D) → (n, D). */
@@ -276,11 +278,46 @@ public final class Tape {
         return out;
     }
 
-    /** The loss value of a {@link #crossEntropy} result, in double. */
+    /** The loss value of a {@link #crossEntropy} or distance result, in double. */
     public double lossValue(Var loss) {
-        for (int i = nodes.size() - 1; i >= 0; i--)
+        for (int i = nodes.size() - 1; i >= 0; i--) {
             if (nodes.get(i) instanceof Node.CrossEntropy ce && ce.out() == loss) return ce.loss();
+            if (nodes.get(i) instanceof Node.Distance d && d.out() == loss) return d.loss();
+        }
         throw new IllegalArgumentException("not a loss recorded on this tape");
+    }
+
+    // ------------------------------------------------------------------ the distillation losses (MOHAWK)
+
+    /**
+     * MOHAWK stage 1: mean over batch and head of ‖T − target‖_F, T the Discrete Mamba-2 mixing matrix built from
+     * logA (B, T, H), B and C (B, T, G, N) and D (H, or null), target (B, H, T, T) constant (see {@link Distances#matrix}).
+     */
+    public Var matrixDistance(Var logA, Var bm, Var cm, Var d, Tensor target) {
+        Tensor[] g = {f32(logA.value().shape().dims()), f32(bm.value().shape().dims()), f32(cm.value().shape().dims()),
+                d == null ? null : f32(d.value().shape().dims())};
+        double loss = Distances.matrix(logA.value(), bm.value(), cm.value(), d == null ? null : d.value(), target, g);
+        return distance(new Var[]{logA, bm, cm, d}, g, loss);
+    }
+
+    /** MOHAWK stage 2: mean over rows of ‖x_m − target_m‖₂, x and target (M, D). */
+    public Var rowDistance(Var x, Tensor target) {
+        Tensor g = f32(x.value().shape().dims());
+        double loss = Distances.rows(x.value(), target, g);
+        return distance(new Var[]{x}, new Tensor[]{g}, loss);
+    }
+
+    /** MOHAWK stage 3: mean over rows of CE(softmax(teacher/τ), softmax(logits/τ)), logits and teacher (M, V). */
+    public Var softCrossEntropy(Var logits, Tensor teacherLogits, double tau) {
+        Tensor g = f32(logits.value().shape().dims());
+        double loss = Distances.soft(logits.value(), teacherLogits, tau, g);
+        return distance(new Var[]{logits}, new Tensor[]{g}, loss);
+    }
+
+    private Var distance(Var[] inputs, Tensor[] grads, double loss) {
+        Var out = result(Tensor.of(new float[]{(float) loss}, 1), inputs);
+        nodes.add(new Node.Distance(inputs, grads, loss, out));
+        return out;
     }
 
     // ------------------------------------------------------------------ backward
@@ -288,6 +325,27 @@ public final class Tape {
     /** Back-propagates from a scalar loss (seeded with {@code scale}) to every Var that requires a gradient. */
     public void backward(Var loss, float scale) {
         loss.gradForAccumulate().fill(scale);
+        for (int i = nodes.size() - 1; i >= 0; i--) {
+            Node node = nodes.get(i);
+            if (!node.out().requiresGrad()) continue;
+            if (node instanceof Node.Split s) { backwardSplit(s); continue; }
+            Tensor g = node.out().grad();
+            if (g == null) continue;      // nothing flowed into this value
+            backward(node, g);
+        }
+    }
+
+    /**
+     * Back-propagates from a non-scalar output whose gradient is {@code seedGrad} (copied; same element count as
+     * {@code out}): how a block recomputed from its saved input is differentiated given the gradient of its output
+     * (activation checkpointing). The walk is the one of {@link #backward(Var, float)}, so a block's gradients are
+     * bit-identical to those of the same ops recorded inside one whole-model tape.
+     */
+    public void backward(Var out, Tensor seedGrad) {
+        Tensor seed = out.gradForAccumulate();
+        if (seedGrad.dtype() != DType.F32 || seedGrad.numel() != seed.numel())
+            throw new IllegalArgumentException("backward: seed " + seedGrad.dtype() + seedGrad.shape() + " for output " + out);
+        seed.copyFrom(seedGrad);
         for (int i = nodes.size() - 1; i >= 0; i--) {
             Node node = nodes.get(i);
             if (!node.out().requiresGrad()) continue;
@@ -448,6 +506,16 @@ public final class Tape {
                 }
             }
             case Node.Attention n -> backwardAttention(n, g);
+            case Node.Distance n -> {
+                // the gradients were computed with the value; scaled by the incoming scalar
+                float sc = g.getFloat(0);
+                for (int i = 0; i < n.inputs().length; i++) {
+                    Var in = n.inputs()[i];
+                    if (in == null || !in.requiresGrad()) continue;
+                    if (sc != 1f) be.scale(n.grads()[i], sc);
+                    accumulate(in, n.grads()[i]);
+                }
+            }
         }
     }
 

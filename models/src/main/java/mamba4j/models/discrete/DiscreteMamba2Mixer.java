@@ -260,23 +260,33 @@ public final class DiscreteMamba2Mixer {
      */
     public static Var forward(Tape tape, DiscreteMamba2Config c, Vars p, Var u, int b, int t) {
         long bt = (long) b * t;
-        int e = c.dInner(), cd = c.convDim(), h = c.nVHeads(), hp = c.headDim(), g = c.nQkHeads(), n = c.dState();
+        int e = c.dInner(), h = c.nVHeads(), hp = c.headDim();
+        TapeInputs in = ssdInputs(tape, c, p, u, b, t);
+        Var y = tape.ssd(in.x().reshape(b, t, h, hp), in.logA(), null, in.bm(), in.cm(), p.d(), c.chunkSize());
+        Var gated = tape.mulSilu(y.reshape(bt, e), in.z());
+        return tape.linear(gated, p.outProj(), p.outProjBias());
+    }
+
+    /** The SSD's inputs on the tape: x (B·T, E), logA (B, T, H), B and C (B, T, G, N), z + z_bias (B·T, E). */
+    public record TapeInputs(Var x, Var logA, Var bm, Var cm, Var z) {}
+
+    /** Everything before the scan, recorded on the tape (what {@link #forward(Tape, DiscreteMamba2Config, Vars, Var, int, int)} and MOHAWK stage 1 share). */
+    public static TapeInputs ssdInputs(Tape tape, DiscreteMamba2Config c, Vars p, Var u, int b, int t) {
+        long bt = (long) b * t;
+        int e = c.dInner(), cd = c.convDim(), h = c.nVHeads(), g = c.nQkHeads(), n = c.dState();
         Var[] xbcZA = tape.split(tape.linear(u, p.inProj(), p.inProjBias()), cd, e, h);         // xBC | z | A_log
         Var xbc = tape.conv(xbcZA[0].reshape(b, t, cd), p.convWeight(), p.convBias(), false);   // identity activation
         Var[] xBC = tape.split(xbc.reshape(bt, cd), e, (long) g * n, (long) g * n);            // x | B | C
         Tensor minusOnes = Tensor.zeros(DType.F32, h);
         minusOnes.fill(-1f);
         Var logA = tape.mulColumns(tape.softplusClamp(xbcZA[2], null, 0f, Float.POSITIVE_INFINITY), tape.constant(minusOnes));
-        Var y = tape.ssd(xBC[0].reshape(b, t, h, hp), logA.reshape(b, t, h), null,
-                xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), p.d(), c.chunkSize());
         Var z = xbcZA[1];
         if (p.zBias() != null) {
             Tensor ones = Tensor.zeros(DType.F32, bt, 1);
             ones.fill(1f);
             z = tape.add(z, tape.linear(tape.constant(ones), p.zBias().reshape(e, 1), null));    // z + z_bias per row
         }
-        Var gated = tape.mulSilu(y.reshape(bt, e), z);
-        return tape.linear(gated, p.outProj(), p.outProjBias());
+        return new TapeInputs(xBC[0], logA.reshape(b, t, h), xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), z);
     }
 
     // ------------------------------------------------------------------ helpers

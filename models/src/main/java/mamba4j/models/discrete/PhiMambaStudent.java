@@ -80,6 +80,57 @@ public final class PhiMambaStudent implements CausalLM {
         }
     }
 
+    /**
+     * A student over the given tensors, named as {@link #tensors()} names them (no copies: the model reads them in
+     * place). The conv weight may be (C, K) or phi-mamba's (C, 1, K). Missing or misshapen tensors are named.
+     */
+    public static PhiMambaStudent fromTensors(TeacherSpec spec, DiscreteMamba2Config mc, java.util.Set<Integer> attentionLayers, Backend backend,
+                                              Map<String, Tensor> t) {
+        int d = spec.hidden(), in = spec.intermediate(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
+        List<Layer> layers = new java.util.ArrayList<>();
+        for (int i = 0; i < spec.layers(); i++) {
+            String p = "backbone.layers." + i + ".";
+            DiscreteMamba2Mixer mixer = null;
+            Attention attention = null;
+            if (attentionLayers.contains(i)) {
+                attention = new Attention(need(t, p + "mixer.q_proj.weight", qd, d), opt(t, p + "mixer.q_proj.bias", qd),
+                        need(t, p + "mixer.k_proj.weight", kvd, d), opt(t, p + "mixer.k_proj.bias", kvd),
+                        need(t, p + "mixer.v_proj.weight", kvd, d), opt(t, p + "mixer.v_proj.bias", kvd),
+                        need(t, p + "mixer.dense.weight", d, qd), opt(t, p + "mixer.dense.bias", d));
+            } else {
+                String m = p + "mixer.";
+                Tensor conv = t.get(m + "conv1d.weight");
+                if (conv != null && conv.rank() == 3 && conv.dim(1) == 1) conv = conv.reshape(conv.dim(0), conv.dim(2));
+                if (conv == null) throw new UserInputException("missing tensor '" + m + "conv1d.weight'");
+                mixer = new DiscreteMamba2Mixer(mc, backend, new DiscreteMamba2Mixer.Weights(
+                        need(t, m + "in_proj.weight", mc.inProjSize(), d), opt(t, m + "in_proj.bias", mc.inProjSize()),
+                        conv, opt(t, m + "conv1d.bias", mc.convDim()), opt(t, m + "z_bias", mc.dInner()), need(t, m + "D", mc.nVHeads()),
+                        need(t, m + "out_proj.weight", d, mc.dInner()), opt(t, m + "out_proj.bias", d)));
+            }
+            layers.add(new Layer(need(t, p + "input_layernorm.weight", d), opt(t, p + "input_layernorm.bias", d), mixer, attention,
+                    need(t, p + "mlp.fc1.weight", in, d), opt(t, p + "mlp.fc1.bias", in),
+                    need(t, p + "mlp.fc2.weight", d, in), opt(t, p + "mlp.fc2.bias", d)));
+        }
+        Tensor emb = need(t, "backbone.embedding.weight", spec.vocabSize(), d);
+        Tensor head = t.containsKey("lm_head.weight") ? need(t, "lm_head.weight", spec.vocabSize(), d)
+                : spec.tieWordEmbeddings() ? emb : need(t, "lm_head.weight", spec.vocabSize(), d);
+        return new PhiMambaStudent(spec, mc, backend, emb, layers, need(t, "backbone.final_layernorm.weight", d),
+                opt(t, "backbone.final_layernorm.bias", d), head, opt(t, "lm_head.bias", spec.vocabSize()));
+    }
+
+    private static Tensor need(Map<String, Tensor> t, String name, long... dims) {
+        Tensor v = t.get(name);
+        if (v == null) throw new UserInputException("missing tensor '" + name + "'");
+        return opt(t, name, dims);
+    }
+
+    private static Tensor opt(Map<String, Tensor> t, String name, long... dims) {
+        Tensor v = t.get(name);
+        if (v != null && !v.shape().equals(mamba4j.core.Shape.of(dims)))
+            throw new UserInputException("tensor '" + name + "' has shape " + v.shape() + ", expected " + mamba4j.core.Shape.of(dims));
+        return v;
+    }
+
     public TeacherSpec spec() { return spec; }
     public DiscreteMamba2Config mixerConfig() { return mixerConfig; }
     public Backend backend() { return backend; }

@@ -1,0 +1,118 @@
+package mamba4j.app;
+
+import mamba4j.core.Backend;
+import mamba4j.core.Backends;
+import mamba4j.core.UserInputException;
+import mamba4j.io.JsonConfig;
+import mamba4j.io.ByteTokenizer;
+import mamba4j.io.HfTokenizer;
+import mamba4j.io.Tokenizer;
+import mamba4j.models.Models;
+import mamba4j.models.discrete.DiscreteMamba2Config;
+import mamba4j.models.discrete.PhiMambaInit;
+import mamba4j.models.discrete.PhiMambaTrainable;
+import mamba4j.models.distill.DistillPlan;
+import mamba4j.models.distill.Distiller;
+import mamba4j.models.distill.Metrics;
+import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TeacherSpec;
+import mamba4j.nn.data.TokenFile;
+import mamba4j.nn.data.TokenWindows;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/**
+ * MOHAWK distillation of a Phi teacher into a Phi-Mamba student ({@link Distiller}). Re-running the same command on
+ * the same --out resumes: finished stages are kept, the interrupted one continues from its last checkpoint.
+ */
+@Command(name = "distill", description = "MOHAWK: distil a Phi teacher into a Phi-Mamba student (stage 1 matrix orientation, "
+        + "2 hidden-state alignment, 3 knowledge distillation). Re-run the same command to resume.")
+final class DistillCommand implements Callable<Integer> {
+    @Option(names = "--teacher", required = true, description = "The teacher's checkpoint directory (model_type phi).")
+    Path teacher;
+
+    @Option(names = "--plan", required = true, description = "A plan JSON file or a built-in plan name (demo).")
+    String plan;
+
+    @Option(names = "--data", required = true, description = "A text file; tokenised once into FILE.tokens beside it.")
+    Path data;
+
+    @Option(names = "--tokenizer", description = "bytes or a tokenizer.json (default: bytes for a 256-token vocabulary, else the teacher's tokenizer.json).")
+    String tokenizer;
+
+    @Option(names = "--out", required = true, description = "Run directory: plan.json, metrics.json, stage directories, student/.")
+    Path out;
+
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    String backend;
+
+    @Option(names = "--seed", description = "Overrides the plan's seed (student init, data order).")
+    Long seed;
+
+    @Option(names = "--no-progress", description = "No progress bars (one line per evaluation instead).")
+    boolean noProgress;
+
+    @Option(names = "--no-plots", description = "No PNG plots (for a JVM without java.desktop).")
+    boolean noPlots;
+
+    @Override public Integer call() {
+        Backend be = Backends.get(backend);
+        DistillPlan p = seed == null ? loadPlan(plan) : loadPlan(plan).withSeed(seed);
+        try (Models.Loaded t = Models.load(teacher, be)) {
+            Distiller.Result r = distill(t, p, data, tokenizer, out, be, !noProgress, !noPlots, System.err);
+            Metrics last = r.metrics().getLast();
+            System.out.printf("distilled in %.1f s: student perplexity %.3f (teacher %.3f), top-1 agreement %.1f%%; student saved to %s%n",
+                    r.seconds(), last.studentPerplexity(), last.teacherPerplexity(), 100 * last.agreement(), r.student());
+        }
+        return 0;
+    }
+
+    /** Builds the student from the loaded teacher (weight transfer, the plan's init) and runs the plan. */
+    static Distiller.Result distill(Models.Loaded t, DistillPlan p, Path text, String tokenizerName, Path out, Backend be,
+                                    boolean progress, boolean plots, java.io.PrintStream console) {
+        if (!(t.model() instanceof TeacherModel tm) || tm.spec().arch() != TeacherSpec.Arch.PHI)
+            throw new UserInputException("--teacher " + t.json().file().getParent() + ": a Phi teacher (model_type phi) is needed, got "
+                    + Models.architecture(t.json()));
+        if (!Files.exists(text)) throw new UserInputException("--data " + text + ": no such file");
+        TeacherSpec spec = tm.spec();
+        if (p.seqLen() > spec.maxPositions())
+            throw new UserInputException("plan seq_len " + p.seqLen() + " exceeds the teacher's " + spec.maxPositions() + " positions");
+        String name = tokenizerName != null ? tokenizerName
+                : spec.vocabSize() == 256 ? "bytes" : t.json().file().resolveSibling("tokenizer.json").toString();
+        Tokenizer tok = name.equals("bytes") ? new ByteTokenizer() : HfTokenizer.open(Path.of(name));
+        if (tok.vocabSize() > spec.vocabSize())
+            throw new UserInputException("tokenizer " + name + " has " + tok.vocabSize() + " ids, the teacher's vocabulary " + spec.vocabSize());
+        try (TokenFile tokens = TokenFile.prepare(text, tok, name, TokenFile.defaultTokensPath(text))) {
+            TokenWindows windows = new TokenWindows(tokens, p.valFraction());
+            PhiMambaTrainable student = PhiMambaTrainable.of(PhiMambaInit.fromTeacher(spec, t.checkpoint(), be,
+                    new PhiMambaInit.Options(DiscreteMamba2Config.forTeacher(spec), p.attentionLayers(), p.xbcFromVkq(), p.seed())), be);
+            console.printf("teacher %s (%s), student Phi-Mamba %,d parameters; data %s%n", t.json().file().getParent(),
+                    spec.arch(), student.allParameters().stream().mapToLong(q -> q.value().numel()).sum(), windows.describe());
+            return new Distiller(tm, student, p, windows, be, out, console, progress, plots).run();
+        }
+    }
+
+    /** A plan file, or a built-in plan from the jar's plans/ folder. */
+    static DistillPlan loadPlan(String plan) {
+        Path file = Path.of(plan);
+        if (Files.exists(file)) return DistillPlan.read(file);
+        try (InputStream in = DistillCommand.class.getResourceAsStream("/plans/" + plan + ".json")) {
+            if (in == null) throw new UserInputException("--plan " + plan + ": no such file or built-in plan (demo)");
+            Path tmp = Files.createTempFile("plan-", ".json");
+            Files.write(tmp, in.readAllBytes());
+            try {
+                return DistillPlan.parse(JsonConfig.read(tmp));
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+package mamba4j.app;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import mamba4j.core.Backends;
+import mamba4j.models.Models;
+import mamba4j.models.discrete.PhiMambaStudent;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * `distill` and `demo` on the shipped teacher (byte-level Phi, inside the jar) and 30k characters of Austen: each stage
+ * lowers what it optimises, the student loads and generates through the normal CLI, a re-run resumes (finished stages
+ * kept, a lost stage retrained to the same bytes on the reference backend), bad plans are named.
+ */
+class DistillCliTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    @TempDir static Path shared;
+    static Path teacher, text;
+
+    @BeforeAll
+    static void setUp() throws IOException {
+        teacher = DemoCommand.extractShippedTeacher(shared.resolve("teacher"));
+        String austen = Files.readString(Path.of("../data/austen.txt"));
+        text = shared.resolve("austen-30k.txt");
+        Files.writeString(text, austen.substring(0, 30_000));
+    }
+
+    static Path plan(Path dir, String stages, int seqLen, int batch) throws IOException {
+        Path p = dir.resolve("plan.json");
+        Files.writeString(p, "{\"seq_len\": " + seqLen + ", \"batch_size\": " + batch + ", \"eval_batches\": 1, \"val_fraction\": 0.1, \"stages\": [" + stages + "]}");
+        return p;
+    }
+
+    static double mean(JsonNode a) {
+        double s = 0;
+        for (JsonNode x : a) s += x.asDouble();
+        return s / a.size();
+    }
+
+    @Test
+    void eachStageLowersItsObjectiveAndTheStudentGenerates(@TempDir Path tmp) throws IOException {
+        Path plan = plan(tmp, "{\"stage\": 1, \"steps\": 10, \"lr\": 0.003}, {\"stage\": 2, \"steps\": 10, \"lr\": 0.002}, "
+                + "{\"stage\": 3, \"steps\": 10, \"lr\": 0.001}", 64, 4);
+        Path out = tmp.resolve("run");
+        Cli c = Cli.run("distill", "--teacher", teacher.toString(), "--plan", plan.toString(), "--data", text.toString(), "--out", out.toString(), "--no-progress");
+        assertEquals(0, c.status(), c.err());
+        JsonNode m = JSON.readTree(out.resolve("metrics.json").toFile());
+        assertEquals(4, m.size(), "initial + 3 stages");
+        JsonNode init = m.get(0), s1 = m.get(1), s2 = m.get(2), s3 = m.get(3);
+        assertTrue(mean(s1.get("matrix_distance")) < 0.5 * mean(init.get("matrix_distance")),
+                "stage 1 halves the matrix distance: " + init.get("matrix_distance") + " → " + s1.get("matrix_distance"));
+        assertTrue(mean(s2.get("hidden_distance")) < mean(s1.get("hidden_distance")),
+                "stage 2 lowers the hidden-state distance: " + s1.get("hidden_distance") + " → " + s2.get("hidden_distance"));
+        assertTrue(s3.get("kl").asDouble() < init.get("kl").asDouble(), "KL to the teacher: " + init.get("kl") + " → " + s3.get("kl"));
+        for (String f : new String[]{"plan.json", "stage1-matrix-orientation/log.jsonl", "stage3-knowledge-distillation/loss.png", "matrix_distance.png",
+                "hidden_distance.png", "student/config.json", "student/model.safetensors"})
+            assertTrue(Files.exists(out.resolve(f)), f);
+        try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
+            assertInstanceOf(PhiMambaStudent.class, l.model());
+        }
+        int[] ids = GoldenChecks.cliGreedy(out.resolve("student"), new int[]{73, 116, 32, 105, 115}, 8, true);
+        assertTrue(ids.length >= 8, "generated ids: " + java.util.Arrays.toString(ids));
+    }
+
+    @Test
+    void rerunResumesAndALostStageIsRetrainedToTheSameBytes(@TempDir Path tmp) throws IOException {
+        Path plan = plan(tmp, "{\"stage\": 1, \"steps\": 2, \"lr\": 0.003}, {\"stage\": 2, \"steps\": 2, \"lr\": 0.002}, "
+                + "{\"stage\": 3, \"steps\": 2, \"lr\": 0.001}", 24, 2);
+        Path a = tmp.resolve("a"), b = tmp.resolve("b");
+        String[] args = {"distill", "--teacher", teacher.toString(), "--plan", plan.toString(), "--data", text.toString(), "--backend", "reference", "--no-progress", "--out"};
+        Cli first = Cli.run(concat(args, a.toString()));
+        assertEquals(0, first.status(), first.err());
+        byte[] student = Files.readAllBytes(a.resolve("student/model.safetensors"));
+        copyTree(a, b);
+        deleteTree(b.resolve("stage3-knowledge-distillation"));
+        deleteTree(b.resolve("student"));
+        Cli again = Cli.run(concat(args, b.toString()));
+        assertEquals(0, again.status(), again.err());
+        assertTrue(again.err().contains("resuming"), "stages 1 and 2 are resumed from their checkpoints: " + again.err());
+        assertArrayEquals(student, Files.readAllBytes(b.resolve("student/model.safetensors")), "student after a lost stage 3 was retrained");
+    }
+
+    @Test
+    void badPlansAreNamed(@TempDir Path tmp) throws IOException {
+        Path bad = tmp.resolve("bad.json");
+        Files.writeString(bad, "{\"stages\": [{\"stage\": 3, \"steps\": 2, \"lr\": 0.001}, {\"stage\": 1, \"steps\": 2, \"lr\": 0.001}]}");
+        Cli c = Cli.run("distill", "--teacher", teacher.toString(), "--plan", bad.toString(), "--data", text.toString(), "--out", tmp.resolve("o").toString());
+        assertEquals(2, c.status());
+        assertTrue(c.err().contains("stages[1]") && c.err().contains("increasing order"), c.err());
+        Files.writeString(bad, "{\"stages\": [{\"stage\": 1, \"steps\": 2, \"lr\": 0.001, \"lr_max\": 3}]}");
+        c = Cli.run("distill", "--teacher", teacher.toString(), "--plan", bad.toString(), "--data", text.toString(), "--out", tmp.resolve("o").toString());
+        assertEquals(2, c.status());
+        assertTrue(c.err().contains("stages[0]") && c.err().contains("lr_max"), c.err());
+        c = Cli.run("distill", "--teacher", "../testdata/golden/mamba1/bf16", "--plan", "demo", "--data", text.toString(), "--out", tmp.resolve("o").toString());
+        assertEquals(2, c.status());
+        assertTrue(c.err().contains("Phi teacher"), c.err());
+    }
+
+    @Test
+    void demoPrintsTheComparisonTable(@TempDir Path tmp) throws IOException {
+        Path plan = plan(tmp, "{\"stage\": 1, \"steps\": 2, \"lr\": 0.003}, {\"stage\": 3, \"steps\": 2, \"lr\": 0.001}", 32, 2);
+        Cli c = Cli.run("demo", "--plan", plan.toString(), "--data", text.toString(), "--out", tmp.resolve("demo").toString(), "--context", "200", "--no-progress");
+        assertEquals(0, c.status(), c.err());
+        for (String s : new String[]{"teacher: Phi, attention", "distilled Phi-Mamba", "Phi-Mamba from scratch", "distilled:", "scratch:"})
+            assertTrue(c.out().contains(s), s + " in:\n" + c.out());
+    }
+
+    private static String[] concat(String[] a, String last) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + 1);
+        r[a.length] = last;
+        return r;
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (Stream<Path> s = Files.walk(from)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                Path q = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) Files.createDirectories(q);
+                else Files.copy(p, q);
+            }
+        }
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : (Iterable<Path>) s.sorted(Comparator.reverseOrder())::iterator) Files.delete(q);
+        }
+    }
+}

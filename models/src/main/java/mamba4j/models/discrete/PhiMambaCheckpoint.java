@@ -1,0 +1,239 @@
+package mamba4j.models.discrete;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import mamba4j.core.Backend;
+import mamba4j.core.Shape;
+import mamba4j.core.Tensor;
+import mamba4j.core.UserInputException;
+import mamba4j.io.CheckpointTensors;
+import mamba4j.io.JsonConfig;
+import mamba4j.models.CheckpointNames;
+import mamba4j.models.teachers.TeacherLoader;
+import mamba4j.models.teachers.TeacherSaver;
+import mamba4j.models.teachers.TeacherSpec;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The Phi-Mamba student's checkpoint: config.json with {@code "model_type": "phi-mamba"} and model.safetensors under
+ * the names of {@link PhiMambaStudent#tensors()} (goombalab phi-mamba's), the conv weight stored (C, 1, K) as PyTorch
+ * stores it.
+ *
+ * <p>config.json holds the teacher's Phi keys exactly as {@link TeacherSaver#config} writes them (and
+ * {@link TeacherLoader} reads them: hidden_size, num_hidden_layers, rope, layer_norm_eps, vocab_size,
+ * tie_word_embeddings, eos_token_id, …), plus
+ * <pre>
+ * "ssm_cfg":      {d_state, n_qk_heads, n_v_heads, d_conv, expand, activation "identity", bias, conv_bias, chunk_size}
+ *                  (phi-mamba's "core_input" names; d_model = hidden_size)
+ * "attn_layers":  [i, …]   layers that keep the teacher's attention, sorted (absent: none)
+ * "lm_head_bias": bool     (absent: whether lm_head.bias is in the checkpoint)
+ * </pre>
+ * Every tensor of the checkpoint must be used: an extra one (e.g. in_proj.bias under {@code "bias": false}) is an error,
+ * not silently dropped.
+ */
+public final class PhiMambaCheckpoint {
+    private PhiMambaCheckpoint() {}
+
+    /** config.json's model_type. */
+    public static final String MODEL_TYPE = "phi-mamba";
+
+    /** What config.json declares: the teacher's shapes, the mixer, the layers that keep attention (sorted). */
+    public record Config(TeacherSpec spec, DiscreteMamba2Config mixer, Set<Integer> attentionLayers) {}
+
+    // ------------------------------------------------------------------ writing
+
+    /** config.json for a student of these shapes (see the class comment). */
+    public static ObjectNode config(TeacherSpec spec, DiscreteMamba2Config mixer, Set<Integer> attentionLayers, boolean lmHeadBias) {
+        if (spec.arch() != TeacherSpec.Arch.PHI) throw new IllegalArgumentException("a Phi-Mamba student has a Phi teacher, got " + spec.arch());
+        if (mixer.dModel() != spec.hidden())
+            throw new IllegalArgumentException("mixer d_model " + mixer.dModel() + " != hidden_size " + spec.hidden());
+        for (int i : attentionLayers)
+            if (i < 0 || i >= spec.layers()) throw new IllegalArgumentException("attention layer " + i + " out of range [0, " + spec.layers() + ")");
+        ObjectNode o = TeacherSaver.config(spec, false, false);             // the Phi keys; Llama's biases are unused for Phi
+        o.put("model_type", MODEL_TYPE);
+        o.putArray("architectures").add("PhiMambaForCausalLM");
+        o.putObject("ssm_cfg")
+                .put("d_state", mixer.dState())
+                .put("n_qk_heads", mixer.nQkHeads())
+                .put("n_v_heads", mixer.nVHeads())
+                .put("d_conv", mixer.convKernel())
+                .put("expand", mixer.expand())
+                .put("activation", "identity")
+                .put("bias", mixer.bias())
+                .put("conv_bias", mixer.convBias())
+                .put("chunk_size", mixer.chunkSize());
+        ArrayNode attn = o.putArray("attn_layers");
+        new TreeSet<>(attentionLayers).forEach(attn::add);
+        o.put("lm_head_bias", lmHeadBias);
+        return o;
+    }
+
+    /**
+     * Writes config.json and model.safetensors (each atomically, through {@link TeacherSaver#save}). A mixer conv weight
+     * given (C, K) is stored (C, 1, K); lm_head.weight is left out when config.json ties it to the embedding.
+     */
+    public static void save(Path dir, ObjectNode config, Map<String, Tensor> tensors) {
+        boolean tied = config.path("tie_word_embeddings").asBoolean(false);
+        LinkedHashMap<String, Tensor> stored = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            String name = e.getKey();
+            Tensor t = e.getValue();
+            if (tied && name.equals("lm_head.weight")) continue;              // transformers' save_pretrained drops tied weights too
+            if (name.endsWith(".mixer.conv1d.weight") && t.rank() == 2) t = t.reshape(t.dim(0), 1, t.dim(1));
+            stored.put(name, t);
+        }
+        TeacherSaver.save(dir, config, stored);
+    }
+
+    /** Saves the student with the config of its own shapes; "dtype" is the embedding's. */
+    public static void save(Path dir, PhiMambaStudent s) {
+        Set<Integer> attention = new TreeSet<>();
+        for (int i = 0; i < s.layers().size(); i++) if (s.layers().get(i).isAttention()) attention.add(i);
+        ObjectNode c = config(s.spec(), s.mixerConfig(), attention, s.lmHeadBias() != null);
+        c.put("dtype", switch (s.embedding().dtype()) { case BF16 -> "bfloat16"; case F16 -> "float16"; default -> "float32"; });
+        save(dir, c, s.tensors());
+    }
+
+    // ------------------------------------------------------------------ reading config.json
+
+    /** All of config.json's declarations; model_type must be "phi-mamba". */
+    public static Config readConfig(JsonConfig json) {
+        String type = json.string("model_type");
+        if (!type.equals(MODEL_TYPE))
+            throw new UserInputException(json.file() + ": model_type \"" + type + "\" is not a Phi-Mamba student (expected \"" + MODEL_TYPE + "\")");
+        TeacherSpec spec = spec(json);
+        return new Config(spec, mixerConfig(json), attentionLayers(json, spec.layers()));
+    }
+
+    /** The teacher's shapes, read by {@link TeacherLoader} as a Phi config (the same keys). */
+    public static TeacherSpec spec(JsonConfig json) {
+        ObjectNode phi = json.toObjectNode();
+        phi.put("model_type", "phi");
+        return TeacherLoader.spec(TeacherLoader.config(JsonConfig.of(json.file(), phi)));
+    }
+
+    /** The mixer from "ssm_cfg" (every key required) and hidden_size. */
+    public static DiscreteMamba2Config mixerConfig(JsonConfig json) {
+        JsonConfig s = json.node("ssm_cfg");
+        String act = s.optString("activation", "identity");
+        if (!act.equals("identity"))
+            throw new UserInputException(json.file() + ": key 'ssm_cfg.activation' is \"" + act + "\"; only \"identity\" (no activation after the conv) is supported");
+        try {
+            return new DiscreteMamba2Config(json.integer("hidden_size"), s.integer("d_state"), s.integer("n_qk_heads"), s.integer("n_v_heads"),
+                    s.integer("d_conv"), s.integer("expand"), s.bool("bias"), s.bool("conv_bias"), s.integer("chunk_size"),
+                    DiscreteMamba2Config.GATE_OPEN);                            // z_bias's init value: irrelevant once trained
+        } catch (UserInputException e) {
+            if (e.getMessage().startsWith(json.file().toString())) throw e;
+            throw new UserInputException(json.file() + ": ssm_cfg: " + e.getMessage().replaceFirst("^config: ", ""), e);
+        }
+    }
+
+    /** "attn_layers", sorted (absent or null: none); each in [0, num_hidden_layers), no repeats. */
+    public static Set<Integer> attentionLayers(JsonConfig json) {
+        return attentionLayers(json, json.integer("num_hidden_layers"));
+    }
+
+    private static Set<Integer> attentionLayers(JsonConfig json, int layers) {
+        Set<Integer> out = new TreeSet<>();
+        for (int i : json.optIntList("attn_layers", List.of())) {
+            if (i < 0 || i >= layers)
+                throw new UserInputException(json.file() + ": key 'attn_layers' has layer " + i + ", out of range: num_hidden_layers is " + layers);
+            if (!out.add(i)) throw new UserInputException(json.file() + ": key 'attn_layers' lists layer " + i + " twice");
+        }
+        return Collections.unmodifiableSet(out);
+    }
+
+    // ------------------------------------------------------------------ loading
+
+    /**
+     * The student from config.json and its tensors: the name → field mapping below is the whole contract (the
+     * inverse of {@link PhiMambaStudent#tensors()}). Matmul weights and the embedding keep their dtype (F32, BF16,
+     * F16); the rest is read as F32. The conv weight may be (C, 1, K) or (C, K).
+     */
+    public static PhiMambaStudent load(JsonConfig json, CheckpointTensors ck, Backend backend) {
+        Config c = readConfig(json);
+        TeacherSpec s = c.spec();
+        DiscreteMamba2Config mc = c.mixer();
+        Names n = new Names(new CheckpointNames(ck), new HashSet<>());
+        int d = s.hidden(), in = s.intermediate(), qd = s.heads() * s.headDim(), kvd = s.kvHeads() * s.headDim(), v = s.vocabSize();
+        List<PhiMambaStudent.Layer> layers = new ArrayList<>();
+        for (int i = 0; i < s.layers(); i++) {
+            String p = "backbone.layers." + i + ".";
+            DiscreteMamba2Mixer mixer = null;
+            PhiMambaStudent.Attention attention = null;
+            if (c.attentionLayers().contains(i)) {
+                attention = new PhiMambaStudent.Attention(
+                        n.weight(p + "mixer.q_proj.weight", qd, d), n.f32(p + "mixer.q_proj.bias", qd),
+                        n.weight(p + "mixer.k_proj.weight", kvd, d), n.f32(p + "mixer.k_proj.bias", kvd),
+                        n.weight(p + "mixer.v_proj.weight", kvd, d), n.f32(p + "mixer.v_proj.bias", kvd),
+                        n.weight(p + "mixer.dense.weight", d, qd), n.f32(p + "mixer.dense.bias", d));
+            } else {
+                mixer = new DiscreteMamba2Mixer(mc, backend, mixerWeights(n, mc, p + "mixer."));
+            }
+            layers.add(new PhiMambaStudent.Layer(n.f32(p + "input_layernorm.weight", d), n.f32(p + "input_layernorm.bias", d), mixer, attention,
+                    n.weight(p + "mlp.fc1.weight", in, d), n.f32(p + "mlp.fc1.bias", in),
+                    n.weight(p + "mlp.fc2.weight", d, in), n.f32(p + "mlp.fc2.bias", d)));
+        }
+        Tensor emb = n.weight("backbone.embedding.weight", v, d);
+        Tensor normF = n.f32("backbone.final_layernorm.weight", d), normFBias = n.f32("backbone.final_layernorm.bias", d);
+        Tensor head = s.tieWordEmbeddings() ? emb : n.weight("lm_head.weight", v, d);
+        if (s.tieWordEmbeddings()) n.used().add("lm_head.weight");              // a tied copy, if stored, is ignored
+        boolean headBias = json.has("lm_head_bias") ? json.bool("lm_head_bias") : ck.contains("lm_head.bias");
+        Tensor headBiasT = headBias ? n.f32("lm_head.bias", v) : null;
+        n.rejectUnused(json);
+        return new PhiMambaStudent(s, mc, backend, emb, layers, normF, normFBias, head, headBiasT);
+    }
+
+    /** One mixer's tensors under {@code p} = "backbone.layers.i.mixer."; the optional ones as the config says. */
+    private static DiscreteMamba2Mixer.Weights mixerWeights(Names n, DiscreteMamba2Config c, String p) {
+        int dm = c.dModel(), e = c.dInner(), cd = c.convDim(), h = c.nVHeads(), rows = c.inProjSize();
+        return new DiscreteMamba2Mixer.Weights(
+                n.weight(p + "in_proj.weight", rows, dm),
+                c.bias() ? n.f32(p + "in_proj.bias", rows) : null,
+                n.conv(p + "conv1d.weight", cd, c.convKernel()),
+                c.convBias() ? n.f32(p + "conv1d.bias", cd) : null,
+                c.bias() ? null : n.f32(p + "z_bias", e),                      // phi-mamba has z_bias only without in_proj bias
+                n.f32(p + "D", h),
+                n.weight(p + "out_proj.weight", dm, e),
+                c.bias() ? n.f32(p + "out_proj.bias", dm) : null);
+    }
+
+    /** {@link CheckpointNames} that remembers which tensors were read, to reject the rest. */
+    private record Names(CheckpointNames names, Set<String> used) {
+        Tensor weight(String name, long... dims) {
+            used.add(name);
+            return names.weight(name, dims);
+        }
+
+        Tensor f32(String name, long... dims) {
+            used.add(name);
+            return names.f32(name, dims);
+        }
+
+        /** A depthwise conv weight (C, 1, K) as PyTorch stores it, or (C, K); returned (C, K) as F32. */
+        Tensor conv(String name, int c, int k) {
+            CheckpointTensors ck = names.ck();
+            if (ck.contains(name) && ck.shape(name).equals(Shape.of(c, 1, k))) return f32(name, c, 1, k).reshape(c, k);
+            if (ck.contains(name) && !ck.shape(name).equals(Shape.of(c, k)))
+                throw new UserInputException(ck.file(name) + ": tensor '" + name + "' has shape " + ck.shape(name)
+                        + ", expected " + Shape.of(c, 1, k) + " or " + Shape.of(c, k));
+            return f32(name, c, k);
+        }
+
+        void rejectUnused(JsonConfig json) {
+            for (String name : names.ck().names())
+                if (!used.contains(name))
+                    throw new UserInputException(names.ck().file(name) + ": unexpected tensor '" + name + "' for the configuration in "
+                            + json.file() + " (attn_layers, ssm_cfg.bias / conv_bias, lm_head_bias decide which tensors exist)");
+        }
+    }
+}
