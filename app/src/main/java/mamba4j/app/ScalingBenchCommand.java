@@ -35,8 +35,8 @@ import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.reflect.Field;
 import java.lang.management.ManagementFactory;
+import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -60,7 +60,7 @@ import java.util.stream.Stream;
  * <ol>
  *   <li>prefill (the whole-sequence forward over a prompt of L tokens, filling the KV cache / the recurrent state,
  *       logits of the last position) at batch 1: wall time and peak memory against L;</li>
- *   <li>decode at batch b after filling the cache to a context c: tok/s over N steps, and the bytes the decode state
+ *   <li>decode at batch b after filling the cache to a context c: tok/s, best of 3 windows of N steps, and the bytes the decode state
  *       holds — analytic ({@link CausalLM.DecodeState#stateBytes}), allocated (the state object's tensors, capacity
  *       included) and the process's resident-memory growth while filling it.</li>
  * </ol>
@@ -120,6 +120,9 @@ final class ScalingBenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random weights (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--plot-from", description = "Only re-render DIR/scaling.png (--out) from a scaling.json this command wrote.")
+    Path plotFrom;
+
     /** "model,mode,length,batch": run one point in this process and print one line "POINT {json}" (the parent's child JVMs). */
     @Option(names = "--point", hidden = true)
     String point;
@@ -165,6 +168,13 @@ final class ScalingBenchCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         validate();
         if (point != null) return runPoint();
+        if (plotFrom != null) {
+            if (!Files.isRegularFile(plotFrom)) throw new UserInputException("--plot-from " + plotFrom + ": no such file");
+            Files.createDirectories(out);
+            plot(out.resolve("scaling.png"), JSON.readTree(plotFrom.toFile()));
+            System.out.println("wrote " + out.resolve("scaling.png"));
+            return 0;
+        }
         if (threads != null) System.setProperty("mamba4j.threads", threads.toString());
         Backend be = Backends.get("cpu");
         TeacherSpec spec = teacherSpec();
@@ -230,7 +240,7 @@ final class ScalingBenchCommand implements Callable<Integer> {
             json.put("command", "bench-scaling");
             json.set("machine", machine.json());
             json.set("teacher", JsonNodeFactory.instance.objectNode().put("arch", "phi").put("d_model", dModel).put("n_layer", teacherLayers)
-                    .put("n_head", heads).put("head_dim", spec.headDim()).put("rotary_dim", spec.rotaryDim()).put("d_ff", spec.intermediate())
+                    .put("n_head", heads).put("n_kv_head", spec.kvHeads()).put("head_dim", spec.headDim()).put("rotary_dim", spec.rotaryDim()).put("d_ff", spec.intermediate())
                     .put("vocab", vocab).put("parameters", teacherParams).put("non_embedding_parameters", teacherBody).put("weight_bytes", teacherParams * 4));
             json.set("mamba", JsonNodeFactory.instance.objectNode().put("arch", "mamba1").put("d_model", dModel).put("n_layer", ml)
                     .put("d_inner", mc.dInner()).put("d_state", dState).put("dt_rank", mc.dtRank()).put("d_conv", mc.convKernel())
@@ -248,7 +258,7 @@ final class ScalingBenchCommand implements Callable<Integer> {
                 if (ok.size() > 3) f.put("largest_3", slope(ok, 3));
             }
             JsonConfig.write(out.resolve("scaling.json"), json);
-            plot(out.resolve("scaling.png"), forward, decode, spec, mc);
+            plot(out.resolve("scaling.png"), json);
             System.out.println();
             System.out.print(tables(forward, decode, fits));
             System.out.printf("%nwrote %s and %s%n", out.resolve("scaling.json"), out.resolve("scaling.png"));
@@ -523,8 +533,12 @@ final class ScalingBenchCommand implements Callable<Integer> {
     // ------------------------------------------------------------------ the plot
 
     /** Four log-log panels in one PNG: prefill time, prefill peak memory, decode tok/s, state bytes. Phi red, Mamba blue. */
-    private void plot(Path png, Map<String, List<ObjectNode>> forward, List<ObjectNode> decode, TeacherSpec spec, Mamba1Config mc) {
+    static void plot(Path png, JsonNode json) {
         System.setProperty("java.awt.headless", "true");
+        Map<String, List<ObjectNode>> forward = new LinkedHashMap<>();
+        for (String m : List.of(TEACHER, MAMBA)) forward.put(m, rows(json.get("forward")).stream().filter(r -> r.get("model").asText().equals(m)).toList());
+        List<ObjectNode> decode = rows(json.get("decode"));
+        JsonNode t = json.get("teacher"), mc = json.get("mamba");
         Map<String, String> names = Map.of(TEACHER, "Phi", MAMBA, "Mamba-1");
         XYChart time = chart("prefill time vs L (batch 1)", "L (tokens)", "seconds");
         XYChart mem = chart("prefill peak memory vs L (batch 1)", "L (tokens)", "MB");
@@ -555,8 +569,8 @@ final class ScalingBenchCommand implements Callable<Integer> {
                 // analytic bytes need no run: 2·layers·B·c·Hkv·Dh·4 for the KV cache, layers·B·E·(K + N)·4 for the state
                 double[] xs = col(all, "context"), ys = new double[xs.length];
                 for (int i = 0; i < xs.length; i++)
-                    ys[i] = m.equals(TEACHER) ? 2.0 * spec.layers() * b * xs[i] * spec.kvHeads() * spec.headDim() * 4
-                            : (double) mc.numHiddenLayers() * b * mc.dInner() * (mc.convKernel() + mc.stateSize()) * 4;
+                    ys[i] = m.equals(TEACHER) ? 2.0 * t.get("n_layer").asInt() * b * xs[i] * t.get("n_kv_head").asInt() * t.get("head_dim").asInt() * 4
+                            : (double) mc.get("n_layer").asInt() * b * mc.get("d_inner").asInt() * (mc.get("d_conv").asInt() + mc.get("d_state").asInt()) * 4;
                 add(state, n + ": analytic", xs, ys, c, Style.REFERENCE);
                 if (!ok.isEmpty()) {
                     add(state, n + ": allocated", col(ok, "context"), col(ok, "state_allocated_bytes"), c, Style.MEASURED);
@@ -569,6 +583,7 @@ final class ScalingBenchCommand implements Callable<Integer> {
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, 2 * w, 2 * h);
         XYChart[] panels = {time, mem, tps, state};
+        state.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);   // its lines fill the corners
         for (int i = 0; i < panels.length; i++) g.drawImage(BitmapEncoder.getBufferedImage(panels[i]), (i % 2) * w, (i / 2) * h, null);
         g.dispose();
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -615,6 +630,12 @@ final class ScalingBenchCommand implements Callable<Integer> {
             case REFERENCE -> { s.setMarker(SeriesMarkers.NONE); s.setLineStyle(SeriesLines.DASH_DASH); }
             case POINTS -> { s.setMarker(SeriesMarkers.CROSS); s.setLineStyle(SeriesLines.NONE); }
         }
+    }
+
+    private static List<ObjectNode> rows(JsonNode array) {
+        List<ObjectNode> r = new ArrayList<>();
+        array.forEach(n -> r.add((ObjectNode) n));
+        return r;
     }
 
     private static double[] col(List<ObjectNode> rows, String key) { return rows.stream().mapToDouble(r -> r.get(key).asDouble()).toArray(); }
