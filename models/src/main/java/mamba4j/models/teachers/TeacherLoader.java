@@ -99,7 +99,7 @@ public final class TeacherLoader {
                             n.weight(p + "self_attn.k_proj.weight", kvd, d), n.f32(p + "self_attn.k_proj.bias", kvd),
                             n.weight(p + "self_attn.v_proj.weight", kvd, d), n.f32(p + "self_attn.v_proj.bias", kvd),
                             n.weight(p + "self_attn.dense.weight", d, qd), n.f32(p + "self_attn.dense.bias", d),
-                            null, n.weight(p + "mlp.fc1.weight", i, d), n.f32(p + "mlp.fc1.bias", i),
+                            null, null, n.weight(p + "mlp.fc1.weight", i, d), n.f32(p + "mlp.fc1.bias", i),
                             n.weight(p + "mlp.fc2.weight", d, i), n.f32(p + "mlp.fc2.bias", d)));
                 }
                 Tensor emb = n.weight("model.embed_tokens.weight", v, d);
@@ -117,7 +117,8 @@ public final class TeacherLoader {
                             n.weight(p + "self_attn.k_proj.weight", kvd, d), n.optF32(p + "self_attn.k_proj.bias", kvd),
                             n.weight(p + "self_attn.v_proj.weight", kvd, d), n.optF32(p + "self_attn.v_proj.bias", kvd),
                             n.weight(p + "self_attn.o_proj.weight", d, qd), n.optF32(p + "self_attn.o_proj.bias", d),
-                            n.weight(p + "mlp.gate_proj.weight", i, d), n.weight(p + "mlp.up_proj.weight", i, d), n.optF32(p + "mlp.up_proj.bias", i),
+                            n.weight(p + "mlp.gate_proj.weight", i, d), n.optF32(p + "mlp.gate_proj.bias", i),
+                            n.weight(p + "mlp.up_proj.weight", i, d), n.optF32(p + "mlp.up_proj.bias", i),
                             n.weight(p + "mlp.down_proj.weight", d, i), n.optF32(p + "mlp.down_proj.bias", d)));
                 }
                 Tensor emb = n.weight("model.embed_tokens.weight", v, d);
@@ -134,7 +135,7 @@ public final class TeacherLoader {
                             n.f32(p + "ln_1.weight", d), n.f32(p + "ln_1.bias", d), n.f32(p + "ln_2.weight", d), n.f32(p + "ln_2.bias", d),
                             qkv.rows(0, d), qkvBias.view(0, d), qkv.rows(d, 2L * d), qkvBias.view(d, d), qkv.rows(2L * d, 3L * d), qkvBias.view(2L * d, d),
                             n.conv1d(p + "attn.c_proj.weight", d, d), n.f32(p + "attn.c_proj.bias", d),
-                            null, n.conv1d(p + "mlp.c_fc.weight", d, i), n.f32(p + "mlp.c_fc.bias", i),
+                            null, null, n.conv1d(p + "mlp.c_fc.weight", d, i), n.f32(p + "mlp.c_fc.bias", i),
                             n.conv1d(p + "mlp.c_proj.weight", i, d), n.f32(p + "mlp.c_proj.bias", d)));
                 }
                 Tensor emb = n.weight(pre + "wte.weight", v, d);

@@ -21,13 +21,13 @@ import java.util.List;
 public final class TeacherModel implements CausalLM {
     /**
      * One block's parameters. Linear weights are (out, in); biases may be null. norm2 is null for Phi (one norm
-     * feeds attention and MLP); gate is Llama's gate_proj (null otherwise); up is fc1 / c_fc / up_proj, down is
+     * feeds attention and MLP); gate is Llama's gate_proj (null otherwise; gateBias with mlp_bias); up is fc1 / c_fc / up_proj, down is
      * fc2 / c_proj / down_proj.
      */
     public record Layer(Tensor norm1, Tensor norm1Bias, Tensor norm2, Tensor norm2Bias,
                         Tensor q, Tensor qBias, Tensor k, Tensor kBias, Tensor v, Tensor vBias,   // (H·Dh, D), (Hkv·Dh, D)
                         Tensor o, Tensor oBias,                                                  // (D, H·Dh)
-                        Tensor gate, Tensor up, Tensor upBias,                                   // (I, D)
+                        Tensor gate, Tensor gateBias, Tensor up, Tensor upBias,                  // (I, D), (I)
                         Tensor down, Tensor downBias) {}                                         // (D, I)
 
     private final TeacherSpec spec;
@@ -76,7 +76,7 @@ public final class TeacherModel implements CausalLM {
         if (positions != null) bytes += (long) spec.hidden() * 4;
         for (Layer l : layers)
             for (Tensor t : new Tensor[]{l.norm1, l.norm1Bias, l.norm2, l.norm2Bias, l.q, l.qBias, l.k, l.kBias, l.v, l.vBias,
-                    l.o, l.oBias, l.gate, l.up, l.upBias, l.down, l.downBias})
+                    l.o, l.oBias, l.gate, l.gateBias, l.up, l.upBias, l.down, l.downBias})
                 if (t != null) bytes += t.byteSize();
         bytes += normF.byteSize() + (normFBias == null ? 0 : normFBias.byteSize()) + (lmHeadBias == null ? 0 : lmHeadBias.byteSize());
         return bytes;
@@ -156,7 +156,7 @@ public final class TeacherModel implements CausalLM {
     private void mlp(Layer l, Tensor u, Tensor mid, Tensor gateOut, Tensor out) {
         backend.linear(u, l.up, l.upBias, mid);                                    // (M, I)
         if (l.gate != null) {
-            backend.linear(u, l.gate, null, gateOut);
+            backend.linear(u, l.gate, l.gateBias, gateOut);
             backend.mulSilu(mid, gateOut, mid);                                    // up · silu(gate)
         } else {
             backend.geluTanh(mid, mid);
