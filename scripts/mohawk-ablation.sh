@@ -16,10 +16,10 @@ python3 -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv
 run 1 prepare train --preset austen-bytes --steps=1 --warmup=0 --eval_every=0 --out "$OUT/prepare" --progress=false --plot=false
 for seed in 1 2; do
   for plan in demo stages-2-3 stage3-only; do
-    run 1 "distill-$plan-seed$seed" distill --teacher "$TEACHER" --plan "$plan" --seed "$seed" --data data/austen.txt --out "$OUT/distill-$plan-seed$seed" --no-progress &
+    run 1 "distill-$plan-seed$seed" distill --teacher "$TEACHER" --plan "$plan" --seed "$seed" --data data/austen.txt --out "$OUT/distill-$plan-seed$seed" --no-progress --no-plots &
     sleep 1
   done
-  run 1 "scratch1x-seed$seed" demo --scratch-only --seed "$seed" --teacher "$TEACHER" --out "$OUT/scratch1x-seed$seed" --no-progress &
-  run 4 "scratch10x-seed$seed" demo --scratch-only --scratch-multiplier 10 --seed "$seed" --teacher "$TEACHER" --out "$OUT/scratch10x-seed$seed" --no-progress &
+  run 1 "scratch1x-seed$seed" demo --scratch-only --seed "$seed" --teacher "$TEACHER" --out "$OUT/scratch1x-seed$seed" --no-progress --no-plots &
+  run "${TEN_X_THREADS:-4}" "scratch10x-seed$seed" demo --scratch-only --scratch-multiplier 10 --seed "$seed" --teacher "$TEACHER" --out "$OUT/scratch10x-seed$seed" --no-progress --no-plots &
 done
 wait

@@ -22,6 +22,12 @@ import java.util.Map;
 public final class Mamba1Trainable implements TrainableModel {
     /** config.json key marking the time-invariant ablation (not a transformers architecture). */
     public static final String TIME_INVARIANT_KEY = "mamba4j_time_invariant";
+    /**
+     * Block recomputation (Mamba-1 and Mamba-2 trainables) on by default: at the mamba-130m shape it cuts the tape's
+     * memory from ~4.6 to ~0.57 MB per token for ~30% more CPU time per step (docs/BENCHMARKS.md "Training throughput
+     * and memory"); {@code -Dmamba4j.recompute=false} keeps every intermediate on one tape instead.
+     */
+    public static final boolean RECOMPUTE_DEFAULT = !"false".equals(System.getProperty("mamba4j.recompute"));
 
     private final Mamba1Config config;
     private final Backend backend;
@@ -29,6 +35,9 @@ public final class Mamba1Trainable implements TrainableModel {
     private final String embeddingName;
     private final boolean selective;
     private final mamba4j.core.Workspace workspace = new mamba4j.core.Workspace();   // one step's intermediates, reused
+    private final mamba4j.core.Workspace blockWorkspace = new mamba4j.core.Workspace();   // one block's (recompute), reset per block
+    private Parameter[] residualLeaves;                                                   // see residualLeaves()
+    private boolean recompute = RECOMPUTE_DEFAULT;
 
     /** Copies a model's weights into F32 parameters (the model may be mapped read-only and BF16). */
     public Mamba1Trainable(Mamba1Model m, Backend backend, String embeddingName) {
@@ -96,39 +105,49 @@ public final class Mamba1Trainable implements TrainableModel {
      * inside) → out_proj → residual] × n_layer → RMSNorm → head.
      */
     public Var logits(Tape tape, int[][] inputs) {
-        int b = inputs.length, t = inputs[0].length, e = config.dInner(), n = config.stateSize(), r = config.dtRank();
-        float eps = (float) config.layerNormEpsilon();
-        int[] flat = new int[b * t];
-        for (int i = 0; i < b; i++) System.arraycopy(inputs[i], 0, flat, i * t, t);
+        int b = inputs.length, t = inputs[0].length;
         Var emb = tape.param(p(embeddingName));
-        Var h = tape.embedding(emb, flat);                                                  // (B·T, D)
-        Var ones = null;
-        for (int i = 0; i < config.numHiddenLayers(); i++) {
-            String q = "backbone.layers." + i + ".";
-            Var u = tape.rmsNorm(h, tape.param(p(q + "norm.weight")), eps);
-            Var[] xz = tape.split(tape.linear(u, tape.param(p(q + "mixer.in_proj.weight")), opt(q + "mixer.in_proj.bias", tape)), e, e);
-            Var xc = tape.conv(xz[0].reshape(b, t, e), tape.param(p(q + "mixer.conv1d.weight")), opt(q + "mixer.conv1d.bias", tape), true);
-            Var delta, bm, cm;
-            if (selective) {
-                Var[] dbc = tape.split(tape.linear(xc.reshape((long) b * t, e), tape.param(p(q + "mixer.x_proj.weight")), null), r, n, n);
-                delta = tape.linear(dbc[0], tape.param(p(q + "mixer.dt_proj.weight")), null);      // bias inside the scan
-                bm = dbc[1];
-                cm = dbc[2];
-            } else {   // the same constant row at every position: ones (B·T, 1) · constᵀ (1, ·)
-                if (ones == null) ones = tape.constant(onesColumn((long) b * t));
-                delta = tape.linear(ones, tape.param(p(q + "mixer.dt_const")), null);
-                bm = tape.linear(ones, tape.param(p(q + "mixer.B_const")), null);
-                cm = tape.linear(ones, tape.param(p(q + "mixer.C_const")), null);
-            }
-            Var a = tape.negExp(tape.param(p(q + "mixer.A_log")));
-            Var y = tape.selectiveScan(xc, delta.reshape(b, t, e), tape.param(p(q + "mixer.dt_proj.bias")), true, a,
-                    bm.reshape(b, t, n), cm.reshape(b, t, n), tape.param(p(q + "mixer.D")), xz[1].reshape(b, t, e));
-            Var o = tape.linear(y.reshape((long) b * t, e), tape.param(p(q + "mixer.out_proj.weight")), opt(q + "mixer.out_proj.bias", tape));
-            h = tape.add(h, o);
+        Var h = tape.embedding(emb, mamba4j.models.TokenIds.flatten(inputs));             // (B·T, D)
+        Tensor ones = selective ? null : onesColumn((long) b * t);
+        for (int i = 0; i < config.numHiddenLayers(); i++) h = block(tape, i, h, b, t, ones);
+        return head(tape, h, emb);                                                          // (B·T, V')
+    }
+
+    /**
+     * Block i: h + mixer(RMSNorm(h)), (B·T, D) → (B·T, D). {@code ones} (B·T, 1) for the time-invariant ablation
+     * (its constant rows are ones · constᵀ), else null.
+     */
+    private Var block(Tape tape, int i, Var h, int b, int t, Tensor ones) {
+        int e = config.dInner(), n = config.stateSize(), r = config.dtRank();
+        float eps = (float) config.layerNormEpsilon();
+        String q = "backbone.layers." + i + ".";
+        Var u = tape.rmsNorm(h, tape.param(p(q + "norm.weight")), eps);
+        Var[] xz = tape.split(tape.linear(u, tape.param(p(q + "mixer.in_proj.weight")), opt(q + "mixer.in_proj.bias", tape)), e, e);
+        Var xc = tape.conv(xz[0].reshape(b, t, e), tape.param(p(q + "mixer.conv1d.weight")), opt(q + "mixer.conv1d.bias", tape), true);
+        Var delta, bm, cm;
+        if (selective) {
+            Var[] dbc = tape.split(tape.linear(xc.reshape((long) b * t, e), tape.param(p(q + "mixer.x_proj.weight")), null), r, n, n);
+            delta = tape.linear(dbc[0], tape.param(p(q + "mixer.dt_proj.weight")), null);      // bias inside the scan
+            bm = dbc[1];
+            cm = dbc[2];
+        } else {   // the same constant row at every position: ones (B·T, 1) · constᵀ (1, ·)
+            Var one = tape.constant(ones);
+            delta = tape.linear(one, tape.param(p(q + "mixer.dt_const")), null);
+            bm = tape.linear(one, tape.param(p(q + "mixer.B_const")), null);
+            cm = tape.linear(one, tape.param(p(q + "mixer.C_const")), null);
         }
-        Var hf = tape.rmsNorm(h, tape.param(p("backbone.norm_f.weight")), eps);
+        Var a = tape.negExp(tape.param(p(q + "mixer.A_log")));
+        Var y = tape.selectiveScan(xc, delta.reshape(b, t, e), tape.param(p(q + "mixer.dt_proj.bias")), true, a,
+                bm.reshape(b, t, n), cm.reshape(b, t, n), tape.param(p(q + "mixer.D")), xz[1].reshape(b, t, e));
+        Var o = tape.linear(y.reshape((long) b * t, e), tape.param(p(q + "mixer.out_proj.weight")), opt(q + "mixer.out_proj.bias", tape));
+        return tape.add(h, o);
+    }
+
+    /** Final RMSNorm → head: (B·T, D) → logits (B·T, V'); {@code emb} is the embedding leaf (the tied head). */
+    private Var head(Tape tape, Var h, Var emb) {
+        Var hf = tape.rmsNorm(h, tape.param(p("backbone.norm_f.weight")), (float) config.layerNormEpsilon());
         Var head = config.tieWordEmbeddings() ? emb : tape.param(p("lm_head.weight"));
-        return tape.linear(hf, head, null);                                                 // (B·T, V')
+        return tape.linear(hf, head, null);
     }
 
     private static Tensor onesColumn(long rows) {
@@ -144,6 +163,7 @@ public final class Mamba1Trainable implements TrainableModel {
 
     /** Mean cross-entropy over counted targets (−100 ignored); gradients × gradScale accumulate into the parameters. */
     @Override public double lossAndBackward(int[][] inputs, int[][] targets, float gradScale) {
+        if (recompute && config.numHiddenLayers() > 0) return checkpointed(inputs, targets, gradScale, true);
         workspace.reset();
         Tape tape = new Tape(backend, workspace);
         Var loss = tape.crossEntropy(logits(tape, inputs), mamba4j.models.TokenIds.flatten(targets));
@@ -151,8 +171,80 @@ public final class Mamba1Trainable implements TrainableModel {
         return tape.lossValue(loss);
     }
 
+    /**
+     * Whether {@link #lossAndBackward} and {@link #loss} recompute each block's intermediates instead of keeping
+     * them (activation checkpointing at block granularity, see {@link #checkpointed}); bit-identical either way.
+     */
+    public boolean recompute() { return recompute; }
+
+    public void setRecompute(boolean on) { recompute = on; }
+
+    /** Bytes its step workspaces have reserved from the OS (they only grow): the tape's memory, for bench-train. */
+    public long workspaceBytes() { return workspace.reservedBytes() + blockWorkspace.reservedBytes(); }
+
+    /**
+     * Loss and (when {@code backward}) gradients × gradScale with per-block activation recomputation. The forward
+     * runs each block on a tape that is dropped at once (its workspace reset per block), keeping only the block's
+     * input residual h_i (B·T, D); the head's tape then back-propagates into h_L. Backward walks the blocks in
+     * reverse: block i is recorded again on a fresh tape from h_i, its output is seeded with dL/dh_(i+1) and
+     * back-propagated, and its intermediates are freed before block i − 1. Memory: (n_layer + 1)·B·T·D floats of
+     * residuals plus one block's (or the head's) intermediates, against every block's on one tape; time: one more
+     * forward of every block. The ops and their order are those of {@link #logits}, so the loss and every gradient
+     * are bit-identical to the whole-model tape's (RecomputeTest).
+     */
+    private double checkpointed(int[][] inputs, int[][] targets, float gradScale, boolean backward) {
+        int b = inputs.length, t = inputs[0].length, layers = config.numHiddenLayers(), d = config.hiddenSize();
+        long bt = (long) b * t;
+        workspace.reset();
+        Tensor ones = selective ? null : onesColumn(bt);
+        Tape embTape = new Tape(backend, workspace);
+        Var h0 = embTape.embedding(embTape.param(p(embeddingName)), mamba4j.models.TokenIds.flatten(inputs));   // (B·T, D)
+        Tensor[] saved = new Tensor[layers];                  // block inputs h_0 … h_(L−1), (B·T, D) each
+        saved[0] = h0.value();
+        Parameter[] leaf = residualLeaves(bt, d);             // block i reads leaf[i % 2]; the head leaf[L % 2]
+        for (int i = 0; i < layers; i++) {
+            blockWorkspace.reset();
+            Tape tape = new Tape(backend, blockWorkspace);
+            Tensor out = block(tape, i, tape.constant(saved[i]), b, t, ones).value();
+            Tensor next = i + 1 < layers ? (saved[i + 1] = workspace.zeros(DType.F32, bt, d)) : leaf[layers % 2].value();
+            next.copyFrom(out);
+        }
+        // the head shares the block workspace: its logits (B·T, V') are freed before the blocks' backward
+        blockWorkspace.reset();
+        leaf[layers % 2].zeroGrad();
+        Tape headTape = new Tape(backend, blockWorkspace);
+        Var loss = headTape.crossEntropy(head(headTape, headTape.param(leaf[layers % 2]), headTape.param(p(embeddingName))),
+                mamba4j.models.TokenIds.flatten(targets));
+        double value = headTape.lossValue(loss);
+        if (!backward) return value;
+        headTape.backward(loss, gradScale);                   // leaf[L % 2].grad() = dL/dh_L
+        for (int i = layers - 1; i >= 0; i--) {
+            blockWorkspace.reset();
+            Parameter in = leaf[i % 2];
+            in.value().copyFrom(saved[i]);
+            in.zeroGrad();
+            Tape tape = new Tape(backend, blockWorkspace);
+            tape.backward(block(tape, i, tape.param(in), b, t, ones), leaf[(i + 1) % 2].grad());   // in.grad() = dL/dh_i
+        }
+        embTape.backward(h0, leaf[0].grad());
+        blockWorkspace.reset();
+        return value;
+    }
+
+    /**
+     * Two (B·T, D) leaves that gather a block input's gradient, used alternately (block i's input gradient is block
+     * i − 1's seed). A {@link Parameter} only as the tape's gradient-accumulating leaf, never in {@link #parameters}.
+     */
+    private Parameter[] residualLeaves(long bt, int d) {
+        if (residualLeaves == null || residualLeaves[0].value().dim(0) != bt)
+            residualLeaves = new Parameter[]{new Parameter("recompute.h.even", Tensor.zeros(DType.F32, bt, d), false),
+                    new Parameter("recompute.h.odd", Tensor.zeros(DType.F32, bt, d), false)};
+        return residualLeaves;
+    }
+
     /** Loss without gradients. */
     @Override public double loss(int[][] inputs, int[][] targets) {
+        if (recompute && config.numHiddenLayers() > 0) return checkpointed(inputs, targets, 1f, false);
         workspace.reset();
         Tape tape = new Tape(backend, workspace);
         Var loss = tape.crossEntropy(logits(tape, inputs), mamba4j.models.TokenIds.flatten(targets));

@@ -28,6 +28,10 @@ public final class Mamba2Trainable implements TrainableModel {
     private final Backend backend;
     private final mamba4j.models.ParameterSet params = new mamba4j.models.ParameterSet();
     private final String embeddingName;
+    private final mamba4j.core.Workspace workspace = new mamba4j.core.Workspace();        // residuals (recompute), reused
+    private final mamba4j.core.Workspace blockWorkspace = new mamba4j.core.Workspace();   // one block's (recompute), reset per block
+    private Parameter[] residualLeaves;                                                   // see residualLeaves()
+    private boolean recompute = mamba4j.models.mamba1.Mamba1Trainable.RECOMPUTE_DEFAULT;
 
     /** Copies a model's weights into F32 parameters (the model may be mapped read-only and BF16). */
     public Mamba2Trainable(Mamba2Model m, Backend backend, String embeddingName) {
@@ -70,33 +74,41 @@ public final class Mamba2Trainable implements TrainableModel {
      */
     public Var logits(Tape tape, int[][] inputs) {
         int b = inputs.length, t = inputs[0].length;
+        Tensor ones = config.normPerGroup() ? onesVector(config.dInner() / config.nGroups()) : null;
+        Var emb = tape.param(p(embeddingName));
+        Var hs = tape.embedding(emb, mamba4j.models.TokenIds.flatten(inputs));                                              // (B·T, D)
+        for (int i = 0; i < config.numHiddenLayers(); i++) hs = block(tape, i, hs, b, t, ones);
+        return head(tape, hs, emb);                                                                 // (B·T, V')
+    }
+
+    /** Block i: h + mixer(RMSNorm(h)), (B·T, D) → (B·T, D). {@code ones} (E/G) for the per-group gated norm, else null. */
+    private Var block(Tape tape, int i, Var hs, int b, int t, Tensor ones) {
         int e = config.dInner(), c = config.convDim(), h = config.numHeads(), hp = config.headDim(), g = config.nGroups(), n = config.stateSize();
         long bt = (long) b * t;
         float eps = (float) config.layerNormEpsilon(), lo = (float) config.timeStepLo(), hi = (float) config.timeStepHi();
-        Var ones = config.normPerGroup() ? tape.constant(onesVector(e / g)) : null;
-        Var emb = tape.param(p(embeddingName));
-        Var hs = tape.embedding(emb, mamba4j.models.TokenIds.flatten(inputs));                                              // (B·T, D)
-        for (int i = 0; i < config.numHiddenLayers(); i++) {
-            String q = "backbone.layers." + i + ".";
-            Var u = tape.rmsNorm(hs, tape.param(p(q + "norm.weight")), eps);
-            Var[] zxbcdt = tape.split(tape.linear(u, tape.param(p(q + "mixer.in_proj.weight")), opt(q + "mixer.in_proj.bias", tape)), e, c, h);
-            Var xbc = tape.conv(zxbcdt[1].reshape(b, t, c), tape.param(p(q + "mixer.conv1d.weight")), opt(q + "mixer.conv1d.bias", tape), true);
-            Var[] xBC = tape.split(xbc.reshape(bt, c), e, (long) g * n, (long) g * n);             // x | B | C
-            Var dt = tape.softplusClamp(zxbcdt[2], tape.param(p(q + "mixer.dt_bias")), lo, hi);    // (B·T, H)
-            Var logA = tape.mulColumns(dt, tape.negExp(tape.param(p(q + "mixer.A_log"))));        // dt·A, A = −exp(A_log)
-            Var y = tape.ssd(xBC[0].reshape(b, t, h, hp), logA.reshape(b, t, h), dt.reshape(b, t, h),
-                    xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), tape.param(p(q + "mixer.D")), config.chunkSize());
-            Var gated = tape.mulSilu(y.reshape(bt, e), zxbcdt[0]);                                 // y · silu(z), gate first
-            Var w = tape.param(p(q + "mixer.norm.weight"));
-            Var normed = config.normPerGroup()
-                    ? tape.mulColumns(tape.rmsNorm(gated.reshape(bt * g, e / g), ones, eps).reshape(bt, e), w)   // per group of E/G
-                    : tape.rmsNorm(gated, w, eps);                                                              // over all E
-            Var o = tape.linear(normed, tape.param(p(q + "mixer.out_proj.weight")), opt(q + "mixer.out_proj.bias", tape));
-            hs = tape.add(hs, o);
-        }
-        Var hf = tape.rmsNorm(hs, tape.param(p("backbone.norm_f.weight")), eps);
+        String q = "backbone.layers." + i + ".";
+        Var u = tape.rmsNorm(hs, tape.param(p(q + "norm.weight")), eps);
+        Var[] zxbcdt = tape.split(tape.linear(u, tape.param(p(q + "mixer.in_proj.weight")), opt(q + "mixer.in_proj.bias", tape)), e, c, h);
+        Var xbc = tape.conv(zxbcdt[1].reshape(b, t, c), tape.param(p(q + "mixer.conv1d.weight")), opt(q + "mixer.conv1d.bias", tape), true);
+        Var[] xBC = tape.split(xbc.reshape(bt, c), e, (long) g * n, (long) g * n);             // x | B | C
+        Var dt = tape.softplusClamp(zxbcdt[2], tape.param(p(q + "mixer.dt_bias")), lo, hi);    // (B·T, H)
+        Var logA = tape.mulColumns(dt, tape.negExp(tape.param(p(q + "mixer.A_log"))));        // dt·A, A = −exp(A_log)
+        Var y = tape.ssd(xBC[0].reshape(b, t, h, hp), logA.reshape(b, t, h), dt.reshape(b, t, h),
+                xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), tape.param(p(q + "mixer.D")), config.chunkSize());
+        Var gated = tape.mulSilu(y.reshape(bt, e), zxbcdt[0]);                                 // y · silu(z), gate first
+        Var w = tape.param(p(q + "mixer.norm.weight"));
+        Var normed = config.normPerGroup()
+                ? tape.mulColumns(tape.rmsNorm(gated.reshape(bt * g, e / g), tape.constant(ones), eps).reshape(bt, e), w)   // per group of E/G
+                : tape.rmsNorm(gated, w, eps);                                                                          // over all E
+        Var o = tape.linear(normed, tape.param(p(q + "mixer.out_proj.weight")), opt(q + "mixer.out_proj.bias", tape));
+        return tape.add(hs, o);
+    }
+
+    /** Final RMSNorm → head: (B·T, D) → logits (B·T, V'); {@code emb} is the embedding leaf (the tied head). */
+    private Var head(Tape tape, Var hs, Var emb) {
+        Var hf = tape.rmsNorm(hs, tape.param(p("backbone.norm_f.weight")), (float) config.layerNormEpsilon());
         Var head = config.tieWordEmbeddings() ? emb : tape.param(p("lm_head.weight"));
-        return tape.linear(hf, head, null);                                                         // (B·T, V')
+        return tape.linear(hf, head, null);
     }
 
     private static Tensor onesVector(long n) {
@@ -112,14 +124,84 @@ public final class Mamba2Trainable implements TrainableModel {
 
     /** Mean cross-entropy over counted targets (−100 ignored); gradients × gradScale accumulate into the parameters. */
     @Override public double lossAndBackward(int[][] inputs, int[][] targets, float gradScale) {
+        if (recompute && config.numHiddenLayers() > 0) return checkpointed(inputs, targets, gradScale, true);
         Tape tape = new Tape(backend);
         Var loss = tape.crossEntropy(logits(tape, inputs), mamba4j.models.TokenIds.flatten(targets));
         tape.backward(loss, gradScale);
         return tape.lossValue(loss);
     }
 
+    /**
+     * Whether {@link #lossAndBackward} and {@link #loss} recompute each block's intermediates instead of keeping
+     * them (activation checkpointing at block granularity, see {@link #checkpointed}); bit-identical either way.
+     */
+    public boolean recompute() { return recompute; }
+
+    public void setRecompute(boolean on) { recompute = on; }
+
+    /** Bytes its step workspaces have reserved from the OS (they only grow): the tape's memory, for bench-train. */
+    public long workspaceBytes() { return workspace.reservedBytes() + blockWorkspace.reservedBytes(); }
+
+    /**
+     * Loss and (when {@code backward}) gradients × gradScale with per-block activation recomputation, as
+     * {@link mamba4j.models.mamba1.Mamba1Trainable} does: the forward keeps only each block's input residual h_i
+     * (B·T, D) and drops the block's tape; backward records block i again on a fresh tape from h_i, seeds its output
+     * with dL/dh_(i+1), back-propagates and frees its intermediates before block i − 1. Same ops in the same order as
+     * {@link #logits}: bit-identical loss and gradients (RecomputeTest) for one more forward of every block.
+     */
+    private double checkpointed(int[][] inputs, int[][] targets, float gradScale, boolean backward) {
+        int b = inputs.length, t = inputs[0].length, layers = config.numHiddenLayers(), d = config.hiddenSize();
+        long bt = (long) b * t;
+        workspace.reset();
+        Tensor ones = config.normPerGroup() ? onesVector(config.dInner() / config.nGroups()) : null;
+        Tape embTape = new Tape(backend, workspace);
+        Var h0 = embTape.embedding(embTape.param(p(embeddingName)), mamba4j.models.TokenIds.flatten(inputs));   // (B·T, D)
+        Tensor[] saved = new Tensor[layers];                  // block inputs h_0 … h_(L−1), (B·T, D) each
+        saved[0] = h0.value();
+        Parameter[] leaf = residualLeaves(bt, d);             // block i reads leaf[i % 2]; the head leaf[L % 2]
+        for (int i = 0; i < layers; i++) {
+            blockWorkspace.reset();
+            Tape tape = new Tape(backend, blockWorkspace);
+            Tensor out = block(tape, i, tape.constant(saved[i]), b, t, ones).value();
+            Tensor next = i + 1 < layers ? (saved[i + 1] = workspace.zeros(DType.F32, bt, d)) : leaf[layers % 2].value();
+            next.copyFrom(out);
+        }
+        // the head shares the block workspace: its logits (B·T, V') are freed before the blocks' backward
+        blockWorkspace.reset();
+        leaf[layers % 2].zeroGrad();
+        Tape headTape = new Tape(backend, blockWorkspace);
+        Var loss = headTape.crossEntropy(head(headTape, headTape.param(leaf[layers % 2]), headTape.param(p(embeddingName))),
+                mamba4j.models.TokenIds.flatten(targets));
+        double value = headTape.lossValue(loss);
+        if (!backward) return value;
+        headTape.backward(loss, gradScale);                   // leaf[L % 2].grad() = dL/dh_L
+        for (int i = layers - 1; i >= 0; i--) {
+            blockWorkspace.reset();
+            Parameter in = leaf[i % 2];
+            in.value().copyFrom(saved[i]);
+            in.zeroGrad();
+            Tape tape = new Tape(backend, blockWorkspace);
+            tape.backward(block(tape, i, tape.param(in), b, t, ones), leaf[(i + 1) % 2].grad());   // in.grad() = dL/dh_i
+        }
+        embTape.backward(h0, leaf[0].grad());
+        blockWorkspace.reset();
+        return value;
+    }
+
+    /**
+     * Two (B·T, D) leaves that gather a block input's gradient, used alternately (block i's input gradient is block
+     * i − 1's seed). A {@link Parameter} only as the tape's gradient-accumulating leaf, never in {@link #parameters}.
+     */
+    private Parameter[] residualLeaves(long bt, int d) {
+        if (residualLeaves == null || residualLeaves[0].value().dim(0) != bt)
+            residualLeaves = new Parameter[]{new Parameter("recompute.h.even", Tensor.zeros(DType.F32, bt, d), false),
+                    new Parameter("recompute.h.odd", Tensor.zeros(DType.F32, bt, d), false)};
+        return residualLeaves;
+    }
+
     /** Loss without gradients. */
     @Override public double loss(int[][] inputs, int[][] targets) {
+        if (recompute && config.numHiddenLayers() > 0) return checkpointed(inputs, targets, 1f, false);
         Tape tape = new Tape(backend);
         Var loss = tape.crossEntropy(logits(tape, inputs), mamba4j.models.TokenIds.flatten(targets));
         return tape.lossValue(loss);
