@@ -21,26 +21,24 @@ public final class LossPlot {
     /** Writes {@code png} atomically; does nothing when there is no point to draw. */
     public static void write(Path png, SortedMap<Long, Double> train, SortedMap<Long, Double> val, String title) {
         if (train.isEmpty() && val.isEmpty()) return;
-        System.setProperty("java.awt.headless", "true"); // before AWT loads: no display on training machines
-        XYChart chart = new XYChartBuilder().width(1000).height(600).title(title).xAxisTitle("step").yAxisTitle("loss").build();
-        chart.getStyler().setMarkerSize(4);
-        if (!train.isEmpty()) {
-            XYSeries s = chart.addSeries("train", xs(train), ys(train));
-            s.setMarker(SeriesMarkers.NONE);
-            if (train.size() >= 20) {
-                double[] ema = ys(train);
-                double a = 2.0 / (Math.max(10, train.size() / 50) + 1); // EMA over ~2% of the run
-                for (int i = 1; i < ema.length; i++) ema[i] = a * ema[i] + (1 - a) * ema[i - 1];
-                chart.addSeries("train (EMA)", xs(train), ema).setMarker(SeriesMarkers.NONE);
+        byte[] bytes = Plots.render(png, () -> {
+            System.setProperty("java.awt.headless", "true"); // before AWT loads: no display on training machines
+            XYChart chart = new XYChartBuilder().width(1000).height(600).title(title).xAxisTitle("step").yAxisTitle("loss").build();
+            chart.getStyler().setMarkerSize(4);
+            if (!train.isEmpty()) {
+                XYSeries s = chart.addSeries("train", xs(train), ys(train));
+                s.setMarker(SeriesMarkers.NONE);
+                if (train.size() >= 20) {
+                    double[] ema = ys(train);
+                    double a = 2.0 / (Math.max(10, train.size() / 50) + 1); // EMA over ~2% of the run
+                    for (int i = 1; i < ema.length; i++) ema[i] = a * ema[i] + (1 - a) * ema[i - 1];
+                    chart.addSeries("train (EMA)", xs(train), ema).setMarker(SeriesMarkers.NONE);
+                }
             }
-        }
-        if (!val.isEmpty()) chart.addSeries("validation", xs(val), ys(val)).setMarker(SeriesMarkers.CIRCLE);
-        byte[] bytes;
-        try {
-            bytes = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot render " + png, e);
-        }
+            if (!val.isEmpty()) chart.addSeries("validation", xs(val), ys(val)).setMarker(SeriesMarkers.CIRCLE);
+            return chart;
+        });
+        if (bytes == null) return;
         AtomicFiles.write(png, ch -> {
             ByteBuffer b = ByteBuffer.wrap(bytes);
             while (b.hasRemaining()) ch.write(b);

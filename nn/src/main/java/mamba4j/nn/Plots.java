@@ -16,19 +16,36 @@ import java.util.Map;
 public final class Plots {
     private Plots() {}
 
+    private static volatile boolean warned;
+
+    /**
+     * The PNG bytes of the chart {@code build} makes, or null when this JVM cannot draw (no java.desktop module, no
+     * fonts: AWT errors): a plot is a by-product, so the run goes on and the reason is printed once on stderr.
+     */
+    static byte[] render(Path png, java.util.function.Supplier<org.knowm.xchart.internal.chartpart.Chart<?, ?>> build) {
+        try {
+            return BitmapEncoder.getBitmapBytes(build.get(), BitmapEncoder.BitmapFormat.PNG);
+        } catch (IOException | RuntimeException | Error e) {
+            if (e instanceof VirtualMachineError vm) throw vm;          // out of memory is not a drawing problem
+            if (!warned) {
+                warned = true;
+                System.err.println("warning: plots are off: cannot draw " + png.getFileName() + " (" + e + ")");
+            }
+            return null;
+        }
+    }
+
     /** One line per entry of {@code series}: name → {xs, ys}. */
     public static void lines(Path png, String title, String xTitle, String yTitle, boolean logX, Map<String, double[][]> series) {
-        System.setProperty("java.awt.headless", "true");
-        XYChart chart = new XYChartBuilder().width(900).height(550).title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
-        chart.getStyler().setXAxisLogarithmic(logX);
-        chart.getStyler().setMarkerSize(7);
-        for (var e : series.entrySet()) chart.addSeries(e.getKey(), e.getValue()[0], e.getValue()[1]).setMarker(SeriesMarkers.CIRCLE);
-        byte[] bytes;
-        try {
-            bytes = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
-        } catch (IOException ex) {
-            throw new UncheckedIOException("cannot render " + png, ex);
-        }
+        byte[] bytes = render(png, () -> {
+            System.setProperty("java.awt.headless", "true");
+            XYChart chart = new XYChartBuilder().width(900).height(550).title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
+            chart.getStyler().setXAxisLogarithmic(logX);
+            chart.getStyler().setMarkerSize(7);
+            for (var e : series.entrySet()) chart.addSeries(e.getKey(), e.getValue()[0], e.getValue()[1]).setMarker(SeriesMarkers.CIRCLE);
+            return chart;
+        });
+        if (bytes == null) return;
         AtomicFiles.write(png, ch -> {
             ByteBuffer b = ByteBuffer.wrap(bytes);
             while (b.hasRemaining()) ch.write(b);
