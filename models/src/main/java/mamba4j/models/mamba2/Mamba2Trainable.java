@@ -29,8 +29,7 @@ public final class Mamba2Trainable implements TrainableModel {
     private final mamba4j.models.ParameterSet params = new mamba4j.models.ParameterSet();
     private final String embeddingName;
     private final mamba4j.core.Workspace workspace = new mamba4j.core.Workspace();        // residuals (recompute), reused
-    private final mamba4j.core.Workspace blockWorkspace = new mamba4j.core.Workspace();   // one block's (recompute), reset per block
-    private Parameter[] residualLeaves;                                                   // see residualLeaves()
+    private final mamba4j.models.BlockRecompute recomputer = new mamba4j.models.BlockRecompute();
     private boolean recompute = mamba4j.models.mamba1.Mamba1Trainable.RECOMPUTE_DEFAULT;
 
     /** Copies a model's weights into F32 parameters (the model may be mapped read-only and BF16). */
@@ -140,63 +139,22 @@ public final class Mamba2Trainable implements TrainableModel {
     public void setRecompute(boolean on) { recompute = on; }
 
     /** Bytes its step workspaces have reserved from the OS (they only grow): the tape's memory, for bench-train. */
-    public long workspaceBytes() { return workspace.reservedBytes() + blockWorkspace.reservedBytes(); }
+    public long workspaceBytes() { return workspace.reservedBytes() + recomputer.reservedBytes(); }
 
-    /**
-     * Loss and (when {@code backward}) gradients × gradScale with per-block activation recomputation, as
-     * {@link mamba4j.models.mamba1.Mamba1Trainable} does: the forward keeps only each block's input residual h_i
-     * (B·T, D) and drops the block's tape; backward records block i again on a fresh tape from h_i, seeds its output
-     * with dL/dh_(i+1), back-propagates and frees its intermediates before block i − 1. Same ops in the same order as
-     * {@link #logits}: bit-identical loss and gradients (RecomputeTest) for one more forward of every block.
-     */
+    /** Loss and gradients with per-block activation recomputation ({@link mamba4j.models.BlockRecompute}). */
     private double checkpointed(int[][] inputs, int[][] targets, float gradScale, boolean backward) {
-        int b = inputs.length, t = inputs[0].length, layers = config.numHiddenLayers(), d = config.hiddenSize();
-        long bt = (long) b * t;
-        workspace.reset();
+        int b = inputs.length, t = inputs[0].length;
         Tensor ones = config.normPerGroup() ? onesVector(config.dInner() / config.nGroups()) : null;
-        Tape embTape = new Tape(backend, workspace);
-        Var h0 = embTape.embedding(embTape.param(p(embeddingName)), mamba4j.models.TokenIds.flatten(inputs));   // (B·T, D)
-        Tensor[] saved = new Tensor[layers];                  // block inputs h_0 … h_(L−1), (B·T, D) each
-        saved[0] = h0.value();
-        Parameter[] leaf = residualLeaves(bt, d);             // block i reads leaf[i % 2]; the head leaf[L % 2]
-        for (int i = 0; i < layers; i++) {
-            blockWorkspace.reset();
-            Tape tape = new Tape(backend, blockWorkspace);
-            Tensor out = block(tape, i, tape.constant(saved[i]), b, t, ones).value();
-            Tensor next = i + 1 < layers ? (saved[i + 1] = workspace.zeros(DType.F32, bt, d)) : leaf[layers % 2].value();
-            next.copyFrom(out);
-        }
-        // the head shares the block workspace: its logits (B·T, V') are freed before the blocks' backward
-        blockWorkspace.reset();
-        leaf[layers % 2].zeroGrad();
-        Tape headTape = new Tape(backend, blockWorkspace);
-        Var loss = headTape.crossEntropy(head(headTape, headTape.param(leaf[layers % 2]), headTape.param(p(embeddingName))),
-                mamba4j.models.TokenIds.flatten(targets));
-        double value = headTape.lossValue(loss);
-        if (!backward) return value;
-        headTape.backward(loss, gradScale);                   // leaf[L % 2].grad() = dL/dh_L
-        for (int i = layers - 1; i >= 0; i--) {
-            blockWorkspace.reset();
-            Parameter in = leaf[i % 2];
-            in.value().copyFrom(saved[i]);
-            in.zeroGrad();
-            Tape tape = new Tape(backend, blockWorkspace);
-            tape.backward(block(tape, i, tape.param(in), b, t, ones), leaf[(i + 1) % 2].grad());   // in.grad() = dL/dh_i
-        }
-        embTape.backward(h0, leaf[0].grad());
-        blockWorkspace.reset();
-        return value;
-    }
-
-    /**
-     * Two (B·T, D) leaves that gather a block input's gradient, used alternately (block i's input gradient is block
-     * i − 1's seed). A {@link Parameter} only as the tape's gradient-accumulating leaf, never in {@link #parameters}.
-     */
-    private Parameter[] residualLeaves(long bt, int d) {
-        if (residualLeaves == null || residualLeaves[0].value().dim(0) != bt)
-            residualLeaves = new Parameter[]{new Parameter("recompute.h.even", Tensor.zeros(DType.F32, bt, d), false),
-                    new Parameter("recompute.h.odd", Tensor.zeros(DType.F32, bt, d), false)};
-        return residualLeaves;
+        return recomputer.run(backend, new mamba4j.models.BlockRecompute.Stack() {
+            @Override public int layers() { return config.numHiddenLayers(); }
+            @Override public Var embed(Tape tape, int[][] ids) {
+                return tape.embedding(tape.param(p(embeddingName)), mamba4j.models.TokenIds.flatten(ids));
+            }
+            @Override public Var block(Tape tape, int i, Var h, int bb, int tt) { return Mamba2Trainable.this.block(tape, i, h, bb, tt, ones); }
+            @Override public Var loss(Tape tape, Var h, int[][] tg) {
+                return tape.crossEntropy(head(tape, h, tape.param(p(embeddingName))), mamba4j.models.TokenIds.flatten(tg));
+            }
+        }, inputs, targets, gradScale, backward);
     }
 
     /** Loss without gradients. */
