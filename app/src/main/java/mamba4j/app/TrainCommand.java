@@ -11,6 +11,8 @@ import mamba4j.io.ByteTokenizer;
 import mamba4j.io.HfTokenizer;
 import mamba4j.io.Tokenizer;
 import mamba4j.models.Models;
+import mamba4j.models.discrete.PhiMambaStudent;
+import mamba4j.models.discrete.PhiMambaTrainable;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
 import mamba4j.models.mamba1.Mamba1Model;
@@ -194,9 +196,22 @@ final class TrainCommand implements Callable<Integer> {
         String arch = m.has("arch") ? m.get("arch").asText() : "mamba";
         if (arch.equals("mamba2")) return buildMamba2(m, vocab, seed, be);
         if (List.of("phi", "llama", "gpt2").contains(arch)) return buildTeacher(arch, m, vocab, seed, seqLen, be);
-        if (!arch.equals("mamba")) throw new UserInputException("model.arch: unknown architecture \"" + arch + "\" (mamba, mamba2, phi, llama, gpt2)");
+        if (arch.equals("phi-mamba")) return buildStudent(vocab, be);
+        if (!arch.equals("mamba")) throw new UserInputException("model.arch: unknown architecture \"" + arch + "\" (mamba, mamba2, phi, llama, gpt2, phi-mamba)");
         Mamba1Trainable t = buildMamba1(m, vocab, seed, be);
         return new Built(t, t::loadFrom, "Mamba-1 " + (t.selective() ? "(selective)" : "(time-invariant ablation)"));
+    }
+
+    /** A distilled Phi-Mamba student (the output of {@code distill}), trained further with the next-token loss: needs --init. */
+    private Built buildStudent(int vocab, Backend be) {
+        if (init == null) throw new UserInputException("model.arch=phi-mamba needs --init DIR (a student written by `mamba4j distill`)");
+        PhiMambaTrainable t;
+        try (Models.Loaded l = Models.load(init, be)) {
+            if (!(l.model() instanceof PhiMambaStudent s)) throw new UserInputException("--init " + init + ": not a Phi-Mamba student (model_type phi-mamba)");
+            if (s.vocabSize() < vocab) throw new UserInputException("--init " + init + ": vocabulary " + s.vocabSize() + " is smaller than the data's " + vocab);
+            t = PhiMambaTrainable.of(s, be);
+        }
+        return new Built(t, t::loadFrom, String.format("Phi-Mamba student (%d layers, attention kept at %s)", t.spec().layers(), t.attentionLayers()));
     }
 
     private Built buildMamba2(ObjectNode m, int vocab, long seed, Backend be) {

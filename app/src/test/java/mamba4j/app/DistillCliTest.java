@@ -73,6 +73,15 @@ class DistillCliTest {
         }
         int[] ids = GoldenChecks.cliGreedy(out.resolve("student"), new int[]{73, 116, 32, 105, 115}, 8, true);
         assertTrue(ids.length >= 8, "generated ids: " + java.util.Arrays.toString(ids));
+        // and `train` continues it with the next-token loss
+        Path preset = tmp.resolve("preset.json");
+        Files.writeString(preset, "{\"model\": {\"arch\": \"phi-mamba\"}, \"data\": {\"text\": \"" + text.toString().replace("\\", "/") + "\"}}");
+        Cli t = Cli.run("train", "--preset", preset.toString(), "--init", out.resolve("student").toString(), "--out", tmp.resolve("more").toString(),
+                "--steps=2", "--warmup=0", "--batch_size=2", "--seq_len=32", "--eval_every=0", "--progress=false", "--plot=false", "--val_fraction=0.1");
+        assertEquals(0, t.status(), t.err());
+        try (Models.Loaded l = Models.load(tmp.resolve("more/checkpoint"), Backends.get("cpu"))) {
+            assertInstanceOf(PhiMambaStudent.class, l.model());
+        }
     }
 
     @Test

@@ -103,6 +103,7 @@ public final class Models {
                     ck.contains("backbone.embedding.weight") ? "backbone.embedding.weight" : "backbone.embeddings.weight");
             case Mamba2Model m -> new Mamba2Trainable(m, backend, Mamba2Loader.embeddingName(ck));
             case mamba4j.models.teachers.TeacherModel m -> mamba4j.models.teachers.TeacherTrainable.fromCheckpoint(m.spec(), ck, backend);
+            case mamba4j.models.discrete.PhiMambaStudent m -> mamba4j.models.discrete.PhiMambaTrainable.of(m, backend);
             default -> throw new UserInputException("model " + loaded.model().getClass().getSimpleName() + " has no trainable form");
         };
     }
