@@ -103,6 +103,32 @@ class DistillCliTest {
     }
 
     @Test
+    void aHybridKeepsTheTeachersAttentionAtTheChosenLayer(@TempDir Path tmp) throws IOException {
+        Path plan = tmp.resolve("plan.json");
+        Files.writeString(plan, "{\"seq_len\": 32, \"batch_size\": 2, \"eval_batches\": 1, \"val_fraction\": 0.1, \"attention_layers\": [2], "
+                + "\"stages\": [{\"stage\": 1, \"steps\": 2, \"lr\": 0.003}, {\"stage\": 3, \"steps\": 2, \"lr\": 0.001}]}");
+        Path out = tmp.resolve("run");
+        Cli c = Cli.run("distill", "--teacher", teacher.toString(), "--plan", plan.toString(), "--data", text.toString(), "--out", out.toString(), "--no-progress");
+        assertEquals(0, c.status(), c.err());
+        JsonNode m = JSON.readTree(out.resolve("metrics.json").toFile());
+        assertTrue(m.get(1).get("matrix_distance").get(2).isNull(), "layer 2 keeps attention: no mixer distance " + m.get(1));
+        assertTrue(m.get(1).get("matrix_distance").get(1).isNumber());
+        try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
+            PhiMambaStudent s = assertInstanceOf(PhiMambaStudent.class, l.model());
+            assertTrue(s.layers().get(2).isAttention() && !s.layers().get(1).isAttention());
+            int[][] ids = {{73, 116, 32, 105, 115, 32, 97}};
+            float[] full = s.forward(ids, mamba4j.models.Trace.NONE).toFloatArray();
+            var state = s.newState(1);
+            s.prefill(state, new int[][]{java.util.Arrays.copyOf(ids[0], 6)});
+            float[] step = s.step(state, new int[]{97}).toFloatArray();
+            int v = s.logitsSize();
+            double num = 0, den = 0;
+            for (int k = 0; k < v; k++) { double e = step[k] - full[6 * v + k]; num += e * e; den += full[6 * v + k] * (double) full[6 * v + k]; }
+            assertTrue(Math.sqrt(num / den) < 1e-4, "decode step == forward for the hybrid: " + Math.sqrt(num / den));
+        }
+    }
+
+    @Test
     void badPlansAreNamed(@TempDir Path tmp) throws IOException {
         Path bad = tmp.resolve("bad.json");
         Files.writeString(bad, "{\"stages\": [{\"stage\": 3, \"steps\": 2, \"lr\": 0.001}, {\"stage\": 1, \"steps\": 2, \"lr\": 0.001}]}");
