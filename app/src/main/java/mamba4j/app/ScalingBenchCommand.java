@@ -258,7 +258,12 @@ final class ScalingBenchCommand implements Callable<Integer> {
                 if (ok.size() > 3) f.put("largest_3", slope(ok, 3));
             }
             JsonConfig.write(out.resolve("scaling.json"), json);
-            plot(out.resolve("scaling.png"), json);
+            try {
+                plot(out.resolve("scaling.png"), json);
+            } catch (RuntimeException | Error e) {                          // no java.desktop or no fonts: the numbers stand
+                if (e instanceof VirtualMachineError vm) throw vm;
+                System.err.println("warning: cannot draw scaling.png (" + e + "); redraw later with --plot-from " + out.resolve("scaling.json"));
+            }
             System.out.println();
             System.out.print(tables(forward, decode, fits));
             System.out.printf("%nwrote %s and %s%n", out.resolve("scaling.json"), out.resolve("scaling.png"));

@@ -22,7 +22,7 @@ public final class Plots {
      * The PNG bytes of the chart {@code build} makes, or null when this JVM cannot draw (no java.desktop module, no
      * fonts: AWT errors): a plot is a by-product, so the run goes on and the reason is printed once on stderr.
      */
-    static byte[] render(Path png, java.util.function.Supplier<org.knowm.xchart.internal.chartpart.Chart<?, ?>> build) {
+    public static byte[] render(Path png, java.util.function.Supplier<org.knowm.xchart.internal.chartpart.Chart<?, ?>> build) {
         try {
             return BitmapEncoder.getBitmapBytes(build.get(), BitmapEncoder.BitmapFormat.PNG);
         } catch (IOException | RuntimeException | Error e) {
