@@ -6,10 +6,12 @@
  *
  * <p>Here: the mixer's whole-sequence forward (chunked SSD), its recurrent step, its materialised (B, H, T, T) mixing
  * matrix, its training forward on the autograd tape; the student {@link mamba4j.models.CausalLM} (Phi blocks with the
- * attention replaced, optionally keeping attention copied from the teacher at chosen layers) and its construction.
+ * attention replaced, optionally keeping attention copied from the teacher at chosen layers), its construction from a
+ * teacher ({@link mamba4j.models.discrete.PhiMambaInit}), its trainable form with the pieces the MOHAWK stages train
+ * ({@link mamba4j.models.discrete.PhiMambaTrainable}) and its checkpoint format
+ * ({@link mamba4j.models.discrete.PhiMambaCheckpoint}, {@code model_type: phi-mamba}).
  *
- * <p>Not here (later parts of issue 6): the three distillation stages, the materialised matrix on the tape (stage 1's
- * gradient), the student's training forward over whole blocks (needs LayerNorm and gelu nodes on the tape), saving and
- * loading student checkpoints, Llama-Mamba students, the {@code distill} CLI and the demo.
+ * <p>Not here: the stages and the distiller ({@code mamba4j.models.distill}); Llama-Mamba students (Llama blocks:
+ * RMSNorm, SwiGLU, GQA for kept attention), not built yet.
  */
 package mamba4j.models.discrete;
