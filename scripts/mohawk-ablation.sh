@@ -15,7 +15,7 @@ TEACHER="$OUT/teacher"
 python3 -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2], [n for n in zipfile.ZipFile(sys.argv[1]).namelist() if n.startswith(\"demo/teacher/\")])" "$JAR" "$OUT/jar" && mv "$OUT/jar/demo/teacher" "$TEACHER"
 run 1 prepare train --preset austen-bytes --steps=1 --warmup=0 --eval_every=0 --out "$OUT/prepare" --progress=false --plot=false
 for seed in 1 2; do
-  for plan in demo stages-2-3 stage3-only; do
+  for plan in demo stages-2-3 stage3-only demo-hybrid; do
     run 1 "distill-$plan-seed$seed" distill --teacher "$TEACHER" --plan "$plan" --seed "$seed" --data data/austen.txt --out "$OUT/distill-$plan-seed$seed" --no-progress --no-plots &
     sleep 1
   done
