@@ -100,6 +100,12 @@ class DistillCliTest {
         assertEquals(0, again.status(), again.err());
         assertTrue(again.err().contains("resuming"), "stages 1 and 2 are resumed from their checkpoints: " + again.err());
         assertArrayEquals(student, Files.readAllBytes(b.resolve("student/model.safetensors")), "student after a lost stage 3 was retrained");
+        // the same --out with another plan is refused, and nothing in it is touched
+        Cli other = Cli.run(concat(new String[]{"distill", "--teacher", teacher.toString(), "--plan", plan.toString(), "--seed", "9", "--data", text.toString(),
+                "--backend", "reference", "--no-progress", "--out"}, b.toString()));
+        assertEquals(2, other.status(), other.err());
+        assertTrue(other.err().contains("plan.json holds another plan"), other.err());
+        assertArrayEquals(student, Files.readAllBytes(b.resolve("student/model.safetensors")), "the refused run left the student as it was");
     }
 
     @Test

@@ -69,7 +69,11 @@ public final class Distiller {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create " + out + ": " + e.getMessage(), e);
         }
-        JsonConfig.write(out.resolve("plan.json"), plan.toJson());
+        Path planFile = out.resolve("plan.json");
+        if (Files.exists(planFile) && !DistillPlan.read(planFile).toJson().toString().equals(plan.toJson().toString()))
+            throw new mamba4j.core.UserInputException(planFile + " holds another plan than the one given; resuming would mix the two. "
+                    + "Use another --out, or the same plan (and --seed) to resume");
+        JsonConfig.write(planFile, plan.toJson());
         console.println(plan.describe());
         List<Batch> val = validation();
         List<Metrics> metrics = new ArrayList<>();
