@@ -28,13 +28,14 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 /**
- * MOHAWK distillation of a Phi teacher into a Phi-Mamba student ({@link Distiller}). Re-running the same command on
- * the same --out resumes: finished stages are kept, the interrupted one continues from its last checkpoint.
+ * MOHAWK distillation of a Phi teacher into a Phi-Mamba student, or of a Llama teacher into a Llama-Mamba one
+ * ({@link Distiller}). Re-running the same command on the same --out resumes: finished stages are kept, the interrupted
+ * one continues from its last checkpoint.
  */
-@Command(name = "distill", description = "MOHAWK: distil a Phi teacher into a Phi-Mamba student (stage 1 matrix orientation, "
+@Command(name = "distill", description = "MOHAWK: distil a Phi (or Llama) teacher into a Phi-Mamba (Llama-Mamba) student (stage 1 matrix orientation, "
         + "2 hidden-state alignment, 3 knowledge distillation). Re-run the same command to resume.")
 final class DistillCommand implements Callable<Integer> {
-    @Option(names = "--teacher", required = true, description = "The teacher's checkpoint directory (model_type phi).")
+    @Option(names = "--teacher", required = true, description = "The teacher's checkpoint directory (model_type phi or llama).")
     Path teacher;
 
     @Option(names = "--plan", required = true, description = "A plan JSON file or a built-in plan name (demo).")
@@ -76,8 +77,8 @@ final class DistillCommand implements Callable<Integer> {
     /** Builds the student from the loaded teacher (weight transfer, the plan's init) and runs the plan. */
     static Distiller.Result distill(Models.Loaded t, DistillPlan p, Path text, String tokenizerName, Path out, Backend be,
                                     boolean progress, boolean plots, java.io.PrintStream console) {
-        if (!(t.model() instanceof TeacherModel tm) || tm.spec().arch() != TeacherSpec.Arch.PHI)
-            throw new UserInputException("--teacher " + t.json().file().getParent() + ": a Phi teacher (model_type phi) is needed, got "
+        if (!(t.model() instanceof TeacherModel tm) || tm.spec().arch() == TeacherSpec.Arch.GPT2)
+            throw new UserInputException("--teacher " + t.json().file().getParent() + ": a Phi or Llama teacher (model_type phi or llama) is needed, got "
                     + Models.architecture(t.json()));
         if (!Files.exists(text)) throw new UserInputException("--data " + text + ": no such file");
         TeacherSpec spec = tm.spec();
@@ -92,8 +93,8 @@ final class DistillCommand implements Callable<Integer> {
             TokenWindows windows = new TokenWindows(tokens, p.valFraction());
             PhiMambaTrainable student = PhiMambaTrainable.of(PhiMambaInit.fromTeacher(spec, t.checkpoint(), be,
                     new PhiMambaInit.Options(DiscreteMamba2Config.forTeacher(spec), p.attentionLayers(), p.xbcFromVkq(), p.seed())), be);
-            console.printf("teacher %s (%s), student Phi-Mamba %,d parameters; data %s%n", t.json().file().getParent(),
-                    spec.arch(), student.allParameters().stream().mapToLong(q -> q.value().numel()).sum(), windows.describe());
+            console.printf("teacher %s (%s), student %s %,d parameters; data %s%n", t.json().file().getParent(),
+                    spec.arch(), student.wiring().studentName(), student.allParameters().stream().mapToLong(q -> q.value().numel()).sum(), windows.describe());
             return new Distiller(tm, student, p, windows, be, out, console, progress, plots).run();
         }
     }

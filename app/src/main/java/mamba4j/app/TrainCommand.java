@@ -196,22 +196,24 @@ final class TrainCommand implements Callable<Integer> {
         String arch = m.has("arch") ? m.get("arch").asText() : "mamba";
         if (arch.equals("mamba2")) return buildMamba2(m, vocab, seed, be);
         if (List.of("phi", "llama", "gpt2").contains(arch)) return buildTeacher(arch, m, vocab, seed, seqLen, be);
-        if (arch.equals("phi-mamba")) return buildStudent(vocab, be);
-        if (!arch.equals("mamba")) throw new UserInputException("model.arch: unknown architecture \"" + arch + "\" (mamba, mamba2, phi, llama, gpt2, phi-mamba)");
+        if (arch.equals("phi-mamba") || arch.equals("llama-mamba")) return buildStudent(arch, vocab, be);
+        if (!arch.equals("mamba"))
+            throw new UserInputException("model.arch: unknown architecture \"" + arch + "\" (mamba, mamba2, phi, llama, gpt2, phi-mamba, llama-mamba)");
         Mamba1Trainable t = buildMamba1(m, vocab, seed, be);
         return new Built(t, t::loadFrom, "Mamba-1 " + (t.selective() ? "(selective)" : "(time-invariant ablation)"));
     }
 
-    /** A distilled Phi-Mamba student (the output of {@code distill}), trained further with the next-token loss: needs --init. */
-    private Built buildStudent(int vocab, Backend be) {
-        if (init == null) throw new UserInputException("model.arch=phi-mamba needs --init DIR (a student written by `mamba4j distill`)");
+    /** A distilled Phi-Mamba or Llama-Mamba student (the output of {@code distill}), trained further with the next-token loss: needs --init. */
+    private Built buildStudent(String arch, int vocab, Backend be) {
+        if (init == null) throw new UserInputException("model.arch=" + arch + " needs --init DIR (a student written by `mamba4j distill`)");
         PhiMambaTrainable t;
         try (Models.Loaded l = Models.load(init, be)) {
-            if (!(l.model() instanceof PhiMambaStudent s)) throw new UserInputException("--init " + init + ": not a Phi-Mamba student (model_type phi-mamba)");
+            if (!(l.model() instanceof PhiMambaStudent s) || !s.wiring().modelType().equals(arch))
+                throw new UserInputException("--init " + init + ": not a " + arch + " student (model_type " + Models.architecture(l.json()) + ")");
             if (s.vocabSize() < vocab) throw new UserInputException("--init " + init + ": vocabulary " + s.vocabSize() + " is smaller than the data's " + vocab);
             t = PhiMambaTrainable.of(s, be);
         }
-        return new Built(t, t::loadFrom, String.format("Phi-Mamba student (%d layers, attention kept at %s)", t.spec().layers(), t.attentionLayers()));
+        return new Built(t, t::loadFrom, String.format("%s student (%d layers, attention kept at %s)", t.wiring().studentName(), t.spec().layers(), t.attentionLayers()));
     }
 
     private Built buildMamba2(ObjectNode m, int vocab, long seed, Backend be) {

@@ -134,6 +134,65 @@ class DistillCliTest {
         }
     }
 
+    /**
+     * A Llama teacher (GQA: 4 query heads, 2 KV heads; RMSNorm, SwiGLU) trained here for a few steps on bytes, distilled
+     * into a Llama-Mamba hybrid (attention kept at layer 1, x/B/C from V/K/Q): each stage lowers its objective, the
+     * student is saved as llama-mamba, decodes as it forwards, generates through the CLI and trains further.
+     */
+    @Test
+    void aLlamaTeacherGivesALlamaMambaStudent(@TempDir Path tmp) throws IOException {
+        Path preset = tmp.resolve("llama.json");
+        Files.writeString(preset, "{\"model\": {\"arch\": \"llama\"}, \"data\": {\"text\": \"" + text.toString().replace("\\", "/") + "\"}}");
+        Cli tr = Cli.run("train", "--preset", preset.toString(), "--out", tmp.resolve("teacher").toString(), "--model.d_model=64", "--model.n_layer=3",
+                "--model.n_head=4", "--model.n_kv_head=2", "--seq_len=64", "--batch_size=8", "--steps=60", "--lr=0.003", "--warmup=5",
+                "--eval_every=0", "--progress=false", "--plot=false", "--val_fraction=0.1");
+        assertEquals(0, tr.status(), tr.err());
+        Path llama = tmp.resolve("teacher/checkpoint");
+        Path plan = tmp.resolve("plan.json");
+        Files.writeString(plan, "{\"seq_len\": 64, \"batch_size\": 4, \"eval_batches\": 1, \"val_fraction\": 0.1, \"attention_layers\": [1], "
+                + "\"xbc_from_vkq\": true, \"stages\": [{\"stage\": 1, \"steps\": 10, \"lr\": 0.003}, {\"stage\": 2, \"steps\": 10, \"lr\": 0.002}, "
+                + "{\"stage\": 3, \"steps\": 10, \"lr\": 0.001}]}");
+        Path out = tmp.resolve("run");
+        Cli c = Cli.run("distill", "--teacher", llama.toString(), "--plan", plan.toString(), "--data", text.toString(), "--out", out.toString(), "--no-progress");
+        assertEquals(0, c.status(), c.err());
+        assertTrue(c.err().contains("student Llama-Mamba"), c.err());
+        JsonNode m = JSON.readTree(out.resolve("metrics.json").toFile());
+        JsonNode init = m.get(0), s1 = m.get(1), s2 = m.get(2), s3 = m.get(3);
+        assertTrue(s1.get("matrix_distance").get(1).isNull(), "layer 1 keeps attention: " + s1);
+        for (int l : new int[]{0, 2})
+            assertTrue(s1.get("matrix_distance").get(l).asDouble() < init.get("matrix_distance").get(l).asDouble(),
+                    "stage 1 lowers layer " + l + "'s matrix distance: " + init.get("matrix_distance") + " → " + s1.get("matrix_distance"));
+        assertTrue(mean(s2.get("hidden_distance")) < mean(s1.get("hidden_distance")),
+                "stage 2 lowers the hidden-state distance: " + s1.get("hidden_distance") + " → " + s2.get("hidden_distance"));
+        assertTrue(s3.get("kl").asDouble() < init.get("kl").asDouble(), "KL to the teacher: " + init.get("kl") + " → " + s3.get("kl"));
+        assertEquals("llama-mamba", JSON.readTree(out.resolve("student/config.json").toFile()).get("model_type").asText());
+        try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
+            PhiMambaStudent s = assertInstanceOf(PhiMambaStudent.class, l.model());
+            assertTrue(s.wiring().llama() && s.layers().get(1).isAttention() && !s.layers().get(0).isAttention());
+            int[][] ids = {{73, 116, 32, 105, 115, 32, 97}};
+            float[] full = s.forward(ids, mamba4j.models.Trace.NONE).toFloatArray();
+            var state = s.newState(1);
+            s.prefill(state, new int[][]{java.util.Arrays.copyOf(ids[0], 6)});
+            float[] step = s.step(state, new int[]{97}).toFloatArray();
+            int v = s.logitsSize();
+            double num = 0, den = 0;
+            for (int k = 0; k < v; k++) { double e = step[k] - full[6 * v + k]; num += e * e; den += full[6 * v + k] * (double) full[6 * v + k]; }
+            assertTrue(Math.sqrt(num / den) < 1e-4, "decode step == forward for the Llama-Mamba hybrid: " + Math.sqrt(num / den));
+        }
+        int[] ids = GoldenChecks.cliGreedy(out.resolve("student"), new int[]{73, 116, 32, 105, 115}, 8, true);
+        assertTrue(ids.length >= 8, "generated ids: " + java.util.Arrays.toString(ids));
+        Path more = tmp.resolve("more.json");
+        Files.writeString(more, "{\"model\": {\"arch\": \"llama-mamba\"}, \"data\": {\"text\": \"" + text.toString().replace("\\", "/") + "\"}}");
+        Cli t = Cli.run("train", "--preset", more.toString(), "--init", out.resolve("student").toString(), "--out", tmp.resolve("more").toString(),
+                "--steps=2", "--warmup=0", "--batch_size=2", "--seq_len=32", "--eval_every=0", "--progress=false", "--plot=false", "--val_fraction=0.1");
+        assertEquals(0, t.status(), t.err());
+        assertEquals("llama-mamba", JSON.readTree(tmp.resolve("more/checkpoint/config.json").toFile()).get("model_type").asText());
+        Files.writeString(more, Files.readString(more).replace("llama-mamba", "phi-mamba"));
+        Cli wrong = Cli.run("train", "--preset", more.toString(), "--init", out.resolve("student").toString(), "--out", tmp.resolve("wrong").toString());
+        assertEquals(2, wrong.status(), wrong.err());
+        assertTrue(wrong.err().contains("not a phi-mamba student (model_type llama-mamba)"), wrong.err());
+    }
+
     @Test
     void badPlansAreNamed(@TempDir Path tmp) throws IOException {
         Path bad = tmp.resolve("bad.json");
@@ -145,9 +204,11 @@ class DistillCliTest {
         c = Cli.run("distill", "--teacher", teacher.toString(), "--plan", bad.toString(), "--data", text.toString(), "--out", tmp.resolve("o").toString());
         assertEquals(2, c.status());
         assertTrue(c.err().contains("stages[0]") && c.err().contains("lr_max"), c.err());
-        c = Cli.run("distill", "--teacher", "../testdata/golden/mamba1/bf16", "--plan", "demo", "--data", text.toString(), "--out", tmp.resolve("o").toString());
-        assertEquals(2, c.status());
-        assertTrue(c.err().contains("Phi teacher"), c.err());
+        for (String notATeacher : new String[]{"../testdata/golden/mamba1/bf16", "../testdata/golden/gpt2/tied"}) {
+            c = Cli.run("distill", "--teacher", notATeacher, "--plan", "demo", "--data", text.toString(), "--out", tmp.resolve("o").toString());
+            assertEquals(2, c.status());
+            assertTrue(c.err().contains("a Phi or Llama teacher"), c.err());
+        }
     }
 
     @Test

@@ -77,7 +77,7 @@ public final class Models {
                     throw ex;
                 }
             }
-            case PhiMambaCheckpoint.MODEL_TYPE -> {   // MOHAWK students
+            case PhiMambaCheckpoint.MODEL_TYPE, PhiMambaCheckpoint.LLAMA_MODEL_TYPE -> {   // MOHAWK students
                 PhiMambaCheckpoint.Config cfg = PhiMambaCheckpoint.readConfig(json);
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
@@ -87,7 +87,7 @@ public final class Models {
                     throw ex;
                 }
             }
-            default -> throw new UserInputException(json.file() + ": unknown model_type \"" + type + "\"; supported: mamba, mamba2, phi, llama, gpt2, phi-mamba");
+            default -> throw new UserInputException(json.file() + ": unknown model_type \"" + type + "\"; supported: mamba, mamba2, phi, llama, gpt2, phi-mamba, llama-mamba");
         };
     }
 

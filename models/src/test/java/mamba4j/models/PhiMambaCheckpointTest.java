@@ -91,7 +91,7 @@ class PhiMambaCheckpointTest {
         Path dir = tmp.resolve(what.replaceAll("\\W+", "_"));
         PhiMambaCheckpoint.save(dir, s);
         try (Models.Loaded loaded = Models.load(dir, cpu)) {
-            assertEquals("phi-mamba", Models.architecture(loaded.json()), what);
+            assertEquals(s.wiring().modelType(), Models.architecture(loaded.json()), what);
             PhiMambaCheckpoint.Config c = (PhiMambaCheckpoint.Config) loaded.config();
             assertEquals(s.spec(), c.spec(), what + " spec");
             assertEquals(s.mixerConfig(), c.mixer(), what + " mixer config");
@@ -106,10 +106,43 @@ class PhiMambaCheckpointTest {
                 assertEquals(want.get(name).shape(), got.get(name).shape(), what + " " + name + " shape");
                 assertArrayEquals(bytes(want.get(name)), bytes(got.get(name)), what + " " + name);
             }
-            int[][] ids = ids(2, 13, 3);
+            int[][] ids = new int[2][13];
+            Random r = new Random(3);
+            for (int[] row : ids) for (int j = 0; j < 13; j++) row[j] = r.nextInt(s.vocabSize());
             assertArrayEquals(s.forward(ids, Trace.NONE).toFloatArray(), m.forward(ids, Trace.NONE).toFloatArray(), what + " logits");
             PhiMambaStudentTest.assertDecodeEqualsForward(m, what + " loaded", ids, 4, Tolerance.F32_IDENTITY, false);
         }
+    }
+
+    @Test
+    void savedLlamaMambaStudentsLoadBitIdentical() {
+        for (String name : List.of("llama/gqa_untied", "llama/gqa_tied")) {
+            PhiMambaStudentTest.Teacher te = PhiMambaStudentTest.teacher(name);
+            assertRoundTrip(name + " pure SSM", te.student(Set.of(), false, cpu));
+            assertRoundTrip(name + " hybrid (attention at 1, x/B/C from V/K/Q)", te.student(Set.of(1), true, cpu));
+        }
+        // a Llama student whose kept attention and MLPs have biases (attention_bias, mlp_bias): every bias round-trips
+        PhiMambaStudent h = PhiMambaStudentTest.teacher("llama/gqa_untied").student(Set.of(1), false, cpu);
+        List<PhiMambaStudent.Layer> biased = new java.util.ArrayList<>();
+        Random r = new Random(5);
+        for (PhiMambaStudent.Layer l : h.layers()) {
+            PhiMambaStudent.Attention a = l.attention() == null ? null : new PhiMambaStudent.Attention(l.attention().q(), rand(r, l.attention().q().dim(0)),
+                    l.attention().k(), rand(r, l.attention().k().dim(0)), l.attention().v(), rand(r, l.attention().v().dim(0)),
+                    l.attention().dense(), rand(r, l.attention().dense().dim(0)));
+            biased.add(new PhiMambaStudent.Layer(l.norm(), null, l.mixer(), a, l.norm2(), l.gate(), rand(r, l.gate().dim(0)),
+                    l.up(), rand(r, l.up().dim(0)), l.down(), rand(r, l.down().dim(0))));
+        }
+        PhiMambaStudent withBiases = new PhiMambaStudent(h.spec(), h.mixerConfig(), cpu, h.embedding(), biased, h.normF(), null, h.lmHead(), null);
+        assertRoundTrip("llama with attention and MLP biases", withBiases);
+        int[][] ids = {{1, 2, 3, 4, 5}};
+        assertFalse(java.util.Arrays.equals(h.forward(ids, Trace.NONE).toFloatArray(), withBiases.forward(ids, Trace.NONE).toFloatArray()),
+                "the biases are used");
+    }
+
+    static Tensor rand(Random r, long n) {
+        Tensor t = Tensor.zeros(mamba4j.core.DType.F32, n);
+        for (long i = 0; i < n; i++) t.setFloat(i, (float) r.nextGaussian() * 0.1f);
+        return t;
     }
 
     @Test

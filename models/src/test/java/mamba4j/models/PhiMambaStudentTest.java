@@ -15,15 +15,17 @@ import mamba4j.models.teachers.TeacherModel;
 import mamba4j.models.teachers.TeacherSpec;
 import mamba4j.testkit.Repo;
 import mamba4j.testkit.Tolerance;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 
 import static mamba4j.testkit.Compare.assertRelClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -32,37 +34,60 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The Phi-Mamba student built from the committed tiny Phi teacher (testdata/golden/phi/partial_rotary: D 32, 4 heads,
- * 2 layers, partial rotary): decode step by step == forward (pure SSM, hybrid, x/B/C from V/K/Q), every layer kept as
- * attention == the teacher exactly (logits, hidden states, decode), the weight transfer bit for bit, and the init.
+ * MOHAWK students built from the committed tiny teachers — Phi-Mamba from testdata/golden/phi/partial_rotary (D 32,
+ * 4 heads, 2 layers, partial rotary, parallel LayerNorm block) and Llama-Mamba from testdata/golden/llama/gqa_untied
+ * and gqa_tied (D 32, 4 query / 2 KV heads, RMSNorm sequential block, SwiGLU) — whose teachers' logits are checked
+ * against transformers in GoldenTeachersTest: decode step by step == forward (pure SSM, hybrid, x/B/C from V/K/Q),
+ * every layer kept as attention == the teacher exactly (logits, hidden states, decode), the weight transfer bit for
+ * bit, and the init.
  */
 class PhiMambaStudentTest {
-    static final Path TEACHER = Repo.golden().resolve("phi").resolve("partial_rotary");
-    static CheckpointTensors ck;
+    static final String PHI = "phi/partial_rotary";
+
+    /** A committed teacher: its spec and open checkpoint. */
+    record Teacher(String name, TeacherSpec spec, CheckpointTensors ck) {
+        PhiMambaStudent student(Set<Integer> attention, boolean fromVkq, Backend be) {
+            PhiMambaInit.Options d = PhiMambaInit.defaults(spec, 42);
+            // chunk 5: does not divide the lengths used, so the chunked path is exercised
+            return PhiMambaInit.fromTeacher(spec, ck, be, new PhiMambaInit.Options(d.mixer().withChunkSize(5), attention, fromVkq, 42));
+        }
+
+        int[][] ids(int b, int t, long seed) {
+            Random r = new Random(seed);
+            int[][] ids = new int[b][t];
+            for (int[] row : ids) for (int j = 0; j < t; j++) row[j] = r.nextInt(spec.vocabSize());
+            return ids;
+        }
+
+        TeacherModel model(Backend be) { return TeacherLoader.load(spec, ck, be); }
+    }
+
+    private static final Map<String, Teacher> OPEN = new ConcurrentHashMap<>();
+
+    /** The teacher under testdata/golden/{name}, opened once for the JVM (the checkpoints are small and read-only). */
+    static Teacher teacher(String name) {
+        return OPEN.computeIfAbsent(name, n -> {
+            Path dir = Repo.golden().resolve(n);
+            return new Teacher(n, TeacherLoader.spec(TeacherLoader.config(JsonConfig.read(dir.resolve("config.json")))), CheckpointTensors.open(dir));
+        });
+    }
+
+    // the Phi teacher, for the tests written against it alone
     static TeacherSpec spec;
+    static CheckpointTensors ck;
 
     @BeforeAll
     static void open() {
-        ck = CheckpointTensors.open(TEACHER);
-        spec = TeacherLoader.spec(TeacherLoader.config(JsonConfig.read(TEACHER.resolve("config.json"))));
+        Teacher t = teacher(PHI);
+        spec = t.spec();
+        ck = t.ck();
         assertEquals(TeacherSpec.Arch.PHI, spec.arch());
+        assertEquals(TeacherSpec.Arch.LLAMA, teacher("llama/gqa_untied").spec().arch());
     }
 
-    @AfterAll
-    static void close() { ck.close(); }
+    static PhiMambaStudent student(Set<Integer> attention, boolean fromVkq, Backend be) { return teacher(PHI).student(attention, fromVkq, be); }
 
-    static PhiMambaStudent student(Set<Integer> attention, boolean fromVkq, Backend be) {
-        PhiMambaInit.Options d = PhiMambaInit.defaults(spec, 42);
-        // chunk 5: does not divide the lengths used, so the chunked path is exercised
-        return PhiMambaInit.fromTeacher(spec, ck, be, new PhiMambaInit.Options(d.mixer().withChunkSize(5), attention, fromVkq, 42));
-    }
-
-    static int[][] ids(int b, int t, long seed) {
-        Random r = new Random(seed);
-        int[][] ids = new int[b][t];
-        for (int[] row : ids) for (int j = 0; j < t; j++) row[j] = r.nextInt(spec.vocabSize());
-        return ids;
-    }
+    static int[][] ids(int b, int t, long seed) { return teacher(PHI).ids(b, t, seed); }
 
     /** Prefill the first {@code prefix} tokens, then step; every step's logits against the forward's at that position. */
     static void assertDecodeEqualsForward(CausalLM m, String what, int[][] ids, int prefix, double tol, boolean exact) {
@@ -88,30 +113,35 @@ class PhiMambaStudentTest {
         }
     }
 
-    @Test
-    void decodeStepByStepEqualsForward() {
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {PHI, "llama/gqa_untied", "llama/gqa_tied"})
+    void decodeStepByStepEqualsForward(String name) {
+        Teacher te = teacher(name);
         Backend be = Backends.get("cpu");
-        int[][] ids = ids(2, 14, 1);
-        assertDecodeEqualsForward(student(Set.of(), false, be), "pure SSM", ids, 3, Tolerance.F32_IDENTITY, false);
-        assertDecodeEqualsForward(student(Set.of(), false, be), "pure SSM, prefill 1", ids, 1, Tolerance.F32_IDENTITY, false);
-        assertDecodeEqualsForward(student(Set.of(1), false, be), "hybrid (attention at 1)", ids, 6, Tolerance.F32_IDENTITY, false);
-        assertDecodeEqualsForward(student(Set.of(0), true, be), "hybrid, x/B/C from V/K/Q", ids, 4, Tolerance.F32_IDENTITY, false);
-        // D 32, H 4, P = N = 8, C = E + 2GN = 96, K 4: per layer and sequence conv 96·4 + ssm 4·8·8 floats, whatever the length
-        PhiMambaStudent pure = student(Set.of(), false, be);
+        int[][] ids = te.ids(2, 14, 1);
+        assertDecodeEqualsForward(te.student(Set.of(), false, be), "pure SSM", ids, 3, Tolerance.F32_IDENTITY, false);
+        assertDecodeEqualsForward(te.student(Set.of(), false, be), "pure SSM, prefill 1", ids, 1, Tolerance.F32_IDENTITY, false);
+        assertDecodeEqualsForward(te.student(Set.of(1), false, be), "hybrid (attention at 1)", ids, 6, Tolerance.F32_IDENTITY, false);
+        assertDecodeEqualsForward(te.student(Set.of(0), true, be), "hybrid, x/B/C from V/K/Q", ids, 4, Tolerance.F32_IDENTITY, false);
+        // all three teachers: D 32, H 4, P = N = 8, C = E + 2GN = 96, K 4: per layer and sequence conv 96·4 + ssm 4·8·8
+        // floats, whatever the length
+        PhiMambaStudent pure = te.student(Set.of(), false, be);
         CausalLM.DecodeState s = pure.newState(2);
         long expected = 2L /* layers */ * 2 /* batch */ * (96 * 4 + 4 * 8 * 8) * 4;
-        pure.prefill(s, ids(2, 3, 5));
+        pure.prefill(s, te.ids(2, 3, 5));
         assertEquals(expected, s.stateBytes(), "pure SSM state after 3 tokens");
         for (int j = 0; j < 20; j++) pure.step(s, new int[]{1, 2});
         assertEquals(expected, s.stateBytes(), "pure SSM state after 23 tokens: constant");
     }
 
-    @Test
-    void everyLayerAttentionEqualsTheTeacherExactly() {
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {PHI, "llama/gqa_untied", "llama/gqa_tied"})
+    void everyLayerAttentionEqualsTheTeacherExactly(String name) {
+        Teacher te = teacher(name);
         Backend be = Backends.get("cpu");
-        TeacherModel teacher = TeacherLoader.load(spec, ck, be);
-        PhiMambaStudent s = student(Set.of(0, 1), false, be);
-        int[][] ids = ids(2, 11, 2);
+        TeacherModel teacher = te.model(be);
+        PhiMambaStudent s = te.student(Set.of(0, 1), false, be);
+        int[][] ids = te.ids(2, 11, 2);
         Map<String, float[]> ts = new TreeMap<>(), ss = new TreeMap<>();
         float[] tl = teacher.forward(ids, (n, l, t) -> ts.put(n + l, t.toFloatArray())).toFloatArray();
         float[] sl = s.forward(ids, (n, l, t) -> { if (!n.startsWith("mixer")) ss.put(n + l, t.toFloatArray()); }).toFloatArray();
@@ -128,13 +158,22 @@ class PhiMambaStudentTest {
         }
     }
 
-    @Test
-    void weightTransferCopiesTheNamedTensorsBitForBit() {
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {PHI, "llama/gqa_untied", "llama/gqa_tied"})
+    void weightTransferCopiesTheNamedTensorsBitForBit(String name) {
+        Teacher te = teacher(name);
+        TeacherSpec spec = te.spec();
+        CheckpointTensors ck = te.ck();
+        boolean llama = spec.arch() == TeacherSpec.Arch.LLAMA;
         for (Set<Integer> attention : java.util.List.of(Set.<Integer>of(), Set.of(1))) {
-            PhiMambaStudent s = student(attention, false, Backends.get("reference"));
+            PhiMambaStudent s = te.student(attention, false, Backends.get("reference"));
             Map<String, Tensor> st = s.tensors();
-            Map<String, String> names = PhiMambaInit.transferNames(spec, attention, ck.contains("lm_head.bias"));
-            assertTrue(names.size() >= 1 + spec.layers() * 6 + 3, "transfer list " + names.keySet());
+            Map<String, String> names = PhiMambaInit.transferNames(spec, attention, ck);
+            // Phi: embedding, per layer LN (w, b) + fc1, fc2 (w, b), final LN (w, b), head (w, b), kept attention q, k, v, dense (w, b).
+            // Llama (no biases): embedding, per layer 2 RMSNorms + gate, up, down, final norm, head, kept attention q, k, v, o.
+            int expected = llama ? 1 + spec.layers() * 5 + 1 + 1 + attention.size() * 4
+                    : 1 + spec.layers() * 6 + 2 + 2 + attention.size() * 8;
+            assertEquals(expected, names.size(), "transfer list " + names.keySet());
             for (Map.Entry<String, String> e : names.entrySet()) {
                 Tensor got = st.get(e.getKey()), want = ck.get(e.getValue());
                 assertNotNull(got, "student has no " + e.getKey());
@@ -145,14 +184,17 @@ class PhiMambaStudentTest {
                 assertTrue(got.data().address() != want.data().address(), e.getKey() + " is a copy, not the teacher's memory");
             }
             // every student tensor is either transferred or a mixer's
-            for (String name : st.keySet())
-                assertTrue(names.containsKey(name) || name.matches("backbone\\.layers\\.\\d+\\.mixer\\.(in_proj|z_bias|conv1d|D|out_proj).*"), name);
+            for (String n : st.keySet())
+                assertTrue(names.containsKey(n) || n.matches("backbone\\.layers\\.\\d+\\.mixer\\.(in_proj|z_bias|conv1d|D|out_proj).*"), n);
         }
     }
 
-    @Test
-    void mixerInitIsThePapers() {
-        PhiMambaStudent s = student(Set.of(), false, Backends.get("reference"));
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {PHI, "llama/gqa_untied"})
+    void mixerInitIsThePapers(String name) {
+        Teacher te = teacher(name);
+        TeacherSpec spec = te.spec();
+        PhiMambaStudent s = te.student(Set.of(), false, Backends.get("reference"));
         DiscreteMamba2Config c = s.mixerConfig();
         int dm = c.dModel(), e = c.dInner(), cd = c.convDim(), k = c.convKernel(), h = c.nVHeads();
         assertEquals(spec.hidden(), dm);
@@ -174,17 +216,25 @@ class PhiMambaStudentTest {
             for (long i = 0; i < (long) cd * dm; i++) sumSq += w.inProj().getDouble(i) * w.inProj().getDouble(i);
             assertTrue(sumSq > 0, "x, B, C rows random");
         }
-        // x ← V, B ← K, C ← Q, bit for bit (F32 teacher)
-        PhiMambaStudent v = student(Set.of(), true, Backends.get("reference"));
+        // x ← V, B ← K, C ← Q, bit for bit (F32 teacher); with grouped KV heads (Llama: 4 query heads, 2 KV heads) query
+        // head q reads KV head q / 2, so V and K rows repeat: student row r of x or B = teacher row (r / Dh / 2) · Dh + r % Dh
+        PhiMambaStudent v = te.student(Set.of(), true, Backends.get("reference"));
+        int dh = spec.headDim();
         for (int i = 0; i < spec.layers(); i++) {
             Tensor in = v.layers().get(i).mixer().weights().inProj();
             String p = "model.layers." + i + ".self_attn.";
             String[] src = {"v_proj", "k_proj", "q_proj"};
             for (int part = 0; part < 3; part++) {
-                Tensor want = ck.get(p + src[part] + ".weight");
-                for (long j = 0; j < want.numel(); j++)
-                    assertEquals(want.getFloat(j), in.getFloat((long) part * e * dm + j), "layer " + i + " " + src[part] + " element " + j);
+                Tensor want = te.ck().get(p + src[part] + ".weight");
+                int group = part == 2 ? 1 : spec.heads() / spec.kvHeads();
+                for (int r = 0; r < e; r++) {
+                    int from = (r / dh / group) * dh + r % dh;
+                    for (int col = 0; col < dm; col++)
+                        assertEquals(want.getFloat((long) from * dm + col), in.getFloat((long) (part * e + r) * dm + col),
+                                "layer " + i + " " + src[part] + " row " + r + " col " + col);
+                }
             }
         }
+        if (spec.kvHeads() < spec.heads()) assertTrue(spec.heads() / spec.kvHeads() == 2, "the GQA case is exercised");
     }
 }

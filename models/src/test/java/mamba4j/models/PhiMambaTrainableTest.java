@@ -8,9 +8,10 @@ import mamba4j.core.autograd.Var;
 import mamba4j.models.discrete.DiscreteMamba2Mixer;
 import mamba4j.models.discrete.PhiMambaStudent;
 import mamba4j.models.discrete.PhiMambaTrainable;
-import mamba4j.models.teachers.TeacherLoader;
 import mamba4j.models.teachers.TeacherModel;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Set;
 
@@ -24,14 +25,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * tested to equal the mixer in {@code DiscreteMamba2MixerTest}) and the teacher's attention probabilities.
  */
 class PhiMambaTrainableTest {
-    @Test
-    void trainingForwardEqualsInferenceForward() {
-        PhiMambaStudentTest.open();
-        for (Set<Integer> attention : java.util.List.of(Set.<Integer>of(), Set.of(1))) {
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {PhiMambaStudentTest.PHI, "llama/gqa_untied", "llama/gqa_tied"})
+    void trainingForwardEqualsInferenceForward(String teacher) {
+        PhiMambaStudentTest.Teacher te = PhiMambaStudentTest.teacher(teacher);
+        for (Set<Integer> attention : java.util.List.of(Set.<Integer>of(), Set.of(1), Set.of(0, 1))) {
             Backend be = Backends.get("cpu");
-            PhiMambaStudent s = PhiMambaStudentTest.student(attention, false, be);
+            PhiMambaStudent s = te.student(attention, false, be);
             PhiMambaTrainable tr = PhiMambaTrainable.of(s, be);
-            int[][] ids = PhiMambaStudentTest.ids(2, 13, 5);
+            int[][] ids = te.ids(2, 13, 5);
             Tensor expected = s.forward(ids, Trace.NONE);
             Tensor actual = tr.logits(tr.newTape(), ids).value();
             assertRelClose("logits, attention at " + attention, actual.toFloatArray(), expected.toFloatArray(), 1e-5);
@@ -39,15 +41,16 @@ class PhiMambaTrainableTest {
         }
     }
 
-    @Test
-    void matrixDistanceIsTheFrobeniusDistanceOfTheMaterialisedMixerToTheTeachersAttention() {
-        PhiMambaStudentTest.open();
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {PhiMambaStudentTest.PHI, "llama/gqa_untied"})
+    void matrixDistanceIsTheFrobeniusDistanceOfTheMaterialisedMixerToTheTeachersAttention(String name) {
+        PhiMambaStudentTest.Teacher te = PhiMambaStudentTest.teacher(name);
         Backend be = Backends.get("reference");
-        PhiMambaStudent s = PhiMambaStudentTest.student(Set.of(), false, be);
+        PhiMambaStudent s = te.student(Set.of(), false, be);
         PhiMambaTrainable tr = PhiMambaTrainable.of(s, be);
-        TeacherModel teacher = TeacherLoader.load(PhiMambaStudentTest.spec, PhiMambaStudentTest.ck, be);
-        int[][] ids = PhiMambaStudentTest.ids(2, 9, 8);
-        int b = 2, t = 9, h = PhiMambaStudentTest.spec.heads(), layers = PhiMambaStudentTest.spec.layers();
+        TeacherModel teacher = te.model(be);
+        int[][] ids = te.ids(2, 9, 8);
+        int b = 2, t = 9, h = te.spec().heads(), layers = te.spec().layers();
         Tensor[] residual = new Tensor[layers + 1], probs = new Tensor[layers];
         teacher.forward(ids, new Trace() {
             @Override public void record(String name, int layer, Tensor x) {
@@ -61,10 +64,12 @@ class PhiMambaTrainableTest {
         for (int l = 0; l < layers; l++) {
             Tape tape = tr.newTape();
             double loss = tape.lossValue(tr.matrixDistance(tape, l, tape.constant(residual[l]), b, t, probs[l]));
-            // by hand: u = LN_l(h_l) through the student's layer, T = materialize(u), mean over (b, h) of ‖T − A‖_F
+            // by hand: u = norm_l(h_l) (Phi LayerNorm, Llama RMSNorm) through the student's layer, T = materialize(u),
+            // mean over (b, h) of ‖T − A‖_F
             PhiMambaStudent.Layer layer = s.layers().get(l);
-            Tensor u = Tensor.zeros(mamba4j.core.DType.F32, (long) b * t, PhiMambaStudentTest.spec.hidden());
-            be.layerNorm(residual[l], layer.norm(), layer.normBias(), (float) PhiMambaStudentTest.spec.normEps(), u);
+            Tensor u = Tensor.zeros(mamba4j.core.DType.F32, (long) b * t, te.spec().hidden());
+            if (s.wiring().llama()) be.rmsNorm(residual[l], layer.norm(), (float) te.spec().normEps(), u);
+            else be.layerNorm(residual[l], layer.norm(), layer.normBias(), (float) te.spec().normEps(), u);
             Tensor m = layer.mixer().materialize(u, b, t);
             double want = 0;
             for (int bh = 0; bh < b * h; bh++) {
@@ -82,7 +87,6 @@ class PhiMambaTrainableTest {
 
     @Test
     void frozenParametersGetNoGradient() {
-        PhiMambaStudentTest.open();
         Backend be = Backends.get("cpu");
         PhiMambaTrainable tr = PhiMambaTrainable.of(PhiMambaStudentTest.student(Set.of(), false, be), be);
         tr.trainOnly(n -> n.contains(".mixer."));

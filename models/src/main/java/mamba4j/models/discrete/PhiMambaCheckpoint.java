@@ -24,13 +24,13 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * The Phi-Mamba student's checkpoint: config.json with {@code "model_type": "phi-mamba"} and model.safetensors under
- * the names of {@link PhiMambaStudent#tensors()} (goombalab phi-mamba's), the conv weight stored (C, 1, K) as PyTorch
- * stores it.
+ * A MOHAWK student's checkpoint: config.json with {@code "model_type": "phi-mamba"} (Phi teacher) or
+ * {@code "llama-mamba"} (Llama teacher) and model.safetensors under the names of {@link PhiMambaStudent#tensors()}
+ * (goombalab phi-mamba's layout), the conv weight stored (C, 1, K) as PyTorch stores it.
  *
- * <p>config.json holds the teacher's Phi keys exactly as {@link TeacherSaver#config} writes them (and
- * {@link TeacherLoader} reads them: hidden_size, num_hidden_layers, rope, layer_norm_eps, vocab_size,
- * tie_word_embeddings, eos_token_id, …), plus
+ * <p>config.json holds the teacher's keys exactly as {@link TeacherSaver#config} writes them (and
+ * {@link TeacherLoader} reads them: hidden_size, num_hidden_layers, rope, layer_norm_eps / rms_norm_eps, vocab_size,
+ * num_key_value_heads, attention_bias, mlp_bias, tie_word_embeddings, eos_token_id, …), plus
  * <pre>
  * "ssm_cfg":      {d_state, n_qk_heads, n_v_heads, d_conv, expand, activation "identity", bias, conv_bias, chunk_size}
  *                  (phi-mamba's "core_input" names; d_model = hidden_size)
@@ -43,24 +43,32 @@ import java.util.TreeSet;
 public final class PhiMambaCheckpoint {
     private PhiMambaCheckpoint() {}
 
-    /** config.json's model_type. */
+    /** config.json's model_type of a Phi-Mamba student. */
     public static final String MODEL_TYPE = "phi-mamba";
+    /** config.json's model_type of a Llama-Mamba student. */
+    public static final String LLAMA_MODEL_TYPE = "llama-mamba";
 
     /** What config.json declares: the teacher's shapes, the mixer, the layers that keep attention (sorted). */
     public record Config(TeacherSpec spec, DiscreteMamba2Config mixer, Set<Integer> attentionLayers) {}
 
     // ------------------------------------------------------------------ writing
 
-    /** config.json for a student of these shapes (see the class comment). */
+    /** config.json for a student of these shapes without attention or MLP biases beyond Phi's (see the class comment). */
     public static ObjectNode config(TeacherSpec spec, DiscreteMamba2Config mixer, Set<Integer> attentionLayers, boolean lmHeadBias) {
-        if (spec.arch() != TeacherSpec.Arch.PHI) throw new IllegalArgumentException("a Phi-Mamba student has a Phi teacher, got " + spec.arch());
+        return config(spec, mixer, attentionLayers, lmHeadBias, false, false);
+    }
+
+    /** config.json for a student of these shapes; attentionBias and mlpBias are Llama's attention_bias and mlp_bias. */
+    public static ObjectNode config(TeacherSpec spec, DiscreteMamba2Config mixer, Set<Integer> attentionLayers, boolean lmHeadBias,
+                                    boolean attentionBias, boolean mlpBias) {
+        PhiMambaStudent.Wiring wiring = new PhiMambaStudent.Wiring(spec.arch());
         if (mixer.dModel() != spec.hidden())
             throw new IllegalArgumentException("mixer d_model " + mixer.dModel() + " != hidden_size " + spec.hidden());
         for (int i : attentionLayers)
             if (i < 0 || i >= spec.layers()) throw new IllegalArgumentException("attention layer " + i + " out of range [0, " + spec.layers() + ")");
-        ObjectNode o = TeacherSaver.config(spec, false, false);             // the Phi keys; Llama's biases are unused for Phi
-        o.put("model_type", MODEL_TYPE);
-        o.putArray("architectures").add("PhiMambaForCausalLM");
+        ObjectNode o = TeacherSaver.config(spec, attentionBias, mlpBias);    // the teacher's keys
+        o.put("model_type", wiring.modelType());
+        o.putArray("architectures").add(wiring.llama() ? "LlamaMambaForCausalLM" : "PhiMambaForCausalLM");
         o.putObject("ssm_cfg")
                 .put("d_state", mixer.dState())
                 .put("n_qk_heads", mixer.nQkHeads())
@@ -97,28 +105,36 @@ public final class PhiMambaCheckpoint {
     /** Saves the student with the config of its own shapes; "dtype" is the embedding's. */
     public static void save(Path dir, PhiMambaStudent s) {
         Set<Integer> attention = new TreeSet<>();
-        for (int i = 0; i < s.layers().size(); i++) if (s.layers().get(i).isAttention()) attention.add(i);
-        ObjectNode c = config(s.spec(), s.mixerConfig(), attention, s.lmHeadBias() != null);
+        boolean attentionBias = false, mlpBias = false;
+        for (int i = 0; i < s.layers().size(); i++) {
+            PhiMambaStudent.Layer l = s.layers().get(i);
+            if (l.isAttention()) attention.add(i);
+            if (l.isAttention() && l.attention().qBias() != null) attentionBias = true;
+            if (l.upBias() != null) mlpBias = true;
+        }
+        boolean llama = s.wiring().llama();
+        ObjectNode c = config(s.spec(), s.mixerConfig(), attention, s.lmHeadBias() != null, llama && attentionBias, llama && mlpBias);
         c.put("dtype", switch (s.embedding().dtype()) { case BF16 -> "bfloat16"; case F16 -> "float16"; default -> "float32"; });
         save(dir, c, s.tensors());
     }
 
     // ------------------------------------------------------------------ reading config.json
 
-    /** All of config.json's declarations; model_type must be "phi-mamba". */
+    /** All of config.json's declarations; model_type must be "phi-mamba" or "llama-mamba". */
     public static Config readConfig(JsonConfig json) {
-        String type = json.string("model_type");
-        if (!type.equals(MODEL_TYPE))
-            throw new UserInputException(json.file() + ": model_type \"" + type + "\" is not a Phi-Mamba student (expected \"" + MODEL_TYPE + "\")");
         TeacherSpec spec = spec(json);
         return new Config(spec, mixerConfig(json), attentionLayers(json, spec.layers()));
     }
 
-    /** The teacher's shapes, read by {@link TeacherLoader} as a Phi config (the same keys). */
+    /** The teacher's shapes, read by {@link TeacherLoader} as a Phi or Llama config (the same keys). */
     public static TeacherSpec spec(JsonConfig json) {
-        ObjectNode phi = json.toObjectNode();
-        phi.put("model_type", "phi");
-        return TeacherLoader.spec(TeacherLoader.config(JsonConfig.of(json.file(), phi)));
+        String type = json.string("model_type");
+        if (!type.equals(MODEL_TYPE) && !type.equals(LLAMA_MODEL_TYPE))
+            throw new UserInputException(json.file() + ": model_type \"" + type + "\" is not a MOHAWK student (expected \"" + MODEL_TYPE
+                    + "\" or \"" + LLAMA_MODEL_TYPE + "\")");
+        ObjectNode teacher = json.toObjectNode();
+        teacher.put("model_type", type.equals(MODEL_TYPE) ? "phi" : "llama");
+        return TeacherLoader.spec(TeacherLoader.config(JsonConfig.of(json.file(), teacher)));
     }
 
     /** The mixer from "ssm_cfg" (every key required) and hidden_size. */
@@ -162,6 +178,9 @@ public final class PhiMambaCheckpoint {
     public static PhiMambaStudent load(JsonConfig json, CheckpointTensors ck, Backend backend) {
         Config c = readConfig(json);
         TeacherSpec s = c.spec();
+        PhiMambaStudent.Wiring wi = new PhiMambaStudent.Wiring(s.arch());
+        boolean llama = wi.llama();
+        boolean attnBias = !llama || json.optBool("attention_bias", false), mlpBias = !llama || json.optBool("mlp_bias", false);
         DiscreteMamba2Config mc = c.mixer();
         Names n = new Names(new CheckpointNames(ck), new HashSet<>());
         int d = s.hidden(), in = s.intermediate(), qd = s.heads() * s.headDim(), kvd = s.kvHeads() * s.headDim(), v = s.vocabSize();
@@ -171,20 +190,24 @@ public final class PhiMambaCheckpoint {
             DiscreteMamba2Mixer mixer = null;
             PhiMambaStudent.Attention attention = null;
             if (c.attentionLayers().contains(i)) {
+                String o = p + "mixer." + wi.attentionOut();
                 attention = new PhiMambaStudent.Attention(
-                        n.weight(p + "mixer.q_proj.weight", qd, d), n.f32(p + "mixer.q_proj.bias", qd),
-                        n.weight(p + "mixer.k_proj.weight", kvd, d), n.f32(p + "mixer.k_proj.bias", kvd),
-                        n.weight(p + "mixer.v_proj.weight", kvd, d), n.f32(p + "mixer.v_proj.bias", kvd),
-                        n.weight(p + "mixer.dense.weight", d, qd), n.f32(p + "mixer.dense.bias", d));
+                        n.weight(p + "mixer.q_proj.weight", qd, d), n.bias(attnBias, p + "mixer.q_proj.bias", qd),
+                        n.weight(p + "mixer.k_proj.weight", kvd, d), n.bias(attnBias, p + "mixer.k_proj.bias", kvd),
+                        n.weight(p + "mixer.v_proj.weight", kvd, d), n.bias(attnBias, p + "mixer.v_proj.bias", kvd),
+                        n.weight(o + ".weight", d, qd), n.bias(attnBias, o + ".bias", d));
             } else {
                 mixer = new DiscreteMamba2Mixer(mc, backend, mixerWeights(n, mc, p + "mixer."));
             }
-            layers.add(new PhiMambaStudent.Layer(n.f32(p + "input_layernorm.weight", d), n.f32(p + "input_layernorm.bias", d), mixer, attention,
-                    n.weight(p + "mlp.fc1.weight", in, d), n.f32(p + "mlp.fc1.bias", in),
-                    n.weight(p + "mlp.fc2.weight", d, in), n.f32(p + "mlp.fc2.bias", d)));
+            String up = p + "mlp." + wi.up(), down = p + "mlp." + wi.down(), gate = llama ? p + "mlp." + wi.gate() : null;
+            layers.add(new PhiMambaStudent.Layer(n.f32(p + "input_layernorm.weight", d), n.bias(!llama, p + "input_layernorm.bias", d), mixer, attention,
+                    llama ? n.f32(p + wi.norm2() + ".weight", d) : null,
+                    llama ? n.weight(gate + ".weight", in, d) : null, llama ? n.bias(mlpBias, gate + ".bias", in) : null,
+                    n.weight(up + ".weight", in, d), n.bias(mlpBias, up + ".bias", in),
+                    n.weight(down + ".weight", d, in), n.bias(mlpBias, down + ".bias", d)));
         }
         Tensor emb = n.weight("backbone.embedding.weight", v, d);
-        Tensor normF = n.f32("backbone.final_layernorm.weight", d), normFBias = n.f32("backbone.final_layernorm.bias", d);
+        Tensor normF = n.f32("backbone.final_layernorm.weight", d), normFBias = n.bias(!llama, "backbone.final_layernorm.bias", d);
         Tensor head = s.tieWordEmbeddings() ? emb : n.weight("lm_head.weight", v, d);
         if (s.tieWordEmbeddings()) n.used().add("lm_head.weight");              // a tied copy, if stored, is ignored
         boolean headBias = json.has("lm_head_bias") ? json.bool("lm_head_bias") : ck.contains("lm_head.bias");
@@ -219,6 +242,9 @@ public final class PhiMambaCheckpoint {
             return names.f32(name, dims);
         }
 
+        /** A bias the configuration says exists (then required), or null. */
+        Tensor bias(boolean exists, String name, long... dims) { return exists ? f32(name, dims) : null; }
+
         /** A depthwise conv weight (C, 1, K) as PyTorch stores it, or (C, K); returned (C, K) as F32. */
         Tensor conv(String name, int c, int k) {
             CheckpointTensors ck = names.ck();
@@ -233,7 +259,7 @@ public final class PhiMambaCheckpoint {
             for (String name : names.ck().names())
                 if (!used.contains(name))
                     throw new UserInputException(names.ck().file(name) + ": unexpected tensor '" + name + "' for the configuration in "
-                            + json.file() + " (attn_layers, ssm_cfg.bias / conv_bias, lm_head_bias decide which tensors exist)");
+                            + json.file() + " (attn_layers, ssm_cfg.bias / conv_bias, lm_head_bias, attention_bias, mlp_bias decide which tensors exist)");
         }
     }
 }

@@ -8,7 +8,6 @@ import mamba4j.io.CheckpointTensors;
 import mamba4j.models.CheckpointNames;
 import mamba4j.models.teachers.TeacherSpec;
 
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,11 +16,13 @@ import java.util.SplittableRandom;
 import java.util.TreeSet;
 
 /**
- * Builds a {@link PhiMambaStudent} from a Phi teacher's checkpoint (transformers' PhiForCausalLM names): MOHAWK's weight
- * transfer and the paper's mixer initialisation (MATH.md "MOHAWK" and "Discrete Mamba-2").
+ * Builds a {@link PhiMambaStudent} from a Phi or Llama teacher's checkpoint (transformers' PhiForCausalLM /
+ * LlamaForCausalLM names): MOHAWK's weight transfer and the paper's mixer initialisation (MATH.md "MOHAWK" and
+ * "Discrete Mamba-2"). A Phi teacher gives a Phi-Mamba student, a Llama teacher a Llama-Mamba one.
  *
- * <p>Transfer (copied bit for bit, dtype kept): embeddings, every input_layernorm, the MLPs fc1/fc2, the final
- * LayerNorm, lm_head (weight and bias), and at the layers that keep attention (hybrid) the teacher's q, k, v, dense.
+ * <p>Transfer (copied bit for bit, dtype kept): embeddings, every norm (Phi's input_layernorm; Llama's input and
+ * post-attention RMSNorms), the MLPs (fc1/fc2; gate/up/down), the final norm, lm_head (weight and bias), and at the
+ * layers that keep attention (hybrid) the teacher's q, k, v and output projection (dense; o_proj).
  * Mixer init: conv = identity (last tap 1, others 0, bias 0); z rows of in_proj = 0 and z_bias = 1.278464542761 so
  * silu(z + z_bias) starts "open"; D = 1; out_proj ~ nn.Linear's U(±1/√E) scaled by 1/√n_layer; x, B, C and A_log rows
  * ~ nn.Linear's U(±1/√D) (phi-mamba's default init), or x, B, C copied from the teacher's V, K, Q projections.
@@ -36,7 +37,8 @@ public final class PhiMambaInit {
      * @param mixer           the student mixer's shape ({@link DiscreteMamba2Config#forTeacher} by default)
      * @param attentionLayers layers that keep the teacher's attention (hybrid); empty: a mixer at every layer
      * @param xbcFromVkq      start x, B, C rows of in_proj from the teacher's V, K, Q weights (and biases when in_proj
-     *                        has one) instead of random; needs E = Hkv·Dh = G·N = H·Dh
+     *                        has one) instead of random; needs E = G·N = H·Dh; with grouped KV heads (GQA) each
+     *                        K, V head is repeated for the query heads that share it, as attention does
      * @param seed            seed of the random rows
      */
     public record Options(DiscreteMamba2Config mixer, Set<Integer> attentionLayers, boolean xbcFromVkq, long seed) {
@@ -51,63 +53,82 @@ public final class PhiMambaInit {
     }
 
     /**
-     * The weight transfer as a visible mapping: student name (phi-mamba's, {@link PhiMambaStudent#tensors}) → teacher
-     * checkpoint name (transformers' PhiForCausalLM), for every tensor copied from the teacher, in order.
+     * The weight transfer as a visible mapping: student name ({@link PhiMambaStudent#tensors}) → teacher checkpoint name
+     * (transformers' PhiForCausalLM / LlamaForCausalLM), for every tensor copied from the teacher, in order. Optional
+     * biases are listed when the checkpoint has them.
      */
-    public static Map<String, String> transferNames(TeacherSpec s, Set<Integer> attentionLayers, boolean lmHeadBias) {
+    public static Map<String, String> transferNames(TeacherSpec s, Set<Integer> attentionLayers, CheckpointTensors ck) {
+        PhiMambaStudent.Wiring wi = new PhiMambaStudent.Wiring(s.arch());
         Map<String, String> m = new LinkedHashMap<>();
         m.put("backbone.embedding.weight", "model.embed_tokens.weight");
         for (int i = 0; i < s.layers(); i++) {
             String st = "backbone.layers." + i + ".", te = "model.layers." + i + ".";
-            for (String wb : List.of("weight", "bias")) m.put(st + "input_layernorm." + wb, te + "input_layernorm." + wb);
+            List<String> norms = wi.llama() ? List.of("input_layernorm", wi.norm2()) : List.of("input_layernorm");
+            for (String norm : norms) put(m, ck, st + norm, te + norm);
             if (attentionLayers.contains(i))
-                for (String proj : List.of("q_proj", "k_proj", "v_proj", "dense"))
-                    for (String wb : List.of("weight", "bias")) m.put(st + "mixer." + proj + "." + wb, te + "self_attn." + proj + "." + wb);
-            for (String fc : List.of("fc1", "fc2"))
-                for (String wb : List.of("weight", "bias")) m.put(st + "mlp." + fc + "." + wb, te + "mlp." + fc + "." + wb);
+                for (String proj : List.of("q_proj", "k_proj", "v_proj", wi.attentionOut()))
+                    put(m, ck, st + "mixer." + proj, te + "self_attn." + proj);
+            List<String> mlp = wi.llama() ? List.of(wi.gate(), wi.up(), wi.down()) : List.of(wi.up(), wi.down());
+            for (String fc : mlp) put(m, ck, st + "mlp." + fc, te + "mlp." + fc);
         }
-        for (String wb : List.of("weight", "bias")) m.put("backbone.final_layernorm." + wb, "model.final_layernorm." + wb);
+        put(m, ck, "backbone.final_layernorm", wi.teacherFinalNorm());
         m.put("lm_head.weight", s.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight");
-        if (lmHeadBias) m.put("lm_head.bias", "lm_head.bias");
+        if (ck.contains("lm_head.bias")) m.put("lm_head.bias", "lm_head.bias");
         return m;
     }
 
-    /** The student of a Phi teacher whose config gave {@code s} and whose tensors are in {@code ck}. */
+    /** student.weight ← teacher.weight, and the biases where the teacher has one. */
+    private static void put(Map<String, String> m, CheckpointTensors ck, String student, String teacher) {
+        m.put(student + ".weight", teacher + ".weight");
+        if (ck.contains(teacher + ".bias")) m.put(student + ".bias", teacher + ".bias");
+    }
+
+    /** The student of a Phi or Llama teacher whose config gave {@code s} and whose tensors are in {@code ck}. */
     public static PhiMambaStudent fromTeacher(TeacherSpec s, CheckpointTensors ck, Backend backend, Options o) {
-        if (s.arch() != TeacherSpec.Arch.PHI) throw new UserInputException("a Phi-Mamba student needs a Phi teacher, got " + s.arch());
+        if (s.arch() != TeacherSpec.Arch.PHI && s.arch() != TeacherSpec.Arch.LLAMA)
+            throw new UserInputException("MOHAWK students are built from Phi or Llama teachers, got " + s.arch());
         for (int i : o.attentionLayers())
             if (i < 0 || i >= s.layers())
                 throw new UserInputException("attention layer " + i + " is out of range: the teacher has " + s.layers() + " layers");
         DiscreteMamba2Config mc = o.mixer();
         if (mc.dModel() != s.hidden())
             throw new UserInputException("student mixer d_model " + mc.dModel() + " != the teacher's hidden_size " + s.hidden());
+        Map<String, String> names = transferNames(s, o.attentionLayers(), ck);
         CheckpointNames n = new CheckpointNames(ck);
-        int d = s.hidden(), in = s.intermediate(), qd = s.heads() * s.headDim(), kvd = s.kvHeads() * s.headDim(), v = s.vocabSize();
-        SplittableRandom rnd = new SplittableRandom(o.seed());
-        List<PhiMambaStudent.Layer> layers = new ArrayList<>();
-        for (int i = 0; i < s.layers(); i++) {
-            String p = "model.layers." + i + ".";
-            DiscreteMamba2Mixer mixer = null;
-            PhiMambaStudent.Attention attention = null;
-            if (o.attentionLayers().contains(i)) {
-                attention = new PhiMambaStudent.Attention(
-                        w(n, p + "self_attn.q_proj.weight", qd, d), f(n, p + "self_attn.q_proj.bias", qd),
-                        w(n, p + "self_attn.k_proj.weight", kvd, d), f(n, p + "self_attn.k_proj.bias", kvd),
-                        w(n, p + "self_attn.v_proj.weight", kvd, d), f(n, p + "self_attn.v_proj.bias", kvd),
-                        w(n, p + "self_attn.dense.weight", d, qd), f(n, p + "self_attn.dense.bias", d));
-            } else {
-                mixer = new DiscreteMamba2Mixer(mc, backend, o.xbcFromVkq() ? mixerFromVkq(mc, n, p, s, rnd) : mixerWeights(mc, s.layers(), rnd, null));
-            }
-            layers.add(new PhiMambaStudent.Layer(f(n, p + "input_layernorm.weight", d), f(n, p + "input_layernorm.bias", d), mixer, attention,
-                    w(n, p + "mlp.fc1.weight", in, d), f(n, p + "mlp.fc1.bias", in),
-                    w(n, p + "mlp.fc2.weight", d, in), f(n, p + "mlp.fc2.bias", d)));
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : names.entrySet()) {
+            String st = e.getKey(), te = e.getValue();
+            if (!ck.contains(te)) throw new UserInputException("teacher checkpoint: missing tensor '" + te + "'");
+            long[] dims = ck.shape(te).dims();                                    // the shapes are checked by fromTensors
+            t.put(st, te.endsWith(".weight") && dims.length == 2 ? w(n, te, dims) : f(n, te, dims));
         }
-        Tensor emb = w(n, "model.embed_tokens.weight", v, d);
-        return new PhiMambaStudent(s, mc, backend, emb, layers,
-                f(n, "model.final_layernorm.weight", d), f(n, "model.final_layernorm.bias", d),
-                s.tieWordEmbeddings() ? emb : w(n, "lm_head.weight", v, d),
-                ck.contains("lm_head.bias") ? f(n, "lm_head.bias", v) : null);
+        if (s.tieWordEmbeddings()) t.put("lm_head.weight", t.get("backbone.embedding.weight"));
+        SplittableRandom rnd = new SplittableRandom(o.seed());
+        for (int i = 0; i < s.layers(); i++) {
+            if (o.attentionLayers().contains(i)) continue;
+            DiscreteMamba2Mixer.Weights w = o.xbcFromVkq() ? mixerFromVkq(mc, n, "model.layers." + i + ".", s, rnd) : mixerWeights(mc, s.layers(), rnd, null);
+            String p = "backbone.layers." + i + ".mixer.";
+            t.put(p + "in_proj.weight", w.inProj());
+            putIf(t, p + "in_proj.bias", w.inProjBias());
+            putIf(t, p + "z_bias", w.zBias());
+            t.put(p + "conv1d.weight", w.convWeight());
+            putIf(t, p + "conv1d.bias", w.convBias());
+            t.put(p + "D", w.d());
+            t.put(p + "out_proj.weight", w.outProj());
+            putIf(t, p + "out_proj.bias", w.outProjBias());
+        }
+        try {
+            return PhiMambaStudent.fromTensors(s, mc, o.attentionLayers(), backend, t);
+        } catch (UserInputException ex) {                                         // name the teacher's tensor, not the student's
+            for (Map.Entry<String, String> e : names.entrySet())
+                if (ex.getMessage().contains("'" + e.getKey() + "'"))
+                    throw new UserInputException(ck.file(e.getValue()) + ": tensor '" + e.getValue() + "' (copied to the student's '" + e.getKey()
+                            + "'): " + ex.getMessage().replace("'" + e.getKey() + "' ", ""), ex);
+            throw ex;
+        }
     }
+
+    private static void putIf(Map<String, Tensor> t, String name, Tensor v) { if (v != null) t.put(name, v); }
 
     /** Layers that get a mixer: all but the attention ones (for callers listing the mixer layers). */
     public static Set<Integer> mixerLayers(TeacherSpec s, Set<Integer> attentionLayers) {
@@ -153,22 +174,30 @@ public final class PhiMambaInit {
         return new DiscreteMamba2Mixer.Weights(inProj, inProjBias, conv, convBias, zBias, dSkip, outProj, outProjBias);
     }
 
-    /** The paper's init with x ← V, B ← K, C ← Q (rows of in_proj, and the biases when in_proj has one). */
+    /**
+     * The paper's init with x ← V, B ← K, C ← Q (rows of in_proj, and the biases when in_proj has one and the teacher
+     * has them). With grouped KV heads, query head h reads KV head h / (H / Hkv): its V and K rows are repeated.
+     */
     private static DiscreteMamba2Mixer.Weights mixerFromVkq(DiscreteMamba2Config c, CheckpointNames n, String p, TeacherSpec s, SplittableRandom rnd) {
-        int dm = c.dModel(), e = c.dInner(), gn = c.nQkHeads() * c.dState(), qd = s.heads() * s.headDim(), kvd = s.kvHeads() * s.headDim();
-        if (e != kvd || gn != kvd || gn != qd)
-            throw new UserInputException("x, B, C from V, K, Q need E = Hkv·Dh = G·N = H·Dh; got E " + e + ", G·N " + gn
-                    + ", Hkv·Dh " + kvd + ", H·Dh " + qd);
+        int dm = c.dModel(), e = c.dInner(), gn = c.nQkHeads() * c.dState(), dh = s.headDim(), qd = s.heads() * dh, kvd = s.kvHeads() * dh;
+        if (e != qd || gn != qd)
+            throw new UserInputException("x, B, C from V, K, Q need E = G·N = H·Dh; got E " + e + ", G·N " + gn + ", H·Dh " + qd);
+        int group = s.heads() / s.kvHeads();
         Tensor xbc = Tensor.zeros(DType.F32, c.convDim(), dm), xbcBias = Tensor.zeros(DType.F32, c.convDim());
         String[] src = {"v_proj", "k_proj", "q_proj"};                            // x | B | C
         int[] at = {0, e, e + gn};
         for (int part = 0; part < 3; part++) {
-            Tensor wt = n.raw(p + "self_attn." + src[part] + ".weight", part == 2 ? qd : kvd, dm);
-            for (long i = 0; i < wt.numel(); i++) xbc.setFloat((long) at[part] * dm + i, wt.getFloat(i));
-            Tensor b = n.raw(p + "self_attn." + src[part] + ".bias", part == 2 ? qd : kvd);
-            for (long i = 0; i < b.numel(); i++) xbcBias.setFloat(at[part] + i, b.getFloat(i));
+            int rows = part == 2 ? qd : kvd, rep = part == 2 ? 1 : group;
+            Tensor wt = n.raw(p + "self_attn." + src[part] + ".weight", rows, dm);
+            String bn = p + "self_attn." + src[part] + ".bias";
+            Tensor b = n.ck().contains(bn) ? n.raw(bn, rows) : null;
+            for (int r = 0; r < qd; r++) {                                        // target row r: head r / Dh, within r % Dh
+                int from = (r / dh / rep) * dh + r % dh;
+                for (int col = 0; col < dm; col++) xbc.setFloat((long) (at[part] + r) * dm + col, wt.getFloat((long) from * dm + col));
+                if (b != null) xbcBias.setFloat(at[part] + r, b.getFloat(from));
+            }
         }
-        // an unbiased in_proj (Phi-Mamba's) drops the teacher's V, K, Q biases
+        // an unbiased in_proj (the default) drops the teacher's V, K, Q biases
         return mixerWeights(c, s.layers(), rnd, new Tensor[]{xbc, c.bias() ? xbcBias : null});
     }
 

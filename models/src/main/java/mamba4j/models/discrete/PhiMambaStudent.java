@@ -16,35 +16,75 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * MOHAWK's Phi-Mamba student (goombalab phi-mamba {@code modules/phi_block.py}, {@code modules/backbone.py}): Phi's
- * parallel block {@code h + mixer(LN h) + mlp(LN h)} with the attention replaced by a {@link DiscreteMamba2Mixer},
- * except at the layers that keep attention (hybrid), computed there exactly as {@code TeacherModel} computes Phi's.
- * embedding → blocks → final LayerNorm → lm_head (with bias).
+ * MOHAWK's students: the teacher's blocks with the attention replaced by a {@link DiscreteMamba2Mixer}, except at the
+ * layers that keep attention (hybrid), computed there exactly as {@code TeacherModel} computes the teacher's.
+ * <ul>
+ * <li><b>Phi-Mamba</b> (Phi teacher; goombalab phi-mamba {@code modules/phi_block.py}): the parallel block
+ *     {@code h + mixer(LN h) + mlp(LN h)}, one LayerNorm with bias, fc1 → gelu_new → fc2, final LayerNorm, lm_head with bias.</li>
+ * <li><b>Llama-Mamba</b> (Llama teacher): the sequential pre-norm block {@code h += mixer(RMS₁ h); h += swiglu(RMS₂ h)},
+ *     SwiGLU = down(up(u) · silu(gate(u))), final RMSNorm; a kept attention has grouped KV heads (GQA) and full rotary.</li>
+ * </ul>
+ * embedding → blocks → final norm → lm_head.
  *
  * <p>{@link #forward} runs whole sequences (chunked SSD, fused causal attention); {@link #step} runs one token from the
  * state: per mixer layer a constant-size (conv_state, ssm_state), per attention layer a KV cache. Trace names as the
  * teacher's ("embedding", "block_out", "norm_f", "attn_probs" where attention is kept) plus "mixer_out" (the mixer's or
- * the kept attention's output after out_proj / dense, (B·T, D)) and the mixers' "mixer_y".
+ * the kept attention's output after out_proj / dense / o_proj, (B·T, D)) and the mixers' "mixer_y".
  */
 public final class PhiMambaStudent implements CausalLM {
-    /** A kept attention block's projections (Phi: q_proj, k_proj, v_proj, dense, all with bias). */
+    /** A kept attention block's projections (Phi: q_proj, k_proj, v_proj, dense, with bias; Llama: …, o_proj, biases optional). */
     public record Attention(Tensor q, Tensor qBias, Tensor k, Tensor kBias, Tensor v, Tensor vBias,   // (H·Dh, D), (Hkv·Dh, D)
                             Tensor dense, Tensor denseBias) {}                                       // (D, H·Dh)
 
-    /** One block: input_layernorm, exactly one of mixer and attention, the MLP fc1 → gelu_new → fc2. */
+    /**
+     * One block: the input norm, exactly one of mixer and attention, the MLP. Phi: up = fc1, down = fc2, gelu_new, no
+     * norm2 and no gate. Llama: norm2 = post_attention_layernorm, gate/up/down = gate_proj/up_proj/down_proj (SwiGLU);
+     * RMSNorms have no bias.
+     */
     public record Layer(Tensor norm, Tensor normBias,                // (D) each
                         DiscreteMamba2Mixer mixer, Attention attention,
-                        Tensor fc1, Tensor fc1Bias,                  // (I, D), (I)
-                        Tensor fc2, Tensor fc2Bias) {                // (D, I), (D)
+                        Tensor norm2,                                // (D), Llama only
+                        Tensor gate, Tensor gateBias,                // (I, D), (I), Llama only
+                        Tensor up, Tensor upBias,                    // (I, D), (I)
+                        Tensor down, Tensor downBias) {              // (D, I), (D)
         public Layer {
             if ((mixer == null) == (attention == null))
                 throw new IllegalArgumentException("a student layer has exactly one of a mixer and an attention");
+            if ((norm2 == null) != (gate == null))
+                throw new IllegalArgumentException("a Llama block has both post_attention_layernorm and gate_proj, a Phi block neither");
         }
 
         public boolean isAttention() { return attention != null; }
     }
 
-    private final TeacherSpec spec;                 // the teacher's shapes (Phi): D, I, heads, rotary, norm eps, vocab
+    /**
+     * The names that differ between the two wirings, under {@code backbone.layers.i.} (student) and
+     * {@code model.layers.i.} (teacher): the attention's output projection, the MLP's projections, the second norm.
+     */
+    public record Wiring(TeacherSpec.Arch arch) {
+        public Wiring {
+            if (arch != TeacherSpec.Arch.PHI && arch != TeacherSpec.Arch.LLAMA)
+                throw new UserInputException("MOHAWK students are built from Phi or Llama teachers, not " + arch);
+        }
+
+        public boolean llama() { return arch == TeacherSpec.Arch.LLAMA; }
+        /** config.json's model_type of the student. */
+        public String modelType() { return llama() ? "llama-mamba" : "phi-mamba"; }
+        /** A human name of the student. */
+        public String studentName() { return llama() ? "Llama-Mamba" : "Phi-Mamba"; }
+        public String attentionOut() { return llama() ? "o_proj" : "dense"; }
+        public String up() { return llama() ? "up_proj" : "fc1"; }
+        public String down() { return llama() ? "down_proj" : "fc2"; }
+        /** Llama's gate_proj, or null. */
+        public String gate() { return llama() ? "gate_proj" : null; }
+        /** Llama's post_attention_layernorm, or null (Phi: one norm feeds both). */
+        public String norm2() { return llama() ? "post_attention_layernorm" : null; }
+        /** The teacher's final norm (the student's is backbone.final_layernorm for both). */
+        public String teacherFinalNorm() { return llama() ? "model.norm" : "model.final_layernorm"; }
+    }
+
+    private final TeacherSpec spec;                 // the teacher's shapes: D, I, heads, rotary, norm eps, vocab
+    private final Wiring wiring;
     private final DiscreteMamba2Config mixerConfig;
     private final Backend backend;
     private final Tensor embedding;                 // (V, D)
@@ -56,7 +96,10 @@ public final class PhiMambaStudent implements CausalLM {
 
     public PhiMambaStudent(TeacherSpec spec, DiscreteMamba2Config mixerConfig, Backend backend, Tensor embedding, List<Layer> layers,
                            Tensor normF, Tensor normFBias, Tensor lmHead, Tensor lmHeadBias) {
-        if (spec.arch() != TeacherSpec.Arch.PHI) throw new IllegalArgumentException("PhiMambaStudent needs a Phi teacher's spec, got " + spec.arch());
+        this.wiring = new Wiring(spec.arch());
+        for (Layer l : layers)
+            if ((l.norm2 != null) != wiring.llama())
+                throw new IllegalArgumentException("a " + spec.arch() + " student's layers " + (wiring.llama() ? "need" : "have no") + " norm2 and gate");
         if (layers.size() != spec.layers())
             throw new IllegalArgumentException("student has " + layers.size() + " layers, the spec " + spec.layers());
         if (mixerConfig.dModel() != spec.hidden())
@@ -86,6 +129,7 @@ public final class PhiMambaStudent implements CausalLM {
      */
     public static PhiMambaStudent fromTensors(TeacherSpec spec, DiscreteMamba2Config mc, java.util.Set<Integer> attentionLayers, Backend backend,
                                               Map<String, Tensor> t) {
+        Wiring wi = new Wiring(spec.arch());
         int d = spec.hidden(), in = spec.intermediate(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
         List<Layer> layers = new java.util.ArrayList<>();
         for (int i = 0; i < spec.layers(); i++) {
@@ -93,10 +137,11 @@ public final class PhiMambaStudent implements CausalLM {
             DiscreteMamba2Mixer mixer = null;
             Attention attention = null;
             if (attentionLayers.contains(i)) {
+                String o = p + "mixer." + wi.attentionOut();
                 attention = new Attention(need(t, p + "mixer.q_proj.weight", qd, d), opt(t, p + "mixer.q_proj.bias", qd),
                         need(t, p + "mixer.k_proj.weight", kvd, d), opt(t, p + "mixer.k_proj.bias", kvd),
                         need(t, p + "mixer.v_proj.weight", kvd, d), opt(t, p + "mixer.v_proj.bias", kvd),
-                        need(t, p + "mixer.dense.weight", d, qd), opt(t, p + "mixer.dense.bias", d));
+                        need(t, o + ".weight", d, qd), opt(t, o + ".bias", d));
             } else {
                 String m = p + "mixer.";
                 Tensor conv = t.get(m + "conv1d.weight");
@@ -107,9 +152,12 @@ public final class PhiMambaStudent implements CausalLM {
                         conv, opt(t, m + "conv1d.bias", mc.convDim()), opt(t, m + "z_bias", mc.dInner()), need(t, m + "D", mc.nVHeads()),
                         need(t, m + "out_proj.weight", d, mc.dInner()), opt(t, m + "out_proj.bias", d)));
             }
+            String up = p + "mlp." + wi.up(), down = p + "mlp." + wi.down(), gate = wi.llama() ? p + "mlp." + wi.gate() : null;
             layers.add(new Layer(need(t, p + "input_layernorm.weight", d), opt(t, p + "input_layernorm.bias", d), mixer, attention,
-                    need(t, p + "mlp.fc1.weight", in, d), opt(t, p + "mlp.fc1.bias", in),
-                    need(t, p + "mlp.fc2.weight", d, in), opt(t, p + "mlp.fc2.bias", d)));
+                    wi.llama() ? need(t, p + wi.norm2() + ".weight", d) : null,
+                    gate == null ? null : need(t, gate + ".weight", in, d), gate == null ? null : opt(t, gate + ".bias", in),
+                    need(t, up + ".weight", in, d), opt(t, up + ".bias", in),
+                    need(t, down + ".weight", d, in), opt(t, down + ".bias", d)));
         }
         Tensor emb = need(t, "backbone.embedding.weight", spec.vocabSize(), d);
         Tensor head = t.containsKey("lm_head.weight") ? need(t, "lm_head.weight", spec.vocabSize(), d)
@@ -132,6 +180,7 @@ public final class PhiMambaStudent implements CausalLM {
     }
 
     public TeacherSpec spec() { return spec; }
+    public Wiring wiring() { return wiring; }
     public DiscreteMamba2Config mixerConfig() { return mixerConfig; }
     public Backend backend() { return backend; }
     public List<Layer> layers() { return layers; }
@@ -145,14 +194,15 @@ public final class PhiMambaStudent implements CausalLM {
     @Override public int vocabSize() { return spec.vocabSize(); }
     @Override public int eosTokenId() { return spec.eosTokenId(); }
 
-    /** As the Phi teacher: hidden states are [embedding, blocks 0..L−2, final norm]. */
+    /** As the teacher: hidden states are [embedding, blocks 0..L−2, final norm]. */
     @Override public boolean hiddenStatesIncludeEmbedding() { return true; }
 
     /**
      * Every tensor under phi-mamba's names ({@code backbone.embedding.weight}, {@code backbone.layers.i.input_layernorm.*},
-     * {@code backbone.layers.i.mixer.*}, {@code backbone.layers.i.mlp.fc1.*}, {@code backbone.final_layernorm.*},
-     * {@code lm_head.*}); a kept attention's projections as {@code mixer.q_proj} … {@code mixer.dense}. The conv weight
-     * is (C, K) here (phi-mamba stores (C, 1, K)).
+     * {@code backbone.layers.i.mixer.*}, {@code backbone.layers.i.mlp.*}, {@code backbone.final_layernorm.*},
+     * {@code lm_head.*}); a kept attention's projections as {@code mixer.q_proj} … {@code mixer.dense} (Llama:
+     * {@code mixer.o_proj}); the MLP as the teacher names it (fc1/fc2, or gate_proj/up_proj/down_proj), Llama's second
+     * norm as {@code post_attention_layernorm}. The conv weight is (C, K) here (phi-mamba stores (C, 1, K)).
      */
     public Map<String, Tensor> tensors() {
         Map<String, Tensor> m = new LinkedHashMap<>();
@@ -174,13 +224,18 @@ public final class PhiMambaStudent implements CausalLM {
                 put(m, p + "mixer.out_proj.bias", w.outProjBias());
             } else {
                 Attention a = l.attention;
+                String o = p + "mixer." + wiring.attentionOut();
                 put(m, p + "mixer.q_proj.weight", a.q); put(m, p + "mixer.q_proj.bias", a.qBias);
                 put(m, p + "mixer.k_proj.weight", a.k); put(m, p + "mixer.k_proj.bias", a.kBias);
                 put(m, p + "mixer.v_proj.weight", a.v); put(m, p + "mixer.v_proj.bias", a.vBias);
-                put(m, p + "mixer.dense.weight", a.dense); put(m, p + "mixer.dense.bias", a.denseBias);
+                put(m, o + ".weight", a.dense); put(m, o + ".bias", a.denseBias);
             }
-            put(m, p + "mlp.fc1.weight", l.fc1); put(m, p + "mlp.fc1.bias", l.fc1Bias);
-            put(m, p + "mlp.fc2.weight", l.fc2); put(m, p + "mlp.fc2.bias", l.fc2Bias);
+            if (wiring.llama()) {
+                put(m, p + wiring.norm2() + ".weight", l.norm2);
+                put(m, p + "mlp." + wiring.gate() + ".weight", l.gate); put(m, p + "mlp." + wiring.gate() + ".bias", l.gateBias);
+            }
+            put(m, p + "mlp." + wiring.up() + ".weight", l.up); put(m, p + "mlp." + wiring.up() + ".bias", l.upBias);
+            put(m, p + "mlp." + wiring.down() + ".weight", l.down); put(m, p + "mlp." + wiring.down() + ".bias", l.downBias);
         }
         put(m, "backbone.final_layernorm.weight", normF);
         put(m, "backbone.final_layernorm.bias", normFBias);
@@ -219,20 +274,17 @@ public final class PhiMambaStudent implements CausalLM {
         backend.embedding(embedding, flat, h);
         trace.record("embedding", -1, h);
         Work w = new Work(b, t, anyAttention && trace.wants("attn_probs"));
-        float eps = (float) spec.normEps();
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
-            backend.layerNorm(h, l.norm, l.normBias, eps, w.u);                   // one LayerNorm feeds mixer and MLP (Phi)
+            norm(h, l.norm, l.normBias, w.u);
             if (l.mixer != null) l.mixer.forward(w.u, b, t, w.a, cache == null ? null : cache.mixers[i], trace, i);
             else attention(l.attention, w, cache, i);                             // w.u → w.a (B·T, D)
             trace.record("mixer_out", i, w.a);
-            mlp(l, w.u, w.mid, w.m);
-            backend.add(h, w.a, h);                                               // parallel block: h + mixer + mlp
-            backend.add(h, w.m, h);
+            block(l, h, w.u, w.a, w.mid, w.gateOut, w.m);
             if (l.attention != null && w.probs != null) trace.record("attn_probs", i, w.probs);
             trace.record("block_out", i, h);
         }
-        backend.layerNorm(h, normF, normFBias, eps, w.u);
+        norm(h, normF, normFBias, w.u);
         trace.record("norm_f", -1, w.u);
         return w.u;
     }
@@ -253,16 +305,44 @@ public final class PhiMambaStudent implements CausalLM {
         backend.linear(w.y, l.dense, l.denseBias, w.a);
     }
 
-    /** fc1 → gelu_new → fc2: u (M, D) → out (M, D). */
-    private void mlp(Layer l, Tensor u, Tensor mid, Tensor out) {
-        backend.linear(u, l.fc1, l.fc1Bias, mid);
-        backend.geluTanh(mid, mid);
-        backend.linear(mid, l.fc2, l.fc2Bias, out);
+    /** LayerNorm with bias (Phi) or RMSNorm (Llama), the teacher's. */
+    private void norm(Tensor x, Tensor w, Tensor b, Tensor out) {
+        if (wiring.llama()) backend.rmsNorm(x, w, (float) spec.normEps(), out);
+        else backend.layerNorm(x, w, b, (float) spec.normEps(), out);
+    }
+
+    /**
+     * The rest of a block once the mixer (or attention) has turned u = norm(h) into a, updating h in place. Phi's
+     * parallel block: h + a + mlp(u). Llama's sequential one: h += a; h += mlp(norm2(h)) (u is overwritten).
+     */
+    private void block(Layer l, Tensor h, Tensor u, Tensor a, Tensor mid, Tensor gateOut, Tensor m) {
+        if (wiring.llama()) {
+            backend.add(h, a, h);
+            norm(h, l.norm2, null, u);
+            mlp(l, u, mid, gateOut, m);
+            backend.add(h, m, h);
+        } else {
+            mlp(l, u, mid, gateOut, m);
+            backend.add(h, a, h);
+            backend.add(h, m, h);
+        }
+    }
+
+    /** fc1 → gelu_new → fc2 (Phi) or down(up(u) · silu(gate(u))) (Llama): u (M, D) → out (M, D). */
+    private void mlp(Layer l, Tensor u, Tensor mid, Tensor gateOut, Tensor out) {
+        backend.linear(u, l.up, l.upBias, mid);
+        if (l.gate != null) {
+            backend.linear(u, l.gate, l.gateBias, gateOut);
+            backend.mulSilu(mid, gateOut, mid);                                    // up · silu(gate)
+        } else {
+            backend.geluTanh(mid, mid);
+        }
+        backend.linear(mid, l.down, l.downBias, out);
     }
 
     private final class Work {
         final int b, t;
-        final Tensor u, q, k, v, y, a, mid, m, probs;
+        final Tensor u, q, k, v, y, a, mid, gateOut, m, probs;
 
         Work(int b, int t, boolean wantProbs) {
             this.b = b;
@@ -272,6 +352,7 @@ public final class PhiMambaStudent implements CausalLM {
             u = Tensor.zeros(DType.F32, bt, d);
             a = Tensor.zeros(DType.F32, bt, d);
             mid = Tensor.zeros(DType.F32, bt, spec.intermediate());
+            gateOut = wiring.llama() ? Tensor.zeros(DType.F32, bt, spec.intermediate()) : null;
             m = Tensor.zeros(DType.F32, bt, d);
             q = anyAttention ? Tensor.zeros(DType.F32, bt, qd) : null;
             k = anyAttention ? Tensor.zeros(DType.F32, bt, kvd) : null;
@@ -326,7 +407,7 @@ public final class PhiMambaStudent implements CausalLM {
         final DiscreteMamba2Mixer.Cache[] mixers;
         final Kv[] kv;
         int len;
-        final Tensor h, u, a, mid, m, q, k, v, y, logits;
+        final Tensor h, u, a, mid, gateOut, m, q, k, v, y, logits;
 
         State(int batch) {
             this.batch = batch;
@@ -340,6 +421,7 @@ public final class PhiMambaStudent implements CausalLM {
             int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
             h = Tensor.zeros(DType.F32, batch, d); u = Tensor.zeros(DType.F32, batch, d); a = Tensor.zeros(DType.F32, batch, d);
             mid = Tensor.zeros(DType.F32, batch, spec.intermediate()); m = Tensor.zeros(DType.F32, batch, d);
+            gateOut = wiring.llama() ? Tensor.zeros(DType.F32, batch, spec.intermediate()) : null;
             q = Tensor.zeros(DType.F32, batch, qd); k = Tensor.zeros(DType.F32, batch, kvd); v = Tensor.zeros(DType.F32, batch, kvd);
             y = Tensor.zeros(DType.F32, batch, qd);
             logits = Tensor.zeros(DType.F32, batch, spec.vocabSize());
@@ -387,10 +469,9 @@ public final class PhiMambaStudent implements CausalLM {
         int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.len;
         if (anyAttention) s.reserve(at + 1);
         backend.embedding(embedding, tokens, s.h);
-        float eps = (float) spec.normEps();
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
-            backend.layerNorm(s.h, l.norm, l.normBias, eps, s.u);
+            norm(s.h, l.norm, l.normBias, s.u);
             if (l.mixer != null) {
                 l.mixer.step(s.mixers[i], s.u, s.a);
             } else {
@@ -408,12 +489,10 @@ public final class PhiMambaStudent implements CausalLM {
                 backend.attentionDecode(s.q.reshape(b, h, dh), c.keys, c.values, at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
                 backend.linear(s.y, att.dense, att.denseBias, s.a);
             }
-            mlp(l, s.u, s.mid, s.m);
-            backend.add(s.h, s.a, s.h);
-            backend.add(s.h, s.m, s.h);
+            block(l, s.h, s.u, s.a, s.mid, s.gateOut, s.m);
         }
         s.len = at + 1;
-        backend.layerNorm(s.h, normF, normFBias, eps, s.u);
+        norm(s.h, normF, normFBias, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
     }

@@ -25,8 +25,8 @@ import java.util.function.Predicate;
 
 /**
  * A {@link PhiMambaStudent} as trainable F32 parameters under its checkpoint names ({@link PhiMambaStudent#tensors}),
- * with its forward recorded on a {@link Tape}, op for op the inference path: embedding → [LN → mixer (or kept
- * attention) ∥ MLP, added to the residual] × n_layer → final LN → lm_head. Besides the whole model (plain next-token
+ * with its forward recorded on a {@link Tape}, op for op the inference path: embedding → blocks (Phi: LN → mixer (or
+ * kept attention) ∥ MLP, added to the residual; Llama: h += mixer(RMS h), h += swiglu(RMS h)) → final norm → lm_head. Besides the whole model (plain next-token
  * loss, for {@code train}) it exposes the pieces the MOHAWK stages train: one mixer's materialised-matrix distance, one
  * block's output, the logits.
  *
@@ -35,6 +35,7 @@ import java.util.function.Predicate;
  */
 public final class PhiMambaTrainable implements TrainableModel {
     private final TeacherSpec spec;
+    private final PhiMambaStudent.Wiring wiring;
     private final DiscreteMamba2Config mixer;
     private final Set<Integer> attentionLayers;
     private final boolean lmHeadBias;
@@ -46,6 +47,7 @@ public final class PhiMambaTrainable implements TrainableModel {
 
     private PhiMambaTrainable(PhiMambaStudent s, Backend backend) {
         this.spec = s.spec();
+        this.wiring = s.wiring();
         this.mixer = s.mixerConfig();
         this.backend = backend;
         Set<Integer> attn = new TreeSet<>();
@@ -57,7 +59,7 @@ public final class PhiMambaTrainable implements TrainableModel {
             if (e.getKey().equals("lm_head.weight") && spec.tieWordEmbeddings()) continue;   // the embedding, used twice
             String n = e.getKey();
             Tensor v = e.getValue().dtype() == DType.F32 ? e.getValue().copy() : e.getValue().to(DType.F32);
-            params.add(n, v, n.endsWith(".weight") && !n.contains("layernorm"));
+            params.add(n, v, n.endsWith(".weight") && !n.contains("layernorm"));   // no decay on norms and biases
         }
         if (!attn.isEmpty() && spec.rotaryDim() > 0) {
             Tensor[] r = Ops.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);
@@ -72,6 +74,7 @@ public final class PhiMambaTrainable implements TrainableModel {
     public static PhiMambaTrainable of(PhiMambaStudent s, Backend backend) { return new PhiMambaTrainable(s, backend); }
 
     public TeacherSpec spec() { return spec; }
+    public PhiMambaStudent.Wiring wiring() { return wiring; }
     public DiscreteMamba2Config mixerConfig() { return mixer; }
     public Set<Integer> attentionLayers() { return attentionLayers; }
     public Backend backend() { return backend; }
@@ -120,16 +123,22 @@ public final class PhiMambaTrainable implements TrainableModel {
         return tape.embedding(var(tape, "backbone.embedding.weight"), TokenIds.flattenChecked(ids, spec.vocabSize()));
     }
 
-    /** Layer l's input LayerNorm of h (B·T, D): what both its mixer and its MLP read. */
-    public Var norm(Tape tape, int l, Var h) {
-        return tape.layerNorm(h, var(tape, layer(l) + "input_layernorm.weight"), opt(tape, layer(l) + "input_layernorm.bias"), (float) spec.normEps());
+    /** Layer l's input norm of h (B·T, D): what its mixer reads (and, in a Phi block, its MLP too). */
+    public Var norm(Tape tape, int l, Var h) { return norm(tape, layer(l) + "input_layernorm", h); }
+
+    /** LayerNorm with bias (Phi) or RMSNorm (Llama) of the parameters under {@code prefix}. */
+    private Var norm(Tape tape, String prefix, Var h) {
+        if (wiring.llama()) return tape.rmsNorm(h, var(tape, prefix + ".weight"), (float) spec.normEps());
+        return tape.layerNorm(h, var(tape, prefix + ".weight"), opt(tape, prefix + ".bias"), (float) spec.normEps());
     }
 
-    /** One parallel block: h + mixer(LN h) + mlp(LN h), (B·T, D) → (B·T, D). */
+    /** One block, (B·T, D) → (B·T, D): Phi's h + mixer(LN h) + mlp(LN h), or Llama's h' = h + mixer(RMS₁ h); h' + mlp(RMS₂ h'). */
     public Var block(Tape tape, int l, Var h, int b, int t) {
         Var u = norm(tape, l, h);
         Var a = attentionLayers.contains(l) ? attention(tape, l, u, b, t) : DiscreteMamba2Mixer.forward(tape, mixer, mixerVars(tape, l), u, b, t);
-        return tape.add(tape.add(h, a), mlp(tape, l, u));
+        if (!wiring.llama()) return tape.add(tape.add(h, a), mlp(tape, l, u));
+        Var h1 = tape.add(h, a);
+        return tape.add(h1, mlp(tape, l, norm(tape, layer(l) + wiring.norm2(), h1)));
     }
 
     /** Logits (B·T, V) of inputs (B, T). */
@@ -139,7 +148,7 @@ public final class PhiMambaTrainable implements TrainableModel {
             throw new UserInputException("input of " + t + " tokens is longer than the attention layers' " + spec.maxPositions() + " positions");
         Var h = embed(tape, ids);
         for (int l = 0; l < spec.layers(); l++) h = block(tape, l, h, b, t);
-        Var hf = tape.layerNorm(h, var(tape, "backbone.final_layernorm.weight"), opt(tape, "backbone.final_layernorm.bias"), (float) spec.normEps());
+        Var hf = norm(tape, "backbone.final_layernorm", h);
         Var head = spec.tieWordEmbeddings() ? var(tape, "backbone.embedding.weight") : var(tape, "lm_head.weight");
         return tape.linear(hf, head, lmHeadBias ? var(tape, "lm_head.bias") : null);
     }
@@ -161,7 +170,7 @@ public final class PhiMambaTrainable implements TrainableModel {
                 opt(tape, p + "conv1d.bias"), opt(tape, p + "z_bias"), var(tape, p + "D"), var(tape, p + "out_proj.weight"), opt(tape, p + "out_proj.bias"));
     }
 
-    /** A kept attention, as the Phi teacher's: q, k, v → partial rotary → causal attention → dense. */
+    /** A kept attention, as the teacher's: q, k, v → (partial) rotary → causal attention (grouped KV heads) → dense / o_proj. */
     private Var attention(Tape tape, int l, Var u, int b, int t) {
         String p = layer(l) + "mixer.";
         int h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim();
@@ -173,14 +182,18 @@ public final class PhiMambaTrainable implements TrainableModel {
             k = tape.rotary(k, cos, sin, spec.rotaryDim());
         }
         Var y = tape.attention(q, k, v, spec.attentionScale());
-        return tape.linear(y.reshape((long) b * t, (long) h * dh), var(tape, p + "dense.weight"), opt(tape, p + "dense.bias"));
+        String o = p + wiring.attentionOut();
+        return tape.linear(y.reshape((long) b * t, (long) h * dh), var(tape, o + ".weight"), opt(tape, o + ".bias"));
     }
 
-    /** fc1 → gelu_new → fc2. */
+    /** fc1 → gelu_new → fc2 (Phi), or down(up(u) · silu(gate(u))) (Llama). */
     private Var mlp(Tape tape, int l, Var u) {
         String p = layer(l) + "mlp.";
-        Var mid = tape.geluTanh(tape.linear(u, var(tape, p + "fc1.weight"), opt(tape, p + "fc1.bias")));
-        return tape.linear(mid, var(tape, p + "fc2.weight"), opt(tape, p + "fc2.bias"));
+        Var up = tape.linear(u, var(tape, p + wiring.up() + ".weight"), opt(tape, p + wiring.up() + ".bias"));
+        Var mid = wiring.llama()
+                ? tape.mulSilu(up, tape.linear(u, var(tape, p + wiring.gate() + ".weight"), opt(tape, p + wiring.gate() + ".bias")))
+                : tape.geluTanh(up);
+        return tape.linear(mid, var(tape, p + wiring.down() + ".weight"), opt(tape, p + wiring.down() + ".bias"));
     }
 
     /** A fresh tape over this model's workspace (reset: anything from the previous tape is gone). */
@@ -214,7 +227,7 @@ public final class PhiMambaTrainable implements TrainableModel {
 
     /** config.json + model.safetensors of the student ({@link PhiMambaCheckpoint}), every parameter, frozen or not. */
     @Override public void save(Path dir) {
-        PhiMambaCheckpoint.save(dir, PhiMambaCheckpoint.config(spec, mixer, attentionLayers, lmHeadBias), student().tensors());
+        PhiMambaCheckpoint.save(dir, student());
     }
 
     /** Copies the tensors of dir's checkpoint (as {@link #save} wrote them) into the parameters, in place. */
