@@ -1,17 +1,19 @@
 /**
  * MOHAWK's student (Bick et al. 2024, "Transformers to SSMs: Distilling Quadratic Knowledge to Subquadratic Models"):
- * the Discrete Mamba-2 mixer of goombalab phi-mamba ({@code modules/mixers/discrete_mamba2.py}) and the Phi-Mamba
- * student built from a loaded Phi teacher, with MOHAWK's weight transfer and initialisation (MATH.md "Discrete
+ * the Discrete Mamba-2 mixer of goombalab phi-mamba ({@code modules/mixers/discrete_mamba2.py}) and the students built
+ * from a loaded teacher — Phi-Mamba from Phi, Llama-Mamba from Llama — with MOHAWK's weight transfer and initialisation (MATH.md "Discrete
  * Mamba-2" and "MOHAWK").
  *
  * <p>Here: the mixer's whole-sequence forward (chunked SSD), its recurrent step, its materialised (B, H, T, T) mixing
- * matrix, its training forward on the autograd tape; the student {@link mamba4j.models.CausalLM} (Phi blocks with the
- * attention replaced, optionally keeping attention copied from the teacher at chosen layers), its construction from a
+ * matrix, its training forward on the autograd tape; the student {@link mamba4j.models.CausalLM} (the teacher's blocks
+ * with the attention replaced — Phi's parallel LayerNorm block or Llama's sequential RMSNorm/SwiGLU block — optionally keeping attention copied from the teacher at chosen layers), its construction from a
  * teacher ({@link mamba4j.models.discrete.PhiMambaInit}), its trainable form with the pieces the MOHAWK stages train
  * ({@link mamba4j.models.discrete.PhiMambaTrainable}) and its checkpoint format
- * ({@link mamba4j.models.discrete.PhiMambaCheckpoint}, {@code model_type: phi-mamba}).
+ * ({@link mamba4j.models.discrete.PhiMambaCheckpoint}, {@code model_type: phi-mamba} or {@code llama-mamba}). The
+ * classes keep the Phi-Mamba name of the paper's first student; {@link mamba4j.models.discrete.PhiMambaStudent.Wiring}
+ * holds what differs between the two.
  *
- * <p>Not here: the stages and the distiller ({@code mamba4j.models.distill}); Llama-Mamba students (Llama blocks:
- * RMSNorm, SwiGLU, GQA for kept attention), not built yet.
+ * <p>Not here: the stages and the distiller ({@code mamba4j.models.distill}); students of GPT-2 teachers (learned
+ * positions, Conv1D weights).
  */
 package mamba4j.models.discrete;

@@ -7,7 +7,7 @@
  * is the plan record; {@link mamba4j.models.distill.Distiller} runs the stages in order with per-layer metrics before
  * and after each.
  *
- * <p>Not here: the student's architecture and weight transfer ({@code mamba4j.models.discrete}); Llama-Mamba students
- * (the stages are architecture-neutral, the student class is Phi's); bf16 training.
+ * <p>Not here: the student's architecture and weight transfer ({@code mamba4j.models.discrete});
+ * bf16 training. The stages are architecture-neutral: Phi-Mamba and Llama-Mamba students run through the same classes.
  */
 package mamba4j.models.distill;
