@@ -122,15 +122,7 @@ class DistillCliTest {
         try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
             PhiMambaStudent s = assertInstanceOf(PhiMambaStudent.class, l.model());
             assertTrue(s.layers().get(2).isAttention() && !s.layers().get(1).isAttention());
-            int[][] ids = {{73, 116, 32, 105, 115, 32, 97}};
-            float[] full = s.forward(ids, mamba4j.models.Trace.NONE).toFloatArray();
-            var state = s.newState(1);
-            s.prefill(state, new int[][]{java.util.Arrays.copyOf(ids[0], 6)});
-            float[] step = s.step(state, new int[]{97}).toFloatArray();
-            int v = s.logitsSize();
-            double num = 0, den = 0;
-            for (int k = 0; k < v; k++) { double e = step[k] - full[6 * v + k]; num += e * e; den += full[6 * v + k] * (double) full[6 * v + k]; }
-            assertTrue(Math.sqrt(num / den) < 1e-4, "decode step == forward for the hybrid: " + Math.sqrt(num / den));
+            assertDecodeEqualsForward(s, "the hybrid");
         }
     }
 
@@ -169,15 +161,7 @@ class DistillCliTest {
         try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
             PhiMambaStudent s = assertInstanceOf(PhiMambaStudent.class, l.model());
             assertTrue(s.wiring().llama() && s.layers().get(1).isAttention() && !s.layers().get(0).isAttention());
-            int[][] ids = {{73, 116, 32, 105, 115, 32, 97}};
-            float[] full = s.forward(ids, mamba4j.models.Trace.NONE).toFloatArray();
-            var state = s.newState(1);
-            s.prefill(state, new int[][]{java.util.Arrays.copyOf(ids[0], 6)});
-            float[] step = s.step(state, new int[]{97}).toFloatArray();
-            int v = s.logitsSize();
-            double num = 0, den = 0;
-            for (int k = 0; k < v; k++) { double e = step[k] - full[6 * v + k]; num += e * e; den += full[6 * v + k] * (double) full[6 * v + k]; }
-            assertTrue(Math.sqrt(num / den) < 1e-4, "decode step == forward for the Llama-Mamba hybrid: " + Math.sqrt(num / den));
+            assertDecodeEqualsForward(s, "the Llama-Mamba hybrid");
         }
         int[] ids = GoldenChecks.cliGreedy(out.resolve("student"), new int[]{73, 116, 32, 105, 115}, 8, true);
         assertTrue(ids.length >= 8, "generated ids: " + java.util.Arrays.toString(ids));
@@ -218,6 +202,19 @@ class DistillCliTest {
         assertEquals(0, c.status(), c.err());
         for (String s : new String[]{"teacher: Phi, attention", "distilled Phi-Mamba", "Phi-Mamba from scratch", "distilled:", "scratch:"})
             assertTrue(c.out().contains(s), s + " in:\n" + c.out());
+    }
+
+    /** Prefill 6 tokens, step the 7th: its logits equal the forward's at position 6 (relative L2 < 1e-4). */
+    static void assertDecodeEqualsForward(PhiMambaStudent s, String what) {
+        int[][] ids = {{73, 116, 32, 105, 115, 32, 97}};
+        float[] full = s.forward(ids, mamba4j.models.Trace.NONE).toFloatArray();
+        var state = s.newState(1);
+        s.prefill(state, new int[][]{java.util.Arrays.copyOf(ids[0], 6)});
+        float[] step = s.step(state, new int[]{97}).toFloatArray();
+        int v = s.logitsSize();
+        double num = 0, den = 0;
+        for (int k = 0; k < v; k++) { double e = step[k] - full[6 * v + k]; num += e * e; den += full[6 * v + k] * (double) full[6 * v + k]; }
+        assertTrue(Math.sqrt(num / den) < 1e-4, "decode step == forward for " + what + ": " + Math.sqrt(num / den));
     }
 
     private static String[] concat(String[] a, String last) {

@@ -8,6 +8,7 @@ import mamba4j.core.UserInputException;
 import mamba4j.models.CausalLM;
 import mamba4j.models.TokenIds;
 import mamba4j.models.Trace;
+import mamba4j.models.teachers.TeacherModel;
 import mamba4j.models.teachers.TeacherSpec;
 
 import java.lang.foreign.MemorySegment;
@@ -328,16 +329,9 @@ public final class PhiMambaStudent implements CausalLM {
         }
     }
 
-    /** fc1 → gelu_new → fc2 (Phi) or down(up(u) · silu(gate(u))) (Llama): u (M, D) → out (M, D). */
+    /** fc1 → gelu_new → fc2 (Phi) or down(up(u) · silu(gate(u))) (Llama): u (M, D) → out (M, D), as the teacher's. */
     private void mlp(Layer l, Tensor u, Tensor mid, Tensor gateOut, Tensor out) {
-        backend.linear(u, l.up, l.upBias, mid);
-        if (l.gate != null) {
-            backend.linear(u, l.gate, l.gateBias, gateOut);
-            backend.mulSilu(mid, gateOut, mid);                                    // up · silu(gate)
-        } else {
-            backend.geluTanh(mid, mid);
-        }
-        backend.linear(mid, l.down, l.downBias, out);
+        TeacherModel.mlp(backend, u, l.gate, l.gateBias, l.up, l.upBias, l.down, l.downBias, mid, gateOut, out);
     }
 
     private final class Work {

@@ -154,14 +154,23 @@ public final class TeacherModel implements CausalLM {
 
     /** gelu_new MLP (Phi, GPT-2) or SwiGLU (Llama): u (M, D) → out (M, D). */
     private void mlp(Layer l, Tensor u, Tensor mid, Tensor gateOut, Tensor out) {
-        backend.linear(u, l.up, l.upBias, mid);                                    // (M, I)
-        if (l.gate != null) {
-            backend.linear(u, l.gate, l.gateBias, gateOut);
+        mlp(backend, u, l.gate, l.gateBias, l.up, l.upBias, l.down, l.downBias, mid, gateOut, out);
+    }
+
+    /**
+     * down(gelu_new(up(u))) without a gate, down(up(u) · silu(gate(u))) with one (SwiGLU): u (M, D) → out (M, D), through
+     * mid and gateOut (M, I). Shared with the MOHAWK students, whose MLPs are the teacher's.
+     */
+    public static void mlp(Backend backend, Tensor u, Tensor gate, Tensor gateBias, Tensor up, Tensor upBias, Tensor down, Tensor downBias,
+                           Tensor mid, Tensor gateOut, Tensor out) {
+        backend.linear(u, up, upBias, mid);                                        // (M, I)
+        if (gate != null) {
+            backend.linear(u, gate, gateBias, gateOut);
             backend.mulSilu(mid, gateOut, mid);                                    // up · silu(gate)
         } else {
             backend.geluTanh(mid, mid);
         }
-        backend.linear(mid, l.down, l.downBias, out);
+        backend.linear(mid, down, downBias, out);
     }
 
     /** The whole-sequence intermediates, allocated once per forward and reused by every layer. */
