@@ -43,7 +43,7 @@ import java.util.concurrent.Callable;
  * number of tokens, and compare the three: validation perplexity, top-1 agreement with the teacher, decode speed and
  * memory at a 4k context; then a sample from each. Re-running the same command reuses finished work.
  */
-@Command(name = "demo", description = "MOHAWK in miniature: distil the shipped Phi teacher into a Phi-Mamba student, train one from "
+@Command(name = "demo", description = "MOHAWK in miniature: distil the shipped Phi teacher (or --teacher) into a Mamba student, train one from "
         + "scratch on the same tokens, compare perplexity, agreement, decode speed and memory at 4k context. No arguments needed.")
 final class DemoCommand implements Callable<Integer> {
     static final String PROMPT = "It is a truth universally acknowledged";
@@ -51,7 +51,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "runs/demo", description = "Run directory (default: ${DEFAULT-VALUE}).")
     Path out;
 
-    @Option(names = "--teacher", description = "A Phi teacher directory (default: the shipped one, inside the jar).")
+    @Option(names = "--teacher", description = "A byte-level Phi or Llama teacher directory (default: the shipped Phi, inside the jar).")
     Path teacher;
 
     @Option(names = "--data", description = "The text (default: data/austen.txt of the mamba4j checkout).")
@@ -94,7 +94,10 @@ final class DemoCommand implements Callable<Integer> {
         Files.createDirectories(out);
 
         try (Models.Loaded t = Models.load(teacherDir, be)) {
-            TeacherModel tm = (TeacherModel) t.model();
+            if (!(t.model() instanceof TeacherModel tm) || tm.spec().arch() == mamba4j.models.teachers.TeacherSpec.Arch.GPT2 || tm.vocabSize() != 256)
+                throw new UserInputException("--teacher " + teacherDir + ": the demo needs a byte-level (vocab_size 256) Phi or Llama teacher, got "
+                        + Models.architecture(t.json()) + (t.model() instanceof TeacherModel m ? " with vocab_size " + m.vocabSize() : ""));
+            String arch = tm.spec().arch() == mamba4j.models.teachers.TeacherSpec.Arch.LLAMA ? "Llama" : "Phi";
             if (scratchOnly) {
                 long tokens = p.totalTokens() * scratchMultiplier;
                 PhiMambaTrainable s = scratchStudent(t, p, be, out.resolve("scratch"), text, tokens, !noProgress, !noPlots);
@@ -126,9 +129,9 @@ final class DemoCommand implements Callable<Integer> {
                 Decode dt = decode(tm, context), dd = decode(d.student(), context), ds = decode(scratch.student(), context);
                 System.out.println();
                 System.out.printf(Locale.ROOT, "%-34s %10s %12s %10s %12s %16s%n", "model (byte-level Austen)", "tokens", "val ppl", "agree", "decode tok/s", "state @ " + context);
-                row("teacher: Phi, attention", "(trained)", md.teacherPerplexity(), 1.0, dt);
-                row("distilled Phi-Mamba (MOHAWK 1-2-3)", String.format(Locale.ROOT, "%,d", p.totalTokens()), md.studentPerplexity(), md.agreement(), dd);
-                row("Phi-Mamba from scratch", String.format(Locale.ROOT, "%,d", scratchTokens), ms.studentPerplexity(), ms.agreement(), ds);
+                row("teacher: " + arch + ", attention", "(trained)", md.teacherPerplexity(), 1.0, dt);
+                row("distilled " + arch + "-Mamba (MOHAWK " + stages(p) + ")", String.format(Locale.ROOT, "%,d", p.totalTokens()), md.studentPerplexity(), md.agreement(), dd);
+                row(arch + "-Mamba from scratch", String.format(Locale.ROOT, "%,d", scratchTokens), ms.studentPerplexity(), ms.agreement(), ds);
                 System.out.println();
                 ByteTokenizer bytes = new ByteTokenizer();
                 for (var e : List.of(java.util.Map.entry("teacher", (CausalLM) tm), java.util.Map.entry("distilled", (CausalLM) d.student()),
@@ -142,6 +145,11 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The plan's stages as "1-2-3", "2-3", "3". */
+    private static String stages(DistillPlan p) {
+        return String.join("-", p.stages().stream().map(st -> String.valueOf(st.stage())).toList());
     }
 
     private static void row(String name, String tokens, double ppl, double agree, Decode d) {

@@ -193,6 +193,9 @@ class DistillCliTest {
             assertEquals(2, c.status());
             assertTrue(c.err().contains("a Phi or Llama teacher"), c.err());
         }
+        c = Cli.run("demo", "--teacher", "../testdata/golden/llama/gqa_untied", "--data", text.toString(), "--out", tmp.resolve("d").toString());
+        assertEquals(2, c.status());
+        assertTrue(c.err().contains("byte-level (vocab_size 256) Phi or Llama teacher") && c.err().contains("vocab_size 101"), c.err());
     }
 
     @Test
