@@ -80,6 +80,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--eval-lengths", split = ",", description = "Synthetic tasks: after training, also report exact-match accuracy at these sequence lengths.")
     List<Integer> evalLengths;
 
+    @Option(names = "--eval-sequences", defaultValue = "64", description = "Test sequences per length for --eval-lengths (default: ${DEFAULT-VALUE}).")
+    int evalSequences;
+
+    @Option(names = "--eval-seed", description = "Generator seed of the --eval-lengths test sequences (default: the task's validation seed).")
+    Long evalSeed;
+
     @Unmatched
     List<String> overrides = new ArrayList<>();
 
@@ -157,31 +163,7 @@ final class TrainCommand implements Callable<Integer> {
                     r.checkpoint());
             if (evalLengths != null) {
                 if (!(data instanceof SyntheticTask st)) throw new UserInputException("--eval-lengths needs a synthetic task");
-                double[] xs = new double[evalLengths.size()], ys = new double[evalLengths.size()];
-                com.fasterxml.jackson.databind.node.ArrayNode rows = JSON.createArrayNode();
-                int li = 0;
-                for (int len : evalLengths) {
-                    SyntheticTask at = st instanceof SelectiveCopying sc ? new SelectiveCopying(len, sc.vocab(), sc.numTokens())
-                            : new InductionHeads(len, st.vocab());
-                    int bs = Math.max(1, Math.min(16, 8192 / len)), batches = 64 / bs;   // 64 sequences per length
-                    List<Batch> eval = new ArrayList<>();
-                    for (int i = 0; i < batches; i++) eval.add(at.validationBatch(i, bs, len));
-                    Accuracy acc = Accuracy.evaluate(model, eval);
-                    System.out.printf("eval length %6d: token accuracy %.4f, sequence accuracy %.4f (%d sequences)%n",
-                            len, acc.tokenAccuracy(), acc.sequenceAccuracy(), acc.sequences());
-                    xs[li] = len;
-                    ys[li++] = acc.tokenAccuracy();
-                    rows.addObject().put("length", len).put("token_accuracy", acc.tokenAccuracy())
-                            .put("sequence_accuracy", acc.sequenceAccuracy()).put("sequences", acc.sequences());
-                }
-                mamba4j.io.JsonConfig.write(out.resolve("eval_lengths.json"), rows);
-                mamba4j.nn.Plots.lines(out.resolve("accuracy_vs_length.png"), data.describe() + ": accuracy against test length",
-                        "test sequence length", "token accuracy", true, java.util.Map.of(switch (model) {
-                            case Mamba2Trainable ignored -> "Mamba-2";
-                            case Mamba1Trainable m1 -> m1.selective() ? "Mamba (selective)" : "time-invariant";
-                            case TeacherTrainable tt -> tt.spec().arch().name().toLowerCase(java.util.Locale.ROOT);
-                            default -> "model";
-                        }, new double[][]{xs, ys}));
+                LengthEval.run(model, st, evalLengths, evalSequences, evalSeed, out);
             }
             return 0;
         } finally {
