@@ -201,7 +201,7 @@ class DistillCliTest {
     @Test
     void demoPrintsTheComparisonTable(@TempDir Path tmp) throws IOException {
         Path plan = plan(tmp, "{\"stage\": 1, \"steps\": 2, \"lr\": 0.003}, {\"stage\": 3, \"steps\": 2, \"lr\": 0.001}", 32, 2);
-        Cli c = Cli.run("demo", "--plan", plan.toString(), "--data", text.toString(), "--out", tmp.resolve("demo").toString(), "--context", "200", "--no-progress");
+        Cli c = Cli.run("demo", "--plan", plan.toString(), "--data", text.toString(), "--out", tmp.resolve("demo").toString(), "--context", "600", "--no-progress");
         assertEquals(0, c.status(), c.err());
         for (String s : new String[]{"teacher: Phi, attention", "distilled Phi-Mamba", "Phi-Mamba from scratch", "distilled:", "scratch:"})
             assertTrue(c.out().contains(s), s + " in:\n" + c.out());
