@@ -48,7 +48,7 @@ import java.util.concurrent.Callable;
 final class DemoCommand implements Callable<Integer> {
     static final String PROMPT = "It is a truth universally acknowledged";
 
-    @Option(names = "--out", defaultValue = "runs/demo", description = "Run directory (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--out", description = "Run directory (default: runs/demo, or runs/demo-NAME with --teacher …/NAME).")
     Path out;
 
     @Option(names = "--teacher", description = "A byte-level Phi or Llama teacher directory (default: the shipped Phi, inside the jar).")
@@ -91,6 +91,7 @@ final class DemoCommand implements Callable<Integer> {
         if (context < 544) throw new UserInputException("--context must be ≥ 544 (512 decode steps are run at its end), got " + context);
         Path text = data != null ? data : Path.of(System.getProperty("mamba4j.home", "."), "data", "austen.txt");
         if (!Files.exists(text)) throw new UserInputException("--data " + text + ": no such file (the demo reads data/austen.txt of the checkout)");
+        if (out == null) out = Path.of(teacher == null ? "runs/demo" : "runs/demo-" + teacher.toAbsolutePath().normalize().getFileName());
         Path teacherDir = teacher != null ? teacher : extractShippedTeacher(out.resolve("teacher"));
         Files.createDirectories(out);
 

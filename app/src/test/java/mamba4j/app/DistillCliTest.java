@@ -106,6 +106,20 @@ class DistillCliTest {
         assertEquals(2, other.status(), other.err());
         assertTrue(other.err().contains("plan.json holds another plan"), other.err());
         assertArrayEquals(student, Files.readAllBytes(b.resolve("student/model.safetensors")), "the refused run left the student as it was");
+        // the same --out and plan from another teacher is refused too (start.json), naming the file
+        Path otherTeacher = tmp.resolve("other-teacher");
+        copyTree(teacher, otherTeacher);
+        try (mamba4j.io.CheckpointTensors ck = mamba4j.io.CheckpointTensors.open(teacher)) {
+            java.util.LinkedHashMap<String, mamba4j.core.Tensor> t = new java.util.LinkedHashMap<>();
+            for (String n : ck.names()) t.put(n, ck.get(n).to(mamba4j.core.DType.F32).copy());
+            mamba4j.core.Tensor w = t.get("model.final_layernorm.weight");
+            w.setFloat(0, w.getFloat(0) + 0.5f);
+            mamba4j.io.Safetensors.write(otherTeacher.resolve("model.safetensors"), t, java.util.Map.of());
+        }
+        Cli mixed = Cli.run(concat(new String[]{"distill", "--teacher", otherTeacher.toString(), "--plan", plan.toString(), "--data", text.toString(),
+                "--backend", "reference", "--no-progress", "--out"}, b.toString()));
+        assertEquals(2, mixed.status(), mixed.err());
+        assertTrue(mixed.err().contains("start.json") && mixed.err().contains("another teacher"), mixed.err());
     }
 
     @Test

@@ -62,6 +62,28 @@ public final class Distiller {
         return val;
     }
 
+    /**
+     * Refuses an --out started from another teacher (or another weight transfer): out/start.json records the teacher's
+     * shapes and a CRC-32 of every student parameter before the first stage (the copied teacher weights and the
+     * plan-seeded mixer init); a re-run must start from the same bytes, or resuming would mix two students.
+     */
+    private void checkSameStart() {
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        for (var p : student.allParameters()) crc.update(p.value().data().asByteBuffer());
+        var start = new ObjectMapper().createObjectNode().put("teacher", teacher.spec().toString()).put("student", student.wiring().studentName())
+                .put("init_crc32", Long.toHexString(crc.getValue()));
+        Path file = out.resolve("start.json");
+        if (Files.exists(file)) {
+            var was = JsonConfig.read(file).toObjectNode();
+            if (!was.equals(start))
+                throw new mamba4j.core.UserInputException(file + ": this run was started from another teacher or weight transfer ("
+                        + was.path("teacher").asText() + ", init " + was.path("init_crc32").asText() + "; now " + start.path("teacher").asText()
+                        + ", init " + start.path("init_crc32").asText() + "); resuming would mix two students. Use another --out");
+        } else {
+            JsonConfig.write(file, start);
+        }
+    }
+
     public Result run() {
         long t0 = System.nanoTime();
         try {
@@ -73,6 +95,7 @@ public final class Distiller {
         if (Files.exists(planFile) && !DistillPlan.read(planFile).toJson().toString().equals(plan.toJson().toString()))
             throw new mamba4j.core.UserInputException(planFile + " holds another plan than the one given; resuming would mix the two. "
                     + "Use another --out, or the same plan (and --seed) to resume");
+        checkSameStart();
         JsonConfig.write(planFile, plan.toJson());
         console.println(plan.describe());
         List<Batch> val = validation();
