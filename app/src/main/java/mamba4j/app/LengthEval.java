@@ -31,8 +31,9 @@ final class LengthEval {
     /** The task at another length with another test seed (null: the task's own validation seed). */
     static SyntheticTask at(SyntheticTask task, int length, Long seed) {
         return switch (task) {
-            case SelectiveCopying sc -> new SelectiveCopying(length, sc.vocab(), sc.numTokens(), seed != null ? seed : new SelectiveCopying(length, sc.vocab(), sc.numTokens()).evalSeed());
-            case InductionHeads ih -> new InductionHeads(length, ih.vocab(), seed != null ? seed : new InductionHeads(length, ih.vocab()).evalSeed());
+            case SelectiveCopying sc -> seed == null ? new SelectiveCopying(length, sc.vocab(), sc.numTokens())
+                    : new SelectiveCopying(length, sc.vocab(), sc.numTokens(), seed);
+            case InductionHeads ih -> seed == null ? new InductionHeads(length, ih.vocab()) : new InductionHeads(length, ih.vocab(), seed);
             default -> throw new UserInputException("length evaluation supports selective-copying and induction-heads, not " + task.describe());
         };
     }

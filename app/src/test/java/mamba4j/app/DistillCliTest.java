@@ -71,14 +71,7 @@ class DistillCliTest {
         try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
             assertInstanceOf(PhiMambaStudent.class, l.model());
         }
-        int[] ids = GoldenChecks.cliGreedy(out.resolve("student"), new int[]{73, 116, 32, 105, 115}, 8, true);
-        assertTrue(ids.length >= 8, "generated ids: " + java.util.Arrays.toString(ids));
-        // and `train` continues it with the next-token loss
-        Path preset = tmp.resolve("preset.json");
-        Files.writeString(preset, "{\"model\": {\"arch\": \"phi-mamba\"}, \"data\": {\"text\": \"" + text.toString().replace("\\", "/") + "\"}}");
-        Cli t = Cli.run("train", "--preset", preset.toString(), "--init", out.resolve("student").toString(), "--out", tmp.resolve("more").toString(),
-                "--steps=2", "--warmup=0", "--batch_size=2", "--seq_len=32", "--eval_every=0", "--progress=false", "--plot=false", "--val_fraction=0.1");
-        assertEquals(0, t.status(), t.err());
+        assertGeneratesAndTrains(out.resolve("student"), "phi-mamba", tmp);
         try (Models.Loaded l = Models.load(tmp.resolve("more/checkpoint"), Backends.get("cpu"))) {
             assertInstanceOf(PhiMambaStudent.class, l.model());
         }
@@ -177,13 +170,7 @@ class DistillCliTest {
             assertTrue(s.wiring().llama() && s.layers().get(1).isAttention() && !s.layers().get(0).isAttention());
             assertDecodeEqualsForward(s, "the Llama-Mamba hybrid");
         }
-        int[] ids = GoldenChecks.cliGreedy(out.resolve("student"), new int[]{73, 116, 32, 105, 115}, 8, true);
-        assertTrue(ids.length >= 8, "generated ids: " + java.util.Arrays.toString(ids));
-        Path more = tmp.resolve("more.json");
-        Files.writeString(more, "{\"model\": {\"arch\": \"llama-mamba\"}, \"data\": {\"text\": \"" + text.toString().replace("\\", "/") + "\"}}");
-        Cli t = Cli.run("train", "--preset", more.toString(), "--init", out.resolve("student").toString(), "--out", tmp.resolve("more").toString(),
-                "--steps=2", "--warmup=0", "--batch_size=2", "--seq_len=32", "--eval_every=0", "--progress=false", "--plot=false", "--val_fraction=0.1");
-        assertEquals(0, t.status(), t.err());
+        Path more = assertGeneratesAndTrains(out.resolve("student"), "llama-mamba", tmp);
         assertEquals("llama-mamba", JSON.readTree(tmp.resolve("more/checkpoint/config.json").toFile()).get("model_type").asText());
         Files.writeString(more, Files.readString(more).replace("llama-mamba", "phi-mamba"));
         Cli wrong = Cli.run("train", "--preset", more.toString(), "--init", out.resolve("student").toString(), "--out", tmp.resolve("wrong").toString());
@@ -219,6 +206,21 @@ class DistillCliTest {
         assertEquals(0, c.status(), c.err());
         for (String s : new String[]{"teacher: Phi, attention", "distilled Phi-Mamba", "Phi-Mamba from scratch", "distilled:", "scratch:"})
             assertTrue(c.out().contains(s), s + " in:\n" + c.out());
+    }
+
+    /**
+     * The student generates through the CLI (greedy, 8 ids) and `train --model.arch=ARCH --init` continues it for 2
+     * steps into tmp/more; returns the preset written (tmp/more.json).
+     */
+    static Path assertGeneratesAndTrains(Path student, String arch, Path tmp) throws IOException {
+        int[] ids = GoldenChecks.cliGreedy(student, new int[]{73, 116, 32, 105, 115}, 8, true);
+        assertTrue(ids.length >= 8, "generated ids: " + java.util.Arrays.toString(ids));
+        Path preset = tmp.resolve("more.json");
+        Files.writeString(preset, "{\"model\": {\"arch\": \"" + arch + "\"}, \"data\": {\"text\": \"" + text.toString().replace("\\", "/") + "\"}}");
+        Cli t = Cli.run("train", "--preset", preset.toString(), "--init", student.toString(), "--out", tmp.resolve("more").toString(),
+                "--steps=2", "--warmup=0", "--batch_size=2", "--seq_len=32", "--eval_every=0", "--progress=false", "--plot=false", "--val_fraction=0.1");
+        assertEquals(0, t.status(), t.err());
+        return preset;
     }
 
     /** Prefill 6 tokens, step the 7th: its logits equal the forward's at position 6 (relative L2 < 1e-4). */

@@ -189,6 +189,32 @@ class PhiMambaStudentTest {
         }
     }
 
+    /** A teacher tensor of the wrong shape, or missing, is named by its teacher name (not the student's). */
+    @Test
+    void aBadTeacherTensorIsNamed(@org.junit.jupiter.api.io.TempDir Path tmp) {
+        Teacher te = teacher("llama/gqa_untied");
+        java.util.LinkedHashMap<String, Tensor> t = new java.util.LinkedHashMap<>();
+        for (String n : te.ck().names()) t.put(n, te.ck().get(n));
+        t.put("model.layers.0.mlp.up_proj.weight", te.ck().get("model.layers.0.mlp.up_proj.weight").rows(0, 8));
+        t.remove("model.layers.1.post_attention_layernorm.weight");
+        mamba4j.io.Safetensors.write(tmp.resolve("model.safetensors"), t, Map.of());
+        try (CheckpointTensors bad = CheckpointTensors.open(tmp)) {
+            PhiMambaInit.Options o = PhiMambaInit.defaults(te.spec(), 1);
+            var e = org.junit.jupiter.api.Assertions.assertThrows(mamba4j.core.UserInputException.class,
+                    () -> PhiMambaInit.fromTeacher(te.spec(), bad, Backends.get("reference"), o));
+            assertTrue(e.getMessage().contains("missing tensor 'model.layers.1.post_attention_layernorm.weight'"), e.getMessage());
+            t.put("model.layers.1.post_attention_layernorm.weight", te.ck().get("model.layers.1.post_attention_layernorm.weight"));
+        }
+        mamba4j.io.Safetensors.write(tmp.resolve("model.safetensors"), t, Map.of());
+        try (CheckpointTensors bad = CheckpointTensors.open(tmp)) {
+            PhiMambaInit.Options o = PhiMambaInit.defaults(te.spec(), 1);
+            var e = org.junit.jupiter.api.Assertions.assertThrows(mamba4j.core.UserInputException.class,
+                    () -> PhiMambaInit.fromTeacher(te.spec(), bad, Backends.get("reference"), o));
+            assertTrue(e.getMessage().contains("tensor 'model.layers.0.mlp.up_proj.weight'") && e.getMessage().contains("(8, 32)")
+                    && e.getMessage().contains("model.safetensors"), e.getMessage());
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {PHI, "llama/gqa_untied"})
     void mixerInitIsThePapers(String name) {

@@ -325,14 +325,7 @@ public final class Tape {
     /** Back-propagates from a scalar loss (seeded with {@code scale}) to every Var that requires a gradient. */
     public void backward(Var loss, float scale) {
         loss.gradForAccumulate().fill(scale);
-        for (int i = nodes.size() - 1; i >= 0; i--) {
-            Node node = nodes.get(i);
-            if (!node.out().requiresGrad()) continue;
-            if (node instanceof Node.Split s) { backwardSplit(s); continue; }
-            Tensor g = node.out().grad();
-            if (g == null) continue;      // nothing flowed into this value
-            backward(node, g);
-        }
+        walkBackward();
     }
 
     /**
@@ -346,6 +339,11 @@ public final class Tape {
         if (seedGrad.dtype() != DType.F32 || seedGrad.numel() != seed.numel())
             throw new IllegalArgumentException("backward: seed " + seedGrad.dtype() + seedGrad.shape() + " for output " + out);
         seed.copyFrom(seedGrad);
+        walkBackward();
+    }
+
+    /** Every recorded node from the last to the first, each passing its output's gradient to its inputs. */
+    private void walkBackward() {
         for (int i = nodes.size() - 1; i >= 0; i--) {
             Node node = nodes.get(i);
             if (!node.out().requiresGrad()) continue;
