@@ -40,8 +40,8 @@ public final class BlockRecompute {
      */
     public static final boolean DEFAULT = !"false".equals(System.getProperty("mamba4j.recompute"));
 
-    private final Workspace residuals = new Workspace();   // the saved block inputs, reset per step
-    private final Workspace block = new Workspace();       // one block's (or the head's) intermediates, reset per block
+    private final Workspace residuals = Workspace.collected();   // the saved block inputs, reset per step
+    private final Workspace block = Workspace.collected();       // one block's (or the head's) intermediates, reset per block
     private Parameter[] leaves;                             // see leaves()
 
     /** Bytes the two workspaces have reserved (they only grow): the tape's memory, for bench-train. */

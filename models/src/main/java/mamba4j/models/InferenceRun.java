@@ -1,6 +1,7 @@
 package mamba4j.models;
 
 import mamba4j.core.Backend;
+import mamba4j.core.DType;
 import mamba4j.core.Tensor;
 import mamba4j.core.Workspace;
 import mamba4j.core.autograd.Tape;
@@ -10,10 +11,19 @@ import mamba4j.core.autograd.Var;
  * Runs a residual stack's one forward on inference tapes (they record nothing), one block's intermediates at a
  * time: each block gets a fresh tape over a workspace reset before it, and the residual stream lives in two buffers
  * that the blocks' outputs are copied into. Memory: 2·B·T·D floats plus the largest block's intermediates — what an
- * inference-only forward would hold, from the same code that training differentiates.
+ * inference-only forward would hold, from the same code that training differentiates. The workspaces belong to the
+ * model and are reused by every call (one call at a time per model), so a forward allocates nothing once they have
+ * grown to its size.
  */
-public final class InferenceRun {
-    private InferenceRun() {}
+public final class InferenceRun implements AutoCloseable {
+    private final Workspace residual = Workspace.collected();   // the two residual buffers, reset per call
+    private final Workspace block = Workspace.collected();      // one block's intermediates, reset per block
+
+    /** Returns both workspaces' memory (the collector also does, once the model is unreachable). */
+    @Override public void close() {
+        residual.close();
+        block.close();
+    }
 
     /** The model as its three pieces on a tape (the same pieces training records). */
     public interface Stack {
@@ -33,11 +43,14 @@ public final class InferenceRun {
      * Writes the logits of every position (B·T, V') into {@code logits}, or with {@code lastOnly} those of each
      * sequence's last position (B, V'). The trace sees "embedding", each "block_out" and (through the head) "norm_f".
      */
-    public static void logits(Backend be, Stack m, int b, int t, Trace trace, boolean lastOnly, Tensor logits) {
-        try (Workspace ws = new Workspace()) {
+    public synchronized void logits(Backend be, Stack m, int b, int t, Trace trace, boolean lastOnly, Tensor logits) {
+        residual.reset();
+        block.reset();
+        Workspace ws = block;
+        {
             Tensor first = m.embed(Tape.inference(be, ws)).value();
             long d = first.dim(1);
-            Tensor h = be.zeros((long) b * t, d), next = be.zeros((long) b * t, d);    // (B·T, D) residual stream
+            Tensor h = residual.zeros(DType.F32, (long) b * t, d), next = residual.zeros(DType.F32, (long) b * t, d);   // (B·T, D) residual stream
             be.copy(first, h);
             trace.record("embedding", -1, h);
             for (int i = 0; i < m.layers(); i++) {

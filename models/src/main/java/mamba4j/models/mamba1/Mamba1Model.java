@@ -33,9 +33,10 @@ import java.util.List;
 public final class Mamba1Model implements CausalLM, TrainableModel {
     private final Mamba1Config config;
     private final Backend backend;
+    private final InferenceRun inference = new InferenceRun();   // the inference forward's workspaces, reused by every call
     private final Mamba1Weights<Tensor> w;              // what forward and step read: stored tensors, or parameter values
     private final Mamba1Weights<Parameter> params;      // null unless trainable
-    private final Workspace trainWs = new Workspace();  // one training step's tape (recompute off)
+    private final Workspace trainWs = Workspace.collected();  // one training step's tape (recompute off)
     private final BlockRecompute recomputer = new BlockRecompute();
     private boolean recompute = BlockRecompute.DEFAULT;
 
@@ -150,7 +151,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
     private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly) {
         int b = ids.length, t = ids[0].length;
         Tensor idsT = backend.ids(TokenIds.flattenChecked(ids, config.vocabSize()));
-        InferenceRun.logits(backend, new InferenceRun.Stack() {
+        inference.logits(backend, new InferenceRun.Stack() {
             @Override public int layers() { return config.numHiddenLayers(); }
             @Override public Var embed(Tape tape) { return Mamba1Model.this.embed(tape, idsT); }
             @Override public Var block(Tape tape, int i, Var h) {

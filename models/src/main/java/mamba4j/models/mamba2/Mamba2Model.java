@@ -34,6 +34,7 @@ import java.util.List;
 public final class Mamba2Model implements CausalLM, TrainableModel {
     private final Mamba2Config config;
     private final Backend backend;
+    private final InferenceRun inference = new InferenceRun();   // the inference forward's workspaces, reused by every call
     private final Mamba2Weights<Tensor> w;              // what forward and step read: stored tensors, or parameter values
     private final Mamba2Weights<Parameter> params;      // null unless trainable
     private final Tensor groupOnes;                     // (E/G) of 1: the per-group norm's statistics pass; the weight follows by mulColumns
@@ -161,7 +162,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
     private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly) {
         int b = ids.length, t = ids[0].length;
         Tensor idsT = backend.ids(TokenIds.flattenChecked(ids, config.vocabSize()));
-        InferenceRun.logits(backend, new InferenceRun.Stack() {
+        inference.logits(backend, new InferenceRun.Stack() {
             @Override public int layers() { return config.numHiddenLayers(); }
             @Override public Var embed(Tape tape) { return Mamba2Model.this.embed(tape, idsT); }
             @Override public Var block(Tape tape, int i, Var h) {

@@ -40,11 +40,12 @@ import java.util.SplittableRandom;
 public final class TeacherModel implements CausalLM, TrainableModel {
     private final TeacherSpec spec;
     private final Backend backend;
+    private final InferenceRun inference = new InferenceRun();   // the inference forward's workspaces, reused by every call
     private final TeacherWeights<Tensor> w;
     private final TeacherWeights<Parameter> params;    // null unless trainable
     private final boolean attentionBias, mlpBias;      // Llama's optional biases (for the saved config)
     private final Tensor cos, sin;                     // (P, rotaryDim/2) or null
-    private final Workspace trainWs = new Workspace(); // one training step's tape
+    private final Workspace trainWs = Workspace.collected(); // one training step's tape
 
     private TeacherModel(TeacherSpec spec, Backend backend, TeacherWeights<Tensor> weights, TeacherWeights<Parameter> params,
                          boolean attentionBias, boolean mlpBias) {
@@ -246,7 +247,7 @@ public final class TeacherModel implements CausalLM, TrainableModel {
             throw new UserInputException("input of " + t + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
         Tensor idsT = backend.ids(TokenIds.flattenChecked(ids, spec.vocabSize()));
         boolean wantProbs = trace.wants("attn_probs");
-        InferenceRun.logits(backend, new InferenceRun.Stack() {
+        inference.logits(backend, new InferenceRun.Stack() {
             @Override public int layers() { return spec.layers(); }
             @Override public Var embed(Tape tape) { return TeacherModel.this.embed(tape, idsT, b, t); }
             @Override public Var block(Tape tape, int i, Var h) {
