@@ -1,0 +1,118 @@
+// The Mamba-1 selective scan, fused (mamba_ssm's selective_scan_fwd_kernel design, for channels-last tensors):
+// one block per (channel group, batch); one warp per channel, its 32 lanes along time, each lane owning SCAN_ITEMS
+// consecutive steps of a chunk of 32 * SCAN_ITEMS steps. For each state index n, a lane scans its steps locally,
+// the (decay product, partial state) pairs are combined across the warp with an inclusive shuffle scan (the
+// associative op of mamba_ssm's SSMScanOp: (a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2)), seeded with the state
+// carried from the previous chunk, and the lane rescans its steps from its true incoming state, accumulating
+// y += h . C. The carried state of channel e lives in registers, lane n holding h[n]; the (L, N) states are never
+// written to memory, only the final h_L (for decoding). Delta bias and softplus, the D skip and the z gate are fused.
+#include "common.cuh"
+
+#define SCAN_ITEMS 8
+#define SCAN_CHUNK (32 * SCAN_ITEMS)
+
+// block (32, SCAN_WARPS): threadIdx.x = lane along time, threadIdx.y = channel within the group.
+// grid (ceil(E / SCAN_WARPS), B). N <= 64 (lane n holds run0 = h[n], run1 = h[32 + n]).
+extern "C" __global__ void __launch_bounds__(128) selective_scan_fwd(ScanParams p) {
+    const int lane = threadIdx.x;
+    const int e = blockIdx.x * blockDim.y + threadIdx.y;
+    const int b = blockIdx.y;
+    if (e >= p.channels) return;   // the whole warp leaves together: a warp is one channel
+    const int N = p.dstate, L = p.length;
+    float run0 = 0.0f, run1 = 0.0f;
+    if (p.state_in) {
+        const float* s = p.state_in + ((long long)b * p.channels + e) * N;
+        if (lane < N) run0 = s[lane];
+        if (lane + 32 < N) run1 = s[lane + 32];
+    }
+    const float dskip = p.D ? p.D[e] : 0.0f;
+    const float dbias = p.delta_bias ? p.delta_bias[e] : 0.0f;
+    const float* Arow = p.A + (long long)e * N;
+    const float* u = p.u + (long long)b * p.u_sb + e;
+    const float* delta = p.delta + (long long)b * p.delta_sb + e;
+    const float* Bm = p.Bm + (long long)b * p.b_sb;
+    const float* Cm = p.Cm + (long long)b * p.c_sb;
+
+    for (int c0 = 0; c0 < L; c0 += SCAN_CHUNK) {
+        const int tb = c0 + lane * SCAN_ITEMS;
+        float dt[SCAN_ITEMS], du[SCAN_ITEMS], y[SCAN_ITEMS];
+#pragma unroll
+        for (int i = 0; i < SCAN_ITEMS; ++i) {
+            const int t = tb + i;
+            if (t < L) {   // steps past L are the identity: dt = 0 gives decay 1 and input 0
+                const float ut = u[(long long)t * p.u_st];
+                float d = delta[(long long)t * p.delta_st] + dbias;   // bias before softplus, as mamba_ssm
+                if (p.delta_softplus) d = softplus_f(d);
+                dt[i] = d; du[i] = d * ut; y[i] = dskip * ut;
+            } else {
+                dt[i] = 0.0f; du[i] = 0.0f; y[i] = 0.0f;
+            }
+        }
+        for (int n = 0; n < N; ++n) {
+            const float a = Arow[n] * LOG2E_F;
+            float dA[SCAN_ITEMS], bu[SCAN_ITEMS];
+            float P = 1.0f, h = 0.0f;
+#pragma unroll
+            for (int i = 0; i < SCAN_ITEMS; ++i) {
+                const int t = tb + i;
+                dA[i] = exp2f(dt[i] * a);
+                bu[i] = t < L ? du[i] * Bm[(long long)t * p.b_st + n] : 0.0f;
+                h = fmaf(dA[i], h, bu[i]);
+                P *= dA[i];
+            }
+#pragma unroll
+            for (int off = 1; off < 32; off <<= 1) {   // inclusive scan of (P, h) over the lanes
+                const float Pp = __shfl_up_sync(FULL_MASK, P, off), hp = __shfl_up_sync(FULL_MASK, h, off);
+                if (lane >= off) { h = fmaf(P, hp, h); P *= Pp; }
+            }
+            const float run = __shfl_sync(FULL_MASK, n < 32 ? run0 : run1, n & 31);
+            const float hPrev = __shfl_up_sync(FULL_MASK, h, 1), PPrev = __shfl_up_sync(FULL_MASK, P, 1);
+            const float carried = __shfl_sync(FULL_MASK, fmaf(P, run, h), 31);   // h at the end of the chunk
+            if (lane == (n & 31)) { if (n < 32) run0 = carried; else run1 = carried; }
+            float hs = lane == 0 ? run : fmaf(PPrev, run, hPrev);                // h before this lane's first step
+#pragma unroll
+            for (int i = 0; i < SCAN_ITEMS; ++i) {
+                const int t = tb + i;
+                hs = fmaf(dA[i], hs, bu[i]);
+                if (t < L) y[i] = fmaf(hs, Cm[(long long)t * p.c_st + n], y[i]);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < SCAN_ITEMS; ++i) {
+            const int t = tb + i;
+            if (t < L) {
+                float v = y[i];
+                if (p.z) v *= silu_f(p.z[(long long)b * p.z_sb + (long long)t * p.z_st + e]);
+                p.out[(long long)b * p.out_sb + (long long)t * p.out_st + e] = v;
+            }
+        }
+    }
+    if (p.state_out) {
+        float* s = p.state_out + ((long long)b * p.channels + e) * N;
+        if (lane < N) s[lane] = run0;
+        if (lane + 32 < N) s[lane + 32] = run1;
+    }
+}
+
+// One decode step: thread per (b, e), the N-state read, advanced once and written back.
+extern "C" __global__ void selective_scan_step(ScanStepParams p) {
+    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= p.batch * p.channels) return;
+    const int b = idx / p.channels, e = idx % p.channels, N = p.dstate;
+    const float ut = p.u[idx];
+    float d = p.delta[idx] + (p.delta_bias ? p.delta_bias[e] : 0.0f);
+    if (p.delta_softplus) d = softplus_f(d);
+    const float du = d * ut;
+    float* s = p.state + (long long)idx * N;
+    const float* A = p.A + (long long)e * N;
+    const float* Bm = p.Bm + (long long)b * p.b_sb;
+    const float* Cm = p.Cm + (long long)b * p.c_sb;
+    float y = p.D ? p.D[e] * ut : 0.0f;
+    for (int n = 0; n < N; ++n) {
+        const float h = fmaf(exp2f(d * A[n] * LOG2E_F), s[n], du * Bm[n]);
+        s[n] = h;
+        y = fmaf(h, Cm[n], y);
+    }
+    if (p.z) y *= silu_f(p.z[idx]);
+    p.out[idx] = y;
+}
