@@ -200,9 +200,12 @@ public final class SelfTest {
         double maxAbs = 0, maxRel = 0;
         int firstBad = -1;
         for (int i = 0; i < got.length; i++) {
+            boolean nanGot = Float.isNaN(got[i]), nanWant = Double.isNaN(want[i]);
+            if (nanGot || nanWant) {   // NaN matches only NaN
+                if (nanGot != nanWant) { maxAbs = Double.POSITIVE_INFINITY; if (firstBad < 0) firstBad = i; }
+                continue;
+            }
             double d = Math.abs(got[i] - want[i]);
-            if (Double.isNaN(got[i]) != Double.isNaN(want[i])) d = Double.POSITIVE_INFINITY;
-            else if (Double.isNaN(got[i])) d = 0;
             maxAbs = Math.max(maxAbs, d);
             if (want[i] != 0) maxRel = Math.max(maxRel, d / Math.abs(want[i]));
             if (firstBad < 0 && !(d <= tol.atol() + tol.rtol() * Math.abs(want[i]))) firstBad = i;
