@@ -72,7 +72,7 @@ final class NativeLib {
     /** Reads a NUL-terminated C string returned by the library (static storage). */
     static String cString(MemorySegment p) {
         if (p.equals(MemorySegment.NULL)) return "(null)";
-        return p.reinterpret(4096).getString(0);
+        return p.reinterpret(Long.MAX_VALUE).getString(0);
     }
 
     /** Rethrows what a downcall threw: errors and runtime exceptions as they are, anything else wrapped. */
