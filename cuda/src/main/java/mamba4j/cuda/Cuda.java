@@ -56,6 +56,7 @@ public final class Cuda {
         // libcublas needs libcublasLt of the same version, by soname: load it from the same folder first
         Path lt = cublasPath.resolveSibling(cublasPath.getFileName().toString().replace("libcublas", "libcublasLt"));
         if (Files.exists(lt)) NativeLib.load(lt);
+        preload(cublasPath.getParent(), "libcudart.so");   // in case this cuBLAS links the runtime dynamically
         Cublas cublas = new Cublas(NativeLib.load(cublasPath));
         return new Cuda(driver, nvrtc, cublas);
     }

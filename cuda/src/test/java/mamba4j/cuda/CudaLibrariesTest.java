@@ -85,11 +85,12 @@ class CudaLibrariesTest {
         assertTrue(CudaLibraries.versionKey(Path.of("cuda-13.0")).compareTo(CudaLibraries.versionKey(Path.of("cuda-12.10"))) > 0);
     }
 
-    @Test void aFileThatIsNotALibraryIsAUserErrorNamingIt() throws IOException {
-        Path fake = lib("fake", "libcuda.so.1");
-        Files.writeString(fake, "not an ELF file");
+    @Test void aLibraryThatIsNotTheDriverIsAUserErrorNamingIt() throws IOException {
+        // a real shared library under the driver's name: it loads, but has none of the driver's symbols
+        Path fake = dir("fake").resolve("libcuda.so.1");
+        Files.copy(Path.of(System.getProperty("java.home"), "lib", "libzip.so"), fake);
         UserInputException e = assertThrows(UserInputException.class, () -> Cuda.load(List.of(fake.getParent()), false));
-        assertTrue(e.getMessage().startsWith("--backend cuda: cannot load " + fake + ": "), e.getMessage());
+        assertEquals("--backend cuda: libcuda.so.1 (" + fake + ") has no symbol cuGetErrorName (library too old?)", e.getMessage());
     }
 
     @Test void noDriverInTheFoldersAndNoSystemLoaderIsTheNotFoundLine() throws IOException {
