@@ -5,7 +5,6 @@ import mamba4j.core.Backends;
 import mamba4j.core.DType;
 import mamba4j.core.UserInputException;
 import mamba4j.core.autograd.Parameter;
-import mamba4j.cpu.Parallel;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
 import mamba4j.models.mamba1.Mamba1Trainable;
@@ -61,7 +60,7 @@ final class TrainBenchCommand implements Callable<Integer> {
         if (shape.startsWith("mamba2-")) Mamba2Init.shape(shape); else Mamba1Init.shape(shape);   // a bad name fails here, not in a child
         boolean on = recompute != null ? recompute : Mamba1Trainable.RECOMPUTE_DEFAULT;
         System.out.printf("%s, batch 1, F32, AdamW, recompute %s, threads %d, one fresh JVM per length: %s%n",
-                shape, on, Parallel.threads(), !sameJvm && seqLens.size() > 1);
+                shape, on, Backends.get("cpu").threads(), !sameJvm && seqLens.size() > 1);
         System.out.println("| L | tok/s | s/step | CPU s/step | GFLOP/s (6·P·tokens) | workspace MB | RSS before MB | peak RSS MB |");
         System.out.println("|---|---|---|---|---|---|---|---|");
         List<double[]> peaks = new ArrayList<>();             // (L, peak bytes)

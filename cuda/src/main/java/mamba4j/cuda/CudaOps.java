@@ -6,7 +6,7 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The core kernels on raw device pointers ({@code long}, 0 for an absent optional operand) and sizes: the layer a
- * {@code CudaBackend} will sit on. Each method is "same as {@code ReferenceBackend}'s op of that name" (MATH.md
+ * {@code CudaBackend} will sit on. Each method is "same as {@code ReferenceKernels}' op of that name" (MATH.md
  * semantics, F32 activations, weights F32/BF16/F16 as the {@code wDtype} code of {@link KernelParams}); arguments
  * are checked here, once, before the launch. Every launch is queued on the device's stream.
  */

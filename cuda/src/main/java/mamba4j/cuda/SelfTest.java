@@ -1,7 +1,8 @@
 package mamba4j.cuda;
 
 import mamba4j.core.DType;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.Backend;
+import mamba4j.core.Backends;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
@@ -16,7 +17,7 @@ import java.util.SplittableRandom;
 
 /**
  * The GPU self-test (run on the GPU host by {@code scripts/gpu-test.sh}): every core kernel on random inputs at odd
- * and round sizes against {@link ReferenceBackend} (the definition), the parameter-struct layouts against NVRTC's
+ * and round sizes against {@code ReferenceKernels} (the definition, through the checked {@link Backend} front), the parameter-struct layouts against NVRTC's
  * sizeof/offsetof, a CUDA-graph capture and replay, the out-of-memory message, then timings of the selective scan at
  * the shapes of ANCHORS.md and of a bf16 GEMM. Prints a table last; exits 1 on any failure, 2 when there is no GPU.
  * {@code --quick} skips the timings.
@@ -40,7 +41,7 @@ public final class SelfTest {
     private final List<Row> rows = new ArrayList<>();
     private final List<Timing> timings = new ArrayList<>();
     private final SplittableRandom rnd = new SplittableRandom(1234);
-    private static final ReferenceBackend REF = ReferenceBackend.INSTANCE;
+    private static final Backend REF = Backends.reference();   // the checked front over ReferenceKernels
 
     SelfTest(CudaDevice dev) {
         this.dev = dev;
@@ -184,7 +185,7 @@ public final class SelfTest {
     /** Uploads a tensor's raw bytes (any dtype). */
     private long upload(Tensor t) {
         long p = dev.alloc(Math.max(1, t.byteSize()));
-        dev.upload(p, t.data());
+        dev.upload(p, t.segment());
         return p;
     }
 
@@ -253,7 +254,7 @@ public final class SelfTest {
             Tensor want = Tensor.of(a, n).to(dtype(code));
             int bad = -1;
             for (int i = 0; i < n && bad < 0; i++) {
-                short w = want.data().get(Tensor.I16, 2L * i);
+                short w = want.segment().get(Tensor.I16, 2L * i);
                 boolean nan = (code == KernelParams.DTYPE_BF16 ? Float.isNaN(Tensor.bf16ToFloat(got[i])) : Float.isNaN(Float.float16ToFloat(got[i])));
                 if (got[i] != w && !(i == 0 && nan)) bad = i;
             }
@@ -271,7 +272,7 @@ public final class SelfTest {
         long pw = upload(w), pi = dev.upload(ids), po = dev.alloc(4L * n * d);
         ops.embedding(pi, pw, code, po, n, d);
         Tensor want = Tensor.zeros(DType.F32, n, d);
-        REF.embedding(w, ids, want);
+        REF.embedding(w, REF.ids(ids), want);
         compare("embedding " + dtype(code), "V " + v + " D " + d + " n " + n, download(po, n * d), want, EXACT);
         free(pw, pi, po);
     }
@@ -286,7 +287,7 @@ public final class SelfTest {
         Tensor sum = Tensor.of(x, m, d);
         if (residual) REF.add(Tensor.of(x, m, d), Tensor.of(r, m, d), sum);
         Tensor want = Tensor.zeros(DType.F32, m, d);
-        REF.rmsNorm(sum, w, eps, want);
+        REF.rmsNorm(sum, w.to(DType.F32), eps, want);   // the front takes F32 norm weights: widened exactly, as the kernel does
         String shape = "M " + m + " D " + d + " w " + dtype(code) + (residual ? " +res" : "");
         compare("rmsnorm", shape, download(po, m * d), want, F32_REDUCE);
         if (residual) compare("rmsnorm residual_out", shape, download(pr, m * d), sum, F32_POINTWISE);
@@ -303,7 +304,7 @@ public final class SelfTest {
         long pxz = dev.upload(xz), pw = upload(w), pb = bias ? upload(bs) : 0, po = dev.alloc(4L * b * l * c), ps = dev.alloc(4L * b * c * k);
         ops.causalConv1d(pxz, (long) l * 2 * c, 2L * c, pw, pb, code, po, ps, b, l, c, k, silu);
         Tensor want = Tensor.zeros(DType.F32, b, l, c);
-        REF.causalConv1d(Tensor.of(x, b, l, c), w, bs, silu, want);
+        REF.causalConv1d(Tensor.of(x, b, l, c), w.to(DType.F32), bs == null ? null : bs.to(DType.F32), silu, want);
         String shape = "B " + b + " L " + l + " C " + c + " K " + k + (silu ? " silu" : "") + " w " + dtype(code) + " strided x";
         compare("causal conv1d", shape, download(po, b * l * c), want, F32_REDUCE);
         double[] state = new double[b * c * k];
@@ -324,7 +325,7 @@ public final class SelfTest {
         long pst = dev.upload(st), px = dev.upload(x), pw = upload(w), pb = upload(bs), po = dev.alloc(4L * b * c);
         ops.causalConv1dStep(pst, px, pw, pb, code, po, b, c, k, silu);
         Tensor state = Tensor.of(st, b, c, k), want = Tensor.zeros(DType.F32, b, c);
-        REF.causalConv1dStep(state, Tensor.of(x, b, c), w, bs, silu, want);
+        REF.causalConv1dStep(state, Tensor.of(x, b, c), w.to(DType.F32), bs.to(DType.F32), silu, want);
         String shape = "B " + b + " C " + c + " K " + k + " w " + dtype(code);
         compare("causal conv1d step", shape, download(po, b * c), want, F32_REDUCE);
         compare("causal conv1d step state", shape, download(pst, b * c * k), state, EXACT);

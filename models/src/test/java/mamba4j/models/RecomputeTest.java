@@ -3,7 +3,7 @@ package mamba4j.models;
 import mamba4j.core.Backend;
 import mamba4j.core.Backends;
 import mamba4j.core.DType;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.ReferenceKernels;
 import mamba4j.core.autograd.Parameter;
 import mamba4j.models.mamba1.Mamba1Init;
 import mamba4j.models.mamba1.Mamba1Trainable;
@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 class RecomputeTest {
     @Test
     void mamba1GradientsAreBitIdentical() {
-        for (Backend be : new Backend[]{Backends.get("cpu"), ReferenceBackend.INSTANCE})
+        for (Backend be : new Backend[]{Backends.get("cpu"), mamba4j.core.Backends.reference()})
             for (boolean selective : new boolean[]{true, false}) {
                 Mamba1Trainable m = new Mamba1Trainable(Mamba1Init.random(Mamba1IdentityTest.TINY, DType.F32, 11, be), be,
                         "backbone.embeddings.weight", selective, 11);

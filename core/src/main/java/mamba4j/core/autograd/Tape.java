@@ -69,7 +69,7 @@ public final class Tape {
     public sealed interface Node {
         Var out();
 
-        record Embedding(Var weight, int[] ids, Var out) implements Node {}
+        record Embedding(Var weight, Tensor ids, Var out) implements Node {}
         record Linear(Var x, Var w, Var bias, Var out) implements Node {}
         record RmsNorm(Var x, Var w, float eps, Var out) implements Node {}
         record Add(Var a, Var b, Var out) implements Node {}
@@ -83,7 +83,7 @@ public final class Tape {
         record SoftplusClamp(Var x, Var bias, float lo, float hi, Var out) implements Node {}
         record MulColumns(Var x, Var a, Var out) implements Node {}
         record MulSilu(Var y, Var z, Var out) implements Node {}
-        record CrossEntropy(Var logits, int[] targets, Tensor dLogits, double loss, Var out) implements Node {}
+        record CrossEntropy(Var logits, Tensor targets, Tensor dLogits, Var out) implements Node {}
         record MatMul(Var x, Var w, Var bias, Var out) implements Node {}
         record LayerNorm(Var x, Var w, Var b, float eps, Var out) implements Node {}
         record GeluTanh(Var x, Var out) implements Node {}
@@ -93,9 +93,12 @@ public final class Tape {
         record Distance(Var[] inputs, Tensor[] grads, double loss, Var out) implements Node {}
     }
 
-    /** out[i] = weight[ids[i]]. weight (V, D) → (n, D). */
-    public Var embedding(Var weight, int[] ids) {
-        Var out = result(f32(ids.length, weight.value().dim(1)), weight);
+    /** As {@link #embedding(Var, Tensor)} for ids on the host (uploaded once, as I32). */
+    public Var embedding(Var weight, int[] ids) { return embedding(weight, be.ids(ids)); }
+
+    /** out[i] = weight[ids[i]]. weight (V, D), ids (n) I32 on the backend's device → (n, D). */
+    public Var embedding(Var weight, Tensor ids) {
+        Var out = result(f32(ids.numel(), weight.value().dim(1)), weight);
         be.embedding(weight.value(), ids, out.value());
         nodes.add(new Node.Embedding(weight, ids, out));
         return out;
@@ -130,7 +133,9 @@ public final class Tape {
         if (sum != src.value().dim(1)) throw new IllegalArgumentException("split widths " + sum + " != " + src.value().dim(1));
         Var[] parts = new Var[widths.length];
         for (int i = 0; i < widths.length; i++) parts[i] = result(f32(m, widths[i]), src);
-        copyColumns(src.value(), parts, true);
+        Tensor[] values = new Tensor[parts.length];
+        for (int i = 0; i < parts.length; i++) values[i] = parts[i].value();
+        be.splitColumns(src.value(), values);
         // one node per split; out() is the first part (backward reads all parts' gradients)
         nodes.add(new Node.Split(src, parts, parts[0]));
         return parts;
@@ -147,8 +152,7 @@ public final class Tape {
     /** out = −exp(x): A from A_log. */
     public Var negExp(Var x) {
         Var out = result(f32(x.value().shape().dims()), x);
-        Tensor xv = x.value(), ov = out.value();
-        for (long i = 0, n = xv.numel(); i < n; i++) ov.setFloat(i, (float) -Math.exp(xv.getFloat(i)));
+        be.negExp(x.value(), out.value());
         nodes.add(new Node.NegExp(x, out));
         return out;
     }
@@ -269,19 +273,26 @@ public final class Tape {
         return out;
     }
 
-    /** Mean cross-entropy of logits (M, V) against targets (−100 ignored): a scalar Var holding the loss. */
-    public Var crossEntropy(Var logits, int[] targets) {
-        Tensor d = f32(logits.value().shape().dims());
-        double loss = be.crossEntropy(logits.value(), targets, 1f, d);
-        Var out = result(Tensor.of(new float[]{(float) loss}, 1), logits);
-        nodes.add(new Node.CrossEntropy(logits, targets, d, loss, out));
+    /** As {@link #crossEntropy(Var, Tensor)} for targets on the host (uploaded once, as I32). */
+    public Var crossEntropy(Var logits, int[] targets) { return crossEntropy(logits, be.ids(targets)); }
+
+    /**
+     * Mean cross-entropy of logits (M, V) against targets (M) I32 (−100 ignored): a scalar Var holding the loss, kept
+     * on the device in F64 (read once per step through {@link #lossValue}).
+     */
+    public Var crossEntropy(Var logits, Tensor targets) {
+        Tensor d = logits.requiresGrad() ? f32(logits.value().shape().dims()) : null;
+        Tensor loss = be.zeros(DType.F64, 1);
+        be.crossEntropy(logits.value(), targets, 1f, d, loss);
+        Var out = result(loss, logits);
+        nodes.add(new Node.CrossEntropy(logits, targets, d, out));
         return out;
     }
 
-    /** The loss value of a {@link #crossEntropy} or distance result, in double. */
+    /** The loss value of a {@link #crossEntropy} or distance result, in double: the step's one read-back. */
     public double lossValue(Var loss) {
         for (int i = nodes.size() - 1; i >= 0; i--) {
-            if (nodes.get(i) instanceof Node.CrossEntropy ce && ce.out() == loss) return ce.loss();
+            if (nodes.get(i) instanceof Node.CrossEntropy ce && ce.out() == loss) return be.item(ce.out().value());
             if (nodes.get(i) instanceof Node.Distance d && d.out() == loss) return d.loss();
         }
         throw new IllegalArgumentException("not a loss recorded on this tape");
@@ -324,7 +335,7 @@ public final class Tape {
 
     /** Back-propagates from a scalar loss (seeded with {@code scale}) to every Var that requires a gradient. */
     public void backward(Var loss, float scale) {
-        loss.gradForAccumulate().fill(scale);
+        be.fill(loss.gradForAccumulate(), scale);
         walkBackward();
     }
 
@@ -338,7 +349,7 @@ public final class Tape {
         Tensor seed = out.gradForAccumulate();
         if (seedGrad.dtype() != DType.F32 || seedGrad.numel() != seed.numel())
             throw new IllegalArgumentException("backward: seed " + seedGrad.dtype() + seedGrad.shape() + " for output " + out);
-        seed.copyFrom(seedGrad);
+        be.copy(seedGrad, seed);
         walkBackward();
     }
 
@@ -365,14 +376,10 @@ public final class Tape {
         Tensor[] grads = new Tensor[parts.length];
         for (int i = 0; i < parts.length; i++)
             grads[i] = parts[i].grad() != null ? parts[i].grad() : f32(parts[i].value().shape().dims());
-        long m = tmp.dim(0), width = tmp.dim(1) * 4;
-        for (long row = 0; row < m; row++) {
-            long off = row * width;
-            for (Tensor g : grads) {
-                long w = g.dim(1) * 4;
-                java.lang.foreign.MemorySegment.copy(g.data(), row * w, tmp.data(), off, w);
-                off += w;
-            }
+        long m = tmp.dim(0), width = tmp.dim(1), col = 0;
+        for (Tensor g : grads) {                                  // concat along the last dim: the inverse of split
+            be.copy(g, tmp, mamba4j.core.CopyRegion.block(m, g.dim(1), 0, g.dim(1), col, width));
+            col += g.dim(1);
         }
         be.add(dst, tmp, dst);
     }
@@ -418,8 +425,7 @@ public final class Tape {
                 // y = −exp(x): dx = g·y
                 if (n.x().requiresGrad()) {
                     Tensor dx = f32(n.x().value().shape().dims());
-                    Tensor y = n.out().value();
-                    for (long i = 0, c = dx.numel(); i < c; i++) dx.setFloat(i, g.getFloat(i) * y.getFloat(i));
+                    be.mul(g, n.out().value(), dx);
                     accumulate(n.x(), dx);
                 }
             }
@@ -475,7 +481,7 @@ public final class Tape {
                 // dlogits = g · (softmax − onehot) / count, computed in the forward
                 if (n.logits().requiresGrad()) {
                     Tensor d = n.dLogits();
-                    float s = g.getFloat(0);
+                    float s = (float) be.item(g);
                     if (s != 1f) be.scale(d, s);
                     accumulate(n.logits(), d);
                 }
@@ -506,7 +512,7 @@ public final class Tape {
             case Node.Attention n -> backwardAttention(n, g);
             case Node.Distance n -> {
                 // the gradients were computed with the value; scaled by the incoming scalar
-                float sc = g.getFloat(0);
+                float sc = (float) be.item(g);
                 for (int i = 0; i < n.inputs().length; i++) {
                     Var in = n.inputs()[i];
                     if (in == null || !in.requiresGrad()) continue;
@@ -559,15 +565,4 @@ public final class Tape {
         be.add(dst, g.reshape(dst.shape().dims()), dst);
     }
 
-    private static void copyColumns(Tensor src, Var[] parts, boolean toParts) {
-        long m = src.dim(0), width = src.dim(1) * 4;
-        for (long row = 0; row < m; row++) {
-            long off = row * width;
-            for (Var p : parts) {
-                long w = p.value().dim(1) * 4;
-                if (toParts) java.lang.foreign.MemorySegment.copy(src.data(), off, p.value().data(), row * w, w);
-                off += w;
-            }
-        }
-    }
 }

@@ -45,8 +45,8 @@ public final class Mamba1Model implements CausalLM {
         this.a = new Tensor[layers.size()];
         for (int i = 0; i < a.length; i++) {
             Tensor aLog = layers.get(i).aLog();
-            a[i] = Tensor.zeros(DType.F32, aLog.shape());
-            for (long j = 0; j < aLog.numel(); j++) a[i].setFloat(j, (float) -Math.exp(aLog.getFloat(j)));
+            a[i] = backend.allocate(DType.F32, aLog.shape());
+            backend.negExp(aLog, a[i]);                                     // A = −exp(A_log), once
         }
     }
 
@@ -86,7 +86,7 @@ public final class Mamba1Model implements CausalLM {
         int b = ids.length, t = ids[0].length, dm = config.hiddenSize();
         int[] flat = mamba4j.models.TokenIds.flattenChecked(ids, config.vocabSize());
         Tensor h = Tensor.zeros(DType.F32, (long) b * t, dm);                // (B·T, D) residual stream, F32
-        backend.embedding(embedding, flat, h);
+        backend.embedding(embedding, backend.ids(flat), h);
         trace.record("embedding", -1, h);
         Tensor u = Tensor.zeros(DType.F32, (long) b * t, dm);
         Tensor o = Tensor.zeros(DType.F32, (long) b * t, dm);
@@ -110,13 +110,13 @@ public final class Mamba1Model implements CausalLM {
         Layer l = layers.get(li);
         int b = w.b, t = w.t;
         backend.linear(u, l.inProj, l.inProjBias, w.xz);                                  // (B·T, 2E)
-        splitColumns(w.xz, w.x, w.z);                                                     // x, z: (B·T, E)
-        if (convState != null) fillConvState(w.x, b, t, convState);
+        backend.splitColumns(w.xz, w.x, w.z);                                                     // x, z: (B·T, E)
+        if (convState != null) mamba4j.models.SequenceCopies.keepConvInputs(backend, w.x, b, t, convState);
         backend.causalConv1d(w.x.reshape(b, t, w.e), l.convWeight, l.convBias, true, w.xc);  // silu(conv(x))  (B, T, E)
         backend.linear(w.xc.reshape(w.bt, w.e), l.xProj, null, w.dbc);                    // (B·T, R + 2N)
-        splitColumns(w.dbc, w.dt, w.bm, w.cm);                                            // dt | B | C
+        backend.splitColumns(w.dbc, w.dt, w.bm, w.cm);                                            // dt | B | C
         backend.linear(w.dt, l.dtProjWeight, null, w.delta);                              // bias added in the scan, before softplus
-        if (ssmState != null) ssmState.fill(0f);
+        if (ssmState != null) backend.fill(ssmState, 0f);
         backend.selectiveScan(new SelectiveScan(w.xc, w.delta.reshape(b, t, w.e), l.dtProjBias, true, a[li],
                 w.bm.reshape(b, t, w.n), w.cm.reshape(b, t, w.n), l.d, w.z.reshape(b, t, w.e), ssmState, w.y));
         backend.linear(w.y.reshape(w.bt, w.e), l.outProj, l.outProjBias, out);            // (B·T, D)
@@ -148,34 +148,13 @@ public final class Mamba1Model implements CausalLM {
         }
     }
 
-    /** Copies consecutive column ranges of src (M, ΣC_i) into parts (M, C_i): a split of the last dimension. */
-    static void splitColumns(Tensor src, Tensor... parts) {
-        long m = src.dim(0), width = src.dim(1) * 4;
-        for (long row = 0; row < m; row++) {
-            long off = row * width;
-            for (Tensor p : parts) {
-                long w = p.dim(1) * 4;
-                java.lang.foreign.MemorySegment.copy(src.data(), off, p.data(), row * w, w);
-                off += w;
-            }
-        }
-    }
 
-    /** conv_state[b, :, k] = x[b, T-K+k, :], zeros where T-K+k < 0 (the prompt's last K pre-conv inputs). */
-    private void fillConvState(Tensor x, int b, int t, Tensor convState) {
-        int e = config.dInner(), k = config.convKernel();
-        for (int bi = 0; bi < b; bi++)
-            for (int j = 0; j < k; j++) {
-                int src = t - k + j;
-                for (int ch = 0; ch < e; ch++)
-                    convState.setFloat(((long) bi * e + ch) * k + j, src < 0 ? 0f : x.getFloat(((long) bi * t + src) * e + ch));
-            }
-    }
 
     // ------------------------------------------------------------------ recurrent decoding
 
     /** The cache of one batch: per layer conv_state (B, E, K) and ssm_state (B, E, N), plus step buffers. */
     public final class State implements DecodeState {
+        final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
         final Tensor[] conv, ssm;
         final Tensor h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits;
@@ -183,6 +162,7 @@ public final class Mamba1Model implements CausalLM {
         final SelectiveScan[] scans;
 
         State(int batch) {
+            tokenIds = backend.zeros(DType.I32, batch);
             int e = config.dInner(), n = config.stateSize(), dm = config.hiddenSize();
             this.batch = batch;
             conv = new Tensor[layers.size()];
@@ -214,6 +194,8 @@ public final class Mamba1Model implements CausalLM {
             for (int i = 0; i < conv.length; i++) s += conv[i].byteSize() + ssm[i].byteSize();
             return s;
         }
+
+        @Override public long bufferBytes() { return DecodeState.bytes(tokenIds, h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits); }
     }
 
     @Override public State newState(int batch) { return new State(batch); }
@@ -223,7 +205,7 @@ public final class Mamba1Model implements CausalLM {
         int b = prompts.length, t = prompts[0].length;
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         Tensor hf = hidden(prompts, Trace.NONE, s);                      // (B·T, D)
-        for (int bi = 0; bi < b; bi++) s.u.rows(bi, bi + 1).copyFrom(hf.rows((long) bi * t + t - 1, (long) bi * t + t));
+        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, null, s.logits);
         return s.logits;
     }
@@ -232,16 +214,17 @@ public final class Mamba1Model implements CausalLM {
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
         mamba4j.models.TokenIds.check(tokens, -1, config.vocabSize());
-        backend.embedding(embedding, tokens, s.h);
+        backend.ids(tokens, s.tokenIds);
+        backend.embedding(embedding, s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
             backend.rmsNorm(s.h, l.norm, eps, s.u);
             backend.linear(s.u, l.inProj, l.inProjBias, s.xz);
-            splitColumns(s.xz, s.x, s.z);
+            backend.splitColumns(s.xz, s.x, s.z);
             backend.causalConv1dStep(s.conv[i], s.x, l.convWeight, l.convBias, true, s.xc);
             backend.linear(s.xc, l.xProj, null, s.dbc);
-            splitColumns(s.dbc, s.dt, s.bm, s.cm);
+            backend.splitColumns(s.dbc, s.dt, s.bm, s.cm);
             backend.linear(s.dt, l.dtProjWeight, null, s.delta);
             backend.selectiveScan(s.scans[i]);                              // one step of the recurrence, ssm_state in place
             backend.linear(s.y, l.outProj, l.outProjBias, s.o);

@@ -1,6 +1,7 @@
 package mamba4j.models.mamba2;
 
 import mamba4j.core.Backend;
+import mamba4j.core.CopyRegion;
 import mamba4j.core.DType;
 import mamba4j.core.Ssd;
 import mamba4j.core.Tensor;
@@ -48,8 +49,8 @@ public final class Mamba2Model implements CausalLM {
         this.a = new Tensor[layers.size()];
         for (int i = 0; i < a.length; i++) {
             Tensor aLog = layers.get(i).aLog();
-            a[i] = Tensor.zeros(DType.F32, aLog.shape());
-            for (long j = 0; j < aLog.numel(); j++) a[i].setFloat(j, (float) -Math.exp(aLog.getFloat(j)));
+            a[i] = backend.allocate(DType.F32, aLog.shape());
+            backend.negExp(aLog, a[i]);                                     // A = −exp(A_log), once
         }
         groupOnes = Tensor.zeros(DType.F32, config.dInner() / config.nGroups());
         groupOnes.fill(1f);
@@ -93,7 +94,7 @@ public final class Mamba2Model implements CausalLM {
         int b = ids.length, t = ids[0].length, dm = config.hiddenSize();
         int[] flat = mamba4j.models.TokenIds.flattenChecked(ids, config.vocabSize());
         Tensor h = Tensor.zeros(DType.F32, (long) b * t, dm);                // (B·T, D) residual stream, F32
-        backend.embedding(embedding, flat, h);
+        backend.embedding(embedding, backend.ids(flat), h);
         trace.record("embedding", -1, h);
         Tensor u = Tensor.zeros(DType.F32, (long) b * t, dm);
         Tensor o = Tensor.zeros(DType.F32, (long) b * t, dm);
@@ -118,11 +119,11 @@ public final class Mamba2Model implements CausalLM {
         Layer l = layers.get(li);
         int b = w.b, t = w.t;
         backend.linear(u, l.inProj, l.inProjBias, w.zxbcdt);                              // (B·T, 2E + 2GN + H)
-        splitColumns(w.zxbcdt, w.z, w.xbc, w.dtRaw);                                      // z | xBC | dt
+        backend.splitColumns(w.zxbcdt, w.z, w.xbc, w.dtRaw);                                      // z | xBC | dt
         if (convState == null)
             backend.causalConv1d(w.xbc.reshape(b, t, w.c), l.convWeight, l.convBias, true, w.xbcAct);   // silu(conv(xBC))  (B, T, C)
         else convWithHistory(w, l, convState);
-        splitColumns(w.xbcAct.reshape(w.bt, w.c), w.x, w.bm, w.cm);                       // x | B | C
+        backend.splitColumns(w.xbcAct.reshape(w.bt, w.c), w.x, w.bm, w.cm);                       // x | B | C
         backend.softplusClamp(w.dtRaw, l.dtBias, lo, hi, w.dt);                           // dt = clamp(softplus(dt + dt_bias))  (B·T, H)
         backend.mulColumns(w.dt, a[li], w.logA);                                          // dt·A_h
         backend.ssd(new Ssd(w.x.reshape(b, t, w.h, w.p), w.logA.reshape(b, t, w.h), w.dt.reshape(b, t, w.h),
@@ -148,20 +149,15 @@ public final class Mamba2Model implements CausalLM {
      */
     private void convWithHistory(Work w, Layer l, Tensor convState) {
         int b = w.b, t = w.t, c = w.c, k = config.convKernel(), th = t + k - 1;
-        for (int bi = 0; bi < b; bi++) {
-            for (int j = 0; j < k - 1; j++)
-                for (int ch = 0; ch < c; ch++)
-                    w.hist.setFloat(((long) bi * th + j) * c + ch, convState.getFloat(((long) bi * c + ch) * k + j + 1));
-            MemorySegment.copy(w.xbc.data(), (long) bi * t * c * 4, w.hist.data(), ((long) bi * th + k - 1) * c * 4, (long) t * c * 4);
-        }
+        // hist[b, j, :] = conv_state[b, :, j + 1] for j < K − 1 (the history), then hist[b, K − 1 + τ, :] = xBC[b, τ, :]
+        backend.copy(convState, w.hist, new CopyRegion(new long[]{b, k - 1, c}, 1, new long[]{(long) c * k, 1, k},
+                0, new long[]{(long) th * c, c, 1}));
+        backend.copy(w.xbc, w.hist, CopyRegion.block(b, (long) t * c, 0, (long) t * c, (long) (k - 1) * c, (long) th * c));
         backend.causalConv1d(w.hist.reshape(b, th, c), l.convWeight, l.convBias, true, w.histOut);
-        for (int bi = 0; bi < b; bi++) {
-            MemorySegment.copy(w.histOut.data(), ((long) bi * th + k - 1) * c * 4, w.xbcAct.data(), (long) bi * t * c * 4, (long) t * c * 4);
-            // conv_state[b, :, j] = the input at history position th - K + j (oldest first), transformers' cache layout
-            for (int j = 0; j < k; j++)
-                for (int ch = 0; ch < c; ch++)
-                    convState.setFloat(((long) bi * c + ch) * k + j, w.hist.getFloat(((long) bi * th + th - k + j) * c + ch));
-        }
+        backend.copy(w.histOut, w.xbcAct, CopyRegion.block(b, (long) t * c, (long) (k - 1) * c, (long) th * c, 0, (long) t * c));
+        // conv_state[b, :, j] = the input at history position th − K + j (oldest first), transformers' cache layout
+        backend.copy(w.hist, convState, new CopyRegion(new long[]{b, k, c}, (long) (th - k) * c, new long[]{(long) th * c, c, 1},
+                0, new long[]{(long) c * k, 1, k}));
     }
 
     /** The whole-sequence intermediates of one mixer, allocated once per forward and reused by every layer. */
@@ -199,29 +195,19 @@ public final class Mamba2Model implements CausalLM {
         }
     }
 
-    /** Copies consecutive column ranges of src (M, ΣC_i) into parts (M, C_i): a split of the last dimension. */
-    static void splitColumns(Tensor src, Tensor... parts) {
-        long m = src.dim(0), width = src.dim(1) * 4;
-        for (long row = 0; row < m; row++) {
-            long off = row * width;
-            for (Tensor q : parts) {
-                long w = q.dim(1) * 4;
-                MemorySegment.copy(src.data(), off, q.data(), row * w, w);
-                off += w;
-            }
-        }
-    }
 
     // ------------------------------------------------------------------ recurrent decoding
 
     /** The cache of one batch: per layer conv_state (B, C, K) and ssm_state (B, H, P, N), plus step buffers. */
     public final class State implements DecodeState {
+        final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
         final Tensor[] conv, ssm;
         final Tensor h, u, o, zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, logits;
         final Ssd[] ssds;
 
         State(int batch) {
+            tokenIds = backend.zeros(DType.I32, batch);
             int e = config.dInner(), c = config.convDim(), nh = config.numHeads(), p = config.headDim(), g = config.nGroups(),
                     n = config.stateSize(), dm = config.hiddenSize();
             this.batch = batch;
@@ -254,6 +240,10 @@ public final class Mamba2Model implements CausalLM {
             return s;
         }
 
+        @Override public long bufferBytes() {
+            return DecodeState.bytes(tokenIds, h, u, o, zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, logits);
+        }
+
         /** Layer i's conv_state (B, E + 2GN, K), oldest input first (transformers' cache layout). */
         public Tensor convState(int i) { return conv[i]; }
 
@@ -266,8 +256,8 @@ public final class Mamba2Model implements CausalLM {
     @Override public Tensor prefill(DecodeState state, int[][] prompts) {
         State s = (State) state;
         for (int i = 0; i < layers.size(); i++) {
-            s.conv[i].fill(0f);
-            s.ssm[i].fill(0f);
+            backend.fill(s.conv[i], 0f);
+            backend.fill(s.ssm[i], 0f);
         }
         return extend(s, prompts);
     }
@@ -281,7 +271,7 @@ public final class Mamba2Model implements CausalLM {
         int b = ids.length, t = ids[0].length;
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         Tensor hf = hidden(ids, Trace.NONE, s);                      // (B·T, D)
-        for (int bi = 0; bi < b; bi++) s.u.rows(bi, bi + 1).copyFrom(hf.rows((long) bi * t + t - 1, (long) bi * t + t));
+        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, null, s.logits);
         return s.logits;
     }
@@ -290,15 +280,16 @@ public final class Mamba2Model implements CausalLM {
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
         mamba4j.models.TokenIds.check(tokens, -1, config.vocabSize());
-        backend.embedding(embedding, tokens, s.h);
+        backend.ids(tokens, s.tokenIds);
+        backend.embedding(embedding, s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
             backend.rmsNorm(s.h, l.norm, eps, s.u);
             backend.linear(s.u, l.inProj, l.inProjBias, s.zxbcdt);
-            splitColumns(s.zxbcdt, s.z, s.xbc, s.dtRaw);
+            backend.splitColumns(s.zxbcdt, s.z, s.xbc, s.dtRaw);
             backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight, l.convBias, true, s.xbcAct);
-            splitColumns(s.xbcAct, s.x, s.bm, s.cm);
+            backend.splitColumns(s.xbcAct, s.x, s.bm, s.cm);
             // NO clamp to time_step_limit here: transformers' cached decode step (mamba2_selective_state_update) and
             // mamba_ssm's Mamba2.step do not clamp (manifest fact "dt"; generate.json "decode_steps_clamp_dt_in_transformers":
             // false), so greedy ids match transformers' generate. softplus ≥ 0, so the bounds (0, ∞) change nothing.

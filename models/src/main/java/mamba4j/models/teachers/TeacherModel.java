@@ -2,9 +2,11 @@ package mamba4j.models.teachers;
 
 import mamba4j.core.Backend;
 import mamba4j.core.DType;
-import mamba4j.core.Ops;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
+import mamba4j.models.KvCache;
 import mamba4j.models.CausalLM;
 import mamba4j.models.Trace;
 
@@ -51,7 +53,7 @@ public final class TeacherModel implements CausalLM {
         this.lmHead = lmHead;
         this.lmHeadBias = lmHeadBias;
         if (spec.rotaryDim() > 0) {
-            Tensor[] t = Ops.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);
+            Tensor[] t = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);
             cos = t[0];
             sin = t[1];
         } else {
@@ -99,12 +101,12 @@ public final class TeacherModel implements CausalLM {
             throw new UserInputException("input of " + t + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
         int[] flat = flatten(ids);
         Tensor h = Tensor.zeros(DType.F32, (long) b * t, d);                       // (B·T, D) residual stream
-        backend.embedding(embedding, flat, h);
+        backend.embedding(embedding, backend.ids(flat), h);
         if (positions != null) {                                                    // GPT-2: + wpe[0..T)
             int[] pos = new int[b * t];
             for (int i = 0; i < pos.length; i++) pos[i] = i % t;
             Tensor p = Tensor.zeros(DType.F32, (long) b * t, d);
-            backend.embedding(positions, pos, p);
+            backend.embedding(positions, backend.ids(pos), p);
             backend.add(h, p, h);
         }
         trace.record("embedding", -1, h);
@@ -204,18 +206,20 @@ public final class TeacherModel implements CausalLM {
      * model's positions. Plus the step buffers.
      */
     public final class State implements DecodeState {
+        final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
-        final Tensor[] keys, values;
-        int len, capacity;
+        final KvCache[] kv;                         // per layer
+        int len;
         final Tensor h, u, q, k, v, y, a, mid, gateOut, m, logits, pos;
         final int[] posIds;
+        final Tensor posTensor;                     // (B) I32 positions for GPT-2's wpe
 
         State(int batch) {
+            tokenIds = backend.zeros(DType.I32, batch);
             this.batch = batch;
             int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim(), i = spec.intermediate();
-            keys = new Tensor[layers.size()];
-            values = new Tensor[layers.size()];
-            capacity = 0;
+            kv = new KvCache[layers.size()];
+            for (int li = 0; li < kv.length; li++) kv[li] = new KvCache(backend, batch, spec.kvHeads(), spec.headDim(), spec.maxPositions());
             h = Tensor.zeros(DType.F32, batch, d); u = Tensor.zeros(DType.F32, batch, d);
             q = Tensor.zeros(DType.F32, batch, qd); k = Tensor.zeros(DType.F32, batch, kvd); v = Tensor.zeros(DType.F32, batch, kvd);
             y = Tensor.zeros(DType.F32, batch, qd); a = Tensor.zeros(DType.F32, batch, d);
@@ -223,43 +227,27 @@ public final class TeacherModel implements CausalLM {
             logits = Tensor.zeros(DType.F32, batch, spec.vocabSize());
             pos = Tensor.zeros(DType.F32, batch, d);
             posIds = new int[batch];
+            posTensor = backend.zeros(DType.I32, batch);
         }
 
-        /** Makes room for {@code need} positions, copying the filled part into caches of twice the capacity. */
-        void reserve(int need) {
-            if (need <= capacity) return;
-            if (need > spec.maxPositions())
-                throw new UserInputException("context of " + need + " tokens exceeds the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
-            int cap = Math.min(spec.maxPositions(), Math.max(need, Math.max(16, 2 * capacity)));
-            long row = (long) spec.kvHeads() * spec.headDim();
-            for (int i = 0; i < keys.length; i++) {
-                Tensor nk = Tensor.zeros(DType.F32, batch, cap, spec.kvHeads(), spec.headDim());
-                Tensor nv = Tensor.zeros(DType.F32, batch, cap, spec.kvHeads(), spec.headDim());
-                if (keys[i] != null)
-                    for (int b = 0; b < batch; b++) {
-                        MemorySegment.copy(keys[i].data(), (long) b * capacity * row * 4, nk.data(), (long) b * cap * row * 4, len * row * 4);
-                        MemorySegment.copy(values[i].data(), (long) b * capacity * row * 4, nv.data(), (long) b * cap * row * 4, len * row * 4);
-                    }
-                keys[i] = nk;
-                values[i] = nv;
-            }
-            capacity = cap;
-        }
+        /** Makes room for {@code need} positions in every layer's cache. */
+        void reserve(int need) { for (KvCache c : kv) c.reserve(need, len); }
 
         /** Writes k, v (B, T, Hkv, Dh) at positions [at, at + T) of layer li's cache. */
-        void write(int li, Tensor k, Tensor v, int at) {
-            int t = k.size(1);
-            long row = (long) spec.kvHeads() * spec.headDim();
-            for (int b = 0; b < batch; b++) {
-                MemorySegment.copy(k.data(), (long) b * t * row * 4, keys[li].data(), ((long) b * capacity + at) * row * 4, t * row * 4);
-                MemorySegment.copy(v.data(), (long) b * t * row * 4, values[li].data(), ((long) b * capacity + at) * row * 4, t * row * 4);
-            }
-        }
+        void write(int li, Tensor k, Tensor v, int at) { kv[li].write(k, v, at); }
 
         @Override public int batch() { return batch; }
 
         /** Bytes of the keys and values of the current context: 2 · layers · B · len · Hkv · Dh · 4, growing with every token. */
-        @Override public long stateBytes() { return 2L * layers.size() * batch * len * spec.kvHeads() * spec.headDim() * 4; }
+        @Override public long stateBytes() { return layers.size() * kv[0].bytes(len); }
+
+        @Override public long allocatedBytes() {
+            long s = 0;
+            for (KvCache c : kv) s += c.allocatedBytes();
+            return s;
+        }
+
+        @Override public long bufferBytes() { return DecodeState.bytes(tokenIds, h, u, q, k, v, y, a, mid, gateOut, m, logits, pos, posTensor); }
 
         /** Positions filled so far. */
         public int length() { return len; }
@@ -275,7 +263,7 @@ public final class TeacherModel implements CausalLM {
         s.reserve(t);
         Tensor hf = hidden(prompts, Trace.NONE, s);                                  // (B·T, D)
         s.len = t;
-        for (int bi = 0; bi < b; bi++) s.u.rows(bi, bi + 1).copyFrom(hf.rows((long) bi * t + t - 1, (long) bi * t + t));
+        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
     }
@@ -286,10 +274,12 @@ public final class TeacherModel implements CausalLM {
         checkIds(tokens, -1);
         int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.len;
         s.reserve(at + 1);
-        backend.embedding(embedding, tokens, s.h);
+        backend.ids(tokens, s.tokenIds);
+        backend.embedding(embedding, s.tokenIds, s.h);
         if (positions != null) {
             java.util.Arrays.fill(s.posIds, at);
-            backend.embedding(positions, s.posIds, s.pos);
+            backend.ids(s.posIds, s.posTensor);
+            backend.embedding(positions, s.posTensor, s.pos);
             backend.add(s.h, s.pos, s.h);
         }
         for (int i = 0; i < layers.size(); i++) {
@@ -304,7 +294,7 @@ public final class TeacherModel implements CausalLM {
                 backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
             }
             s.write(i, k, s.v.reshape(b, 1, hkv, dh), at);
-            backend.attentionDecode(s.q.reshape(b, h, dh), s.keys[i], s.values[i], at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
+            backend.attentionDecode(s.q.reshape(b, h, dh), s.kv[i].keys(), s.kv[i].values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
             backend.linear(s.y, l.o, l.oBias, s.a);
             if (spec.arch() == TeacherSpec.Arch.PHI) {
                 mlp(l, s.u, s.mid, s.gateOut, s.m);

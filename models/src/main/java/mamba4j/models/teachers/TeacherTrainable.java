@@ -2,7 +2,8 @@ package mamba4j.models.teachers;
 
 import mamba4j.core.Backend;
 import mamba4j.core.DType;
-import mamba4j.core.Ops;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
 import mamba4j.core.Workspace;
@@ -53,7 +54,7 @@ public final class TeacherTrainable implements TrainableModel {
         this.mlpBias = mlpBias;
         this.lmHeadBias = lmHeadBias;
         if (spec.rotaryDim() > 0) {
-            Tensor[] t = Ops.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);
+            Tensor[] t = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);
             cos = t[0];
             sin = t[1];
         } else {
