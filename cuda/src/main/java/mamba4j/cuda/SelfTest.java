@@ -65,6 +65,8 @@ public final class SelfTest {
         System.out.println("mamba4j cuda self-test");
         System.out.println("  " + cuda.describe());
         System.out.println("  " + dev.describe() + "; kernel cache " + dev.kernelCache().dir());
+        System.out.println("  (tolerances: " + String.join("; ", java.util.stream.Stream.of(EXACT, F32_POINTWISE, F32_REDUCE, F32_SCAN, F32_GEMM)
+                .map(t -> t.name() + " = " + t.why()).toList()) + ")");
         SelfTest t = new SelfTest(dev);
         try (dev) {
             t.checks();
@@ -100,6 +102,7 @@ public final class SelfTest {
         long t0 = System.nanoTime();
         check("param struct layouts", this::checkLayouts);
         System.out.printf(Locale.ROOT, "  kernels compiled or loaded in %d ms (%s)%n", (System.nanoTime() - t0) / 1_000_000, dev.compileTimes());
+        check("NVRTC compile error", this::compileError);
         check("add / silu / mul_silu", () -> { eltwise(1_000_003); eltwise(4096); });
         check("cast", () -> { cast(100_003); cast(4096); });
         check("embedding", () -> {
@@ -164,6 +167,18 @@ public final class SelfTest {
         for (int i = 0; i < got.length; i++) if (got[i] != want.get(i)) bad.add(what.get(i) + " C " + got[i] + " Java " + want.get(i));
         rows.add(new Row("param struct layouts", KernelParams.ALL.size() + " structs, " + got.length + " values",
                 bad.isEmpty() ? "sizeof/offsetof all equal" : String.join("; ", bad), bad.isEmpty()));
+    }
+
+    /** A source NVRTC must reject: the exception names the file and carries NVRTC's log with the offending name. */
+    private void compileError() {
+        String src = "#include \"params.cuh\"\nextern \"C\" __global__ void broken(EltwiseParams p) { p.out[0] = no_such_symbol; }\n";
+        try {
+            dev.loadModule("broken.cu", src);
+            rows.add(new Row("NVRTC compile error", "broken.cu", "compiled (expected an error)", false));
+        } catch (KernelCompileException e) {
+            boolean ok = e.getMessage().startsWith("kernel broken.cu failed to compile (NVRTC_ERROR_COMPILATION") && e.log().contains("no_such_symbol");
+            rows.add(new Row("NVRTC compile error", "broken.cu", e.getMessage().lines().skip(1).findFirst().orElse("(no log)").strip(), ok));
+        }
     }
 
     // ---------------------------------------------------------------- helpers
