@@ -16,14 +16,24 @@ public final class CudaOps {
     static final int CONV_BLOCK = 128, CONV_TILE = 64;
     public static final int MAX_CONV_WIDTH = 8, MAX_SCAN_STATE = 64;
 
+    /** Where the ops' launches go: the device, or a recorder in the CI tests (which have no GPU). */
+    interface Launcher {
+        void launch(String file, String kernel, int gx, int gy, int gz, int bx, int by, int bz, KernelParams.Block params);
+    }
+
     private final CudaDevice dev;
-    private final Arena arena;   // the device's: lives as long as it
+    private final Launcher launcher;
     private final MemorySegment gemmScalars;   // {alpha, beta} as f32
     private final MemorySegment scratch;       // the parameter struct of the launch being prepared (cuLaunchKernel copies it)
 
     public CudaOps(CudaDevice dev) {
+        this(dev, dev.arena(), (file, kernel, gx, gy, gz, bx, by, bz, p) ->
+                dev.launch(dev.module(file).function(kernel), gx, gy, gz, bx, by, bz, 0, p));
+    }
+
+    CudaOps(CudaDevice dev, Arena arena, Launcher launcher) {
         this.dev = dev;
-        this.arena = dev.arena();
+        this.launcher = launcher;
         this.gemmScalars = arena.allocate(8, 8);
         this.scratch = arena.allocate(1024, 16);
     }
@@ -62,7 +72,7 @@ public final class CudaOps {
         var p = params(KernelParams.RMSNORM).set("x", x).set("residual", residual).set("residual_out", residualOut).set("w", w)
                 .set("out", out).set("rows", rows).set("dim", dim).set("eps", eps).set("w_dtype", wDtype);
         int threads = Math.min(1024, Math.max(32, (dim / 4 + 31) / 32 * 32));
-        dev.launch(dev.module("rmsnorm.cu").function("rmsnorm"), rows, 1, 1, threads, 1, 1, 0, p);
+        launcher.launch("rmsnorm.cu", "rmsnorm", rows, 1, 1, threads, 1, 1, p);
     }
 
     /** out[i, :] = weight[ids[i], :]; ids (n) I32 on the device, checked by the caller to lie in [0, V). weight (V, dim); out (n, dim). */
@@ -70,7 +80,7 @@ public final class CudaOps {
         positive("embedding", n, dim);
         dtype("embedding", wDtype);
         var p = params(KernelParams.EMBEDDING).set("ids", ids).set("weight", weight).set("out", out).set("n", n).set("dim", dim).set("w_dtype", wDtype);
-        dev.launch(dev.module("embedding.cu").function("embedding"), n, 1, 1, Math.min(256, Math.max(32, (dim + 31) / 32 * 32)), 1, 1, 0, p);
+        launcher.launch("embedding.cu", "embedding", n, 1, 1, Math.min(256, Math.max(32, (dim + 31) / 32 * 32)), 1, 1, p);
     }
 
     /**
@@ -86,8 +96,8 @@ public final class CudaOps {
         var p = params(KernelParams.CONV1D).set("x", x).set("w", w).set("bias", bias).set("out", out).set("state_out", stateOut)
                 .set("x_sb", xSb).set("x_st", xSt).set("batch", batch).set("length", length).set("channels", channels)
                 .set("width", width).set("silu", silu).set("w_dtype", wDtype);
-        dev.launch(dev.module("conv1d.cu").function("causal_conv1d"), (channels + CONV_BLOCK - 1) / CONV_BLOCK,
-                (length + CONV_TILE - 1) / CONV_TILE, batch, CONV_BLOCK, 1, 1, 0, p);
+        launcher.launch("conv1d.cu", "causal_conv1d", (channels + CONV_BLOCK - 1) / CONV_BLOCK,
+                (length + CONV_TILE - 1) / CONV_TILE, batch, CONV_BLOCK, 1, 1, p);
     }
 
     /** One conv step: state (B, C, K) shifted left and x (B, C) appended; out (B, C) = bias + Σ_k state·w, SiLU when asked. */
@@ -97,7 +107,7 @@ public final class CudaOps {
         var p = params(KernelParams.CONV1D_STEP).set("state", state).set("x", x).set("w", w).set("bias", bias).set("out", out)
                 .set("batch", batch).set("channels", channels).set("width", width).set("silu", silu).set("w_dtype", wDtype);
         long n = (long) batch * channels;
-        dev.launch(dev.module("conv1d.cu").function("causal_conv1d_step"), blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, 0, p);
+        launcher.launch("conv1d.cu", "causal_conv1d_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
     /**
@@ -135,8 +145,8 @@ public final class CudaOps {
                 .set("z_sb", s.zSb()).set("z_st", s.zSt()).set("out_sb", s.outSb()).set("out_st", s.outSt())
                 .set("batch", s.batch()).set("length", s.length()).set("channels", s.channels()).set("dstate", s.dstate())
                 .set("delta_softplus", s.deltaSoftplus());
-        dev.launch(dev.module("scan.cu").function("selective_scan_fwd"), (s.channels() + SCAN_WARPS - 1) / SCAN_WARPS, s.batch(), 1,
-                32, SCAN_WARPS, 1, 0, p);
+        launcher.launch("scan.cu", "selective_scan_fwd", (s.channels() + SCAN_WARPS - 1) / SCAN_WARPS, s.batch(), 1,
+                32, SCAN_WARPS, 1, p);
     }
 
     /**
@@ -150,13 +160,13 @@ public final class CudaOps {
                 .set("A", a).set("Bm", bm).set("Cm", cm).set("D", d).set("z", z).set("out", out).set("b_sb", bSb).set("c_sb", cSb)
                 .set("batch", batch).set("channels", channels).set("dstate", dstate).set("delta_softplus", deltaSoftplus);
         long n = (long) batch * channels;
-        dev.launch(dev.module("scan.cu").function("selective_scan_step"), blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, 0, p);
+        launcher.launch("scan.cu", "selective_scan_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
     private void eltwise(String kernel, long a, long b, long out, long n) {
         positive(kernel, n);
         var p = params(KernelParams.ELTWISE).set("a", a).set("b", b).set("out", out).set("n", n);
-        dev.launch(dev.module("elementwise.cu").function(kernel), blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, 0, p);
+        launcher.launch("elementwise.cu", kernel, blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
     /** out = a + b over n floats (out may alias a or b). */
@@ -173,14 +183,14 @@ public final class CudaOps {
         positive("cast", n);
         dtype("cast", outDtype);
         var p = params(KernelParams.CAST).set("x", x).set("out", out).set("n", n).set("out_dtype", outDtype);
-        dev.launch(dev.module("elementwise.cu").function("cast_f32"), blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, 0, p);
+        launcher.launch("elementwise.cu", "cast_f32", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
     /** out[i] = lo + (hi − lo)·U_i with U_i in [0, 1) hashed from (seed, i): benchmark inputs made on the device. */
     public void fillUniform(long out, long n, int seed, float lo, float hi) {
         positive("fillUniform", n);
         var p = params(KernelParams.FILL).set("out", out).set("n", n).set("seed", seed).set("lo", lo).set("hi", hi);
-        dev.launch(dev.module("elementwise.cu").function("fill_uniform"), blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, 0, p);
+        launcher.launch("elementwise.cu", "fill_uniform", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
     /** The cudaDataType of a weight dtype code. */
