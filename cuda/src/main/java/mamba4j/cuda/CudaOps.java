@@ -12,7 +12,7 @@ import java.lang.foreign.ValueLayout;
  */
 public final class CudaOps {
     static final int ELT_BLOCK = 256;
-    static final int SCAN_WARPS = 4;         // channels per block of selective_scan_fwd (must match __launch_bounds__(128))
+    static final int SCAN_WARPS = 8;         // channels per block of selective_scan_fwd (scan.cu SCAN_WARPS; block 32 × 8)
     static final int CONV_BLOCK = 128, CONV_TILE = 64;
     public static final int MAX_CONV_WIDTH = 8, MAX_SCAN_STATE = 64;
 
@@ -129,6 +129,15 @@ public final class CudaOps {
 
     /** The fused selective scan over the whole sequence; see {@link Scan} and scan.cu. N ≤ 64. */
     public void selectiveScan(Scan s) {
+        scan(s, "scan.cu", "selective_scan_fwd", SCAN_WARPS);
+    }
+
+    /** The lab's earlier scan (scan_lab.cu v1, 4 channels per block): validated and timed by the self-test beside {@link #selectiveScan}. */
+    void selectiveScanV1(Scan s) {
+        scan(s, "scan_lab.cu", "selective_scan_fwd_v1", 4);
+    }
+
+    private void scan(Scan s, String file, String kernel, int warps) {
         positive("selectiveScan", s.batch(), s.length(), s.channels(), s.dstate());
         if (s.dstate() > MAX_SCAN_STATE) throw new IllegalArgumentException("selectiveScan: N = " + s.dstate() + " > " + MAX_SCAN_STATE);
         required("selectiveScan", "u", s.u());
@@ -145,8 +154,7 @@ public final class CudaOps {
                 .set("z_sb", s.zSb()).set("z_st", s.zSt()).set("out_sb", s.outSb()).set("out_st", s.outSt())
                 .set("batch", s.batch()).set("length", s.length()).set("channels", s.channels()).set("dstate", s.dstate())
                 .set("delta_softplus", s.deltaSoftplus());
-        launcher.launch("scan.cu", "selective_scan_fwd", (s.channels() + SCAN_WARPS - 1) / SCAN_WARPS, s.batch(), 1,
-                32, SCAN_WARPS, 1, p);
+        launcher.launch(file, kernel, (s.channels() + warps - 1) / warps, s.batch(), 1, 32, warps, 1, p);
     }
 
     /**

@@ -127,6 +127,15 @@ public final class SelfTest {
             scan(2, 5, 8, 3, true, true, false, true, true);          // L shorter than one lane's steps
             scan(1, 4096, 32, 16, true, true, true, false, true);     // 16 chunks
         });
+        check("selective scan, lab v1", () -> {
+            scanV1 = true;
+            try {
+                scan(2, 300, 70, 16, true, true, true, true, true);
+                scan(1, 257, 33, 64, false, true, true, true, true);
+            } finally {
+                scanV1 = false;
+            }
+        });
         check("selective scan step", () -> { scanStep(3, 70, 16, true, true); scanStep(1, 2048, 16, true, false); });
         check("decode == forward (scan)", this::decodeEqualsForward);
         check("gemm (cuBLAS)", () -> {
@@ -392,17 +401,22 @@ public final class SelfTest {
 
     private long up(float[] a) { return a == null ? 0 : dev.upload(a); }
 
+    private boolean scanV1;   // route scan() to the lab's v1 kernel
+
     private void scan(int b, int l, int e, int n, boolean softplus, boolean withBias, boolean withD, boolean withZ, boolean withState) {
         ScanCase c = new ScanCase(b, l, e, n, softplus, withBias, withD, withZ, withState);
         int row = c.r + 2 * n;
         long pu = up(c.u), pdl = up(c.delta), pbias = up(c.bias), pa = up(c.a), pdbc = up(c.dbc), pd = up(c.d), pz = up(c.z);
         long pst = up(c.state), pso = dev.alloc(4L * b * e * n), po = dev.alloc(4L * b * l * e);
         long le = (long) l * e, lr = (long) l * row;
-        ops.selectiveScan(new CudaOps.Scan(pu, le, e, pdl, le, e, pbias, softplus, pa, pdbc + 4L * c.r, lr, row,
-                pdbc + 4L * (c.r + n), lr, row, pd, pz, le, e, pst, pso, po, le, e, b, l, e, n));
+        CudaOps.Scan s = new CudaOps.Scan(pu, le, e, pdl, le, e, pbias, softplus, pa, pdbc + 4L * c.r, lr, row,
+                pdbc + 4L * (c.r + n), lr, row, pd, pz, le, e, pst, pso, po, le, e, b, l, e, n);
+        if (scanV1) ops.selectiveScanV1(s);
+        else ops.selectiveScan(s);
         Tensor[] want = c.reference();
-        compare("selective scan", c.shape() + ", strided B/C", download(po, b * l * e), want[0], F32_SCAN);
-        compare("selective scan final state", c.shape(), download(pso, b * e * n), want[1], F32_SCAN);
+        String name = scanV1 ? "selective scan (lab v1)" : "selective scan";
+        compare(name, c.shape() + ", strided B/C", download(po, b * l * e), want[0], F32_SCAN);
+        compare(name + " final state", c.shape(), download(pso, b * e * n), want[1], F32_SCAN);
         free(pu, pdl, pbias, pa, pdbc, pd, pz, pst, pso, po);
     }
 
@@ -549,16 +563,19 @@ public final class SelfTest {
         ops.fillUniform(bm, bn, 4, -1, 1);
         ops.fillUniform(cm, bn, 5, -1, 1);
         CudaOps.Scan s = CudaOps.Scan.contiguous(u, dl, pbias, true, pa, bm, cm, pd, z, 0, st, out, b, l, e, n);
-        ops.selectiveScan(s);   // warm-up
-        dev.synchronize();
-        double est = dev.timeMs(() -> ops.selectiveScan(s), 1);
-        double ms = dev.timeMs(() -> ops.selectiveScan(s), reps(est));
-        double bytes = 4.0 * (4 * be + 2 * bn);   // u, Δ, z in + y out, B and C in
-        float[] probe = download(out, 4);
-        String finite = Float.isFinite(probe[0]) ? "" : " NON-FINITE OUTPUT";
-        timings.add(new Timing("selective scan fwd", "B" + b + " L" + l + " D" + e + " N" + n, ms, gbps(bytes, ms) + finite,
-                String.format(Locale.ROOT, "%.3f ms (%.2fx)", anchorMs, anchorMs / ms)));
-        if (!finite.isEmpty()) rows.add(new Row("selective scan timing output", "B" + b + " L" + l, "non-finite output", false));
+        double bytes = 4.0 * (4 * be + 2 * bn);   // u, Δ, z in + y out, B and C in (f32)
+        for (boolean v1 : new boolean[] {false, true}) {
+            Runnable run = v1 ? () -> ops.selectiveScanV1(s) : () -> ops.selectiveScan(s);
+            run.run();   // warm-up
+            dev.synchronize();
+            double est = dev.timeMs(run, 1);
+            double ms = dev.timeMs(run, reps(est));
+            float[] probe = download(out, 4);
+            String finite = Float.isFinite(probe[0]) ? "" : " NON-FINITE OUTPUT";
+            timings.add(new Timing(v1 ? "  (lab v1)" : "selective scan fwd (f32)", "B" + b + " L" + l + " D" + e + " N" + n, ms,
+                    gbps(bytes, ms) + finite, String.format(Locale.ROOT, "%.3f ms (%.2fx)", anchorMs, anchorMs / ms)));
+            if (!finite.isEmpty()) rows.add(new Row("selective scan timing output", "B" + b + " L" + l, "non-finite output", false));
+        }
         free(u, dl, z, out, bm, cm, st, pa, pd, pbias);
     }
 

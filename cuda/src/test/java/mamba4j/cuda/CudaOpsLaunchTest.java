@@ -42,7 +42,7 @@ class CudaOpsLaunchTest {
         ops.selectiveScan(CudaOps.Scan.contiguous(0x100, 0x200, 0, true, 0x300, 0x400, 0x500, 0x600, 0x700, 0, 0x800, 0x900, 3, 50, 70, 16));
         Launch l = only();
         assertEquals("scan.cu:selective_scan_fwd", l.file() + ":" + l.kernel());
-        assertArrayEquals(new int[] {18, 3, 1, 32, 4, 1}, l.grid());   // ceil(70 / 4) channel groups × B
+        assertArrayEquals(new int[] {9, 3, 1, 32, 8, 1}, l.grid());   // ceil(70 / 8) channel groups × B
         assertEquals(KernelParams.SCAN, l.layout());
         assertEquals(50L * 70, l.ptr("u_sb"));
         assertEquals(70L, l.ptr("u_st"));

@@ -105,14 +105,15 @@ class KernelParamsTest {
         want.put("conv1d.cu:causal_conv1d_step", KernelParams.CONV1D_STEP.name().orElseThrow());
         want.put("scan.cu:selective_scan_fwd", KernelParams.SCAN.name().orElseThrow());
         want.put("scan.cu:selective_scan_step", KernelParams.SCAN_STEP.name().orElseThrow());
+        want.put("scan_lab.cu:selective_scan_fwd_v1", KernelParams.SCAN.name().orElseThrow());
         want.put("elementwise.cu:add", KernelParams.ELTWISE.name().orElseThrow());
         want.put("elementwise.cu:silu", KernelParams.ELTWISE.name().orElseThrow());
         want.put("elementwise.cu:mul_silu", KernelParams.ELTWISE.name().orElseThrow());
         want.put("elementwise.cu:cast_f32", KernelParams.CAST.name().orElseThrow());
         want.put("elementwise.cu:fill_uniform", KernelParams.FILL.name().orElseThrow());
         Map<String, String> got = new LinkedHashMap<>();
-        Pattern k = Pattern.compile("extern \"C\" __global__ (?:__launch_bounds__\\(\\d+\\) )?void (?:__launch_bounds__\\(\\d+\\) )?(\\w+)\\((\\w+) p\\)");
-        for (String f : List.of("rmsnorm.cu", "embedding.cu", "conv1d.cu", "scan.cu", "elementwise.cu")) {
+        Pattern k = Pattern.compile("extern \"C\" __global__ (?:__launch_bounds__\\([^)]*\\) )?void (?:__launch_bounds__\\([^)]*\\) )?(\\w+)\\((\\w+) p\\)");
+        for (String f : List.of("rmsnorm.cu", "embedding.cu", "conv1d.cu", "scan.cu", "scan_lab.cu", "elementwise.cu")) {
             Matcher m = k.matcher(KernelSources.read(f));
             while (m.find()) got.put(f + ":" + m.group(1), m.group(2));
         }
