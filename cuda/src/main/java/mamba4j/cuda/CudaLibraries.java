@@ -37,7 +37,7 @@ public final class CudaLibraries {
     private CudaLibraries() {}
 
     /** The driver library's name (the NVIDIA driver installs exactly this soname). */
-    public static final List<String> DRIVER = List.of("libcuda.so.1", "libcuda.so");
+    public static final List<String> DRIVER = List.of("libcuda.so.1");   // not libcuda.so: in a toolkit folder that is the stub
     /** NVRTC, newest major first. */
     public static final List<String> NVRTC = List.of("libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so");
     /** cuBLAS, newest major first; cuBLASLt is taken from the same folder with the same suffix. */
