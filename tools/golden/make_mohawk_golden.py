@@ -54,6 +54,9 @@ Files (testdata/golden/mohawk/<case>/):
                         block_output.<l> F64 [B, L, D] = Block_l(h_l) (stage 2's student side);
                         student_logits F64 [B, L, V] (the student end to end);
                         stage1.<l>, stage2.<l>, stage1, stage2, stage3 F64 [1]
+  grads.safetensors     grad.stage<k>.<name> F64: d stage_k / d student tensor <name> (autograd through phi-mamba's
+                        code, float64; the teacher side constant), for every tensor the loss reaches with a nonzero
+                        gradient (absent = zero: e.g. z_bias and out_proj in stage 1, the MLPs in stage 1)
 
 usage: python3 tools/golden/make_mohawk_golden.py --out testdata/golden/mohawk [--phi-mamba .golden-tmp/phi-mamba]
 """
@@ -311,6 +314,32 @@ def build_case(c, outdir, MixerModel, Config):
         # the same written out: mean over tokens of -sum_v p_teacher(v) log p_student(v)
         kd_explicit = -(F.softmax(t_logits, -1) * F.log_softmax(s_logits, -1)).sum(-1).mean()
         assert abs(kd.item() - kd_explicit.item()) < 1e-12, (kd.item(), kd_explicit.item())
+    # gradients of each stage's loss (autograd through phi-mamba's code) w.r.t. every student parameter it reaches
+    named = [("backbone." + k, q) for k, q in b64.named_parameters()] + [("lm_head." + k, q) for k, q in h64.named_parameters()]
+    grads, recomputed = {}, {}
+
+    def collect(stage, loss):
+        for _, q in named:
+            q.grad = None
+        loss.backward()
+        recomputed[stage] = loss.item()
+        for n, q in named:
+            if q.grad is not None and q.grad.abs().max().item() > 0:
+                grads[f"grad.stage{stage}.{n}"] = q.grad.detach().clone().contiguous()
+
+    collect(1, sum(torch.linalg.matrix_norm(b64.layers[l](hidden_states=resid[l], run_mlp_component=False,
+                                                          return_mixer_matrix=True)["transfer_matrix"] - t_att[l],
+                                            ord="fro").mean() for l in range(NL)))
+    collect(2, sum(torch.norm(b64.layers[l](hidden_states=resid[l])["hidden_states"] - resid[l + 1], p=2, dim=(-1,)).mean()
+                   for l in range(NL)))
+    collect(3, F.cross_entropy(h64(b64(ids)["last_hidden_state"]).reshape(-1, V), F.softmax(t_logits.reshape(-1, V), dim=-1)))
+    for k, want in [(1, torch.stack(s1).sum().item()), (2, torch.stack(s2).sum().item()), (3, kd.item())]:
+        assert abs(recomputed[k] - want) <= 1e-12 * abs(want), (k, recomputed[k], want)
+    for k, v in grads.items():
+        assert torch.isfinite(v).all(), k
+    info["grads"] = {k: {"shape": list(v.shape), "abs_max": v.abs().max().item()} for k, v in grads.items()}
+    save_file(grads, os.path.join(folder, "grads.safetensors"))
+
     exp["student_logits"] = s_logits.contiguous()
     exp["stage1"] = torch.stack(s1).sum().reshape(1)
     exp["stage2"] = torch.stack(s2).sum().reshape(1)
@@ -329,7 +358,8 @@ def build_case(c, outdir, MixerModel, Config):
         "student_config_json": student_config_json(teacher_cfg, m),
         "stage1": exp["stage1"].item(), "stage2": exp["stage2"].item(), "stage3": kd.item(),
         "files": {d: tg.sizes(os.path.join(folder, d)) for d in ["teacher", "student"]}
-                 | {"": {f: os.path.getsize(os.path.join(folder, f)) for f in ["input.safetensors", "expected.safetensors"]}},
+                 | {"": {f: os.path.getsize(os.path.join(folder, f)) for f in ["input.safetensors", "expected.safetensors",
+                                                                         "grads.safetensors"]}},
     })
     return info
 

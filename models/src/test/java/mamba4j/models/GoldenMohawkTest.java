@@ -4,6 +4,7 @@ import mamba4j.core.Backend;
 import mamba4j.core.Backends;
 import mamba4j.core.DType;
 import mamba4j.core.Tensor;
+import mamba4j.core.autograd.Parameter;
 import mamba4j.core.autograd.Tape;
 import mamba4j.io.SafetensorsFile;
 import mamba4j.models.discrete.DiscreteMamba2Mixer;
@@ -12,6 +13,7 @@ import mamba4j.models.discrete.PhiMambaTrainable;
 import mamba4j.models.distill.HiddenStateAlignment;
 import mamba4j.models.distill.KnowledgeDistillation;
 import mamba4j.models.distill.MatrixOrientation;
+import mamba4j.models.distill.Stage;
 import mamba4j.models.teachers.TeacherModel;
 import mamba4j.testkit.Repo;
 import mamba4j.testkit.Tolerance;
@@ -20,6 +22,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static mamba4j.testkit.Compare.assertRelClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -37,7 +40,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *     {@link KnowledgeDistillation}, teacher targets from mamba4j's teacher), and per layer on phi-mamba's teacher
  *     targets. Conventions (the same on both sides, phi-mamba's assets/mohawk_stage{1,2}.py and the paper): stage 1 =
  *     Σ_l mean_{batch,head} ‖T_l − A_l‖_F (not squared), stage 2 = Σ_l mean_{batch,token} ‖block_l(h_l) − h_{l+1}‖₂ (not
- *     squared, the whole block), stage 3 = mean_token CE(softmax(teacher), student), τ = 1.</li>
+ *     squared, the whole block), stage 3 = mean_token CE(softmax(teacher), student), τ = 1;</li>
+ * <li>each stage's gradient w.r.t. every student tensor (the hand-written backward of the distances and the tape)
+ *     against autograd through phi-mamba's code; a tensor phi-mamba gives no gradient must get exactly none.</li>
  * </ul>
  * Every quantity is an F32 computation against an F64 one of the same math: {@link Tolerance#F32_VS_F64} (the stage
  * losses are norms of differences of O(1) quantities that do not nearly cancel, so their relative error is the
@@ -69,6 +74,12 @@ class GoldenMohawkTest {
         Tensor t = f.get(name).to(DType.F32);
         return dims.length == 0 ? t : t.reshape(dims);
     }
+
+    /**
+     * Gradients of a stage loss, F32 against F64 autograd: as the `grad` command's golden test (1e-4 relative per tensor),
+     * the backward of the distances being hand-written and summed in F32 over B·H·L² (stage 1) or B·L rows.
+     */
+    static final double GRAD_REL = 1e-4;
 
     static double scalar(SafetensorsFile f, String name) { return f.get(name).toDoubleArray()[0]; }
 
@@ -128,6 +139,29 @@ class GoldenMohawkTest {
                 assertRelClose("block " + l + " output", block.value().reshape(b, t, d), want.get("block_output." + l), Tolerance.F32_VS_F64);
                 double s2 = tape.lossValue(tape.rowDistance(block, next));
                 assertScalar("stage 2, layer " + l, s2, scalar(want, "stage2." + l));
+            }
+
+            // the stages as `distill` runs them: mamba4j's teacher gives the targets; their gradients against autograd
+            try (SafetensorsFile grads = SafetensorsFile.open(dir.resolve("grads.safetensors"))) {
+                List<Stage> stages = List.of(new MatrixOrientation(teacher, student), new HiddenStateAlignment(teacher, student),
+                        new KnowledgeDistillation(teacher, student, 1.0));
+                for (int k = 1; k <= 3; k++) {
+                    for (Parameter p : student.parameters()) p.zeroGrad();
+                    stages.get(k - 1).lossAndBackward(ids, null, 1f);
+                    int compared = 0;
+                    for (Parameter p : student.parameters()) {
+                        String key = "grad.stage" + k + "." + p.name();
+                        double[] got = p.grad().toDoubleArray();
+                        if (grads.names().contains(key)) {
+                            assertRelClose("stage " + k + " gradient of " + p.name(), got, grads.get(key).toDoubleArray(), GRAD_REL);
+                            compared++;
+                        } else {
+                            for (double g : got)
+                                if (g != 0) throw new AssertionError("stage " + k + ": " + p.name() + " has a gradient; phi-mamba's is zero");
+                        }
+                    }
+                    assertTrue(compared > 0, "no stage " + k + " gradients in grads.safetensors");
+                }
             }
 
             // the stages as `distill` runs them: mamba4j's teacher gives the targets
