@@ -46,7 +46,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * </ul>
  * Every quantity is an F32 computation against an F64 one of the same math: {@link Tolerance#F32_VS_F64} (the stage
  * losses are norms of differences of O(1) quantities that do not nearly cancel, so their relative error is the
- * forward's).
+ * forward's). Worst seen with the committed files: mixer output 2.1e-7, matrix 1.1e-7, block 2.3e-7, logits 3.0e-7,
+ * stage losses 2.3e-8.
  */
 class GoldenMohawkTest {
     static final String MISSING = "no MOHAWK golden files: run `bash tools/golden/make_outside_truth.sh OUT` on the GPU host "
@@ -76,10 +77,11 @@ class GoldenMohawkTest {
     }
 
     /**
-     * Gradients of a stage loss, F32 against F64 autograd: as the `grad` command's golden test (1e-4 relative per tensor),
-     * the backward of the distances being hand-written and summed in F32 over B·H·L² (stage 1) or B·L rows.
+     * Gradients of a stage loss, F32 against F64 autograd, relative per tensor: the backward of the distances is
+     * hand-written and sums over B·H·L² (stage 1) or B·L rows in F32; worst seen 1.0e-6 (stage 3), so 1e-5 leaves 10×
+     * (the `grad` command's golden tests allow 1e-4 over whole models).
      */
-    static final double GRAD_REL = 1e-4;
+    static final double GRAD_REL = 1e-5;
 
     static double scalar(SafetensorsFile f, String name) { return f.get(name).toDoubleArray()[0]; }
 
