@@ -158,6 +158,7 @@ final class TrainCommand implements Callable<Integer> {
         Backend be = Backends.get(backend);
 
         TokenFile tokens = null;
+        String tokenizerName = null;   // what the checkpoints carry: "bytes" or a tokenizer.json; none for a synthetic task
         DataSource data;
         int vocab;
         try {
@@ -187,6 +188,7 @@ final class TrainCommand implements Callable<Integer> {
                     throw new UserInputException("model.vocab_size " + modelCfg.get("vocab_size").asInt() + " is smaller than the tokenizer's " + tok.vocabSize() + " ids");
                 if (modelCfg.has("vocab_size")) vocab = modelCfg.get("vocab_size").asInt();
                 tokens = TokenFile.prepare(text, tok, tokName, TokenFile.defaultTokensPath(text));
+                tokenizerName = tokName;
                 data = new TokenWindows(tokens, settings.valFraction());
             } else {
                 throw new UserInputException("the preset's \"data\" needs \"task\" (selective-copying, induction-heads) or \"text\" (a file)");
@@ -213,7 +215,10 @@ final class TrainCommand implements Callable<Integer> {
 
             Trainer.Result r;
             try {
-                r = new Trainer(model, data, settings, be, out, built.loadFrom()).run(resume);
+                String carried = tokenizerName;
+                r = new Trainer(model, data, settings, be, out, built.loadFrom())
+                        .checkpointExtras(dir -> { if (carried != null) ModelTokenizer.attach(dir, carried); })
+                        .run(resume);
             } catch (TrainingStoppedException e) {
                 System.err.println("error: " + e.getMessage());
                 return 1;

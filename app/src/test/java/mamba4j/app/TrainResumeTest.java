@@ -37,7 +37,7 @@ class TrainResumeTest {
         assertEquals(0, a.status(), a.err());
         Cli b1 = Cli.run(args(tmp.resolve("b"), "--steps=10", "--checkpoint_every=0"));
         assertEquals(0, b1.status(), b1.err());
-        Cli b2 = Cli.run(args(tmp.resolve("b"), "--steps=20", "--checkpoint_every=0", "--resume"));
+        Cli b2 = Cli.run(args(tmp.resolve("b"), "--steps=20", "--checkpoint_every=0", "--resume", "--allow-changes"));
         assertEquals(0, b2.status(), b2.err());
         assertArrayEquals(weights(tmp.resolve("a")), weights(tmp.resolve("b")), "weights after 20 steps vs 10 + resume + 10");
         assertArrayEquals(Files.readAllBytes(tmp.resolve("a/checkpoint/optimizer.safetensors")),
@@ -58,7 +58,7 @@ class TrainResumeTest {
             p.destroyForcibly();           // SIGKILL
             p.waitFor(30, TimeUnit.SECONDS);
             // the last good checkpoint is intact: it opens, and training resumes from it to the end
-            Cli r = Cli.run(args(run, "--steps=400", "--checkpoint_every=100", "--resume"));
+            Cli r = Cli.run(args(run, "--steps=400", "--checkpoint_every=100", "--resume", "--allow-changes"));
             assertEquals(0, r.status(), "resume after SIGKILL at +" + delay + " ms: " + r.err());
             try (SafetensorsFile f = SafetensorsFile.open(run.resolve("checkpoint").resolve("model.safetensors"))) {
                 assertTrue(f.names().contains("backbone.embeddings.weight"));

@@ -72,6 +72,17 @@ public final class Trainer {
         this.loadModel = loadModel;
     }
 
+    private Consumer<Path> checkpointExtras = dir -> {};
+
+    /**
+     * Also run on every checkpoint directory after the model is saved into it (before it is marked complete): e.g.
+     * putting the tokenizer beside the weights, so that every checkpoint carries it.
+     */
+    public Trainer checkpointExtras(Consumer<Path> extras) {
+        this.checkpointExtras = extras;
+        return this;
+    }
+
     /** Where notes (resume, settings changes, evaluation lines when the bar is off) go; stderr by default. */
     public Trainer console(PrintStream console) {
         this.console = console;
@@ -223,6 +234,7 @@ public final class Trainer {
                             elapsedBefore + (System.nanoTime() - t0) * 1e-9, settings);
                     lastCheckpoint = Checkpoints.write(runDir, step, dir -> {
                         model.save(dir);
+                        checkpointExtras.accept(dir);
                         opt.save(dir.resolve(Checkpoints.OPTIMIZER_FILE));
                         st.write(dir.resolve(Checkpoints.TRAINER_FILE)); // last: marks the directory complete
                     });
