@@ -63,6 +63,7 @@ final class DistillCommand implements Callable<Integer> {
     boolean noPlots;
 
     @Override public Integer call() {
+        Inputs.outputDir("--out", out);
         Backend be = Backends.get(backend);
         DistillPlan p = seed == null ? loadPlan(plan) : loadPlan(plan).withSeed(seed);
         try (Models.Loaded t = Models.load(teacher, be)) {

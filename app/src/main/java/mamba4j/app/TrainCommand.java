@@ -100,7 +100,7 @@ final class TrainCommand implements Callable<Integer> {
     /** The resolved settings of a run ({"model", "data", "train"}), what --resume reads back. */
     static final String RUN_SETTINGS = "preset.json";
     static final List<String> SECTIONS = List.of("description", "model", "data", "train");
-    static final List<String> DATA_KEYS = List.of("task", "text", "tokenizer", "num_tokens");
+    static final List<String> DATA_KEYS = List.of("task", "text", "tokenizer", "num_tokens", "seq_len");   // seq_len: must equal the training seq_len
     static final List<String> PRESETS = List.of("selective-copying", "induction-heads", "austen-bytes", "phi-austen-bytes", "llama-austen-bytes");
 
     @Override public Integer call() throws IOException {
@@ -153,6 +153,9 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         TrainSettings settings = TrainSettings.resolve(p.get("train"), trainOverrides);
+        if (p.path("data").has("seq_len") && p.get("data").get("seq_len").asLong() != settings.seqLen())
+            throw new UserInputException("data.seq_len " + p.get("data").get("seq_len") + " differs from the training seq_len " + settings.seqLen()
+                    + " (the task's sequences are seq_len long): set --seq_len, or drop data.seq_len");
         ObjectNode modelCfg = p.has("model") ? (ObjectNode) p.get("model") : JSON.createObjectNode();
         ObjectNode dataCfg = p.has("data") ? (ObjectNode) p.get("data") : JSON.createObjectNode();
         Backend be = Backends.get(backend);

@@ -57,7 +57,7 @@ class RunFolderTest {
 
     @Test
     void unknownKeysAreErrorsNamingTheNearestValidOne(@TempDir Path tmp) throws IOException {
-        CliFrontTest.assertOneLineError(Cli.run(TrainResumeTest.args(tmp.resolve("r1"), "--data.seqlen=64")), "data.seqlen", "num_tokens");
+        CliFrontTest.assertOneLineError(Cli.run(TrainResumeTest.args(tmp.resolve("r1"), "--data.seqlen=64")), "data.seqlen", "did you mean 'seq_len'");
         CliFrontTest.assertOneLineError(Cli.run(TrainResumeTest.args(tmp.resolve("r2"), "--sep_len=64")), "sep_len", "did you mean 'seq_len'");
         CliFrontTest.assertOneLineError(Cli.run(TrainResumeTest.args(tmp.resolve("r3"), "--model.d_modle=8")), "d_modle", "did you mean 'd_model'");
         Path preset = Files.writeString(tmp.resolve("p.json"), "{\"model\": {\"d_model\": 16}, \"data\": {\"task\": \"induction-heads\"}, \"trian\": {\"steps\": 3}}");

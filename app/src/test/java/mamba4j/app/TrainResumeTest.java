@@ -49,11 +49,12 @@ class TrainResumeTest {
         long[] delaysMs = {0, 37, 151};
         for (long delay : delaysMs) {
             Path run = tmp.resolve("k" + delay);
-            Process p = javaProcess(args(run, "--steps=400", "--checkpoint_every=1"));
+            Path childLog = tmp.resolve("child" + delay + ".txt");
+            Process p = javaProcess(childLog, args(run, "--steps=400", "--checkpoint_every=1"));
             Path marker = run.resolve("checkpoint").resolve("trainer.json");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (!Files.exists(marker) && System.nanoTime() < deadline && p.isAlive()) Thread.sleep(5);
-            assertTrue(Files.exists(marker), "a first checkpoint appears");
+            assertTrue(Files.exists(marker), "a first checkpoint appears; the child printed: " + Files.readString(childLog));
             Thread.sleep(delay);
             p.destroyForcibly();           // SIGKILL
             p.waitFor(30, TimeUnit.SECONDS);
@@ -68,11 +69,11 @@ class TrainResumeTest {
         }
     }
 
-    private static Process javaProcess(String... cliArgs) throws IOException {
+    private static Process javaProcess(Path log, String... cliArgs) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), "mamba4j.app.Main"));
         cmd.addAll(List.of(cliArgs));
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 }
