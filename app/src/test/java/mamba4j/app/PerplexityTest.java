@@ -118,13 +118,13 @@ class PerplexityTest {
     @Test
     void aTrainedByteLevelTeacherOnItsOwnText() {
         Path teacher = Repo.root().resolve("docs/llama-teacher"), text = Repo.root().resolve("data/austen.txt");
-        Cli r = Cli.run("perplexity", "--model", teacher.toString(), "--text", text.toString(), "--context", "128", "--stride", "64",
-                "--max-tokens", "600", "--batch", "4");
+        Cli r = Cli.run("perplexity", "--model", teacher.toString(), "--text", text.toString(), "--context", "64", "--stride", "32",
+                "--max-tokens", "200", "--batch", "4");
         assertEquals(0, r.status(), r.err());
-        Matcher m = Pattern.compile("perplexity ([0-9.]+), bits per byte ([0-9.]+) \\(599 tokens scored, 599 bytes").matcher(r.out());
+        Matcher m = Pattern.compile("perplexity ([0-9.]+), bits per byte ([0-9.]+) \\(199 tokens scored, 199 bytes").matcher(r.out());
         assertTrue(m.find(), r.out());
         double ppl = Double.parseDouble(m.group(1)), bpb = Double.parseDouble(m.group(2));
-        assertTrue(ppl > 1.5 && ppl < 8, "a trained byte-level model (README: validation ppl 3.2): " + ppl);
+        assertTrue(ppl > 1.5 && ppl < 12, "a trained byte-level model (README: validation ppl 3.2 at context 256; untrained: 256): " + ppl);
         assertEquals(Math.log(ppl) / Math.log(2), bpb, 1e-3, "byte-level: bits per byte = log2(perplexity)");
 
         CliFrontTest.assertOneLineError(Cli.run("perplexity", "--model", teacher.toString(), "--text", text.toString(), "--context", "300"),
