@@ -36,9 +36,9 @@ public final class Main implements Runnable {
         EXAMPLES.put("inspect", List.of("mamba4j inspect --model testdata/golden/mamba1/orig_layout"));
         EXAMPLES.put("forward", List.of("mamba4j forward --model testdata/golden/mamba1/tied "
                 + "--input testdata/golden/mamba1/tied/input.safetensors --output /tmp/out.safetensors"));
-        EXAMPLES.put("generate", List.of("mamba4j generate --model docs/demo-teacher --prompt \"It is a truth\" --max-new-tokens 60",
+        EXAMPLES.put("generate", List.of("mamba4j generate --model docs/llama-teacher --prompt \"It is a truth\" --max-new-tokens 60",
                 "mamba4j generate --model testdata/golden/mamba1/tied --prompt-ids 107,170,70 --max-new-tokens 12 --ids"));
-        EXAMPLES.put("perplexity", List.of("mamba4j perplexity --model docs/demo-teacher --text data/austen.txt --context 256 --stride 128 --max-tokens 20000"));
+        EXAMPLES.put("perplexity", List.of("mamba4j perplexity --model docs/llama-teacher --text data/austen.txt --context 256 --stride 128 --max-tokens 20000"));
         EXAMPLES.put("grad", List.of("mamba4j grad --model testdata/golden/mamba2/g2_untied "
                 + "--input testdata/golden/mamba2/g2_untied/input.safetensors --output /tmp/grads.safetensors"));
         EXAMPLES.put("train", List.of("mamba4j train --preset austen-bytes --out runs/austen --steps 500",
@@ -47,7 +47,7 @@ public final class Main implements Runnable {
         EXAMPLES.put("bench-train", List.of("mamba4j bench-train --seq-lens 256,1024"));
         EXAMPLES.put("bench-scan", List.of("mamba4j bench-scan --state 16,128 --lengths 1024,4096"));
         EXAMPLES.put("bench-scaling", List.of("mamba4j bench-scaling --lengths 256,1024,4096 --contexts 256,4096"));
-        EXAMPLES.put("distill", List.of("mamba4j distill --teacher docs/demo-teacher --plan demo --data data/austen.txt --out runs/distill"));
+        EXAMPLES.put("distill", List.of("mamba4j distill --teacher docs/llama-teacher --plan demo --data data/austen.txt --out runs/distill"));
         EXAMPLES.put("demo", List.of("mamba4j demo", "mamba4j demo --teacher docs/llama-teacher"));
         EXAMPLES.put("eval-task", List.of("mamba4j eval-task --model docs/induction-heads-64x --task induction-heads --lengths 256,4096"));
         EXAMPLES.put("help", List.of("mamba4j help train"));

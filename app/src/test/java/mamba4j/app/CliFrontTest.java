@@ -33,7 +33,12 @@ class CliFrontTest {
         CommandLine cli = Main.commandLine();
         for (var e : Main.EXAMPLES.entrySet()) {
             assertTrue(cli.getSubcommands().containsKey(e.getKey()), "example for an unknown command " + e.getKey());
-            for (String ex : e.getValue()) assertTrue(ex.startsWith("mamba4j " + e.getKey()), ex);
+            for (String ex : e.getValue()) {
+                assertTrue(ex.startsWith("mamba4j " + e.getKey()), ex);
+                for (String word : ex.split(" "))   // the checkout's files an example names exist
+                    if (word.startsWith("docs/") || word.startsWith("testdata/") || word.startsWith("data/"))
+                        assertTrue(java.nio.file.Files.exists(mamba4j.testkit.Repo.root().resolve(word)), ex + ": " + word);
+            }
         }
         for (String name : cli.getSubcommands().keySet()) assertTrue(Main.EXAMPLES.containsKey(name), name + " has an example");
     }

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every checkpoint mamba4j writes carries its tokenizer; a tokenizer that does not fit the model is refused by size. */
 class TokenizerTravelTest {
-    static final Path NEOX = Repo.shared().resolve("tokenizers/gpt-neox-20b.tokenizer.json");
+    static final Path NEOX = Repo.root().resolve("testdata/tokenizers/gpt-neox-20b.tokenizer.json");
 
     @Test
     void aModelTrainedWithATokenizerJsonCarriesIt(@TempDir Path tmp) throws IOException {
