@@ -75,6 +75,8 @@ final class GenerateCommand implements Callable<Integer> {
                 tok = ModelTokenizer.load(model, vocab, tokenizer, "--prompt");
                 ids = tok.encode(prompt.text);
                 if (ids.length == 0) throw new UserInputException("--prompt: the text encodes to no tokens");
+                for (int id : ids)
+                    if (id >= vocab) throw new UserInputException("--prompt: token id " + id + " is outside the model's vocabulary of " + vocab);
             } else {
                 ids = Inputs.parseIds("--prompt-ids", prompt.ids);
                 for (int id : ids)

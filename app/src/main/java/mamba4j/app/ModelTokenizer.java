@@ -52,7 +52,8 @@ final class ModelTokenizer {
                     + ", no byte-level marker) and its vocabulary of " + vocab + " ids is not byte-level: copy the model's "
                     + "tokenizer.json there, or pass token ids (--prompt-ids)");
         }
-        if (tok.vocabSize() > vocab) {
+        // an explicit "bytes" on a smaller vocabulary is allowed: the callers check each id (a text of ASCII only fits 128 ids)
+        if (tok.vocabSize() > vocab && !(override != null && tok instanceof ByteTokenizer)) {
             tok.close();
             throw new UserInputException(flag + ": the " + what + " has " + tok.vocabSize() + " ids, more than the model's vocabulary of "
                     + vocab + " (" + modelDir + "); it is not this model's tokenizer");

