@@ -91,6 +91,7 @@ final class DemoCommand implements Callable<Integer> {
         Path text = data != null ? data : Path.of(System.getProperty("mamba4j.home", "."), "data", "austen.txt");
         if (!Files.exists(text)) throw new UserInputException("--data " + text + ": no such file (the demo reads data/austen.txt of the checkout)");
         if (out == null) out = Path.of(teacher == null ? "runs/demo" : "runs/demo-" + teacher.toAbsolutePath().normalize().getFileName());
+        Inputs.outputDir("--out", out);
         Path teacherDir = teacher != null ? teacher : extractShippedTeacher(out.resolve("teacher"));
         Files.createDirectories(out);
 

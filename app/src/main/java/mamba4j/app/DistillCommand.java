@@ -63,6 +63,7 @@ final class DistillCommand implements Callable<Integer> {
     boolean noPlots;
 
     @Override public Integer call() {
+        Inputs.outputDir("--out", out);
         Backend be = Backends.get(backend);
         DistillPlan p = seed == null ? loadPlan(plan) : loadPlan(plan).withSeed(seed);
         try (Models.Loaded t = Models.load(teacher, be)) {
@@ -91,12 +92,32 @@ final class DistillCommand implements Callable<Integer> {
             throw new UserInputException("tokenizer " + name + " has " + tok.vocabSize() + " ids, the teacher's vocabulary " + spec.vocabSize());
         try (TokenFile tokens = TokenFile.prepare(text, tok, name, TokenFile.defaultTokensPath(text))) {
             TokenWindows windows = new TokenWindows(tokens, p.valFraction());
+            if (windows.trainTokens() < p.seqLen() + 1L || windows.validationTokens() < p.seqLen() + 1L)
+                throw new UserInputException("--data " + text + ": " + tokens.size() + " tokens give " + windows.trainTokens() + " for training and "
+                        + windows.validationTokens() + " for validation (val_fraction " + p.valFraction() + "); each needs at least the plan's seq_len + 1 = "
+                        + (p.seqLen() + 1) + ": a longer text is needed");
+
             PhiMambaTrainable student = PhiMambaTrainable.of(PhiMambaInit.fromTeacher(spec, t.checkpoint(), be,
                     new PhiMambaInit.Options(DiscreteMamba2Config.forTeacher(spec), p.attentionLayers(), p.xbcFromVkq(), p.seed())), be);
+            checkTrainPatterns(p, student);
             console.printf("teacher %s (%s), student %s %,d parameters; data %s%n", t.json().file().getParent(),
                     spec.arch(), student.wiring().studentName(), student.allParameters().stream().mapToLong(q -> q.value().numel()).sum(), windows.describe());
-            return new Distiller(tm, student, p, windows, be, out, console, progress, plots).run();
+            Distiller.Result r = new Distiller(tm, student, p, windows, be, out, console, progress, plots).run();
+            ModelTokenizer.attach(r.student(), name);   // the student carries its tokenizer (or the byte-level marker)
+            return r;
         }
+    }
+
+    /** Every 'train' pattern of every stage must match a parameter of the student, else the stage would train nothing of it. */
+    static void checkTrainPatterns(DistillPlan p, PhiMambaTrainable student) {
+        java.util.List<String> names = student.allParameters().stream().map(q -> q.name()).toList();
+        for (DistillPlan.Stage s : p.stages())
+            for (String pattern : s.train()) {
+                java.util.regex.Pattern re = java.util.regex.Pattern.compile(pattern);
+                if (names.stream().noneMatch(n -> re.matcher(n).find()))
+                    throw new UserInputException("plan stage " + s.stage() + ": 'train' pattern \"" + pattern + "\" matches no parameter of the "
+                            + student.wiring().studentName() + " student (names look like " + names.get(Math.min(1, names.size() - 1)) + ")");
+            }
     }
 
     /** A plan file, or a built-in plan from the jar's plans/ folder. */

@@ -51,6 +51,7 @@ final class EvalTaskCommand implements Callable<Integer> {
     String backend;
 
     @Override public Integer call() throws Exception {
+        Inputs.outputDir("--out", out);
         Backend be = Backends.get(backend);
         int first = lengths.getFirst();
         SyntheticTask t = switch (task) {

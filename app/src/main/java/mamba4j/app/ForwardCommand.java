@@ -42,6 +42,7 @@ final class ForwardCommand implements Callable<Integer> {
     boolean attentions;
 
     @Override public Integer call() {
+        Inputs.outputFile("--output", output);
         int[][] ids = Inputs.inputIds(input);
         try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {
             int b = ids.length, t = ids[0].length;

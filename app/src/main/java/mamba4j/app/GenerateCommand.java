@@ -28,7 +28,7 @@ final class GenerateCommand implements Callable<Integer> {
     Prompt prompt;
 
     static final class Prompt {
-        @Option(names = "--prompt", description = "Prompt text (needs tokenizer.json in the model directory).")
+        @Option(names = "--prompt", description = "Prompt text (tokenised with the model's tokenizer.json, or as UTF-8 bytes for a byte-level model).")
         String text;
         @Option(names = "--prompt-ids", description = "Prompt as comma-separated token ids, e.g. 1,2,3.")
         String ids;
@@ -55,6 +55,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--no-stop", description = "Do not stop at the end-of-sequence token.")
     boolean noStop;
 
+    @Option(names = "--tokenizer", description = "bytes or a tokenizer.json (default: the one the model folder carries: its tokenizer.json or byte-level marker).")
+    String tokenizer;
+
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
@@ -67,13 +70,19 @@ final class GenerateCommand implements Callable<Integer> {
         try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {
             Tokenizer tok = null;
             int[] ids;
+            int vocab = loaded.model().vocabSize();
             if (prompt.text != null) {
-                tok = Tokenizers.load(model);
+                tok = ModelTokenizer.load(model, vocab, tokenizer, "--prompt");
                 ids = tok.encode(prompt.text);
                 if (ids.length == 0) throw new UserInputException("--prompt: the text encodes to no tokens");
+                for (int id : ids)
+                    if (id >= vocab) throw new UserInputException("--prompt: token id " + id + " is outside the model's vocabulary of " + vocab);
             } else {
                 ids = Inputs.parseIds("--prompt-ids", prompt.ids);
-                if (!printIds && java.nio.file.Files.exists(model.resolve(Tokenizers.TOKENIZER_FILE))) tok = Tokenizers.load(model);
+                for (int id : ids)
+                    if (id < 0 || id >= vocab) throw new UserInputException("--prompt-ids: id " + id + " is outside the model's vocabulary of " + vocab);
+                if (!printIds && (tokenizer != null || java.nio.file.Files.exists(model.resolve(Tokenizers.TOKENIZER_FILE)) || ModelTokenizer.isByteLevel(model)))
+                    tok = ModelTokenizer.load(model, vocab, tokenizer, "--prompt-ids");
             }
             Sampler sampler = new Sampler(temperature, topK, topP, seed);
             StreamingDecoder dec = tok == null || printIds ? null : new StreamingDecoder(tok);
@@ -83,6 +92,7 @@ final class GenerateCommand implements Callable<Integer> {
             } else if (!printIds) {   // no tokenizer: stream ids
                 out.print(Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(",")));
             }
+            long t0 = System.nanoTime();
             int[][] result = Generator.generate(loaded.model(), new int[][]{ids}, maxNewTokens, sampler, !noStop, (row, id) -> {
                 if (dec != null) out.print(dec.push(id));
                 else if (!printIds) out.print("," + id);
@@ -92,6 +102,9 @@ final class GenerateCommand implements Callable<Integer> {
                 if (dec != null) out.print(dec.flush());
                 out.println();
             }
+            double sec = (System.nanoTime() - t0) * 1e-9;
+            int made = result[0].length - ids.length;
+            System.err.printf(java.util.Locale.ROOT, "%d prompt + %d new tokens in %.2f s: %.1f tok/s%n", ids.length, made, sec, made / Math.max(sec, 1e-9));
             if (tok != null) tok.close();
         }
         return 0;

@@ -37,6 +37,7 @@ final class GradCommand implements Callable<Integer> {
     String backend;
 
     @Override public Integer call() {
+        Inputs.outputFile("--output", output);
         int[][] ids = Inputs.inputIds(input);
         if (ids[0].length < 2) throw new UserInputException("--input " + input + ": input_ids needs at least 2 tokens per row for a next-token loss");
         try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {

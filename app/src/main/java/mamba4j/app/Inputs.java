@@ -34,6 +34,21 @@ final class Inputs {
         }
     }
 
+    /** An output file: not an existing directory, and its folder exists or can be made. */
+    static void outputFile(String flag, Path file) {
+        if (java.nio.file.Files.isDirectory(file))
+            throw new UserInputException(flag + " " + file + ": is a directory; name the file to write");
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null && java.nio.file.Files.exists(parent) && !java.nio.file.Files.isDirectory(parent))
+            throw new UserInputException(flag + " " + file + ": " + parent + " is a file, not a directory");
+    }
+
+    /** An output directory: not an existing file. */
+    static void outputDir(String flag, Path dir) {
+        if (dir != null && java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir))
+            throw new UserInputException(flag + " " + dir + ": is a file, not a directory");
+    }
+
     /** "1,2,3" → ids. */
     static int[] parseIds(String flag, String text) {
         String[] parts = text.trim().split("\\s*,\\s*");

@@ -66,9 +66,15 @@ final class TrainBenchCommand implements Callable<Integer> {
         List<double[]> peaks = new ArrayList<>();             // (L, peak bytes)
         if (sameJvm || seqLens.size() == 1) {
             Bench b = new Bench(shape, on);
-            for (int len : seqLens) peaks.add(new double[]{len, b.run(len, steps)});
+            for (int i = 0; i < seqLens.size(); i++) {
+                System.err.printf("bench-train: L = %d (%d of %d)%n", seqLens.get(i), i + 1, seqLens.size());
+                peaks.add(new double[]{seqLens.get(i), b.run(seqLens.get(i), steps)});
+            }
         } else {
-            for (int len : seqLens) peaks.add(new double[]{len, child(len, on)});
+            for (int i = 0; i < seqLens.size(); i++) {
+                System.err.printf("bench-train: L = %d (%d of %d), in a fresh JVM%n", seqLens.get(i), i + 1, seqLens.size());
+                peaks.add(new double[]{seqLens.get(i), child(seqLens.get(i), on)});
+            }
         }
         if (peaks.size() >= 2) {
             double[] fit = fitLine(peaks);
@@ -114,9 +120,14 @@ final class TrainBenchCommand implements Callable<Integer> {
             try { Thread.sleep(500); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }   // let the Cleaner free them
             double before = rssMb();
             BenchCommand.resetPeakRss();
+            long w0 = System.nanoTime();
             step(in, tg);                                         // untimed: sizes the workspaces, compiles
+            System.err.printf(java.util.Locale.ROOT, "progress: L %d: warm-up step done in %.1f s%n", len, (System.nanoTime() - w0) * 1e-9);
             long t0 = System.nanoTime(), c0 = cpuNanos();
-            for (int s = 0; s < steps; s++) step(in, tg);
+            for (int s = 0; s < steps; s++) {
+                step(in, tg);
+                System.err.printf(java.util.Locale.ROOT, "progress: L %d: timed step %d of %d, %.1f s%n", len, s + 1, steps, (System.nanoTime() - t0) * 1e-9);
+            }
             double secs = (System.nanoTime() - t0) / 1e9 / steps, cpu = (cpuNanos() - c0) / 1e9 / steps;
             double peak = BenchCommand.peakRssMb();
             long ws = switch (model) {
@@ -149,7 +160,9 @@ final class TrainBenchCommand implements Callable<Integer> {
             double peak = Double.NaN;
             try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
                 for (String line; (line = r.readLine()) != null; ) {
-                    if (line.startsWith("| " + len + " |")) {
+                    if (line.startsWith("progress: ")) {
+                        System.err.println("  " + line.substring("progress: ".length()));
+                    } else if (line.startsWith("| " + len + " |")) {
                         System.out.println(line);
                         String[] cells = line.split("\\|");
                         peak = Double.parseDouble(cells[cells.length - 1].trim()) * (1 << 20);

@@ -55,17 +55,22 @@ import java.util.function.Consumer;
  * (--model.KEY / --data.KEY for the first two sections, plain keys for training settings). The run directory
  * holds the resolved settings, a JSONL log, a loss plot and the latest checkpoint (HF-loadable, resumable).
  */
-@Command(name = "train", description = "Train a Mamba model or a Transformer teacher (phi, llama, gpt2): text (bytes or tokenizer.json) or a synthetic task. Settings: --preset plus --key=value overrides.")
+@Command(name = "train", description = {"Train a Mamba model or a Transformer teacher (phi, llama, gpt2): text (bytes or tokenizer.json) or a synthetic task.",
+        "Settings: --preset, then overrides --KEY VALUE or --KEY=VALUE: --model.KEY and --data.KEY (task, text, tokenizer, num_tokens) for those sections, "
+                + "plain keys for the training settings: lr, beta1, beta2, eps, weight_decay, batch_size, seq_len, steps, warmup, schedule (cosine, wsd, constant), "
+                + "min_lr_ratio, decay_fraction, accumulation, grad_clip, eval_every, eval_batches, checkpoint_every, checkpoint_minutes, seed, max_bad_steps, "
+                + "val_fraction, progress, plot. A shortened --steps scales the preset's warmup. An unknown key is an error.",
+        "Ctrl-C (SIGINT) or SIGTERM writes a checkpoint before exiting; --resume continues from it."})
 final class TrainCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--preset", description = "A preset name (selective-copying, induction-heads, austen-bytes, phi-austen-bytes) or a JSON file.")
+    @Option(names = "--preset", description = "A preset name (selective-copying, induction-heads, austen-bytes, phi-austen-bytes, llama-austen-bytes) or a JSON file; with --resume, optional (the run's saved settings are used).")
     String preset;
 
     @Option(names = "--out", required = true, description = "Run directory (settings, log.jsonl, loss.png, checkpoint/).")
     Path out;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint.")
+    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint, with its saved settings (preset.json).")
     boolean resume;
 
     @Option(names = "--init", description = "Start from this checkpoint directory instead of a fresh initialisation.")
@@ -86,26 +91,74 @@ final class TrainCommand implements Callable<Integer> {
     @Unmatched
     List<String> overrides = new ArrayList<>();
 
+    @Option(names = "--allow-changes", description = "With --resume: let settings given on the command line differ from the run's saved ones (each change is printed).")
+    boolean allowChanges;
+
+    /** The resolved settings of a run ({"model", "data", "train"}), what --resume reads back. */
+    static final String RUN_SETTINGS = "preset.json";
+    static final List<String> SECTIONS = List.of("description", "model", "data", "train");
+    static final List<String> DATA_KEYS = List.of("task", "text", "tokenizer", "num_tokens", "seq_len");   // seq_len: must equal the training seq_len
+    static final List<String> PRESETS = List.of("selective-copying", "induction-heads", "austen-bytes", "phi-austen-bytes", "llama-austen-bytes");
+
     @Override public Integer call() throws IOException {
-        ObjectNode p = loadPreset();
+        List<String> pairs = Overrides.pairs(overrides);
+        if (Files.exists(out) && !Files.isDirectory(out))
+            throw new UserInputException("--out " + out + ": is a file, not a run directory");
+        ObjectNode saved = null;
+        ObjectNode p;
+        if (resume) {
+            Path savedFile = out.resolve(RUN_SETTINGS);
+            if (!Files.isRegularFile(savedFile))
+                throw new UserInputException("--resume: " + out + " holds no run to resume (no " + RUN_SETTINGS + "); start one with --preset NAME --out " + out);
+            JsonNode n = JSON.readTree(savedFile.toFile());
+            if (!(n instanceof ObjectNode o)) throw new UserInputException(savedFile + ": not a JSON object");
+            saved = o;
+            p = preset != null ? loadPreset() : saved.deepCopy();
+        } else {
+            if (Files.isDirectory(out)) {
+                try (var files = Files.list(out)) {
+                    if (files.findAny().isPresent())
+                        throw new UserInputException("--out " + out + " is not empty (" + (Files.exists(out.resolve(RUN_SETTINGS)) ? "it holds a run" : "it holds other files")
+                                + "); continue that run with --resume, or choose another --out");
+                }
+            }
+            if (preset == null)
+                throw new UserInputException("--preset is needed to start a run (" + String.join(", ", PRESETS) + ", or a JSON file); --resume continues the run in --out");
+            p = loadPreset();
+        }
+        for (Iterator<String> it = p.fieldNames(); it.hasNext(); ) {
+            String k = it.next();
+            if (!SECTIONS.contains(k)) throw new UserInputException("--preset " + (preset != null ? preset : out.resolve(RUN_SETTINGS))
+                    + ": unknown section '" + k + "'" + mamba4j.nn.Keys.hint(k, SECTIONS));
+        }
         List<String> trainOverrides = new ArrayList<>();
-        for (String o : overrides) {
-            String kv = o.startsWith("--") ? o.substring(2) : o;
+        for (String kv : pairs) {
             int eq = kv.indexOf('=');
-            if (eq < 0) throw new UserInputException("argument '" + o + "': expected --key=value");
             String key = kv.substring(0, eq), value = kv.substring(eq + 1);
             if (key.startsWith("model.") || key.startsWith("data.")) {
                 String section = key.substring(0, key.indexOf('.')), sub = key.substring(key.indexOf('.') + 1).replace('-', '_');
                 ObjectNode node = p.has(section) ? (ObjectNode) p.get(section) : p.putObject(section);
                 node.set(sub, parseValue(value));
-            } else trainOverrides.add(o);
+            } else trainOverrides.add("--" + kv);
+        }
+        if (p.has("data")) {
+            for (Iterator<String> it = p.get("data").fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                if (!DATA_KEYS.contains(k))
+                    throw new UserInputException("data." + k + ": unknown data key" + (TrainSettings.keys().contains(k)
+                            ? " ('" + k + "' is a training setting: --" + k + "=VALUE)" : mamba4j.nn.Keys.hint(k, DATA_KEYS)));
+            }
         }
         TrainSettings settings = TrainSettings.resolve(p.get("train"), trainOverrides);
+        if (p.path("data").has("seq_len") && p.get("data").get("seq_len").asLong() != settings.seqLen())
+            throw new UserInputException("data.seq_len " + p.get("data").get("seq_len") + " differs from the training seq_len " + settings.seqLen()
+                    + " (the task's sequences are seq_len long): set --seq_len, or drop data.seq_len");
         ObjectNode modelCfg = p.has("model") ? (ObjectNode) p.get("model") : JSON.createObjectNode();
         ObjectNode dataCfg = p.has("data") ? (ObjectNode) p.get("data") : JSON.createObjectNode();
         Backend be = Backends.get(backend);
 
         TokenFile tokens = null;
+        String tokenizerName = null;   // what the checkpoints carry: "bytes" or a tokenizer.json; none for a synthetic task
         DataSource data;
         int vocab;
         try {
@@ -119,15 +172,23 @@ final class TrainCommand implements Callable<Integer> {
                     default -> throw new UserInputException("data.task: unknown task \"" + task + "\" (selective-copying, induction-heads)");
                 };
             } else if (dataCfg.has("text")) {
-                Path text = Path.of(dataCfg.get("text").asText());
+                Path text = dataPath(dataCfg.get("text").asText());
                 if (!Files.exists(text)) throw new UserInputException("data.text: " + text + " does not exist");
+                dataCfg.put("text", text.toString());
                 String tokName = dataCfg.has("tokenizer") ? dataCfg.get("tokenizer").asText() : "bytes";
+                if (!tokName.equals("bytes")) {
+                    Path tp = dataPath(tokName);
+                    if (!Files.isRegularFile(tp)) throw new UserInputException("data.tokenizer: " + tp + " does not exist (bytes or a tokenizer.json)");
+                    tokName = tp.toString();
+                    dataCfg.put("tokenizer", tokName);
+                }
                 Tokenizer tok = tokName.equals("bytes") ? new ByteTokenizer() : HfTokenizer.open(Path.of(tokName));
                 vocab = tokName.equals("bytes") ? 256 : (tok.vocabSize() + 7) / 8 * 8;
                 if (modelCfg.has("vocab_size") && modelCfg.get("vocab_size").asInt() < tok.vocabSize())
                     throw new UserInputException("model.vocab_size " + modelCfg.get("vocab_size").asInt() + " is smaller than the tokenizer's " + tok.vocabSize() + " ids");
                 if (modelCfg.has("vocab_size")) vocab = modelCfg.get("vocab_size").asInt();
                 tokens = TokenFile.prepare(text, tok, tokName, TokenFile.defaultTokensPath(text));
+                tokenizerName = tokName;
                 data = new TokenWindows(tokens, settings.valFraction());
             } else {
                 throw new UserInputException("the preset's \"data\" needs \"task\" (selective-copying, induction-heads) or \"text\" (a file)");
@@ -139,18 +200,33 @@ final class TrainCommand implements Callable<Integer> {
             resolved.set("model", modelCfg);
             resolved.set("data", dataCfg);
             resolved.set("train", settings.toJson());
+            if (saved != null) {
+                List<String> changes = changes(saved, resolved);
+                if (!changes.isEmpty() && !allowChanges)
+                    throw new UserInputException("--resume: the command line changes the run's saved settings (" + String.join(", ", changes)
+                            + "); pass --allow-changes to change them, or leave them out to continue as saved");
+                if (!changes.isEmpty()) System.err.println("resume: changing " + String.join(", ", changes));
+            }
             System.err.println("settings: " + JSON.writerWithDefaultPrettyPrinter().writeValueAsString(resolved));
             Files.createDirectories(out);
-            mamba4j.io.JsonConfig.write(out.resolve("preset.json"), resolved);
+            mamba4j.io.JsonConfig.write(out.resolve(RUN_SETTINGS), resolved);
             System.err.printf("model: %s, %,d parameters; data: %s%n", built.what(),
                     model.parameters().stream().mapToLong(q -> q.value().numel()).sum(), data.describe());
 
             Trainer.Result r;
             try {
-                r = new Trainer(model, data, settings, be, out, built.loadFrom()).run(resume);
+                String carried = tokenizerName;
+                r = new Trainer(model, data, settings, be, out, built.loadFrom())
+                        .checkpointExtras(dir -> { if (carried != null) ModelTokenizer.attach(dir, carried); })
+                        .run(resume);
             } catch (TrainingStoppedException e) {
                 System.err.println("error: " + e.getMessage());
                 return 1;
+            }
+            if (Double.isNaN(r.lastLoss()) && r.steps() >= settings.steps()) {
+                System.out.printf("the run in %s had already finished (step %d of %d); nothing to train. To train further: --resume --allow-changes --steps=N%n",
+                        out, r.steps(), settings.steps());
+                return 0;
             }
             System.out.printf("trained %d steps, %,d tokens in %.1f s (%.0f tok/s); last loss %.4f%s; checkpoint %s%n",
                     r.steps(), r.tokens(), r.elapsedSeconds(), r.tokens() / Math.max(r.elapsedSeconds(), 1e-9), r.lastLoss(),
@@ -209,7 +285,7 @@ final class TrainCommand implements Callable<Integer> {
                 throw new UserInputException("model.selective=false: the time-invariant ablation exists for Mamba-1 only (arch mamba)");
             for (Iterator<String> it = m.fieldNames(); it.hasNext(); ) {
                 String k = it.next();
-                if (!known.contains(k)) throw new UserInputException("model." + k + ": unknown key for arch mamba2 " + known);
+                if (!known.contains(k)) throw new UserInputException("model." + k + ": unknown key for arch mamba2" + mamba4j.nn.Keys.hint(k, known));
             }
             int d = intKey(m, "d_model", 64), expand = intKey(m, "expand", 2), headDim = intKey(m, "head_dim", 16);
             if (expand * d % headDim != 0)
@@ -249,7 +325,7 @@ final class TrainCommand implements Callable<Integer> {
             if (arch.equals("gpt2")) known.remove("rope_theta");
             for (Iterator<String> it = m.fieldNames(); it.hasNext(); ) {
                 String k = it.next();
-                if (!known.contains(k)) throw new UserInputException("model." + k + ": unknown key for arch " + arch + " " + known);
+                if (!known.contains(k)) throw new UserInputException("model." + k + ": unknown key for arch " + arch + mamba4j.nn.Keys.hint(k, known));
             }
             int d = intKey(m, "d_model", 128), heads = intKey(m, "n_head", 4), kvHeads = intKey(m, "n_kv_head", heads);
             if (!arch.equals("llama") && d % heads != 0)
@@ -290,7 +366,8 @@ final class TrainCommand implements Callable<Integer> {
         for (Iterator<Map.Entry<String, JsonNode>> it = m.fields(); it.hasNext(); ) {
             String k = it.next().getKey();
             if (!List.of("arch", "d_model", "n_layer", "vocab_size", "d_state", "expand", "d_conv", "dt_rank", "selective", "bias", "conv_bias", "tie_embeddings").contains(k))
-                throw new UserInputException("model." + k + ": unknown key (d_model, n_layer, vocab_size, d_state, expand, d_conv, dt_rank, selective, bias, conv_bias, tie_embeddings)");
+                throw new UserInputException("model." + k + ": unknown key for arch mamba" + mamba4j.nn.Keys.hint(k,
+                        List.of("arch", "d_model", "n_layer", "vocab_size", "d_state", "expand", "d_conv", "dt_rank", "selective", "bias", "conv_bias", "tie_embeddings")));
         }
         int d = intKey(m, "d_model", 64);
         Mamba1Config cfg = new Mamba1Config(vocab, vocab, d, intKey(m, "d_state", 16), intKey(m, "n_layer", 2),
@@ -298,6 +375,36 @@ final class TrainCommand implements Callable<Integer> {
                 m.has("bias") && m.get("bias").asBoolean(), !m.has("conv_bias") || m.get("conv_bias").asBoolean(),
                 1e-5, !m.has("tie_embeddings") || m.get("tie_embeddings").asBoolean(), 0, selective);
         return Mamba1Model.trainable(cfg, be, Mamba1Init.weights(cfg, DType.F32, seed), "backbone.embeddings.weight");
+    }
+
+    /** "section.key old → new" for every setting that differs between a run's saved settings and the new ones. */
+    static List<String> changes(ObjectNode saved, ObjectNode now) {
+        List<String> out = new ArrayList<>();
+        for (String section : List.of("model", "data", "train")) {
+            JsonNode a = saved.path(section), b = now.path(section);
+            java.util.Set<String> keys = new java.util.TreeSet<>();
+            a.fieldNames().forEachRemaining(keys::add);
+            b.fieldNames().forEachRemaining(keys::add);
+            for (String k : keys) {
+                JsonNode x = a.get(k), y = b.get(k);
+                boolean same = x != null && y != null && (x.equals(y) || x.isNumber() && y.isNumber() && x.doubleValue() == y.doubleValue());
+                if (!same) out.add((section.equals("train") ? "" : section + ".") + k + " " + (x == null ? "(unset)" : x) + " → " + (y == null ? "(unset)" : y));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * A data path of the preset: as given when it exists from here or is absolute; a relative path of a built-in preset
+     * (data/austen.txt) is found in the mamba4j checkout (-Dmamba4j.home, set by the launcher, or the folder the
+     * classes were loaded from), so built-in presets work from any directory.
+     */
+    private Path dataPath(String given) {
+        Path p = Path.of(given);
+        if (p.isAbsolute() || Files.exists(p) || preset == null || !PRESETS.contains(preset) || Files.exists(Path.of(preset)))
+            return p.toAbsolutePath().normalize();
+        Path home = Home.checkout();
+        return home != null && Files.exists(home.resolve(p)) ? home.resolve(p).normalize() : p.toAbsolutePath().normalize();
     }
 
     private static int intKey(ObjectNode n, String key, int def) {
@@ -324,7 +431,7 @@ final class TrainCommand implements Callable<Integer> {
             return o;
         }
         try (InputStream in = TrainCommand.class.getResourceAsStream("/presets/" + preset + ".json")) {
-            if (in == null) throw new UserInputException("--preset " + preset + ": no such file or built-in preset (selective-copying, induction-heads, austen-bytes, phi-austen-bytes)");
+            if (in == null) throw new UserInputException("--preset " + preset + ": no such file or built-in preset" + mamba4j.nn.Keys.hint(preset, PRESETS));
             return (ObjectNode) JSON.readTree(in);
         }
     }

@@ -37,7 +37,7 @@ class TrainResumeTest {
         assertEquals(0, a.status(), a.err());
         Cli b1 = Cli.run(args(tmp.resolve("b"), "--steps=10", "--checkpoint_every=0"));
         assertEquals(0, b1.status(), b1.err());
-        Cli b2 = Cli.run(args(tmp.resolve("b"), "--steps=20", "--checkpoint_every=0", "--resume"));
+        Cli b2 = Cli.run(args(tmp.resolve("b"), "--steps=20", "--checkpoint_every=0", "--resume", "--allow-changes"));
         assertEquals(0, b2.status(), b2.err());
         assertArrayEquals(weights(tmp.resolve("a")), weights(tmp.resolve("b")), "weights after 20 steps vs 10 + resume + 10");
         assertArrayEquals(Files.readAllBytes(tmp.resolve("a/checkpoint/optimizer.safetensors")),
@@ -49,16 +49,17 @@ class TrainResumeTest {
         long[] delaysMs = {0, 37, 151};
         for (long delay : delaysMs) {
             Path run = tmp.resolve("k" + delay);
-            Process p = javaProcess(args(run, "--steps=400", "--checkpoint_every=1"));
+            Path childLog = tmp.resolve("child" + delay + ".txt");
+            Process p = javaProcess(childLog, args(run, "--steps=400", "--checkpoint_every=1"));
             Path marker = run.resolve("checkpoint").resolve("trainer.json");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (!Files.exists(marker) && System.nanoTime() < deadline && p.isAlive()) Thread.sleep(5);
-            assertTrue(Files.exists(marker), "a first checkpoint appears");
+            assertTrue(Files.exists(marker), "a first checkpoint appears; the child printed: " + Files.readString(childLog));
             Thread.sleep(delay);
             p.destroyForcibly();           // SIGKILL
             p.waitFor(30, TimeUnit.SECONDS);
             // the last good checkpoint is intact: it opens, and training resumes from it to the end
-            Cli r = Cli.run(args(run, "--steps=400", "--checkpoint_every=100", "--resume"));
+            Cli r = Cli.run(args(run, "--steps=400", "--checkpoint_every=100", "--resume", "--allow-changes"));
             assertEquals(0, r.status(), "resume after SIGKILL at +" + delay + " ms: " + r.err());
             try (SafetensorsFile f = SafetensorsFile.open(run.resolve("checkpoint").resolve("model.safetensors"))) {
                 assertTrue(f.names().contains("backbone.embeddings.weight"));
@@ -68,11 +69,11 @@ class TrainResumeTest {
         }
     }
 
-    private static Process javaProcess(String... cliArgs) throws IOException {
+    private static Process javaProcess(Path log, String... cliArgs) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), "mamba4j.app.Main"));
         cmd.addAll(List.of(cliArgs));
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 }

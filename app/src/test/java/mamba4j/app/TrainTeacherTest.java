@@ -44,7 +44,7 @@ class TrainTeacherTest {
         assertEquals(0, a.status(), a.err());
         Cli b1 = Cli.run(args(arch, tmp.resolve("preset.json"), tmp.resolve("b"), "--steps=10", "--checkpoint_every=0"));
         assertEquals(0, b1.status(), b1.err());
-        Cli b2 = Cli.run(args(arch, tmp.resolve("preset.json"), tmp.resolve("b"), "--steps=20", "--checkpoint_every=0", "--resume"));
+        Cli b2 = Cli.run(args(arch, tmp.resolve("preset.json"), tmp.resolve("b"), "--steps=20", "--checkpoint_every=0", "--resume", "--allow-changes"));
         assertEquals(0, b2.status(), b2.err());
         assertArrayEquals(Files.readAllBytes(tmp.resolve("a/checkpoint/model.safetensors")),
                 Files.readAllBytes(tmp.resolve("b/checkpoint/model.safetensors")), "weights after 20 steps vs 10 + resume + 10");

@@ -35,6 +35,7 @@ import java.util.Locale;
  * @param evalEvery steps between validation runs; 0 disables, else also at the end ({@code eval_every})
  * @param evalBatches validation batches per evaluation ({@code eval_batches})
  * @param checkpointEvery steps between checkpoints; 0 = only at the end ({@code checkpoint_every})
+ * @param checkpointMinutes also a checkpoint when this many minutes passed since the last one; 0 = off ({@code checkpoint_minutes})
  * @param seed seed of the data/sampling generator ({@code seed})
  * @param maxBadSteps consecutive non-finite steps after which the run stops ({@code max_bad_steps})
  * @param valFraction fraction of a token file kept for validation ({@code val_fraction})
@@ -46,7 +47,7 @@ public record TrainSettings(
         int batchSize, int seqLen, long steps, long warmup,
         String schedule, double minLrRatio, double decayFraction,
         int accumulation, double gradClip,
-        long evalEvery, int evalBatches, long checkpointEvery,
+        long evalEvery, int evalBatches, long checkpointEvery, double checkpointMinutes,
         long seed, int maxBadSteps, double valFraction,
         boolean progress, boolean plot) {
 
@@ -58,7 +59,7 @@ public record TrainSettings(
             8, 256, 1000, 100,
             "cosine", 0.1, 0.2,
             1, 1.0,
-            100, 8, 500,
+            100, 8, 500, 0.0,
             1234, 10, 0.01,
             true, true);
 
@@ -71,17 +72,18 @@ public record TrainSettings(
         if (batchSize < 1) bad("batch_size", batchSize, "must be ≥ 1");
         if (seqLen < 1) bad("seq_len", seqLen, "must be ≥ 1");
         if (steps < 1) bad("steps", steps, "must be ≥ 1");
-        if (warmup < 0 || warmup > steps) bad("warmup", warmup, "must be in [0, steps = " + steps + "]");
+        if (warmup < 0 || warmup > steps) bad("warmup", warmup, "must be in [0, steps = " + steps + "]; set --warmup");
         if (!SCHEDULES.contains(schedule)) bad("schedule", "\"" + schedule + "\"", "must be one of " + SCHEDULES);
         if (!(minLrRatio >= 0 && minLrRatio <= 1)) bad("min_lr_ratio", minLrRatio, "must be in [0, 1]");
         if (!(decayFraction > 0 && decayFraction <= 1)) bad("decay_fraction", decayFraction, "must be in (0, 1]");
         if (schedule.equals("wsd") && warmup + Math.max(1, Math.round(decayFraction * steps)) > steps)
-            bad("warmup", warmup, "plus the wsd decay steps (decay_fraction · steps) exceed steps = " + steps);
+            bad("warmup", warmup, "plus the wsd decay steps (decay_fraction · steps) exceed steps = " + steps + "; set --warmup or --decay_fraction");
         if (accumulation < 1) bad("accumulation", accumulation, "must be ≥ 1");
         if (!(gradClip >= 0 && Double.isFinite(gradClip))) bad("grad_clip", gradClip, "must be ≥ 0 (0 disables clipping)");
         if (evalEvery < 0) bad("eval_every", evalEvery, "must be ≥ 0 (0 disables evaluation)");
         if (evalBatches < 1) bad("eval_batches", evalBatches, "must be ≥ 1");
         if (checkpointEvery < 0) bad("checkpoint_every", checkpointEvery, "must be ≥ 0 (0 = only at the end)");
+        if (!(checkpointMinutes >= 0 && Double.isFinite(checkpointMinutes))) bad("checkpoint_minutes", checkpointMinutes, "must be ≥ 0 (0 = off)");
         if (maxBadSteps < 1) bad("max_bad_steps", maxBadSteps, "must be ≥ 1");
         if (!(valFraction >= 0 && valFraction < 1)) bad("val_fraction", valFraction, "must be in [0, 1)");
     }
@@ -125,14 +127,23 @@ public record TrainSettings(
                 values[i] = fromJson(i, e.getValue());
             }
         }
+        int stepsI = index("steps", "steps"), warmupI = index("warmup", "warmup");
+        long presetSteps = (Long) values[stepsI], presetWarmup = (Long) values[warmupI];
+        boolean stepsSet = false, warmupSet = false;
         for (String o : overrides) {
             String s = o.startsWith("--") ? o.substring(2) : o;
             int eq = s.indexOf('=');
-            if (eq <= 0) throw new UserInputException("override '" + o + "' must look like --key=value (keys: " + String.join(", ", keys()) + ")");
+            if (eq <= 0) throw new UserInputException("override '" + o + "' must look like --key=value or --key value (keys: " + String.join(", ", keys()) + ")");
             String key = s.substring(0, eq).replace('-', '_');
             int i = index(key, "override '" + o + "'");
             values[i] = fromString(i, s.substring(eq + 1), o);
+            stepsSet |= i == stepsI;
+            warmupSet |= i == warmupI;
         }
+        // a run shortened on the command line keeps the preset's warmup fraction unless --warmup is given
+        long steps = (Long) values[stepsI];
+        if (stepsSet && !warmupSet && steps < presetSteps && presetSteps > 0)
+            values[warmupI] = Math.round((double) presetWarmup * steps / presetSteps);
         Constructor<TrainSettings> ctor = canonical();
         try {
             return ctor.newInstance(values);
@@ -166,7 +177,7 @@ public record TrainSettings(
 
     private static int index(String key, String where) {
         for (int i = 0; i < COMPONENTS.length; i++) if (snake(COMPONENTS[i].getName()).equals(key)) return i;
-        throw new UserInputException(where + ": unknown training setting '" + key + "' (known: " + String.join(", ", keys()) + ")");
+        throw new UserInputException(where + ": unknown training setting '" + key + "'" + Keys.hint(key, keys()));
     }
 
     private static Object fromJson(int i, JsonNode v) {

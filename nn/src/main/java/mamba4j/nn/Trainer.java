@@ -8,17 +8,13 @@ import mamba4j.io.JsonConfig;
 import mamba4j.nn.data.Batch;
 import mamba4j.nn.data.DataSource;
 import mamba4j.nn.data.SplitMix64;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -76,6 +72,17 @@ public final class Trainer {
         this.loadModel = loadModel;
     }
 
+    private Consumer<Path> checkpointExtras = dir -> {};
+
+    /**
+     * Also run on every checkpoint directory after the model is saved into it (before it is marked complete): e.g.
+     * putting the tokenizer beside the weights, so that every checkpoint carries it.
+     */
+    public Trainer checkpointExtras(Consumer<Path> extras) {
+        this.checkpointExtras = extras;
+        return this;
+    }
+
     /** Where notes (resume, settings changes, evaluation lines when the bar is off) go; stderr by default. */
     public Trainer console(PrintStream console) {
         this.console = console;
@@ -128,8 +135,10 @@ public final class Trainer {
         double lastLoss = Double.NaN;
         Evaluation lastEval = null;
 
-        try (TrainLog log = new TrainLog(runDir.resolve(LOG_FILE), resume ? step : 0);
-             ProgressBar bar = settings.progress() ? progressBar(step, elapsedBefore) : null) {
+        Interrupt interrupt = Interrupt.install();
+        long lastCheckpointNanos = System.nanoTime();
+        try (interrupt; TrainLog log = new TrainLog(runDir.resolve(LOG_FILE), resume ? step : 0);
+             ProgressBar bar = settings.progress() ? Progress.bar("train", settings.steps(), step, elapsedBefore, console) : null) {
             ObjectNode hello = log.record(resume ? "resume" : "start");
             hello.put("step", step);
             hello.put("data", data.describe());
@@ -203,6 +212,7 @@ public final class Trainer {
                     }
                 }
 
+                boolean stopping = interrupt.requested();
                 boolean last = step == settings.steps();
                 if (settings.evalEvery() > 0 && (step % settings.evalEvery() == 0 || last)) {
                     lastEval = Evaluation.run(model, data, settings.evalBatches(), settings.batchSize(), settings.seqLen());
@@ -218,15 +228,29 @@ public final class Trainer {
                     if (bar == null) console.println("eval " + ev.toString());
                 }
                 // Never checkpoint inside a streak of non-finite steps: the kept checkpoint stays the last good one.
-                if (streak == 0 && ((settings.checkpointEvery() > 0 && step % settings.checkpointEvery() == 0) || last)) {
+                boolean timeUp = settings.checkpointMinutes() > 0 && System.nanoTime() - lastCheckpointNanos >= settings.checkpointMinutes() * 60e9;
+                if (streak == 0 && ((settings.checkpointEvery() > 0 && step % settings.checkpointEvery() == 0) || last || stopping || timeUp)) {
                     TrainerState st = new TrainerState(step, dataPosition, rng.state(), bad, streak, tokens,
                             elapsedBefore + (System.nanoTime() - t0) * 1e-9, settings);
                     lastCheckpoint = Checkpoints.write(runDir, step, dir -> {
                         model.save(dir);
+                        checkpointExtras.accept(dir);
                         opt.save(dir.resolve(Checkpoints.OPTIMIZER_FILE));
                         st.write(dir.resolve(Checkpoints.TRAINER_FILE)); // last: marks the directory complete
                     });
+                    lastCheckpointNanos = System.nanoTime();
                     plot(log);
+                }
+                if (stopping) {
+                    ObjectNode stop = log.record("stop");
+                    stop.put("step", step);
+                    stop.put("reason", "interrupted");
+                    log.append(stop);
+                    if (bar != null) bar.close();
+                    console.println("interrupted at step " + step + " of " + settings.steps() + (lastCheckpoint == null ? "; no checkpoint yet"
+                            : "; checkpoint written to " + lastCheckpoint + "; continue with --resume"));
+                    interrupt.done();
+                    throw new TrainingInterruptedException(step, lastCheckpoint);
                 }
             }
             plot(log);
@@ -237,17 +261,6 @@ public final class Trainer {
     private void plot(TrainLog log) {
         if (settings.plot())
             LossPlot.write(runDir.resolve(PLOT_FILE), log.trainLoss, log.valLoss, runDir.getFileName() + " — " + data.describe());
-    }
-
-    private ProgressBar progressBar(long step, double elapsedBefore) {
-        return new ProgressBarBuilder()
-                .setTaskName("train")
-                .setInitialMax(settings.steps())
-                .setStyle(ProgressBarStyle.ASCII)
-                .setConsumer(new ConsoleProgressBarConsumer(console, 150))   // fixed width: no truncation when stderr is not a terminal
-                .setUpdateIntervalMillis(500)
-                .startsFrom(step, Duration.ofMillis((long) (elapsedBefore * 1000)))
-                .build();
     }
 
     private void noteChangedSettings(TrainSettings saved) {

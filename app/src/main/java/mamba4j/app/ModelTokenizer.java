@@ -1,0 +1,95 @@
+package mamba4j.app;
+
+import mamba4j.core.UserInputException;
+import mamba4j.io.ByteTokenizer;
+import mamba4j.io.HfTokenizer;
+import mamba4j.io.JsonConfig;
+import mamba4j.io.Tokenizer;
+import mamba4j.io.Tokenizers;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * The tokenizer that travels with a checkpoint: {@code tokenizer.json} in the model folder, or the byte-level marker
+ * {@code "mamba4j_tokenizer": "bytes"} in its config.json (ids are UTF-8 bytes); a checkpoint with neither and a
+ * 256-id vocabulary (written before the marker existed) reads as byte-level too.
+ */
+final class ModelTokenizer {
+    private ModelTokenizer() {}
+
+    /** The config.json key marking a byte-level model. */
+    static final String MARKER = "mamba4j_tokenizer";
+
+    /**
+     * The tokenizer of {@code modelDir} for a model of {@code vocab} ids, or {@code override} ("bytes" or a
+     * tokenizer.json) when given.
+     *
+     * @throws UserInputException when there is none, or when its ids do not fit the model's vocabulary (naming both sizes)
+     */
+    static Tokenizer load(Path modelDir, int vocab, String override, String flag) {
+        Tokenizer tok;
+        String what;
+        if (override != null) {
+            if (override.equals("bytes")) { tok = new ByteTokenizer(); what = "byte-level tokenizer"; }
+            else {
+                Path f = Path.of(override);
+                if (!Files.isRegularFile(f)) throw new UserInputException(flag + " " + override + ": no such file (bytes or a tokenizer.json)");
+                tok = HfTokenizer.open(f);
+                what = "tokenizer " + f;
+            }
+        } else if (Files.isRegularFile(modelDir.resolve(Tokenizers.TOKENIZER_FILE))) {
+            tok = Tokenizers.load(modelDir);
+            what = "tokenizer " + modelDir.resolve(Tokenizers.TOKENIZER_FILE);
+        } else if (isByteLevel(modelDir) || vocab == 256) {
+            tok = new ByteTokenizer();
+            what = "byte-level tokenizer";
+        } else {
+            throw new UserInputException(modelDir + ": no tokenizer in the model folder (no " + Tokenizers.TOKENIZER_FILE
+                    + ", no byte-level marker) and its vocabulary of " + vocab + " ids is not byte-level: copy the model's "
+                    + "tokenizer.json there, or pass token ids (--prompt-ids)");
+        }
+        // an explicit "bytes" on a smaller vocabulary is allowed: the callers check each id (a text of ASCII only fits 128 ids)
+        if (tok.vocabSize() > vocab && !(override != null && tok instanceof ByteTokenizer)) {
+            tok.close();
+            throw new UserInputException(flag + ": the " + what + " has " + tok.vocabSize() + " ids, more than the model's vocabulary of "
+                    + vocab + " (" + modelDir + "); it is not this model's tokenizer");
+        }
+        return tok;
+    }
+
+    /** Whether config.json carries the byte-level marker. */
+    static boolean isByteLevel(Path modelDir) {
+        Path cfg = modelDir.resolve("config.json");
+        return Files.isRegularFile(cfg) && "bytes".equals(JsonConfig.read(cfg).optString(MARKER, null));
+    }
+
+    /**
+     * Makes {@code checkpointDir} carry {@code tokenizer}: "bytes" adds the marker to its config.json, a tokenizer.json
+     * path is copied in beside the weights.
+     */
+    static void attach(Path checkpointDir, String tokenizer) {
+        try {
+            if (tokenizer.equals("bytes")) {
+                Path cfg = checkpointDir.resolve("config.json");
+                var node = JsonConfig.read(cfg).toObjectNode().deepCopy();
+                if (!"bytes".equals(node.path(MARKER).asText(null))) {
+                    node.put(MARKER, "bytes");
+                    JsonConfig.write(cfg, node);
+                }
+            } else {
+                Path src = Path.of(tokenizer), dst = checkpointDir.resolve(Tokenizers.TOKENIZER_FILE);
+                if (!Files.exists(dst) || Files.mismatch(src, dst) != -1) {
+                    Path tmp = checkpointDir.resolve(Tokenizers.TOKENIZER_FILE + ".tmp");
+                    Files.copy(src, tmp, StandardCopyOption.REPLACE_EXISTING);
+                    Files.move(tmp, dst, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot attach the tokenizer to " + checkpointDir + ": " + e.getMessage(), e);
+        }
+    }
+}
