@@ -81,7 +81,7 @@ public final class Mamba1Model implements CausalLM {
         return logits.reshape(b, t, config.paddedVocabSize());
     }
 
-    /** Runs the backbone and returns norm_f's output (B·T, D); fills the decode state when one is given. */
+    /** Runs the backbone and returns norm_f's output (B·T, D); continues (and updates) the decode state when one is given. */
     private Tensor hidden(int[][] ids, Trace trace, State cache) {
         int b = ids.length, t = ids[0].length, dm = config.hiddenSize();
         int[] flat = mamba4j.models.TokenIds.flattenChecked(ids, config.vocabSize());
@@ -104,19 +104,18 @@ public final class Mamba1Model implements CausalLM {
 
     /**
      * The Mamba block of the paper's Figure 3 over a whole sequence. u (B·T, D) → out (B·T, D).
-     * When convState (B, E, K) and ssmState (B, E, N) are given they receive the cache for decoding on.
+     * When convState (B, E, K) and ssmState (B, E, N) are given, the sequence continues from them and they are updated.
      */
     private void mixer(int li, Tensor u, Work w, Tensor out, Tensor convState, Tensor ssmState) {
         Layer l = layers.get(li);
         int b = w.b, t = w.t;
         backend.linear(u, l.inProj, l.inProjBias, w.xz);                                  // (B·T, 2E)
         backend.splitColumns(w.xz, w.x, w.z);                                                     // x, z: (B·T, E)
-        if (convState != null) mamba4j.models.SequenceCopies.keepConvInputs(backend, w.x, b, t, convState);
-        backend.causalConv1d(w.x.reshape(b, t, w.e), l.convWeight, l.convBias, true, w.xc);  // silu(conv(x))  (B, T, E)
+        if (convState == null) backend.causalConv1d(w.x.reshape(b, t, w.e), l.convWeight, l.convBias, true, w.xc);  // silu(conv(x))  (B, T, E)
+        else mamba4j.models.SequenceCopies.convWithHistory(backend, w.x, b, t, convState, l.convWeight, l.convBias, true, w.xc);
         backend.linear(w.xc.reshape(w.bt, w.e), l.xProj, null, w.dbc);                    // (B·T, R + 2N)
         backend.splitColumns(w.dbc, w.dt, w.bm, w.cm);                                            // dt | B | C
         backend.linear(w.dt, l.dtProjWeight, null, w.delta);                              // bias added in the scan, before softplus
-        if (ssmState != null) backend.fill(ssmState, 0f);
         backend.selectiveScan(new SelectiveScan(w.xc, w.delta.reshape(b, t, w.e), l.dtProjBias, true, a[li],
                 w.bm.reshape(b, t, w.n), w.cm.reshape(b, t, w.n), l.d, w.z.reshape(b, t, w.e), ssmState, w.y));
         backend.linear(w.y.reshape(w.bt, w.e), l.outProj, l.outProjBias, out);            // (B·T, D)
@@ -202,6 +201,16 @@ public final class Mamba1Model implements CausalLM {
 
     @Override public Tensor prefill(DecodeState state, int[][] prompts) {
         State s = (State) state;
+        for (int i = 0; i < layers.size(); i++) {
+            backend.fill(s.conv[i], 0f);
+            backend.fill(s.ssm[i], 0f);
+        }
+        return extend(s, prompts);
+    }
+
+    /** Feeds more tokens (B, T), continuing from the state; {@link #prefill} is this from an empty state. */
+    @Override public Tensor extend(DecodeState state, int[][] prompts) {
+        State s = (State) state;
         int b = prompts.length, t = prompts[0].length;
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         Tensor hf = hidden(prompts, Trace.NONE, s);                      // (B·T, D)
@@ -235,4 +244,11 @@ public final class Mamba1Model implements CausalLM {
         return s.logits;
     }
 
+    @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
+        State a = (State) src, d = (State) dst;
+        for (int i = 0; i < layers.size(); i++) {
+            mamba4j.models.SequenceCopies.copyRow(backend, a.conv[i], srcRow, d.conv[i], dstRow);
+            mamba4j.models.SequenceCopies.copyRow(backend, a.ssm[i], srcRow, d.ssm[i], dstRow);
+        }
+    }
 }

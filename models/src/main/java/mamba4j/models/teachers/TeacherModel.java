@@ -94,17 +94,17 @@ public final class TeacherModel implements CausalLM {
         return logits.reshape(b, t, spec.vocabSize());
     }
 
-    /** Runs the blocks and returns the final norm's output (B·T, D); fills the KV cache when one is given. */
+    /** Runs the blocks and returns the final norm's output (B·T, D); continues the KV cache (after its len positions) when one is given. */
     private Tensor hidden(int[][] ids, Trace trace, State cache) {
-        int b = ids.length, t = ids[0].length, d = spec.hidden();
-        if (t > spec.maxPositions())
-            throw new UserInputException("input of " + t + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
+        int b = ids.length, t = ids[0].length, d = spec.hidden(), past = cache == null ? 0 : cache.len;
+        if (past + t > spec.maxPositions())
+            throw new UserInputException("input of " + (past + t) + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
         int[] flat = flatten(ids);
         Tensor h = Tensor.zeros(DType.F32, (long) b * t, d);                       // (B·T, D) residual stream
         backend.embedding(embedding, backend.ids(flat), h);
         if (positions != null) {                                                    // GPT-2: + wpe[0..T)
             int[] pos = new int[b * t];
-            for (int i = 0; i < pos.length; i++) pos[i] = i % t;
+            for (int i = 0; i < pos.length; i++) pos[i] = past + i % t;
             Tensor p = Tensor.zeros(DType.F32, (long) b * t, d);
             backend.embedding(positions, backend.ids(pos), p);
             backend.add(h, p, h);
@@ -140,17 +140,18 @@ public final class TeacherModel implements CausalLM {
 
     /** Self-attention of one block over whole sequences: u (B·T, D) → a (B·T, D); k (after rotary) and v go to the cache when given. */
     private void attention(Layer l, Work w, State cache, int li) {
-        int b = w.b, t = w.t, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim();
+        int b = w.b, t = w.t, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), past = cache == null ? 0 : cache.len;
         backend.linear(w.u, l.q, l.qBias, w.q);                                   // (B·T, H·Dh) = (B, T, H, Dh)
         backend.linear(w.u, l.k, l.kBias, w.k);                                   // (B, T, Hkv, Dh)
         backend.linear(w.u, l.v, l.vBias, w.v);
         Tensor q = w.q.reshape(b, t, h, dh), k = w.k.reshape(b, t, hkv, dh), v = w.v.reshape(b, t, hkv, dh);
         if (cos != null) {
-            backend.rotary(q, cos, sin, spec.rotaryDim(), 0, q);
-            backend.rotary(k, cos, sin, spec.rotaryDim(), 0, k);
+            backend.rotary(q, cos, sin, spec.rotaryDim(), past, q);
+            backend.rotary(k, cos, sin, spec.rotaryDim(), past, k);
         }
-        if (cache != null) cache.write(li, k, v, 0);
-        backend.attention(q, k, v, spec.attentionScale(), w.y.reshape(b, t, h, dh), null, w.probs);
+        if (cache != null) cache.write(li, k, v, past);
+        if (past == 0) backend.attention(q, k, v, spec.attentionScale(), w.y.reshape(b, t, h, dh), null, w.probs);
+        else cache.kv[li].attendCached(q, past, spec.attentionScale(), w.y.reshape(b, t, h, dh));   // queries after the cached positions
         backend.linear(w.y, l.o, l.oBias, w.a);
     }
 
@@ -238,6 +239,8 @@ public final class TeacherModel implements CausalLM {
 
         @Override public int batch() { return batch; }
 
+        @Override public boolean growsWithLength() { return true; }
+
         /** Bytes of the keys and values of the current context: 2 · layers · B · len · Hkv · Dh · 4, growing with every token. */
         @Override public long stateBytes() { return layers.size() * kv[0].bytes(len); }
 
@@ -266,6 +269,28 @@ public final class TeacherModel implements CausalLM {
         mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
+    }
+
+    /** Feeds more tokens (B, T) after the cached positions; {@link #prefill} is this from an empty cache. */
+    @Override public Tensor extend(DecodeState state, int[][] ids) {
+        State s = (State) state;
+        int b = ids.length, t = ids[0].length;
+        if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
+        s.reserve(s.len + t);
+        Tensor hf = hidden(ids, Trace.NONE, s);                                      // (B·T, D)
+        s.len += t;
+        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
+        backend.linear(s.u, lmHead, lmHeadBias, s.logits);
+        return s.logits;
+    }
+
+    /** Copies one sequence's keys and values; every sequence of a state shares one length, so dst must be empty, at src's length or hold one sequence. */
+    @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
+        State a = (State) src, d = (State) dst;
+        if (d.batch != 1 && d.len != 0 && d.len != a.len)
+            throw new IllegalArgumentException("the sequences of a KV-cache state share one length: copying " + a.len + " positions into a batch at " + d.len);
+        for (int i = 0; i < layers.size(); i++) KvCache.copyRow(a.kv[i], srcRow, d.kv[i], dstRow, a.len, d.len);
+        d.len = a.len;
     }
 
     /** One token per sequence through every block at position len, mirroring {@link #hidden} line for line. Returns logits (B, V). */
