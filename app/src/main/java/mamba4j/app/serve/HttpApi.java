@@ -213,6 +213,10 @@ public final class HttpApi implements AutoCloseable {
         boolean[] done = new boolean[streams.size()];
         int left = streams.size(), completion = 0;
         try {
+            try (Blocker.Callback b = Blocker.callback()) {    // headers now: a queued request's client knows it was accepted
+                res.write(false, ByteBuffer.allocate(0), b);
+                b.block();
+            }
             if (isChat)
                 for (int i = 0; i < streams.size(); i++) {
                     ObjectNode ch = header(id, object, now);
