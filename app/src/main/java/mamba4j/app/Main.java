@@ -10,7 +10,7 @@ import java.io.UncheckedIOException;
 /** The {@code mamba4j} command line. Bad input prints one line naming what is wrong and exits 2. */
 @Command(name = "mamba4j", mixinStandardHelpOptions = true, version = "mamba4j 0.1.0",
         description = "Selective state space models (Mamba) on the JVM.",
-        subcommands = {InspectCommand.class, mamba4j.app.serve.ServeCommand.class, ForwardCommand.class, GenerateCommand.class, GradCommand.class, TrainCommand.class, BenchCommand.class, TrainBenchCommand.class, ScanBenchCommand.class, ScalingBenchCommand.class, DistillCommand.class, DemoCommand.class, EvalTaskCommand.class,
+        subcommands = {InspectCommand.class, mamba4j.app.serve.ServeCommand.class, mamba4j.app.serve.ServeBenchCommand.class, ForwardCommand.class, GenerateCommand.class, GradCommand.class, TrainCommand.class, BenchCommand.class, TrainBenchCommand.class, ScanBenchCommand.class, ScalingBenchCommand.class, DistillCommand.class, DemoCommand.class, EvalTaskCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces of errors.")

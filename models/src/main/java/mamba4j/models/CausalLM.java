@@ -62,10 +62,16 @@ public interface CausalLM {
         long stateBytes();
 
         /**
-         * Whether the state grows with every token (a KV cache): then every sequence of the batch must be at the same
-         * position for {@link CausalLM#step}, and a server batches such sequences one per state.
+         * Whether the state grows with every token (a KV cache): a server then clears the rows it does not use, so
+         * they do not grow.
          */
         default boolean growsWithLength() { return false; }
+
+        /**
+         * Whether every sequence of the batch must be at the same position for {@link CausalLM#step} (a KV cache
+         * written at one position for all rows); a server then batches such sequences one per state.
+         */
+        default boolean sequencesShareOnePosition() { return growsWithLength(); }
 
         /** Bytes the state's tensors occupy as allocated (a KV cache at its capacity, not only its filled part). */
         default long allocatedBytes() { return stateBytes(); }

@@ -63,6 +63,15 @@ public final class KvCache {
         backend.copy(v, values, r);
     }
 
+    /** Writes one sequence's k, v (1, 1, Hkv, Dh) at position {@code at} of row {@code row} (room reserved before). */
+    public void writeRow(Tensor k, Tensor v, int row, int at) {
+        long r = (long) kvHeads * headDim;
+        if (at >= capacity) throw new IllegalStateException("KV write at " + at + " past capacity " + capacity);
+        CopyRegion region = CopyRegion.contiguous(r, 0, ((long) row * capacity + at) * r);
+        backend.copy(k, keys, region);
+        backend.copy(v, values, region);
+    }
+
     /**
      * Attention of T new queries q (B, T, H, Dh) that sit after {@code past} cached positions, whose keys and values are
      * already written at [past, past + T): query τ sees positions [0, past + τ]. One {@link Backend#attentionDecode}

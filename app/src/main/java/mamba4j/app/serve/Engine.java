@@ -29,9 +29,9 @@ import java.util.concurrent.TimeUnit;
  * </ol>
  * Slots live in pages: decode states of a fixed batch P ({@code stepBatch}) stepped whole, idle rows included, so a
  * row's arithmetic never depends on how many other sequences are active (the CPU kernels compute each row alike at a
- * fixed batch: a greedy request gives the same tokens alone and among others). States that grow with the length (a
- * KV cache: Transformers, hybrids) keep all their sequences at one position, so they get one sequence per page, each
- * bounded by the max context.
+ * fixed batch: a greedy request gives the same tokens alone and among others). A Transformer's KV cache steps each
+ * row at its own position, bounded by the max context, and idle rows are cleared after every step so they never
+ * grow; the hybrid students keep all sequences of a state at one position, so they get one sequence per page.
  *
  * <p>The engine talks to the model API only (extend, copySequence, step, logits); a CUDA backend plugs in beneath
  * it. HTTP threads only {@link #submit} and read their {@link Stream}'s events.
@@ -112,6 +112,7 @@ public final class Engine implements AutoCloseable {
     private final ServeMetrics metrics;
     private final PrefixCache cache;
     private final int eos, pageSize;
+    private final boolean clearIdleRows;                     // KV caches: an idle row is reset each step so it never grows
     private final CausalLM.DecodeState[] pages;
     private final Seq[][] slots;                             // [page][row], null = free
     private final int[][] pageTokens;
@@ -133,7 +134,8 @@ public final class Engine implements AutoCloseable {
         this.eos = tokenizer.eosTokenId().orElse(model.eosTokenId());
         empty = model.newState(1);
         scratch = model.newState(1);
-        pageSize = empty.growsWithLength() ? 1 : Math.min(settings.stepBatch(), settings.maxSequences());
+        pageSize = empty.sequencesShareOnePosition() ? 1 : Math.min(settings.stepBatch(), settings.maxSequences());
+        clearIdleRows = empty.growsWithLength();
         int n = (settings.maxSequences() + pageSize - 1) / pageSize;
         pages = new CausalLM.DecodeState[n];
         slots = new Seq[n][];
@@ -268,6 +270,7 @@ public final class Engine implements AutoCloseable {
             }
             if (!any) continue;
             float[] logits = hostLogits(model.step(pages[p], pageTokens[p]), pageSize);
+            if (clearIdleRows) for (int r = 0; r < pageSize; r++) if (rows[r] == null) model.copySequence(empty, 0, pages[p], r);
             for (int r = 0; r < pageSize; r++) {
                 Seq q = rows[r];
                 if (q != null) accept(q, q.sampler.sample(logits, r * v, model.vocabSize()));

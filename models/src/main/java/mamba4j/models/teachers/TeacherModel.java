@@ -210,7 +210,8 @@ public final class TeacherModel implements CausalLM {
         final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
         final KvCache[] kv;                         // per layer
-        int len;
+        int len;                                    // positions filled in the caches (the longest sequence)
+        final int[] at;                             // (B) each sequence's position: len for all after prefill, own after copySequence
         final Tensor h, u, q, k, v, y, a, mid, gateOut, m, logits, pos;
         final int[] posIds;
         final Tensor posTensor;                     // (B) I32 positions for GPT-2's wpe
@@ -229,6 +230,12 @@ public final class TeacherModel implements CausalLM {
             pos = Tensor.zeros(DType.F32, batch, d);
             posIds = new int[batch];
             posTensor = backend.zeros(DType.I32, batch);
+            at = new int[batch];
+        }
+
+        boolean uniform() {
+            for (int p : at) if (p != at[0]) return false;
+            return true;
         }
 
         /** Makes room for {@code need} positions in every layer's cache. */
@@ -240,6 +247,9 @@ public final class TeacherModel implements CausalLM {
         @Override public int batch() { return batch; }
 
         @Override public boolean growsWithLength() { return true; }
+
+        /** Rows step at their own positions (see {@link #step}). */
+        @Override public boolean sequencesShareOnePosition() { return false; }
 
         /** Bytes of the keys and values of the current context: 2 · layers · B · len · Hkv · Dh · 4, growing with every token. */
         @Override public long stateBytes() { return layers.size() * kv[0].bytes(len); }
@@ -266,6 +276,7 @@ public final class TeacherModel implements CausalLM {
         s.reserve(t);
         Tensor hf = hidden(prompts, Trace.NONE, s);                                  // (B·T, D)
         s.len = t;
+        java.util.Arrays.fill(s.at, t);
         mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
@@ -276,33 +287,42 @@ public final class TeacherModel implements CausalLM {
         State s = (State) state;
         int b = ids.length, t = ids[0].length;
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
+        if (!s.uniform() || s.at[0] != s.len) throw new IllegalArgumentException("extend needs every sequence of the state at one position, got " + java.util.Arrays.toString(s.at));
         s.reserve(s.len + t);
         Tensor hf = hidden(ids, Trace.NONE, s);                                      // (B·T, D)
         s.len += t;
+        java.util.Arrays.fill(s.at, s.len);
         mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
     }
 
-    /** Copies one sequence's keys and values; every sequence of a state shares one length, so dst must be empty, at src's length or hold one sequence. */
+    /** Copies one sequence's keys and values and its position; the rows of a state may be at different positions. */
     @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
         State a = (State) src, d = (State) dst;
-        if (d.batch != 1 && d.len != 0 && d.len != a.len)
-            throw new IllegalArgumentException("the sequences of a KV-cache state share one length: copying " + a.len + " positions into a batch at " + d.len);
-        for (int i = 0; i < layers.size(); i++) KvCache.copyRow(a.kv[i], srcRow, d.kv[i], dstRow, a.len, d.len);
-        d.len = a.len;
+        int n = a.at[srcRow];
+        for (int i = 0; i < layers.size(); i++) KvCache.copyRow(a.kv[i], srcRow, d.kv[i], dstRow, n, d.len);
+        d.at[dstRow] = n;
+        d.len = Math.max(d.len, n);
+        if (d.batch == 1) d.len = n;
     }
 
-    /** One token per sequence through every block at position len, mirroring {@link #hidden} line for line. Returns logits (B, V). */
+    /**
+     * One token per sequence through every block, each at its own position (all at len after a prefill), mirroring
+     * {@link #hidden} line for line. Returns logits (B, V). Rows at different positions (sequences copied in by
+     * {@link #copySequence}) take rotary, the cache write and attention one row at a time.
+     */
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
         checkIds(tokens, -1);
-        int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.len;
-        s.reserve(at + 1);
+        boolean uniform = s.uniform();
+        int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.at[0], last = 0;
+        for (int p : s.at) last = Math.max(last, p);
+        s.reserve(last + 1);
         backend.ids(tokens, s.tokenIds);
         backend.embedding(embedding, s.tokenIds, s.h);
         if (positions != null) {
-            java.util.Arrays.fill(s.posIds, at);
+            System.arraycopy(s.at, 0, s.posIds, 0, b);
             backend.ids(s.posIds, s.posTensor);
             backend.embedding(positions, s.posTensor, s.pos);
             backend.add(s.h, s.pos, s.h);
@@ -313,13 +333,25 @@ public final class TeacherModel implements CausalLM {
             backend.linear(s.u, l.q, l.qBias, s.q);
             backend.linear(s.u, l.k, l.kBias, s.k);
             backend.linear(s.u, l.v, l.vBias, s.v);
-            Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
-            if (cos != null) {
-                backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
-                backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
+            if (uniform) {
+                Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
+                if (cos != null) {
+                    backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
+                    backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
+                }
+                s.write(i, k, s.v.reshape(b, 1, hkv, dh), at);
+                backend.attentionDecode(s.q.reshape(b, h, dh), s.kv[i].keys(), s.kv[i].values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
+            } else for (int r = 0; r < b; r++) {                                    // the same, one row at its own position
+                int p = s.at[r];
+                Tensor q = s.q.rows(r, r + 1).reshape(1, 1, h, dh), k = s.k.rows(r, r + 1).reshape(1, 1, hkv, dh);
+                if (cos != null) {
+                    backend.rotary(q, cos, sin, spec.rotaryDim(), p, q);
+                    backend.rotary(k, cos, sin, spec.rotaryDim(), p, k);
+                }
+                s.kv[i].writeRow(k, s.v.rows(r, r + 1).reshape(1, 1, hkv, dh), r, p);
+                backend.attentionDecode(q.reshape(1, h, dh), s.kv[i].keys().rows(r, r + 1), s.kv[i].values().rows(r, r + 1), p + 1,
+                        spec.attentionScale(), s.y.rows(r, r + 1).reshape(1, h, dh));
             }
-            s.write(i, k, s.v.reshape(b, 1, hkv, dh), at);
-            backend.attentionDecode(s.q.reshape(b, h, dh), s.kv[i].keys(), s.kv[i].values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
             backend.linear(s.y, l.o, l.oBias, s.a);
             if (spec.arch() == TeacherSpec.Arch.PHI) {
                 mlp(l, s.u, s.mid, s.gateOut, s.m);
@@ -332,7 +364,8 @@ public final class TeacherModel implements CausalLM {
                 backend.add(s.h, s.m, s.h);
             }
         }
-        s.len = at + 1;
+        for (int r = 0; r < b; r++) s.at[r]++;
+        s.len = last + 1;
         norm(s.h, normF, normFBias, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
