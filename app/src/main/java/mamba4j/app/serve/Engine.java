@@ -208,7 +208,7 @@ public final class Engine implements AutoCloseable {
         if (!prefilling.isEmpty() || active >= settings.maxSequences()) return false;
         Stream s = queue.poll();
         if (s == null) return false;
-        if (s.cancelled) { metrics.cancelled.inc(); return true; }
+        if (s.cancelled) { dropCancelled(s); return true; }
         Seq q = new Seq(s);
         PrefixCache.Hit hit = cache.lookup(s.prompt, settings.prefillChunk());
         if (hit == null) model.copySequence(empty, 0, scratch, 0);
@@ -226,7 +226,7 @@ public final class Engine implements AutoCloseable {
         if (q == null) return false;
         if (q.s.cancelled) {
             prefilling.poll();
-            metrics.cancelled.inc();
+            dropCancelled(q.s);
             return true;
         }
         int c = settings.prefillChunk(), len = q.s.prompt.length;
@@ -248,6 +248,12 @@ public final class Engine implements AutoCloseable {
         return true;
     }
 
+    /** A cancelled sequence leaves; its stream still gets an end, in case someone reads it. */
+    private void dropCancelled(Stream s) {
+        metrics.cancelled.inc();
+        s.events.add(new Failed("the request was cancelled (its client went away or timed out)"));
+    }
+
     private int[] freeSlot() {
         for (int p = 0; p < pages.length; p++)
             for (int r = 0; r < pageSize; r++)
@@ -264,7 +270,7 @@ public final class Engine implements AutoCloseable {
             boolean any = false;
             for (int r = 0; r < pageSize; r++) {
                 Seq q = rows[r];
-                if (q != null && q.s.cancelled) { free(q); metrics.cancelled.inc(); q = null; }
+                if (q != null && q.s.cancelled) { free(q); dropCancelled(q.s); q = null; }
                 pageTokens[p][r] = q == null ? 0 : q.last;      // idle rows step a dummy token; their state is overwritten on admission
                 any |= q != null;
             }

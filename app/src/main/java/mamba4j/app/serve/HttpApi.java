@@ -73,6 +73,7 @@ public final class HttpApi implements AutoCloseable {
         connector = new ServerConnector(server, new HttpConnectionFactory(hc));
         connector.setHost(settings.host());
         connector.setPort(settings.port());
+        connector.setIdleTimeout(600_000);     // a queued or slow stream may stay silent for minutes; cancellation frees its slot
         server.addConnector(connector);
         server.setHandler(new Handler.Abstract() {
             @Override public boolean handle(Request request, Response response, Callback callback) {

@@ -83,6 +83,27 @@ class ServeLoadTest {
         }
     }
 
+    /** The demo's Phi teacher: KV-cache rows at their own positions in one batched state give the same greedy text as alone. */
+    @Test
+    void aTransformerTeacherBatchesWithoutChangingGreedyOutput() throws Exception {
+        java.nio.file.Path teacher = java.nio.file.Path.of(System.getProperty("mamba4j.repo", ".")).resolve("app/src/main/resources/demo/teacher");
+        try (Server s = new Server(Server.Options.defaults(teacher).withPort(0).withMaxContext(512))) {
+            int port = s.port();
+            String[] prompts = {"It is a truth universally", "Mr. Darcy", "She was", "Elizabeth, having rather expected"};
+            String[] alone = new String[prompts.length];
+            for (int i = 0; i < prompts.length; i++) alone[i] = streamedText(events(port, "/v1/completions", body(prompts[i], true, 8)));
+            List<Future<String>> fs = new ArrayList<>();
+            try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+                for (int c = 0; c < 8; c++) {
+                    String p = prompts[c % prompts.length];
+                    fs.add(clients.submit(() -> streamedText(events(port, "/v1/completions", body(p, true, 8)))));
+                }
+            }
+            for (int c = 0; c < 8; c++) assertEquals(alone[c % prompts.length], fs.get(c).get(), "client " + c);
+            assertTrue(alone[0].length() > 0);
+        }
+    }
+
     @Test
     void aClientThatDisconnectsFreesItsSlot() throws Exception {
         try (Server s = new Server(ServeFixture.options())) {
