@@ -12,12 +12,27 @@ import java.util.List;
  *
  * <p>Tensors from a workspace are valid until the next {@link #reset()}; nothing may keep them longer.
  */
-public final class Workspace {
-    private static final long BLOCK = 64L << 20;
-    private final Arena arena = Arena.ofShared();
+public final class Workspace implements AutoCloseable {
+    private static final long MIN_BLOCK = 1L << 20, MAX_BLOCK = 64L << 20;
+    private final Arena arena;
+    private final boolean closeable;   // false for a collected (auto) arena
     private final List<MemorySegment> blocks = new ArrayList<>();
     private int block;
     private long offset;
+
+    /** A workspace whose memory is returned by {@link #close()}. */
+    public Workspace() { this(Arena.ofShared(), true); }
+
+    private Workspace(Arena arena, boolean closeable) {
+        this.arena = arena;
+        this.closeable = closeable;
+    }
+
+    /**
+     * A workspace whose memory the garbage collector returns once the workspace is unreachable (for an object without
+     * a close, such as a model's inference buffers); {@link #close()} does nothing.
+     */
+    public static Workspace collected() { return new Workspace(Arena.ofAuto(), false); }
 
     /** Makes every block free again (their bytes are reused, zeroed on allocation). */
     public void reset() {
@@ -31,7 +46,10 @@ public final class Workspace {
         long bytes = Math.multiplyExact(s.numel(), (long) dtype.byteSize());
         long aligned = (bytes + 63) & ~63L;
         while (true) {
-            if (block == blocks.size()) blocks.add(arena.allocate(Math.max(BLOCK, aligned), 64));
+            if (block == blocks.size()) {                  // blocks grow from 1 MiB to 64 MiB: small models stay small
+                long size = blocks.isEmpty() ? MIN_BLOCK : Math.min(MAX_BLOCK, 2 * blocks.getLast().byteSize());
+                blocks.add(arena.allocate(Math.max(size, aligned), 64));
+            }
             MemorySegment b = blocks.get(block);
             if (offset + aligned <= b.byteSize()) {
                 MemorySegment seg = b.asSlice(offset, bytes);
@@ -41,6 +59,14 @@ public final class Workspace {
             }
             block++;
             offset = 0;
+        }
+    }
+
+    /** Returns every block to the OS; the workspace (and every tensor from it) is unusable afterwards. */
+    @Override public void close() {
+        if (closeable && arena.scope().isAlive()) {
+            blocks.clear();
+            arena.close();
         }
     }
 

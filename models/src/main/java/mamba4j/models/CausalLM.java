@@ -54,6 +54,24 @@ public interface CausalLM {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot copy one sequence's decode state");
     }
 
+    /**
+     * {@link #extend} by stepping: the ids (B, T) fed column by column through {@link #step}; returns the last logits.
+     * Exactly the recurrence the whole-sequence path computes (decode == forward), for architectures whose
+     * whole-sequence path starts from an empty state.
+     */
+    static Tensor stepThrough(CausalLM m, DecodeState state, int[][] ids) {
+        int b = ids.length, t = ids[0].length;
+        if (b != state.batch()) throw new IllegalArgumentException("state is for batch " + state.batch() + ", prompts are " + b);
+        if (t == 0) throw new IllegalArgumentException("extend: no tokens");
+        int[] col = new int[b];
+        Tensor logits = null;
+        for (int j = 0; j < t; j++) {
+            for (int i = 0; i < b; i++) col[i] = ids[i][j];
+            logits = m.step(state, col);
+        }
+        return logits;
+    }
+
     /** The recurrent state of one batch of sequences. */
     interface DecodeState {
         int batch();

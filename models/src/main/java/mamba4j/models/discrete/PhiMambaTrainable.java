@@ -42,7 +42,7 @@ public final class PhiMambaTrainable implements TrainableModel {
     private final boolean lmHeadBias;
     private final Backend backend;
     private final ParameterSet params = new ParameterSet();
-    private final Workspace workspace = new Workspace();
+    private final Workspace workspace = Workspace.collected();
     private final Tensor cos, sin;                  // rotary tables for kept attention, or null
     private Predicate<String> trainable = name -> true;
 
