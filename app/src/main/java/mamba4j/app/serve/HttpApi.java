@@ -233,7 +233,7 @@ public final class HttpApi implements AutoCloseable {
                     ObjectNode c = ch.putArray("choices").addObject().put("index", i);
                     switch (e) {
                         case Engine.Token t -> {
-                            if (t.text().isEmpty()) continue;
+                            if (t.text().isEmpty() && t.id() < 0) continue;   // one chunk per token, even while its text is held back
                             if (isChat) c.putObject("delta").put("content", t.text());
                             else c.put("text", t.text()).putNull("logprobs");
                             c.putNull("finish_reason");
