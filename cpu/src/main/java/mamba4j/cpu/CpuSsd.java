@@ -423,7 +423,7 @@ final class CpuSsd {
                 int j = 0, bound = S.loopBound(h);
                 for (; j < bound; j += VL) {
                     FloatVector v = FloatVector.fromMemorySegment(S, xs, (o + j) * 4, LE).add(FloatVector.fromArray(S, bv, j));
-                    CpuKernels.softplus(v).max(lo).min(hi).intoMemorySegment(os, (o + j) * 4, LE);
+                    CpuElementwise.softplus(v).max(lo).min(hi).intoMemorySegment(os, (o + j) * 4, LE);
                 }
                 for (; j < h; j++) os.setAtIndex(Tensor.F32, o + j, Math.min(Math.max(Formulas.softplus(f(xs, o + j) + bv[j]), lo), hi));
             }
@@ -446,7 +446,7 @@ final class CpuSsd {
                     int j = 0, bound = S.loopBound(h);
                     for (; j < bound; j += VL) {
                         FloatVector v = FloatVector.fromMemorySegment(S, xs, (o + j) * 4, LE).add(FloatVector.fromArray(S, bv, j));
-                        FloatVector sp = CpuKernels.softplus(v), sig = FloatVector.broadcast(S, 1f).div(VMath.exp(v.neg()).add(1f));
+                        FloatVector sp = CpuElementwise.softplus(v), sig = FloatVector.broadcast(S, 1f).div(VMath.exp(v.neg()).add(1f));
                         FloatVector gv = FloatVector.fromMemorySegment(S, gs, (o + j) * 4, LE).mul(sig)
                                 .blend(0f, sp.compare(VectorOperators.LE, lo).or(sp.compare(VectorOperators.GE, hi)));
                         gv.intoMemorySegment(dxs, (o + j) * 4, LE);

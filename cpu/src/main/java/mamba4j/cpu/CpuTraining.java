@@ -27,155 +27,11 @@ final class CpuTraining {
 
     /** Per-thread heap scratch: [0] packed A block / scan states, [1..] further per-thread buffers. */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[7][0]);
-    /** The calling thread's packed B (shared by the workers of one call; a nested call runs inline on its own thread). */
-    private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[0]);
 
     private static float[] scratch(int slot, int size) {
         float[][] sc = SCRATCH.get();
         if (sc[slot].length < size) sc[slot] = new float[size];
         return sc[slot];
-    }
-
-    // ================================================================ matmul
-
-    /** Micro-tile: MR rows of op(a) × NR = 2·VL columns of op(b), 12 accumulators in registers. */
-    static final int MR = 6, NR = 2 * VL;
-    /** K block: a B micro-panel (KC × NR floats, 32 KiB with AVX-512) stays in L1 while the A tiles stream past it. */
-    static final int KC = 256;
-    /** A work unit: MB rows (8 tiles) × NP micro-panels; units are what the threads split. */
-    static final int MB = 8 * MR, NP = 4;
-
-    /**
-     * out (M, N) (+)= op(a) (M, K) · op(b) (K, N), BLIS-style: op(b) is packed once per call (in parallel) into
-     * micro-panels of NR columns, K-major and zero-padded (this is where transB is absorbed); each thread takes
-     * (MB rows × NP panels) units, packs its A rows per K block into MR-row tiles (absorbing transA and the
-     * M tail), and runs the 6 × 2·VL broadcast-FMA micro-kernel. No horizontal reductions anywhere.
-     */
-    static void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate, int m, int k, int n) {
-        MemorySegment os = out.segment();
-        if (m == 0 || n == 0) return;
-        if (k == 0) { if (!accumulate) out.fill(0f); return; }
-        int panels = (n + NR - 1) / NR;
-        float[] bp = PACKED_B.get();
-        if (bp.length < panels * k * NR) { bp = new float[panels * k * NR]; PACKED_B.set(bp); }
-        float[] bpf = bp;
-        packB(b.segment(), transB, k, n, panels, bpf);
-        MemorySegment as = a.segment();
-        int mBlocks = (m + MB - 1) / MB, nBlocks = (panels + NP - 1) / NP;
-        Parallel.forRange(mBlocks * nBlocks, (u0, u1) -> {
-            float[] ap = scratch(0, MB * KC);
-            float[] tmp = scratch(1, MR * NR);
-            for (int u = u0; u < u1; u++) {
-                int i0 = (u / nBlocks) * MB, i1 = Math.min(m, i0 + MB);
-                int q0 = (u % nBlocks) * NP, q1 = Math.min(panels, q0 + NP);
-                int tiles = (i1 - i0 + MR - 1) / MR;
-                for (int k0 = 0; k0 < k; k0 += KC) {
-                    int kc = Math.min(KC, k - k0);
-                    packA(as, transA, m, k, i0, i1, k0, kc, ap);
-                    boolean addOld = accumulate || k0 > 0;
-                    for (int q = q0; q < q1; q++) {
-                        int bOff = (q * k + k0) * NR;
-                        for (int tile = 0; tile < tiles; tile++)
-                            kernel(ap, tile * kc * MR, bpf, bOff, kc, os, i0 + tile * MR, q * NR, m, n, addOld, tmp);
-                    }
-                }
-            }
-        });
-    }
-
-    /** bp[(q·K + p)·NR + c] = op(b)[p, q·NR + c], zero for columns past N. */
-    private static void packB(MemorySegment bs, boolean transB, int k, int n, int panels, float[] bp) {
-        Parallel.forRange(panels, (q0, q1) -> {
-            for (int q = q0; q < q1; q++) {
-                int j0 = q * NR, w = Math.min(NR, n - j0);
-                int base = q * k * NR;
-                if (!transB) {                                   // b (K, N): NR contiguous floats per row
-                    for (int p = 0; p < k; p++) {
-                        long src = ((long) p * n + j0) * 4;
-                        int dst = base + p * NR;
-                        if (w == NR) {
-                            FloatVector.fromMemorySegment(S, bs, src, LE).intoArray(bp, dst);
-                            FloatVector.fromMemorySegment(S, bs, src + VL * 4L, LE).intoArray(bp, dst + VL);
-                        } else {
-                            for (int c = 0; c < w; c++) bp[dst + c] = bs.getAtIndex(Tensor.F32, (long) p * n + j0 + c);
-                            Arrays.fill(bp, dst + w, dst + NR, 0f);
-                        }
-                    }
-                } else {                                         // b (N, K): NR rows read in step along K (their lines stay in L1)
-                    for (int p = 0; p < k; p++) {
-                        int dst = base + p * NR;
-                        for (int c = 0; c < w; c++) bp[dst + c] = bs.getAtIndex(Tensor.F32, (long) (j0 + c) * k + p);
-                        if (w < NR) Arrays.fill(bp, dst + w, dst + NR, 0f);
-                    }
-                }
-            }
-        });
-    }
-
-    /** ap[tile·kc·MR + p·MR + r] = op(a)[i0 + tile·MR + r, k0 + p], zero for rows past i1. */
-    private static void packA(MemorySegment as, boolean transA, int m, int k, int i0, int i1, int k0, int kc, float[] ap) {
-        int tiles = (i1 - i0 + MR - 1) / MR;
-        for (int tile = 0; tile < tiles; tile++) {
-            int base = tile * kc * MR;
-            int rows = Math.min(MR, i1 - i0 - tile * MR), r0 = i0 + tile * MR;
-            if (rows < MR) Arrays.fill(ap, base, base + kc * MR, 0f);
-            if (!transA) {                                       // a (M, K): each row read along K
-                for (int r = 0; r < rows; r++) {
-                    long src = (long) (r0 + r) * k + k0;
-                    for (int p = 0; p < kc; p++) ap[base + p * MR + r] = as.getAtIndex(Tensor.F32, src + p);
-                }
-            } else {                                             // a (K, M): the MR rows of a tile are contiguous per p
-                for (int p = 0; p < kc; p++) {
-                    long src = (long) (k0 + p) * m + r0;
-                    for (int r = 0; r < rows; r++) ap[base + p * MR + r] = as.getAtIndex(Tensor.F32, src + r);
-                }
-            }
-        }
-    }
-
-    private static void kernel(float[] ap, int aOff, float[] bp, int bOff, int kc, MemorySegment os, int i, int j,
-                               int m, int n, boolean addOld, float[] tmp) {
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-        FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-        for (int p = 0; p < kc; p++) {
-            int bo = bOff + p * NR, ao = aOff + p * MR;
-            FloatVector b0 = FloatVector.fromArray(S, bp, bo), b1 = FloatVector.fromArray(S, bp, bo + VL);
-            FloatVector a0 = FloatVector.broadcast(S, ap[ao]);
-            c00 = a0.fma(b0, c00); c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(S, ap[ao + 1]);
-            c10 = a1.fma(b0, c10); c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(S, ap[ao + 2]);
-            c20 = a2.fma(b0, c20); c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(S, ap[ao + 3]);
-            c30 = a3.fma(b0, c30); c31 = a3.fma(b1, c31);
-            FloatVector a4 = FloatVector.broadcast(S, ap[ao + 4]);
-            c40 = a4.fma(b0, c40); c41 = a4.fma(b1, c41);
-            FloatVector a5 = FloatVector.broadcast(S, ap[ao + 5]);
-            c50 = a5.fma(b0, c50); c51 = a5.fma(b1, c51);
-        }
-        // spill to a per-thread tile and store from there: keeps this method small enough for C2 to intrinsify fully
-        c00.intoArray(tmp, 0); c01.intoArray(tmp, VL); c10.intoArray(tmp, NR); c11.intoArray(tmp, NR + VL);
-        c20.intoArray(tmp, 2 * NR); c21.intoArray(tmp, 2 * NR + VL); c30.intoArray(tmp, 3 * NR); c31.intoArray(tmp, 3 * NR + VL);
-        c40.intoArray(tmp, 4 * NR); c41.intoArray(tmp, 4 * NR + VL); c50.intoArray(tmp, 5 * NR); c51.intoArray(tmp, 5 * NR + VL);
-        storeTile(tmp, os, i, j, m, n, addOld);
-    }
-
-    /** out[i..i+MR, j..j+NR] (+)= tile, clipped to (m, n). */
-    private static void storeTile(float[] tile, MemorySegment os, int i, int j, int m, int n, boolean addOld) {
-        int rows = Math.min(MR, m - i);
-        for (int r = 0; r < rows; r++) {
-            long o = (long) (i + r) * n + j;
-            if (j + NR <= n) {
-                for (int h = 0; h < NR; h += VL) {
-                    FloatVector v = FloatVector.fromArray(S, tile, r * NR + h);
-                    if (addOld) v = v.add(FloatVector.fromMemorySegment(S, os, (o + h) * 4, LE));
-                    v.intoMemorySegment(os, (o + h) * 4, LE);
-                }
-            } else {
-                for (int c = 0; c < n - j; c++)
-                    os.setAtIndex(Tensor.F32, o + c, addOld ? os.getAtIndex(Tensor.F32, o + c) + tile[r * NR + c] : tile[r * NR + c]);
-            }
-        }
     }
 
     // ================================================================ small reductions and elementwise ops
@@ -190,6 +46,7 @@ final class CpuTraining {
         });
         return parts;
     }
+
 
     /** dWeight[ids[i], :] += dOut[i, :]; threads split the D columns, so repeated ids never race. */
     static void embeddingBackward(int[] ids, Tensor dOut, Tensor dWeight) {
@@ -580,7 +437,7 @@ final class CpuTraining {
                     if (t % chunk == 0) saveState(cs, ((long) bi * chunks + t / chunk) * e + e0, valid, n, h, 0);
                     long ie = ((long) bi * l + t) * e + e0, in = ((long) bi * l + t) * n;
                     FloatVector dt = load(ds, ie, full, valid).add(bias);
-                    if (softplus) dt = CpuKernels.softplus(dt);
+                    if (softplus) dt = CpuElementwise.softplus(dt);
                     FloatVector u = load(us, ie, full, valid);
                     FloatVector du = dt.mul(u);
                     FloatVector y = dskip.mul(u);
@@ -590,7 +447,7 @@ final class CpuTraining {
                         hj.intoArray(h, j * VL);
                         y = hj.fma(FloatVector.broadcast(S, cm.getAtIndex(Tensor.F32, in + j)), y);
                     }
-                    if (zs != null) y = y.mul(CpuKernels.silu(load(zs, ie, full, valid)));
+                    if (zs != null) y = y.mul(CpuElementwise.silu(load(zs, ie, full, valid)));
                     store(y, os, ie, full, valid);
                 }
                 if (st != null) saveState(st, (long) bi * e + e0, valid, n, h, 0);
@@ -684,7 +541,7 @@ final class CpuTraining {
         boolean full = valid == VL;
         long ie = ((long) bi * c.l + t) * c.e + e0, in = ((long) bi * c.l + t) * n;
         FloatVector dt = load(c.ds, ie, full, valid).add(FloatVector.fromArray(S, c.bias, e0));
-        if (c.softplus) dt = CpuKernels.softplus(dt);
+        if (c.softplus) dt = CpuElementwise.softplus(dt);
         FloatVector u = load(c.us, ie, full, valid), du = dt.mul(u), y = FloatVector.fromArray(S, c.dskip, e0).mul(u);
         int hp = i * nv, hn = hp + nv;
         for (int j = 0; j < n; j++) {

@@ -1,0 +1,380 @@
+package mamba4j.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import mamba4j.core.CopyRegion;
+import mamba4j.core.Device;
+import mamba4j.core.Kernels;
+import mamba4j.core.Shape;
+import mamba4j.core.DType;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
+import mamba4j.core.ReferenceKernels;
+import mamba4j.core.SelectiveScan;
+import mamba4j.core.SelectiveScanGrads;
+import mamba4j.core.Ssd;
+import mamba4j.core.SsdGrads;
+import mamba4j.core.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+import static mamba4j.cpu.CpuKernels.LE;
+import static mamba4j.cpu.CpuKernels.S;
+import static mamba4j.cpu.CpuKernels.SCRATCH;
+import static mamba4j.cpu.CpuKernels.VL;
+
+/** The linear op (x · wᵀ + bias) for every shape: decode kernels that stream each weight row once, the packed GEMM for prefill. Called by {@link CpuKernels}, which routes to the reference when the Vector API is off. */
+final class CpuLinear {
+    private CpuLinear() {}
+
+    // ---------------------------------------------------------------- linear
+
+    /**
+     * out (M, N) = x (M, K) · w (N, K)ᵀ + bias. Threads split N in blocks of 4 weight rows; each block is read
+     * once from memory and multiplied against up to 4 rows of x at a time (16 dot products in registers).
+     * For decode (M ≤ 8) this streams every weight byte exactly once, which is what the bandwidth bound assumes.
+     * BF16/F16 blocks are widened into a per-thread F32 scratch first.
+     */
+    static void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        int m = x.size(0), k = x.size(1), n = w.size(0);
+        MemorySegment xs = x.segment(), os = out.segment();
+        DType wt = w.dtype();
+        if (m >= 32 && wt == DType.F32) {
+            // prefill/training shapes: the packed 6×32 matmul kernel (no horizontal sums), then the bias
+            CpuGemm.matmul(x, false, w, true, out, false, m, k, n);
+            if (bias != null) {
+                MemorySegment bs = bias.segment();
+                Parallel.forRange(m, 16, (r0, r1) -> {
+                    for (int i = r0; i < r1; i++) {
+                        int j = 0, bound = S.loopBound(n);
+                        for (; j < bound; j += VL) {
+                            long o = ((long) i * n + j) * 4;
+                            FloatVector.fromMemorySegment(S, os, o, LE).add(FloatVector.fromMemorySegment(S, bs, j * 4L, LE)).intoMemorySegment(os, o, LE);
+                        }
+                        for (; j < n; j++) os.setAtIndex(Tensor.F32, (long) i * n + j, os.getAtIndex(Tensor.F32, (long) i * n + j) + bs.getAtIndex(Tensor.F32, j));
+                    }
+                });
+            }
+            return;
+        }
+        if (m <= 8 && wt == DType.BF16 && I_SPECIES.length() == VL) {
+            // the same decode blocking for BF16 weights, widened in registers (half the bytes from memory)
+            MemorySegment ws = w.segment();
+            Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
+                float[] xd = deinterleave(xs, m, k);
+                int j = n0;
+                for (; j + 8 <= n1; j += 8)
+                    for (int i = 0; i < m; i++) dot8Bf16(xd, i * k, ws, (long) j * k * 2, k, os, (long) i * n + j);
+                for (; j < n1; j++)
+                    for (int i = 0; i < m; i++) {
+                        float acc = 0f;
+                        for (int p = 0; p < k; p++)
+                            acc += xs.getAtIndex(Tensor.F32, (long) i * k + p) * Tensor.bf16ToFloat(ws.getAtIndex(Tensor.I16, (long) j * k + p));
+                        os.setAtIndex(Tensor.F32, (long) i * n + j, acc);
+                    }
+                if (bias != null)
+                    for (int i = 0; i < m; i++)
+                        for (int jj = n0; jj < n1; jj++)
+                            os.setAtIndex(Tensor.F32, (long) i * n + jj, os.getAtIndex(Tensor.F32, (long) i * n + jj) + bias.getFloat(jj));
+            });
+            return;
+        }
+        if (m <= 8 && wt == DType.F32) {
+            // decode: blocks of 8 weight rows (8 reads in flight from memory), each block used by every x row
+            // while it is in L1/L2; x rows go in pairs so each weight load feeds 2 FMAs
+            MemorySegment ws = w.segment();
+            Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
+                int j = n0;
+                for (; j + 8 <= n1; j += 8) {
+                    long wOff = (long) j * k * 4;
+                    int i = 0;
+                    for (; i + 2 <= m; i += 2) dot8x2(xs, (long) i * k * 4, ws, wOff, k, os, (long) i * n + j, n);
+                    if (i < m) dot8(xs, (long) i * k * 4, ws, wOff, k, os, (long) i * n + j);
+                }
+                if (j < n1) kernelSmall(xs, 0, m, ws, (long) j * k * 4, n1 - j, k, os, 0, j, n);
+                if (bias != null)
+                    for (int i = 0; i < m; i++)
+                        for (int jj = n0; jj < n1; jj++)
+                            os.setAtIndex(Tensor.F32, (long) i * n + jj, os.getAtIndex(Tensor.F32, (long) i * n + jj) + bias.getFloat(jj));
+            });
+            return;
+        }
+        Parallel.forRange(n, 4, (long) m * n * k, (n0, n1) -> {
+            MemorySegment ws;
+            long wBase;
+            for (int j = n0; j < n1; j += 4) {
+                int nb = Math.min(4, n1 - j);
+                if (wt == DType.F32) {
+                    ws = w.segment();
+                    wBase = (long) j * k * 4;
+                } else {
+                    ws = widen(w, j, nb, k);
+                    wBase = 0;
+                }
+                for (int i = 0; i < m; i += 4) {
+                    int mb = Math.min(4, m - i);
+                    if (mb == 4 && nb == 4) kernel4x4(xs, (long) i * k * 4, ws, wBase, k, os, i, j, n);
+                    else kernelSmall(xs, (long) i * k * 4, mb, ws, wBase, nb, k, os, i, j, n);
+                }
+                if (bias != null)
+                    for (int i = 0; i < m; i++)
+                        for (int jj = j; jj < j + nb; jj++)
+                            os.setAtIndex(Tensor.F32, (long) i * n + jj, os.getAtIndex(Tensor.F32, (long) i * n + jj) + bias.getFloat(jj));
+            }
+        });
+    }
+
+    /** Rows [j, j+nb) of a BF16/F16 weight widened to F32 in a per-thread heap scratch. */
+    private static MemorySegment widen(Tensor w, int j, int nb, int k) {
+        float[][] sc = SCRATCH.get();
+        if (sc[0].length < 4 * k) sc[0] = new float[4 * k];
+        float[] dst = sc[0];
+        MemorySegment src = w.segment();
+        long base = (long) j * k;
+        int total = nb * k;
+        boolean bf16 = w.dtype() == DType.BF16;
+        int i = 0;
+        if (bf16 && VL == 16) {
+            // 16 bf16 values (256 bits) → 16 floats: zero-extend to int, shift into the high half
+            for (; i + 16 <= total; i += 16) {
+                ShortVector sv = ShortVector.fromMemorySegment(ShortVector.SPECIES_256, src, (base + i) * 2, LE);
+                FloatVector f = ((jdk.incubator.vector.IntVector) sv.convertShape(VectorOperators.ZERO_EXTEND_S2I, jdk.incubator.vector.IntVector.SPECIES_512, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                f.intoArray(dst, i);
+            }
+        }
+        for (; i < total; i++) {
+            short s = src.getAtIndex(Tensor.I16, base + i);
+            dst[i] = bf16 ? Tensor.bf16ToFloat(s) : Float.float16ToFloat(s);
+        }
+        return MemorySegment.ofArray(dst);
+    }
+
+    private static void kernel4x4(MemorySegment xs, long xOff, MemorySegment ws, long wOff, int k,
+                                  MemorySegment os, int i, int j, int n) {
+        long rx = (long) k * 4;
+        FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
+        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        int p = 0, bound = S.loopBound(k);
+        for (; p < bound; p += VL) {
+            long o = (long) p * 4;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, ws, wOff + o, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(S, ws, wOff + rx + o, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(S, ws, wOff + 2 * rx + o, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(S, ws, wOff + 3 * rx + o, LE);
+            FloatVector x0 = FloatVector.fromMemorySegment(S, xs, xOff + o, LE);
+            a00 = x0.fma(w0, a00); a01 = x0.fma(w1, a01); a02 = x0.fma(w2, a02); a03 = x0.fma(w3, a03);
+            FloatVector x1 = FloatVector.fromMemorySegment(S, xs, xOff + rx + o, LE);
+            a10 = x1.fma(w0, a10); a11 = x1.fma(w1, a11); a12 = x1.fma(w2, a12); a13 = x1.fma(w3, a13);
+            FloatVector x2 = FloatVector.fromMemorySegment(S, xs, xOff + 2 * rx + o, LE);
+            a20 = x2.fma(w0, a20); a21 = x2.fma(w1, a21); a22 = x2.fma(w2, a22); a23 = x2.fma(w3, a23);
+            FloatVector x3 = FloatVector.fromMemorySegment(S, xs, xOff + 3 * rx + o, LE);
+            a30 = x3.fma(w0, a30); a31 = x3.fma(w1, a31); a32 = x3.fma(w2, a32); a33 = x3.fma(w3, a33);
+        }
+        float[] r = {
+                VMath.sum(a00), VMath.sum(a01), VMath.sum(a02), VMath.sum(a03),
+                VMath.sum(a10), VMath.sum(a11), VMath.sum(a12), VMath.sum(a13),
+                VMath.sum(a20), VMath.sum(a21), VMath.sum(a22), VMath.sum(a23),
+                VMath.sum(a30), VMath.sum(a31), VMath.sum(a32), VMath.sum(a33)};
+        for (; p < k; p++)
+            for (int a = 0; a < 4; a++) {
+                float xv = xs.getAtIndex(Tensor.F32, xOff / 4 + (long) a * k + p);
+                for (int b = 0; b < 4; b++) r[a * 4 + b] += xv * ws.getAtIndex(Tensor.F32, wOff / 4 + (long) b * k + p);
+            }
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++) os.setAtIndex(Tensor.F32, (long) (i + a) * n + j + b, r[a * 4 + b]);
+    }
+
+    /**
+     * Edge blocks and decode: each of mb ≤ 4 rows of x against nb ≤ 4 weight rows. Straight-line bodies
+     * without per-lane conditions, so C2 keeps every vector op intrinsified.
+     */
+    private static void kernelSmall(MemorySegment xs, long xOff, int mb, MemorySegment ws, long wOff, int nb, int k,
+                                    MemorySegment os, int i, int j, int n) {
+        long rx = (long) k * 4;
+        for (int a = 0; a < mb; a++) {
+            long xa = xOff + a * rx, o = (long) (i + a) * n + j;
+            if (nb == 4) dot4(xs, xa, ws, wOff, k, os, o);
+            else for (int b = 0; b < nb; b++) os.setAtIndex(Tensor.F32, o + b, dot1(xs, xa, ws, wOff + b * rx, k));
+        }
+    }
+
+    /** out[o..o+3] = x · w_b for the 4 weight rows starting at wOff (one x load feeds 4 FMAs). */
+    private static void dot4(MemorySegment xs, long xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+        long rx = (long) k * 4;
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+        int p = 0, bound = S.loopBound(k);
+        for (; p < bound; p += VL) {
+            long off = (long) p * 4;
+            FloatVector xv = FloatVector.fromMemorySegment(S, xs, xa + off, LE);
+            c0 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + off, LE), c0);
+            c1 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + rx + off, LE), c1);
+            c2 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 2 * rx + off, LE), c2);
+            c3 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 3 * rx + off, LE), c3);
+        }
+        float r0 = VMath.sum(c0), r1 = VMath.sum(c1);
+        float r2 = VMath.sum(c2), r3 = VMath.sum(c3);
+        for (; p < k; p++) {
+            float xv = xs.getAtIndex(Tensor.F32, xa / 4 + p);
+            r0 += xv * ws.getAtIndex(Tensor.F32, wOff / 4 + p);
+            r1 += xv * ws.getAtIndex(Tensor.F32, (wOff + rx) / 4 + p);
+            r2 += xv * ws.getAtIndex(Tensor.F32, (wOff + 2 * rx) / 4 + p);
+            r3 += xv * ws.getAtIndex(Tensor.F32, (wOff + 3 * rx) / 4 + p);
+        }
+        os.setAtIndex(Tensor.F32, o, r0);
+        os.setAtIndex(Tensor.F32, o + 1, r1);
+        os.setAtIndex(Tensor.F32, o + 2, r2);
+        os.setAtIndex(Tensor.F32, o + 3, r3);
+    }
+
+    /** out[o..o+7] = x · w_b for 8 consecutive weight rows from wOff (x is one row). */
+    private static void dot8(MemorySegment xs, long xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+        long rx = (long) k * 4;
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+        int p = 0, bound = S.loopBound(k);
+        for (; p < bound; p += VL) {
+            long off = (long) p * 4;
+            FloatVector xv = FloatVector.fromMemorySegment(S, xs, xa + off, LE);
+            c0 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + off, LE), c0);
+            c1 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + rx + off, LE), c1);
+            c2 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 2 * rx + off, LE), c2);
+            c3 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 3 * rx + off, LE), c3);
+            c4 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 4 * rx + off, LE), c4);
+            c5 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 5 * rx + off, LE), c5);
+            c6 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 6 * rx + off, LE), c6);
+            c7 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 7 * rx + off, LE), c7);
+        }
+        float[] r = {VMath.sum(c0), VMath.sum(c1), VMath.sum(c2),
+                VMath.sum(c3), VMath.sum(c4), VMath.sum(c5),
+                VMath.sum(c6), VMath.sum(c7)};
+        for (; p < k; p++) {
+            float xv = xs.getAtIndex(Tensor.F32, xa / 4 + p);
+            for (int b = 0; b < 8; b++) r[b] += xv * ws.getAtIndex(Tensor.F32, (wOff + b * rx) / 4 + p);
+        }
+        for (int b = 0; b < 8; b++) os.setAtIndex(Tensor.F32, o + b, r[b]);
+    }
+
+    private static final VectorSpecies<Integer> I_SPECIES = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
+
+    /**
+     * x rows rearranged for {@link #dot8Bf16}: per chunk of 2·VL elements, the VL even-indexed values then the VL
+     * odd-indexed ones, matching how one int-vector load of 2·VL bf16 weights splits into two float vectors.
+     */
+    private static float[] deinterleave(MemorySegment xs, int m, int k) {
+        float[][] sc = SCRATCH.get();
+        if (sc[0].length < m * k) sc[0] = new float[m * k];
+        float[] d = sc[0];
+        int chunk = 2 * VL, full = k - k % chunk;
+        for (int i = 0; i < m; i++)
+            for (int p = 0; p < k; p++) {
+                float v = xs.getAtIndex(Tensor.F32, (long) i * k + p);
+                if (p < full) d[i * k + p - p % chunk + (p % 2) * VL + (p % chunk) / 2] = v;
+                else d[i * k + p] = v;
+            }
+        return d;
+    }
+
+    /**
+     * {@link #dot8} for BF16 weights. One int-vector load holds 2·VL bf16 values; an int's low half is the even
+     * element (shift left 16 → its float) and its high half the odd one (mask the low half → its float), so no
+     * shape-changing conversion is needed. xd is the row of {@link #deinterleave} at offset xa (floats).
+     */
+    private static void dot8Bf16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+        long rx = (long) k * 2;
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+        int chunk = 2 * VL, full = k - k % chunk, p = 0;
+        for (; p < full; p += chunk) {
+            long off = (long) p * 2;
+            FloatVector xe = FloatVector.fromArray(S, xd, xa + p), xo = FloatVector.fromArray(S, xd, xa + p + VL);
+            jdk.incubator.vector.IntVector w;
+            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 0 + off, LE);
+            c0 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c0));
+            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + rx + off, LE);
+            c1 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c1));
+            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 2 * rx + off, LE);
+            c2 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c2));
+            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 3 * rx + off, LE);
+            c3 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c3));
+            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 4 * rx + off, LE);
+            c4 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c4));
+            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 5 * rx + off, LE);
+            c5 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c5));
+            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 6 * rx + off, LE);
+            c6 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c6));
+            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 7 * rx + off, LE);
+            c7 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c7));
+        }
+        float[] r = {VMath.sum(c0), VMath.sum(c1), VMath.sum(c2),
+                VMath.sum(c3), VMath.sum(c4), VMath.sum(c5),
+                VMath.sum(c6), VMath.sum(c7)};
+        for (; p < k; p++)
+            for (int b = 0; b < 8; b++) r[b] += xd[xa + p] * Tensor.bf16ToFloat(ws.getAtIndex(Tensor.I16, (wOff + b * rx) / 2 + p));
+        for (int b = 0; b < 8; b++) os.setAtIndex(Tensor.F32, o + b, r[b]);
+    }
+
+
+    /** Like {@link #dot8} for two consecutive x rows at once: out[o..o+7] and out[o+n..o+n+7]. */
+    private static void dot8x2(MemorySegment xs, long xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, int n) {
+        long rx = (long) k * 4;
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+        FloatVector d0 = c0, d1 = c0, d2 = c0, d3 = c0, d4 = c0, d5 = c0, d6 = c0, d7 = c0;
+        int p = 0, bound = S.loopBound(k);
+        for (; p < bound; p += VL) {
+            long off = (long) p * 4;
+            FloatVector x0 = FloatVector.fromMemorySegment(S, xs, xa + off, LE);
+            FloatVector x1 = FloatVector.fromMemorySegment(S, xs, xa + rx + off, LE);
+            FloatVector w = FloatVector.fromMemorySegment(S, ws, wOff + off, LE);
+            c0 = x0.fma(w, c0); d0 = x1.fma(w, d0);
+            w = FloatVector.fromMemorySegment(S, ws, wOff + rx + off, LE);
+            c1 = x0.fma(w, c1); d1 = x1.fma(w, d1);
+            w = FloatVector.fromMemorySegment(S, ws, wOff + 2 * rx + off, LE);
+            c2 = x0.fma(w, c2); d2 = x1.fma(w, d2);
+            w = FloatVector.fromMemorySegment(S, ws, wOff + 3 * rx + off, LE);
+            c3 = x0.fma(w, c3); d3 = x1.fma(w, d3);
+            w = FloatVector.fromMemorySegment(S, ws, wOff + 4 * rx + off, LE);
+            c4 = x0.fma(w, c4); d4 = x1.fma(w, d4);
+            w = FloatVector.fromMemorySegment(S, ws, wOff + 5 * rx + off, LE);
+            c5 = x0.fma(w, c5); d5 = x1.fma(w, d5);
+            w = FloatVector.fromMemorySegment(S, ws, wOff + 6 * rx + off, LE);
+            c6 = x0.fma(w, c6); d6 = x1.fma(w, d6);
+            w = FloatVector.fromMemorySegment(S, ws, wOff + 7 * rx + off, LE);
+            c7 = x0.fma(w, c7); d7 = x1.fma(w, d7);
+        }
+        float[] r = {VMath.sum(c0), VMath.sum(c1), VMath.sum(c2),
+                VMath.sum(c3), VMath.sum(c4), VMath.sum(c5),
+                VMath.sum(c6), VMath.sum(c7),
+                VMath.sum(d0), VMath.sum(d1), VMath.sum(d2),
+                VMath.sum(d3), VMath.sum(d4), VMath.sum(d5),
+                VMath.sum(d6), VMath.sum(d7)};
+        for (; p < k; p++) {
+            float x0 = xs.getAtIndex(Tensor.F32, xa / 4 + p), x1 = xs.getAtIndex(Tensor.F32, (xa + rx) / 4 + p);
+            for (int b = 0; b < 8; b++) {
+                float wv = ws.getAtIndex(Tensor.F32, (wOff + b * rx) / 4 + p);
+                r[b] += x0 * wv;
+                r[8 + b] += x1 * wv;
+            }
+        }
+        for (int b = 0; b < 8; b++) {
+            os.setAtIndex(Tensor.F32, o + b, r[b]);
+            os.setAtIndex(Tensor.F32, o + n + b, r[8 + b]);
+        }
+    }
+
+    private static float dot1(MemorySegment xs, long xa, MemorySegment ws, long wa, int k) {
+        FloatVector c = FloatVector.zero(S);
+        int p = 0, bound = S.loopBound(k);
+        for (; p < bound; p += VL) {
+            long off = (long) p * 4;
+            c = FloatVector.fromMemorySegment(S, xs, xa + off, LE).fma(FloatVector.fromMemorySegment(S, ws, wa + off, LE), c);
+        }
+        float r = VMath.sum(c);
+        for (; p < k; p++) r += xs.getAtIndex(Tensor.F32, xa / 4 + p) * ws.getAtIndex(Tensor.F32, wa / 4 + p);
+        return r;
+    }
+
+}
