@@ -24,6 +24,7 @@ import java.util.Map;
         description = "Selective state space models (Mamba) on the JVM.",
         footerHeading = "%nExample:%n", footer = "  mamba4j demo%n  mamba4j generate --help",
         subcommands = {InspectCommand.class, ForwardCommand.class, GenerateCommand.class, PerplexityCommand.class, GradCommand.class,
+                mamba4j.app.serve.ServeCommand.class, mamba4j.app.serve.ServeBenchCommand.class,
                 TrainCommand.class, BenchCommand.class, TrainBenchCommand.class, ScanBenchCommand.class, ScalingBenchCommand.class,
                 DistillCommand.class, DemoCommand.class, EvalTaskCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
@@ -50,6 +51,8 @@ public final class Main implements Runnable {
         EXAMPLES.put("distill", List.of("mamba4j distill --teacher docs/llama-teacher --plan demo --data data/austen.txt --out runs/distill"));
         EXAMPLES.put("demo", List.of("mamba4j demo", "mamba4j demo --teacher docs/llama-teacher"));
         EXAMPLES.put("eval-task", List.of("mamba4j eval-task --model docs/induction-heads-64x --task induction-heads --lengths 256,4096"));
+        EXAMPLES.put("serve", List.of("mamba4j serve --model docs/llama-teacher --port 8080"));
+        EXAMPLES.put("bench-serve", List.of("mamba4j bench-serve --model docs/llama-teacher --clients 1,8"));
         EXAMPLES.put("help", List.of("mamba4j help train"));
     }
 

@@ -63,4 +63,41 @@ public final class KvCache {
         backend.copy(v, values, r);
     }
 
+    /** Writes one sequence's k, v (1, 1, Hkv, Dh) at position {@code at} of row {@code row} (room reserved before). */
+    public void writeRow(Tensor k, Tensor v, int row, int at) {
+        long r = (long) kvHeads * headDim;
+        if (at >= capacity) throw new IllegalStateException("KV write at " + at + " past capacity " + capacity);
+        CopyRegion region = CopyRegion.contiguous(r, 0, ((long) row * capacity + at) * r);
+        backend.copy(k, keys, region);
+        backend.copy(v, values, region);
+    }
+
+    /**
+     * Attention of T new queries q (B, T, H, Dh) that sit after {@code past} cached positions, whose keys and values are
+     * already written at [past, past + T): query τ sees positions [0, past + τ]. One {@link Backend#attentionDecode}
+     * per query position (a prompt continued after a prefix). out (B, T, H, Dh).
+     */
+    public void attendCached(Tensor q, int past, float scale, Tensor out) {
+        int t = q.size(1), h = q.size(2);
+        long row = (long) h * headDim;
+        Tensor qt = backend.zeros(batch, h, headDim), yt = backend.zeros(batch, h, headDim);
+        for (int tau = 0; tau < t; tau++) {
+            backend.copy(q, qt, CopyRegion.block(batch, row, tau * row, t * row, 0, row));
+            backend.attentionDecode(qt, keys, values, past + tau + 1, scale, yt);
+            backend.copy(yt, out, CopyRegion.block(batch, row, 0, row, tau * row, t * row));
+        }
+    }
+
+    /**
+     * Row {@code dstRow} of dst's first {@code len} positions = src's row {@code srcRow} (src holds at least len
+     * positions); dst grows to hold len positions, carrying its own first {@code dstLen}.
+     */
+    public static void copyRow(KvCache src, int srcRow, KvCache dst, int dstRow, int len, int dstLen) {
+        if (len == 0) return;
+        dst.reserve(len, dstLen);
+        long row = (long) src.kvHeads * src.headDim;
+        CopyRegion r = CopyRegion.contiguous(len * row, srcRow * src.capacity * row, dstRow * dst.capacity * row);
+        src.backend.copy(src.keys, dst.keys, r);
+        src.backend.copy(src.values, dst.values, r);
+    }
 }

@@ -28,4 +28,36 @@ public final class SequenceCopies {
         long d = out.dim(1);
         be.copy(h, out, CopyRegion.block(b, d, (long) (t - 1) * d, (long) t * d, 0, d));
     }
+
+    /**
+     * Row {@code dstRow} of dst = row {@code srcRow} of src, for tensors (B, ...) whose rows are one sequence's state
+     * (conv_state, ssm_state): the batches may differ, the rest of the shape must not.
+     */
+    public static void copyRow(Backend be, Tensor src, int srcRow, Tensor dst, int dstRow) {
+        long row = src.numel() / src.dim(0);
+        if (dst.numel() / dst.dim(0) != row || src.rank() != dst.rank())
+            throw new IllegalArgumentException("copyRow: " + src.shape() + " and " + dst.shape() + " differ past the batch");
+        if (srcRow < 0 || srcRow >= src.dim(0) || dstRow < 0 || dstRow >= dst.dim(0))
+            throw new IllegalArgumentException("copyRow: row " + srcRow + " of " + src.shape() + " into row " + dstRow + " of " + dst.shape());
+        be.copy(src, dst, CopyRegion.contiguous(row, srcRow * row, dstRow * row));
+    }
+
+    /**
+     * silu?(conv(x)) for sequences that continue those whose last K conv inputs are in convState (B, C, K), oldest
+     * first, and the new conv_state: the conv runs over [K − 1 history inputs | T new] and drops the first K − 1
+     * outputs. From a zero state this equals {@link Backend#causalConv1d} (zero padding) followed by
+     * {@link #keepConvInputs}. x (B·T, C); out (B, T, C).
+     */
+    public static void convWithHistory(Backend be, Tensor x, int b, int t, Tensor convState, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        int c = convState.size(1), k = convState.size(2), th = t + k - 1;
+        Tensor hist = be.zeros(b, th, c), histOut = be.zeros(b, th, c);
+        // hist[b, j, :] = conv_state[b, :, j + 1] for j < K − 1 (the history), then hist[b, K − 1 + τ, :] = x[b, τ, :]
+        be.copy(convState, hist, new CopyRegion(new long[]{b, k - 1, c}, 1, new long[]{(long) c * k, 1, k}, 0, new long[]{(long) th * c, c, 1}));
+        be.copy(x, hist, CopyRegion.block(b, (long) t * c, 0, (long) t * c, (long) (k - 1) * c, (long) th * c));
+        be.causalConv1d(hist, w, bias, silu, histOut);
+        be.copy(histOut, out, CopyRegion.block(b, (long) t * c, (long) (k - 1) * c, (long) th * c, 0, (long) t * c));
+        // conv_state[b, :, j] = the input at history position th − K + j
+        be.copy(hist, convState, new CopyRegion(new long[]{b, k, c}, (long) (th - k) * c, new long[]{(long) th * c, c, 1},
+                0, new long[]{(long) c * k, 1, k}));
+    }
 }

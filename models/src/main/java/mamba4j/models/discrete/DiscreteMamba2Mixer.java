@@ -101,13 +101,12 @@ public final class DiscreteMamba2Mixer {
     // ------------------------------------------------------------------ whole sequence
 
     /**
-     * The mixer over whole sequences: u (B·T, D) → out (B·T, D). With a cache (from an empty state: prefill), its
-     * ssm_state receives S_T and its conv_state the last K inputs of the conv. Publishes "mixer_y" (B, T, H, P), the
+     * The mixer over whole sequences: u (B·T, D) → out (B·T, D). With a cache the sequences continue from it (an empty
+     * one: prefill): the conv runs over its history and its ssm_state is S_0; it is left at S_T and the last K inputs. Publishes "mixer_y" (B, T, H, P), the
      * SSD output before the gate, to the trace.
      */
     public void forward(Tensor u, int b, int t, Tensor out, Cache cache, Trace trace, int layer) {
-        SsdInputs in = ssdInputs(u, b, t);                                                  // in_proj → conv → x | B | C, logA
-        if (cache != null) cache.keepConvInputs(in.xbcRaw, b, t);
+        SsdInputs in = ssdInputs(u, b, t, cache == null ? null : cache.conv);              // in_proj → conv → x | B | C, logA
         Tensor y = Tensor.zeros(DType.F32, b, t, config.nVHeads(), config.headDim());
         ssd(in, b, t, cache == null ? null : cache.ssm, y);                                 // S_t = a_t·S_{t−1} + x_t⊗B_t; y = S·C + D·x
         trace.record("mixer_y", layer, y);
@@ -115,7 +114,10 @@ public final class DiscreteMamba2Mixer {
     }
 
     /** in_proj (one linear per part: xBC | z | A_log), the identity-activation conv, the x | B | C split and the decay. */
-    public SsdInputs ssdInputs(Tensor u, int b, int t) {
+    public SsdInputs ssdInputs(Tensor u, int b, int t) { return ssdInputs(u, b, t, null); }
+
+    /** As {@link #ssdInputs(Tensor, int, int)}, the conv continuing from (and updating) convState (B, C, K) when not null. */
+    public SsdInputs ssdInputs(Tensor u, int b, int t, Tensor convState) {
         long bt = (long) b * t;
         int e = config.dInner(), c = config.convDim(), h = config.nVHeads(), gn = config.nQkHeads() * config.dState();
         Tensor xbcRaw = Tensor.zeros(DType.F32, bt, c), z = Tensor.zeros(DType.F32, bt, e), aLog = Tensor.zeros(DType.F32, bt, h);
@@ -123,7 +125,8 @@ public final class DiscreteMamba2Mixer {
         backend.linear(u, wZ, bZ, z);                                                      // (B·T, E)  z + z_bias
         backend.linear(u, wALog, bALog, aLog);                                             // (B·T, H)
         Tensor xbc = Tensor.zeros(DType.F32, bt, c);
-        backend.causalConv1d(xbcRaw.reshape(b, t, c), w.convWeight, w.convBias, false, xbc.reshape(b, t, c));
+        if (convState == null) backend.causalConv1d(xbcRaw.reshape(b, t, c), w.convWeight, w.convBias, false, xbc.reshape(b, t, c));
+        else mamba4j.models.SequenceCopies.convWithHistory(backend, xbcRaw, b, t, convState, w.convWeight, w.convBias, false, xbc.reshape(b, t, c));
         Tensor x = Tensor.zeros(DType.F32, bt, e), bm = Tensor.zeros(DType.F32, bt, gn), cm = Tensor.zeros(DType.F32, bt, gn);
         backend.splitColumns(xbc, x, bm, cm);
         Tensor logA = Tensor.zeros(DType.F32, bt, h);
@@ -220,12 +223,6 @@ public final class DiscreteMamba2Mixer {
         public void reset() {
             backend.fill(conv, 0f);
             backend.fill(ssm, 0f);
-        }
-
-        /** conv_state[b, :, j] = the conv input at position T − K + j (0 before the sequence): the state after a prefill from empty. */
-        void keepConvInputs(Tensor xbcRaw, int b, int t) {
-            if (b != batch) throw new IllegalArgumentException("cache is for batch " + batch + ", input is " + b);
-            mamba4j.models.SequenceCopies.keepConvInputs(backend, xbcRaw, b, t, conv);
         }
     }
 

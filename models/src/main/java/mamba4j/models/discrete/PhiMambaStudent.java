@@ -269,9 +269,9 @@ public final class PhiMambaStudent implements CausalLM {
 
     /** Runs the blocks and returns the final norm's output (B·T, D); fills the state (from empty) when one is given. */
     private Tensor hidden(int[][] ids, Trace trace, State cache) {
-        int b = ids.length, t = ids[0].length, d = spec.hidden();
-        if (anyAttention && t > spec.maxPositions())
-            throw new UserInputException("input of " + t + " tokens is longer than the attention layers' " + spec.maxPositions() + " positions");
+        int b = ids.length, t = ids[0].length, d = spec.hidden(), past = cache == null ? 0 : cache.len;
+        if (anyAttention && past + t > spec.maxPositions())
+            throw new UserInputException("input of " + (past + t) + " tokens is longer than the attention layers' " + spec.maxPositions() + " positions");
         int[] flat = TokenIds.flattenChecked(ids, spec.vocabSize());
         Tensor h = Tensor.zeros(DType.F32, (long) b * t, d);                        // (B·T, D) residual stream
         backend.embedding(embedding, backend.ids(flat), h);
@@ -294,17 +294,18 @@ public final class PhiMambaStudent implements CausalLM {
 
     /** A kept attention block over whole sequences, op for op as TeacherModel's: u (B·T, D) → a (B·T, D). */
     private void attention(Attention l, Work w, State cache, int li) {
-        int b = w.b, t = w.t, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim();
+        int b = w.b, t = w.t, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), past = cache == null ? 0 : cache.len;
         backend.linear(w.u, l.q, l.qBias, w.q);                                   // (B·T, H·Dh) = (B, T, H, Dh)
         backend.linear(w.u, l.k, l.kBias, w.k);
         backend.linear(w.u, l.v, l.vBias, w.v);
         Tensor q = w.q.reshape(b, t, h, dh), k = w.k.reshape(b, t, hkv, dh), v = w.v.reshape(b, t, hkv, dh);
         if (cos != null) {
-            backend.rotary(q, cos, sin, spec.rotaryDim(), 0, q);
-            backend.rotary(k, cos, sin, spec.rotaryDim(), 0, k);
+            backend.rotary(q, cos, sin, spec.rotaryDim(), past, q);
+            backend.rotary(k, cos, sin, spec.rotaryDim(), past, k);
         }
-        if (cache != null) cache.kv[li].write(k, v, 0);
-        backend.attention(q, k, v, spec.attentionScale(), w.y.reshape(b, t, h, dh), null, w.probs);
+        if (cache != null) cache.kv[li].write(k, v, past);
+        if (past == 0) backend.attention(q, k, v, spec.attentionScale(), w.y.reshape(b, t, h, dh), null, w.probs);
+        else cache.kv[li].attendCached(q, past, spec.attentionScale(), w.y.reshape(b, t, h, dh));   // queries after the cached positions
         backend.linear(w.y, l.dense, l.denseBias, w.a);
     }
 
@@ -393,6 +394,8 @@ public final class PhiMambaStudent implements CausalLM {
 
         @Override public int batch() { return batch; }
 
+        @Override public boolean growsWithLength() { return anyAttention; }
+
         /** The mixers' states (constant in the length) plus the kept attention's keys and values so far. */
         @Override public long stateBytes() {
             long s = 0;
@@ -431,6 +434,35 @@ public final class PhiMambaStudent implements CausalLM {
         mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
+    }
+
+    /** Feeds more tokens (B, T), continuing the mixers' states and the kept attention's caches; {@link #prefill} is this from empty. */
+    @Override public Tensor extend(DecodeState state, int[][] ids) {
+        State s = (State) state;
+        int b = ids.length, t = ids[0].length;
+        if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
+        if (anyAttention) s.reserve(s.len + t);
+        Tensor hf = hidden(ids, Trace.NONE, s);                                       // (B·T, D)
+        s.len += t;
+        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
+        backend.linear(s.u, lmHead, lmHeadBias, s.logits);
+        return s.logits;
+    }
+
+    /** Copies one sequence's mixer states and kept-attention caches (with a kept attention, dst must be empty, at src's length or hold one sequence). */
+    @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
+        State a = (State) src, d = (State) dst;
+        if (anyAttention && d.batch != 1 && d.len != 0 && d.len != a.len)
+            throw new IllegalArgumentException("the sequences of a KV-cache state share one length: copying " + a.len + " positions into a batch at " + d.len);
+        for (int i = 0; i < layers.size(); i++) {
+            if (a.mixers[i] != null) {
+                mamba4j.models.SequenceCopies.copyRow(backend, a.mixers[i].convState(), srcRow, d.mixers[i].convState(), dstRow);
+                mamba4j.models.SequenceCopies.copyRow(backend, a.mixers[i].ssmState(), srcRow, d.mixers[i].ssmState(), dstRow);
+            } else {
+                KvCache.copyRow(a.kv[i], srcRow, d.kv[i], dstRow, a.len, d.len);
+            }
+        }
+        d.len = a.len;
     }
 
     /** One token per sequence through every block, mirroring {@link #hidden} line for line. Returns logits (B, V). */

@@ -249,12 +249,14 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         final int batch;
         final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final Tensor[] conv, ssm, a;                // per layer; A = −exp(A_log) (E, N), computed once per state
+        final int[] pos;                            // (B) tokens each sequence has consumed (0 = empty)
         final Tensor h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits, one;
         final SelectiveScan[] scans;
 
         State(int batch) {
             int e = config.dInner(), n = config.stateSize(), dm = config.hiddenSize(), layers = config.numHiddenLayers();
             this.batch = batch;
+            pos = new int[batch];
             tokenIds = backend.zeros(DType.I32, batch);
             conv = new Tensor[layers];
             ssm = new Tensor[layers];
@@ -299,7 +301,27 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         State s = (State) state;
         if (prompts.length != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + prompts.length);
         run(prompts, Trace.NONE, s, s.logits, true);
+        java.util.Arrays.fill(s.pos, prompts[0].length);
         return s.logits;
+    }
+
+    /**
+     * Feeds more tokens (B, T): from an empty state the whole-sequence prefill; after that token by token through
+     * {@link #step} (the tape's scan starts from h_0 = 0), which is the same recurrence.
+     */
+    @Override public Tensor extend(DecodeState state, int[][] ids) {
+        State s = (State) state;
+        for (int p : s.pos) if (p != 0) return CausalLM.stepThrough(this, s, ids);
+        return prefill(s, ids);
+    }
+
+    @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
+        State a = (State) src, d = (State) dst;
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            SequenceCopies.copyRow(backend, a.conv[i], srcRow, d.conv[i], dstRow);
+            SequenceCopies.copyRow(backend, a.ssm[i], srcRow, d.ssm[i], dstRow);
+        }
+        d.pos[dstRow] = a.pos[srcRow];
     }
 
     /** One token per sequence through every block, mirroring {@link #block} line for line. Returns logits (B, V'). */
@@ -307,6 +329,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         State s = (State) state;
         TokenIds.check(tokens, -1, config.vocabSize());
         backend.ids(tokens, s.tokenIds);
+        for (int r = 0; r < s.batch; r++) s.pos[r]++;
         backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
         for (int i = 0; i < config.numHiddenLayers(); i++) {

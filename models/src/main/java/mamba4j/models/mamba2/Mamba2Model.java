@@ -324,7 +324,8 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
      * and leaving it after the last token; returns the last position's logits (B, V'). {@link #prefill} is this
      * from an empty state, so a prompt prefilled in two pieces equals one piece.
      */
-    public Tensor extend(State s, int[][] ids) {
+    @Override public Tensor extend(DecodeState state, int[][] ids) {
+        State s = (State) state;
         int b = ids.length, t = ids[0].length;
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         run(ids, Trace.NONE, s, s.logits, true);
@@ -365,4 +366,11 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         return s.logits;
     }
 
+    @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
+        State a = (State) src, d = (State) dst;
+        for (int i = 0; i < a.conv.length; i++) {
+            mamba4j.models.SequenceCopies.copyRow(backend, a.conv[i], srcRow, d.conv[i], dstRow);
+            mamba4j.models.SequenceCopies.copyRow(backend, a.ssm[i], srcRow, d.ssm[i], dstRow);
+        }
+    }
 }

@@ -345,7 +345,8 @@ public final class TeacherModel implements CausalLM, TrainableModel {
         final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
         final KvCache[] kv;                         // per layer
-        int len;
+        int len;                                    // positions filled in the caches (the longest sequence)
+        final int[] at;                             // (B) each sequence's position: len for all after prefill, own after copySequence
         final Tensor h, u, q, k, v, qkv, y, a, mid, gateOut, m, logits, pos;
         final int[] posIds;
         final Tensor posTensor;                     // (B) I32 positions for GPT-2's wpe
@@ -365,7 +366,18 @@ public final class TeacherModel implements CausalLM, TrainableModel {
             pos = backend.zeros(batch, d);
             posIds = new int[batch];
             posTensor = backend.zeros(DType.I32, batch);
+            at = new int[batch];
         }
+
+        boolean uniform() {
+            for (int p : at) if (p != at[0]) return false;
+            return true;
+        }
+
+        @Override public boolean growsWithLength() { return true; }
+
+        /** Rows step at their own positions (see {@link #step}). */
+        @Override public boolean sequencesShareOnePosition() { return false; }
 
         /** Makes room for {@code need} positions in every layer's cache. */
         void reserve(int need) { for (KvCache c : kv) c.reserve(need, len); }
@@ -397,19 +409,45 @@ public final class TeacherModel implements CausalLM, TrainableModel {
         s.reserve(t);
         run(prompts, Trace.NONE, s, s.logits, true);
         s.len = t;
+        java.util.Arrays.fill(s.at, t);
         return s.logits;
     }
 
-    /** One token per sequence through every block at position len, mirroring {@link #block} line for line. Returns logits (B, V). */
+    /**
+     * Feeds more tokens (B, T): from an empty cache the whole-sequence prefill; after cached positions token by token
+     * through {@link #step} (each row at its own position), the same attention over the same keys.
+     */
+    @Override public Tensor extend(DecodeState state, int[][] ids) {
+        State s = (State) state;
+        for (int p : s.at) if (p != 0) return CausalLM.stepThrough(this, s, ids);
+        return prefill(s, ids);
+    }
+
+    /** Copies one sequence's keys, values and position; the rows of a state may be at different positions. */
+    @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
+        State a = (State) src, d = (State) dst;
+        int n = a.at[srcRow];
+        for (int i = 0; i < a.kv.length; i++) KvCache.copyRow(a.kv[i], srcRow, d.kv[i], dstRow, n, d.len);
+        d.at[dstRow] = n;
+        d.len = d.batch == 1 ? n : Math.max(d.len, n);
+    }
+
+    /**
+     * One token per sequence through every block, each at its own position (all at len after a prefill), mirroring
+     * {@link #block} line for line. Returns logits (B, V). Rows at different positions (sequences copied in by
+     * {@link #copySequence}) take rotary, the cache write and attention one row at a time.
+     */
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
         TokenIds.check(tokens, -1, spec.vocabSize());
-        int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.len;
-        s.reserve(at + 1);
+        boolean uniform = s.uniform();
+        int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.at[0], last = 0;
+        for (int p : s.at) last = Math.max(last, p);
+        s.reserve(last + 1);
         backend.ids(tokens, s.tokenIds);
         backend.embedding(w.embedding(), s.tokenIds, s.h);
         if (w.positions() != null) {
-            java.util.Arrays.fill(s.posIds, at);
+            System.arraycopy(s.at, 0, s.posIds, 0, b);
             backend.ids(s.posIds, s.posTensor);
             backend.embedding(w.positions(), s.posTensor, s.pos);
             backend.add(s.h, s.pos, s.h);
@@ -425,13 +463,25 @@ public final class TeacherModel implements CausalLM, TrainableModel {
                 project(s.u, l.k(), l.kBias(), s.k);
                 project(s.u, l.v(), l.vBias(), s.v);
             }
-            Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
-            if (cos != null) {
-                backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
-                backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
+            if (uniform) {
+                Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
+                if (cos != null) {
+                    backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
+                    backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
+                }
+                s.kv[i].write(k, s.v.reshape(b, 1, hkv, dh), at);
+                backend.attentionDecode(s.q.reshape(b, h, dh), s.kv[i].keys(), s.kv[i].values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
+            } else for (int r = 0; r < b; r++) {                                    // the same, one row at its own position
+                int p = s.at[r];
+                Tensor q = s.q.rows(r, r + 1).reshape(1, 1, h, dh), k = s.k.rows(r, r + 1).reshape(1, 1, hkv, dh);
+                if (cos != null) {
+                    backend.rotary(q, cos, sin, spec.rotaryDim(), p, q);
+                    backend.rotary(k, cos, sin, spec.rotaryDim(), p, k);
+                }
+                s.kv[i].writeRow(k, s.v.rows(r, r + 1).reshape(1, 1, hkv, dh), r, p);
+                backend.attentionDecode(q.reshape(1, h, dh), s.kv[i].keys().rows(r, r + 1), s.kv[i].values().rows(r, r + 1), p + 1,
+                        spec.attentionScale(), s.y.rows(r, r + 1).reshape(1, h, dh));
             }
-            s.kv[i].write(k, s.v.reshape(b, 1, hkv, dh), at);
-            backend.attentionDecode(s.q.reshape(b, h, dh), s.kv[i].keys(), s.kv[i].values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
             project(s.y, l.o(), l.oBias(), s.a);
             if (spec.arch() == TeacherSpec.Arch.PHI) {
                 mlp(l, s.u, s.mid, s.gateOut, s.m);
@@ -444,7 +494,8 @@ public final class TeacherModel implements CausalLM, TrainableModel {
                 backend.add(s.h, s.m, s.h);
             }
         }
-        s.len = at + 1;
+        for (int r = 0; r < b; r++) s.at[r]++;
+        s.len = last + 1;
         norm(s.h, w.normF(), w.normFBias(), s.u);
         backend.linear(s.u, w.lmHead(), w.lmHeadBias(), s.logits);
         return s.logits;
