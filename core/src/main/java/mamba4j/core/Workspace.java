@@ -1,6 +1,7 @@
 package mamba4j.core;
 
 import java.lang.foreign.Arena;
+import java.lang.ref.Cleaner;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,10 +12,16 @@ import java.util.List;
  * OS once the first step has sized the blocks (fresh native memory costs a page fault per 4 KiB).
  *
  * <p>Tensors from a workspace are valid until the next {@link #reset()}; nothing may keep them longer.
+ *
+ * <p>The workspace owns its native blocks: {@link #close()} returns them to the OS (the owner — a trainable model —
+ * closes it in its own {@code close}). A workspace that becomes unreachable unclosed is closed by a cleaner, so a
+ * forgotten close costs memory until the next GC, not for the life of the JVM.
  */
-public final class Workspace {
+public final class Workspace implements AutoCloseable {
     private static final long BLOCK = 64L << 20;
+    private static final Cleaner CLEANER = Cleaner.create();
     private final Arena arena = Arena.ofShared();
+    private final Cleaner.Cleanable cleanable = CLEANER.register(this, new Release(arena));
     private final List<MemorySegment> blocks = new ArrayList<>();
     private int block;
     private long offset;
@@ -31,7 +38,17 @@ public final class Workspace {
         long bytes = Math.multiplyExact(s.numel(), (long) dtype.byteSize());
         long aligned = (bytes + 63) & ~63L;
         while (true) {
-            if (block == blocks.size()) blocks.add(arena.allocate(Math.max(BLOCK, aligned), 64));
+            if (block == blocks.size()) {
+                long size = Math.max(BLOCK, aligned);
+                try {
+                    blocks.add(arena.allocate(size, 64));
+                } catch (OutOfMemoryError e) {
+                    OutOfMemoryError named = new OutOfMemoryError("workspace block of " + size + " bytes for a "
+                            + dtype + " tensor " + s + " (" + reservedBytes() + " bytes already reserved)");
+                    named.initCause(e);
+                    throw named;
+                }
+            }
             MemorySegment b = blocks.get(block);
             if (offset + aligned <= b.byteSize()) {
                 MemorySegment seg = b.asSlice(offset, bytes);
@@ -49,5 +66,19 @@ public final class Workspace {
         long n = 0;
         for (MemorySegment b : blocks) n += b.byteSize();
         return n;
+    }
+
+    /** Frees every block; tensors from this workspace must not be used afterwards. Idempotent. */
+    @Override
+    public void close() {
+        blocks.clear();
+        block = 0;
+        offset = 0;
+        cleanable.clean();
+    }
+
+    /** Closes the arena once, from {@link #close()} or the cleaner; holds no reference to the workspace. */
+    private record Release(Arena arena) implements Runnable {
+        @Override public void run() { arena.close(); }
     }
 }

@@ -41,8 +41,13 @@ public final class Models {
         return c.optString("model_type", "(none)");
     }
 
+    /**
+     * Loads the model of a checkpoint folder. A folder mamba4j wrote as a training checkpoint carries
+     * {@code checksums.json}; it is verified first, so a corrupt or edited file is refused, named.
+     */
     public static Loaded load(Path dir, Backend backend) {
         JsonConfig json = readConfig(dir);
+        if (mamba4j.io.Checksums.present(dir)) mamba4j.io.Checksums.verify(dir);
         String type = json.optString("model_type",
                 Mamba2Loader.isOriginalConfig(json) ? "mamba2" : Mamba1Loader.isOriginalConfig(json) ? "mamba" : "");
         return switch (type) {
@@ -51,7 +56,7 @@ public final class Models {
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
                     yield new Loaded(Mamba1Loader.load(cfg, ck, backend), cfg, ck, json);
-                } catch (RuntimeException ex) {
+                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
                 }
@@ -61,7 +66,7 @@ public final class Models {
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
                     yield new Loaded(Mamba2Loader.load(cfg, ck, backend), cfg, ck, json);
-                } catch (RuntimeException ex) {
+                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
                 }
@@ -72,7 +77,7 @@ public final class Models {
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
                     yield new Loaded(mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend), cfg, ck, json);
-                } catch (RuntimeException ex) {
+                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
                 }
@@ -82,7 +87,7 @@ public final class Models {
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
                     yield new Loaded(PhiMambaCheckpoint.load(json, ck, backend), cfg, ck, json);
-                } catch (RuntimeException ex) {
+                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
                 }

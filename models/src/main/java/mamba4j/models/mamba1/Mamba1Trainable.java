@@ -274,4 +274,11 @@ public final class Mamba1Trainable implements TrainableModel {
     /** Copies the tensors of dir/model.safetensors (as {@link #save} wrote them) into the parameters, in place. */
     public void loadFrom(Path dir) { params.loadFrom(dir, ck -> name -> name); }
 
+
+    /** Frees the step workspaces (the parameters stay valid until unreachable). */
+    @Override
+    public void close() {
+        workspace.close();
+        recomputer.close();
+    }
 }

@@ -204,4 +204,11 @@ public final class Mamba2Trainable implements TrainableModel {
         params.loadFrom(dir, ck -> name -> name.equals(embeddingName) ? Mamba2Loader.embeddingName(ck) : name);
     }
 
+
+    /** Frees the step workspaces (the parameters stay valid until unreachable). */
+    @Override
+    public void close() {
+        workspace.close();
+        recomputer.close();
+    }
 }

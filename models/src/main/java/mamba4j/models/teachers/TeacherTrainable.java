@@ -316,4 +316,10 @@ public final class TeacherTrainable implements TrainableModel {
 
     /** Copies the tensors of dir's checkpoint (as {@link #save} wrote them) into the parameters, in place. */
     public void loadFrom(Path dir) { params.loadFrom(dir, ck -> name -> name); }
+
+    /** Frees the step workspaces (the parameters stay valid until unreachable). */
+    @Override
+    public void close() {
+        workspace.close();
+    }
 }
