@@ -18,7 +18,8 @@ import java.util.List;
  * forgotten close costs memory until the next GC, not for the life of the JVM.
  */
 public final class Workspace implements AutoCloseable {
-    private static final long BLOCK = 64L << 20;
+    private static final long BLOCK = 64L << 20;       // the largest block (a bigger tensor gets a block of its own size)
+    private static final long FIRST_BLOCK = 4L << 20;  // blocks double from here: a tiny model does not reserve 64 MiB per workspace
     private static final Cleaner CLEANER = Cleaner.create();
     private final Arena arena = Arena.ofShared();
     private final Cleaner.Cleanable cleanable = CLEANER.register(this, new Release(arena));
@@ -39,7 +40,7 @@ public final class Workspace implements AutoCloseable {
         long aligned = (bytes + 63) & ~63L;
         while (true) {
             if (block == blocks.size()) {
-                long size = Math.max(BLOCK, aligned);
+                long size = Math.max(aligned, blocks.isEmpty() ? FIRST_BLOCK : Math.min(BLOCK, 2 * blocks.getLast().byteSize()));
                 try {
                     blocks.add(arena.allocate(size, 64));
                 } catch (OutOfMemoryError e) {
