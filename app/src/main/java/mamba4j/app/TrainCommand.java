@@ -354,21 +354,29 @@ final class TrainCommand implements Callable<Integer> {
     private ObjectNode loadPreset() throws IOException {
         if (preset == null) return JSON.createObjectNode();
         Path file = cliPath(preset, "--preset");
-        ObjectNode o;
         if (Files.exists(file)) {
             presetFile = file.toAbsolutePath();
             presetDir = presetFile.getParent();
-            o = mamba4j.io.UserFiles.readJsonObject(file, "--preset " + presetFile);
-        } else {
-            try (InputStream in = TrainCommand.class.getResourceAsStream("/presets/" + preset + ".json")) {
-                if (in == null || preset.contains("/")) throw new UserInputException("--preset " + preset + ": no such file or built-in preset (selective-copying, induction-heads, austen-bytes, phi-austen-bytes)");
-                o = (ObjectNode) JSON.readTree(in);
-            }
+            return readPresetFile(presetFile);
         }
+        try (InputStream in = TrainCommand.class.getResourceAsStream("/presets/" + preset + ".json")) {
+            if (in == null || preset.contains("/")) throw new UserInputException("--preset " + preset + ": no such file or built-in preset (selective-copying, induction-heads, austen-bytes, phi-austen-bytes)");
+            return sections((ObjectNode) JSON.readTree(in), preset);
+        }
+    }
+
+    /**
+     * A preset file: one JSON object whose "model", "data" and "train" are objects (or absent / null), errors naming
+     * the file and the key. The fuzz target of presets reads files through here.
+     */
+    static ObjectNode readPresetFile(Path file) {
+        return sections(mamba4j.io.UserFiles.readJsonObject(file, "--preset " + file.toAbsolutePath()), file.toAbsolutePath().toString());
+    }
+
+    private static ObjectNode sections(ObjectNode o, String name) {
         for (String section : List.of("model", "data", "train"))
             if (o.has(section) && !o.get(section).isObject() && !o.get(section).isNull())
-                throw new UserInputException("--preset " + (presetFile != null ? presetFile : preset) + ": key '" + section
-                        + "' must be an object, got " + o.get(section).getNodeType());
+                throw new UserInputException("--preset " + name + ": key '" + section + "' must be an object, got " + o.get(section).getNodeType());
         for (String section : List.of("model", "data", "train")) if (o.has(section) && o.get(section).isNull()) o.remove(section);
         return o;
     }

@@ -67,8 +67,8 @@ public final class UserFiles {
             JsonLocation at = e.getLocation(); // null for a stream constraint (nesting depth, number length)
             throw new UserInputException(file + ": not valid JSON: " + oneLine(e.getOriginalMessage())
                     + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"), e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot parse " + file + ": " + e.getMessage(), e);
+        } catch (IOException e) {   // bytes in memory: any other failure is the content's (e.g. an unsupported UCS-4 byte order)
+            throw new UserInputException(file + ": not valid JSON: " + oneLine(e.getMessage()), e);
         }
     }
 
@@ -145,9 +145,19 @@ public final class UserFiles {
         return b.append('\'').toString();
     }
 
-    private static String oneLine(String s) {
+    /**
+     * A message part that quotes a user's bytes (a parser's "Unrecognized token '…'") as one printable line: line
+     * breaks become spaces, other control characters {@code \\uXXXX}, at most 300 characters.
+     */
+    public static String oneLine(String s) {
         if (s == null) return "";
         String t = s.replaceAll("\\s*\\R\\s*", " ");
-        return t.length() > 300 ? t.substring(0, 297) + "..." : t;
+        StringBuilder b = new StringBuilder(Math.min(t.length(), 310));
+        for (int i = 0; i < t.length() && b.length() < 300; i++) {
+            char c = t.charAt(i);
+            if (c < 0x20 || c == 0x7f) b.append(String.format("\\u%04x", (int) c));
+            else b.append(c);
+        }
+        return b.length() >= 300 && t.length() > 300 ? b.substring(0, 297) + "..." : b.toString();
     }
 }
