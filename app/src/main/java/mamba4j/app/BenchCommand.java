@@ -3,10 +3,8 @@ package mamba4j.app;
 import mamba4j.core.Backend;
 import mamba4j.core.Backends;
 import mamba4j.core.DType;
-import mamba4j.core.ProfilingBackend;
+import mamba4j.core.ProfilingKernels;
 import mamba4j.core.UserInputException;
-import mamba4j.cpu.MemoryBandwidth;
-import mamba4j.cpu.Parallel;
 import mamba4j.models.CausalLM;
 import mamba4j.models.Models;
 import mamba4j.models.mamba1.Mamba1Config;
@@ -59,7 +57,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (promptLen < 1 || decodeTokens < 1) throw new UserInputException("--prompt-len and --decode-tokens must be >= 1");
         for (int b : batches) if (b < 1) throw new UserInputException("--batch sizes must be >= 1, got " + b);
-        Backend backend = profile ? new ProfilingBackend(Backends.get("cpu")) : Backends.get("cpu");
+        Backend backend = profile ? ProfilingKernels.wrap(Backends.get("cpu")) : Backends.get("cpu");
         Models.Loaded loaded = null;
         CausalLM lm;
         String what;
@@ -86,12 +84,11 @@ final class BenchCommand implements Callable<Integer> {
             what = shape + " (random, " + dt + ")";
         }
         try {
-            double bw = MemoryBandwidth.readGBps(1L << 30, 5);
+            double bw = backend.memoryBandwidthGBs();
             resetPeakRss();   // the probe's buffer is freed; peak memory below is the model's
             long bytes = lm.weightBytesPerToken();
             double bound = bw * 1e9 / bytes;
-            System.out.printf("model %s, threads %d, vector width %d floats%n", what, Parallel.threads(),
-                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length());
+            System.out.printf("model %s, backend %s%n", what, backend.description());
             System.out.printf("memory read bandwidth %.1f GB/s; weights read per decode step %.1f MB → bound %.1f steps/s%n",
                     bw, bytes / 1e6, bound);
 
@@ -115,14 +112,14 @@ final class BenchCommand implements Callable<Integer> {
                 lm.prefill(st, p);
                 int[] tok = new int[b];
                 for (int i = 0; i < 8; i++) lm.step(st, tok);                 // warm-up
-                if (backend instanceof ProfilingBackend pb) pb.reset();
+                if (backend.kernels() instanceof ProfilingKernels pb) pb.reset();
                 long s0 = System.nanoTime();
                 for (int i = 0; i < decodeTokens; i++) lm.step(st, tok);
                 double secs = (System.nanoTime() - s0) / 1e9;
                 double steps = decodeTokens / secs;
                 System.out.printf("decode   batch %d: %.1f tok/s (%.1f steps/s, %.2f ms/step, %.0f%% of the bandwidth bound), state %.1f KB%n",
                         b, steps * b, steps, 1e3 / steps, 100 * steps / bound, st.stateBytes() / 1e3);
-                if (backend instanceof ProfilingBackend pb) System.out.print(pb.report());
+                if (backend.kernels() instanceof ProfilingKernels pb) System.out.print(pb.report());
                 table.append(String.format("| %s | %d | %.1f | %.1f | %.0f%% |%n", what, b, steps * b, bound * b, 100 * steps / bound));
             }
             System.out.printf("peak resident memory %.0f MB%n", peakRssMb());

@@ -10,7 +10,6 @@ import mamba4j.core.Backends;
 import mamba4j.core.DType;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
-import mamba4j.cpu.Parallel;
 import mamba4j.io.AtomicFiles;
 import mamba4j.io.JsonConfig;
 import mamba4j.models.CausalLM;
@@ -18,7 +17,7 @@ import mamba4j.models.Models;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
 import mamba4j.models.teachers.TeacherSpec;
-import mamba4j.models.teachers.TeacherTrainable;
+import mamba4j.models.teachers.TeacherModel;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -36,8 +35,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
-import java.lang.reflect.Field;
-import java.lang.reflect.Modifier;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -178,7 +175,7 @@ final class ScalingBenchCommand implements Callable<Integer> {
         if (threads != null) System.setProperty("mamba4j.threads", threads.toString());
         Backend be = Backends.get("cpu");
         TeacherSpec spec = teacherSpec();
-        TeacherTrainable teacher = TeacherTrainable.random(spec, seed, be);
+        TeacherModel teacher = TeacherModel.random(spec, seed, be);
         long teacherParams = teacher.parameters().stream().mapToLong(p -> p.value().numel()).sum();
         long teacherBody = nonEmbedding(teacherParams, vocab, dModel);
         int ml = mambaLayers != null ? mambaLayers : matchLayers(teacherBody);
@@ -392,7 +389,7 @@ final class ScalingBenchCommand implements Callable<Integer> {
                 double fill = (System.nanoTime() - t0) / 1e9;
                 settle();
                 long afterFill = status("VmRSS");
-                long[] held = heldBytes(st);
+                long[] held = {st.allocatedBytes(), st.bufferBytes()};
                 r.put("fill_seconds", fill).put("state_bytes", st.stateBytes())
                         .put("state_allocated_bytes", held[0]).put("step_buffer_bytes", held[1])
                         .put("state_rss_growth_bytes", (afterFill - base) * 1024);
@@ -440,23 +437,6 @@ final class ScalingBenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    /**
-     * Bytes of the tensors the decode state object holds, found by reflection so the models need no benchmark hook:
-     * [0] the per-layer arrays (KV cache at its capacity; conv and SSM states), [1] the single step buffers.
-     */
-    static long[] heldBytes(CausalLM.DecodeState st) throws IllegalAccessException {
-        long[] sum = new long[2];
-        Set<Long> seen = new HashSet<>();
-        for (Field f : st.getClass().getDeclaredFields()) {
-            if (Modifier.isStatic(f.getModifiers())) continue;
-            f.setAccessible(true);
-            Object v = f.get(st);
-            if (v instanceof Tensor t && seen.add(t.data().address())) sum[1] += t.byteSize();
-            if (v instanceof Tensor[] ts)
-                for (Tensor t : ts) if (t != null && seen.add(t.data().address())) sum[0] += t.byteSize();
-        }
-        return sum;
-    }
 
     // ------------------------------------------------------------------ results
 
@@ -666,12 +646,12 @@ final class ScalingBenchCommand implements Callable<Integer> {
                 // not Linux: the description says unknown
             }
             return new Machine(cpu, Runtime.getRuntime().availableProcessors(), mem,
-                    "JDK " + Runtime.version() + ", vector width " + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() + " floats");
+                    "JDK " + Runtime.version() + ", " + Backends.get("cpu").description());
         }
 
         ObjectNode json() {
             return JsonNodeFactory.instance.objectNode().put("cpu", cpu).put("cores", cores).put("memory_gb", memGb).put("jvm", jvm)
-                    .put("threads", Parallel.threads());
+                    .put("threads", Backends.get("cpu").threads());
         }
     }
 }

@@ -8,7 +8,6 @@ import mamba4j.core.SelectiveScanGrads;
 import mamba4j.core.Ssd;
 import mamba4j.core.SsdGrads;
 import mamba4j.core.Tensor;
-import mamba4j.cpu.Parallel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -42,7 +41,7 @@ final class ScanBenchCommand implements Callable<Integer> {
         Backend be = Backends.get("cpu");
         int e = channels, p = headDim, h = e / p;
         SplittableRandom r = new SplittableRandom(3);
-        System.out.printf("E = %d (SSD: H = %d × P = %d, G = 1), batch 1, chunk %d, threads %d; times in ms (best of 2)%n", e, h, p, chunk, Parallel.threads());
+        System.out.printf("E = %d (SSD: H = %d × P = %d, G = 1), batch 1, chunk %d, threads %d; times in ms (best of 2)%n", e, h, p, chunk, Backends.get("cpu").threads());
         System.out.println("| N | L | Mamba-1 scan fwd | bwd | SSD fwd | bwd |");
         System.out.println("|---|---|---|---|---|---|");
         for (int n : states)

@@ -24,7 +24,7 @@ class GenerateTextTest {
         // vocab covers the GPT-NeoX tokenizer's 50281 ids
         Mamba1Config cfg = new Mamba1Config(50281, 50288, 16, 4, 1, 2, 4, 1, false, true, 1e-5, true, 0);
         Mamba1Saver.save(Mamba1Init.random(cfg, DType.BF16, 3, Backends.get("cpu")), model);
-        Files.copy(Repo.shared().resolve("tokenizers/gpt-neox-20b.tokenizer.json"), model.resolve("tokenizer.json"));
+        Files.copy(Repo.root().resolve("testdata/tokenizers/gpt-neox-20b.tokenizer.json"), model.resolve("tokenizer.json"));
 
         Cli ids = Cli.run("generate", "--model", model.toString(), "--prompt", "Hello world", "--max-new-tokens", "6", "--ids", "--no-stop");
         assertEquals(0, ids.status(), ids.err());

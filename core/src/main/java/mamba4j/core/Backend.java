@@ -1,187 +1,494 @@
 package mamba4j.core;
 
+import java.util.Objects;
+
 /**
- * The closed set of tensor ops, in destination-passing style: every op writes into an {@code out}
- * tensor the caller owns, so a decode loop can run without allocating.
+ * The one checked front of the closed op set: every op's shapes, dtypes and device are validated here, once, when it
+ * is called (ggml's op constructors), and only then handed to the backend's {@link Kernels} — so the reference, the
+ * Vector API backend and an accelerator backend run the same checks and write no checks of their own. A failed
+ * check is a bug in the caller ({@link IllegalArgumentException}, an internal error with its stack trace); user input
+ * is checked where it enters and raised as {@link UserInputException}.
  *
- * <p>Activations are F32. Weights of {@link #linear} and {@link #embedding} may be F32, BF16 or F16 and
- * are widened to F32 inside the op; every reduction and every scan state is F32. Shapes below use the
- * symbols of MATH.md. Implementations: {@link ReferenceBackend} (scalar, the definition) and the
- * Vector API backend of the cpu module; a test runs each fast op against the reference.
+ * <p>The backend also owns memory and movement: {@link #allocate}, {@link #upload}, {@link #download}, the strided
+ * {@link #copy}, {@link #fill}, {@link #item} and {@link #sync}. Parameters, gradients, optimizer moments and
+ * intermediates live on its {@link #device()}; the sync points are few and visible (the loss and gradient norm once
+ * per step through {@link #item}, one id per sequence per decode step). Op semantics: see {@link Kernels}.
  */
-public interface Backend {
-    String name();
+public final class Backend {
+    private final Kernels k;
 
-    /** out[i, :] = weight[ids[i], :]. weight (V, D) F32/BF16/F16; out (n, D) F32. Ids are checked by the caller. */
-    void embedding(Tensor weight, int[] ids, Tensor out);
+    public Backend(Kernels kernels) { this.k = Objects.requireNonNull(kernels); }
 
-    /** out = x · wᵀ + bias. x (M, K) F32; w (N, K) F32/BF16/F16 (PyTorch Linear layout); bias (N) F32 or null; out (M, N). */
-    void linear(Tensor x, Tensor w, Tensor bias, Tensor out);
+    /** The kernels behind the front (for decorators such as {@link ProfilingKernels}). */
+    public Kernels kernels() { return k; }
 
-    /** out = x / sqrt(mean(x², last dim) + eps) · w. x, out (M, D); w (D). */
-    void rmsNorm(Tensor x, Tensor w, float eps, Tensor out);
+    public String name() { return k.name(); }
 
-    /** out = a + b, elementwise, same shapes (out may alias a or b). */
-    void add(Tensor a, Tensor b, Tensor out);
+    public String description() { return k.description(); }
 
-    /** out = x · sigmoid(x). */
-    void silu(Tensor x, Tensor out);
+    public Device device() { return k.device(); }
 
-    /** out = log(1 + exp(x)), taken as x when x > 20 (as mamba_ssm's kernels). */
-    void softplus(Tensor x, Tensor out);
+    public int threads() { return k.threads(); }
 
-    /** out = y · silu(z), the Mamba output gate. */
-    void mulSilu(Tensor y, Tensor z, Tensor out);
+    /** The measured bandwidth of the memory weights are read from, GB/s (NaN if the backend cannot tell). */
+    public double memoryBandwidthGBs() { return k.memoryBandwidthGBs(); }
+
+    @Override public String toString() { return "Backend(" + k.name() + " on " + k.device() + ")"; }
+
+    // ------------------------------------------------------------------ checks shared by every op
+
+    private void on(String op, Tensor... ts) {
+        for (Tensor t : ts)
+            if (t != null && !t.device().equals(k.device()))
+                throw new IllegalArgumentException(op + ": " + t + " is on " + t.device() + ", the " + k.name() + " backend runs on " + k.device());
+    }
+
+    /** Activations: on the device and of a floating dtype the kernels compute in. */
+    private void act(String op, Tensor... ts) {
+        on(op, ts);
+        for (Tensor t : ts)
+            if (t != null && !k.activationTypes().contains(t.dtype()))
+                throw new IllegalArgumentException(op + ": the " + k.name() + " backend computes in " + k.activationTypes()
+                        + ", got a " + t.dtype() + " tensor " + t.shape());
+    }
+
+    /** Stored weights of linear / embedding: F32, BF16 or F16 (or an activation dtype). */
+    private void weight(String op, Tensor w) {
+        on(op, w);
+        DType d = w.dtype();
+        if (d != DType.F32 && d != DType.BF16 && d != DType.F16 && !k.activationTypes().contains(d))
+            throw new IllegalArgumentException(op + ": weight must be F32, BF16 or F16, got " + d + " " + w.shape());
+    }
+
+    private void ids(String op, Tensor ids, long n) {
+        on(op, ids);
+        if (ids.dtype() != DType.I32 || ids.rank() != 1 || ids.dim(0) != n)
+            throw new IllegalArgumentException(op + ": ids must be I32 (" + n + "), got " + ids.dtype() + " " + ids.shape());
+    }
+
+    private static void scalarOut(String op, Tensor t) {
+        if (t.numel() != 1 || !t.dtype().isFloating())
+            throw new IllegalArgumentException(op + ": the result must be one floating element, got " + t.dtype() + " " + t.shape());
+    }
+
+    private static void rank(String op, String what, Tensor t, int rank) {
+        if (t.rank() != rank) throw new IllegalArgumentException(op + ": " + what + " must have rank " + rank + ", got " + t.shape());
+    }
+
+    private static void vec(String op, String what, Tensor t, long n) {
+        if (t != null && t.numel() != n)
+            throw new IllegalArgumentException(op + ": " + what + " " + t.shape() + " must have " + n + " elements");
+    }
+
+    // ------------------------------------------------------------------ memory and movement
+
+    /** A new zero-filled tensor on this backend's device. */
+    public Tensor allocate(DType dtype, Shape shape) { return k.allocate(dtype, shape); }
+
+    public Tensor zeros(DType dtype, long... dims) { return k.allocate(dtype, Shape.of(dims)); }
+
+    /** F32 zeros: the common case of intermediates. */
+    public Tensor zeros(long... dims) { return k.allocate(DType.F32, Shape.of(dims)); }
+
+    /** The host tensor on this device (no copy on a host backend). */
+    public Tensor upload(Tensor host) {
+        if (!host.isHost()) throw new IllegalArgumentException("upload: " + host + " is not a host tensor");
+        return k.upload(host);
+    }
+
+    /** Token ids (or targets) as an I32 tensor on this device: uploaded once per batch. */
+    public Tensor ids(int[] values) {
+        Tensor t = Tensor.zeros(DType.I32, values.length);
+        java.lang.foreign.MemorySegment.copy(values, 0, t.segment(), Tensor.I32, 0, values.length);
+        return k.upload(t);
+    }
+
+    /** Writes token ids into an existing I32 tensor of this device (no allocation on a host backend: decode steps). */
+    public void ids(int[] values, Tensor dst) {
+        on("ids", dst);
+        if (dst.dtype() != DType.I32 || dst.numel() != values.length)
+            throw new IllegalArgumentException("ids: " + values.length + " ids into " + dst.dtype() + " " + dst.shape());
+        if (dst.isHost()) {
+            java.lang.foreign.MemorySegment.copy(values, 0, dst.segment(), Tensor.I32, 0, values.length);
+            return;
+        }
+        Tensor host = Tensor.zeros(DType.I32, values.length);
+        java.lang.foreign.MemorySegment.copy(values, 0, host.segment(), Tensor.I32, 0, values.length);
+        k.write(host, dst);
+    }
+
+    /** Copies a host tensor's elements into dst on this device. */
+    public void write(Tensor host, Tensor dst) {
+        on("write", dst);
+        if (!host.isHost() || host.dtype() != dst.dtype() || host.numel() != dst.numel())
+            throw new IllegalArgumentException("write: " + host + " into " + dst);
+        k.write(host, dst);
+    }
+
+    /** A host tensor with t's elements (t itself on a host backend). */
+    public Tensor download(Tensor t) {
+        on("download", t);
+        return k.download(t);
+    }
+
+    /** The strided copy {@code region}, src → dst; both on this device, same dtype, the region inside both. */
+    public void copy(Tensor src, Tensor dst, CopyRegion region) {
+        on("copy", src, dst);
+        if (src.dtype() != dst.dtype()) throw new IllegalArgumentException("copy: " + src.dtype() + " into " + dst.dtype());
+        if (region.srcExtent() >= src.numel() || region.dstExtent() >= dst.numel())
+            throw new IllegalArgumentException("copy: " + region + " reaches outside src " + src.shape() + " or dst " + dst.shape());
+        if (region.count() > 0) k.copy(src, dst, region);
+    }
+
+    /** dst = src, element for element (same dtype and count). */
+    public void copy(Tensor src, Tensor dst) {
+        if (src.numel() != dst.numel()) throw new IllegalArgumentException("copy: " + src.shape() + " into " + dst.shape());
+        copy(src, dst, CopyRegion.contiguous(src.numel(), 0, 0));
+    }
 
     /**
-     * Causal depthwise conv over time. x (B, L, C); w (C, K); bias (C) or null; out (B, L, C):
-     * out[b, t, c] = bias[c] + Σ_k w[c, k] · x[b, t - K + 1 + k, c], with x = 0 before t = 0; then SiLU if asked.
+     * Copies consecutive column ranges of src (M, ΣC_i) into parts (M, C_i): a split of the last dimension, as
+     * {@code torch.split(src, [C_0, C_1, …], dim=-1)} followed by {@code .contiguous()}.
      */
-    void causalConv1d(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
+    public void splitColumns(Tensor src, Tensor... parts) {
+        long m = src.dim(0), width = src.dim(1), col = 0;
+        for (Tensor p : parts) {
+            if (p.rank() != 2 || p.dim(0) != m)
+                throw new IllegalArgumentException("splitColumns: part " + p.shape() + " does not have the " + m + " rows of " + src.shape());
+            copy(src, p, CopyRegion.block(m, p.dim(1), col, width, 0, p.dim(1)));
+            col += p.dim(1);
+        }
+        if (col != width) throw new IllegalArgumentException("splitColumns: parts of " + col + " columns for " + src.shape());
+    }
 
-    /**
-     * One step of {@link #causalConv1d}. state (B, C, K) holds the last K inputs, oldest first; it is shifted
-     * left and x (B, C) appended, then out (B, C) = bias + Σ_k state[:, :, k] · w[:, k], SiLU if asked.
-     */
-    void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
+    public void fill(Tensor t, float v) {
+        on("fill", t);
+        k.fill(t, v);
+    }
 
-    /** The fused selective scan of Mamba-1; see {@link SelectiveScan}. States are never stored per step. */
-    void selectiveScan(SelectiveScan args);
+    /** Element i read back to the host (a synchronisation point on an accelerator). */
+    public double item(Tensor t, long i) {
+        on("item", t);
+        if (i < 0 || i >= t.numel()) throw new IllegalArgumentException("item: index " + i + " outside " + t.shape());
+        return k.item(t, i);
+    }
 
-    // ------------------------------------------------------------------ training: backward ops and updates
-    // Gradient outputs named d* are written (overwritten) unless the doc says "accumulate" (+=), which is how
-    // parameter gradients are collected across uses and micro-batches.
+    public double item(Tensor t) { return item(t, 0); }
 
-    /** out = op(a) · op(b), or out += … when accumulate; op(t) = tᵀ if its flag is set. a, b, out 2-D F32. */
-    void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate);
+    public void sync() { k.sync(); }
 
-    /** dWeight[ids[i], :] += dOut[i, :] (accumulate). dWeight (V, D) F32; dOut (n, D). */
-    void embeddingBackward(int[] ids, Tensor dOut, Tensor dWeight);
+    // ------------------------------------------------------------------ inference ops
 
-    /** out[j] (+)= Σ_i x[i, j]: the bias gradient of a linear. x (M, N); out (N). */
-    void sumRows(Tensor x, Tensor out, boolean accumulate);
+    public void embedding(Tensor weight, Tensor ids, Tensor out) {
+        weight("embedding", weight);
+        act("embedding", out);
+        rank("embedding", "weight", weight, 2);
+        rank("embedding", "out", out, 2);
+        ids("embedding", ids, out.dim(0));
+        if (out.dim(1) != weight.dim(1)) throw new IllegalArgumentException("embedding: out " + out.shape() + " vs weight " + weight.shape());
+        k.embedding(weight, ids, out);
+    }
 
-    /** Backward of {@link #rmsNorm}: dx written, dw accumulated. x, dy, dx (M, D); w, dw (D). */
-    void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw);
+    public void addRow(Tensor x, Tensor row, Tensor out) {
+        act("addRow", x, row, out);
+        Checks.checkSameShape("addRow", x, out);
+        vec("addRow", "row", row, x.dim(-1));
+        k.addRow(x, row, out);
+    }
 
-    /** dx = dy · silu'(x), silu'(x) = σ(x)·(1 + x·(1 − σ(x))). */
-    void siluBackward(Tensor x, Tensor dy, Tensor dx);
+    public void mul(Tensor a, Tensor b, Tensor out) {
+        act("mul", a, b, out);
+        Checks.checkSameShape("mul", a, b, out);
+        k.mul(a, b, out);
+    }
 
-    /** dx = dy · σ(x) (softplus' = sigmoid; 1 where x > 20, matching the forward's threshold). */
-    void softplusBackward(Tensor x, Tensor dy, Tensor dx);
+    public void negExp(Tensor x, Tensor out) {
+        act("negExp", x, out);
+        Checks.checkSameShape("negExp", x, out);
+        k.negExp(x, out);
+    }
 
-    /** Backward of {@link #mulSilu} (out = y · silu(z)): dy = dOut · silu(z), dz = dOut · y · silu'(z), both written. */
-    void mulSiluBackward(Tensor y, Tensor z, Tensor dOut, Tensor dy, Tensor dz);
+    public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        act("linear", x, bias, out);
+        weight("linear", w);
+        Checks.checkLinearShapes(x, w, bias, out);
+        k.linear(x, w, bias, out);
+    }
 
-    /**
-     * Backward of {@link #causalConv1d} (recomputing the pre-activation when silu): dx written, dw and dbias
-     * (may be null) accumulated. x, dOut, dx (B, L, C); w, dw (C, K); bias, dbias (C).
-     */
-    void causalConv1dBackward(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor dOut, Tensor dx, Tensor dw, Tensor dbias);
+    public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out) {
+        act("rmsNorm", x, w, out);
+        Checks.checkSameShape("rmsNorm", x, out);
+        vec("rmsNorm", "w", w, x.dim(-1));
+        k.rmsNorm(x, w, eps, out);
+    }
 
-    /**
-     * The fused selective scan's forward for training: as {@link #selectiveScan}, and additionally writes the
-     * state at the start of every chunk of {@code chunk} steps into chunkStates (B, ceil(L/chunk), E, N) — the only
-     * states kept; backward recomputes the rest (memory O(B·E·N·L/chunk), never O(B·L·E·N)).
-     */
-    void selectiveScanForward(SelectiveScan args, int chunk, Tensor chunkStates);
+    public void add(Tensor a, Tensor b, Tensor out) {
+        act("add", a, b, out);
+        Checks.checkSameShape("add", a, b, out);
+        k.add(a, b, out);
+    }
 
-    /**
-     * Backward of the fused scan from the saved chunk-start states: recomputes each chunk's states forward, then
-     * walks it in reverse. The gradient tensors are described in {@link SelectiveScanGrads}.
-     */
-    void selectiveScanBackward(SelectiveScan args, int chunk, Tensor chunkStates, Tensor dOut, SelectiveScanGrads grads);
+    public void silu(Tensor x, Tensor out) {
+        act("silu", x, out);
+        Checks.checkSameShape("silu", x, out);
+        k.silu(x, out);
+    }
 
-    /**
-     * Mean cross-entropy of logits (M, V) against targets (M; −100 = ignored, as PyTorch's ignore_index) over the
-     * counted rows; writes dLogits = (softmax − onehot) / count · scale (ignored rows get 0). Returns the loss.
-     */
-    double crossEntropy(Tensor logits, int[] targets, float scale, Tensor dLogits);
+    public void softplus(Tensor x, Tensor out) {
+        act("softplus", x, out);
+        Checks.checkSameShape("softplus", x, out);
+        k.softplus(x, out);
+    }
 
-    /** Σ x² over all elements, in double (for gradient-norm clipping). */
-    double sumSquares(Tensor x);
+    public void mulSilu(Tensor y, Tensor z, Tensor out) {
+        act("mulSilu", y, z, out);
+        Checks.checkSameShape("mulSilu", y, z, out);
+        k.mulSilu(y, z, out);
+    }
 
-    /** x *= s, in place. */
-    void scale(Tensor x, float s);
+    private static void conv(String op, Tensor x, Tensor w, Tensor bias, Tensor out) {
+        rank(op, "x", x, 3);
+        Checks.checkSameShape(op, x, out);
+        if (w.rank() != 2 || w.dim(0) != x.dim(2))
+            throw new IllegalArgumentException(op + ": w must be (C=" + x.dim(2) + ", K), got " + w.shape());
+        vec(op, "bias", bias, x.dim(2));
+    }
 
-    /**
-     * One AdamW step in place (decoupled weight decay, PyTorch's torch.optim.AdamW): m = β1·m + (1−β1)·g;
-     * v = β2·v + (1−β2)·g²; p −= lr·(m/(1−β1^t) / (sqrt(v/(1−β2^t)) + eps) + wd·p). All F32, same shape.
-     */
-    void adamW(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step);
+    public void causalConv1d(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        act("causalConv1d", x, w, bias, out);
+        conv("causalConv1d", x, w, bias, out);
+        k.causalConv1d(x, w, bias, silu, out);
+    }
+
+    public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        act("causalConv1dStep", state, x, w, bias, out);
+        rank("causalConv1dStep", "x", x, 2);
+        Checks.checkSameShape("causalConv1dStep", x, out);
+        if (w.rank() != 2 || w.dim(0) != x.dim(1) || !state.shape().equals(Shape.of(x.dim(0), x.dim(1), w.dim(1))))
+            throw new IllegalArgumentException("causalConv1dStep: state " + state.shape() + ", x " + x.shape() + ", w " + w.shape()
+                    + " are not (B, C, K), (B, C), (C, K)");
+        vec("causalConv1dStep", "bias", bias, x.dim(1));
+        k.causalConv1dStep(state, x, w, bias, silu, out);
+    }
+
+    private void scan(String op, SelectiveScan s) {   // shapes were checked when the record was built
+        act(op, s.u(), s.delta(), s.deltaBias(), s.a(), s.bm(), s.cm(), s.d(), s.z(), s.state(), s.out());
+    }
+
+    public void selectiveScan(SelectiveScan args) {
+        scan("selectiveScan", args);
+        k.selectiveScan(args);
+    }
+
+    // ------------------------------------------------------------------ training
+
+    public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate) {
+        act("matmul", a, b, out);
+        Checks.checkMatmul(a, transA, b, transB, out);
+        k.matmul(a, transA, b, transB, out, accumulate);
+    }
+
+    public void embeddingBackward(Tensor ids, Tensor dOut, Tensor dWeight) {
+        act("embeddingBackward", dOut, dWeight);
+        rank("embeddingBackward", "dOut", dOut, 2);
+        rank("embeddingBackward", "dWeight", dWeight, 2);
+        ids("embeddingBackward", ids, dOut.dim(0));
+        if (dOut.dim(1) != dWeight.dim(1))
+            throw new IllegalArgumentException("embeddingBackward: dOut " + dOut.shape() + " vs dWeight " + dWeight.shape());
+        k.embeddingBackward(ids, dOut, dWeight);
+    }
+
+    public void sumRows(Tensor x, Tensor out, boolean accumulate) {
+        act("sumRows", x, out);
+        rank("sumRows", "x", x, 2);
+        vec("sumRows", "out", out, x.dim(1));
+        k.sumRows(x, out, accumulate);
+    }
+
+    public void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw) {
+        act("rmsNormBackward", x, w, dy, dx, dw);
+        Checks.checkRmsNormBackward(x, w, dy, dx, dw);
+        k.rmsNormBackward(x, w, eps, dy, dx, dw);
+    }
+
+    public void siluBackward(Tensor x, Tensor dy, Tensor dx) {
+        act("siluBackward", x, dy, dx);
+        Checks.checkSameShape("siluBackward", x, dy, dx);
+        k.siluBackward(x, dy, dx);
+    }
+
+    public void softplusBackward(Tensor x, Tensor dy, Tensor dx) {
+        act("softplusBackward", x, dy, dx);
+        Checks.checkSameShape("softplusBackward", x, dy, dx);
+        k.softplusBackward(x, dy, dx);
+    }
+
+    public void mulSiluBackward(Tensor y, Tensor z, Tensor dOut, Tensor dy, Tensor dz) {
+        act("mulSiluBackward", y, z, dOut, dy, dz);
+        Checks.checkSameShape("mulSiluBackward", y, z, dOut, dy, dz);
+        k.mulSiluBackward(y, z, dOut, dy, dz);
+    }
+
+    public void causalConv1dBackward(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor dOut, Tensor dx, Tensor dw, Tensor dbias) {
+        act("causalConv1dBackward", x, w, bias, dOut, dx, dw, dbias);
+        Checks.checkConvBackward(x, w, bias, dOut, dx, dw, dbias);
+        k.causalConv1dBackward(x, w, bias, silu, dOut, dx, dw, dbias);
+    }
+
+    public void selectiveScanForward(SelectiveScan args, int chunk, Tensor chunkStates) {
+        scan("selectiveScanForward", args);
+        act("selectiveScanForward", chunkStates);
+        Checks.checkChunkStates(args.batch(), args.length(), args.channels(), args.stateSize(), chunk, chunkStates);
+        k.selectiveScanForward(args, chunk, chunkStates);
+    }
+
+    public void selectiveScanBackward(SelectiveScan args, int chunk, Tensor chunkStates, Tensor dOut, SelectiveScanGrads g) {
+        scan("selectiveScanBackward", args);
+        act("selectiveScanBackward", chunkStates, dOut, g.du(), g.dDelta(), g.dA(), g.dB(), g.dC(), g.dD(), g.dZ(), g.dDeltaBias(), g.dState0());
+        Checks.checkChunkStates(args.batch(), args.length(), args.channels(), args.stateSize(), chunk, chunkStates);
+        Checks.checkScanGrads(args.batch(), args.length(), args.channels(), args.stateSize(), dOut, g);
+        k.selectiveScanBackward(args, chunk, chunkStates, dOut, g);
+    }
+
+    /** Writes the mean loss into {@code loss} (1); dLogits as {@link Kernels#crossEntropy}, or null for the loss alone. */
+    public void crossEntropy(Tensor logits, Tensor targets, float scale, Tensor dLogits, Tensor loss) {
+        act("crossEntropy", logits, dLogits);
+        rank("crossEntropy", "logits", logits, 2);
+        if (dLogits != null) Checks.checkSameShape("crossEntropy", logits, dLogits);
+        ids("crossEntropy", targets, logits.dim(0));
+        on("crossEntropy", loss);
+        scalarOut("crossEntropy", loss);
+        k.crossEntropy(logits, targets, scale, dLogits, loss);
+    }
+
+    public void sumSquares(Tensor x, Tensor out, boolean accumulate) {
+        act("sumSquares", x);
+        on("sumSquares", out);
+        scalarOut("sumSquares", out);
+        k.sumSquares(x, out, accumulate);
+    }
+
+    public void scale(Tensor x, float s) {
+        act("scale", x);
+        k.scale(x, s);
+    }
+
+    public void adamW(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
+        act("adamW", p, g, m, v);
+        Checks.checkAdamW(p, g, m, v, step);
+        k.adamW(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step);
+    }
 
     // ------------------------------------------------------------------ Mamba-2 / SSD
 
-    /** The SSD scan ({@link Ssd}) by the chunked algorithm with chunks of {@code chunk} steps (any chunk gives the same result). */
-    void ssd(Ssd args, int chunk);
+    private void ssdArgs(String op, Ssd s) {   // shapes were checked when the record was built
+        act(op, s.x(), s.logA(), s.scale(), s.bm(), s.cm(), s.d(), s.state(), s.out());
+    }
 
-    /** As {@link #ssd}, also writing the state at the start of every chunk into chunkStates (B, ceil(L/chunk), H, P, N). */
-    void ssdForward(Ssd args, int chunk, Tensor chunkStates);
+    public void ssd(Ssd args, int chunk) {
+        ssdArgs("ssd", args);
+        Checks.checkSsdChunkStates(args, chunk, null);
+        k.ssd(args, chunk);
+    }
 
-    /** Backward of the SSD scan from the saved chunk-start states; see {@link SsdGrads}. */
-    void ssdBackward(Ssd args, int chunk, Tensor chunkStates, Tensor dOut, SsdGrads grads);
+    public void ssdForward(Ssd args, int chunk, Tensor chunkStates) {
+        ssdArgs("ssdForward", args);
+        act("ssdForward", chunkStates);
+        Checks.checkSsdChunkStates(args, chunk, chunkStates);
+        k.ssdForward(args, chunk, chunkStates);
+    }
 
-    /** out = clamp(softplus(x + bias[h]), lo, hi) for x (M, H), bias (H) or null: Mamba-2's dt. */
-    void softplusClamp(Tensor x, Tensor bias, float lo, float hi, Tensor out);
+    public void ssdBackward(Ssd args, int chunk, Tensor chunkStates, Tensor dOut, SsdGrads g) {
+        ssdArgs("ssdBackward", args);
+        act("ssdBackward", chunkStates, dOut, g.dx(), g.dLogA(), g.dScale(), g.dB(), g.dC(), g.dD(), g.dState0());
+        Checks.checkSsdChunkStates(args, chunk, chunkStates);
+        Checks.checkSsdGrads(args, dOut, g);
+        k.ssdBackward(args, chunk, chunkStates, dOut, g);
+    }
 
-    /** Backward of {@link #softplusClamp}: dx = dy·σ(x + b) where lo < out < hi (0 where clamped), written; dBias accumulated. */
-    void softplusClampBackward(Tensor x, Tensor bias, float lo, float hi, Tensor dy, Tensor dx, Tensor dBias);
+    public void softplusClamp(Tensor x, Tensor bias, float lo, float hi, Tensor out) {
+        act("softplusClamp", x, bias, out);
+        Checks.checkColumns("softplusClamp", x, bias, out);
+        k.softplusClamp(x, bias, lo, hi, out);
+    }
 
-    /** out[m, h] = x[m, h] · a[h] for x (M, H), a (H). */
-    void mulColumns(Tensor x, Tensor a, Tensor out);
+    public void softplusClampBackward(Tensor x, Tensor bias, float lo, float hi, Tensor dy, Tensor dx, Tensor dBias) {
+        act("softplusClampBackward", x, bias, dy, dx, dBias);
+        Checks.checkColumns("softplusClampBackward", x, bias, dy, dx);
+        Checks.checkColumns("softplusClampBackward", x, dBias);
+        k.softplusClampBackward(x, bias, lo, hi, dy, dx, dBias);
+    }
 
-    /** Backward of {@link #mulColumns}: dx = dy · a written, da += Σ_m dy · x accumulated (either may be null). */
-    void mulColumnsBackward(Tensor x, Tensor a, Tensor dy, Tensor dx, Tensor da);
+    public void mulColumns(Tensor x, Tensor a, Tensor out) {
+        act("mulColumns", x, a, out);
+        Checks.checkColumns("mulColumns", x, a, out);
+        k.mulColumns(x, a, out);
+    }
 
-    // ------------------------------------------------------------------ Transformer teachers (Phi, Llama, GPT-2)
-    // Attention operands are channels-last, as they come out of the projections: q (B, T, H, Dh),
-    // k, v (B, T, Hkv, Dh) with H a multiple of Hkv (grouped-query: head h reads kv head h / (H / Hkv)).
-    // Abstract: every backend implements them (reference, cpu, profiling).
+    public void mulColumnsBackward(Tensor x, Tensor a, Tensor dy, Tensor dx, Tensor da) {
+        act("mulColumnsBackward", x, a, dy, dx, da);
+        Checks.checkColumns("mulColumnsBackward", x, a, dy, dx);
+        Checks.checkColumns("mulColumnsBackward", x, da);
+        k.mulColumnsBackward(x, a, dy, dx, da);
+    }
 
-    /** out = (x − mean) / sqrt(var + eps) · w + b over the last dim (biased variance, as torch's LayerNorm). x, out (M, D); w, b (D), b may be null. */
-    void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor out);
+    // ------------------------------------------------------------------ Transformer teachers
 
-    /** Backward of {@link #layerNorm}: dx written; dw and db (may be null) accumulated. */
-    void layerNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw, Tensor db);
+    public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor out) {
+        act("layerNorm", x, w, b, out);
+        Checks.checkLayerNorm("layerNorm", x, w, b, out);
+        k.layerNorm(x, w, b, eps, out);
+    }
 
-    /** out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): transformers' gelu_new (the tanh approximation). */
-    void geluTanh(Tensor x, Tensor out);
+    public void layerNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw, Tensor db) {
+        act("layerNormBackward", x, w, dy, dx, dw, db);
+        Checks.checkLayerNorm("layerNormBackward", x, w, db, dy, dx);
+        vec("layerNormBackward", "dw", dw, x.dim(-1));
+        k.layerNormBackward(x, w, eps, dy, dx, dw, db);
+    }
 
-    /** dx = dy · gelu_new'(x). */
-    void geluTanhBackward(Tensor x, Tensor dy, Tensor dx);
+    public void geluTanh(Tensor x, Tensor out) {
+        act("geluTanh", x, out);
+        Checks.checkSameShape("geluTanh", x, out);
+        k.geluTanh(x, out);
+    }
 
-    /**
-     * Rotary position embedding, rotate_half convention (GPT-NeoX / transformers), on the first {@code rotaryDim}
-     * dims of every head (partial rotary when rotaryDim < Dh; the rest pass through). x, out (B, T, H, Dh), out
-     * may alias x; cos, sin (P, rotaryDim/2) tables from {@link Ops#ropeTables}; token t sits at position pos0 + t:
-     * with r = rotaryDim/2 and (c, s) = (cos, sin)[pos0 + t, i], for i < r:
-     * out[i] = x[i]·c − x[i + r]·s,  out[i + r] = x[i + r]·c + x[i]·s.
-     */
-    void rotary(Tensor x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor out);
+    public void geluTanhBackward(Tensor x, Tensor dy, Tensor dx) {
+        act("geluTanhBackward", x, dy, dx);
+        Checks.checkSameShape("geluTanhBackward", x, dy, dx);
+        k.geluTanhBackward(x, dy, dx);
+    }
 
-    /** Backward of {@link #rotary} (the rotation by −angle): dx[i] = dy[i]·c + dy[i + r]·s, dx[i + r] = dy[i + r]·c − dy[i]·s. dx may alias dy. */
-    void rotaryBackward(Tensor dy, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor dx);
+    public void rotary(Tensor x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor out) {
+        act("rotary", x, cos, sin, out);
+        Checks.checkRotary(x, cos, sin, rotaryDim, pos0, out);
+        k.rotary(x, cos, sin, rotaryDim, pos0, out);
+    }
 
-    /**
-     * Causal self-attention out = softmax(q·kᵀ·scale + causal mask)·v without materialising the (T, T) scores
-     * (tiled, online softmax). q, out (B, T, H, Dh); k, v (B, T, Hkv, Dh); lse (B, H, T) receives each row's
-     * logsumexp of the scaled scores (for the backward), or null; probs (B, H, T, T), when not null, receives
-     * the softmax probabilities themselves (zeros above the diagonal): what MOHAWK stage 1 reads.
-     */
-    void attention(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor probs);
+    public void rotaryBackward(Tensor dy, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor dx) {
+        act("rotaryBackward", dy, cos, sin, dx);
+        Checks.checkRotary(dy, cos, sin, rotaryDim, pos0, dx);
+        k.rotaryBackward(dy, cos, sin, rotaryDim, pos0, dx);
+    }
 
-    /**
-     * Backward of {@link #attention}, recomputing the probabilities tile by tile from q, k and lse:
-     * with p = exp(s − lse), D_i = Σ_d dOut_i·out_i: dv_j = Σ_i p_ij dOut_i; ds_ij = p_ij (dOut_i·v_j − D_i);
-     * dq_i = scale Σ_j ds_ij k_j; dk_j = scale Σ_i ds_ij q_i (summed over the heads that share a kv head).
-     * dq, dk, dv written.
-     */
-    void attentionBackward(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor dOut, Tensor dq, Tensor dk, Tensor dv);
+    public void attention(Tensor q, Tensor kk, Tensor v, float scale, Tensor out, Tensor lse, Tensor probs) {
+        act("attention", q, kk, v, out, lse, probs);
+        Checks.checkAttention(q, kk, v, out, lse, probs);
+        k.attention(q, kk, v, scale, out, lse, probs);
+    }
 
-    /**
-     * One decode step: each sequence's single query against its first {@code len} cached keys and values.
-     * q, out (B, H, Dh); kCache, vCache (B, C, Hkv, Dh) with len ≤ C. Equal to the last row of {@link #attention}
-     * over those len positions.
-     */
-    void attentionDecode(Tensor q, Tensor kCache, Tensor vCache, int len, float scale, Tensor out);
+    public void attentionBackward(Tensor q, Tensor kk, Tensor v, float scale, Tensor out, Tensor lse, Tensor dOut, Tensor dq, Tensor dk, Tensor dv) {
+        act("attentionBackward", q, kk, v, out, lse, dOut, dq, dk, dv);
+        Checks.checkAttention(q, kk, v, out, lse, null);
+        Checks.checkSameShape("attentionBackward", q, dOut, dq);
+        Checks.checkSameShape("attentionBackward", kk, dk, dv);
+        if (lse == null) throw new IllegalArgumentException("attentionBackward needs the forward's lse");
+        k.attentionBackward(q, kk, v, scale, out, lse, dOut, dq, dk, dv);
+    }
+
+    public void attentionDecode(Tensor q, Tensor kCache, Tensor vCache, int len, float scale, Tensor out) {
+        act("attentionDecode", q, kCache, vCache, out);
+        Checks.checkAttentionDecode(q, kCache, vCache, len, out);
+        k.attentionDecode(q, kCache, vCache, len, scale, out);
+    }
 }

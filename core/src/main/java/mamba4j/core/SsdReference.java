@@ -26,7 +26,7 @@ final class SsdReference {
                 for (int t = 0; t < l; t++) {
                     if (chunkStates != null && t % chunk == 0) {
                         long cBase = (((long) bi * chunks + t / chunk) * h + hi) * p * n;
-                        for (int k = 0; k < p * n; k++) Ops.store(chunkStates, cBase + k, st[k]);
+                        for (int k = 0; k < p * n; k++) Formulas.store(chunkStates, cBase + k, st[k]);
                     }
                     long ih = ((long) bi * l + t) * h + hi, ix = ih * p, ig = (((long) bi * l + t) * g + hi / hpg) * n;
                     double decay = Math.exp(a.logA().getDouble(ih)), s = a.scale() == null ? 1 : a.scale().getDouble(ih);
@@ -37,10 +37,10 @@ final class SsdReference {
                             st[k] = decay * st[k] + s * xv * a.bm().getDouble(ig + j);
                             y += st[k] * a.cm().getDouble(ig + j);
                         }
-                        Ops.store(a.out(), ix + pi, y);
+                        Formulas.store(a.out(), ix + pi, y);
                     }
                 }
-                if (a.state() != null) for (int k = 0; k < p * n; k++) Ops.store(a.state(), sBase + k, st[k]);
+                if (a.state() != null) for (int k = 0; k < p * n; k++) Formulas.store(a.state(), sBase + k, st[k]);
             }
     }
 
@@ -92,25 +92,25 @@ final class SsdReference {
                                 int k = pi * n + j;
                                 double bj = a.bm().getDouble(ig + j);
                                 double dS = carry[k] + a.cm().getDouble(ig + j) * dy;
-                                if (gr.dC() != null) Ops.accumulate(gr.dC(), ig + j, cur[k] * dy);
-                                if (gr.dB() != null) Ops.accumulate(gr.dB(), ig + j, s * dS * xv);
+                                if (gr.dC() != null) Formulas.accumulate(gr.dC(), ig + j, cur[k] * dy);
+                                if (gr.dB() != null) Formulas.accumulate(gr.dB(), ig + j, s * dS * xv);
                                 u += dS * bj;
                                 dla += dS * decay * prev[k];
                                 carry[k] = decay * dS;
                             }
-                            Ops.store(gr.dx(), ix + pi, s * u + dSkip * dy);
+                            Formulas.store(gr.dx(), ix + pi, s * u + dSkip * dy);
                             ds += u * xv;
                             dDacc += dy * xv;
                         }
-                        Ops.store(gr.dLogA(), ih, dla);
-                        if (gr.dScale() != null) Ops.store(gr.dScale(), ih, ds);
+                        Formulas.store(gr.dLogA(), ih, dla);
+                        if (gr.dScale() != null) Formulas.store(gr.dScale(), ih, ds);
                     }
                 }
                 if (gr.dState0() != null) {
                     long sBase = ((long) bi * h + hi) * pn;
-                    for (int k = 0; k < pn; k++) Ops.store(gr.dState0(), sBase + k, carry[k]);
+                    for (int k = 0; k < pn; k++) Formulas.store(gr.dState0(), sBase + k, carry[k]);
                 }
-                if (gr.dD() != null) Ops.accumulate(gr.dD(), hi, dDacc);
+                if (gr.dD() != null) Formulas.accumulate(gr.dD(), hi, dDacc);
             }
     }
 }

@@ -7,11 +7,16 @@ import java.nio.ByteOrder;
 import java.util.Objects;
 
 /**
- * A dense, row-major, little-endian block of elements with a shape and a dtype.
+ * A dense, row-major, little-endian block of elements: (dtype, shape, {@link Storage}, byte offset).
  *
- * <p>The bytes live in a {@link MemorySegment}: off-heap for tensors we allocate, a read-only mapped
- * file region for weights read from safetensors. Tensors are plain data; the ops that compute on them
- * belong to a {@link Backend}. Views ({@link #view}, {@link #reshape}) share bytes with their source.
+ * <p>The storage is host memory (off-heap for tensors we allocate, a read-only mapped file region for weights read
+ * from safetensors) or memory on an accelerator, owned by the backend that allocated it. Tensors are plain data; the
+ * ops that compute on them, allocate them on a device and move them belong to a {@link Backend}. Views
+ * ({@link #view}, {@link #reshape}, {@link #rows}) are metadata over the same storage.
+ *
+ * <p>Element access ({@link #getFloat}, {@link #setFloat}, {@link #toFloatArray} …) and the raw bytes
+ * ({@link #segment}) exist for host tensors only and fail naming the device otherwise; raw bytes are for backends and
+ * io (the layering test holds models, nn and app to that).
  */
 public final class Tensor {
     public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -22,30 +27,41 @@ public final class Tensor {
 
     private final DType dtype;
     private final Shape shape;
-    private final MemorySegment data;
-    private final Device device;
+    private final Storage storage;
+    private final long offset;          // bytes into the storage
+    private final MemorySegment data;   // host tensors: exactly this tensor's bytes; null on a device
 
-    private Tensor(DType dtype, Shape shape, MemorySegment data, Device device) {
+    private Tensor(DType dtype, Shape shape, Storage storage, long offset) {
         this.dtype = Objects.requireNonNull(dtype);
         this.shape = Objects.requireNonNull(shape);
-        this.data = Objects.requireNonNull(data);
-        this.device = device;
+        this.storage = Objects.requireNonNull(storage);
+        this.offset = offset;
         long need = Math.multiplyExact(shape.numel(), (long) dtype.byteSize());
-        if (data.byteSize() != need)
-            throw new IllegalArgumentException("tensor of " + dtype + " " + shape + " needs " + need
-                    + " bytes, segment has " + data.byteSize());
+        if (offset < 0 || offset + need > storage.byteSize())
+            throw new IllegalArgumentException("tensor of " + dtype + " " + shape + " at byte " + offset + " needs " + need
+                    + " bytes, storage has " + storage.byteSize());
+        this.data = storage instanceof Storage.Host h ? h.segment().asSlice(offset, need) : null;
+    }
+
+    /** A tensor over device storage (for backends): {@code dtype} elements of {@code shape} at byte {@code offset}. */
+    public static Tensor onDevice(DType dtype, Shape shape, Storage.OnDevice storage, long offset) {
+        return new Tensor(dtype, shape, storage, offset);
     }
 
     /** Wraps existing bytes (no copy). The segment must hold exactly numel·byteSize bytes. */
     public static Tensor wrap(DType dtype, Shape shape, MemorySegment data) {
-        return new Tensor(dtype, shape, data, Device.CPU);
+        long need = Math.multiplyExact(shape.numel(), (long) dtype.byteSize());
+        if (data.byteSize() != need)
+            throw new IllegalArgumentException("tensor of " + dtype + " " + shape + " needs " + need
+                    + " bytes, segment has " + data.byteSize());
+        return new Tensor(dtype, shape, new Storage.Host(data), 0);
     }
 
     /** A new zero-filled tensor, 64-byte aligned, freed when unreachable. */
     public static Tensor zeros(DType dtype, long... dims) {
         Shape s = Shape.of(dims);
         long bytes = Math.multiplyExact(s.numel(), (long) dtype.byteSize());
-        return new Tensor(dtype, s, Arena.ofAuto().allocate(Math.max(bytes, 1), 64).asSlice(0, bytes), Device.CPU);
+        return new Tensor(dtype, s, new Storage.Host(Arena.ofAuto().allocate(Math.max(bytes, 1), 64).asSlice(0, bytes)), 0);
     }
 
     public static Tensor zeros(DType dtype, Shape shape) { return zeros(dtype, shape.dims()); }
@@ -76,19 +92,42 @@ public final class Tensor {
 
     public DType dtype() { return dtype; }
     public Shape shape() { return shape; }
-    public MemorySegment data() { return data; }
-    public Device device() { return device; }
+    public Storage storage() { return storage; }
+    /** Bytes into {@link #storage()} where this tensor starts. */
+    public long byteOffset() { return offset; }
+    public Device device() { return storage.device(); }
+    public boolean isHost() { return data != null; }
+
+    /**
+     * This tensor's bytes in host memory (for backends and io). A tensor on an accelerator has none: the message
+     * names its device and says how to bring it to the host.
+     */
+    public MemorySegment segment() {
+        if (data == null)
+            throw new IllegalStateException(this + " lives on " + device() + ", not in host memory: download it "
+                    + "through its backend (Backend.download) before reading its elements");
+        return data;
+    }
     public long numel() { return shape.numel(); }
     public int rank() { return shape.rank(); }
     public long dim(int i) { return shape.dim(i); }
     public int size(int i) { return shape.size(i); }
-    public long byteSize() { return data.byteSize(); }
+    public long byteSize() { return shape.numel() * dtype.byteSize(); }
+
+    /** Whether the two tensors share any byte (views of one storage, or host segments that overlap). */
+    public boolean overlaps(Tensor o) {
+        if (data != null && o.data != null) return data.asOverlappingSlice(o.data).isPresent();
+        if (!(storage instanceof Storage.OnDevice a) || !(o.storage instanceof Storage.OnDevice b) || !a.device().equals(b.device()))
+            return false;
+        long s0 = a.address() + offset, s1 = b.address() + o.offset;
+        return s0 < s1 + o.byteSize() && s1 < s0 + byteSize() && byteSize() > 0 && o.byteSize() > 0;
+    }
 
     /** Same bytes, another shape with the same element count. */
     public Tensor reshape(long... dims) {
         Shape s = Shape.of(dims);
         if (s.numel() != numel()) throw new IllegalArgumentException("cannot reshape " + shape + " to " + s);
-        return new Tensor(dtype, s, data, device);
+        return new Tensor(dtype, s, storage, offset);
     }
 
     /** A contiguous view of {@code shape.numel()} elements starting at element {@code offset}. */
@@ -97,7 +136,7 @@ public final class Tensor {
         long b = dtype.byteSize();
         if (offset < 0 || offset + s.numel() > numel())
             throw new IndexOutOfBoundsException("view of " + s + " at " + offset + " outside " + shape);
-        return new Tensor(dtype, s, data.asSlice(offset * b, s.numel() * b), device);
+        return new Tensor(dtype, s, storage, this.offset + offset * b);
     }
 
     /** Rows [from, to) along the first dimension, as a view. */
@@ -111,39 +150,39 @@ public final class Tensor {
     /** Element i (flat index) as a float, widening F16/BF16 and narrowing F64. */
     public float getFloat(long i) {
         return switch (dtype) {
-            case F32 -> data.getAtIndex(F32, i);
-            case F64 -> (float) data.getAtIndex(F64, i);
-            case BF16 -> bf16ToFloat(data.getAtIndex(I16, i));
-            case F16 -> Float.float16ToFloat(data.getAtIndex(I16, i));
-            case I64 -> data.getAtIndex(I64, i);
-            case I32 -> data.getAtIndex(I32, i);
-            case I8 -> data.get(ValueLayout.JAVA_BYTE, i);
-            case U8, BOOL -> data.get(ValueLayout.JAVA_BYTE, i) & 0xff;
+            case F32 -> segment().getAtIndex(F32, i);
+            case F64 -> (float) segment().getAtIndex(F64, i);
+            case BF16 -> bf16ToFloat(segment().getAtIndex(I16, i));
+            case F16 -> Float.float16ToFloat(segment().getAtIndex(I16, i));
+            case I64 -> segment().getAtIndex(I64, i);
+            case I32 -> segment().getAtIndex(I32, i);
+            case I8 -> segment().get(ValueLayout.JAVA_BYTE, i);
+            case U8, BOOL -> segment().get(ValueLayout.JAVA_BYTE, i) & 0xff;
         };
     }
 
     /** Element i (flat index) as a double. */
     public double getDouble(long i) {
-        return dtype == DType.F64 ? data.getAtIndex(F64, i) : getFloat(i);
+        return dtype == DType.F64 ? segment().getAtIndex(F64, i) : getFloat(i);
     }
 
     /** Element i of an integer tensor as a long. */
     public long getLong(long i) {
         return switch (dtype) {
-            case I64 -> data.getAtIndex(I64, i);
-            case I32 -> data.getAtIndex(I32, i);
-            case I8 -> data.get(ValueLayout.JAVA_BYTE, i);
-            case U8, BOOL -> data.get(ValueLayout.JAVA_BYTE, i) & 0xff;
+            case I64 -> segment().getAtIndex(I64, i);
+            case I32 -> segment().getAtIndex(I32, i);
+            case I8 -> segment().get(ValueLayout.JAVA_BYTE, i);
+            case U8, BOOL -> segment().get(ValueLayout.JAVA_BYTE, i) & 0xff;
             default -> throw new IllegalStateException("getLong on a " + dtype + " tensor");
         };
     }
 
     public void setFloat(long i, float v) {
         switch (dtype) {
-            case F32 -> data.setAtIndex(F32, i, v);
-            case F64 -> data.setAtIndex(F64, i, v);
-            case BF16 -> data.setAtIndex(I16, i, floatToBf16(v));
-            case F16 -> data.setAtIndex(I16, i, Float.floatToFloat16(v));
+            case F32 -> segment().setAtIndex(F32, i, v);
+            case F64 -> segment().setAtIndex(F64, i, v);
+            case BF16 -> segment().setAtIndex(I16, i, floatToBf16(v));
+            case F16 -> segment().setAtIndex(I16, i, Float.floatToFloat16(v));
             default -> throw new IllegalStateException("setFloat on a " + dtype + " tensor");
         }
     }
@@ -152,8 +191,23 @@ public final class Tensor {
     public float[] toFloatArray() {
         int n = Math.toIntExact(numel());
         float[] out = new float[n];
-        if (dtype == DType.F32) MemorySegment.copy(data, F32, 0, out, 0, n);
+        if (dtype == DType.F32) MemorySegment.copy(segment(), F32, 0, out, 0, n);
         else for (int i = 0; i < n; i++) out[i] = getFloat(i);
+        return out;
+    }
+
+    /** Copies the first dst.length elements (F32) into dst: host element access without a new array. */
+    public void readFloats(float[] dst) {
+        if (dtype != DType.F32) throw new IllegalStateException("readFloats on a " + dtype + " tensor");
+        MemorySegment.copy(segment(), F32, 0, dst, 0, dst.length);
+    }
+
+    /** All elements of an integer tensor as ints (a copy). */
+    public int[] toIntArray() {
+        int n = Math.toIntExact(numel());
+        int[] out = new int[n];
+        if (dtype == DType.I32) MemorySegment.copy(segment(), I32, 0, out, 0, n);
+        else for (int i = 0; i < n; i++) out[i] = Math.toIntExact(getLong(i));
         return out;
     }
 
@@ -172,7 +226,7 @@ public final class Tensor {
             throw new IllegalArgumentException("conversion " + dtype + " -> " + target + " is not supported");
         Tensor t = zeros(target, shape);
         long n = numel();
-        if (target == DType.F64) for (long i = 0; i < n; i++) t.data.setAtIndex(F64, i, getDouble(i));
+        if (target == DType.F64) for (long i = 0; i < n; i++) t.segment().setAtIndex(F64, i, getDouble(i));
         else for (long i = 0; i < n; i++) t.setFloat(i, getFloat(i));
         return t;
     }
@@ -180,7 +234,7 @@ public final class Tensor {
     /** A new tensor with a copy of these bytes. */
     public Tensor copy() {
         Tensor t = zeros(dtype, shape);
-        MemorySegment.copy(data, 0, t.data, 0, data.byteSize());
+        MemorySegment.copy(segment(), 0, t.segment(), 0, byteSize());
         return t;
     }
 
@@ -188,11 +242,11 @@ public final class Tensor {
     public void copyFrom(Tensor src) {
         if (src.dtype != dtype || src.numel() != numel())
             throw new IllegalArgumentException("copy " + src.dtype + src.shape + " into " + dtype + shape);
-        MemorySegment.copy(src.data, 0, data, 0, data.byteSize());
+        MemorySegment.copy(src.segment(), 0, segment(), 0, byteSize());
     }
 
     public void fill(float v) {
-        if (dtype == DType.F32 && v == 0f) { data.fill((byte) 0); return; }
+        if (dtype == DType.F32 && v == 0f) { segment().fill((byte) 0); return; }
         for (long i = 0, n = numel(); i < n; i++) setFloat(i, v);
     }
 
@@ -206,5 +260,5 @@ public final class Tensor {
         return (short) ((bits + rounding) >>> 16);
     }
 
-    @Override public String toString() { return "Tensor" + shape + " " + dtype; }
+    @Override public String toString() { return "Tensor" + shape + " " + dtype + (isHost() ? "" : " on " + device()); }
 }

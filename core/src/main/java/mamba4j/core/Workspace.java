@@ -1,7 +1,6 @@
 package mamba4j.core;
 
 import java.lang.foreign.Arena;
-import java.lang.ref.Cleaner;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,20 +11,28 @@ import java.util.List;
  * OS once the first step has sized the blocks (fresh native memory costs a page fault per 4 KiB).
  *
  * <p>Tensors from a workspace are valid until the next {@link #reset()}; nothing may keep them longer.
- *
- * <p>The workspace owns its native blocks: {@link #close()} returns them to the OS (the owner — a trainable model —
- * closes it in its own {@code close}). A workspace that becomes unreachable unclosed is closed by a cleaner, so a
- * forgotten close costs memory until the next GC, not for the life of the JVM.
  */
 public final class Workspace implements AutoCloseable {
-    private static final long BLOCK = 64L << 20;       // the largest block (a bigger tensor gets a block of its own size)
-    private static final long FIRST_BLOCK = 4L << 20;  // blocks double from here: a tiny model does not reserve 64 MiB per workspace
-    private static final Cleaner CLEANER = Cleaner.create();
-    private final Arena arena = Arena.ofShared();
-    private final Cleaner.Cleanable cleanable = CLEANER.register(this, new Release(arena));
+    private static final long MIN_BLOCK = 1L << 20, MAX_BLOCK = 64L << 20;
+    private final Arena arena;
+    private final boolean closeable;   // false for a collected (auto) arena
     private final List<MemorySegment> blocks = new ArrayList<>();
     private int block;
     private long offset;
+
+    /** A workspace whose memory is returned by {@link #close()}. */
+    public Workspace() { this(Arena.ofShared(), true); }
+
+    private Workspace(Arena arena, boolean closeable) {
+        this.arena = arena;
+        this.closeable = closeable;
+    }
+
+    /**
+     * A workspace whose memory the garbage collector returns once the workspace is unreachable (for an object without
+     * a close, such as a model's inference buffers); {@link #close()} does nothing.
+     */
+    public static Workspace collected() { return new Workspace(Arena.ofAuto(), false); }
 
     /** Makes every block free again (their bytes are reused, zeroed on allocation). */
     public void reset() {
@@ -39,12 +46,12 @@ public final class Workspace implements AutoCloseable {
         long bytes = Math.multiplyExact(s.numel(), (long) dtype.byteSize());
         long aligned = (bytes + 63) & ~63L;
         while (true) {
-            if (block == blocks.size()) {
-                long size = Math.max(aligned, blocks.isEmpty() ? FIRST_BLOCK : Math.min(BLOCK, 2 * blocks.getLast().byteSize()));
+            if (block == blocks.size()) {                  // blocks grow from 1 MiB to 64 MiB: small models stay small
+                long size = blocks.isEmpty() ? MIN_BLOCK : Math.min(MAX_BLOCK, 2 * blocks.getLast().byteSize());
                 try {
-                    blocks.add(arena.allocate(size, 64));
-                } catch (OutOfMemoryError e) {
-                    OutOfMemoryError named = new OutOfMemoryError("workspace block of " + size + " bytes for a "
+                    blocks.add(arena.allocate(Math.max(size, aligned), 64));
+                } catch (OutOfMemoryError e) {   // named, for the CLI's one-line out-of-memory message
+                    OutOfMemoryError named = new OutOfMemoryError("a workspace block of " + Math.max(size, aligned) + " bytes for a "
                             + dtype + " tensor " + s + " (" + reservedBytes() + " bytes already reserved)");
                     named.initCause(e);
                     throw named;
@@ -62,24 +69,18 @@ public final class Workspace implements AutoCloseable {
         }
     }
 
+    /** Returns every block to the OS; the workspace (and every tensor from it) is unusable afterwards. */
+    @Override public void close() {
+        if (closeable && arena.scope().isAlive()) {
+            blocks.clear();
+            arena.close();
+        }
+    }
+
     /** Bytes reserved from the OS so far. */
     public long reservedBytes() {
         long n = 0;
         for (MemorySegment b : blocks) n += b.byteSize();
         return n;
-    }
-
-    /** Frees every block; tensors from this workspace must not be used afterwards. Idempotent. */
-    @Override
-    public void close() {
-        blocks.clear();
-        block = 0;
-        offset = 0;
-        cleanable.clean();
-    }
-
-    /** Closes the arena once, from {@link #close()} or the cleaner; holds no reference to the workspace. */
-    private record Release(Arena arena) implements Runnable {
-        @Override public void run() { arena.close(); }
     }
 }

@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
  * attention step by step against the full causal attention, rotary against an explicit rotation.
  */
 class AttentionReferenceTest {
-    private static final ReferenceBackend R = ReferenceBackend.INSTANCE;
+    private static final mamba4j.core.Backend R = mamba4j.core.Backends.reference();
     private static final double F64_EXACT = 1e-12;
 
     @Test
@@ -42,7 +42,7 @@ class AttentionReferenceTest {
         Tensor x = rand(r, 2, 3, 11), rr = rand(r, 1, 3, 11), out = Tensor.zeros(DType.F64, 3, 11), dx = Tensor.zeros(DType.F64, 3, 11);
         R.geluTanhBackward(x, rr, dx);
         assertGrad("geluTanh dx", dx, x, () -> { R.geluTanh(x, out); return dot(out, rr); });
-        assertEquals(0.8411919906082768, Ops.geluTanh(1.0), 1e-15, "gelu_new(1) as torch computes it");
+        assertEquals(0.8411919906082768, Formulas.geluTanh(1.0), 1e-15, "gelu_new(1) as torch computes it");
     }
 
     @ParameterizedTest
@@ -50,7 +50,7 @@ class AttentionReferenceTest {
     void rotaryIsAnExplicitRotationAndItsBackwardMatchesFiniteDifferences(int dh, int rd, int pos0) {
         Random r = new Random(dh * 31 + rd);
         int b = 2, t = 3, h = 3;
-        Tensor[] cs = Ops.ropeTables(500.0, rd, 16, DType.F64);
+        Tensor[] cs = Formulas.ropeTables(500.0, rd, 16, DType.F64);
         Tensor x = rand(r, 1, b, t, h, dh), out = Tensor.zeros(DType.F64, b, t, h, dh), rr = rand(r, 1, b, t, h, dh);
         R.rotary(x, cs[0], cs[1], rd, pos0, out);
         for (int bi = 0; bi < b; bi++)
@@ -159,7 +159,7 @@ class AttentionReferenceTest {
         Tensor q = Tensor.zeros(DType.F64, 1, 4, 3, 2), k = Tensor.zeros(DType.F64, 1, 4, 2, 2);
         var e = assertThrows(IllegalArgumentException.class, () -> R.attention(q, k, k, 1f, q.copy(), null, null));
         assertEquals(true, e.getMessage().contains("kv heads"), e.getMessage());
-        Tensor[] cs = Ops.ropeTables(1e4, 2, 3, DType.F64);
+        Tensor[] cs = Formulas.ropeTables(1e4, 2, 3, DType.F64);
         var e2 = assertThrows(IllegalArgumentException.class, () -> R.rotary(q, cs[0], cs[1], 2, 0, q.copy()));
         assertEquals(true, e2.getMessage().contains("max_position_embeddings"), e2.getMessage());
     }

@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * <p>core cannot depend on testkit (testkit depends on core), so the assertion helper is local.
  */
 class ReferenceGradientTest {
-    private static final ReferenceBackend R = ReferenceBackend.INSTANCE;
+    private static final mamba4j.core.Backend R = mamba4j.core.Backends.reference();
     /** Central-difference step: truncation error O(h²·f''') ≈ 1e-10, float64 cancellation ≈ 1e-16/h ≈ 1e-11. */
     private static final double H = 1e-5;
     /** Relative Frobenius error allowed between analytic and numeric gradients, float64 throughout. */
@@ -35,7 +35,7 @@ class ReferenceGradientTest {
 
     static Tensor rand(Random r, double scale, long... dims) {
         Tensor t = Tensor.zeros(DType.F64, dims);
-        for (long i = 0; i < t.numel(); i++) Ops.store(t, i, r.nextGaussian() * scale);
+        for (long i = 0; i < t.numel(); i++) Formulas.store(t, i, r.nextGaussian() * scale);
         return t;
     }
 
@@ -50,11 +50,11 @@ class ReferenceGradientTest {
         double[] g = new double[Math.toIntExact(t.numel())];
         for (int i = 0; i < g.length; i++) {
             double v = t.getDouble(i);
-            Ops.store(t, i, v + H);
+            Formulas.store(t, i, v + H);
             double fp = f.eval();
-            Ops.store(t, i, v - H);
+            Formulas.store(t, i, v - H);
             double fm = f.eval();
-            Ops.store(t, i, v);
+            Formulas.store(t, i, v);
             g[i] = (fp - fm) / (2 * H);
         }
         return g;
@@ -139,7 +139,7 @@ class ReferenceGradientTest {
         R.matmul(dOut, false, w, false, dx, false);                  // dx = dOut · w
         R.matmul(dOut, true, x, false, dw, true);                    // dw += dOutᵀ · x
         R.sumRows(dOut, db, false);                                  // db = Σ_rows dOut
-        for (long i = 0; i < dw.numel(); i++) Ops.store(dw, i, dw.getDouble(i) - dwStart.getDouble(i));
+        for (long i = 0; i < dw.numel(); i++) Formulas.store(dw, i, dw.getDouble(i) - dwStart.getDouble(i));
         assertGrad("linear dx", dx, x, f);
         assertGrad("linear dw", dw, w, f);
         assertGrad("linear dbias", db, bias, f);
@@ -159,9 +159,9 @@ class ReferenceGradientTest {
         int[] ids = {4, 0, 4, 6, 4};
         Tensor w = rand(r, 1, v, d), dOut = rand(r, 1, ids.length, d), out = Tensor.zeros(DType.F64, ids.length, d);
         Tensor dw = rand(r, 1, v, d), start = dw.copy();
-        R.embeddingBackward(ids, dOut, dw);
-        for (long i = 0; i < dw.numel(); i++) Ops.store(dw, i, dw.getDouble(i) - start.getDouble(i));
-        assertGrad("embedding dW", dw, w, () -> { R.embedding(w, ids, out); return dot(out, dOut); });
+        R.embeddingBackward(R.ids(ids), dOut, dw);
+        for (long i = 0; i < dw.numel(); i++) Formulas.store(dw, i, dw.getDouble(i) - start.getDouble(i));
+        assertGrad("embedding dW", dw, w, () -> { R.embedding(w, R.ids(ids), out); return dot(out, dOut); });
     }
 
     @ParameterizedTest
@@ -183,8 +183,8 @@ class ReferenceGradientTest {
         Random r = new Random(5);
         int n = 37;
         Tensor x = rand(r, 4, n), y = rand(r, 1, n), dOut = rand(r, 1, n), out = Tensor.zeros(DType.F64, n);
-        Ops.store(x, 0, 25.0);      // past the softplus threshold: the forward is x, the derivative 1
-        Ops.store(x, 1, -30.0);
+        Formulas.store(x, 0, 25.0);      // past the softplus threshold: the forward is x, the derivative 1
+        Formulas.store(x, 1, -30.0);
         Tensor dx = Tensor.zeros(DType.F64, n), dy = Tensor.zeros(DType.F64, n);
         R.siluBackward(x, dOut, dx);
         assertGrad("silu", dx, x, () -> { R.silu(x, out); return dot(out, dOut); });
@@ -237,11 +237,11 @@ class ReferenceGradientTest {
         Random r = new Random(l * 100 + chunk * 10 + (withZ ? 1 : 0) + (withState ? 2 : 0));
         int b = 2, e = 5, n = 3;
         Tensor u = rand(r, 1, b, l, e), delta = rand(r, softplus ? 1 : 0.3, b, l, e);
-        if (!softplus) for (long i = 0; i < delta.numel(); i++) Ops.store(delta, i, Math.abs(delta.getDouble(i)) + 0.05);
+        if (!softplus) for (long i = 0; i < delta.numel(); i++) Formulas.store(delta, i, Math.abs(delta.getDouble(i)) + 0.05);
         Tensor bias = withBias ? rand(r, 0.5, e) : null;
-        if (bias != null && !softplus) for (long i = 0; i < e; i++) Ops.store(bias, i, Math.abs(bias.getDouble(i)));
+        if (bias != null && !softplus) for (long i = 0; i < e; i++) Formulas.store(bias, i, Math.abs(bias.getDouble(i)));
         Tensor a = Tensor.zeros(DType.F64, e, n);
-        for (int i = 0; i < e * n; i++) Ops.store(a, i, -Math.exp(r.nextGaussian() * 0.5));
+        for (int i = 0; i < e * n; i++) Formulas.store(a, i, -Math.exp(r.nextGaussian() * 0.5));
         Tensor bm = rand(r, 1, b, l, n), cm = rand(r, 1, b, l, n);
         Tensor d = withD ? rand(r, 1, e) : null, z = withZ ? rand(r, 1, b, l, e) : null;
         Tensor state0 = withState ? rand(r, 1, b, e, n) : null;
@@ -249,23 +249,23 @@ class ReferenceGradientTest {
         Tensor out = Tensor.zeros(DType.F64, b, l, e), dOut = rand(r, 1, b, l, e);
         int chunks = (l + chunk - 1) / chunk;
         Tensor cs = Tensor.zeros(DType.F64, b, chunks, e, n);
-        ReferenceBackend.Scan s = new ReferenceBackend.Scan(u, delta, bias, softplus, a, bm, cm, d, z, state, out);
-        ReferenceBackend.scanForward(s, chunk, cs);
+        ReferenceKernels.Scan s = new ReferenceKernels.Scan(u, delta, bias, softplus, a, bm, cm, d, z, state, out);
+        ReferenceKernels.scanForward(s, chunk, cs);
 
         // the chunked forward is the plain forward: same output whatever the chunk
         Tensor outPlain = Tensor.zeros(DType.F64, b, l, e);
-        ReferenceBackend.scanForward(new ReferenceBackend.Scan(u, delta, bias, softplus, a, bm, cm, d, z,
+        ReferenceKernels.scanForward(new ReferenceKernels.Scan(u, delta, bias, softplus, a, bm, cm, d, z,
                 withState ? state0.copy() : null, outPlain), Math.max(1, l), Tensor.zeros(DType.F64, b, 1, e, n));
         assertClose("chunked forward out", out.toDoubleArray(), outPlain.toDoubleArray(), F64_EXACT);
 
         SelectiveScanGrads g = new SelectiveScanGrads(Tensor.zeros(DType.F64, b, l, e), Tensor.zeros(DType.F64, b, l, e),
                 Tensor.zeros(DType.F64, e, n), rand(r, 1, b, l, n), rand(r, 1, b, l, n), withD ? Tensor.zeros(DType.F64, e) : null,
                 withZ ? rand(r, 1, b, l, e) : null, withBias ? Tensor.zeros(DType.F64, e) : null, Tensor.zeros(DType.F64, b, e, n));
-        ReferenceBackend.scanBackward(s, chunk, cs, dOut, g);
+        ReferenceKernels.scanBackward(s, chunk, cs, dOut, g);
 
         Loss f = () -> {
             Tensor st = withState ? state0.copy() : null;
-            ReferenceBackend.scanForward(new ReferenceBackend.Scan(u, delta, bias, softplus, a, bm, cm, d, z, st, out), chunk, cs.copy());
+            ReferenceKernels.scanForward(new ReferenceKernels.Scan(u, delta, bias, softplus, a, bm, cm, d, z, st, out), chunk, cs.copy());
             return dot(out, dOut);
         };
         String tag = " (L=" + l + " chunk=" + chunk + ")";
@@ -282,6 +282,13 @@ class ReferenceGradientTest {
 
     // ------------------------------------------------------------------ loss and optimiser
 
+    /** The loss of {@link Backend#crossEntropy} with host targets, read back (the shape the tape uses). */
+    private static double ce(Tensor logits, int[] targets, float scale, Tensor dLogits) {
+        Tensor loss = Tensor.zeros(DType.F64, 1);
+        R.crossEntropy(logits, R.ids(targets), scale, dLogits, loss);
+        return R.item(loss);
+    }
+
     @Test
     void crossEntropyWithIgnoredRows() {
         Random r = new Random(9);
@@ -289,7 +296,7 @@ class ReferenceGradientTest {
         int[] targets = {3, -100, 10, 0, -100};
         Tensor logits = rand(r, 2, m, v), dLogits = Tensor.zeros(DType.F64, m, v);
         float scale = 0.75f;
-        double loss = R.crossEntropy(logits, targets, scale, dLogits);
+        double loss = ce(logits, targets, scale, dLogits);
         // the loss by its definition, without the max shift (logits are small here)
         double want = 0;
         for (int i = 0; i < m; i++) {
@@ -305,24 +312,28 @@ class ReferenceGradientTest {
         }
         Tensor scratch = Tensor.zeros(DType.F64, m, v);
         Tensor dScaled = dLogits.copy();
-        for (long i = 0; i < dScaled.numel(); i++) Ops.store(dScaled, i, dScaled.getDouble(i) / scale);
-        assertGrad("crossEntropy dLogits / scale", dScaled, logits, () -> R.crossEntropy(logits, targets, 1f, scratch));
+        for (long i = 0; i < dScaled.numel(); i++) Formulas.store(dScaled, i, dScaled.getDouble(i) / scale);
+        assertGrad("crossEntropy dLogits / scale", dScaled, logits, () -> ce(logits, targets, 1f, scratch));
         // in place (dLogits = logits) gives the same loss and gradient
         Tensor inPlace = logits.copy();
-        assertEquals(loss, R.crossEntropy(inPlace, targets, scale, inPlace), 0);
+        assertEquals(loss, ce(inPlace, targets, scale, inPlace), 0);
         assertClose("crossEntropy in place", inPlace.toDoubleArray(), dLogits.toDoubleArray(), 0);
         // numerically stable: huge logits give a finite loss
         Tensor big = Tensor.zeros(DType.F64, 1, 3);
-        Ops.store(big, 0, 1000); Ops.store(big, 1, 999); Ops.store(big, 2, -1000);
-        double lb = R.crossEntropy(big, new int[]{1}, 1f, Tensor.zeros(DType.F64, 1, 3));
+        Formulas.store(big, 0, 1000); Formulas.store(big, 1, 999); Formulas.store(big, 2, -1000);
+        double lb = ce(big, new int[]{1}, 1f, Tensor.zeros(DType.F64, 1, 3));
         assertEquals(1 + Math.log1p(Math.exp(-1)), lb, 1e-12);
-        assertTrue(Double.isNaN(R.crossEntropy(logits, new int[]{-100, -100, -100, -100, -100}, 1f, scratch)), "all ignored: 0/0 as PyTorch");
+        assertTrue(Double.isNaN(ce(logits, new int[]{-100, -100, -100, -100, -100}, 1f, scratch)), "all ignored: 0/0 as PyTorch");
     }
 
     @Test
     void sumSquaresAndScale() {
         Tensor x = Tensor.ofDoubles(new double[]{1, -2, 3, 0.5}, 2, 2);
-        assertEquals(14.25, R.sumSquares(x), 0);
+        Tensor ss = Tensor.zeros(DType.F64, 1);
+        R.sumSquares(x, ss, false);
+        assertEquals(14.25, ss.getDouble(0), 0);
+        R.sumSquares(x, ss, true);
+        assertEquals(28.5, ss.getDouble(0), 0, "accumulate adds to what is there");
         R.scale(x, 2f);
         assertClose("scale", x.toDoubleArray(), new double[]{2, -4, 6, 1}, 0);
     }

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * states reached at chunk starts).
  */
 class SsdReferenceTest {
-    private static final ReferenceBackend R = ReferenceBackend.INSTANCE;
+    private static final mamba4j.core.Backend R = mamba4j.core.Backends.reference();
     /** Two float64 computations of the same formula in different orders. */
     private static final double F64_EXACT = 1e-12;
 
@@ -34,8 +34,8 @@ class SsdReferenceTest {
             Random r = new Random(seed);
             Tensor logA = Tensor.zeros(DType.F64, b, l, h), scale = withScale ? Tensor.zeros(DType.F64, b, l, h) : null;
             for (long i = 0; i < logA.numel(); i++) {
-                Ops.store(logA, i, -(0.05 + Math.abs(r.nextGaussian() * 0.5)));
-                if (scale != null) Ops.store(scale, i, 0.1 + r.nextDouble());
+                Formulas.store(logA, i, -(0.05 + Math.abs(r.nextGaussian() * 0.5)));
+                if (scale != null) Formulas.store(scale, i, 0.1 + r.nextDouble());
             }
             return new Inputs(b, l, h, p, g, n, rand(r, 1, b, l, h, p), logA, scale, rand(r, 0.7, b, l, g, n), rand(r, 0.7, b, l, g, n),
                     withD ? rand(r, 1, h) : null, withState ? rand(r, 1, b, h, p, n) : null);
@@ -147,7 +147,7 @@ class SsdReferenceTest {
         dims[1] = len;
         Tensor out = Tensor.zeros(t.dtype(), dims);
         for (long bi = 0; bi < dims[0]; bi++)
-            for (long k = 0; k < len * inner; k++) Ops.store(out, bi * len * inner + k, t.getDouble(bi * t.dim(1) * inner + k));
+            for (long k = 0; k < len * inner; k++) Formulas.store(out, bi * len * inner + k, t.getDouble(bi * t.dim(1) * inner + k));
         return out;
     }
 
@@ -173,11 +173,11 @@ class SsdReferenceTest {
             double v, sp;
             do {   // stay 1e-3 away from the clamp points, where the function has a kink
                 v = r.nextGaussian() * 3;
-                sp = Ops.softplus(v + bias.getDouble(i % 5));
+                sp = Formulas.softplus(v + bias.getDouble(i % 5));
             } while (Math.abs(sp - lo) < 1e-3 || Math.abs(sp - hi) < 1e-3);
             if (sp < lo) clampedLo++;
             if (sp > hi) clampedHi++;
-            Ops.store(x, i, v);
+            Formulas.store(x, i, v);
         }
         assertTrue(clampedLo > 0 && clampedHi > 0, "the sample must exercise both clamps");
         Tensor rOut = rand(r, 1, 7, 5), out = Tensor.zeros(DType.F64, 7, 5);
@@ -187,7 +187,7 @@ class SsdReferenceTest {
         };
         Tensor dx = Tensor.zeros(DType.F64, 7, 5), dBias = rand(r, 1, 5), dBias0 = dBias.copy();
         R.softplusClampBackward(x, bias, lo, hi, rOut, dx, dBias);
-        for (int j = 0; j < 5; j++) Ops.store(dBias, j, dBias.getDouble(j) - dBias0.getDouble(j));   // accumulated onto its old value
+        for (int j = 0; j < 5; j++) Formulas.store(dBias, j, dBias.getDouble(j) - dBias0.getDouble(j));   // accumulated onto its old value
         assertGrad("softplusClamp dx", dx, x, loss);
         assertGrad("softplusClamp dBias", dBias, bias, loss);
         // without bias and with hi = +inf (Mamba-2's default time_step_limit (0, inf))

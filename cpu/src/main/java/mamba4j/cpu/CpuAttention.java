@@ -3,14 +3,15 @@ package mamba4j.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-import mamba4j.core.Ops;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
 import mamba4j.core.Tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * The Transformer-teacher kernels of {@link CpuBackend}: LayerNorm, gelu_new, rotary embedding and causal
+ * The Transformer-teacher kernels of {@link CpuKernels}: LayerNorm, gelu_new, rotary embedding and causal
  * attention. Same as the Reference ops of the same names; differ in float32 arithmetic, Vector API lanes over
  * the head/feature dim and threads over rows.
  *
@@ -93,7 +94,7 @@ final class CpuAttention {
     static void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor out) {
         int d = x.size(-1);
         int rows = Math.toIntExact(x.numel() / d);
-        MemorySegment xs = x.data(), os = out.data(), ws = w.data(), bs = b == null ? null : b.data();
+        MemorySegment xs = x.segment(), os = out.segment(), ws = w.segment(), bs = b == null ? null : b.segment();
         Parallel.forRange(rows, 8, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
                 long off = (long) r * d * 4;
@@ -149,7 +150,7 @@ final class CpuAttention {
     static void layerNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw, Tensor db) {
         int d = x.size(-1);
         int rows = Math.toIntExact(x.numel() / d);
-        MemorySegment xs = x.data(), ws = w.data(), gs = dy.data(), ds = dx.data();
+        MemorySegment xs = x.segment(), ws = w.segment(), gs = dy.segment(), ds = dx.segment();
         float[] mu = new float[rows], inv = new float[rows];
         Parallel.forRange(rows, 8, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
@@ -195,18 +196,18 @@ final class CpuAttention {
     }
 
     static void geluTanh(Tensor x, Tensor out) {
-        MemorySegment xs = x.data(), os = out.data();
+        MemorySegment xs = x.segment(), os = out.segment();
         int n = Math.toIntExact(x.numel());
         Parallel.forRange(n, 1024, (i0, i1) -> {
             int i = i0;
             for (int bound = i0 + S.loopBound(i1 - i0); i < bound; i += VL)
                 geluTanh(FloatVector.fromMemorySegment(S, xs, i * 4L, LE)).intoMemorySegment(os, i * 4L, LE);
-            for (; i < i1; i++) os.setAtIndex(Tensor.F32, i, (float) Ops.geluTanh(xs.getAtIndex(Tensor.F32, i)));
+            for (; i < i1; i++) os.setAtIndex(Tensor.F32, i, (float) Formulas.geluTanh(xs.getAtIndex(Tensor.F32, i)));
         });
     }
 
     static void geluTanhBackward(Tensor x, Tensor dy, Tensor dx) {
-        MemorySegment xs = x.data(), gs = dy.data(), os = dx.data();
+        MemorySegment xs = x.segment(), gs = dy.segment(), os = dx.segment();
         int n = Math.toIntExact(x.numel());
         Parallel.forRange(n, 1024, (i0, i1) -> {
             int i = i0;
@@ -218,7 +219,7 @@ final class CpuAttention {
                         .mul(v.mul(v).mul(3 * 0.044715f).add(1f)));
                 g.mul(FloatVector.fromMemorySegment(S, gs, i * 4L, LE)).intoMemorySegment(os, i * 4L, LE);
             }
-            for (; i < i1; i++) os.setAtIndex(Tensor.F32, i, (float) (gs.getAtIndex(Tensor.F32, i) * Ops.geluTanhGrad(xs.getAtIndex(Tensor.F32, i))));
+            for (; i < i1; i++) os.setAtIndex(Tensor.F32, i, (float) (gs.getAtIndex(Tensor.F32, i) * Formulas.geluTanhGrad(xs.getAtIndex(Tensor.F32, i))));
         });
     }
 
@@ -227,7 +228,7 @@ final class CpuAttention {
     /** Rotates each (i, i + r) pair of every head by sign·angle; scalar (Dh is small, the op is memory-bound). */
     static void rotary(Tensor x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor out, int sign) {
         int b = x.size(0), t = x.size(1), h = x.size(2), dh = x.size(3), r = rotaryDim / 2;
-        MemorySegment xs = x.data(), os = out.data(), cs = cos.data(), ss = sin.data();
+        MemorySegment xs = x.segment(), os = out.segment(), cs = cos.segment(), ss = sin.segment();
         boolean copy = !xs.equals(os);
         Parallel.forRange(b * t, 4, (p0, p1) -> {
             for (int p = p0; p < p1; p++) {
@@ -252,7 +253,7 @@ final class CpuAttention {
     /** Rows (b, h, i) in parallel; each row walks its keys 0..i in tiles with an online softmax. */
     static void attention(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor probs) {
         int b = q.size(0), t = q.size(1), h = q.size(2), hkv = k.size(2), dh = q.size(3), group = h / hkv;
-        MemorySegment qs = q.data(), ks = k.data(), vs = v.data(), os = out.data();
+        MemorySegment qs = q.segment(), ks = k.segment(), vs = v.segment(), os = out.segment();
         Parallel.forRange(b * h * t, 16, (r0, r1) -> {
             float[][] sc = scratch(dh, Math.max(TILE, probs != null ? t : 0));
             float[] qr = sc[0], acc = sc[1], s = sc[2];
@@ -285,9 +286,9 @@ final class CpuAttention {
                 scaleRow(acc, 1f / l, dh);
                 store(acc, os, qOff, dh);
                 float lseRow = m + (float) Math.log(l);
-                if (lse != null) lse.data().setAtIndex(Tensor.F32, ((long) bi * h + hi) * t + i, lseRow);
+                if (lse != null) lse.segment().setAtIndex(Tensor.F32, ((long) bi * h + hi) * t + i, lseRow);
                 if (probs != null) {
-                    MemorySegment ps = probs.data();
+                    MemorySegment ps = probs.segment();
                     long pOff = (((long) bi * h + hi) * t + i) * t;
                     for (int j = 0; j <= i; j++)
                         ps.setAtIndex(Tensor.F32, pOff + j, (float) Math.exp(dot(qr, ks, ((((long) bi * t + j) * hkv + kvh) * dh) * 4, dh) - lseRow));
@@ -299,8 +300,8 @@ final class CpuAttention {
 
     static void attentionBackward(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor dOut, Tensor dq, Tensor dk, Tensor dv) {
         int b = q.size(0), t = q.size(1), h = q.size(2), hkv = k.size(2), dh = q.size(3), group = h / hkv;
-        MemorySegment qs = q.data(), ks = k.data(), vs = v.data(), os = out.data(), ls = lse.data(), gs = dOut.data();
-        MemorySegment dqs = dq.data(), dks = dk.data(), dvs = dv.data();
+        MemorySegment qs = q.segment(), ks = k.segment(), vs = v.segment(), os = out.segment(), ls = lse.segment(), gs = dOut.segment();
+        MemorySegment dqs = dq.segment(), dks = dk.segment(), dvs = dv.segment();
         float[] dRow = new float[b * h * t];   // D_i = dOut_i · out_i
         // pass 1, query rows: dq_i = scale Σ_{j ≤ i} p_ij (dOut_i·v_j − D_i) k_j
         Parallel.forRange(b * h * t, 16, (r0, r1) -> {
@@ -353,7 +354,7 @@ final class CpuAttention {
     /** (b, h) pairs in parallel: the scores over len cached keys, their softmax, the weighted sum of cached values. */
     static void attentionDecode(Tensor q, Tensor kCache, Tensor vCache, int len, float scale, Tensor out) {
         int b = q.size(0), h = q.size(1), dh = q.size(2), c = kCache.size(1), hkv = kCache.size(2), group = h / hkv;
-        MemorySegment qs = q.data(), ks = kCache.data(), vs = vCache.data(), os = out.data();
+        MemorySegment qs = q.segment(), ks = kCache.segment(), vs = vCache.segment(), os = out.segment();
         Parallel.forRange(b * h, (p0, p1) -> {
             float[][] sc = scratch(dh, len);
             float[] qr = sc[0], acc = sc[1], s = sc[2];

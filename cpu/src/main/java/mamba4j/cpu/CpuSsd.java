@@ -3,7 +3,8 @@ package mamba4j.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-import mamba4j.core.Ops;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
 import mamba4j.core.Ssd;
 import mamba4j.core.SsdGrads;
 import mamba4j.core.Tensor;
@@ -13,7 +14,7 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
- * The SSD kernels of {@link CpuBackend} (F32, Vector API, threads over (batch, head)), and Mamba-2's small
+ * The SSD kernels of {@link CpuKernels} (F32, Vector API, threads over (batch, head)), and Mamba-2's small
  * per-head column ops. The forward is the chunked SSD of mamba_ssm {@code ssd_minimal_discrete}; the backward is
  * the reference's recompute-per-chunk reverse recurrence. Per-thread scratch rows are zero-padded to a multiple of
  * the vector width (P to pp, N to np), so no inner loop needs a scalar tail: padded lanes of B, C and x are 0, which
@@ -22,8 +23,8 @@ import java.util.Arrays;
 final class CpuSsd {
     private CpuSsd() {}
 
-    private static final VectorSpecies<Float> S = CpuBackend.S;
-    private static final int VL = CpuBackend.VL;
+    private static final VectorSpecies<Float> S = CpuKernels.S;
+    private static final int VL = CpuKernels.VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[12][0]);
     private static final ThreadLocal<double[][]> DSCRATCH = ThreadLocal.withInitial(() -> new double[1][0]);
@@ -76,14 +77,14 @@ final class CpuSsd {
     /** S = exp(logA)·S + s·x ⊗ B; y = S·C + D·x for L = 1, lanes over N, state rows in place. */
     private static void step(Ssd a, Tensor chunkStates, int bi, int hi, float dSkip) {
         int h = a.heads(), p = a.headDim(), g = a.groups(), n = a.stateSize(), hpg = h / g;
-        MemorySegment xs = a.x().data(), bs = a.bm().data(), cs = a.cm().data(), os = a.out().data();
-        MemorySegment st = a.state() == null ? null : a.state().data();
+        MemorySegment xs = a.x().segment(), bs = a.bm().segment(), cs = a.cm().segment(), os = a.out().segment();
+        MemorySegment st = a.state() == null ? null : a.state().segment();
         long ih = (long) bi * h + hi, ig = ((long) bi * g + hi / hpg) * n, sBase = ih * p * n;
         if (chunkStates != null) {
-            if (st != null) MemorySegment.copy(st, sBase * 4, chunkStates.data(), sBase * 4, (long) p * n * 4);
-            else chunkStates.data().asSlice(sBase * 4, (long) p * n * 4).fill((byte) 0);
+            if (st != null) MemorySegment.copy(st, sBase * 4, chunkStates.segment(), sBase * 4, (long) p * n * 4);
+            else chunkStates.segment().asSlice(sBase * 4, (long) p * n * 4).fill((byte) 0);
         }
-        float decay = (float) Math.exp(f(a.logA().data(), ih)), s = a.scale() == null ? 1f : f(a.scale().data(), ih);
+        float decay = (float) Math.exp(f(a.logA().segment(), ih)), s = a.scale() == null ? 1f : f(a.scale().segment(), ih);
         for (int pi = 0; pi < p; pi++) {
             float xv = f(xs, ih * p + pi);
             float y = st == null ? stepRowFromZero(bs, cs, ig, n, s * xv) : stepRow(st, sBase + (long) pi * n, bs, cs, ig, n, decay, s * xv);
@@ -133,8 +134,8 @@ final class CpuSsd {
     private static void headForward(Ssd a, int chunk, Tensor chunkStates, int bi, int hi, float dSkip) {
         int l = a.length(), h = a.heads(), p = a.headDim(), g = a.groups(), n = a.stateSize(), hpg = h / g, gi = hi / hpg;
         int pp = padded(p), np = padded(n), q = Math.min(chunk, l), chunks = (l + chunk - 1) / chunk;
-        MemorySegment xseg = a.x().data(), la = a.logA().data(), bs = a.bm().data(), cs = a.cm().data(), os = a.out().data();
-        MemorySegment sc = a.scale() == null ? null : a.scale().data(), st0 = a.state() == null ? null : a.state().data();
+        MemorySegment xseg = a.x().segment(), la = a.logA().segment(), bs = a.bm().segment(), cs = a.cm().segment(), os = a.out().segment();
+        MemorySegment sc = a.scale() == null ? null : a.scale().segment(), st0 = a.state() == null ? null : a.state().segment();
         float[] st = scratch(0, n * pp), xs = scratch(1, q * pp), bc = scratch(2, q * np), cc = scratch(3, q * np);
         float[] m = scratch(4, q * q), wb = scratch(5, n * q), yrow = scratch(6, pp), w = scratch(7, padded(q));
         double[] cum = dscratch(q);
@@ -144,7 +145,7 @@ final class CpuSsd {
         for (int c = 0; c < chunks; c++) {
             int t0 = c * chunk, len = Math.min(chunk, l - t0);
             if (chunkStates != null) {
-                MemorySegment cseg = chunkStates.data();
+                MemorySegment cseg = chunkStates.segment();
                 long cBase = (((long) bi * chunks + c) * h + hi) * p * n;
                 for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) cseg.setAtIndex(Tensor.F32, cBase + (long) pi * n + j, st[j * pp + pi]);
             }
@@ -303,7 +304,7 @@ final class CpuSsd {
 
     private static void reduceParts(Tensor out, float[][] partial, int size) {
         if (out == null) return;
-        MemorySegment os = out.data();
+        MemorySegment os = out.segment();
         Parallel.forRange(size, VL * 64, (i0, i1) -> {
             int i = i0, bound = i0 + S.loopBound(i1 - i0);
             for (; i < bound; i += VL) {
@@ -323,9 +324,9 @@ final class CpuSsd {
                                      float[] pdB, float[] pdC, double[] pdD) {
         int l = a.length(), h = a.heads(), p = a.headDim(), g = a.groups(), n = a.stateSize(), hpg = h / g, gi = hi / hpg;
         int np = padded(n), pnp = p * np, q = Math.min(chunk, l), chunks = (l + chunk - 1) / chunk;
-        MemorySegment xseg = a.x().data(), la = a.logA().data(), bs = a.bm().data(), cs = a.cm().data(), cst = chunkStates.data();
-        MemorySegment sc = a.scale() == null ? null : a.scale().data(), dos = dOut.data(), dxs = gr.dx().data(), dls = gr.dLogA().data();
-        MemorySegment dss = gr.dScale() == null ? null : gr.dScale().data();
+        MemorySegment xseg = a.x().segment(), la = a.logA().segment(), bs = a.bm().segment(), cs = a.cm().segment(), cst = chunkStates.segment();
+        MemorySegment sc = a.scale() == null ? null : a.scale().segment(), dos = dOut.segment(), dxs = gr.dx().segment(), dls = gr.dLogA().segment();
+        MemorySegment dss = gr.dScale() == null ? null : gr.dScale().segment();
         float[] hs = scratch(0, (q + 1) * pnp), carry = scratch(1, pnp), bc = scratch(2, q * np), cc = scratch(3, q * np);
         float[] xr = scratch(4, q * p), dyr = scratch(5, p), accB = scratch(6, np), accC = scratch(7, np), dec = scratch(8, q), ss = scratch(9, q);
         Arrays.fill(carry, 0, pnp, 0f);
@@ -356,7 +357,7 @@ final class CpuSsd {
             }
         }
         if (gr.dState0() != null) {
-            MemorySegment d0 = gr.dState0().data();
+            MemorySegment d0 = gr.dState0().segment();
             long sBase = ((long) bi * h + hi) * p * n;
             for (int pi = 0; pi < p; pi++) MemorySegment.copy(carry, pi * np, d0, Tensor.F32, (sBase + (long) pi * n) * 4, n);
         }
@@ -414,7 +415,7 @@ final class CpuSsd {
     /** out = clamp(softplus(x + bias), lo, hi); threads over rows. */
     static void softplusClamp(Tensor x, Tensor bias, float lo, float hi, Tensor out) {
         int h = x.size(-1), rows = Math.toIntExact(x.numel() / h);
-        MemorySegment xs = x.data(), os = out.data();
+        MemorySegment xs = x.segment(), os = out.segment();
         float[] bv = bias == null ? new float[padded(h)] : Arrays.copyOf(bias.toFloatArray(), padded(h));
         Parallel.forRange(rows, 64, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
@@ -422,9 +423,9 @@ final class CpuSsd {
                 int j = 0, bound = S.loopBound(h);
                 for (; j < bound; j += VL) {
                     FloatVector v = FloatVector.fromMemorySegment(S, xs, (o + j) * 4, LE).add(FloatVector.fromArray(S, bv, j));
-                    CpuBackend.softplus(v).max(lo).min(hi).intoMemorySegment(os, (o + j) * 4, LE);
+                    CpuKernels.softplus(v).max(lo).min(hi).intoMemorySegment(os, (o + j) * 4, LE);
                 }
-                for (; j < h; j++) os.setAtIndex(Tensor.F32, o + j, Math.min(Math.max(Ops.softplus(f(xs, o + j) + bv[j]), lo), hi));
+                for (; j < h; j++) os.setAtIndex(Tensor.F32, o + j, Math.min(Math.max(Formulas.softplus(f(xs, o + j) + bv[j]), lo), hi));
             }
         });
     }
@@ -432,7 +433,7 @@ final class CpuSsd {
     /** dx = dy·σ(x + b) where lo < softplus(x + b) < hi, else 0; dBias += Σ_rows dx through per-part partials. */
     static void softplusClampBackward(Tensor x, Tensor bias, float lo, float hi, Tensor dy, Tensor dx, Tensor dBias) {
         int h = x.size(-1), rows = Math.toIntExact(x.numel() / h), hp = padded(h);
-        MemorySegment xs = x.data(), gs = dy.data(), dxs = dx.data();
+        MemorySegment xs = x.segment(), gs = dy.segment(), dxs = dx.segment();
         float[] bv = bias == null ? new float[hp] : Arrays.copyOf(bias.toFloatArray(), hp);
         int parts = Math.max(1, Math.min(Parallel.threads(), rows / 64));
         float[][] partial = new float[parts][];
@@ -445,15 +446,15 @@ final class CpuSsd {
                     int j = 0, bound = S.loopBound(h);
                     for (; j < bound; j += VL) {
                         FloatVector v = FloatVector.fromMemorySegment(S, xs, (o + j) * 4, LE).add(FloatVector.fromArray(S, bv, j));
-                        FloatVector sp = CpuBackend.softplus(v), sig = FloatVector.broadcast(S, 1f).div(VMath.exp(v.neg()).add(1f));
+                        FloatVector sp = CpuKernels.softplus(v), sig = FloatVector.broadcast(S, 1f).div(VMath.exp(v.neg()).add(1f));
                         FloatVector gv = FloatVector.fromMemorySegment(S, gs, (o + j) * 4, LE).mul(sig)
                                 .blend(0f, sp.compare(VectorOperators.LE, lo).or(sp.compare(VectorOperators.GE, hi)));
                         gv.intoMemorySegment(dxs, (o + j) * 4, LE);
                         gv.add(FloatVector.fromArray(S, acc, j)).intoArray(acc, j);
                     }
                     for (; j < h; j++) {
-                        float v = f(xs, o + j) + bv[j], sp = Ops.softplus(v);
-                        float gv = sp > lo && sp < hi ? f(gs, o + j) * (float) Ops.softplusGrad((double) v) : 0f;
+                        float v = f(xs, o + j) + bv[j], sp = Formulas.softplus(v);
+                        float gv = sp > lo && sp < hi ? f(gs, o + j) * (float) Formulas.softplusGrad((double) v) : 0f;
                         dxs.setAtIndex(Tensor.F32, o + j, gv);
                         acc[j] += gv;
                     }
@@ -471,7 +472,7 @@ final class CpuSsd {
     /** out[m, h] = x[m, h]·a[h]; threads over rows. */
     static void mulColumns(Tensor x, Tensor a, Tensor out) {
         int h = x.size(-1), rows = Math.toIntExact(x.numel() / h);
-        MemorySegment xs = x.data(), os = out.data();
+        MemorySegment xs = x.segment(), os = out.segment();
         float[] av = Arrays.copyOf(a.toFloatArray(), padded(h));
         Parallel.forRange(rows, 64, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
@@ -487,7 +488,7 @@ final class CpuSsd {
     /** dx = dy·a (when dx is given); da += Σ_rows dy·x through per-part partials (when da is given). */
     static void mulColumnsBackward(Tensor x, Tensor a, Tensor dy, Tensor dx, Tensor da) {
         int h = x.size(-1), rows = Math.toIntExact(x.numel() / h), hp = padded(h);
-        MemorySegment xs = x.data(), gs = dy.data(), dxs = dx == null ? null : dx.data();
+        MemorySegment xs = x.segment(), gs = dy.segment(), dxs = dx == null ? null : dx.segment();
         float[] av = Arrays.copyOf(a.toFloatArray(), hp);
         int parts = Math.max(1, Math.min(Parallel.threads(), rows / 64));
         float[][] partial = new float[parts][];

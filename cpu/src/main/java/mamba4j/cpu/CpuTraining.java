@@ -3,7 +3,8 @@ package mamba4j.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-import mamba4j.core.Ops;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.SelectiveScanGrads;
 import mamba4j.core.Tensor;
@@ -13,15 +14,15 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
- * The training kernels of {@link CpuBackend} (matmul, backward ops, chunked scan, cross-entropy, AdamW), F32 only.
- * Operands are validated by CpuBackend before these run; each kernel's contract is the reference's, and the
+ * The training kernels of {@link CpuKernels} (matmul, backward ops, chunked scan, cross-entropy, AdamW), F32 only.
+ * Operands are validated by CpuKernels before these run; each kernel's contract is the reference's, and the
  * algorithm is described where it differs.
  */
 final class CpuTraining {
     private CpuTraining() {}
 
-    private static final VectorSpecies<Float> S = CpuBackend.S;
-    private static final int VL = CpuBackend.VL;
+    private static final VectorSpecies<Float> S = CpuKernels.S;
+    private static final int VL = CpuKernels.VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     /** Per-thread heap scratch: [0] packed A block / scan states, [1..] further per-thread buffers. */
@@ -51,15 +52,15 @@ final class CpuTraining {
      * M tail), and runs the 6 × 2·VL broadcast-FMA micro-kernel. No horizontal reductions anywhere.
      */
     static void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate, int m, int k, int n) {
-        MemorySegment os = out.data();
+        MemorySegment os = out.segment();
         if (m == 0 || n == 0) return;
         if (k == 0) { if (!accumulate) out.fill(0f); return; }
         int panels = (n + NR - 1) / NR;
         float[] bp = PACKED_B.get();
         if (bp.length < panels * k * NR) { bp = new float[panels * k * NR]; PACKED_B.set(bp); }
         float[] bpf = bp;
-        packB(b.data(), transB, k, n, panels, bpf);
-        MemorySegment as = a.data();
+        packB(b.segment(), transB, k, n, panels, bpf);
+        MemorySegment as = a.segment();
         int mBlocks = (m + MB - 1) / MB, nBlocks = (panels + NP - 1) / NP;
         Parallel.forRange(mBlocks * nBlocks, (u0, u1) -> {
             float[] ap = scratch(0, MB * KC);
@@ -193,7 +194,7 @@ final class CpuTraining {
     /** dWeight[ids[i], :] += dOut[i, :]; threads split the D columns, so repeated ids never race. */
     static void embeddingBackward(int[] ids, Tensor dOut, Tensor dWeight) {
         int d = dWeight.size(1);
-        MemorySegment gs = dOut.data(), ws = dWeight.data();
+        MemorySegment gs = dOut.segment(), ws = dWeight.segment();
         Parallel.forRange(d, VL * 4, (j0, j1) -> {
             for (int i = 0; i < ids.length; i++) {
                 long src = (long) i * d, dst = (long) ids[i] * d;
@@ -210,7 +211,7 @@ final class CpuTraining {
     static void sumRows(Tensor x, Tensor out, boolean accumulate) {
         int n = x.size(-1);
         int m = Math.toIntExact(x.numel() / n);
-        MemorySegment xs = x.data(), os = out.data();
+        MemorySegment xs = x.segment(), os = out.segment();
         Parallel.forRange(n, VL * 4, (j0, j1) -> {
             float[] acc = scratch(0, j1 - j0);
             Arrays.fill(acc, 0, j1 - j0, 0f);
@@ -231,7 +232,7 @@ final class CpuTraining {
     static void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw) {
         int d = x.size(-1);
         int rows = Math.toIntExact(x.numel() / d);
-        MemorySegment xs = x.data(), ws = w.data(), gs = dy.data(), os = dx.data();
+        MemorySegment xs = x.segment(), ws = w.segment(), gs = dy.segment(), os = dx.segment();
         float[][] partial = new float[Parallel.threads()][];
         int bound = S.loopBound(d);
         int used = parts(rows, 1, (part, r0, r1) -> {
@@ -271,9 +272,9 @@ final class CpuTraining {
             }
         });
         for (int j = 0; j < d; j++) {
-            float acc = dw.data().getAtIndex(Tensor.F32, j);
+            float acc = dw.segment().getAtIndex(Tensor.F32, j);
             for (int p = 0; p < used; p++) acc += partial[p][j];
-            dw.data().setAtIndex(Tensor.F32, j, acc);
+            dw.segment().setAtIndex(Tensor.F32, j, acc);
         }
     }
 
@@ -290,7 +291,7 @@ final class CpuTraining {
     }
 
     private static float siluGrad(float x) {
-        float s = Ops.sigmoid(x);
+        float s = Formulas.sigmoid(x);
         return s * (1f + x * (1f - s));
     }
 
@@ -299,7 +300,7 @@ final class CpuTraining {
 
     private static void elementwise(Tensor a, Tensor b, Tensor out, Binary f) {
         int n = Math.toIntExact(out.numel());
-        MemorySegment as = a.data(), bs = b.data(), os = out.data();
+        MemorySegment as = a.segment(), bs = b.segment(), os = out.segment();
         Parallel.forRange(n, 16384, (s, e) -> {
             int i = s, bound = s + S.loopBound(e - s);
             for (; i < bound; i += VL)
@@ -314,7 +315,7 @@ final class CpuTraining {
     };
     private static final Binary SOFTPLUS_BACKWARD = new Binary() {
         public FloatVector vec(FloatVector x, FloatVector dy) { return dy.mul(sigmoid(x)).blend(dy, x.compare(VectorOperators.GT, 20f)); }
-        public float scalar(float x, float dy) { return x > 20f ? dy : dy * Ops.sigmoid(x); }
+        public float scalar(float x, float dy) { return x > 20f ? dy : dy * Formulas.sigmoid(x); }
     };
 
     static void siluBackward(Tensor x, Tensor dy, Tensor dx) { elementwise(x, dy, dx, SILU_BACKWARD); }
@@ -323,7 +324,7 @@ final class CpuTraining {
 
     static void mulSiluBackward(Tensor y, Tensor z, Tensor dOut, Tensor dy, Tensor dz) {
         int n = Math.toIntExact(y.numel());
-        MemorySegment ys = y.data(), zs = z.data(), gs = dOut.data(), dys = dy.data(), dzs = dz.data();
+        MemorySegment ys = y.segment(), zs = z.segment(), gs = dOut.segment(), dys = dy.segment(), dzs = dz.segment();
         Parallel.forRange(n, 16384, (s, e) -> {
             int i = s, bound = s + S.loopBound(e - s);
             for (; i < bound; i += VL) {
@@ -336,7 +337,7 @@ final class CpuTraining {
             }
             for (; i < e; i++) {
                 float zv = zs.getAtIndex(Tensor.F32, i), g = gs.getAtIndex(Tensor.F32, i), yv = ys.getAtIndex(Tensor.F32, i);
-                dys.setAtIndex(Tensor.F32, i, g * Ops.silu(zv));
+                dys.setAtIndex(Tensor.F32, i, g * Formulas.silu(zv));
                 dzs.setAtIndex(Tensor.F32, i, g * yv * siluGrad(zv));
             }
         });
@@ -345,7 +346,7 @@ final class CpuTraining {
     /** x *= s in lanes. */
     static void scale(Tensor x, float s) {
         int n = Math.toIntExact(x.numel());
-        MemorySegment xs = x.data();
+        MemorySegment xs = x.segment();
         Parallel.forRange(n, 16384, (a, e) -> {
             int i = a, bound = a + S.loopBound(e - a);
             for (; i < bound; i += VL) FloatVector.fromMemorySegment(S, xs, i * 4L, LE).mul(s).intoMemorySegment(xs, i * 4L, LE);
@@ -356,7 +357,7 @@ final class CpuTraining {
     /** Σ x²: float lanes over blocks of 4096 elements, each block's sum added to a per-part double. */
     static double sumSquares(Tensor x) {
         int n = Math.toIntExact(x.numel());
-        MemorySegment xs = x.data();
+        MemorySegment xs = x.segment();
         double[] partial = new double[Parallel.threads()];
         int used = parts(n, 16384, (part, s, e) -> {
             double acc = 0;
@@ -385,7 +386,7 @@ final class CpuTraining {
         float stepSize = (float) (lr / (1 - Math.pow(beta1, step)));
         float bc2Sqrt = (float) Math.sqrt(1 - Math.pow(beta2, step));
         float ob1 = 1f - beta1, ob2 = 1f - beta2;
-        MemorySegment ps = p.data(), gs = g.data(), ms = m.data(), vs = v.data();
+        MemorySegment ps = p.segment(), gs = g.segment(), ms = m.segment(), vs = v.segment();
         Parallel.forRange(n, 16384, (s, e) -> {
             int i = s, bound = s + S.loopBound(e - s);
             for (; i < bound; i += VL) {
@@ -418,15 +419,15 @@ final class CpuTraining {
     static double crossEntropy(Tensor logits, int[] targets, float scale, Tensor dLogits) {
         int m = logits.size(0), v = logits.size(1);
         int count = 0;
-        for (int t : targets) if (t != Ops.IGNORE_INDEX) count++;
+        for (int t : targets) if (t != Checks.IGNORE_INDEX) count++;
         float coef = (float) ((double) scale / count);
-        MemorySegment xs = logits.data(), ds = dLogits.data();
+        MemorySegment xs = logits.segment(), ds = dLogits == null ? null : dLogits.segment();
         double[] rowLoss = new double[m];
         int bound = S.loopBound(v);
         Parallel.forRange(m, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
                 long row = (long) r * v;
-                if (targets[r] == Ops.IGNORE_INDEX) { ds.asSlice(row * 4, v * 4L).fill((byte) 0); continue; }
+                if (targets[r] == Checks.IGNORE_INDEX) { if (ds != null) ds.asSlice(row * 4, v * 4L).fill((byte) 0); continue; }
                 FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
                 int j = 0;
                 for (; j < bound; j += VL) mx = mx.max(FloatVector.fromMemorySegment(S, xs, (row + j) * 4, LE));
@@ -440,6 +441,7 @@ final class CpuTraining {
                 double lse = max + Math.log(sum);
                 float target = xs.getAtIndex(Tensor.F32, row + targets[r]);
                 rowLoss[r] = lse - target;
+                if (ds == null) continue;                                   // the loss alone (evaluation)
                 float lsef = (float) lse;
                 j = 0;
                 for (; j < bound; j += VL)
@@ -466,7 +468,7 @@ final class CpuTraining {
         float[] wt = new float[k * cp], bs = new float[cp];
         for (int ch = 0; ch < c; ch++) for (int j = 0; j < k; j++) wt[j * cp + ch] = w.getFloat((long) ch * k + j);
         if (bias != null) for (int ch = 0; ch < c; ch++) bs[ch] = bias.getFloat(ch);
-        MemorySegment xs = x.data(), gs = dOut.data(), dxs = dx.data();
+        MemorySegment xs = x.segment(), gs = dOut.segment(), dxs = dx.segment();
         Parallel.forRange(blocks, (k0, k1) -> {
             float[] g = scratch(0, l * VL);
             float[] dwAcc = scratch(1, (k + 1) * VL);   // dw (K, VL) | dbias (VL)
@@ -480,10 +482,10 @@ final class CpuTraining {
                 for (int lane = 0; lane < valid; lane++) {
                     for (int j = 0; j < k; j++) {
                         long o = (long) (e0 + lane) * k + j;
-                        dw.data().setAtIndex(Tensor.F32, o, dw.data().getAtIndex(Tensor.F32, o) + dwAcc[j * VL + lane]);
+                        dw.segment().setAtIndex(Tensor.F32, o, dw.segment().getAtIndex(Tensor.F32, o) + dwAcc[j * VL + lane]);
                     }
                     if (dbias != null)
-                        dbias.data().setAtIndex(Tensor.F32, e0 + lane, dbias.data().getAtIndex(Tensor.F32, e0 + lane) + dwAcc[k * VL + lane]);
+                        dbias.segment().setAtIndex(Tensor.F32, e0 + lane, dbias.segment().getAtIndex(Tensor.F32, e0 + lane) + dwAcc[k * VL + lane]);
                 }
             }
         });
@@ -562,9 +564,9 @@ final class CpuTraining {
         int b = s.batch(), l = s.length(), e = s.channels(), n = s.stateSize();
         int blocks = (e + VL - 1) / VL, chunks = (l + chunk - 1) / chunk;
         ScanParams prm = ScanParams.of(s);
-        MemorySegment us = s.u().data(), ds = s.delta().data(), bm = s.bm().data(), cm = s.cm().data(), os = s.out().data();
-        MemorySegment zs = s.z() == null ? null : s.z().data(), st = s.state() == null ? null : s.state().data();
-        MemorySegment cs = chunkStates.data();
+        MemorySegment us = s.u().segment(), ds = s.delta().segment(), bm = s.bm().segment(), cm = s.cm().segment(), os = s.out().segment();
+        MemorySegment zs = s.z() == null ? null : s.z().segment(), st = s.state() == null ? null : s.state().segment();
+        MemorySegment cs = chunkStates.segment();
         boolean softplus = s.deltaSoftplus();
         Parallel.forRange(b * blocks, (r0, r1) -> {
             float[] h = scratch(2, n * VL);
@@ -578,7 +580,7 @@ final class CpuTraining {
                     if (t % chunk == 0) saveState(cs, ((long) bi * chunks + t / chunk) * e + e0, valid, n, h, 0);
                     long ie = ((long) bi * l + t) * e + e0, in = ((long) bi * l + t) * n;
                     FloatVector dt = load(ds, ie, full, valid).add(bias);
-                    if (softplus) dt = CpuBackend.softplus(dt);
+                    if (softplus) dt = CpuKernels.softplus(dt);
                     FloatVector u = load(us, ie, full, valid);
                     FloatVector du = dt.mul(u);
                     FloatVector y = dskip.mul(u);
@@ -588,7 +590,7 @@ final class CpuTraining {
                         hj.intoArray(h, j * VL);
                         y = hj.fma(FloatVector.broadcast(S, cm.getAtIndex(Tensor.F32, in + j)), y);
                     }
-                    if (zs != null) y = y.mul(CpuBackend.silu(load(zs, ie, full, valid)));
+                    if (zs != null) y = y.mul(CpuKernels.silu(load(zs, ie, full, valid)));
                     store(y, os, ie, full, valid);
                 }
                 if (st != null) saveState(st, (long) bi * e + e0, valid, n, h, 0);
@@ -602,7 +604,7 @@ final class CpuTraining {
                        int l, int e, int n, int ep, boolean softplus) {}
 
     /**
-     * The reference's derivative (see ReferenceBackend.scanBackward) in lanes over VL channels. Threads split the
+     * The reference's derivative (see ReferenceKernels.scanBackward) in lanes over VL channels. Threads split the
      * channel blocks and each walks every batch row, so dA, dD and dDeltaBias of a channel belong to one thread;
      * dB and dC (sums over channels) are reduced across lanes per step into a per-part (B, L, N) partial and the
      * partials summed at the end. Per thread: the chunk's states (chunk + 1, N, VL), its Δ and y (chunk, VL), dh (N, VL).
@@ -612,12 +614,12 @@ final class CpuTraining {
         int b = s.batch(), l = s.length(), e = s.channels(), n = s.stateSize();
         int blocks = (e + VL - 1) / VL, chunks = (l + chunk - 1) / chunk, hl = Math.min(chunk, l);
         ScanParams prm = ScanParams.of(s);
-        Bwd c = new Bwd(s.u().data(), s.delta().data(), s.bm().data(), s.cm().data(), dOut.data(), s.z() == null ? null : s.z().data(),
-                g.du().data(), g.dDelta().data(), g.dZ() == null ? null : g.dZ().data(), prm.at, prm.bias, prm.dskip, l, e, n, prm.ep, s.deltaSoftplus());
+        Bwd c = new Bwd(s.u().segment(), s.delta().segment(), s.bm().segment(), s.cm().segment(), dOut.segment(), s.z() == null ? null : s.z().segment(),
+                g.du().segment(), g.dDelta().segment(), g.dZ() == null ? null : g.dZ().segment(), prm.at, prm.bias, prm.dskip, l, e, n, prm.ep, s.deltaSoftplus());
         int bln = Math.toIntExact((long) b * l * n);
         boolean wantB = g.dB() != null, wantC = g.dC() != null;
         float[][] dBp = new float[Parallel.threads()][], dCp = new float[Parallel.threads()][];
-        MemorySegment cs = chunkStates.data();
+        MemorySegment cs = chunkStates.segment();
         int used = parts(blocks, 1, (part, k0, k1) -> {
             // dB/dC partials kept as vectors over lanes (B·L·N, VL): one horizontal sum per entry at the end of
             // this thread's blocks instead of one per (step, n, block)
@@ -636,18 +638,18 @@ final class CpuTraining {
                         for (int t = t0; t < t1; t++) recomputeStep(c, bi, t, t - t0, e0, valid, hs, dts, ys, das);
                         for (int t = t1 - 1; t >= t0; t--) reverseStep(c, bi, t, t - t0, e0, valid, hs, dts, ys, das, acc, pdB, pdC);
                     }
-                    if (g.dState0() != null) saveState(g.dState0().data(), (long) bi * e + e0, valid, n, acc, 0);
+                    if (g.dState0() != null) saveState(g.dState0().segment(), (long) bi * e + e0, valid, n, acc, 0);
                 }
                 for (int lane = 0; lane < valid; lane++) {
                     int ch = e0 + lane;
                     if (g.dA() != null)
                         for (int j = 0; j < n; j++) {
                             long o = (long) ch * n + j;
-                            g.dA().data().setAtIndex(Tensor.F32, o, g.dA().data().getAtIndex(Tensor.F32, o) + acc[(n + j) * VL + lane]);
+                            g.dA().segment().setAtIndex(Tensor.F32, o, g.dA().segment().getAtIndex(Tensor.F32, o) + acc[(n + j) * VL + lane]);
                         }
-                    if (g.dD() != null) g.dD().data().setAtIndex(Tensor.F32, ch, g.dD().data().getAtIndex(Tensor.F32, ch) + acc[(2 * n + S_DD) * VL + lane]);
+                    if (g.dD() != null) g.dD().segment().setAtIndex(Tensor.F32, ch, g.dD().segment().getAtIndex(Tensor.F32, ch) + acc[(2 * n + S_DD) * VL + lane]);
                     if (g.dDeltaBias() != null)
-                        g.dDeltaBias().data().setAtIndex(Tensor.F32, ch, g.dDeltaBias().data().getAtIndex(Tensor.F32, ch) + acc[(2 * n + S_DBIAS) * VL + lane]);
+                        g.dDeltaBias().segment().setAtIndex(Tensor.F32, ch, g.dDeltaBias().segment().getAtIndex(Tensor.F32, ch) + acc[(2 * n + S_DBIAS) * VL + lane]);
                 }
             }
             dBp[part] = pdB == null ? null : lanesToScalars(pdB, bln);
@@ -666,7 +668,7 @@ final class CpuTraining {
 
     private static void reduceParts(Tensor out, float[][] partial, int used, int size) {
         if (out == null) return;
-        MemorySegment os = out.data();
+        MemorySegment os = out.segment();
         Parallel.forRange(size, VL * 64, (i0, i1) -> {
             for (int i = i0; i < i1; i++) {
                 float acc = 0f;
@@ -682,7 +684,7 @@ final class CpuTraining {
         boolean full = valid == VL;
         long ie = ((long) bi * c.l + t) * c.e + e0, in = ((long) bi * c.l + t) * n;
         FloatVector dt = load(c.ds, ie, full, valid).add(FloatVector.fromArray(S, c.bias, e0));
-        if (c.softplus) dt = CpuBackend.softplus(dt);
+        if (c.softplus) dt = CpuKernels.softplus(dt);
         FloatVector u = load(c.us, ie, full, valid), du = dt.mul(u), y = FloatVector.fromArray(S, c.dskip, e0).mul(u);
         int hp = i * nv, hn = hp + nv;
         for (int j = 0; j < n; j++) {

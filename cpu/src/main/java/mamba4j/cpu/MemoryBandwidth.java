@@ -24,19 +24,19 @@ public final class MemoryBandwidth {
     private static double measure(MemorySegment seg, long bytes, int repeats) {
         for (long i = 0; i < bytes; i += 4096) seg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) 1);
         int floats = Math.toIntExact(bytes / 4);
-        int vl = CpuBackend.VL;
+        int vl = CpuKernels.VL;
         double[] sink = new double[Parallel.threads() * 16];
         double best = 0;
         for (int rep = 0; rep < repeats; rep++) {
             long t0 = System.nanoTime();
             Parallel.forRange(floats, 4096, (s, e) -> {
-                FloatVector a0 = FloatVector.zero(CpuBackend.S), a1 = a0, a2 = a0, a3 = a0;
+                FloatVector a0 = FloatVector.zero(CpuKernels.S), a1 = a0, a2 = a0, a3 = a0;
                 int i = s;
                 for (; i + 4 * vl <= e; i += 4 * vl) {
-                    a0 = a0.add(FloatVector.fromMemorySegment(CpuBackend.S, seg, i * 4L, ByteOrder.LITTLE_ENDIAN));
-                    a1 = a1.add(FloatVector.fromMemorySegment(CpuBackend.S, seg, (i + vl) * 4L, ByteOrder.LITTLE_ENDIAN));
-                    a2 = a2.add(FloatVector.fromMemorySegment(CpuBackend.S, seg, (i + 2 * vl) * 4L, ByteOrder.LITTLE_ENDIAN));
-                    a3 = a3.add(FloatVector.fromMemorySegment(CpuBackend.S, seg, (i + 3 * vl) * 4L, ByteOrder.LITTLE_ENDIAN));
+                    a0 = a0.add(FloatVector.fromMemorySegment(CpuKernels.S, seg, i * 4L, ByteOrder.LITTLE_ENDIAN));
+                    a1 = a1.add(FloatVector.fromMemorySegment(CpuKernels.S, seg, (i + vl) * 4L, ByteOrder.LITTLE_ENDIAN));
+                    a2 = a2.add(FloatVector.fromMemorySegment(CpuKernels.S, seg, (i + 2 * vl) * 4L, ByteOrder.LITTLE_ENDIAN));
+                    a3 = a3.add(FloatVector.fromMemorySegment(CpuKernels.S, seg, (i + 3 * vl) * 4L, ByteOrder.LITTLE_ENDIAN));
                 }
                 sink[(s / 4096) % sink.length] += VMath.sum(a0.add(a1).add(a2).add(a3));
             });

@@ -1,8 +1,9 @@
 package mamba4j.cpu;
 
 import mamba4j.core.DType;
-import mamba4j.core.Ops;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
+import mamba4j.core.ReferenceKernels;
 import mamba4j.core.Tensor;
 import mamba4j.testkit.Tolerance;
 import org.junit.jupiter.api.Test;
@@ -11,13 +12,13 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.Random;
 
-import static mamba4j.cpu.CpuBackendTest.rand;
+import static mamba4j.cpu.CpuKernelsTest.rand;
 import static mamba4j.testkit.Compare.assertRelClose;
 
 /** The cpu Transformer-teacher ops against the reference on the same random F32 inputs, at sizes that are not multiples of 16. */
 class CpuAttentionTest {
-    private final CpuBackend cpu = new CpuBackend();
-    private final ReferenceBackend ref = ReferenceBackend.INSTANCE;
+    private final mamba4j.core.Backend cpu = new mamba4j.core.Backend(new CpuKernels());
+    private final mamba4j.core.Backend ref = mamba4j.core.Backends.reference();
     /** Sums over up to a few hundred keys/rows in float32 (attention rows, dw/db over rows). */
     static final double LONG_REDUCTION = 2e-5;
 
@@ -59,7 +60,7 @@ class CpuAttentionTest {
     @Test
     void rotaryAndItsBackwardMatchReference() {
         Random r = new Random(3);
-        Tensor[] cs = Ops.ropeTables(10000, 10, 40, DType.F32);
+        Tensor[] cs = Formulas.ropeTables(10000, 10, 40, DType.F32);
         Tensor x = rand(r, 1, 2, 17, 3, 14), o1 = Tensor.zeros(DType.F32, 2, 17, 3, 14), o2 = o1.copy();
         cpu.rotary(x, cs[0], cs[1], 10, 5, o1);
         ref.rotary(x, cs[0], cs[1], 10, 5, o2);

@@ -1,7 +1,7 @@
 package mamba4j.cpu;
 
 import mamba4j.core.DType;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.ReferenceKernels;
 import mamba4j.core.Ssd;
 import mamba4j.core.SsdGrads;
 import mamba4j.core.Tensor;
@@ -13,7 +13,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
-import static mamba4j.cpu.CpuBackendTest.rand;
+import static mamba4j.cpu.CpuKernelsTest.rand;
 import static mamba4j.testkit.Compare.assertRelClose;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -25,8 +25,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * equal the forward.
  */
 class CpuSsdTest {
-    private final CpuBackend cpu = new CpuBackend();
-    private final ReferenceBackend ref = ReferenceBackend.INSTANCE;
+    private final mamba4j.core.Backend cpu = new mamba4j.core.Backend(new CpuKernels());
+    private final mamba4j.core.Backend ref = mamba4j.core.Backends.reference();
 
     /**
      * Chunked F32 against the float64-accumulated recurrence rounded to F32: the chunked form sums up to chunk + N
@@ -78,7 +78,7 @@ class CpuSsdTest {
         dims[1] = to - from;
         Tensor out = Tensor.zeros(DType.F32, dims);
         for (long bi = 0; bi < dims[0]; bi++)
-            MemorySegment.copy(t.data(), (bi * l + from) * inner * 4, out.data(), bi * (to - from) * inner * 4, (to - from) * inner * 4);
+            MemorySegment.copy(t.segment(), (bi * l + from) * inner * 4, out.segment(), bi * (to - from) * inner * 4, (to - from) * inner * 4);
         return out;
     }
 
@@ -87,7 +87,7 @@ class CpuSsdTest {
         long[] dims = dst.shape().dims();
         long l = dims[1], len = src.dim(1), inner = dst.numel() / (dims[0] * l);
         for (long bi = 0; bi < dims[0]; bi++)
-            MemorySegment.copy(src.data(), bi * len * inner * 4, dst.data(), (bi * l + from) * inner * 4, len * inner * 4);
+            MemorySegment.copy(src.segment(), bi * len * inner * 4, dst.segment(), (bi * l + from) * inner * 4, len * inner * 4);
     }
 
     @ParameterizedTest(name = "chunk {0}")
@@ -132,7 +132,7 @@ class CpuSsdTest {
             }
             Tensor got = Tensor.zeros(DType.F32, B, H, P, N);
             for (int bi = 0; bi < B; bi++)
-                MemorySegment.copy(cs.data(), ((long) bi * chunks + c) * per * 4, got.data(), bi * per * 4, per * 4);
+                MemorySegment.copy(cs.segment(), ((long) bi * chunks + c) * per * 4, got.segment(), bi * per * 4, per * 4);
             assertRelClose("chunkStates[" + c + "]", got, want, CHUNKED_VS_RECURRENCE);
         }
     }

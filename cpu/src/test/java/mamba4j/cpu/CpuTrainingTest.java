@@ -1,7 +1,7 @@
 package mamba4j.cpu;
 
 import mamba4j.core.DType;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.ReferenceKernels;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.SelectiveScanGrads;
 import mamba4j.core.Tensor;
@@ -12,7 +12,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Random;
 
-import static mamba4j.cpu.CpuBackendTest.rand;
+import static mamba4j.cpu.CpuKernelsTest.rand;
 import static mamba4j.testkit.Compare.assertRelClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,8 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every cpu training op against the reference on the same random F32 inputs, at sizes that are not multiples of the vector width. */
 class CpuTrainingTest {
-    private final CpuBackend cpu = new CpuBackend();
-    private final ReferenceBackend ref = ReferenceBackend.INSTANCE;
+    private final mamba4j.core.Backend cpu = new mamba4j.core.Backend(new CpuKernels());
+    private final mamba4j.core.Backend ref = mamba4j.core.Backends.reference();
 
     /**
      * Fast F32 against the reference for ops that sum hundreds of terms per output in float (matmul over K, dA and
@@ -79,10 +79,10 @@ class CpuTrainingTest {
         assertRelClose("sumRows", s1, s2, Tolerance.FAST_VS_REFERENCE);
         int[] ids = {3, 0, 3, 5, 3, 1};
         Tensor g = rand(r, 1, ids.length, d), e1 = rand(r, 1, 6, d), e2 = e1.copy();
-        cpu.embeddingBackward(ids, g, e1);
-        ref.embeddingBackward(ids, g, e2);
+        cpu.embeddingBackward(cpu.ids(ids), g, e1);
+        ref.embeddingBackward(ref.ids(ids), g, e2);
         assertRelClose("embeddingBackward", e1, e2, Tolerance.FAST_VS_REFERENCE);
-        assertEquals(ref.sumSquares(x), cpu.sumSquares(x), 1e-6 * ref.sumSquares(x), "sumSquares");
+        assertEquals(mamba4j.testkit.HostOps.sumSquares(ref, x), mamba4j.testkit.HostOps.sumSquares(cpu, x), 1e-6 * mamba4j.testkit.HostOps.sumSquares(ref, x), "sumSquares");
         Tensor c1 = x.copy(), c2 = x.copy();
         cpu.scale(c1, 0.37f);
         ref.scale(c2, 0.37f);
@@ -130,11 +130,11 @@ class CpuTrainingTest {
         int m = 7, v = 1001;
         int[] targets = {5, -100, 1000, 0, 17, -100, 999};
         Tensor logits = rand(r, 3, m, v), d1 = Tensor.zeros(DType.F32, m, v), d2 = Tensor.zeros(DType.F32, m, v);
-        double l1 = cpu.crossEntropy(logits, targets, 0.5f, d1), l2 = ref.crossEntropy(logits, targets, 0.5f, d2);
+        double l1 = mamba4j.testkit.HostOps.crossEntropy(cpu, logits, targets, 0.5f, d1), l2 = mamba4j.testkit.HostOps.crossEntropy(ref, logits, targets, 0.5f, d2);
         assertEquals(l2, l1, 1e-6 * l2, "loss");
         assertRelClose("dLogits", d1, d2, Tolerance.FAST_VS_REFERENCE);
         Tensor inPlace = logits.copy();
-        assertEquals(l1, cpu.crossEntropy(inPlace, targets, 0.5f, inPlace), 0, "in place loss");
+        assertEquals(l1, mamba4j.testkit.HostOps.crossEntropy(cpu, inPlace, targets, 0.5f, inPlace), 0, "in place loss");
         assertRelClose("dLogits in place", inPlace, d1, 0);
     }
 

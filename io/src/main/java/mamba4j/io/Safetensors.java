@@ -51,7 +51,7 @@ public final class Safetensors {
             writeFully(out, len);
             writeFully(out, ByteBuffer.wrap(header));
             for (Tensor t : tensors.values()) {
-                MemorySegment data = t.data();
+                MemorySegment data = t.segment();
                 for (long off = 0, n = data.byteSize(); off < n; off += chunkBytes)
                     writeFully(out, data.asSlice(off, Math.min(chunkBytes, n - off)).asByteBuffer());
             }
@@ -71,7 +71,7 @@ public final class Safetensors {
             Tensor t = e.getValue();
             if (name == null || name.isEmpty() || name.equals(SafetensorsFile.METADATA_KEY))
                 throw new IllegalArgumentException("invalid tensor name '" + name + "' for safetensors");
-            if (t.device() != Device.CPU)
+            if (!t.isHost())
                 throw new IllegalArgumentException("tensor '" + name + "' is on " + t.device() + "; copy it to the CPU before saving");
             ObjectNode entry = root.putObject(name);
             entry.put("dtype", t.dtype().safetensorsName());

@@ -31,7 +31,7 @@ class HfTokenizerGoldenTest {
         JsonNode cases = root.path("cases");
         assertTrue(cases.isArray() && !cases.isEmpty(), golden + ": no \"cases\"");
 
-        Path file = Repo.shared().resolve("tokenizers/gpt-neox-20b.tokenizer.json");
+        Path file = Repo.root().resolve("testdata/tokenizers/gpt-neox-20b.tokenizer.json");
         String source = root.path("tokenizer").asText("");
         int at = source.indexOf("sha256 ");
         if (at >= 0)

@@ -34,8 +34,8 @@ class HfTokenizerTest {
 
     @BeforeAll
     static void load() {
-        tokenizerFile = Repo.shared().resolve("tokenizers/gpt-neox-20b.tokenizer.json");
-        assertTrue(Files.isRegularFile(tokenizerFile), "missing " + tokenizerFile + " (it lives in ../shared beside the checkout)");
+        tokenizerFile = Repo.root().resolve("testdata/tokenizers/gpt-neox-20b.tokenizer.json");
+        assertTrue(Files.isRegularFile(tokenizerFile), "missing " + tokenizerFile + " (committed under testdata/tokenizers)");
         tok = HfTokenizer.open(tokenizerFile);
     }
 

@@ -31,14 +31,14 @@ class SafetensorsRoundTripTest {
         byte[] b = new byte[(int) t.byteSize()];
         new Random(seed).nextBytes(b);
         if (dtype == DType.BOOL) for (int i = 0; i < b.length; i++) b[i] &= 1;
-        MemorySegment.copy(MemorySegment.ofArray(b), 0, t.data(), 0, b.length);
+        MemorySegment.copy(MemorySegment.ofArray(b), 0, t.segment(), 0, b.length);
         return t;
     }
 
     static void assertSameBytes(String what, Tensor expected, Tensor actual) {
         assertEquals(expected.dtype(), actual.dtype(), what + " dtype");
         assertEquals(expected.shape(), actual.shape(), what + " shape");
-        assertEquals(-1, expected.data().mismatch(actual.data()), what + ": bytes differ");
+        assertEquals(-1, expected.segment().mismatch(actual.segment()), what + ": bytes differ");
     }
 
     @Test
@@ -66,7 +66,7 @@ class SafetensorsRoundTripTest {
             assertEquals(2.5f, f.get("scalar").getFloat(0));
             assertEquals(Long.MAX_VALUE, f.get("a.first.in.alphabet").getLong(1));
             assertFalse(f.contains("nope"));
-            assertTrue(f.get("layers.0.f64").data().isReadOnly(), "weights are a read-only mapping");
+            assertTrue(f.get("layers.0.f64").segment().isReadOnly(), "weights are a read-only mapping");
         }
     }
 

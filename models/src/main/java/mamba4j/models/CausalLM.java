@@ -40,5 +40,18 @@ public interface CausalLM {
 
         /** Bytes held by the state (constant in the sequence length for SSMs). */
         long stateBytes();
+
+        /** Bytes the state's tensors occupy as allocated (a KV cache at its capacity, not only its filled part). */
+        default long allocatedBytes() { return stateBytes(); }
+
+        /** Bytes of the step's own scratch buffers (allocated once per state, reused by every step). */
+        long bufferBytes();
+
+        /** Σ byte sizes, nulls skipped: for {@link #bufferBytes()}. */
+        static long bytes(Tensor... ts) {
+            long s = 0;
+            for (Tensor t : ts) if (t != null) s += t.byteSize();
+            return s;
+        }
     }
 }

@@ -3,7 +3,7 @@ package mamba4j.models;
 import mamba4j.core.Backend;
 import mamba4j.core.Backends;
 import mamba4j.core.DType;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.ReferenceKernels;
 import mamba4j.core.Tensor;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
@@ -54,7 +54,7 @@ class Mamba1IdentityTest {
     @Test
     void cpuEqualsReference() {
         Mamba1Model cpu = Mamba1Init.random(TINY, DType.BF16, 4, Backends.get("cpu"));
-        Mamba1Model ref = Mamba1Init.random(TINY, DType.BF16, 4, ReferenceBackend.INSTANCE);
+        Mamba1Model ref = Mamba1Init.random(TINY, DType.BF16, 4, mamba4j.core.Backends.reference());
         int[][] ids = ids(2, 9, 2);
         assertRelClose("logits cpu vs reference", cpu.forward(ids, Trace.NONE), ref.forward(ids, Trace.NONE), 1e-5);
     }

@@ -84,7 +84,7 @@ class PhiMambaCheckpointTest {
         return ids;
     }
 
-    static byte[] bytes(Tensor t) { return t.data().toArray(ValueLayout.JAVA_BYTE); }
+    static byte[] bytes(Tensor t) { return t.segment().toArray(ValueLayout.JAVA_BYTE); }
 
     /** Saves, loads through Models.load, and checks config, tensors, logits and decode against the in-memory student. */
     void assertRoundTrip(String what, PhiMambaStudent s) {

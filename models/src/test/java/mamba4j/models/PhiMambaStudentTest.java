@@ -179,9 +179,9 @@ class PhiMambaStudentTest {
                 assertNotNull(got, "student has no " + e.getKey());
                 assertEquals(want.dtype(), got.dtype(), e.getKey() + " dtype");
                 assertEquals(want.shape(), got.shape(), e.getKey() + " shape");
-                assertArrayEquals(want.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), got.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                assertArrayEquals(want.segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), got.segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
                         e.getKey() + " <- " + e.getValue());
-                assertTrue(got.data().address() != want.data().address(), e.getKey() + " is a copy, not the teacher's memory");
+                assertTrue(got.segment().address() != want.segment().address(), e.getKey() + " is a copy, not the teacher's memory");
             }
             // every student tensor is either transferred or a mixer's
             for (String n : st.keySet())

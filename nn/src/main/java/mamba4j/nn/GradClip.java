@@ -1,6 +1,8 @@
 package mamba4j.nn;
 
 import mamba4j.core.Backend;
+import mamba4j.core.DType;
+import mamba4j.core.Tensor;
 import mamba4j.core.autograd.Parameter;
 
 import java.util.List;
@@ -9,11 +11,14 @@ import java.util.List;
 public final class GradClip {
     private GradClip() {}
 
-    /** sqrt(Σ over all grads of Σ g²), accumulated in double; NaN or ∞ when any gradient is. */
+    /**
+     * sqrt(Σ over all grads of Σ g²), accumulated in double on the backend's device and read back once (the step's
+     * one sync for clipping); NaN or ∞ when any gradient is.
+     */
     public static double norm(List<Parameter> params, Backend backend) {
-        double sum = 0;
-        for (Parameter p : params) sum += backend.sumSquares(p.grad());
-        return Math.sqrt(sum);
+        Tensor sum = backend.zeros(DType.F64, 1);
+        for (Parameter p : params) backend.sumSquares(p.grad(), sum, true);
+        return Math.sqrt(backend.item(sum));
     }
 
     /**

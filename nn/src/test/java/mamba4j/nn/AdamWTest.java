@@ -17,7 +17,7 @@ class AdamWTest {
     static final double TOL = 1e-6;
 
     static List<mamba4j.core.Backend> backends() {
-        return List.of(ScalarTrainingBackend.INSTANCE, mamba4j.core.ReferenceBackend.INSTANCE);
+        return List.of(ScalarTrainingBackend.INSTANCE, mamba4j.core.Backends.reference());
     }
 
     @org.junit.jupiter.params.ParameterizedTest

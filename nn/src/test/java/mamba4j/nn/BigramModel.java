@@ -124,7 +124,7 @@ final class BigramModel implements TrainableModel {
     /** The parameters' bytes, for bit-exact comparisons. */
     byte[] bytes() {
         var out = new java.io.ByteArrayOutputStream();
-        for (Parameter p : parameters()) out.writeBytes(p.value().data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+        for (Parameter p : parameters()) out.writeBytes(p.value().segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
         return out.toByteArray();
     }
 }

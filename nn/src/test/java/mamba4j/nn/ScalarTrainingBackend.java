@@ -1,6 +1,10 @@
 package mamba4j.nn;
 
 import mamba4j.core.Backend;
+import mamba4j.core.DType;
+import mamba4j.core.Device;
+import mamba4j.core.Kernels;
+import mamba4j.core.Shape;
 import mamba4j.core.Tensor;
 
 import java.lang.reflect.Proxy;
@@ -13,10 +17,19 @@ import java.lang.reflect.Proxy;
 final class ScalarTrainingBackend {
     private ScalarTrainingBackend() {}
 
-    static final Backend INSTANCE = (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
+    static final Backend INSTANCE = new Backend((Kernels) Proxy.newProxyInstance(Kernels.class.getClassLoader(), new Class<?>[] {Kernels.class},
             (proxy, method, args) -> switch (method.getName()) {
-                case "name" -> "scalar-training (test)";
-                case "sumSquares" -> sumSquares((Tensor) args[0]);
+                case "name", "description" -> "scalar-training (test)";
+                case "device" -> Device.CPU;
+                case "activationTypes" -> java.util.Set.of(DType.F32);
+                case "allocate" -> Tensor.zeros((DType) args[0], (Shape) args[1]);
+                case "item" -> ((Tensor) args[0]).getDouble((long) args[1]);
+                case "sumSquares" -> {
+                    Tensor out = (Tensor) args[1];
+                    double acc = (boolean) args[2] ? out.getDouble(0) : 0;
+                    out.segment().setAtIndex(Tensor.F64, 0, acc + sumSquares((Tensor) args[0]));
+                    yield null;
+                }
                 case "scale" -> { scale((Tensor) args[0], (float) args[1]); yield null; }
                 case "adamW" -> {
                     adamW((Tensor) args[0], (Tensor) args[1], (Tensor) args[2], (Tensor) args[3], (float) args[4], (float) args[5],
@@ -27,7 +40,7 @@ final class ScalarTrainingBackend {
                 case "hashCode" -> 0;
                 case "equals" -> proxy == args[0];
                 default -> throw new UnsupportedOperationException(method.getName() + " in the nn tests' scalar backend");
-            });
+            }));
 
     static double sumSquares(Tensor x) {
         double acc = 0;

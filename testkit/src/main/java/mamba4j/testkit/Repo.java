@@ -3,7 +3,7 @@ package mamba4j.testkit;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Locates the repository root, the committed golden files and ../shared from tests. */
+/** Locates the repository root and the committed golden files from tests (a fresh clone needs nothing beside it). */
 public final class Repo {
     private Repo() {}
 
@@ -19,6 +19,4 @@ public final class Repo {
     /** testdata/golden under the root. */
     public static Path golden() { return root().resolve("testdata").resolve("golden"); }
 
-    /** ../shared beside the checkout (tokenizer files, corpora); CI has it there too. */
-    public static Path shared() { return root().getParent().resolve("shared"); }
 }

@@ -1,7 +1,7 @@
 package mamba4j.app.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.Backends;
 import mamba4j.models.Models;
 
 import java.nio.file.Path;
@@ -20,7 +20,7 @@ class ConfigFuzzTest {
         Fuzz.write(dir.resolve("config.json"), p.get(0));
         if (p.get(1).length > 0) Fuzz.write(dir.resolve("model.safetensors"), p.get(1));
         Fuzz.userErrorsOnly(() -> {
-            try (Models.Loaded l = Models.load(dir, ReferenceBackend.INSTANCE)) {
+            try (Models.Loaded l = Models.load(dir, Backends.get("reference"))) {
                 Models.architecture(l.json());
             }
         });

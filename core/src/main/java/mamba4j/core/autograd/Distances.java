@@ -1,6 +1,7 @@
 package mamba4j.core.autograd;
 
-import mamba4j.core.Ops;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
 import mamba4j.core.Tensor;
 
 import java.util.stream.IntStream;
@@ -136,7 +137,7 @@ final class Distances {
             if (dx != null && norm > 0)
                 for (int k = 0; k < dd; k++) {
                     long i = (long) r * dd + k;
-                    Ops.store(dx, i, dx.getDouble(i) + (xv[r * dd + k] - yv[r * dd + k]) / (norm * m));
+                    Formulas.store(dx, i, dx.getDouble(i) + (xv[r * dd + k] - yv[r * dd + k]) / (norm * m));
                 }
         }
         return loss / m;
@@ -162,7 +163,7 @@ final class Distances {
             if (dStudent != null)
                 for (int k = 0; k < v; k++) {
                     long i = (long) r * v + k;
-                    Ops.store(dStudent, i, dStudent.getDouble(i) + (q[k] - p[k]) / (tau * m));
+                    Formulas.store(dStudent, i, dStudent.getDouble(i) + (q[k] - p[k]) / (tau * m));
                 }
         }
         return loss / m;
@@ -179,6 +180,6 @@ final class Distances {
     }
 
     private static void addInto(Tensor dst, long offset, double[] src) {
-        for (int i = 0; i < src.length; i++) Ops.store(dst, offset + i, dst.getDouble(offset + i) + src[i]);
+        for (int i = 0; i < src.length; i++) Formulas.store(dst, offset + i, dst.getDouble(offset + i) + src[i]);
     }
 }

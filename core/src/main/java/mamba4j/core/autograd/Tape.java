@@ -28,6 +28,7 @@ public final class Tape {
 
     private final Backend be;
     private final Workspace ws;
+    private final boolean recording;
     private final List<Node> nodes = new ArrayList<>();
 
     /** A tape whose intermediates are ordinary tensors (freed by the GC). */
@@ -37,27 +38,41 @@ public final class Tape {
      * A tape whose intermediates (values and gradients) come from {@code workspace}; the caller resets the
      * workspace before the next step and must not keep any of them.
      */
-    public Tape(Backend backend, Workspace workspace) {
+    public Tape(Backend backend, Workspace workspace) { this(backend, workspace, true); }
+
+    private Tape(Backend backend, Workspace workspace, boolean recording) {
         this.be = backend;
         this.ws = workspace;
+        this.recording = recording;
     }
 
+    /**
+     * A tape that records nothing: every op runs forward at once and no gradient can be asked for — how a model's one
+     * forward serves inference (no chunk states kept, parameters read as constants).
+     */
+    public static Tape inference(Backend backend, Workspace workspace) { return new Tape(backend, workspace, false); }
+
+    /** Whether ops are recorded for {@link #backward}. */
+    public boolean recording() { return recording; }
+
     public Backend backend() { return be; }
+
+    private void record(Node n) { if (recording) nodes.add(n); }
 
     /** The recorded ops, oldest first (for tests and tracing). */
     public List<Node> nodes() { return List.copyOf(nodes); }
 
     // ------------------------------------------------------------------ leaves
 
-    /** A trainable leaf: gradients accumulate into the parameter's gradient tensor. */
-    public Var param(Parameter p) { return new Var(p.value(), true, p, null, ws); }
+    /** A trainable leaf: gradients accumulate into the parameter's gradient tensor (a constant on an inference tape). */
+    public Var param(Parameter p) { return recording ? new Var(p.value(), true, p, null, ws) : constant(p.value()); }
 
     /** A constant leaf (no gradient). */
     public Var constant(Tensor t) { return new Var(t, false, null, null, ws); }
 
     private Var result(Tensor t, Var... inputs) {
         boolean rg = false;
-        for (Var v : inputs) if (v != null && v.requiresGrad()) rg = true;
+        if (recording) for (Var v : inputs) if (v != null && v.requiresGrad()) rg = true;
         return new Var(t, rg, null, null, ws);
     }
 
@@ -69,7 +84,7 @@ public final class Tape {
     public sealed interface Node {
         Var out();
 
-        record Embedding(Var weight, int[] ids, Var out) implements Node {}
+        record Embedding(Var weight, Tensor ids, Var out) implements Node {}
         record Linear(Var x, Var w, Var bias, Var out) implements Node {}
         record RmsNorm(Var x, Var w, float eps, Var out) implements Node {}
         record Add(Var a, Var b, Var out) implements Node {}
@@ -83,7 +98,7 @@ public final class Tape {
         record SoftplusClamp(Var x, Var bias, float lo, float hi, Var out) implements Node {}
         record MulColumns(Var x, Var a, Var out) implements Node {}
         record MulSilu(Var y, Var z, Var out) implements Node {}
-        record CrossEntropy(Var logits, int[] targets, Tensor dLogits, double loss, Var out) implements Node {}
+        record CrossEntropy(Var logits, Tensor targets, Tensor dLogits, Var out) implements Node {}
         record MatMul(Var x, Var w, Var bias, Var out) implements Node {}
         record LayerNorm(Var x, Var w, Var b, float eps, Var out) implements Node {}
         record GeluTanh(Var x, Var out) implements Node {}
@@ -93,11 +108,14 @@ public final class Tape {
         record Distance(Var[] inputs, Tensor[] grads, double loss, Var out) implements Node {}
     }
 
-    /** out[i] = weight[ids[i]]. weight (V, D) → (n, D). */
-    public Var embedding(Var weight, int[] ids) {
-        Var out = result(f32(ids.length, weight.value().dim(1)), weight);
+    /** As {@link #embedding(Var, Tensor)} for ids on the host (uploaded once, as I32). */
+    public Var embedding(Var weight, int[] ids) { return embedding(weight, be.ids(ids)); }
+
+    /** out[i] = weight[ids[i]]. weight (V, D), ids (n) I32 on the backend's device → (n, D). */
+    public Var embedding(Var weight, Tensor ids) {
+        Var out = result(f32(ids.numel(), weight.value().dim(1)), weight);
         be.embedding(weight.value(), ids, out.value());
-        nodes.add(new Node.Embedding(weight, ids, out));
+        record(new Node.Embedding(weight, ids, out));
         return out;
     }
 
@@ -105,21 +123,21 @@ public final class Tape {
     public Var linear(Var x, Var w, Var bias) {
         Var out = result(f32(x.value().dim(0), w.value().dim(0)), x, w, bias);
         be.linear(x.value(), w.value(), bias == null ? null : bias.value(), out.value());
-        nodes.add(new Node.Linear(x, w, bias, out));
+        record(new Node.Linear(x, w, bias, out));
         return out;
     }
 
     public Var rmsNorm(Var x, Var w, float eps) {
         Var out = result(f32(x.value().shape().dims()), x, w);
         be.rmsNorm(x.value(), w.value(), eps, out.value());
-        nodes.add(new Node.RmsNorm(x, w, eps, out));
+        record(new Node.RmsNorm(x, w, eps, out));
         return out;
     }
 
     public Var add(Var a, Var b) {
         Var out = result(f32(a.value().shape().dims()), a, b);
         be.add(a.value(), b.value(), out.value());
-        nodes.add(new Node.Add(a, b, out));
+        record(new Node.Add(a, b, out));
         return out;
     }
 
@@ -130,9 +148,11 @@ public final class Tape {
         if (sum != src.value().dim(1)) throw new IllegalArgumentException("split widths " + sum + " != " + src.value().dim(1));
         Var[] parts = new Var[widths.length];
         for (int i = 0; i < widths.length; i++) parts[i] = result(f32(m, widths[i]), src);
-        copyColumns(src.value(), parts, true);
+        Tensor[] values = new Tensor[parts.length];
+        for (int i = 0; i < parts.length; i++) values[i] = parts[i].value();
+        be.splitColumns(src.value(), values);
         // one node per split; out() is the first part (backward reads all parts' gradients)
-        nodes.add(new Node.Split(src, parts, parts[0]));
+        record(new Node.Split(src, parts, parts[0]));
         return parts;
     }
 
@@ -140,29 +160,43 @@ public final class Tape {
     public Var conv(Var x, Var w, Var bias, boolean silu) {
         Var out = result(f32(x.value().shape().dims()), x, w, bias);
         be.causalConv1d(x.value(), w.value(), bias == null ? null : bias.value(), silu, out.value());
-        nodes.add(new Node.Conv(x, w, bias, silu, out));
+        record(new Node.Conv(x, w, bias, silu, out));
         return out;
     }
 
     /** out = −exp(x): A from A_log. */
     public Var negExp(Var x) {
         Var out = result(f32(x.value().shape().dims()), x);
-        Tensor xv = x.value(), ov = out.value();
-        for (long i = 0, n = xv.numel(); i < n; i++) ov.setFloat(i, (float) -Math.exp(xv.getFloat(i)));
-        nodes.add(new Node.NegExp(x, out));
+        be.negExp(x.value(), out.value());
+        record(new Node.NegExp(x, out));
         return out;
     }
 
     /** The fused selective scan (see {@link SelectiveScan}), h_0 = 0, keeping chunk-start states for backward. */
     public Var selectiveScan(Var u, Var delta, Var deltaBias, boolean softplus, Var a, Var bm, Var cm, Var d, Var z) {
+        return selectiveScan(u, delta, deltaBias, softplus, a, bm, cm, d, z, null);
+    }
+
+    /**
+     * As {@link #selectiveScan(Var, Var, Var, boolean, Var, Var, Var, Var, Var)}, also writing the final state h_L
+     * into {@code finalState} (B, E, N) when it is given (a prefill filling the decode cache; h_0 = 0). On an
+     * inference tape no chunk states are kept.
+     */
+    public Var selectiveScan(Var u, Var delta, Var deltaBias, boolean softplus, Var a, Var bm, Var cm, Var d, Var z, Tensor finalState) {
         Tensor uv = u.value();
         int b = uv.size(0), l = uv.size(1), e = uv.size(2), n = a.value().size(1);
         Var out = result(f32(b, l, e), u, delta, deltaBias, a, bm, cm, d, z);
+        if (finalState != null) be.fill(finalState, 0f);
         SelectiveScan args = new SelectiveScan(uv, delta.value(), deltaBias == null ? null : deltaBias.value(), softplus,
-                a.value(), bm.value(), cm.value(), d == null ? null : d.value(), z == null ? null : z.value(), null, out.value());
+                a.value(), bm.value(), cm.value(), d == null ? null : d.value(), z == null ? null : z.value(), finalState, out.value());
+        if (!recording) {
+            be.selectiveScan(args);
+            return out;
+        }
+        if (finalState != null) throw new IllegalArgumentException("selectiveScan: the final state is for inference tapes");
         Tensor chunkStates = f32(b, (l + SCAN_CHUNK - 1) / SCAN_CHUNK, e, n);
         be.selectiveScanForward(args, SCAN_CHUNK, chunkStates);
-        nodes.add(new Node.Scan(args, u, delta, deltaBias, a, bm, cm, d, z, chunkStates, out));
+        record(new Node.Scan(args, u, delta, deltaBias, a, bm, cm, d, z, chunkStates, out));
         return out;
     }
 
@@ -171,16 +205,28 @@ public final class Tape {
      * keeping the chunk-start states (B, ceil(L/chunk), H, P, N) for backward. x (B, L, H, P), logA and scale
      * (B, L, H; scale may be null), bm and cm (B, L, G, N), d (H) or null → y (B, L, H, P).
      */
-    public Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk) {
+    public Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk) { return ssd(x, logA, scale, bm, cm, d, chunk, null); }
+
+    /**
+     * As {@link #ssd(Var, Var, Var, Var, Var, Var, int)} continuing from {@code state} (B, H, P, N) when it is given:
+     * read as S_0 and overwritten with S_L (a prefill or a continuation filling the decode cache; inference tapes only,
+     * which keep no chunk states).
+     */
+    public Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk, Tensor state) {
         Tensor xv = x.value();
         int b = xv.size(0), l = xv.size(1), h = xv.size(2), p = xv.size(3), n = bm.value().size(3);
         if (chunk <= 0) throw new IllegalArgumentException("ssd: chunk must be positive, got " + chunk);
         Var out = result(f32(b, l, h, p), x, logA, scale, bm, cm, d);
         Ssd args = new Ssd(xv, logA.value(), scale == null ? null : scale.value(), bm.value(), cm.value(),
-                d == null ? null : d.value(), null, out.value());
+                d == null ? null : d.value(), state, out.value());
+        if (!recording) {
+            be.ssd(args, chunk);
+            return out;
+        }
+        if (state != null) throw new IllegalArgumentException("ssd: a carried state is for inference tapes");
         Tensor chunkStates = f32(b, (l + chunk - 1) / chunk, h, p, n);
         be.ssdForward(args, chunk, chunkStates);
-        nodes.add(new Node.SsdScan(args, chunk, x, logA, scale, bm, cm, d, chunkStates, out));
+        record(new Node.SsdScan(args, chunk, x, logA, scale, bm, cm, d, chunkStates, out));
         return out;
     }
 
@@ -188,7 +234,7 @@ public final class Tape {
     public Var softplusClamp(Var x, Var bias, float lo, float hi) {
         Var out = result(f32(x.value().shape().dims()), x, bias);
         be.softplusClamp(x.value(), bias == null ? null : bias.value(), lo, hi, out.value());
-        nodes.add(new Node.SoftplusClamp(x, bias, lo, hi, out));
+        record(new Node.SoftplusClamp(x, bias, lo, hi, out));
         return out;
     }
 
@@ -196,7 +242,7 @@ public final class Tape {
     public Var mulColumns(Var x, Var a) {
         Var out = result(f32(x.value().shape().dims()), x, a);
         be.mulColumns(x.value(), a.value(), out.value());
-        nodes.add(new Node.MulColumns(x, a, out));
+        record(new Node.MulColumns(x, a, out));
         return out;
     }
 
@@ -204,7 +250,7 @@ public final class Tape {
     public Var mulSilu(Var y, Var z) {
         Var out = result(f32(y.value().shape().dims()), y, z);
         be.mulSilu(y.value(), z.value(), out.value());
-        nodes.add(new Node.MulSilu(y, z, out));
+        record(new Node.MulSilu(y, z, out));
         return out;
     }
 
@@ -218,14 +264,8 @@ public final class Tape {
             throw new IllegalArgumentException("matmul: x " + x.value().shape() + " · w " + w.value().shape());
         Var out = result(f32(m, n), x, w, bias);
         be.matmul(x.value(), false, w.value(), false, out.value(), false);
-        if (bias != null) {
-            Tensor b = bias.value().reshape(1, n), ov = out.value();
-            for (long row = 0; row < m; row++) {
-                Tensor r = ov.rows(row, row + 1);
-                be.add(r, b, r);
-            }
-        }
-        nodes.add(new Node.MatMul(x, w, bias, out));
+        if (bias != null) be.addRow(out.value(), bias.value(), out.value());
+        record(new Node.MatMul(x, w, bias, out));
         return out;
     }
 
@@ -233,7 +273,7 @@ public final class Tape {
     public Var layerNorm(Var x, Var w, Var b, float eps) {
         Var out = result(f32(x.value().shape().dims()), x, w, b);
         be.layerNorm(x.value(), w.value(), b == null ? null : b.value(), eps, out.value());
-        nodes.add(new Node.LayerNorm(x, w, b, eps, out));
+        record(new Node.LayerNorm(x, w, b, eps, out));
         return out;
     }
 
@@ -241,7 +281,7 @@ public final class Tape {
     public Var geluTanh(Var x) {
         Var out = result(f32(x.value().shape().dims()), x);
         be.geluTanh(x.value(), out.value());
-        nodes.add(new Node.GeluTanh(x, out));
+        record(new Node.GeluTanh(x, out));
         return out;
     }
 
@@ -252,7 +292,7 @@ public final class Tape {
     public Var rotary(Var x, Tensor cos, Tensor sin, int rotaryDim) {
         Var out = result(f32(x.value().shape().dims()), x);
         be.rotary(x.value(), cos, sin, rotaryDim, 0, out.value());
-        nodes.add(new Node.Rotary(x, cos, sin, rotaryDim, out));
+        record(new Node.Rotary(x, cos, sin, rotaryDim, out));
         return out;
     }
 
@@ -260,28 +300,46 @@ public final class Tape {
      * Causal self-attention softmax(q·kᵀ·scale + mask)·v by the fused tiled op: q (B, T, H, Dh), k, v (B, T, Hkv, Dh)
      * → (B, T, H, Dh). Keeps the output and the (B, H, T) row logsumexps for backward, never the (T, T) matrix.
      */
-    public Var attention(Var q, Var k, Var v, float scale) {
+    public Var attention(Var q, Var k, Var v, float scale) { return attention(q, k, v, scale, null); }
+
+    /**
+     * As {@link #attention(Var, Var, Var, float)}, also writing the softmax probabilities (B, H, T, T) into
+     * {@code probs} when it is given (what MOHAWK stage 1 reads from a teacher; inference tapes only).
+     */
+    public Var attention(Var q, Var k, Var v, float scale, Tensor probs) {
         Tensor qv = q.value();
         Var out = result(f32(qv.shape().dims()), q, k, v);
+        if (!recording) {
+            be.attention(qv, k.value(), v.value(), scale, out.value(), null, probs);
+            return out;
+        }
+        if (probs != null) throw new IllegalArgumentException("attention: probabilities are for inference tapes");
         Tensor lse = f32(qv.dim(0), qv.dim(2), qv.dim(1));
         be.attention(qv, k.value(), v.value(), scale, out.value(), lse, null);
-        nodes.add(new Node.Attention(q, k, v, scale, lse, out));
+        record(new Node.Attention(q, k, v, scale, lse, out));
         return out;
     }
 
-    /** Mean cross-entropy of logits (M, V) against targets (−100 ignored): a scalar Var holding the loss. */
-    public Var crossEntropy(Var logits, int[] targets) {
-        Tensor d = f32(logits.value().shape().dims());
-        double loss = be.crossEntropy(logits.value(), targets, 1f, d);
-        Var out = result(Tensor.of(new float[]{(float) loss}, 1), logits);
-        nodes.add(new Node.CrossEntropy(logits, targets, d, loss, out));
+    /** As {@link #crossEntropy(Var, Tensor)} for targets on the host (uploaded once, as I32). */
+    public Var crossEntropy(Var logits, int[] targets) { return crossEntropy(logits, be.ids(targets)); }
+
+    /**
+     * Mean cross-entropy of logits (M, V) against targets (M) I32 (−100 ignored): a scalar Var holding the loss, kept
+     * on the device in F64 (read once per step through {@link #lossValue}).
+     */
+    public Var crossEntropy(Var logits, Tensor targets) {
+        Tensor d = logits.requiresGrad() ? f32(logits.value().shape().dims()) : null;
+        Tensor loss = be.zeros(DType.F64, 1);
+        be.crossEntropy(logits.value(), targets, 1f, d, loss);
+        Var out = result(loss, logits);
+        record(new Node.CrossEntropy(logits, targets, d, out));
         return out;
     }
 
-    /** The loss value of a {@link #crossEntropy} or distance result, in double. */
+    /** The loss value of a {@link #crossEntropy} or distance result, in double: the step's one read-back. */
     public double lossValue(Var loss) {
         for (int i = nodes.size() - 1; i >= 0; i--) {
-            if (nodes.get(i) instanceof Node.CrossEntropy ce && ce.out() == loss) return ce.loss();
+            if (nodes.get(i) instanceof Node.CrossEntropy ce && ce.out() == loss) return be.item(ce.out().value());
             if (nodes.get(i) instanceof Node.Distance d && d.out() == loss) return d.loss();
         }
         throw new IllegalArgumentException("not a loss recorded on this tape");
@@ -316,7 +374,7 @@ public final class Tape {
 
     private Var distance(Var[] inputs, Tensor[] grads, double loss) {
         Var out = result(Tensor.of(new float[]{(float) loss}, 1), inputs);
-        nodes.add(new Node.Distance(inputs, grads, loss, out));
+        record(new Node.Distance(inputs, grads, loss, out));
         return out;
     }
 
@@ -324,7 +382,8 @@ public final class Tape {
 
     /** Back-propagates from a scalar loss (seeded with {@code scale}) to every Var that requires a gradient. */
     public void backward(Var loss, float scale) {
-        loss.gradForAccumulate().fill(scale);
+        if (!recording) throw new IllegalStateException("backward on an inference tape (it records nothing)");
+        be.fill(loss.gradForAccumulate(), scale);
         walkBackward();
     }
 
@@ -335,10 +394,11 @@ public final class Tape {
      * bit-identical to those of the same ops recorded inside one whole-model tape.
      */
     public void backward(Var out, Tensor seedGrad) {
+        if (!recording) throw new IllegalStateException("backward on an inference tape (it records nothing)");
         Tensor seed = out.gradForAccumulate();
         if (seedGrad.dtype() != DType.F32 || seedGrad.numel() != seed.numel())
             throw new IllegalArgumentException("backward: seed " + seedGrad.dtype() + seedGrad.shape() + " for output " + out);
-        seed.copyFrom(seedGrad);
+        be.copy(seedGrad, seed);
         walkBackward();
     }
 
@@ -365,14 +425,10 @@ public final class Tape {
         Tensor[] grads = new Tensor[parts.length];
         for (int i = 0; i < parts.length; i++)
             grads[i] = parts[i].grad() != null ? parts[i].grad() : f32(parts[i].value().shape().dims());
-        long m = tmp.dim(0), width = tmp.dim(1) * 4;
-        for (long row = 0; row < m; row++) {
-            long off = row * width;
-            for (Tensor g : grads) {
-                long w = g.dim(1) * 4;
-                java.lang.foreign.MemorySegment.copy(g.data(), row * w, tmp.data(), off, w);
-                off += w;
-            }
+        long m = tmp.dim(0), width = tmp.dim(1), col = 0;
+        for (Tensor g : grads) {                                  // concat along the last dim: the inverse of split
+            be.copy(g, tmp, mamba4j.core.CopyRegion.block(m, g.dim(1), 0, g.dim(1), col, width));
+            col += g.dim(1);
         }
         be.add(dst, tmp, dst);
     }
@@ -418,8 +474,7 @@ public final class Tape {
                 // y = −exp(x): dx = g·y
                 if (n.x().requiresGrad()) {
                     Tensor dx = f32(n.x().value().shape().dims());
-                    Tensor y = n.out().value();
-                    for (long i = 0, c = dx.numel(); i < c; i++) dx.setFloat(i, g.getFloat(i) * y.getFloat(i));
+                    be.mul(g, n.out().value(), dx);
                     accumulate(n.x(), dx);
                 }
             }
@@ -475,7 +530,7 @@ public final class Tape {
                 // dlogits = g · (softmax − onehot) / count, computed in the forward
                 if (n.logits().requiresGrad()) {
                     Tensor d = n.dLogits();
-                    float s = g.getFloat(0);
+                    float s = (float) be.item(g);
                     if (s != 1f) be.scale(d, s);
                     accumulate(n.logits(), d);
                 }
@@ -506,7 +561,7 @@ public final class Tape {
             case Node.Attention n -> backwardAttention(n, g);
             case Node.Distance n -> {
                 // the gradients were computed with the value; scaled by the incoming scalar
-                float sc = g.getFloat(0);
+                float sc = (float) be.item(g);
                 for (int i = 0; i < n.inputs().length; i++) {
                     Var in = n.inputs()[i];
                     if (in == null || !in.requiresGrad()) continue;
@@ -559,15 +614,4 @@ public final class Tape {
         be.add(dst, g.reshape(dst.shape().dims()), dst);
     }
 
-    private static void copyColumns(Tensor src, Var[] parts, boolean toParts) {
-        long m = src.dim(0), width = src.dim(1) * 4;
-        for (long row = 0; row < m; row++) {
-            long off = row * width;
-            for (Var p : parts) {
-                long w = p.value().dim(1) * 4;
-                if (toParts) java.lang.foreign.MemorySegment.copy(src.data(), off, p.value().data(), row * w, w);
-                off += w;
-            }
-        }
-    }
 }

@@ -1,8 +1,9 @@
 package mamba4j.core.autograd;
 
 import mamba4j.core.DType;
-import mamba4j.core.Ops;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
+import mamba4j.core.ReferenceKernels;
 import mamba4j.core.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -22,7 +23,7 @@ class DistancesTest {
 
     static Tensor rand(Random r, double scale, long... dims) {
         Tensor t = Tensor.zeros(DType.F64, dims);
-        for (long i = 0; i < t.numel(); i++) Ops.store(t, i, r.nextGaussian() * scale);
+        for (long i = 0; i < t.numel(); i++) Formulas.store(t, i, r.nextGaussian() * scale);
         return t;
     }
 
@@ -30,11 +31,11 @@ class DistancesTest {
         double num = 0, den = 0;
         for (long i = 0; i < x.numel(); i++) {
             double v = x.getDouble(i);
-            Ops.store(x, i, v + H);
+            Formulas.store(x, i, v + H);
             double fp = f.eval();
-            Ops.store(x, i, v - H);
+            Formulas.store(x, i, v - H);
             double fm = f.eval();
-            Ops.store(x, i, v);
+            Formulas.store(x, i, v);
             double g = (fp - fm) / (2 * H), e = analytic.getDouble(i) - g;
             num += e * e;
             den += g * g;
@@ -75,7 +76,7 @@ class DistancesTest {
         Random r = new Random(11);
         int b = 2, t = 7, h = 4, g = 2, n = 3;
         Tensor logA = rand(r, 0.5, b, t, h);
-        for (long i = 0; i < logA.numel(); i++) Ops.store(logA, i, -Math.abs(logA.getDouble(i)));   // decays in (0, 1]
+        for (long i = 0; i < logA.numel(); i++) Formulas.store(logA, i, -Math.abs(logA.getDouble(i)));   // decays in (0, 1]
         Tensor bm = rand(r, 1, b, t, g, n), cm = rand(r, 1, b, t, g, n), d = rand(r, 1, h), target = rand(r, 0.3, b, h, t, t);
         double loss = Distances.matrix(logA, bm, cm, d, target, null);
         assertEquals(matrixByProducts(logA, bm, cm, d, target), loss, 1e-12 * Math.abs(loss));
@@ -122,7 +123,7 @@ class DistancesTest {
     @Test
     void tapeNodesScaleAndRouteTheGradients() {
         Random r = new Random(8);
-        Tape tape = new Tape(ReferenceBackend.INSTANCE);
+        Tape tape = new Tape(mamba4j.core.Backends.reference());
         Tensor xv = Tensor.zeros(DType.F32, 4, 3), target = Tensor.zeros(DType.F32, 4, 3);
         for (int i = 0; i < 12; i++) { xv.setFloat(i, (float) r.nextGaussian()); target.setFloat(i, (float) r.nextGaussian()); }
         Parameter p = new Parameter("x", xv, true);

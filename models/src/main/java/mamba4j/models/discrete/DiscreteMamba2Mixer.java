@@ -125,7 +125,7 @@ public final class DiscreteMamba2Mixer {
         Tensor xbc = Tensor.zeros(DType.F32, bt, c);
         backend.causalConv1d(xbcRaw.reshape(b, t, c), w.convWeight, w.convBias, false, xbc.reshape(b, t, c));
         Tensor x = Tensor.zeros(DType.F32, bt, e), bm = Tensor.zeros(DType.F32, bt, gn), cm = Tensor.zeros(DType.F32, bt, gn);
-        splitColumns(xbc, x, bm, cm);
+        backend.splitColumns(xbc, x, bm, cm);
         Tensor logA = Tensor.zeros(DType.F32, bt, h);
         decay(aLog, Tensor.zeros(DType.F32, bt, h), logA);
         return new SsdInputs(xbcRaw, x, bm, cm, logA, z);
@@ -218,20 +218,14 @@ public final class DiscreteMamba2Mixer {
 
         /** Both states to zero (a new sequence). */
         public void reset() {
-            conv.fill(0f);
-            ssm.fill(0f);
+            backend.fill(conv, 0f);
+            backend.fill(ssm, 0f);
         }
 
         /** conv_state[b, :, j] = the conv input at position T − K + j (0 before the sequence): the state after a prefill from empty. */
         void keepConvInputs(Tensor xbcRaw, int b, int t) {
             if (b != batch) throw new IllegalArgumentException("cache is for batch " + batch + ", input is " + b);
-            int c = config.convDim(), k = config.convKernel();
-            for (int bi = 0; bi < b; bi++)
-                for (int j = 0; j < k; j++) {
-                    int pos = t - k + j;
-                    for (int ch = 0; ch < c; ch++)
-                        conv.setFloat(((long) bi * c + ch) * k + j, pos < 0 ? 0f : xbcRaw.getFloat(((long) bi * t + pos) * c + ch));
-                }
+            mamba4j.models.SequenceCopies.keepConvInputs(backend, xbcRaw, b, t, conv);
         }
     }
 
@@ -243,7 +237,7 @@ public final class DiscreteMamba2Mixer {
         backend.linear(u, wZ, bZ, s.z);
         backend.linear(u, wALog, bALog, s.aLog);
         backend.causalConv1dStep(s.conv, s.xbc, w.convWeight, w.convBias, false, s.xbcConv);
-        splitColumns(s.xbcConv, s.x, s.bm, s.cm);
+        backend.splitColumns(s.xbcConv, s.x, s.bm, s.cm);
         decay(s.aLog, s.sp, s.logA);
         backend.ssd(s.ssdStep, 1);                                                          // one step of the recurrence, ssm_state in place
         backend.mulSilu(s.y.reshape(s.batch, config.dInner()), s.z, s.gated);
@@ -291,18 +285,6 @@ public final class DiscreteMamba2Mixer {
 
     // ------------------------------------------------------------------ helpers
 
-    /** Copies consecutive column ranges of src (M, ΣC_i) into parts (M, C_i): a split of the last dimension. */
-    static void splitColumns(Tensor src, Tensor... parts) {
-        long m = src.dim(0), width = src.dim(1) * 4;
-        for (long row = 0; row < m; row++) {
-            long off = row * width;
-            for (Tensor q : parts) {
-                long wd = q.dim(1) * 4;
-                MemorySegment.copy(src.data(), off, q.data(), row * wd, wd);
-                off += wd;
-            }
-        }
-    }
 
     private static void check(String name, Tensor t, long... dims) {
         if (t == null) throw new IllegalArgumentException("mixer." + name + " is missing");

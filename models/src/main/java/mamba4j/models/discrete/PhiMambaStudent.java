@@ -2,9 +2,11 @@ package mamba4j.models.discrete;
 
 import mamba4j.core.Backend;
 import mamba4j.core.DType;
-import mamba4j.core.Ops;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
+import mamba4j.models.KvCache;
 import mamba4j.models.CausalLM;
 import mamba4j.models.TokenIds;
 import mamba4j.models.Trace;
@@ -116,7 +118,7 @@ public final class PhiMambaStudent implements CausalLM {
         this.lmHeadBias = lmHeadBias;
         anyAttention = this.layers.stream().anyMatch(Layer::isAttention);
         if (anyAttention && spec.rotaryDim() > 0) {
-            Tensor[] t = Ops.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);   // as TeacherModel
+            Tensor[] t = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);   // as TeacherModel
             cos = t[0];
             sin = t[1];
         } else {
@@ -272,7 +274,7 @@ public final class PhiMambaStudent implements CausalLM {
             throw new UserInputException("input of " + t + " tokens is longer than the attention layers' " + spec.maxPositions() + " positions");
         int[] flat = TokenIds.flattenChecked(ids, spec.vocabSize());
         Tensor h = Tensor.zeros(DType.F32, (long) b * t, d);                        // (B·T, D) residual stream
-        backend.embedding(embedding, flat, h);
+        backend.embedding(embedding, backend.ids(flat), h);
         trace.record("embedding", -1, h);
         Work w = new Work(b, t, anyAttention && trace.wants("attn_probs"));
         for (int i = 0; i < layers.size(); i++) {
@@ -358,59 +360,25 @@ public final class PhiMambaStudent implements CausalLM {
 
     // ------------------------------------------------------------------ decoding
 
-    /** A kept attention layer's keys (after rotary) and values (B, C, Hkv, Dh); the capacity doubles when full. */
-    final class Kv {
-        final int batch;
-        Tensor keys, values;
-        int capacity;
-
-        Kv(int batch) { this.batch = batch; }
-
-        void reserve(int need, int len) {
-            if (need <= capacity) return;
-            if (need > spec.maxPositions())
-                throw new UserInputException("context of " + need + " tokens exceeds the attention layers' " + spec.maxPositions() + " positions");
-            int cap = Math.min(spec.maxPositions(), Math.max(need, Math.max(16, 2 * capacity)));
-            long row = (long) spec.kvHeads() * spec.headDim();
-            Tensor nk = Tensor.zeros(DType.F32, batch, cap, spec.kvHeads(), spec.headDim());
-            Tensor nv = Tensor.zeros(DType.F32, batch, cap, spec.kvHeads(), spec.headDim());
-            if (keys != null)
-                for (int b = 0; b < batch; b++) {
-                    MemorySegment.copy(keys.data(), (long) b * capacity * row * 4, nk.data(), (long) b * cap * row * 4, len * row * 4);
-                    MemorySegment.copy(values.data(), (long) b * capacity * row * 4, nv.data(), (long) b * cap * row * 4, len * row * 4);
-                }
-            keys = nk;
-            values = nv;
-            capacity = cap;
-        }
-
-        /** Writes k, v (B, T, Hkv, Dh) at positions [at, at + T). */
-        void write(Tensor k, Tensor v, int at) {
-            int t = k.size(1);
-            long row = (long) spec.kvHeads() * spec.headDim();
-            for (int b = 0; b < batch; b++) {
-                MemorySegment.copy(k.data(), (long) b * t * row * 4, keys.data(), ((long) b * capacity + at) * row * 4, t * row * 4);
-                MemorySegment.copy(v.data(), (long) b * t * row * 4, values.data(), ((long) b * capacity + at) * row * 4, t * row * 4);
-            }
-        }
-    }
 
     /** The decode state: per mixer layer its (conv_state, ssm_state), per kept attention layer a KV cache; plus step buffers. */
     public final class State implements DecodeState {
+        final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
         final DiscreteMamba2Mixer.Cache[] mixers;
-        final Kv[] kv;
+        final KvCache[] kv;
         int len;
         final Tensor h, u, a, mid, gateOut, m, q, k, v, y, logits;
 
         State(int batch) {
+            tokenIds = backend.zeros(DType.I32, batch);
             this.batch = batch;
             mixers = new DiscreteMamba2Mixer.Cache[layers.size()];
-            kv = new Kv[layers.size()];
+            kv = new KvCache[layers.size()];
             for (int i = 0; i < layers.size(); i++) {
                 Layer l = layers.get(i);
                 if (l.mixer != null) mixers[i] = l.mixer.newCache(batch);
-                else kv[i] = new Kv(batch);
+                else kv[i] = new KvCache(backend, batch, spec.kvHeads(), spec.headDim(), spec.maxPositions());
             }
             int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
             h = Tensor.zeros(DType.F32, batch, d); u = Tensor.zeros(DType.F32, batch, d); a = Tensor.zeros(DType.F32, batch, d);
@@ -421,7 +389,7 @@ public final class PhiMambaStudent implements CausalLM {
             logits = Tensor.zeros(DType.F32, batch, spec.vocabSize());
         }
 
-        void reserve(int need) { for (Kv c : kv) if (c != null) c.reserve(need, len); }
+        void reserve(int need) { for (KvCache c : kv) if (c != null) c.reserve(need, len); }
 
         @Override public int batch() { return batch; }
 
@@ -429,9 +397,18 @@ public final class PhiMambaStudent implements CausalLM {
         @Override public long stateBytes() {
             long s = 0;
             for (DiscreteMamba2Mixer.Cache c : mixers) if (c != null) s += c.stateBytes();
-            for (Kv c : kv) if (c != null) s += 2L * batch * len * spec.kvHeads() * spec.headDim() * 4;
+            for (KvCache c : kv) if (c != null) s += c.bytes(len);
             return s;
         }
+
+        @Override public long allocatedBytes() {
+            long s = 0;
+            for (DiscreteMamba2Mixer.Cache c : mixers) if (c != null) s += c.stateBytes();
+            for (KvCache c : kv) if (c != null) s += c.allocatedBytes();
+            return s;
+        }
+
+        @Override public long bufferBytes() { return DecodeState.bytes(tokenIds, h, u, a, mid, gateOut, m, q, k, v, y, logits); }
 
         /** Layer i's mixer state, or null where attention is kept. */
         public DiscreteMamba2Mixer.Cache mixer(int i) { return mixers[i]; }
@@ -451,7 +428,7 @@ public final class PhiMambaStudent implements CausalLM {
         s.reserve(t);
         Tensor hf = hidden(prompts, Trace.NONE, s);                                   // (B·T, D)
         s.len = t;
-        for (int bi = 0; bi < b; bi++) s.u.rows(bi, bi + 1).copyFrom(hf.rows((long) bi * t + t - 1, (long) bi * t + t));
+        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
     }
@@ -462,7 +439,8 @@ public final class PhiMambaStudent implements CausalLM {
         TokenIds.check(tokens, -1, spec.vocabSize());
         int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.len;
         if (anyAttention) s.reserve(at + 1);
-        backend.embedding(embedding, tokens, s.h);
+        backend.ids(tokens, s.tokenIds);
+        backend.embedding(embedding, s.tokenIds, s.h);
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
             norm(s.h, l.norm, l.normBias, s.u);
@@ -478,9 +456,9 @@ public final class PhiMambaStudent implements CausalLM {
                     backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
                     backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
                 }
-                Kv c = s.kv[i];
+                KvCache c = s.kv[i];
                 c.write(k, s.v.reshape(b, 1, hkv, dh), at);
-                backend.attentionDecode(s.q.reshape(b, h, dh), c.keys, c.values, at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
+                backend.attentionDecode(s.q.reshape(b, h, dh), c.keys(), c.values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
                 backend.linear(s.y, att.dense, att.denseBias, s.a);
             }
             block(l, s.h, s.u, s.a, s.mid, s.gateOut, s.m);

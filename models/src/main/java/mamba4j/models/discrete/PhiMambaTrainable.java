@@ -2,7 +2,8 @@ package mamba4j.models.discrete;
 
 import mamba4j.core.Backend;
 import mamba4j.core.DType;
-import mamba4j.core.Ops;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
 import mamba4j.core.Workspace;
@@ -41,7 +42,7 @@ public final class PhiMambaTrainable implements TrainableModel {
     private final boolean lmHeadBias;
     private final Backend backend;
     private final ParameterSet params = new ParameterSet();
-    private final Workspace workspace = new Workspace();
+    private final Workspace workspace = Workspace.collected();
     private final Tensor cos, sin;                  // rotary tables for kept attention, or null
     private Predicate<String> trainable = name -> true;
 
@@ -62,7 +63,7 @@ public final class PhiMambaTrainable implements TrainableModel {
             params.add(n, v, n.endsWith(".weight") && !n.contains("layernorm"));   // no decay on norms and biases
         }
         if (!attn.isEmpty() && spec.rotaryDim() > 0) {
-            Tensor[] r = Ops.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);
+            Tensor[] r = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);
             cos = r[0];
             sin = r[1];
         } else {

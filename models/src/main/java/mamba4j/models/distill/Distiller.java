@@ -69,7 +69,12 @@ public final class Distiller {
      */
     private void checkSameStart() {
         java.util.zip.CRC32 crc = new java.util.zip.CRC32();
-        for (var p : student.allParameters()) crc.update(p.value().data().asByteBuffer());
+        for (var p : student.allParameters()) {
+            float[] f = p.value().toFloatArray();
+            java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(f.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            bytes.asFloatBuffer().put(f);
+            crc.update(bytes);
+        }
         var start = new ObjectMapper().createObjectNode().put("teacher", teacher.spec().toString()).put("student", student.wiring().studentName())
                 .put("init_crc32", Long.toHexString(crc.getValue()));
         Path file = out.resolve("start.json");

@@ -4,10 +4,14 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-import mamba4j.core.Backend;
+import mamba4j.core.CopyRegion;
+import mamba4j.core.Device;
+import mamba4j.core.Kernels;
+import mamba4j.core.Shape;
 import mamba4j.core.DType;
-import mamba4j.core.Ops;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.Checks;
+import mamba4j.core.Formulas;
+import mamba4j.core.ReferenceKernels;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.SelectiveScanGrads;
 import mamba4j.core.Ssd;
@@ -18,30 +22,95 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * Same as {@link ReferenceBackend}; differs in using the Vector API (species-agnostic bodies with scalar
+ * Same as {@link ReferenceKernels}; differs in using the Vector API (species-agnostic bodies with scalar
  * tails) and all cores through {@link Parallel}. Summation order differs from the reference, so results
  * agree to float32 rounding, not bit for bit.
  *
  * <p>{@code -Dmamba4j.vector=false} routes every op to the reference (the off switch).
  */
-public final class CpuBackend implements Backend {
+public final class CpuKernels implements Kernels {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int VL = S.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final boolean VECTOR = !"false".equals(System.getProperty("mamba4j.vector"));
-    private static final ReferenceBackend REF = ReferenceBackend.INSTANCE;
+    private static final ReferenceKernels REF = ReferenceKernels.INSTANCE;
     /** Per-thread scratch for weight rows widened from BF16/F16, and for scan states. */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
 
-    @Override public String name() { return VECTOR ? "cpu" : "cpu(vector off → reference)"; }
+    @Override public String name() { return "cpu"; }
 
-    @Override public void embedding(Tensor weight, int[] ids, Tensor out) {
+    @Override public String description() {
+        return VECTOR ? "cpu (Vector API, " + VL + " floats per vector, " + Parallel.threads() + " threads)"
+                : "cpu (vector off: every op routed to the reference)";
+    }
+
+    @Override public Device device() { return Device.CPU; }
+
+    @Override public int threads() { return Parallel.threads(); }
+
+    /** Main-memory read bandwidth with all threads, best of 5 reads of 1 GiB (see {@link MemoryBandwidth}). */
+    @Override public double memoryBandwidthGBs() { return MemoryBandwidth.readGBps(1L << 30, 5); }
+
+    private static final java.util.Set<DType> F32_ONLY = java.util.Set.of(DType.F32);
+
+    @Override public java.util.Set<DType> activationTypes() { return VECTOR ? F32_ONLY : REF.activationTypes(); }
+
+    // ---------------------------------------------------------------- memory: host tensors as they are
+
+    @Override public Tensor allocate(DType dtype, Shape shape) { return Tensor.zeros(dtype, shape); }
+
+    @Override public Tensor upload(Tensor host) { return host; }
+
+    @Override public Tensor download(Tensor t) { return t; }
+
+    @Override public void write(Tensor host, Tensor dst) { dst.copyFrom(host); }
+
+    @Override public void copy(Tensor src, Tensor dst, CopyRegion region) { ReferenceKernels.hostCopy(src, dst, region); }
+
+    @Override public void fill(Tensor t, float v) { t.fill(v); }
+
+    @Override public double item(Tensor t, long i) { return t.getDouble(i); }
+
+    @Override public void sync() {}
+
+    @Override public void addRow(Tensor x, Tensor row, Tensor out) {
+        if (!VECTOR) { REF.addRow(x, row, out); return; }
+        int n = (int) row.numel();
+        long m = x.numel() / n;
+        MemorySegment xs = x.segment(), rs = row.segment(), os = out.segment();
+        int bound = S.loopBound(n);
+        for (long r = 0; r < m; r++) {
+            long base = r * n;
+            int j = 0;
+            for (; j < bound; j += VL)
+                FloatVector.fromMemorySegment(S, xs, (base + j) * 4, LE).add(FloatVector.fromMemorySegment(S, rs, j * 4L, LE))
+                        .intoMemorySegment(os, (base + j) * 4, LE);
+            for (; j < n; j++) os.setAtIndex(Tensor.F32, base + j, xs.getAtIndex(Tensor.F32, base + j) + rs.getAtIndex(Tensor.F32, j));
+        }
+    }
+
+    @Override public void mul(Tensor a, Tensor b, Tensor out) {
+        if (!VECTOR) { REF.mul(a, b, out); return; }
+        MemorySegment as = a.segment(), bs = b.segment(), os = out.segment();
+        long n = out.numel(), bound = S.loopBound(n);
+        long i = 0;
+        for (; i < bound; i += VL)
+            FloatVector.fromMemorySegment(S, as, i * 4, LE).mul(FloatVector.fromMemorySegment(S, bs, i * 4, LE)).intoMemorySegment(os, i * 4, LE);
+        for (; i < n; i++) os.setAtIndex(Tensor.F32, i, as.getAtIndex(Tensor.F32, i) * bs.getAtIndex(Tensor.F32, i));
+    }
+
+    @Override public void negExp(Tensor x, Tensor out) {
+        if (!VECTOR) { REF.negExp(x, out); return; }
+        for (long i = 0, n = x.numel(); i < n; i++) out.setFloat(i, (float) -Math.exp(x.getFloat(i)));
+    }
+
+    @Override public void embedding(Tensor weight, Tensor ids, Tensor out) {
         if (!VECTOR) { REF.embedding(weight, ids, out); return; }
         int d = weight.size(1);
-        for (int i = 0; i < ids.length; i++) {
-            long src = (long) ids[i] * d, dst = (long) i * d;
+        for (int i = 0, n = (int) ids.numel(); i < n; i++) {
+            long src = ids.getLong(i) * d, dst = (long) i * d;
             if (weight.dtype() == DType.F32)
-                MemorySegment.copy(weight.data(), src * 4, out.data(), dst * 4, d * 4L);
+                MemorySegment.copy(weight.segment(), src * 4, out.segment(), dst * 4, d * 4L);
             else
                 for (int j = 0; j < d; j++) out.setFloat(dst + j, weight.getFloat(src + j));
         }
@@ -57,15 +126,14 @@ public final class CpuBackend implements Backend {
      */
     @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
         if (!VECTOR) { REF.linear(x, w, bias, out); return; }
-        Ops.checkLinear(x, w, bias, out);
         int m = x.size(0), k = x.size(1), n = w.size(0);
-        MemorySegment xs = x.data(), os = out.data();
+        MemorySegment xs = x.segment(), os = out.segment();
         DType wt = w.dtype();
         if (m >= 32 && wt == DType.F32) {
             // prefill/training shapes: the packed 6×32 matmul kernel (no horizontal sums), then the bias
             CpuTraining.matmul(x, false, w, true, out, false, m, k, n);
             if (bias != null) {
-                MemorySegment bs = bias.data();
+                MemorySegment bs = bias.segment();
                 Parallel.forRange(m, 16, (r0, r1) -> {
                     for (int i = r0; i < r1; i++) {
                         int j = 0, bound = S.loopBound(n);
@@ -81,7 +149,7 @@ public final class CpuBackend implements Backend {
         }
         if (m <= 8 && wt == DType.BF16 && I_SPECIES.length() == VL) {
             // the same decode blocking for BF16 weights, widened in registers (half the bytes from memory)
-            MemorySegment ws = w.data();
+            MemorySegment ws = w.segment();
             Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
                 float[] xd = deinterleave(xs, m, k);
                 int j = n0;
@@ -104,7 +172,7 @@ public final class CpuBackend implements Backend {
         if (m <= 8 && wt == DType.F32) {
             // decode: blocks of 8 weight rows (8 reads in flight from memory), each block used by every x row
             // while it is in L1/L2; x rows go in pairs so each weight load feeds 2 FMAs
-            MemorySegment ws = w.data();
+            MemorySegment ws = w.segment();
             Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
                 int j = n0;
                 for (; j + 8 <= n1; j += 8) {
@@ -127,7 +195,7 @@ public final class CpuBackend implements Backend {
             for (int j = n0; j < n1; j += 4) {
                 int nb = Math.min(4, n1 - j);
                 if (wt == DType.F32) {
-                    ws = w.data();
+                    ws = w.segment();
                     wBase = (long) j * k * 4;
                 } else {
                     ws = widen(w, j, nb, k);
@@ -151,7 +219,7 @@ public final class CpuBackend implements Backend {
         float[][] sc = SCRATCH.get();
         if (sc[0].length < 4 * k) sc[0] = new float[4 * k];
         float[] dst = sc[0];
-        MemorySegment src = w.data();
+        MemorySegment src = w.segment();
         long base = (long) j * k;
         int total = nb * k;
         boolean bf16 = w.dtype() == DType.BF16;
@@ -402,7 +470,7 @@ public final class CpuBackend implements Backend {
         if (!VECTOR) { REF.rmsNorm(x, w, eps, out); return; }
         int d = x.size(-1);
         int rows = Math.toIntExact(x.numel() / d);
-        MemorySegment xs = x.data(), ws = w.data(), os = out.data();
+        MemorySegment xs = x.segment(), ws = w.segment(), os = out.segment();
         int bound = S.loopBound(d);
         Parallel.forRange(rows, Math.max(1, 4096 / d), (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
@@ -435,7 +503,7 @@ public final class CpuBackend implements Backend {
 
     private static void elementwise(Tensor a, Tensor b, Tensor out, Lanewise f) {
         int n = Math.toIntExact(out.numel());
-        MemorySegment as = a.data(), bs = b == null ? null : b.data(), os = out.data();
+        MemorySegment as = a.segment(), bs = b == null ? null : b.segment(), os = out.segment();
         Parallel.forRange(n, 16384, (s, e) -> {
             int i = s, bound = s + S.loopBound(e - s);
             for (; i < bound; i += VL) {
@@ -461,15 +529,15 @@ public final class CpuBackend implements Backend {
     };
     private static final Lanewise SILU = new Lanewise() {
         public FloatVector vec(FloatVector a, FloatVector b) { return silu(a); }
-        public float scalar(float a, float b) { return Ops.silu(a); }
+        public float scalar(float a, float b) { return Formulas.silu(a); }
     };
     private static final Lanewise SOFTPLUS = new Lanewise() {
         public FloatVector vec(FloatVector a, FloatVector b) { return softplus(a); }
-        public float scalar(float a, float b) { return Ops.softplus(a); }
+        public float scalar(float a, float b) { return Formulas.softplus(a); }
     };
     private static final Lanewise MUL_SILU = new Lanewise() {
         public FloatVector vec(FloatVector a, FloatVector b) { return a.mul(silu(b)); }
-        public float scalar(float a, float b) { return a * Ops.silu(b); }
+        public float scalar(float a, float b) { return a * Formulas.silu(b); }
     };
 
     @Override public void add(Tensor a, Tensor b, Tensor out) {
@@ -502,7 +570,7 @@ public final class CpuBackend implements Backend {
         for (int ch = 0; ch < c; ch++) for (int j = 0; j < k; j++) wt[j * c + ch] = w.getFloat((long) ch * k + j);
         float[] bs = new float[c];
         if (bias != null) for (int ch = 0; ch < c; ch++) bs[ch] = bias.getFloat(ch);
-        MemorySegment xs = x.data(), os = out.data();
+        MemorySegment xs = x.segment(), os = out.segment();
         int bound = S.loopBound(c);
         Parallel.forRange(b * l, Math.max(1, 2048 / c), (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
@@ -521,7 +589,7 @@ public final class CpuBackend implements Backend {
                     float acc = bs[ch];
                     for (int j = Math.max(0, k - 1 - t); j < k; j++)
                         acc += wt[j * c + ch] * xs.getAtIndex(Tensor.F32, row + (long) (j - k + 1) * c + ch);
-                    os.setAtIndex(Tensor.F32, row + ch, silu ? Ops.silu(acc) : acc);
+                    os.setAtIndex(Tensor.F32, row + ch, silu ? Formulas.silu(acc) : acc);
                 }
             }
         });
@@ -534,8 +602,8 @@ public final class CpuBackend implements Backend {
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         if (!VECTOR) { REF.causalConv1dStep(state, x, w, bias, silu, out); return; }
         int b = state.size(0), c = state.size(1), k = state.size(2);
-        MemorySegment ss = state.data(), xs = x.data(), ws = w.data(), os = out.data();
-        MemorySegment bsg = bias == null ? null : bias.data();
+        MemorySegment ss = state.segment(), xs = x.segment(), ws = w.segment(), os = out.segment();
+        MemorySegment bsg = bias == null ? null : bias.segment();
         Parallel.forRange(b * c, 256, (long) b * c * k * 8, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
                 long base = (long) r * k;
@@ -554,7 +622,7 @@ public final class CpuBackend implements Backend {
             if (silu) {   // SiLU over this chunk in vector lanes
                 int i = r0, bound = r0 + S.loopBound(r1 - r0);
                 for (; i < bound; i += VL) silu(FloatVector.fromMemorySegment(S, os, i * 4L, LE)).intoMemorySegment(os, i * 4L, LE);
-                for (; i < r1; i++) os.setAtIndex(Tensor.F32, i, Ops.silu(os.getAtIndex(Tensor.F32, i)));
+                for (; i < r1; i++) os.setAtIndex(Tensor.F32, i, Formulas.silu(os.getAtIndex(Tensor.F32, i)));
             }
         });
     }
@@ -584,7 +652,7 @@ public final class CpuBackend implements Backend {
             return;
         }
         float[] at = new float[n * e];  // Aᵀ (N, E): lanes over channels
-        MemorySegment as = s.a().data();
+        MemorySegment as = s.a().segment();
         for (int ch = 0; ch < e; ch++) for (int j = 0; j < n; j++) at[j * e + ch] = as.getAtIndex(Tensor.F32, (long) ch * n + j);
         int blocks = (e + VL - 1) / VL;
         Parallel.forRange(b * blocks, (r0, r1) -> {
@@ -605,12 +673,12 @@ public final class CpuBackend implements Backend {
      */
     private static void stepBlock(SelectiveScan s, int bi, int e0, float[] sc) {
         int e = s.channels(), n = s.stateSize();
-        MemorySegment as = s.a().data(), st = s.state().data(), bm = s.bm().data(), cm = s.cm().data();
+        MemorySegment as = s.a().segment(), st = s.state().segment(), bm = s.bm().segment(), cm = s.cm().segment();
         long ie = ((long) bi * e + e0) * 4;
-        FloatVector dt = FloatVector.fromMemorySegment(S, s.delta().data(), ie, LE);
-        if (s.deltaBias() != null) dt = dt.add(FloatVector.fromMemorySegment(S, s.deltaBias().data(), e0 * 4L, LE));
+        FloatVector dt = FloatVector.fromMemorySegment(S, s.delta().segment(), ie, LE);
+        if (s.deltaBias() != null) dt = dt.add(FloatVector.fromMemorySegment(S, s.deltaBias().segment(), e0 * 4L, LE));
         if (s.deltaSoftplus()) dt = softplus(dt);
-        FloatVector u = FloatVector.fromMemorySegment(S, s.u().data(), ie, LE);
+        FloatVector u = FloatVector.fromMemorySegment(S, s.u().segment(), ie, LE);
         dt.intoArray(sc, 0);
         dt.mul(u).intoArray(sc, VL);
         long bBase = (long) bi * n * 4;
@@ -637,19 +705,19 @@ public final class CpuBackend implements Backend {
             sc[2 * VL + lane] = y;
         }
         FloatVector y = FloatVector.fromArray(S, sc, 2 * VL);
-        if (s.d() != null) y = y.add(FloatVector.fromMemorySegment(S, s.d().data(), e0 * 4L, LE).mul(u));
-        if (s.z() != null) y = y.mul(silu(FloatVector.fromMemorySegment(S, s.z().data(), ie, LE)));
-        y.intoMemorySegment(s.out().data(), ie, LE);
+        if (s.d() != null) y = y.add(FloatVector.fromMemorySegment(S, s.d().segment(), e0 * 4L, LE).mul(u));
+        if (s.z() != null) y = y.mul(silu(FloatVector.fromMemorySegment(S, s.z().segment(), ie, LE)));
+        y.intoMemorySegment(s.out().segment(), ie, LE);
     }
 
     /** One time step of one channel with lanes over the state dimension N: h = exp(Δ·A)·h + Δ·u·B; y = h·C + D·u. */
     private static void stepChannel(SelectiveScan s, int bi, int ch) {
         int e = s.channels(), n = s.stateSize();
-        MemorySegment as = s.a().data(), st = s.state().data(), bm = s.bm().data(), cm = s.cm().data();
+        MemorySegment as = s.a().segment(), st = s.state().segment(), bm = s.bm().segment(), cm = s.cm().segment();
         long ie = (long) bi * e + ch;
-        float dt = s.delta().data().getAtIndex(Tensor.F32, ie) + (s.deltaBias() == null ? 0f : s.deltaBias().data().getAtIndex(Tensor.F32, ch));
-        if (s.deltaSoftplus()) dt = Ops.softplus(dt);
-        float u = s.u().data().getAtIndex(Tensor.F32, ie);
+        float dt = s.delta().segment().getAtIndex(Tensor.F32, ie) + (s.deltaBias() == null ? 0f : s.deltaBias().segment().getAtIndex(Tensor.F32, ch));
+        if (s.deltaSoftplus()) dt = Formulas.softplus(dt);
+        float u = s.u().segment().getAtIndex(Tensor.F32, ie);
         float du = dt * u;
         long aBase = (long) ch * n * 4, hBase = ie * n * 4, bBase = (long) bi * n * 4;
         FloatVector acc = FloatVector.zero(S);
@@ -668,18 +736,18 @@ public final class CpuBackend implements Backend {
             st.setAtIndex(Tensor.F32, ie * n + j, h);
             y += h * cm.getAtIndex(Tensor.F32, (long) bi * n + j);
         }
-        if (s.d() != null) y += s.d().data().getAtIndex(Tensor.F32, ch) * u;
-        if (s.z() != null) y *= Ops.silu(s.z().data().getAtIndex(Tensor.F32, ie));
-        s.out().data().setAtIndex(Tensor.F32, ie, y);
+        if (s.d() != null) y += s.d().segment().getAtIndex(Tensor.F32, ch) * u;
+        if (s.z() != null) y *= Formulas.silu(s.z().segment().getAtIndex(Tensor.F32, ie));
+        s.out().segment().setAtIndex(Tensor.F32, ie, y);
     }
 
     private static void scanBlock(SelectiveScan s, float[] at, float[] h, int bi, int e0) {
         int l = s.length(), e = s.channels(), n = s.stateSize();
-        MemorySegment us = s.u().data(), ds = s.delta().data(), bm = s.bm().data(), cm = s.cm().data(), os = s.out().data();
-        MemorySegment zs = s.z() == null ? null : s.z().data();
-        MemorySegment st = s.state() == null ? null : s.state().data();
-        FloatVector bias = s.deltaBias() == null ? FloatVector.zero(S) : FloatVector.fromMemorySegment(S, s.deltaBias().data(), e0 * 4L, LE);
-        FloatVector dskip = s.d() == null ? FloatVector.zero(S) : FloatVector.fromMemorySegment(S, s.d().data(), e0 * 4L, LE);
+        MemorySegment us = s.u().segment(), ds = s.delta().segment(), bm = s.bm().segment(), cm = s.cm().segment(), os = s.out().segment();
+        MemorySegment zs = s.z() == null ? null : s.z().segment();
+        MemorySegment st = s.state() == null ? null : s.state().segment();
+        FloatVector bias = s.deltaBias() == null ? FloatVector.zero(S) : FloatVector.fromMemorySegment(S, s.deltaBias().segment(), e0 * 4L, LE);
+        FloatVector dskip = s.d() == null ? FloatVector.zero(S) : FloatVector.fromMemorySegment(S, s.d().segment(), e0 * 4L, LE);
         // h[j·VL + lane] = state[bi, e0 + lane, j]
         for (int lane = 0; lane < VL; lane++)
             for (int j = 0; j < n; j++)
@@ -717,13 +785,13 @@ public final class CpuBackend implements Backend {
         for (int t = 0; t < l; t++) {
             long ie = ((long) bi * l + t) * e + ch, in = ((long) bi * l + t) * n;
             float dt = s.delta().getFloat(ie) + bias;
-            if (s.deltaSoftplus()) dt = Ops.softplus(dt);
+            if (s.deltaSoftplus()) dt = Formulas.softplus(dt);
             float u = s.u().getFloat(ie), y = dskip * u;
             for (int j = 0; j < n; j++) {
                 h[j] = (float) Math.exp(dt * s.a().getFloat((long) ch * n + j)) * h[j] + dt * u * s.bm().getFloat(in + j);
                 y += h[j] * s.cm().getFloat(in + j);
             }
-            if (s.z() != null) y *= Ops.silu(s.z().getFloat(ie));
+            if (s.z() != null) y *= Formulas.silu(s.z().getFloat(ie));
             s.out().setFloat(ie, y);
         }
         if (s.state() != null) for (int j = 0; j < n; j++) s.state().setFloat(((long) bi * e + ch) * n + j, h[j]);
@@ -738,26 +806,19 @@ public final class CpuBackend implements Backend {
      */
     @Override public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate) {
         if (!VECTOR) { REF.matmul(a, transA, b, transB, out, accumulate); return; }
-        int[] mkn = Ops.checkMatmul(a, transA, b, transB, out);
-        Ops.checkF32("matmul", a, b, out);
+        int[] mkn = Checks.checkMatmul(a, transA, b, transB, out);
         CpuTraining.matmul(a, transA, b, transB, out, accumulate, mkn[0], mkn[1], mkn[2]);
     }
 
     /** Same as Reference embeddingBackward; differs in threads over column ranges (repeated ids never race) and lanes. */
-    @Override public void embeddingBackward(int[] ids, Tensor dOut, Tensor dWeight) {
+    @Override public void embeddingBackward(Tensor ids, Tensor dOut, Tensor dWeight) {
         if (!VECTOR) { REF.embeddingBackward(ids, dOut, dWeight); return; }
-        Ops.checkF32("embeddingBackward", dOut, dWeight);
-        int v = dWeight.size(0), d = dWeight.size(1);
-        if (dOut.numel() != (long) ids.length * d)
-            throw new IllegalArgumentException("embeddingBackward: dOut " + dOut.shape() + " is not (" + ids.length + ", " + d + ")");
-        for (int id : ids) if (id < 0 || id >= v) throw new IllegalArgumentException("embeddingBackward: id " + id + " outside [0, " + v + ")");
-        CpuTraining.embeddingBackward(ids, dOut, dWeight);
+        CpuTraining.embeddingBackward(ids.toIntArray(), dOut, dWeight);
     }
 
     /** Same as Reference sumRows; differs in summing in float lanes (threads over column ranges), not in double. */
     @Override public void sumRows(Tensor x, Tensor out, boolean accumulate) {
         if (!VECTOR) { REF.sumRows(x, out, accumulate); return; }
-        Ops.checkF32("sumRows", x, out);
         if (out.numel() != x.size(-1)) throw new IllegalArgumentException("sumRows: out " + out.shape() + " does not match x " + x.shape());
         CpuTraining.sumRows(x, out, accumulate);
     }
@@ -765,32 +826,24 @@ public final class CpuBackend implements Backend {
     /** Same as Reference rmsNormBackward; differs in float lanes, threads over rows with per-thread dw partials. */
     @Override public void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw) {
         if (!VECTOR) { REF.rmsNormBackward(x, w, eps, dy, dx, dw); return; }
-        Ops.checkRmsNormBackward(x, w, dy, dx, dw);
-        Ops.checkF32("rmsNormBackward", x, w, dy, dx, dw);
         CpuTraining.rmsNormBackward(x, w, eps, dy, dx, dw);
     }
 
     /** Same as Reference siluBackward; differs in float lanes. */
     @Override public void siluBackward(Tensor x, Tensor dy, Tensor dx) {
         if (!VECTOR) { REF.siluBackward(x, dy, dx); return; }
-        Ops.checkSameShape("siluBackward", x, dy, dx);
-        Ops.checkF32("siluBackward", x, dy, dx);
         CpuTraining.siluBackward(x, dy, dx);
     }
 
     /** Same as Reference softplusBackward; differs in float lanes. */
     @Override public void softplusBackward(Tensor x, Tensor dy, Tensor dx) {
         if (!VECTOR) { REF.softplusBackward(x, dy, dx); return; }
-        Ops.checkSameShape("softplusBackward", x, dy, dx);
-        Ops.checkF32("softplusBackward", x, dy, dx);
         CpuTraining.softplusBackward(x, dy, dx);
     }
 
     /** Same as Reference mulSiluBackward; differs in float lanes. */
     @Override public void mulSiluBackward(Tensor y, Tensor z, Tensor dOut, Tensor dy, Tensor dz) {
         if (!VECTOR) { REF.mulSiluBackward(y, z, dOut, dy, dz); return; }
-        Ops.checkSameShape("mulSiluBackward", y, z, dOut, dy, dz);
-        Ops.checkF32("mulSiluBackward", y, z, dOut, dy, dz);
         CpuTraining.mulSiluBackward(y, z, dOut, dy, dz);
     }
 
@@ -800,8 +853,6 @@ public final class CpuBackend implements Backend {
      */
     @Override public void causalConv1dBackward(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor dOut, Tensor dx, Tensor dw, Tensor dbias) {
         if (!VECTOR) { REF.causalConv1dBackward(x, w, bias, silu, dOut, dx, dw, dbias); return; }
-        Ops.checkConvBackward(x, w, bias, dOut, dx, dw, dbias);
-        Ops.checkF32("causalConv1dBackward", x, w, bias, dOut, dx, dw, dbias);
         CpuTraining.causalConv1dBackward(x, w, bias, silu, dOut, dx, dw, dbias);
     }
 
@@ -811,8 +862,6 @@ public final class CpuBackend implements Backend {
      */
     @Override public void selectiveScanForward(SelectiveScan args, int chunk, Tensor chunkStates) {
         if (!VECTOR) { REF.selectiveScanForward(args, chunk, chunkStates); return; }
-        Ops.checkChunkStates(args.batch(), args.length(), args.channels(), args.stateSize(), chunk, chunkStates);
-        Ops.checkF32("selectiveScanForward", chunkStates);
         CpuTraining.scanForward(args, chunk, chunkStates);
     }
 
@@ -823,40 +872,30 @@ public final class CpuBackend implements Backend {
      */
     @Override public void selectiveScanBackward(SelectiveScan args, int chunk, Tensor chunkStates, Tensor dOut, SelectiveScanGrads grads) {
         if (!VECTOR) { REF.selectiveScanBackward(args, chunk, chunkStates, dOut, grads); return; }
-        Ops.checkChunkStates(args.batch(), args.length(), args.channels(), args.stateSize(), chunk, chunkStates);
-        Ops.checkScanGrads(args.batch(), args.length(), args.channels(), args.stateSize(), dOut, grads);
-        Ops.checkF32("selectiveScanBackward", chunkStates, dOut, grads.du(), grads.dDelta(), grads.dA(), grads.dB(), grads.dC(),
-                grads.dD(), grads.dZ(), grads.dDeltaBias(), grads.dState0());
         CpuTraining.scanBackward(args, chunk, chunkStates, dOut, grads);
     }
 
     /** Same as Reference crossEntropy; differs in float lanes for max, Σ exp and the softmax (threads over rows). */
-    @Override public double crossEntropy(Tensor logits, int[] targets, float scale, Tensor dLogits) {
-        if (!VECTOR) return REF.crossEntropy(logits, targets, scale, dLogits);
-        Ops.checkCrossEntropy(logits, targets, dLogits);
-        Ops.checkF32("crossEntropy", logits, dLogits);
-        return CpuTraining.crossEntropy(logits, targets, scale, dLogits);
+    @Override public void crossEntropy(Tensor logits, Tensor targets, float scale, Tensor dLogits, Tensor loss) {
+        if (!VECTOR) { REF.crossEntropy(logits, targets, scale, dLogits, loss); return; }
+        Formulas.store(loss, 0, CpuTraining.crossEntropy(logits, targets.toIntArray(), scale, dLogits));
     }
 
     /** Same as Reference sumSquares; differs in float lanes within blocks of 4096, blocks summed in double. */
-    @Override public double sumSquares(Tensor x) {
-        if (!VECTOR) return REF.sumSquares(x);
-        Ops.checkF32("sumSquares", x);
-        return CpuTraining.sumSquares(x);
+    @Override public void sumSquares(Tensor x, Tensor out, boolean accumulate) {
+        if (!VECTOR) { REF.sumSquares(x, out, accumulate); return; }
+        Formulas.store(out, 0, (accumulate ? out.getDouble(0) : 0) + CpuTraining.sumSquares(x));
     }
 
     /** Same as Reference scale; differs in float lanes. */
     @Override public void scale(Tensor x, float s) {
         if (!VECTOR) { REF.scale(x, s); return; }
-        Ops.checkF32("scale", x);
         CpuTraining.scale(x, s);
     }
 
     /** Same as Reference adamW; differs in float arithmetic in PyTorch's order (lr/bc1 step size, sqrt(v)/sqrt(bc2) + eps). */
     @Override public void adamW(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
         if (!VECTOR) { REF.adamW(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step); return; }
-        Ops.checkAdamW(p, g, m, v, step);
-        Ops.checkF32("adamW", p, g, m, v);
         CpuTraining.adamW(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step);
     }
 
@@ -870,16 +909,12 @@ public final class CpuBackend implements Backend {
      */
     @Override public void ssd(Ssd args, int chunk) {
         if (!VECTOR) { REF.ssd(args, chunk); return; }
-        Ops.checkSsdChunkStates(args, chunk, null);
-        Ops.checkF32("ssd", args.x(), args.logA(), args.scale(), args.bm(), args.cm(), args.d(), args.state(), args.out());
         CpuSsd.forward(args, chunk, null);
     }
 
     /** Same as Reference ssdForward; differs as {@link #ssd} does, the chunk being both the algorithm's and the saved states'. */
     @Override public void ssdForward(Ssd args, int chunk, Tensor chunkStates) {
         if (!VECTOR) { REF.ssdForward(args, chunk, chunkStates); return; }
-        Ops.checkSsdChunkStates(args, chunk, chunkStates);
-        Ops.checkF32("ssdForward", args.x(), args.logA(), args.scale(), args.bm(), args.cm(), args.d(), args.state(), args.out(), chunkStates);
         CpuSsd.forward(args, chunk, chunkStates);
     }
 
@@ -889,44 +924,30 @@ public final class CpuBackend implements Backend {
      */
     @Override public void ssdBackward(Ssd args, int chunk, Tensor chunkStates, Tensor dOut, SsdGrads grads) {
         if (!VECTOR) { REF.ssdBackward(args, chunk, chunkStates, dOut, grads); return; }
-        Ops.checkSsdChunkStates(args, chunk, chunkStates);
-        Ops.checkSsdGrads(args, dOut, grads);
-        Ops.checkF32("ssdBackward", args.x(), args.logA(), args.scale(), args.bm(), args.cm(), args.d(), chunkStates, dOut,
-                grads.dx(), grads.dLogA(), grads.dScale(), grads.dB(), grads.dC(), grads.dD(), grads.dState0());
         CpuSsd.backward(args, chunk, chunkStates, dOut, grads);
     }
 
     /** Same as Reference softplusClamp; differs in float lanes over H, threads over rows. */
     @Override public void softplusClamp(Tensor x, Tensor bias, float lo, float hi, Tensor out) {
         if (!VECTOR) { REF.softplusClamp(x, bias, lo, hi, out); return; }
-        Ops.checkColumns("softplusClamp", x, bias, out);
-        Ops.checkF32("softplusClamp", x, bias, out);
         CpuSsd.softplusClamp(x, bias, lo, hi, out);
     }
 
     /** Same as Reference softplusClampBackward; differs in float lanes, dBias through per-thread partials. */
     @Override public void softplusClampBackward(Tensor x, Tensor bias, float lo, float hi, Tensor dy, Tensor dx, Tensor dBias) {
         if (!VECTOR) { REF.softplusClampBackward(x, bias, lo, hi, dy, dx, dBias); return; }
-        Ops.checkColumns("softplusClampBackward", x, bias, dy, dx);
-        Ops.checkColumns("softplusClampBackward", x, dBias);
-        Ops.checkF32("softplusClampBackward", x, bias, dy, dx, dBias);
         CpuSsd.softplusClampBackward(x, bias, lo, hi, dy, dx, dBias);
     }
 
     /** Same as Reference mulColumns; differs in float lanes over H, threads over rows. */
     @Override public void mulColumns(Tensor x, Tensor a, Tensor out) {
         if (!VECTOR) { REF.mulColumns(x, a, out); return; }
-        Ops.checkColumns("mulColumns", x, a, out);
-        Ops.checkF32("mulColumns", x, a, out);
         CpuSsd.mulColumns(x, a, out);
     }
 
     /** Same as Reference mulColumnsBackward; differs in float lanes, da through per-thread partials. */
     @Override public void mulColumnsBackward(Tensor x, Tensor a, Tensor dy, Tensor dx, Tensor da) {
         if (!VECTOR) { REF.mulColumnsBackward(x, a, dy, dx, da); return; }
-        Ops.checkColumns("mulColumnsBackward", x, a, dy, dx);
-        Ops.checkColumns("mulColumnsBackward", x, da);
-        Ops.checkF32("mulColumnsBackward", x, a, dy, dx, da);
         CpuSsd.mulColumnsBackward(x, a, dy, dx, da);
     }
 
@@ -935,74 +956,53 @@ public final class CpuBackend implements Backend {
     /** Same as Reference layerNorm; differs in float32 lanes and threads over rows. */
     @Override public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor out) {
         if (!VECTOR) { REF.layerNorm(x, w, b, eps, out); return; }
-        Ops.checkLayerNorm("layerNorm", x, w, b, out);
-        Ops.checkF32("layerNorm", x, w, b, out);
         CpuAttention.layerNorm(x, w, b, eps, out);
     }
 
     /** Same as Reference layerNormBackward; differs in float32 and threads (dx by rows, dw/db by columns). */
     @Override public void layerNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw, Tensor db) {
         if (!VECTOR) { REF.layerNormBackward(x, w, eps, dy, dx, dw, db); return; }
-        Ops.checkLayerNorm("layerNormBackward", x, w, db, dy, dx);
-        Ops.checkLayerNorm("layerNormBackward", x, dw, null);
-        Ops.checkF32("layerNormBackward", x, w, dy, dx, dw, db);
         CpuAttention.layerNormBackward(x, w, eps, dy, dx, dw, db);
     }
 
     /** Same as Reference geluTanh; differs in float32 lanes (the Vector API's tanh). */
     @Override public void geluTanh(Tensor x, Tensor out) {
         if (!VECTOR) { REF.geluTanh(x, out); return; }
-        Ops.checkSameShape("geluTanh", x, out);
-        Ops.checkF32("geluTanh", x, out);
         CpuAttention.geluTanh(x, out);
     }
 
     @Override public void geluTanhBackward(Tensor x, Tensor dy, Tensor dx) {
         if (!VECTOR) { REF.geluTanhBackward(x, dy, dx); return; }
-        Ops.checkSameShape("geluTanhBackward", x, dy, dx);
-        Ops.checkF32("geluTanhBackward", x, dy, dx);
         CpuAttention.geluTanhBackward(x, dy, dx);
     }
 
     /** Same as Reference rotary; differs in float32 and threads over (b, t). */
     @Override public void rotary(Tensor x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor out) {
         if (!VECTOR) { REF.rotary(x, cos, sin, rotaryDim, pos0, out); return; }
-        Ops.checkRotary(x, cos, sin, rotaryDim, pos0, out);
-        Ops.checkF32("rotary", x, cos, sin, out);
         CpuAttention.rotary(x, cos, sin, rotaryDim, pos0, out, 1);
     }
 
     @Override public void rotaryBackward(Tensor dy, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor dx) {
         if (!VECTOR) { REF.rotaryBackward(dy, cos, sin, rotaryDim, pos0, dx); return; }
-        Ops.checkRotary(dy, cos, sin, rotaryDim, pos0, dx);
-        Ops.checkF32("rotaryBackward", dy, cos, sin, dx);
         CpuAttention.rotary(dy, cos, sin, rotaryDim, pos0, dx, -1);
     }
 
     /** Same as Reference attention; differs in being tiled with an online softmax (never the (T, T) matrix), float32 lanes over Dh. */
     @Override public void attention(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor probs) {
         if (!VECTOR) { REF.attention(q, k, v, scale, out, lse, probs); return; }
-        Ops.checkAttention(q, k, v, out, lse, probs);
-        Ops.checkF32("attention", q, k, v, out, lse, probs);
         CpuAttention.attention(q, k, v, scale, out, lse, probs);
     }
 
     /** Same as Reference attentionBackward; differs in recomputing scores in two race-free passes (dq by queries, dk/dv by keys). */
     @Override public void attentionBackward(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor dOut, Tensor dq, Tensor dk, Tensor dv) {
         if (!VECTOR) { REF.attentionBackward(q, k, v, scale, out, lse, dOut, dq, dk, dv); return; }
-        Ops.checkAttention(q, k, v, out, lse, null);
-        Ops.checkSameShape("attentionBackward", q, dOut, dq);
-        Ops.checkSameShape("attentionBackward", k, dk, dv);
         if (lse == null) throw new IllegalArgumentException("attentionBackward: lse is required");
-        Ops.checkF32("attentionBackward", q, k, v, out, lse, dOut, dq, dk, dv);
         CpuAttention.attentionBackward(q, k, v, scale, out, lse, dOut, dq, dk, dv);
     }
 
     /** Same as Reference attentionDecode; differs in float32 lanes over Dh and threads over (b, h). */
     @Override public void attentionDecode(Tensor q, Tensor kCache, Tensor vCache, int len, float scale, Tensor out) {
         if (!VECTOR) { REF.attentionDecode(q, kCache, vCache, len, scale, out); return; }
-        Ops.checkAttentionDecode(q, kCache, vCache, len, out);
-        Ops.checkF32("attentionDecode", q, kCache, vCache, out);
         CpuAttention.attentionDecode(q, kCache, vCache, len, scale, out);
     }
 }

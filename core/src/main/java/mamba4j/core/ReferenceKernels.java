@@ -6,26 +6,92 @@ package mamba4j.core;
  * tensors the results are the double computation rounded to float. Slow by design; the fast backends are
  * tested against it.
  */
-public final class ReferenceBackend implements Backend {
-    public static final ReferenceBackend INSTANCE = new ReferenceBackend();
+public final class ReferenceKernels implements Kernels {
+    public static final ReferenceKernels INSTANCE = new ReferenceKernels();
+
+    private ReferenceKernels() {}
 
     @Override public String name() { return "reference"; }
 
-    @Override public void embedding(Tensor weight, int[] ids, Tensor out) {
+    @Override public String description() { return "reference (scalar, float64 accumulation, one thread)"; }
+
+    @Override public Device device() { return Device.CPU; }
+
+    @Override public java.util.Set<DType> activationTypes() { return java.util.Set.of(DType.F32, DType.F64); }
+
+    // ------------------------------------------------------------------ memory: host tensors as they are
+
+    @Override public Tensor allocate(DType dtype, Shape shape) { return Tensor.zeros(dtype, shape); }
+
+    @Override public Tensor upload(Tensor host) { return host; }
+
+    @Override public Tensor download(Tensor t) { return t; }
+
+    @Override public void write(Tensor host, Tensor dst) { dst.copyFrom(host); }
+
+    @Override public void copy(Tensor src, Tensor dst, CopyRegion r) { hostCopy(src, dst, r); }
+
+    /** The strided copy on host memory, row by row of the innermost dimension (shared by the host backends). */
+    public static void hostCopy(Tensor src, Tensor dst, CopyRegion r) {
+        long es = src.dtype().byteSize();
+        int rank = r.rank();
+        long[] sizes = r.sizes(), ss = r.srcStrides(), ds = r.dstStrides();
+        long inner = sizes[rank - 1];
+        boolean contiguousInner = ss[rank - 1] == 1 && ds[rank - 1] == 1;
+        long outer = r.count() / Math.max(inner, 1);
+        if (inner == 0) return;
+        long[] idx = new long[rank];
+        java.lang.foreign.MemorySegment a = src.segment(), b = dst.segment();
+        for (long o = 0; o < outer; o++) {
+            long so = r.srcOffset(), dO = r.dstOffset();
+            for (int j = 0; j < rank - 1; j++) { so += idx[j] * ss[j]; dO += idx[j] * ds[j]; }
+            if (contiguousInner) java.lang.foreign.MemorySegment.copy(a, so * es, b, dO * es, inner * es);
+            else for (long i = 0; i < inner; i++)
+                java.lang.foreign.MemorySegment.copy(a, (so + i * ss[rank - 1]) * es, b, (dO + i * ds[rank - 1]) * es, es);
+            for (int j = rank - 2; j >= 0; j--) {       // odometer over the outer dimensions
+                if (++idx[j] < sizes[j]) break;
+                idx[j] = 0;
+            }
+        }
+    }
+
+    @Override public void fill(Tensor t, float v) { t.fill(v); }
+
+    @Override public double item(Tensor t, long i) { return t.getDouble(i); }
+
+    @Override public void sync() {}
+
+    // ------------------------------------------------------------------ ops
+
+    @Override public void addRow(Tensor x, Tensor row, Tensor out) {
+        int n = (int) row.numel();
+        for (long i = 0, m = out.numel(); i < m; i++) Formulas.store(out, i, x.getDouble(i) + row.getDouble(i % n));
+    }
+
+    @Override public void mul(Tensor a, Tensor b, Tensor out) {
+        for (long i = 0, n = out.numel(); i < n; i++) Formulas.store(out, i, a.getDouble(i) * b.getDouble(i));
+    }
+
+    @Override public void negExp(Tensor x, Tensor out) {
+        for (long i = 0, n = out.numel(); i < n; i++) Formulas.store(out, i, -Math.exp(x.getDouble(i)));
+    }
+
+    @Override public void embedding(Tensor weight, Tensor ids, Tensor out) {
         int d = weight.size(1);
-        for (int i = 0; i < ids.length; i++)
-            for (int j = 0; j < d; j++) Ops.store(out, (long) i * d + j, weight.getDouble((long) ids[i] * d + j));
+        for (int i = 0, n = (int) ids.numel(); i < n; i++) {
+            long id = ids.getLong(i);
+            for (int j = 0; j < d; j++) Formulas.store(out, (long) i * d + j, weight.getDouble(id * d + j));
+        }
     }
 
     @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
-        Ops.checkLinearShapes(x, w, bias, out);
         int m = x.size(0), k = x.size(1), n = w.size(0);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
                 double acc = 0;
                 for (int p = 0; p < k; p++) acc += x.getDouble((long) i * k + p) * w.getDouble((long) j * k + p);
                 if (bias != null) acc += bias.getDouble(j);
-                Ops.store(out, (long) i * n + j, acc);
+                Formulas.store(out, (long) i * n + j, acc);
             }
     }
 
@@ -36,24 +102,24 @@ public final class ReferenceBackend implements Backend {
             double ss = 0;
             for (int j = 0; j < d; j++) { double v = x.getDouble(r * d + j); ss += v * v; }
             double inv = 1.0 / Math.sqrt(ss / d + eps);
-            for (int j = 0; j < d; j++) Ops.store(out, r * d + j, x.getDouble(r * d + j) * inv * w.getDouble(j));
+            for (int j = 0; j < d; j++) Formulas.store(out, r * d + j, x.getDouble(r * d + j) * inv * w.getDouble(j));
         }
     }
 
     @Override public void add(Tensor a, Tensor b, Tensor out) {
-        for (long i = 0, n = out.numel(); i < n; i++) Ops.store(out, i, a.getDouble(i) + b.getDouble(i));
+        for (long i = 0, n = out.numel(); i < n; i++) Formulas.store(out, i, a.getDouble(i) + b.getDouble(i));
     }
 
     @Override public void silu(Tensor x, Tensor out) {
-        for (long i = 0, n = out.numel(); i < n; i++) Ops.store(out, i, Ops.silu(x.getDouble(i)));
+        for (long i = 0, n = out.numel(); i < n; i++) Formulas.store(out, i, Formulas.silu(x.getDouble(i)));
     }
 
     @Override public void softplus(Tensor x, Tensor out) {
-        for (long i = 0, n = out.numel(); i < n; i++) Ops.store(out, i, Ops.softplus(x.getDouble(i)));
+        for (long i = 0, n = out.numel(); i < n; i++) Formulas.store(out, i, Formulas.softplus(x.getDouble(i)));
     }
 
     @Override public void mulSilu(Tensor y, Tensor z, Tensor out) {
-        for (long i = 0, n = out.numel(); i < n; i++) Ops.store(out, i, y.getDouble(i) * Ops.silu(z.getDouble(i)));
+        for (long i = 0, n = out.numel(); i < n; i++) Formulas.store(out, i, y.getDouble(i) * Formulas.silu(z.getDouble(i)));
     }
 
     /** The conv's pre-activation bias[c] + Σ_k w[c, k] · x[b, t − K + 1 + k, c] (zero before t = 0). */
@@ -73,7 +139,7 @@ public final class ReferenceBackend implements Backend {
             for (int t = 0; t < l; t++)
                 for (int ch = 0; ch < c; ch++) {
                     double acc = convPre(x, w, bias, bi, t, ch);
-                    Ops.store(out, ((long) bi * l + t) * c + ch, silu ? Ops.silu(acc) : acc);
+                    Formulas.store(out, ((long) bi * l + t) * c + ch, silu ? Formulas.silu(acc) : acc);
                 }
     }
 
@@ -82,11 +148,11 @@ public final class ReferenceBackend implements Backend {
         for (int bi = 0; bi < b; bi++)
             for (int ch = 0; ch < c; ch++) {
                 long base = ((long) bi * c + ch) * k;
-                for (int j = 0; j < k - 1; j++) Ops.store(state, base + j, state.getDouble(base + j + 1));
-                Ops.store(state, base + k - 1, x.getDouble((long) bi * c + ch));
+                for (int j = 0; j < k - 1; j++) Formulas.store(state, base + j, state.getDouble(base + j + 1));
+                Formulas.store(state, base + k - 1, x.getDouble((long) bi * c + ch));
                 double acc = bias == null ? 0 : bias.getDouble(ch);
                 for (int j = 0; j < k; j++) acc += state.getDouble(base + j) * w.getDouble((long) ch * k + j);
-                Ops.store(out, (long) bi * c + ch, silu ? Ops.silu(acc) : acc);
+                Formulas.store(out, (long) bi * c + ch, silu ? Formulas.silu(acc) : acc);
             }
     }
 
@@ -107,7 +173,7 @@ public final class ReferenceBackend implements Backend {
         int stateSize() { return a.size(1); }
 
         /** Δ at flat index ie = (b, t, e) of channel ch: softplus(delta + bias) or delta + bias. */
-        double dt(long ie, int ch) { return deltaSoftplus ? Ops.softplus(dtRaw(ie, ch)) : dtRaw(ie, ch); }
+        double dt(long ie, int ch) { return deltaSoftplus ? Formulas.softplus(dtRaw(ie, ch)) : dtRaw(ie, ch); }
 
         /** delta + bias, before softplus. */
         double dtRaw(long ie, int ch) { return delta.getDouble(ie) + (deltaBias == null ? 0 : deltaBias.getDouble(ch)); }
@@ -118,13 +184,10 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override public void selectiveScanForward(SelectiveScan s, int chunk, Tensor chunkStates) {
-        Ops.checkChunkStates(s.batch(), s.length(), s.channels(), s.stateSize(), chunk, chunkStates);
         scanForward(Scan.of(s), chunk, chunkStates);
     }
 
     @Override public void selectiveScanBackward(SelectiveScan s, int chunk, Tensor chunkStates, Tensor dOut, SelectiveScanGrads g) {
-        Ops.checkChunkStates(s.batch(), s.length(), s.channels(), s.stateSize(), chunk, chunkStates);
-        Ops.checkScanGrads(s.batch(), s.length(), s.channels(), s.stateSize(), dOut, g);
         scanBackward(Scan.of(s), chunk, chunkStates, dOut, g);
     }
 
@@ -140,7 +203,7 @@ public final class ReferenceBackend implements Backend {
                 for (int t = 0; t < l; t++) {
                     if (chunkStates != null && t % chunk == 0)
                         for (int j = 0; j < n; j++)
-                            Ops.store(chunkStates, ((((long) bi * chunks + t / chunk) * e) + ch) * n + j, h[j]);
+                            Formulas.store(chunkStates, ((((long) bi * chunks + t / chunk) * e) + ch) * n + j, h[j]);
                     long ie = ((long) bi * l + t) * e + ch, in = ((long) bi * l + t) * n;
                     double dt = s.dt(ie, ch);
                     double u = s.u().getDouble(ie);
@@ -151,11 +214,11 @@ public final class ReferenceBackend implements Backend {
                         y += h[j] * s.cm().getDouble(in + j);
                     }
                     if (s.d() != null) y += s.d().getDouble(ch) * u;
-                    if (s.z() != null) y *= Ops.silu(s.z().getDouble(ie));
-                    Ops.store(s.out(), ie, y);
+                    if (s.z() != null) y *= Formulas.silu(s.z().getDouble(ie));
+                    Formulas.store(s.out(), ie, y);
                 }
                 if (s.state() != null)
-                    for (int j = 0; j < n; j++) Ops.store(s.state(), ((long) bi * e + ch) * n + j, h[j]);
+                    for (int j = 0; j < n; j++) Formulas.store(s.state(), ((long) bi * e + ch) * n + j, h[j]);
             }
     }
 
@@ -206,8 +269,8 @@ public final class ReferenceBackend implements Backend {
                         if (s.z() != null) {
                             double z = s.z().getDouble(ie), y = dSkip * u;
                             for (int j = 0; j < n; j++) y += hs[i + 1][j] * s.cm().getDouble(in + j);
-                            dy = dout * Ops.silu(z);
-                            if (g.dZ() != null) Ops.store(g.dZ(), ie, dout * y * Ops.siluGrad(z));
+                            dy = dout * Formulas.silu(z);
+                            if (g.dZ() != null) Formulas.store(g.dZ(), ie, dout * y * Formulas.siluGrad(z));
                         }
                         dDacc += dy * u;
                         double du = dy * dSkip, dDt = 0;
@@ -215,24 +278,24 @@ public final class ReferenceBackend implements Backend {
                             double aj = s.a().getDouble((long) ch * n + j), bj = s.bm().getDouble(in + j);
                             double dA = Math.exp(dt * aj);
                             double dhj = dh[j] + dy * s.cm().getDouble(in + j);
-                            if (g.dC() != null) Ops.accumulate(g.dC(), in + j, dy * hs[i + 1][j]);
-                            if (g.dB() != null) Ops.accumulate(g.dB(), in + j, dhj * dt * u);
+                            if (g.dC() != null) Formulas.accumulate(g.dC(), in + j, dy * hs[i + 1][j]);
+                            if (g.dB() != null) Formulas.accumulate(g.dB(), in + j, dhj * dt * u);
                             du += dhj * dt * bj;
                             dDt += dhj * (aj * dA * hs[i][j] + u * bj);
                             dAacc[j] += dhj * dt * dA * hs[i][j];
                             dh[j] = dhj * dA;
                         }
-                        double dv = s.deltaSoftplus() ? dDt * Ops.softplusGrad(v) : dDt;
-                        Ops.store(g.du(), ie, du);
-                        Ops.store(g.dDelta(), ie, dv);
+                        double dv = s.deltaSoftplus() ? dDt * Formulas.softplusGrad(v) : dDt;
+                        Formulas.store(g.du(), ie, du);
+                        Formulas.store(g.dDelta(), ie, dv);
                         dBiasAcc += dv;
                     }
                 }
                 if (g.dState0() != null)
-                    for (int j = 0; j < n; j++) Ops.store(g.dState0(), ((long) bi * e + ch) * n + j, dh[j]);
-                if (g.dA() != null) for (int j = 0; j < n; j++) Ops.accumulate(g.dA(), (long) ch * n + j, dAacc[j]);
-                if (g.dD() != null) Ops.accumulate(g.dD(), ch, dDacc);
-                if (g.dDeltaBias() != null) Ops.accumulate(g.dDeltaBias(), ch, dBiasAcc);
+                    for (int j = 0; j < n; j++) Formulas.store(g.dState0(), ((long) bi * e + ch) * n + j, dh[j]);
+                if (g.dA() != null) for (int j = 0; j < n; j++) Formulas.accumulate(g.dA(), (long) ch * n + j, dAacc[j]);
+                if (g.dD() != null) Formulas.accumulate(g.dD(), ch, dDacc);
+                if (g.dDeltaBias() != null) Formulas.accumulate(g.dDeltaBias(), ch, dBiasAcc);
             }
     }
 
@@ -240,8 +303,7 @@ public final class ReferenceBackend implements Backend {
 
     /** out[i, j] (+)= Σ_p op(a)[i, p] · op(b)[p, j]. */
     @Override public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate) {
-        int[] mkn = Ops.checkMatmul(a, transA, b, transB, out);
-        Ops.checkFloat("matmul", a, b, out);
+        int[] mkn = Checks.checkMatmul(a, transA, b, transB, out);
         int m = mkn[0], k = mkn[1], n = mkn[2];
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
@@ -251,17 +313,15 @@ public final class ReferenceBackend implements Backend {
                     double bv = transB ? b.getDouble((long) j * k + p) : b.getDouble((long) p * n + j);
                     acc += av * bv;
                 }
-                Ops.store(out, (long) i * n + j, acc);
+                Formulas.store(out, (long) i * n + j, acc);
             }
     }
 
-    @Override public void embeddingBackward(int[] ids, Tensor dOut, Tensor dWeight) {
-        int v = dWeight.size(0), d = dWeight.size(1);
-        if (dOut.numel() != (long) ids.length * d)
-            throw new IllegalArgumentException("embeddingBackward: dOut " + dOut.shape() + " is not (" + ids.length + ", " + d + ")");
-        for (int i = 0; i < ids.length; i++) {
-            if (ids[i] < 0 || ids[i] >= v) throw new IllegalArgumentException("embeddingBackward: id " + ids[i] + " outside [0, " + v + ")");
-            for (int j = 0; j < d; j++) Ops.accumulate(dWeight, (long) ids[i] * d + j, dOut.getDouble((long) i * d + j));
+    @Override public void embeddingBackward(Tensor ids, Tensor dOut, Tensor dWeight) {
+        int d = dWeight.size(1);
+        for (int i = 0, n = (int) ids.numel(); i < n; i++) {
+            long id = ids.getLong(i);
+            for (int j = 0; j < d; j++) Formulas.accumulate(dWeight, id * d + j, dOut.getDouble((long) i * d + j));
         }
     }
 
@@ -272,7 +332,7 @@ public final class ReferenceBackend implements Backend {
         for (int j = 0; j < n; j++) {
             double acc = accumulate ? out.getDouble(j) : 0;
             for (long i = 0; i < m; i++) acc += x.getDouble(i * n + j);
-            Ops.store(out, j, acc);
+            Formulas.store(out, j, acc);
         }
     }
 
@@ -281,7 +341,6 @@ public final class ReferenceBackend implements Backend {
      *   dx_k = r w_k dy_k − r³ x_k / D · Σ_j dy_j w_j x_j;   dw_j += Σ_rows dy_j x_j r.
      */
     @Override public void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw) {
-        Ops.checkRmsNormBackward(x, w, dy, dx, dw);
         int d = x.size(-1);
         long rows = x.numel() / d;
         double[] dwAcc = new double[d];
@@ -297,29 +356,26 @@ public final class ReferenceBackend implements Backend {
             for (int j = 0; j < d; j++) {
                 double v = x.getDouble(r * d + j), g = dy.getDouble(r * d + j);
                 dwAcc[j] += g * v * inv;
-                Ops.store(dx, r * d + j, inv * w.getDouble(j) * g - c * v);
+                Formulas.store(dx, r * d + j, inv * w.getDouble(j) * g - c * v);
             }
         }
-        for (int j = 0; j < d; j++) Ops.accumulate(dw, j, dwAcc[j]);
+        for (int j = 0; j < d; j++) Formulas.accumulate(dw, j, dwAcc[j]);
     }
 
     @Override public void siluBackward(Tensor x, Tensor dy, Tensor dx) {
-        Ops.checkSameShape("siluBackward", x, dy, dx);
-        for (long i = 0, n = dx.numel(); i < n; i++) Ops.store(dx, i, dy.getDouble(i) * Ops.siluGrad(x.getDouble(i)));
+        for (long i = 0, n = dx.numel(); i < n; i++) Formulas.store(dx, i, dy.getDouble(i) * Formulas.siluGrad(x.getDouble(i)));
     }
 
     @Override public void softplusBackward(Tensor x, Tensor dy, Tensor dx) {
-        Ops.checkSameShape("softplusBackward", x, dy, dx);
-        for (long i = 0, n = dx.numel(); i < n; i++) Ops.store(dx, i, dy.getDouble(i) * Ops.softplusGrad(x.getDouble(i)));
+        for (long i = 0, n = dx.numel(); i < n; i++) Formulas.store(dx, i, dy.getDouble(i) * Formulas.softplusGrad(x.getDouble(i)));
     }
 
     /* out = y · silu(z):  dy = dOut · silu(z);  dz = dOut · y · silu'(z). */
     @Override public void mulSiluBackward(Tensor y, Tensor z, Tensor dOut, Tensor dy, Tensor dz) {
-        Ops.checkSameShape("mulSiluBackward", y, z, dOut, dy, dz);
         for (long i = 0, n = y.numel(); i < n; i++) {
             double g = dOut.getDouble(i), yv = y.getDouble(i), zv = z.getDouble(i);
-            Ops.store(dy, i, g * Ops.silu(zv));
-            Ops.store(dz, i, g * yv * Ops.siluGrad(zv));
+            Formulas.store(dy, i, g * Formulas.silu(zv));
+            Formulas.store(dz, i, g * yv * Formulas.siluGrad(zv));
         }
     }
 
@@ -329,7 +385,6 @@ public final class ReferenceBackend implements Backend {
      *   dw[c, k]   += Σ_{b,t} g[b, t, c] x[b, t − K + 1 + k, c];   dbias[c] += Σ_{b,t} g[b, t, c]
      */
     @Override public void causalConv1dBackward(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor dOut, Tensor dx, Tensor dw, Tensor dbias) {
-        Ops.checkConvBackward(x, w, bias, dOut, dx, dw, dbias);
         int b = x.size(0), l = x.size(1), c = x.size(2), k = w.size(1);
         double[] gs = new double[l];
         for (int ch = 0; ch < c; ch++) {
@@ -338,7 +393,7 @@ public final class ReferenceBackend implements Backend {
             for (int bi = 0; bi < b; bi++) {
                 for (int t = 0; t < l; t++) {
                     double g = dOut.getDouble(((long) bi * l + t) * c + ch);
-                    gs[t] = silu ? g * Ops.siluGrad(convPre(x, w, bias, bi, t, ch)) : g;
+                    gs[t] = silu ? g * Formulas.siluGrad(convPre(x, w, bias, bi, t, ch)) : g;
                     dbAcc += gs[t];
                     for (int j = 0; j < k; j++) {
                         int src = t - k + 1 + j;
@@ -351,11 +406,11 @@ public final class ReferenceBackend implements Backend {
                         int t = s + k - 1 - j;
                         if (t < l) acc += gs[t] * w.getDouble((long) ch * k + j);
                     }
-                    Ops.store(dx, ((long) bi * l + s) * c + ch, acc);
+                    Formulas.store(dx, ((long) bi * l + s) * c + ch, acc);
                 }
             }
-            for (int j = 0; j < k; j++) Ops.accumulate(dw, (long) ch * k + j, dwAcc[j]);
-            if (dbias != null) Ops.accumulate(dbias, ch, dbAcc);
+            for (int j = 0; j < k; j++) Formulas.accumulate(dw, (long) ch * k + j, dwAcc[j]);
+            if (dbias != null) Formulas.accumulate(dbias, ch, dbAcc);
         }
     }
 
@@ -364,16 +419,16 @@ public final class ReferenceBackend implements Backend {
      * dLogits_i = (softmax(x_i) − onehot(target_i)) / count · scale, 0 on ignored rows. dLogits may be logits itself.
      * With every row ignored, count = 0 and the loss is NaN (0/0), as PyTorch's mean reduction.
      */
-    @Override public double crossEntropy(Tensor logits, int[] targets, float scale, Tensor dLogits) {
-        Ops.checkCrossEntropy(logits, targets, dLogits);
+    @Override public void crossEntropy(Tensor logits, Tensor targets, float scale, Tensor dLogits, Tensor lossOut) {
         int m = logits.size(0), v = logits.size(1);
         int count = 0;
-        for (int t : targets) if (t != Ops.IGNORE_INDEX) count++;
+        for (int i = 0; i < m; i++) if (targets.getLong(i) != Checks.IGNORE_INDEX) count++;
         double loss = 0;
         for (int i = 0; i < m; i++) {
             long row = (long) i * v;
-            if (targets[i] == Ops.IGNORE_INDEX) {
-                for (int j = 0; j < v; j++) Ops.store(dLogits, row + j, 0);
+            int target = (int) targets.getLong(i);
+            if (target == Checks.IGNORE_INDEX) {
+                if (dLogits != null) for (int j = 0; j < v; j++) Formulas.store(dLogits, row + j, 0);
                 continue;
             }
             double max = Double.NEGATIVE_INFINITY;
@@ -381,23 +436,24 @@ public final class ReferenceBackend implements Backend {
             double sum = 0;
             for (int j = 0; j < v; j++) sum += Math.exp(logits.getDouble(row + j) - max);
             double lse = max + Math.log(sum);
-            loss += lse - logits.getDouble(row + targets[i]);
-            for (int j = 0; j < v; j++) {
-                double p = Math.exp(logits.getDouble(row + j) - lse);
-                Ops.store(dLogits, row + j, (p - (j == targets[i] ? 1 : 0)) / count * scale);
-            }
+            loss += lse - logits.getDouble(row + target);
+            if (dLogits != null)
+                for (int j = 0; j < v; j++) {
+                    double p = Math.exp(logits.getDouble(row + j) - lse);
+                    Formulas.store(dLogits, row + j, (p - (j == target ? 1 : 0)) / count * scale);
+                }
         }
-        return loss / count;
+        Formulas.store(lossOut, 0, loss / count);                 // NaN when every target is ignored, as torch
     }
 
-    @Override public double sumSquares(Tensor x) {
-        double acc = 0;
+    @Override public void sumSquares(Tensor x, Tensor out, boolean accumulate) {
+        double acc = accumulate ? out.getDouble(0) : 0;
         for (long i = 0, n = x.numel(); i < n; i++) { double v = x.getDouble(i); acc += v * v; }
-        return acc;
+        Formulas.store(out, 0, acc);
     }
 
     @Override public void scale(Tensor x, float s) {
-        for (long i = 0, n = x.numel(); i < n; i++) Ops.store(x, i, x.getDouble(i) * s);
+        for (long i = 0, n = x.numel(); i < n; i++) Formulas.store(x, i, x.getDouble(i) * s);
     }
 
     /*
@@ -406,7 +462,6 @@ public final class ReferenceBackend implements Backend {
      *   p ← p − lr · (m / (1 − β1^t)) / (sqrt(v / (1 − β2^t)) + eps)
      */
     @Override public void adamW(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
-        Ops.checkAdamW(p, g, m, v, step);
         double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
         for (long i = 0, n = p.numel(); i < n; i++) {
             double gi = g.getDouble(i);
@@ -414,9 +469,9 @@ public final class ReferenceBackend implements Backend {
             double mi = beta1 * m.getDouble(i) + (1 - (double) beta1) * gi;
             double vi = beta2 * v.getDouble(i) + (1 - (double) beta2) * gi * gi;
             pi -= lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps);
-            Ops.store(m, i, mi);
-            Ops.store(v, i, vi);
-            Ops.store(p, i, pi);
+            Formulas.store(m, i, mi);
+            Formulas.store(v, i, vi);
+            Formulas.store(p, i, pi);
         }
     }
 
@@ -424,69 +479,58 @@ public final class ReferenceBackend implements Backend {
 
     /** The sequential recurrence of {@link Ssd} (see {@link SsdReference}); the chunk size does not change the result. */
     @Override public void ssd(Ssd args, int chunk) {
-        Ops.checkSsdChunkStates(args, chunk, null);
         SsdReference.forward(args, chunk, null);
     }
 
     @Override public void ssdForward(Ssd args, int chunk, Tensor chunkStates) {
-        Ops.checkSsdChunkStates(args, chunk, chunkStates);
         SsdReference.forward(args, chunk, chunkStates);
     }
 
     @Override public void ssdBackward(Ssd args, int chunk, Tensor chunkStates, Tensor dOut, SsdGrads grads) {
-        Ops.checkSsdChunkStates(args, chunk, chunkStates);
-        Ops.checkSsdGrads(args, dOut, grads);
         SsdReference.backward(args, chunk, chunkStates, dOut, grads);
     }
 
     @Override public void softplusClamp(Tensor x, Tensor bias, float lo, float hi, Tensor out) {
-        Ops.checkColumns("softplusClamp", x, bias, out);
         int h = x.size(-1);
         for (long i = 0, n = x.numel(); i < n; i++) {
-            double v = Ops.softplus(x.getDouble(i) + (bias == null ? 0 : bias.getDouble(i % h)));
-            Ops.store(out, i, Math.min(Math.max(v, lo), hi));
+            double v = Formulas.softplus(x.getDouble(i) + (bias == null ? 0 : bias.getDouble(i % h)));
+            Formulas.store(out, i, Math.min(Math.max(v, lo), hi));
         }
     }
 
     /* out = clamp(softplus(v), lo, hi), v = x + b:  dv = dy·σ(v) where lo < softplus(v) < hi, else 0;  dx = dv;  dBias[h] += Σ_m dv. */
     @Override public void softplusClampBackward(Tensor x, Tensor bias, float lo, float hi, Tensor dy, Tensor dx, Tensor dBias) {
-        Ops.checkColumns("softplusClampBackward", x, bias, dy, dx);
-        Ops.checkColumns("softplusClampBackward", x, dBias);
         int h = x.size(-1);
         double[] db = new double[h];
         for (long i = 0, n = x.numel(); i < n; i++) {
-            double v = x.getDouble(i) + (bias == null ? 0 : bias.getDouble(i % h)), sp = Ops.softplus(v);
-            double g = sp > lo && sp < hi ? dy.getDouble(i) * Ops.softplusGrad(v) : 0;
-            Ops.store(dx, i, g);
+            double v = x.getDouble(i) + (bias == null ? 0 : bias.getDouble(i % h)), sp = Formulas.softplus(v);
+            double g = sp > lo && sp < hi ? dy.getDouble(i) * Formulas.softplusGrad(v) : 0;
+            Formulas.store(dx, i, g);
             db[(int) (i % h)] += g;
         }
-        if (dBias != null) for (int j = 0; j < h; j++) Ops.accumulate(dBias, j, db[j]);
+        if (dBias != null) for (int j = 0; j < h; j++) Formulas.accumulate(dBias, j, db[j]);
     }
 
     @Override public void mulColumns(Tensor x, Tensor a, Tensor out) {
-        Ops.checkColumns("mulColumns", x, a, out);
         int h = x.size(-1);
-        for (long i = 0, n = x.numel(); i < n; i++) Ops.store(out, i, x.getDouble(i) * a.getDouble(i % h));
+        for (long i = 0, n = x.numel(); i < n; i++) Formulas.store(out, i, x.getDouble(i) * a.getDouble(i % h));
     }
 
     /* out = x·a[h]:  dx = dy·a[h];  da[h] += Σ_m dy·x. */
     @Override public void mulColumnsBackward(Tensor x, Tensor a, Tensor dy, Tensor dx, Tensor da) {
-        Ops.checkColumns("mulColumnsBackward", x, a, dy, dx);
-        Ops.checkColumns("mulColumnsBackward", x, da);
         int h = x.size(-1);
         double[] acc = new double[h];
         for (long i = 0, n = x.numel(); i < n; i++) {
             double g = dy.getDouble(i);
-            if (dx != null) Ops.store(dx, i, g * a.getDouble(i % h));
+            if (dx != null) Formulas.store(dx, i, g * a.getDouble(i % h));
             acc[(int) (i % h)] += g * x.getDouble(i);
         }
-        if (da != null) for (int j = 0; j < h; j++) Ops.accumulate(da, j, acc[j]);
+        if (da != null) for (int j = 0; j < h; j++) Formulas.accumulate(da, j, acc[j]);
     }
 
     // ------------------------------------------------------------------ Transformer teachers
 
     @Override public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor out) {
-        Ops.checkLayerNorm("layerNorm", x, w, b, out);
         int d = x.size(-1);
         long rows = x.numel() / d;
         for (long r = 0; r < rows; r++) {
@@ -496,7 +540,7 @@ public final class ReferenceBackend implements Backend {
             for (int j = 0; j < d; j++) { double c = x.getDouble(r * d + j) - mu; var += c * c; }
             double inv = 1.0 / Math.sqrt(var / d + eps);
             for (int j = 0; j < d; j++)
-                Ops.store(out, r * d + j, (x.getDouble(r * d + j) - mu) * inv * w.getDouble(j) + (b == null ? 0 : b.getDouble(j)));
+                Formulas.store(out, r * d + j, (x.getDouble(r * d + j) - mu) * inv * w.getDouble(j) + (b == null ? 0 : b.getDouble(j)));
         }
     }
 
@@ -505,8 +549,6 @@ public final class ReferenceBackend implements Backend {
      *   dx = r·(g − mean(g) − x̂·mean(g·x̂));   dw += Σ_rows dy·x̂;   db += Σ_rows dy.
      */
     @Override public void layerNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw, Tensor db) {
-        Ops.checkLayerNorm("layerNormBackward", x, w, db, dy, dx);
-        Ops.checkLayerNorm("layerNormBackward", x, dw, null);
         int d = x.size(-1);
         long rows = x.numel() / d;
         double[] dwAcc = new double[d], dbAcc = new double[d], xh = new double[d];
@@ -528,31 +570,27 @@ public final class ReferenceBackend implements Backend {
             mg /= d;
             mgx /= d;
             for (int j = 0; j < d; j++)
-                Ops.store(dx, r * d + j, inv * (dy.getDouble(r * d + j) * w.getDouble(j) - mg - xh[j] * mgx));
+                Formulas.store(dx, r * d + j, inv * (dy.getDouble(r * d + j) * w.getDouble(j) - mg - xh[j] * mgx));
         }
         for (int j = 0; j < d; j++) {
-            Ops.accumulate(dw, j, dwAcc[j]);
-            if (db != null) Ops.accumulate(db, j, dbAcc[j]);
+            Formulas.accumulate(dw, j, dwAcc[j]);
+            if (db != null) Formulas.accumulate(db, j, dbAcc[j]);
         }
     }
 
     @Override public void geluTanh(Tensor x, Tensor out) {
-        Ops.checkSameShape("geluTanh", x, out);
-        for (long i = 0, n = out.numel(); i < n; i++) Ops.store(out, i, Ops.geluTanh(x.getDouble(i)));
+        for (long i = 0, n = out.numel(); i < n; i++) Formulas.store(out, i, Formulas.geluTanh(x.getDouble(i)));
     }
 
     @Override public void geluTanhBackward(Tensor x, Tensor dy, Tensor dx) {
-        Ops.checkSameShape("geluTanhBackward", x, dy, dx);
-        for (long i = 0, n = dx.numel(); i < n; i++) Ops.store(dx, i, dy.getDouble(i) * Ops.geluTanhGrad(x.getDouble(i)));
+        for (long i = 0, n = dx.numel(); i < n; i++) Formulas.store(dx, i, dy.getDouble(i) * Formulas.geluTanhGrad(x.getDouble(i)));
     }
 
     @Override public void rotary(Tensor x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor out) {
-        Ops.checkRotary(x, cos, sin, rotaryDim, pos0, out);
         rotate(x, cos, sin, rotaryDim, pos0, out, 1);
     }
 
     @Override public void rotaryBackward(Tensor dy, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor dx) {
-        Ops.checkRotary(dy, cos, sin, rotaryDim, pos0, dx);
         rotate(dy, cos, sin, rotaryDim, pos0, dx, -1);
     }
 
@@ -566,10 +604,10 @@ public final class ReferenceBackend implements Backend {
                     for (int i = 0; i < r; i++) {
                         double c = cos.getDouble((long) (pos0 + ti) * r + i), s = sign * sin.getDouble((long) (pos0 + ti) * r + i);
                         double x1 = x.getDouble(base + i), x2 = x.getDouble(base + i + r);
-                        Ops.store(out, base + i, x1 * c - x2 * s);
-                        Ops.store(out, base + i + r, x2 * c + x1 * s);
+                        Formulas.store(out, base + i, x1 * c - x2 * s);
+                        Formulas.store(out, base + i + r, x2 * c + x1 * s);
                     }
-                    if (out != x) for (int i = rotaryDim; i < dh; i++) Ops.store(out, base + i, x.getDouble(base + i));
+                    if (out != x) for (int i = rotaryDim; i < dh; i++) Formulas.store(out, base + i, x.getDouble(base + i));
                 }
     }
 
@@ -583,7 +621,7 @@ public final class ReferenceBackend implements Backend {
 
     /** Naive causal attention: the whole score row, max-shifted softmax, then the weighted sum of v. */
     @Override public void attention(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor probs) {
-        int[] s = Ops.checkAttention(q, k, v, out, lse, probs);
+        int[] s = Checks.checkAttention(q, k, v, out, lse, probs);
         int b = s[0], t = s[1], h = s[2], hkv = s[3], dh = s[4], group = h / hkv;
         double[] row = new double[t];
         for (int bi = 0; bi < b; bi++)
@@ -595,22 +633,20 @@ public final class ReferenceBackend implements Backend {
                     double sum = 0;
                     for (int j = 0; j <= i; j++) sum += Math.exp(row[j] - max);
                     double l = max + Math.log(sum);
-                    if (lse != null) Ops.store(lse, ((long) bi * h + hi) * t + i, l);
+                    if (lse != null) Formulas.store(lse, ((long) bi * h + hi) * t + i, l);
                     long oo = (((long) bi * t + i) * h + hi) * dh;
                     for (int d = 0; d < dh; d++) {
                         double acc = 0;
                         for (int j = 0; j <= i; j++) acc += Math.exp(row[j] - l) * v.getDouble((((long) bi * t + j) * hkv + kvh) * dh + d);
-                        Ops.store(out, oo + d, acc);
+                        Formulas.store(out, oo + d, acc);
                     }
                     if (probs != null)
-                        for (int j = 0; j < t; j++) Ops.store(probs, (((long) bi * h + hi) * t + i) * t + j, j <= i ? Math.exp(row[j] - l) : 0);
+                        for (int j = 0; j < t; j++) Formulas.store(probs, (((long) bi * h + hi) * t + i) * t + j, j <= i ? Math.exp(row[j] - l) : 0);
                 }
     }
 
     @Override public void attentionBackward(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor dOut, Tensor dq, Tensor dk, Tensor dv) {
-        int[] s = Ops.checkAttention(q, k, v, out, lse, null);
-        Ops.checkSameShape("attentionBackward", q, dOut, dq);
-        Ops.checkSameShape("attentionBackward", k, dk, dv);
+        int[] s = Checks.checkAttention(q, k, v, out, lse, null);
         int b = s[0], t = s[1], h = s[2], hkv = s[3], dh = s[4], group = h / hkv;
         double[] dkAcc = new double[(int) k.numel()], dvAcc = new double[(int) v.numel()];
         for (int bi = 0; bi < b; bi++)
@@ -634,13 +670,13 @@ public final class ReferenceBackend implements Backend {
                             dkAcc[(int) (ko + d)] += ds * q.getDouble(qo + d);
                         }
                     }
-                    for (int d = 0; d < dh; d++) Ops.store(dq, qo + d, dqAcc[d]);
+                    for (int d = 0; d < dh; d++) Formulas.store(dq, qo + d, dqAcc[d]);
                 }
-        for (int i = 0; i < dkAcc.length; i++) { Ops.store(dk, i, dkAcc[i]); Ops.store(dv, i, dvAcc[i]); }
+        for (int i = 0; i < dkAcc.length; i++) { Formulas.store(dk, i, dkAcc[i]); Formulas.store(dv, i, dvAcc[i]); }
     }
 
     @Override public void attentionDecode(Tensor q, Tensor kCache, Tensor vCache, int len, float scale, Tensor out) {
-        int[] s = Ops.checkAttentionDecode(q, kCache, vCache, len, out);
+        int[] s = Checks.checkAttentionDecode(q, kCache, vCache, len, out);
         int b = s[0], h = s[1], hkv = s[2], dh = s[3], c = s[4], group = h / hkv;
         double[] row = new double[len];
         for (int bi = 0; bi < b; bi++)
@@ -654,7 +690,7 @@ public final class ReferenceBackend implements Backend {
                 for (int d = 0; d < dh; d++) {
                     double acc = 0;
                     for (int j = 0; j < len; j++) acc += Math.exp(row[j] - max) * vCache.getDouble((((long) bi * c + j) * hkv + kvh) * dh + d);
-                    Ops.store(out, oo + d, acc / sum);
+                    Formulas.store(out, oo + d, acc / sum);
                 }
             }
     }

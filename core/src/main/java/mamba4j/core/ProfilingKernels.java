@@ -7,11 +7,14 @@ import java.util.TreeMap;
  * Wraps a backend and accumulates wall time and bytes of weights touched per op, for `bench --profile`.
  * Linear ops are keyed by weight shape so the table shows where a decode step's time goes.
  */
-public final class ProfilingBackend implements Backend {
-    private final Backend inner;
+public final class ProfilingKernels implements Kernels {
+    private final Kernels inner;
     private final Map<String, long[]> stats = new TreeMap<>();   // key → {nanos, calls, bytes}
 
-    public ProfilingBackend(Backend inner) { this.inner = inner; }
+    public ProfilingKernels(Kernels inner) { this.inner = inner; }
+
+    /** The front over profiled kernels: {@code new Backend(new ProfilingKernels(b.kernels()))}. */
+    public static Backend wrap(Backend b) { return new Backend(new ProfilingKernels(b.kernels())); }
 
     private void add(String key, long t0, long bytes) {
         long[] s = stats.computeIfAbsent(key, k -> new long[3]);
@@ -36,8 +39,32 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override public String name() { return inner.name(); }
+    @Override public String description() { return inner.description() + ", profiled"; }
+    @Override public Device device() { return inner.device(); }
+    @Override public int threads() { return inner.threads(); }
+    @Override public double memoryBandwidthGBs() { return inner.memoryBandwidthGBs(); }
+    @Override public java.util.Set<DType> activationTypes() { return inner.activationTypes(); }
+    @Override public Tensor allocate(DType dtype, Shape shape) { return inner.allocate(dtype, shape); }
+    @Override public Tensor upload(Tensor host) { return inner.upload(host); }
+    @Override public Tensor download(Tensor t) { return inner.download(t); }
+    @Override public void write(Tensor host, Tensor dst) { inner.write(host, dst); }
+    @Override public void copy(Tensor src, Tensor dst, CopyRegion r) {
+        long t0 = System.nanoTime(); inner.copy(src, dst, r); add("copy", t0, 0);
+    }
+    @Override public void fill(Tensor t, float v) { inner.fill(t, v); }
+    @Override public double item(Tensor t, long i) { return inner.item(t, i); }
+    @Override public void sync() { inner.sync(); }
+    @Override public void addRow(Tensor x, Tensor row, Tensor out) {
+        long t0 = System.nanoTime(); inner.addRow(x, row, out); add("addRow", t0, 0);
+    }
+    @Override public void mul(Tensor a, Tensor b, Tensor out) {
+        long t0 = System.nanoTime(); inner.mul(a, b, out); add("mul", t0, 0);
+    }
+    @Override public void negExp(Tensor x, Tensor out) {
+        long t0 = System.nanoTime(); inner.negExp(x, out); add("negExp", t0, 0);
+    }
 
-    @Override public void embedding(Tensor weight, int[] ids, Tensor out) {
+    @Override public void embedding(Tensor weight, Tensor ids, Tensor out) {
         long t0 = System.nanoTime(); inner.embedding(weight, ids, out); add("embedding", t0, 0);
     }
 
@@ -84,7 +111,7 @@ public final class ProfilingBackend implements Backend {
         add("matmul " + a.shape() + (transA ? "ᵀ" : "") + "·" + b.shape() + (transB ? "ᵀ" : ""), t0, 0);
     }
 
-    @Override public void embeddingBackward(int[] ids, Tensor dOut, Tensor dWeight) {
+    @Override public void embeddingBackward(Tensor ids, Tensor dOut, Tensor dWeight) {
         long t0 = System.nanoTime(); inner.embeddingBackward(ids, dOut, dWeight); add("embeddingBackward", t0, 0);
     }
 
@@ -120,14 +147,12 @@ public final class ProfilingBackend implements Backend {
         long t0 = System.nanoTime(); inner.selectiveScanBackward(args, chunk, chunkStates, dOut, grads); add("selectiveScanBackward L=" + args.length(), t0, 0);
     }
 
-    @Override public double crossEntropy(Tensor logits, int[] targets, float scale, Tensor dLogits) {
-        long t0 = System.nanoTime(); double loss = inner.crossEntropy(logits, targets, scale, dLogits); add("crossEntropy", t0, 0);
-        return loss;
+    @Override public void crossEntropy(Tensor logits, Tensor targets, float scale, Tensor dLogits, Tensor loss) {
+        long t0 = System.nanoTime(); inner.crossEntropy(logits, targets, scale, dLogits, loss); add("crossEntropy", t0, 0);
     }
 
-    @Override public double sumSquares(Tensor x) {
-        long t0 = System.nanoTime(); double ss = inner.sumSquares(x); add("sumSquares", t0, 0);
-        return ss;
+    @Override public void sumSquares(Tensor x, Tensor out, boolean accumulate) {
+        long t0 = System.nanoTime(); inner.sumSquares(x, out, accumulate); add("sumSquares", t0, 0);
     }
 
     @Override public void scale(Tensor x, float s) {

@@ -1,7 +1,7 @@
 package mamba4j.cpu;
 
 import mamba4j.core.DType;
-import mamba4j.core.ReferenceBackend;
+import mamba4j.core.ReferenceKernels;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.Tensor;
 import mamba4j.testkit.Tolerance;
@@ -14,9 +14,9 @@ import java.util.Random;
 import static mamba4j.testkit.Compare.assertRelClose;
 
 /** Every cpu op against the reference on random inputs, at sizes that are and are not multiples of the vector width. */
-class CpuBackendTest {
-    private final CpuBackend cpu = new CpuBackend();
-    private final ReferenceBackend ref = ReferenceBackend.INSTANCE;
+class CpuKernelsTest {
+    private final mamba4j.core.Backend cpu = new mamba4j.core.Backend(new CpuKernels());
+    private final mamba4j.core.Backend ref = mamba4j.core.Backends.reference();
 
     static Tensor rand(Random r, float scale, long... dims) {
         Tensor t = Tensor.zeros(DType.F32, dims);
@@ -64,8 +64,8 @@ class CpuBackendTest {
         int[] ids = {0, 10, 3, 3};
         for (DType dt : new DType[]{DType.F32, DType.BF16, DType.F16}) {
             Tensor o1 = Tensor.zeros(DType.F32, 4, 19), o2 = Tensor.zeros(DType.F32, 4, 19);
-            cpu.embedding(w.to(dt), ids, o1);
-            ref.embedding(w.to(dt), ids, o2);
+            cpu.embedding(w.to(dt), cpu.ids(ids), o1);
+            ref.embedding(w.to(dt), ref.ids(ids), o2);
             assertRelClose("embedding " + dt, o1, o2, 0);
         }
     }

@@ -1,0 +1,247 @@
+package mamba4j.core;
+
+import java.util.Set;
+
+/**
+ * What a backend implements: the closed op set's kernels plus the memory they run on — no checks. Callers never
+ * see a {@code Kernels}: they hold the {@link Backend} front, which validates every op's shapes and dtypes once and
+ * then calls these, so a new backend writes kernels, not checks. Found by {@link java.util.ServiceLoader}
+ * ({@link Backends}).
+ *
+ * <p>Destination-passing style: every op writes into an {@code out} tensor the caller owns, so a decode loop runs
+ * without allocating. Activations are one floating dtype of {@link #activationTypes()} (F32 on the fast backends;
+ * the reference also computes in F64 for float64 golden checks). Weights of {@link #linear} and {@link #embedding}
+ * may be F32, BF16 or F16 and are widened inside the op; every reduction and every scan state is at least F32.
+ * Shapes below use the symbols of MATH.md. Implementations: {@link ReferenceKernels} (scalar, the definition), the
+ * Vector API kernels of the cpu module; the conformance suite in testkit runs every op of every backend against the
+ * reference.
+ */
+public interface Kernels {
+    /** The name users pick it by ({@code --backend NAME}). */
+    String name();
+
+    /** A line for benchmark headers: the hardware and how it is used (threads, vector width, card). */
+    default String description() { return name(); }
+
+    /** Worker threads its host kernels use (1 for the reference; an accelerator backend reports its host threads). */
+    default int threads() { return 1; }
+
+    /** The measured bandwidth of the memory its weights are read from, in GB/s (what decode benchmarks divide by); NaN if unknown. */
+    default double memoryBandwidthGBs() { return Double.NaN; }
+
+    /** The device its tensors live on. */
+    Device device();
+
+    /** The floating dtypes its kernels accept for activations (the front refuses others, naming the op). */
+    Set<DType> activationTypes();
+
+    // ------------------------------------------------------------------ memory and movement (the backend owns them)
+
+    /** A new zero-filled tensor on {@link #device()}. */
+    Tensor allocate(DType dtype, Shape shape);
+
+    /** The host tensor's elements on this device (the host backends return it as it is: no copy, mmap stays zero-copy). */
+    Tensor upload(Tensor host);
+
+    /** Copies the host tensor's bytes into dst on this device (same dtype and element count). */
+    void write(Tensor host, Tensor dst);
+
+    /** A host tensor with t's elements (the host backends return t itself). */
+    Tensor download(Tensor t);
+
+    /** The strided element copy described by {@code region}, src → dst (same dtype; see {@link CopyRegion}). */
+    void copy(Tensor src, Tensor dst, CopyRegion region);
+
+    /** Every element of t set to v (rounded to t's dtype). */
+    void fill(Tensor t, float v);
+
+    /** Element i of t, read back to the host (a synchronisation point on an accelerator). */
+    double item(Tensor t, long i);
+
+    /** Waits until every op issued so far has finished. */
+    void sync();
+
+    // ------------------------------------------------------------------ ops
+
+    /** out[i, :] = weight[ids[i], :]. weight (V, D) F32/BF16/F16; ids (n) I32, in range (checked where they enter); out (n, D). */
+    void embedding(Tensor weight, Tensor ids, Tensor out);
+
+    /** out[m, :] = x[m, :] + row: a row broadcast over the rows of x (M, N); row (N); out may alias x. */
+    void addRow(Tensor x, Tensor row, Tensor out);
+
+    /** out = a ⊙ b elementwise, same shapes (out may alias a or b). */
+    void mul(Tensor a, Tensor b, Tensor out);
+
+    /** out = −exp(x) elementwise (Mamba's A = −exp(A_log)); out may alias x. */
+    void negExp(Tensor x, Tensor out);
+
+    /** out = x · wᵀ + bias. x (M, K) F32; w (N, K) F32/BF16/F16 (PyTorch Linear layout); bias (N) F32 or null; out (M, N). */
+    void linear(Tensor x, Tensor w, Tensor bias, Tensor out);
+
+    /** out = x / sqrt(mean(x², last dim) + eps) · w. x, out (M, D); w (D). */
+    void rmsNorm(Tensor x, Tensor w, float eps, Tensor out);
+
+    /** out = a + b, elementwise, same shapes (out may alias a or b). */
+    void add(Tensor a, Tensor b, Tensor out);
+
+    /** out = x · sigmoid(x). */
+    void silu(Tensor x, Tensor out);
+
+    /** out = log(1 + exp(x)), taken as x when x > 20 (as mamba_ssm's kernels). */
+    void softplus(Tensor x, Tensor out);
+
+    /** out = y · silu(z), the Mamba output gate. */
+    void mulSilu(Tensor y, Tensor z, Tensor out);
+
+    /**
+     * Causal depthwise conv over time. x (B, L, C); w (C, K); bias (C) or null; out (B, L, C):
+     * out[b, t, c] = bias[c] + Σ_k w[c, k] · x[b, t - K + 1 + k, c], with x = 0 before t = 0; then SiLU if asked.
+     */
+    void causalConv1d(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
+
+    /**
+     * One step of {@link #causalConv1d}. state (B, C, K) holds the last K inputs, oldest first; it is shifted
+     * left and x (B, C) appended, then out (B, C) = bias + Σ_k state[:, :, k] · w[:, k], SiLU if asked.
+     */
+    void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
+
+    /** The fused selective scan of Mamba-1; see {@link SelectiveScan}. States are never stored per step. */
+    void selectiveScan(SelectiveScan args);
+
+    // ------------------------------------------------------------------ training: backward ops and updates
+    // Gradient outputs named d* are written (overwritten) unless the doc says "accumulate" (+=), which is how
+    // parameter gradients are collected across uses and micro-batches.
+
+    /** out = op(a) · op(b), or out += … when accumulate; op(t) = tᵀ if its flag is set. a, b, out 2-D F32. */
+    void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate);
+
+    /** dWeight[ids[i], :] += dOut[i, :] (accumulate). ids (n) I32; dWeight (V, D); dOut (n, D). */
+    void embeddingBackward(Tensor ids, Tensor dOut, Tensor dWeight);
+
+    /** out[j] (+)= Σ_i x[i, j]: the bias gradient of a linear. x (M, N); out (N). */
+    void sumRows(Tensor x, Tensor out, boolean accumulate);
+
+    /** Backward of {@link #rmsNorm}: dx written, dw accumulated. x, dy, dx (M, D); w, dw (D). */
+    void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw);
+
+    /** dx = dy · silu'(x), silu'(x) = σ(x)·(1 + x·(1 − σ(x))). */
+    void siluBackward(Tensor x, Tensor dy, Tensor dx);
+
+    /** dx = dy · σ(x) (softplus' = sigmoid; 1 where x > 20, matching the forward's threshold). */
+    void softplusBackward(Tensor x, Tensor dy, Tensor dx);
+
+    /** Backward of {@link #mulSilu} (out = y · silu(z)): dy = dOut · silu(z), dz = dOut · y · silu'(z), both written. */
+    void mulSiluBackward(Tensor y, Tensor z, Tensor dOut, Tensor dy, Tensor dz);
+
+    /**
+     * Backward of {@link #causalConv1d} (recomputing the pre-activation when silu): dx written, dw and dbias
+     * (may be null) accumulated. x, dOut, dx (B, L, C); w, dw (C, K); bias, dbias (C).
+     */
+    void causalConv1dBackward(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor dOut, Tensor dx, Tensor dw, Tensor dbias);
+
+    /**
+     * The fused selective scan's forward for training: as {@link #selectiveScan}, and additionally writes the
+     * state at the start of every chunk of {@code chunk} steps into chunkStates (B, ceil(L/chunk), E, N) — the only
+     * states kept; backward recomputes the rest (memory O(B·E·N·L/chunk), never O(B·L·E·N)).
+     */
+    void selectiveScanForward(SelectiveScan args, int chunk, Tensor chunkStates);
+
+    /**
+     * Backward of the fused scan from the saved chunk-start states: recomputes each chunk's states forward, then
+     * walks it in reverse. The gradient tensors are described in {@link SelectiveScanGrads}.
+     */
+    void selectiveScanBackward(SelectiveScan args, int chunk, Tensor chunkStates, Tensor dOut, SelectiveScanGrads grads);
+
+    /**
+     * Mean cross-entropy of logits (M, V) against targets (M) I32 (−100 = ignored, as PyTorch's ignore_index; others
+     * in [0, V)) over the counted rows, written to loss (1) F32/F64; writes dLogits = (softmax − onehot) / count · scale
+     * (ignored rows get 0), or only the loss when dLogits is null.
+     */
+    void crossEntropy(Tensor logits, Tensor targets, float scale, Tensor dLogits, Tensor loss);
+
+    /** out[0] = Σ x² over all elements (or out[0] += … when accumulate), summed in double; out (1) F32/F64. */
+    void sumSquares(Tensor x, Tensor out, boolean accumulate);
+
+    /** x *= s, in place. */
+    void scale(Tensor x, float s);
+
+    /**
+     * One AdamW step in place (decoupled weight decay, PyTorch's torch.optim.AdamW): m = β1·m + (1−β1)·g;
+     * v = β2·v + (1−β2)·g²; p −= lr·(m/(1−β1^t) / (sqrt(v/(1−β2^t)) + eps) + wd·p). All F32, same shape.
+     */
+    void adamW(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step);
+
+    // ------------------------------------------------------------------ Mamba-2 / SSD
+
+    /** The SSD scan ({@link Ssd}) by the chunked algorithm with chunks of {@code chunk} steps (any chunk gives the same result). */
+    void ssd(Ssd args, int chunk);
+
+    /** As {@link #ssd}, also writing the state at the start of every chunk into chunkStates (B, ceil(L/chunk), H, P, N). */
+    void ssdForward(Ssd args, int chunk, Tensor chunkStates);
+
+    /** Backward of the SSD scan from the saved chunk-start states; see {@link SsdGrads}. */
+    void ssdBackward(Ssd args, int chunk, Tensor chunkStates, Tensor dOut, SsdGrads grads);
+
+    /** out = clamp(softplus(x + bias[h]), lo, hi) for x (M, H), bias (H) or null: Mamba-2's dt. */
+    void softplusClamp(Tensor x, Tensor bias, float lo, float hi, Tensor out);
+
+    /** Backward of {@link #softplusClamp}: dx = dy·σ(x + b) where lo < out < hi (0 where clamped), written; dBias accumulated. */
+    void softplusClampBackward(Tensor x, Tensor bias, float lo, float hi, Tensor dy, Tensor dx, Tensor dBias);
+
+    /** out[m, h] = x[m, h] · a[h] for x (M, H), a (H). */
+    void mulColumns(Tensor x, Tensor a, Tensor out);
+
+    /** Backward of {@link #mulColumns}: dx = dy · a written, da += Σ_m dy · x accumulated (either may be null). */
+    void mulColumnsBackward(Tensor x, Tensor a, Tensor dy, Tensor dx, Tensor da);
+
+    // ------------------------------------------------------------------ Transformer teachers (Phi, Llama, GPT-2)
+    // Attention operands are channels-last, as they come out of the projections: q (B, T, H, Dh),
+    // k, v (B, T, Hkv, Dh) with H a multiple of Hkv (grouped-query: head h reads kv head h / (H / Hkv)).
+
+    /** out = (x − mean) / sqrt(var + eps) · w + b over the last dim (biased variance, as torch's LayerNorm). x, out (M, D); w, b (D), b may be null. */
+    void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor out);
+
+    /** Backward of {@link #layerNorm}: dx written; dw and db (may be null) accumulated. */
+    void layerNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw, Tensor db);
+
+    /** out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): transformers' gelu_new (the tanh approximation). */
+    void geluTanh(Tensor x, Tensor out);
+
+    /** dx = dy · gelu_new'(x). */
+    void geluTanhBackward(Tensor x, Tensor dy, Tensor dx);
+
+    /**
+     * Rotary position embedding, rotate_half convention (GPT-NeoX / transformers), on the first {@code rotaryDim}
+     * dims of every head (partial rotary when rotaryDim < Dh; the rest pass through). x, out (B, T, H, Dh), out
+     * may alias x; cos, sin (P, rotaryDim/2) tables from {@link Formulas#ropeTables}; token t sits at position pos0 + t:
+     * with r = rotaryDim/2 and (c, s) = (cos, sin)[pos0 + t, i], for i < r:
+     * out[i] = x[i]·c − x[i + r]·s,  out[i + r] = x[i + r]·c + x[i]·s.
+     */
+    void rotary(Tensor x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor out);
+
+    /** Backward of {@link #rotary} (the rotation by −angle): dx[i] = dy[i]·c + dy[i + r]·s, dx[i + r] = dy[i + r]·c − dy[i]·s. dx may alias dy. */
+    void rotaryBackward(Tensor dy, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor dx);
+
+    /**
+     * Causal self-attention out = softmax(q·kᵀ·scale + causal mask)·v without materialising the (T, T) scores
+     * (tiled, online softmax). q, out (B, T, H, Dh); k, v (B, T, Hkv, Dh); lse (B, H, T) receives each row's
+     * logsumexp of the scaled scores (for the backward), or null; probs (B, H, T, T), when not null, receives
+     * the softmax probabilities themselves (zeros above the diagonal): what MOHAWK stage 1 reads.
+     */
+    void attention(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor probs);
+
+    /**
+     * Backward of {@link #attention}, recomputing the probabilities tile by tile from q, k and lse:
+     * with p = exp(s − lse), D_i = Σ_d dOut_i·out_i: dv_j = Σ_i p_ij dOut_i; ds_ij = p_ij (dOut_i·v_j − D_i);
+     * dq_i = scale Σ_j ds_ij k_j; dk_j = scale Σ_i ds_ij q_i (summed over the heads that share a kv head).
+     * dq, dk, dv written.
+     */
+    void attentionBackward(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor dOut, Tensor dq, Tensor dk, Tensor dv);
+
+    /**
+     * One decode step: each sequence's single query against its first {@code len} cached keys and values.
+     * q, out (B, H, Dh); kCache, vCache (B, C, Hkv, Dh) with len ≤ C. Equal to the last row of {@link #attention}
+     * over those len positions.
+     */
+    void attentionDecode(Tensor q, Tensor kCache, Tensor vCache, int len, float scale, Tensor out);
+}

@@ -1,0 +1,228 @@
+package mamba4j.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The core kernels on raw device pointers ({@code long}, 0 for an absent optional operand) and sizes: the layer a
+ * {@code CudaBackend} will sit on. Each method is "same as {@code ReferenceKernels}' op of that name" (MATH.md
+ * semantics, F32 activations, weights F32/BF16/F16 as the {@code wDtype} code of {@link KernelParams}); arguments
+ * are checked here, once, before the launch. Every launch is queued on the device's stream.
+ */
+public final class CudaOps {
+    static final int ELT_BLOCK = 256;
+    static final int SCAN_WARPS = 8;         // channels per block of selective_scan_fwd (scan.cu SCAN_WARPS; block 32 × 8)
+    static final int CONV_BLOCK = 128, CONV_TILE = 64;
+    public static final int MAX_CONV_WIDTH = 8, MAX_SCAN_STATE = 64;
+
+    /** Where the ops' launches go: the device, or a recorder in the CI tests (which have no GPU). */
+    interface Launcher {
+        void launch(String file, String kernel, int gx, int gy, int gz, int bx, int by, int bz, KernelParams.Block params);
+    }
+
+    private final CudaDevice dev;
+    private final Launcher launcher;
+    private final MemorySegment gemmScalars;   // {alpha, beta} as f32
+    private final MemorySegment scratch;       // the parameter struct of the launch being prepared (cuLaunchKernel copies it)
+
+    public CudaOps(CudaDevice dev) {
+        this(dev, dev.arena(), (file, kernel, gx, gy, gz, bx, by, bz, p) ->
+                dev.launch(dev.module(file).function(kernel), gx, gy, gz, bx, by, bz, 0, p));
+    }
+
+    CudaOps(CudaDevice dev, Arena arena, Launcher launcher) {
+        this.dev = dev;
+        this.launcher = launcher;
+        this.gemmScalars = arena.allocate(8, 8);
+        this.scratch = arena.allocate(1024, 16);
+    }
+
+    public CudaDevice device() { return dev; }
+
+    /** A parameter struct in the reused scratch segment, zeroed (one launch is prepared at a time). */
+    private KernelParams.Block params(java.lang.foreign.StructLayout layout) {
+        scratch.fill((byte) 0);
+        return new KernelParams.Block(layout, java.lang.foreign.SegmentAllocator.prefixAllocator(scratch));
+    }
+
+    private static int blocks(long n, int per) {
+        return (int) Math.min((n + per - 1) / per, Integer.MAX_VALUE);
+    }
+
+    private static void positive(String op, long... dims) {
+        for (long d : dims) if (d <= 0) throw new IllegalArgumentException(op + ": sizes must be positive, got " + java.util.Arrays.toString(dims));
+    }
+
+    private static void dtype(String op, int wDtype) {
+        if (wDtype < 0 || wDtype > 2) throw new IllegalArgumentException(op + ": weight dtype code " + wDtype + " (0 f32, 1 bf16, 2 f16)");
+    }
+
+    private static void required(String op, String what, long ptr) {
+        if (ptr == 0) throw new IllegalArgumentException(op + ": " + what + " is required");
+    }
+
+    /** r = x + residual (x alone when residual is 0); residualOut = r when not 0; out = r / sqrt(mean(r²) + eps) · w. x, residual, residualOut, out (rows, dim); w (dim). */
+    public void rmsNorm(long x, long residual, long residualOut, long w, int wDtype, long out, int rows, int dim, float eps) {
+        positive("rmsNorm", rows, dim);
+        dtype("rmsNorm", wDtype);
+        required("rmsNorm", "x", x);
+        required("rmsNorm", "w", w);
+        required("rmsNorm", "out", out);
+        var p = params(KernelParams.RMSNORM).set("x", x).set("residual", residual).set("residual_out", residualOut).set("w", w)
+                .set("out", out).set("rows", rows).set("dim", dim).set("eps", eps).set("w_dtype", wDtype);
+        int threads = Math.min(1024, Math.max(32, (dim / 4 + 31) / 32 * 32));
+        launcher.launch("rmsnorm.cu", "rmsnorm", rows, 1, 1, threads, 1, 1, p);
+    }
+
+    /** out[i, :] = weight[ids[i], :]; ids (n) I32 on the device, checked by the caller to lie in [0, V). weight (V, dim); out (n, dim). */
+    public void embedding(long ids, long weight, int wDtype, long out, int n, int dim) {
+        positive("embedding", n, dim);
+        dtype("embedding", wDtype);
+        var p = params(KernelParams.EMBEDDING).set("ids", ids).set("weight", weight).set("out", out).set("n", n).set("dim", dim).set("w_dtype", wDtype);
+        launcher.launch("embedding.cu", "embedding", n, 1, 1, Math.min(256, Math.max(32, (dim + 31) / 32 * 32)), 1, 1, p);
+    }
+
+    /**
+     * Causal depthwise conv over time: x (B, L, C) with batch/time strides xSb, xSt (elements; channels contiguous),
+     * w (C, K), bias (C) or 0, out (B, L, C) contiguous, SiLU when asked; stateOut (B, C, K) or 0 receives the last K
+     * inputs (zero-padded) for decoding after a prefill.
+     */
+    public void causalConv1d(long x, long xSb, long xSt, long w, long bias, int wDtype, long out, long stateOut,
+                             int batch, int length, int channels, int width, boolean silu) {
+        positive("causalConv1d", batch, length, channels, width);
+        dtype("causalConv1d", wDtype);
+        if (width > MAX_CONV_WIDTH) throw new IllegalArgumentException("causalConv1d: width " + width + " > " + MAX_CONV_WIDTH);
+        var p = params(KernelParams.CONV1D).set("x", x).set("w", w).set("bias", bias).set("out", out).set("state_out", stateOut)
+                .set("x_sb", xSb).set("x_st", xSt).set("batch", batch).set("length", length).set("channels", channels)
+                .set("width", width).set("silu", silu).set("w_dtype", wDtype);
+        launcher.launch("conv1d.cu", "causal_conv1d", (channels + CONV_BLOCK - 1) / CONV_BLOCK,
+                (length + CONV_TILE - 1) / CONV_TILE, batch, CONV_BLOCK, 1, 1, p);
+    }
+
+    /** One conv step: state (B, C, K) shifted left and x (B, C) appended; out (B, C) = bias + Σ_k state·w, SiLU when asked. */
+    public void causalConv1dStep(long state, long x, long w, long bias, int wDtype, long out, int batch, int channels, int width, boolean silu) {
+        positive("causalConv1dStep", batch, channels, width);
+        dtype("causalConv1dStep", wDtype);
+        var p = params(KernelParams.CONV1D_STEP).set("state", state).set("x", x).set("w", w).set("bias", bias).set("out", out)
+                .set("batch", batch).set("channels", channels).set("width", width).set("silu", silu).set("w_dtype", wDtype);
+        long n = (long) batch * channels;
+        launcher.launch("conv1d.cu", "causal_conv1d_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /**
+     * Operands of the fused selective scan ({@code mamba4j.core.SelectiveScan}'s, as device pointers). The (B, L, ·)
+     * operands carry batch and time strides in elements (their last dimension contiguous), so views such as z =
+     * xz[..., E:] or B, C = dbc[..., R:R+N], dbc[..., R+N:] need no copy. Optional pointers are 0.
+     */
+    public record Scan(long u, long uSb, long uSt, long delta, long deltaSb, long deltaSt, long deltaBias, boolean deltaSoftplus,
+                       long a, long bm, long bSb, long bSt, long cm, long cSb, long cSt, long d, long z, long zSb, long zSt,
+                       long stateIn, long stateOut, long out, long outSb, long outSt, int batch, int length, int channels, int dstate) {
+        /** All operands contiguous: (B, L, E) tensors with strides (L·E, E), B and C with (L·N, N). */
+        public static Scan contiguous(long u, long delta, long deltaBias, boolean deltaSoftplus, long a, long bm, long cm, long d, long z,
+                                      long stateIn, long stateOut, long out, int batch, int length, int channels, int dstate) {
+            long le = (long) length * channels, ln = (long) length * dstate;
+            return new Scan(u, le, channels, delta, le, channels, deltaBias, deltaSoftplus, a, bm, ln, dstate, cm, ln, dstate, d,
+                    z, le, channels, stateIn, stateOut, out, le, channels, batch, length, channels, dstate);
+        }
+    }
+
+    /** The fused selective scan over the whole sequence; see {@link Scan} and scan.cu. N ≤ 64. */
+    public void selectiveScan(Scan s) {
+        scan(s, "scan.cu", "selective_scan_fwd", SCAN_WARPS);
+    }
+
+    /** The lab's earlier scan (scan_lab.cu v1, 4 channels per block): validated and timed by the self-test beside {@link #selectiveScan}. */
+    void selectiveScanV1(Scan s) {
+        scan(s, "scan_lab.cu", "selective_scan_fwd_v1", 4);
+    }
+
+    private void scan(Scan s, String file, String kernel, int warps) {
+        positive("selectiveScan", s.batch(), s.length(), s.channels(), s.dstate());
+        if (s.dstate() > MAX_SCAN_STATE) throw new IllegalArgumentException("selectiveScan: N = " + s.dstate() + " > " + MAX_SCAN_STATE);
+        required("selectiveScan", "u", s.u());
+        required("selectiveScan", "delta", s.delta());
+        required("selectiveScan", "A", s.a());
+        required("selectiveScan", "B", s.bm());
+        required("selectiveScan", "C", s.cm());
+        required("selectiveScan", "out", s.out());
+        var p = params(KernelParams.SCAN).set("u", s.u()).set("delta", s.delta()).set("delta_bias", s.deltaBias()).set("A", s.a())
+                .set("Bm", s.bm()).set("Cm", s.cm()).set("D", s.d()).set("z", s.z()).set("state_in", s.stateIn())
+                .set("state_out", s.stateOut()).set("out", s.out())
+                .set("u_sb", s.uSb()).set("u_st", s.uSt()).set("delta_sb", s.deltaSb()).set("delta_st", s.deltaSt())
+                .set("b_sb", s.bSb()).set("b_st", s.bSt()).set("c_sb", s.cSb()).set("c_st", s.cSt())
+                .set("z_sb", s.zSb()).set("z_st", s.zSt()).set("out_sb", s.outSb()).set("out_st", s.outSt())
+                .set("batch", s.batch()).set("length", s.length()).set("channels", s.channels()).set("dstate", s.dstate())
+                .set("delta_softplus", s.deltaSoftplus());
+        launcher.launch(file, kernel, (s.channels() + warps - 1) / warps, s.batch(), 1, 32, warps, 1, p);
+    }
+
+    /**
+     * One decode step of the scan: state (B, E, N) advanced in place; u, delta, z, out (B, E); B, C (B, N) with row
+     * strides bSb, cSb; A (E, N); deltaBias, D (E) or 0.
+     */
+    public void selectiveScanStep(long state, long u, long delta, long deltaBias, boolean deltaSoftplus, long a, long bm, long bSb,
+                                  long cm, long cSb, long d, long z, long out, int batch, int channels, int dstate) {
+        positive("selectiveScanStep", batch, channels, dstate);
+        var p = params(KernelParams.SCAN_STEP).set("state", state).set("u", u).set("delta", delta).set("delta_bias", deltaBias)
+                .set("A", a).set("Bm", bm).set("Cm", cm).set("D", d).set("z", z).set("out", out).set("b_sb", bSb).set("c_sb", cSb)
+                .set("batch", batch).set("channels", channels).set("dstate", dstate).set("delta_softplus", deltaSoftplus);
+        long n = (long) batch * channels;
+        launcher.launch("scan.cu", "selective_scan_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    private void eltwise(String kernel, long a, long b, long out, long n) {
+        positive(kernel, n);
+        var p = params(KernelParams.ELTWISE).set("a", a).set("b", b).set("out", out).set("n", n);
+        launcher.launch("elementwise.cu", kernel, blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /** out = a + b over n floats (out may alias a or b). */
+    public void add(long a, long b, long out, long n) { eltwise("add", a, b, out, n); }
+
+    /** out = x · sigmoid(x). */
+    public void silu(long x, long out, long n) { eltwise("silu", x, 0, out, n); }
+
+    /** out = y · silu(z), the Mamba output gate. */
+    public void mulSilu(long y, long z, long out, long n) { eltwise("mul_silu", y, z, out, n); }
+
+    /** out = x rounded to outDtype (round to nearest even), n elements: f32 activations into a bf16/f16 GEMM. */
+    public void cast(long x, long out, int outDtype, long n) {
+        positive("cast", n);
+        dtype("cast", outDtype);
+        var p = params(KernelParams.CAST).set("x", x).set("out", out).set("n", n).set("out_dtype", outDtype);
+        launcher.launch("elementwise.cu", "cast_f32", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /** out[i] = lo + (hi − lo)·U_i with U_i in [0, 1) hashed from (seed, i): benchmark inputs made on the device. */
+    public void fillUniform(long out, long n, int seed, float lo, float hi) {
+        positive("fillUniform", n);
+        var p = params(KernelParams.FILL).set("out", out).set("n", n).set("seed", seed).set("lo", lo).set("hi", hi);
+        launcher.launch("elementwise.cu", "fill_uniform", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /** The cudaDataType of a weight dtype code. */
+    static int cudaType(int dtype) {
+        return switch (dtype) {
+            case KernelParams.DTYPE_F32 -> Cublas.CUDA_R_32F;
+            case KernelParams.DTYPE_BF16 -> Cublas.CUDA_R_16BF;
+            case KernelParams.DTYPE_F16 -> Cublas.CUDA_R_16F;
+            default -> throw new IllegalArgumentException("dtype code " + dtype);
+        };
+    }
+
+    /**
+     * out (M, N) f32 = x (M, K) · wᵀ + beta·out, w (N, K) in PyTorch Linear layout, x and w both in {@code dtype}
+     * (f32 activations go through {@link #cast} first for bf16/f16 weights), f32 accumulate (cublasGemmEx,
+     * CUBLAS_COMPUTE_32F: no TF32). Row-major out = x·wᵀ is column-major outᵀ = w·xᵀ: cuBLAS gets A = w (op T, lda K),
+     * B = x (op N, ldb K), m = N, n = M.
+     */
+    public void linear(long x, long w, int dtype, long out, int m, int n, int k, float beta) {
+        positive("linear", m, n, k);
+        int t = cudaType(dtype);
+        gemmScalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
+        gemmScalars.set(ValueLayout.JAVA_FLOAT, 4, beta);
+        dev.cuda.cublas.gemmEx(dev.cublas(), Cublas.OP_T, Cublas.OP_N, n, m, k, gemmScalars.asSlice(0, 4), w, t, k, x, t, k,
+                gemmScalars.asSlice(4, 4), out, Cublas.CUDA_R_32F, n, Cublas.COMPUTE_32F);
+    }
+}
