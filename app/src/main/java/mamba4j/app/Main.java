@@ -117,7 +117,27 @@ public final class Main implements Runnable {
             err.flush();
             return 1;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError e) {
+            if (debug) e.printStackTrace();
+            System.err.println(outOfMemory(e));
+            return 2;
+        }
+    }
+
+    /**
+     * One line for an OutOfMemoryError: what was being allocated (the error's own message, which names the
+     * allocation where mamba4j knows it) and how to give the JVM more memory.
+     */
+    static String outOfMemory(OutOfMemoryError e) {
+        String what = e.getMessage() == null ? "" : e.getMessage();
+        for (Throwable c = e.getCause(); c != null; c = c.getCause())
+            if (c.getMessage() != null && !what.contains(c.getMessage())) what += (what.isEmpty() ? "" : ": ") + c.getMessage();
+        long heap = Runtime.getRuntime().maxMemory() >> 20;
+        return "error: out of memory" + (what.isEmpty() ? "" : " allocating " + what.replaceAll("\\s*\\R\\s*", " ")) + " (Java heap limit "
+                + heap + " MiB); give the JVM more memory (MAMBA4J_JAVA_OPTS=-Xmx16g, and -XX:MaxDirectMemorySize for native "
+                + "tensors) or choose a smaller model, batch_size or seq_len";
     }
 
     /** A user mistake: named input that is wrong, or a file that is not there. */

@@ -9,6 +9,7 @@ import mamba4j.core.DType;
 import mamba4j.core.UserInputException;
 import mamba4j.io.ByteTokenizer;
 import mamba4j.io.HfTokenizer;
+import mamba4j.io.MemoryBudget;
 import mamba4j.io.Tokenizer;
 import mamba4j.models.Models;
 import mamba4j.models.discrete.PhiMambaStudent;
@@ -138,6 +139,7 @@ final class TrainCommand implements Callable<Integer> {
             if (key.startsWith("model.") || key.startsWith("data.")) {
                 String section = key.substring(0, key.indexOf('.')), sub = key.substring(key.indexOf('.') + 1).replace('-', '_');
                 ObjectNode node = p.has(section) ? (ObjectNode) p.get(section) : p.putObject(section);
+                if (section.equals("data")) overriddenData.add(sub);
                 node.set(sub, parseValue(value));
             } else trainOverrides.add("--" + kv);
         }
@@ -163,30 +165,30 @@ final class TrainCommand implements Callable<Integer> {
         int vocab;
         try {
             if (dataCfg.has("task")) {
-                String task = dataCfg.get("task").asText();
+                String task = dataString(dataCfg, "task");
                 int seq = settings.seqLen();
-                vocab = intKey(modelCfg, "vocab_size", 16);
+                vocab = intKey(modelCfg, "model.vocab_size", 16);
                 data = switch (task) {
-                    case "selective-copying" -> new SelectiveCopying(seq, vocab, intKey(dataCfg, "num_tokens", 16));
+                    case "selective-copying" -> new SelectiveCopying(seq, vocab, intKey(dataCfg, "data.num_tokens", 16));
                     case "induction-heads" -> new InductionHeads(seq, vocab);
                     default -> throw new UserInputException("data.task: unknown task \"" + task + "\" (selective-copying, induction-heads)");
                 };
             } else if (dataCfg.has("text")) {
-                Path text = dataPath(dataCfg.get("text").asText());
+                Path text = dataPath(dataCfg, "text");
                 if (!Files.exists(text)) throw new UserInputException("data.text: " + text + " does not exist");
                 dataCfg.put("text", text.toString());
-                String tokName = dataCfg.has("tokenizer") ? dataCfg.get("tokenizer").asText() : "bytes";
+                String tokName = dataCfg.has("tokenizer") ? dataString(dataCfg, "tokenizer") : "bytes";
                 if (!tokName.equals("bytes")) {
-                    Path tp = dataPath(tokName);
+                    Path tp = dataPath(dataCfg, "tokenizer");
                     if (!Files.isRegularFile(tp)) throw new UserInputException("data.tokenizer: " + tp + " does not exist (bytes or a tokenizer.json)");
                     tokName = tp.toString();
                     dataCfg.put("tokenizer", tokName);
                 }
                 Tokenizer tok = tokName.equals("bytes") ? new ByteTokenizer() : HfTokenizer.open(Path.of(tokName));
                 vocab = tokName.equals("bytes") ? 256 : (tok.vocabSize() + 7) / 8 * 8;
-                if (modelCfg.has("vocab_size") && modelCfg.get("vocab_size").asInt() < tok.vocabSize())
+                if (modelCfg.has("vocab_size") && intKey(modelCfg, "model.vocab_size", 1) < tok.vocabSize())
                     throw new UserInputException("model.vocab_size " + modelCfg.get("vocab_size").asInt() + " is smaller than the tokenizer's " + tok.vocabSize() + " ids");
-                if (modelCfg.has("vocab_size")) vocab = modelCfg.get("vocab_size").asInt();
+                if (modelCfg.has("vocab_size")) vocab = intKey(modelCfg, "model.vocab_size", 1);
                 tokens = TokenFile.prepare(text, tok, tokName, TokenFile.defaultTokensPath(text));
                 tokenizerName = tokName;
                 data = new TokenWindows(tokens, settings.valFraction());
@@ -194,6 +196,10 @@ final class TrainCommand implements Callable<Integer> {
                 throw new UserInputException("the preset's \"data\" needs \"task\" (selective-copying, induction-heads) or \"text\" (a file)");
             }
 
+            // sized before anything is allocated: a micro-batch's logits and their gradient alone are B · T · V floats each
+            MemoryBudget.require("batch_size · seq_len = " + settings.batchSize() + " · " + settings.seqLen()
+                    + " tokens per micro-batch (logits and gradients over a vocabulary of " + vocab + ")",
+                    MemoryBudget.product(settings.batchSize(), settings.seqLen(), vocab, 8));
             Built built = buildModel(modelCfg, vocab, settings.seed(), settings.seqLen(), be);
             TrainableModel model = built.model();
             ObjectNode resolved = JSON.createObjectNode();
@@ -287,14 +293,16 @@ final class TrainCommand implements Callable<Integer> {
                 String k = it.next();
                 if (!known.contains(k)) throw new UserInputException("model." + k + ": unknown key for arch mamba2" + mamba4j.nn.Keys.hint(k, known));
             }
-            int d = intKey(m, "d_model", 64), expand = intKey(m, "expand", 2), headDim = intKey(m, "head_dim", 16);
+            int d = intKey(m, "model.d_model", 64), expand = intKey(m, "model.expand", 2), headDim = intKey(m, "model.head_dim", 16);
+            fits("mamba2", vocab, d, intKey(m, "model.n_layer", 2), MemoryBudget.product(expand, d, d, 3)
+                    + MemoryBudget.product(expand, d, intKey(m, "model.d_state", 16), 2));
             if (expand * d % headDim != 0)
                 throw new UserInputException("model.head_dim " + headDim + " does not divide expand · d_model = " + expand * d);
-            Mamba2Config cfg = new Mamba2Config(vocab, vocab, d, intKey(m, "d_state", 16), expand, intKey(m, "n_groups", 1),
-                    expand * d / headDim, headDim, intKey(m, "d_conv", 4), m.has("bias") && m.get("bias").asBoolean(),
+            Mamba2Config cfg = new Mamba2Config(vocab, vocab, d, intKey(m, "model.d_state", 16), expand, intKey(m, "model.n_groups", 1),
+                    expand * d / headDim, headDim, intKey(m, "model.d_conv", 4), m.has("bias") && m.get("bias").asBoolean(),
                     !m.has("conv_bias") || m.get("conv_bias").asBoolean(), 1e-5,
                     !m.has("tie_embeddings") || m.get("tie_embeddings").asBoolean(), 0, Double.POSITIVE_INFINITY,
-                    intKey(m, "chunk_size", 64), intKey(m, "n_layer", 2), 0, m.has("norm_per_group") && m.get("norm_per_group").asBoolean());
+                    intKey(m, "model.chunk_size", 64), intKey(m, "model.n_layer", 2), 0, m.has("norm_per_group") && m.get("norm_per_group").asBoolean());
             t = Mamba2Model.trainable(cfg, be, Mamba2Init.weights(cfg, DType.F32, seed), "backbone.embeddings.weight");
         }
         Mamba2Config c = t.config();
@@ -327,11 +335,13 @@ final class TrainCommand implements Callable<Integer> {
                 String k = it.next();
                 if (!known.contains(k)) throw new UserInputException("model." + k + ": unknown key for arch " + arch + mamba4j.nn.Keys.hint(k, known));
             }
-            int d = intKey(m, "d_model", 128), heads = intKey(m, "n_head", 4), kvHeads = intKey(m, "n_kv_head", heads);
+            int d = intKey(m, "model.d_model", 128), heads = intKey(m, "model.n_head", 4), kvHeads = intKey(m, "model.n_kv_head", heads);
             if (!arch.equals("llama") && d % heads != 0)
                 throw new UserInputException("model.n_head " + heads + " does not divide model.d_model " + d);
-            int headDim = arch.equals("llama") ? intKey(m, "head_dim", d / heads) : d / heads;
-            int context = intKey(m, "context", seqLen);
+            int headDim = arch.equals("llama") ? intKey(m, "model.head_dim", Math.max(1, d / heads)) : d / heads;
+            fits(arch, vocab, d, intKey(m, "model.n_layer", 4), MemoryBudget.product(d, heads, headDim, 4)
+                    + MemoryBudget.product(d, m.has("d_ff") ? intKey(m, "model.d_ff", 1) : 4L * d, 3));
+            int context = intKey(m, "model.context", seqLen);
             if (context < seqLen) throw new UserInputException("model.context " + context + " is shorter than seq_len " + seqLen);
             double theta = m.has("rope_theta") ? m.get("rope_theta").asDouble() : 10000.0;
             int rotary = switch (arch) {
@@ -342,7 +352,7 @@ final class TrainCommand implements Callable<Integer> {
             double eps = m.has("norm_eps") ? m.get("norm_eps").asDouble() : arch.equals("llama") ? 1e-6 : 1e-5;
             boolean tie = m.has("tie_embeddings") ? m.get("tie_embeddings").asBoolean() : arch.equals("gpt2");
             TeacherSpec spec = new TeacherSpec(TeacherSpec.Arch.valueOf(arch.toUpperCase(java.util.Locale.ROOT)), vocab, d,
-                    intKey(m, "d_ff", 4 * d), intKey(m, "n_layer", 4), heads, arch.equals("gpt2") ? heads : kvHeads, headDim, rotary,
+                    intKey(m, "model.d_ff", 4 * d), intKey(m, "model.n_layer", 4), heads, arch.equals("gpt2") ? heads : kvHeads, headDim, rotary,
                     rotary > 0 ? theta : 0, context, eps, tie, -1);
             t = TeacherModel.random(spec, seed, be);
         }
@@ -369,9 +379,11 @@ final class TrainCommand implements Callable<Integer> {
                 throw new UserInputException("model." + k + ": unknown key for arch mamba" + mamba4j.nn.Keys.hint(k,
                         List.of("arch", "d_model", "n_layer", "vocab_size", "d_state", "expand", "d_conv", "dt_rank", "selective", "bias", "conv_bias", "tie_embeddings")));
         }
-        int d = intKey(m, "d_model", 64);
-        Mamba1Config cfg = new Mamba1Config(vocab, vocab, d, intKey(m, "d_state", 16), intKey(m, "n_layer", 2),
-                intKey(m, "expand", 2), intKey(m, "d_conv", 4), intKey(m, "dt_rank", Mamba1Config.autoDtRank(d)),
+        int d = intKey(m, "model.d_model", 64);
+        fits("mamba", vocab, d, intKey(m, "model.n_layer", 2), MemoryBudget.product(intKey(m, "model.expand", 2), d, d, 3)
+                + MemoryBudget.product(intKey(m, "model.expand", 2), d, intKey(m, "model.d_state", 16), 2));
+        Mamba1Config cfg = new Mamba1Config(vocab, vocab, d, intKey(m, "model.d_state", 16), intKey(m, "model.n_layer", 2),
+                intKey(m, "model.expand", 2), intKey(m, "model.d_conv", 4), intKey(m, "model.dt_rank", Mamba1Config.autoDtRank(d)),
                 m.has("bias") && m.get("bias").asBoolean(), !m.has("conv_bias") || m.get("conv_bias").asBoolean(),
                 1e-5, !m.has("tie_embeddings") || m.get("tie_embeddings").asBoolean(), 0, selective);
         return Mamba1Model.trainable(cfg, be, Mamba1Init.weights(cfg, DType.F32, seed), "backbone.embeddings.weight");
@@ -407,10 +419,26 @@ final class TrainCommand implements Callable<Integer> {
         return home != null && Files.exists(home.resolve(p)) ? home.resolve(p).normalize() : p.toAbsolutePath().normalize();
     }
 
-    private static int intKey(ObjectNode n, String key, int def) {
+    /**
+     * Refuses a model that cannot fit before it is built: a lower bound of its parameters (embedding and head,
+     * {@code perLayer} · n_layer) times 16 bytes (F32 weights, gradients and the two AdamW moments).
+     */
+    private static void fits(String arch, long vocab, long d, long layers, long perLayer) {
+        long params = MemoryBudget.product(vocab, d, 2);
+        long body = MemoryBudget.product(perLayer < 0 ? Long.MAX_VALUE : perLayer, layers);   // < 0: the caller's sum overflowed
+        params = params > Long.MAX_VALUE - body ? Long.MAX_VALUE : params + body;
+        MemoryBudget.require("model." + arch + " (d_model " + d + ", n_layer " + layers + ", vocabulary " + vocab + "): ≥ "
+                + (params == Long.MAX_VALUE ? "2^63" : String.format("%,d", params)) + " parameters × 16 bytes (weights, gradients, AdamW moments)",
+                MemoryBudget.product(params, 16));
+    }
+
+    /** A size of the preset's model or data section ({@code "model.d_model"}): an integer ≥ 1, else {@code def}. */
+    private static int intKey(ObjectNode n, String dottedKey, int def) {
+        String key = dottedKey.substring(dottedKey.indexOf('.') + 1);
         if (!n.has(key)) return def;
         JsonNode v = n.get(key);
-        if (!v.canConvertToInt() || !v.isIntegralNumber()) throw new UserInputException("key '" + key + "' must be an integer, got " + v);
+        if (!v.canConvertToInt() || !v.isIntegralNumber()) throw new UserInputException("key '" + dottedKey + "' must be a 32-bit integer, got " + v);
+        if (v.asInt() < 1) throw new UserInputException("key '" + dottedKey + "' must be ≥ 1, got " + v);
         return v.asInt();
     }
 
@@ -422,17 +450,62 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
+    /** The preset file's folder (null for a built-in preset or none): its data paths resolve inside it. */
+    private Path presetDir;
+    private Path presetFile;
+    /** data keys set by a --data.KEY override: a path there is the user's own, resolved from the working directory. */
+    private final java.util.Set<String> overriddenData = new java.util.HashSet<>();
+
     private ObjectNode loadPreset() throws IOException {
         if (preset == null) return JSON.createObjectNode();
-        Path file = Path.of(preset);
+        Path file = cliPath(preset, "--preset");
         if (Files.exists(file)) {
-            JsonNode n = JSON.readTree(file.toFile());
-            if (!(n instanceof ObjectNode o)) throw new UserInputException("--preset " + file + ": not a JSON object");
-            return o;
+            presetFile = file.toAbsolutePath();
+            presetDir = presetFile.getParent();
+            return readPresetFile(presetFile);
         }
         try (InputStream in = TrainCommand.class.getResourceAsStream("/presets/" + preset + ".json")) {
-            if (in == null) throw new UserInputException("--preset " + preset + ": no such file or built-in preset" + mamba4j.nn.Keys.hint(preset, PRESETS));
-            return (ObjectNode) JSON.readTree(in);
+            if (in == null || preset.contains("/")) throw new UserInputException("--preset " + preset + ": no such file or built-in preset" + mamba4j.nn.Keys.hint(preset, PRESETS));
+            return sections((ObjectNode) JSON.readTree(in), preset);
         }
+    }
+
+    /**
+     * A preset file: one JSON object whose "model", "data" and "train" are objects (or absent / null), errors naming
+     * the file and the key. The fuzz target of presets reads files through here.
+     */
+    static ObjectNode readPresetFile(Path file) {
+        return sections(mamba4j.io.UserFiles.readJsonObject(file, "--preset " + file.toAbsolutePath()), file.toAbsolutePath().toString());
+    }
+
+    private static ObjectNode sections(ObjectNode o, String name) {
+        for (String section : List.of("model", "data", "train"))
+            if (o.has(section) && !o.get(section).isObject() && !o.get(section).isNull())
+                throw new UserInputException("--preset " + name + ": key '" + section + "' must be an object, got " + o.get(section).getNodeType());
+        for (String section : List.of("model", "data", "train")) if (o.has(section) && o.get(section).isNull()) o.remove(section);
+        return o;
+    }
+
+    /** A path given on the command line; a NUL or another invalid character is a named error, not a JDK exception. */
+    private static Path cliPath(String value, String flag) {
+        try {
+            return Path.of(value);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new UserInputException(flag + " " + mamba4j.io.UserFiles.printable(value) + ": not a valid path (" + e.getReason() + ")");
+        }
+    }
+
+    /** data.KEY as a path: from a preset file, inside the preset's folder; from a built-in preset or an override, as given. */
+    private Path dataPath(ObjectNode dataCfg, String key) {
+        String v = dataString(dataCfg, key);
+        if (presetDir != null && !overriddenData.contains(key)) return mamba4j.io.UserFiles.inside(presetDir, v, presetFile, "data." + key);
+        return dataPath(cliPath(v, "data." + key).toString());
+    }
+
+    private String dataString(ObjectNode dataCfg, String key) {
+        JsonNode v = dataCfg.get(key);
+        if (!v.isTextual())
+            throw new UserInputException((presetFile != null && !overriddenData.contains(key) ? presetFile + ": " : "") + "key 'data." + key + "' must be a string, got " + v);
+        return v.textValue();
     }
 }

@@ -48,7 +48,14 @@ public final class Workspace implements AutoCloseable {
         while (true) {
             if (block == blocks.size()) {                  // blocks grow from 1 MiB to 64 MiB: small models stay small
                 long size = blocks.isEmpty() ? MIN_BLOCK : Math.min(MAX_BLOCK, 2 * blocks.getLast().byteSize());
-                blocks.add(arena.allocate(Math.max(size, aligned), 64));
+                try {
+                    blocks.add(arena.allocate(Math.max(size, aligned), 64));
+                } catch (OutOfMemoryError e) {   // named, for the CLI's one-line out-of-memory message
+                    OutOfMemoryError named = new OutOfMemoryError("a workspace block of " + Math.max(size, aligned) + " bytes for a "
+                            + dtype + " tensor " + s + " (" + reservedBytes() + " bytes already reserved)");
+                    named.initCause(e);
+                    throw named;
+                }
             }
             MemorySegment b = blocks.get(block);
             if (offset + aligned <= b.byteSize()) {

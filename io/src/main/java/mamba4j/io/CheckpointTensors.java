@@ -71,7 +71,11 @@ public final class CheckpointTensors implements AutoCloseable {
         JsonConfig cfg = JsonConfig.read(index);
         JsonConfig weightMap = cfg.node("weight_map");
         Map<String, String> shardOf = new LinkedHashMap<>();
-        for (String tensor : weightMap.keys()) shardOf.put(tensor, weightMap.string(tensor));
+        for (String tensor : weightMap.keys()) {
+            String shard = weightMap.string(tensor);
+            UserFiles.inside(index.getParent(), shard, index, "weight_map." + tensor); // refuses .., absolute paths, NUL, links out
+            shardOf.put(tensor, shard);
+        }
         if (shardOf.isEmpty()) throw new UserInputException(index + ": 'weight_map' lists no tensors");
 
         Path dir = index.getParent();
@@ -83,9 +87,9 @@ public final class CheckpointTensors implements AutoCloseable {
                 String shardName = e.getValue();
                 SafetensorsFile shard = files.get(shardName);
                 if (shard == null) {
-                    Path shardPath = dir.resolve(shardName);
+                    Path shardPath = UserFiles.inside(dir, shardName, index, "weight_map." + e.getKey());
                     if (!Files.isRegularFile(shardPath))
-                        throw new UserInputException(index + ": shard file '" + shardName + "' (holding tensor '"
+                        throw new UserInputException(index + ": shard file " + UserFiles.printable(shardName) + " (holding tensor '"
                                 + e.getKey() + "') does not exist in " + dir);
                     shard = SafetensorsFile.open(shardPath);
                     opened.add(shard);
@@ -97,7 +101,7 @@ public final class CheckpointTensors implements AutoCloseable {
                 byName.put(e.getKey(), shard);
             }
             return new CheckpointTensors(index, List.copyOf(opened), Collections.unmodifiableMap(byName));
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             opened.forEach(SafetensorsFile::close);
             throw e;
         }

@@ -119,14 +119,7 @@ public final class HfTokenizer implements Tokenizer {
 
     /** Parsed leniently (duplicate keys allowed), as the Rust library's serde_json reads it. */
     private static ObjectNode parse(Path p, byte[] bytes) {
-        JsonNode n;
-        try {
-            n = new ObjectMapper().readTree(bytes);
-        } catch (JsonProcessingException e) {
-            throw new UserInputException(p + ": not valid JSON: " + e.getOriginalMessage(), e);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        JsonNode n = UserFiles.parseJson(new ObjectMapper(), p, bytes);
         if (n == null || !n.isObject()) throw new UserInputException(p + ": expected a JSON object (a tokenizer.json)");
         return (ObjectNode) n;
     }

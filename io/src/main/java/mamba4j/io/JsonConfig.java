@@ -12,12 +12,8 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import mamba4j.core.UserInputException;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -59,17 +55,7 @@ public final class JsonConfig {
      */
     public static JsonConfig read(Path file) {
         Path p = file.toAbsolutePath();
-        JsonNode root;
-        try {
-            root = JSON.readTree(Files.readAllBytes(p));
-        } catch (NoSuchFileException e) {
-            throw new UserInputException(p + ": file not found", e);
-        } catch (JsonProcessingException e) {
-            throw new UserInputException(p + ": not valid JSON: " + e.getOriginalMessage() + " (line "
-                    + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")", e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + p + ": " + e.getMessage(), e);
-        }
+        JsonNode root = UserFiles.readJson(p);
         if (root == null || !root.isObject())
             throw new UserInputException(p + ": expected a JSON object, got " + (root == null ? "an empty file" : root.getNodeType()));
         return new JsonConfig(p, "", (ObjectNode) root);
@@ -137,6 +123,15 @@ public final class JsonConfig {
     }
 
     public int optInt(String key, int def) { return has(key) ? integer(key) : def; }
+
+    /** A size or count (a dimension, a number of layers or heads): a 32-bit integer ≥ 1. */
+    public int size(String key) {
+        int v = integer(key);
+        if (v < 1) throw new UserInputException(where(key) + " must be ≥ 1, got " + v);
+        return v;
+    }
+
+    public int optSize(String key, int def) { return has(key) ? size(key) : def; }
 
     public long longValue(String key) {
         JsonNode v = required(key);

@@ -35,7 +35,8 @@ public final class Safetensors {
      * Writes {@code tensors} (in iteration order) and {@code metadata} to {@code path}, replacing it atomically.
      *
      * @param tensors name → tensor; names must be non-empty and not {@code __metadata__}; CPU tensors only
-     * @param metadata the {@code __metadata__} string map, e.g. {@code {"format": "pt"}}; may be empty or null
+     * @param metadata the {@code __metadata__} string map, e.g. {@code {"format": "pt"}}; may be empty or null; written
+     *     in sorted key order, so the file's bytes do not depend on the map's iteration order
      * @throws UncheckedIOException when the file cannot be written (the old file is then untouched)
      */
     public static void write(Path path, SequencedMap<String, Tensor> tensors, Map<String, String> metadata) {
@@ -62,7 +63,7 @@ public final class Safetensors {
         ObjectNode root = SafetensorsFile.JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode m = root.putObject(SafetensorsFile.METADATA_KEY);
-            metadata.forEach(m::put);
+            new java.util.TreeMap<>(metadata).forEach(m::put); // sorted: the same bytes for the same content, whatever the map (Map.of has no stable order)
         }
         long offset = 0;
         for (Map.Entry<String, Tensor> e : tensors.entrySet()) {

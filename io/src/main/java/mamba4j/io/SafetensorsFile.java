@@ -130,8 +130,8 @@ public final class SafetensorsFile implements AutoCloseable {
             String snippet = new String(header, 0, Math.min(header.length, 80), StandardCharsets.UTF_8);
             throw error(p, "header is not valid JSON (" + e.getOriginalMessage() + "); it starts with \""
                     + snippet.replace("\n", "\\n") + "\"");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+        } catch (IOException e) {   // the header is in memory: a failure is its content's (e.g. a UCS-4 byte order mark)
+            throw error(p, "header is not valid JSON (" + e.getMessage() + ")");
         }
         if (root == null || !root.isObject())
             throw error(p, "header must be a JSON object, got " + (root == null ? "nothing" : root.getNodeType()));
@@ -224,7 +224,7 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     private static UserInputException error(Path p, String what) {
-        return new UserInputException("safetensors file " + p + ": " + what);
+        return new UserInputException("safetensors file " + p + ": " + UserFiles.oneLine(what));
     }
 
     private static UserInputException tensorError(Path p, String tensor, String what) {

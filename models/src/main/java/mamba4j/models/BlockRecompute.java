@@ -95,4 +95,10 @@ public final class BlockRecompute {
                     new Parameter("recompute.h.odd", Tensor.zeros(DType.F32, bt, d), false)};
         return leaves;
     }
+
+    /** Frees both workspaces. */
+    public void close() {
+        residuals.close();
+        block.close();
+    }
 }

@@ -39,8 +39,13 @@ public final class Models {
         return c.optString("model_type", "(none)");
     }
 
+    /**
+     * Loads the model of a checkpoint folder. A folder mamba4j wrote as a training checkpoint carries
+     * {@code checksums.json}; it is verified first, so a corrupt or edited file is refused, named.
+     */
     public static Loaded load(Path dir, Backend backend) {
         JsonConfig json = readConfig(dir);
+        if (mamba4j.io.Checksums.present(dir)) mamba4j.io.Checksums.verify(dir);
         String type = json.optString("model_type",
                 Mamba2Loader.isOriginalConfig(json) ? "mamba2" : Mamba1Loader.isOriginalConfig(json) ? "mamba" : "");
         return switch (type) {
@@ -49,7 +54,7 @@ public final class Models {
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
                     yield new Loaded(Mamba1Loader.load(cfg, ck, backend), cfg, ck, json);
-                } catch (RuntimeException ex) {
+                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
                 }
@@ -59,7 +64,7 @@ public final class Models {
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
                     yield new Loaded(Mamba2Loader.load(cfg, ck, backend), cfg, ck, json);
-                } catch (RuntimeException ex) {
+                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
                 }
@@ -70,7 +75,7 @@ public final class Models {
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
                     yield new Loaded(mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend), cfg, ck, json);
-                } catch (RuntimeException ex) {
+                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
                 }
@@ -80,7 +85,7 @@ public final class Models {
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
                     yield new Loaded(PhiMambaCheckpoint.load(json, ck, backend), cfg, ck, json);
-                } catch (RuntimeException ex) {
+                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
                 }

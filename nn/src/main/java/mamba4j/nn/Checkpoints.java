@@ -1,6 +1,7 @@
 package mamba4j.nn;
 
 import mamba4j.core.UserInputException;
+import mamba4j.io.Checksums;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -20,7 +21,8 @@ import java.util.stream.Stream;
  * &lt;run&gt;/checkpoint/              the latest complete checkpoint
  *          config.json, model.safetensors   (TrainableModel.save)
  *          optimizer.safetensors            (AdamW moments, step in the metadata)
- *          trainer.json                     (TrainerState; written last: its presence marks a complete directory)
+ *          trainer.json                     (TrainerState; written last by the body: its presence marks a complete directory)
+ *          checksums.json                   (SHA-256 of each file above; verified on --resume and when a model is loaded)
  * &lt;run&gt;/checkpoint.tmp-&lt;step&gt;/     being written (removed on failure or at the next start)
  * &lt;run&gt;/checkpoint.old/          the previous one, only between the two renames below
  * </pre>
@@ -63,6 +65,7 @@ public final class Checkpoints {
                 body.write(tmp);
                 if (!Files.isRegularFile(tmp.resolve(TRAINER_FILE)))
                     throw new IllegalStateException("checkpoint body did not write " + TRAINER_FILE);
+                Checksums.write(tmp);
                 fsyncTree(tmp);
             } catch (IOException | RuntimeException | Error e) {
                 deleteTree(tmp);

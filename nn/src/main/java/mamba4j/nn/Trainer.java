@@ -112,6 +112,7 @@ public final class Trainer {
         TrainerState start;
         if (resume) {
             Path ckpt = found.orElseThrow(() -> new UserInputException("--resume: " + runDir + " holds no checkpoint to resume from"));
+            mamba4j.io.Checksums.verify(ckpt);   // a flipped byte in any file is refused, naming the file
             TrainerState saved = TrainerState.read(ckpt.resolve(Checkpoints.TRAINER_FILE));
             loadModel.accept(ckpt);
             opt.load(ckpt.resolve(Checkpoints.OPTIMIZER_FILE));

@@ -5,10 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import mamba4j.core.UserInputException;
 import mamba4j.io.JsonConfig;
+import mamba4j.io.UserFiles;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -45,19 +43,46 @@ public record TrainerState(long step, long dataPosition, long rngState, long bad
 
     public void write(Path file) { JsonConfig.write(file, toJson()); }
 
+    /**
+     * Reads and validates {@code trainer.json}: the format, every counter an integer in its range (step within
+     * [0, settings.steps], data_position ≥ step, bad_steps ≤ step, consecutive_bad_steps ≤ bad_steps, tokens ≥ 0),
+     * the rng state a 64-bit integer, elapsed_s a finite number ≥ 0 and the settings valid.
+     *
+     * @throws UserInputException naming the file and the key at fault
+     */
     public static TrainerState read(Path file) {
-        JsonNode o;
-        try {
-            o = JSON.readTree(Files.readAllBytes(file));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+        Path p = file.toAbsolutePath();
+        JsonNode o = UserFiles.readJson(p);
+        if (o == null || !o.isObject() || !FORMAT.equals(o.path("format").asText()))
+            throw new UserInputException(p + ": not a " + FORMAT + " trainer state (key 'format')");
+        for (String k : new String[] {"step", "data_position", "rng_state", "bad_steps", "consecutive_bad_steps", "tokens"}) {
+            JsonNode v = o.path(k);
+            if (!v.isIntegralNumber() || !v.canConvertToLong())
+                throw new UserInputException(p + ": key '" + k + "' must be a 64-bit integer, got " + (v.isMissingNode() ? "nothing" : shorten(v)));
         }
-        if (o == null || !FORMAT.equals(o.path("format").asText()))
-            throw new UserInputException(file + ": not a " + FORMAT + " trainer state");
-        for (String k : new String[] {"step", "data_position", "rng_state", "bad_steps", "consecutive_bad_steps", "tokens"})
-            if (!o.path(k).isIntegralNumber()) throw new UserInputException(file + ": key '" + k + "' must be an integer, got " + o.path(k));
-        return new TrainerState(o.get("step").longValue(), o.get("data_position").longValue(), o.get("rng_state").longValue(),
-                o.get("bad_steps").longValue(), o.get("consecutive_bad_steps").longValue(), o.get("tokens").longValue(),
-                o.path("elapsed_s").asDouble(), TrainSettings.resolve(o.get("settings"), java.util.List.of()));
+        JsonNode el = o.path("elapsed_s");
+        if (!el.isNumber() || !(el.doubleValue() >= 0) || !Double.isFinite(el.doubleValue()))
+            throw new UserInputException(p + ": key 'elapsed_s' must be a finite number ≥ 0, got " + (el.isMissingNode() ? "nothing" : shorten(el)));
+        if (!o.path("settings").isObject()) throw new UserInputException(p + ": key 'settings' must be an object");
+        TrainSettings settings;
+        try {
+            settings = TrainSettings.resolve(o.get("settings"), java.util.List.of());
+        } catch (UserInputException e) {
+            throw new UserInputException(p + ": key 'settings': " + e.getMessage(), e);
+        }
+        long step = o.get("step").longValue(), pos = o.get("data_position").longValue(), bad = o.get("bad_steps").longValue(),
+                streak = o.get("consecutive_bad_steps").longValue(), tokens = o.get("tokens").longValue();
+        if (step < 0 || step > settings.steps())
+            throw new UserInputException(p + ": key 'step' = " + step + " is outside [0, settings.steps = " + settings.steps() + "]");
+        if (pos < step) throw new UserInputException(p + ": key 'data_position' = " + pos + " is below step " + step + " (each step draws ≥ 1 batch)");
+        if (bad < 0 || bad > step) throw new UserInputException(p + ": key 'bad_steps' = " + bad + " is outside [0, step = " + step + "]");
+        if (streak < 0 || streak > bad) throw new UserInputException(p + ": key 'consecutive_bad_steps' = " + streak + " is outside [0, bad_steps = " + bad + "]");
+        if (tokens < 0) throw new UserInputException(p + ": key 'tokens' = " + tokens + " is negative");
+        return new TrainerState(step, pos, o.get("rng_state").longValue(), bad, streak, tokens, el.doubleValue(), settings);
+    }
+
+    private static String shorten(JsonNode v) {
+        String s = v.toString();
+        return s.length() > 80 ? s.substring(0, 77) + "..." : s;
     }
 }

@@ -144,8 +144,8 @@ public final class PhiMambaCheckpoint {
         if (!act.equals("identity"))
             throw new UserInputException(json.file() + ": key 'ssm_cfg.activation' is \"" + act + "\"; only \"identity\" (no activation after the conv) is supported");
         try {
-            return new DiscreteMamba2Config(json.integer("hidden_size"), s.integer("d_state"), s.integer("n_qk_heads"), s.integer("n_v_heads"),
-                    s.integer("d_conv"), s.integer("expand"), s.bool("bias"), s.bool("conv_bias"), s.integer("chunk_size"),
+            return new DiscreteMamba2Config(json.size("hidden_size"), s.size("d_state"), s.size("n_qk_heads"), s.size("n_v_heads"),
+                    s.size("d_conv"), s.size("expand"), s.bool("bias"), s.bool("conv_bias"), s.size("chunk_size"),
                     DiscreteMamba2Config.GATE_OPEN);                            // z_bias's init value: irrelevant once trained
         } catch (UserInputException e) {
             if (e.getMessage().startsWith(json.file().toString())) throw e;
@@ -155,7 +155,7 @@ public final class PhiMambaCheckpoint {
 
     /** "attn_layers", sorted (absent or null: none); each in [0, num_hidden_layers), no repeats. */
     public static Set<Integer> attentionLayers(JsonConfig json) {
-        return attentionLayers(json, json.integer("num_hidden_layers"));
+        return attentionLayers(json, json.size("num_hidden_layers"));
     }
 
     private static Set<Integer> attentionLayers(JsonConfig json, int layers) {

@@ -235,4 +235,10 @@ public final class PhiMambaTrainable implements TrainableModel {
     public void loadFrom(Path dir) {
         params.loadFrom(dir, ck -> name -> name);
     }
+
+    /** Frees the step workspaces (the parameters stay valid until unreachable). */
+    @Override
+    public void close() {
+        workspace.close();
+    }
 }

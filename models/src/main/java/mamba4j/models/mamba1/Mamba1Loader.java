@@ -31,27 +31,27 @@ public final class Mamba1Loader {
                         + "\"; this loader reads Mamba1 checkpoints (Mamba-2 support is tracked separately)");
             if (!c.optBool("rms_norm", true))
                 throw new UserInputException(c.file() + ": rms_norm=false (LayerNorm blocks) is not supported; released Mamba checkpoints use RMSNorm");
-            int d = c.integer("d_model");
-            int vocab = c.integer("vocab_size");
-            int mult = c.optInt("pad_vocab_size_multiple", 1);
+            int d = c.size("d_model");
+            int vocab = c.size("vocab_size");
+            int mult = c.optSize("pad_vocab_size_multiple", 1);
             if (mult <= 0) throw new UserInputException(c.file() + ": pad_vocab_size_multiple must be positive, got " + mult);
             int padded = (vocab + mult - 1) / mult * mult;
-            int dState = ssm == null ? 16 : ssm.optInt("d_state", 16);
-            int dConv = ssm == null ? 4 : ssm.optInt("d_conv", 4);
-            int expand = ssm == null ? 2 : ssm.optInt("expand", 2);
+            int dState = ssm == null ? 16 : ssm.optSize("d_state", 16);
+            int dConv = ssm == null ? 4 : ssm.optSize("d_conv", 4);
+            int expand = ssm == null ? 2 : ssm.optSize("expand", 2);
             int dtRank = ssm == null ? Mamba1Config.autoDtRank(d) : rank(ssm, "dt_rank", d);
             boolean bias = ssm != null && ssm.optBool("bias", false);
             boolean convBias = ssm == null || ssm.optBool("conv_bias", true);
-            return new Mamba1Config(vocab, padded, d, dState, c.integer("n_layer"), expand, dConv, dtRank, bias, convBias,
+            return new Mamba1Config(vocab, padded, d, dState, c.size("n_layer"), expand, dConv, dtRank, bias, convBias,
                     c.optDouble("norm_epsilon", 1e-5), c.optBool("tie_embeddings", true), eos(c, 0));
         }
         String type = c.optString("model_type", "");
         if (!type.equals("mamba"))
             throw new UserInputException(c.file() + ": model_type \"" + type + "\" is not a Mamba-1 checkpoint (expected \"mamba\")");
-        int d = c.integer("hidden_size");
-        int vocab = c.integer("vocab_size");
-        return new Mamba1Config(vocab, vocab, d, c.optInt("state_size", 16), c.integer("num_hidden_layers"),
-                c.optInt("expand", 2), c.optInt("conv_kernel", 4), rank(c, "time_step_rank", d),
+        int d = c.size("hidden_size");
+        int vocab = c.size("vocab_size");
+        return new Mamba1Config(vocab, vocab, d, c.optSize("state_size", 16), c.size("num_hidden_layers"),
+                c.optSize("expand", 2), c.optSize("conv_kernel", 4), rank(c, "time_step_rank", d),
                 c.optBool("use_bias", false), c.optBool("use_conv_bias", true), c.optDouble("layer_norm_epsilon", 1e-5),
                 c.optBool("tie_word_embeddings", true), eos(c, -1), !c.optBool(Mamba1Config.TIME_INVARIANT_KEY, false));
     }

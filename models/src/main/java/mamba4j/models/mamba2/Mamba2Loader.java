@@ -53,34 +53,34 @@ public final class Mamba2Loader {
                 throw new UserInputException(c.file() + ": ssm_cfg.norm_before_gate=true is not supported (released checkpoints gate first)");
             if (ssm.optBool("D_has_hdim", false))
                 throw new UserInputException(c.file() + ": ssm_cfg.D_has_hdim=true is not supported");
-            int d = c.integer("d_model");
-            int expand = ssm.optInt("expand", 2);
+            int d = c.size("d_model");
+            int expand = ssm.optSize("expand", 2);
             if (ssm.has("d_ssm") && ssm.integer("d_ssm") != expand * d)
                 throw new UserInputException(c.file() + ": ssm_cfg.d_ssm = " + ssm.integer("d_ssm") + " differs from expand · d_model (partial SSM) — not supported");
-            int vocab = c.integer("vocab_size");
-            int mult = c.optInt("pad_vocab_size_multiple", 8);
+            int vocab = c.size("vocab_size");
+            int mult = c.optSize("pad_vocab_size_multiple", 8);
             if (mult <= 0) throw new UserInputException(c.file() + ": pad_vocab_size_multiple must be positive, got " + mult);
             int padded = (vocab + mult - 1) / mult * mult;
-            int headdim = ssm.optInt("headdim", 64);
+            int headdim = ssm.optSize("headdim", 64);
             if (expand * d % headdim != 0)
                 throw new UserInputException(c.file() + ": expand · d_model = " + expand * d + " is not divisible by ssm_cfg.headdim " + headdim);
             double[] lim = timeStepLimit(c.toObjectNode().get("ssm_cfg").get("dt_limit"), c.file() + ": ssm_cfg.dt_limit");
-            return new Mamba2Config(vocab, padded, d, ssm.optInt("d_state", 128), expand, ssm.optInt("ngroups", 1),
-                    expand * d / headdim, headdim, ssm.optInt("d_conv", 4), ssm.optBool("bias", false), ssm.optBool("conv_bias", true),
+            return new Mamba2Config(vocab, padded, d, ssm.optSize("d_state", 128), expand, ssm.optSize("ngroups", 1),
+                    expand * d / headdim, headdim, ssm.optSize("d_conv", 4), ssm.optBool("bias", false), ssm.optBool("conv_bias", true),
                     c.optDouble("norm_epsilon", 1e-5), c.optBool("tie_embeddings", true), lim[0], lim[1],
-                    ssm.optInt("chunk_size", 256), c.integer("n_layer"), eos(c, 0), true);
+                    ssm.optSize("chunk_size", 256), c.size("n_layer"), eos(c, 0), true);
         }
         String type = c.optString("model_type", "");
         if (!type.equals("mamba2"))
             throw new UserInputException(c.file() + ": model_type \"" + type + "\" is not a Mamba-2 checkpoint (expected \"mamba2\")");
         // transformers Mamba2Config defaults
-        int vocab = c.integer("vocab_size");
+        int vocab = c.size("vocab_size");
         double[] lim = timeStepLimit(c.toObjectNode().get("time_step_limit"), c.file() + ": time_step_limit");
-        return new Mamba2Config(vocab, vocab, c.integer("hidden_size"), c.optInt("state_size", 128), c.optInt("expand", 2),
-                c.optInt("n_groups", 8), c.optInt("num_heads", 128), c.optInt("head_dim", 64), c.optInt("conv_kernel", 4),
+        return new Mamba2Config(vocab, vocab, c.size("hidden_size"), c.optSize("state_size", 128), c.optSize("expand", 2),
+                c.optSize("n_groups", 8), c.optSize("num_heads", 128), c.optSize("head_dim", 64), c.optSize("conv_kernel", 4),
                 c.optBool("use_bias", false), c.optBool("use_conv_bias", true), c.optDouble("layer_norm_epsilon", 1e-5),
-                c.optBool("tie_word_embeddings", false), lim[0], lim[1], c.optInt("chunk_size", 256),
-                c.integer("num_hidden_layers"), eos(c, -1), c.optBool(NORM_PER_GROUP_KEY, false));
+                c.optBool("tie_word_embeddings", false), lim[0], lim[1], c.optSize("chunk_size", 256),
+                c.size("num_hidden_layers"), eos(c, -1), c.optBool(NORM_PER_GROUP_KEY, false));
     }
 
     /**

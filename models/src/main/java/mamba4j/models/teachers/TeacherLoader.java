@@ -23,25 +23,35 @@ public final class TeacherLoader {
 
     /** The config record of the checkpoint's model_type ("phi", "llama" or "gpt2"). */
     public static Record config(JsonConfig c) {
+        Record r = read(c);
+        try {
+            spec(r);   // the spec's checks (head counts, rotary dims, memory of the position tables), named with the file
+        } catch (UserInputException e) {
+            throw new UserInputException(c.file() + ": " + e.getMessage().replaceFirst("^config: ", ""), e);
+        }
+        return r;
+    }
+
+    private static Record read(JsonConfig c) {
         String type = c.optString("model_type", "");
         return switch (type) {
-            case "phi" -> new PhiConfig(c.integer("vocab_size"), c.integer("hidden_size"), c.integer("intermediate_size"),
-                    c.integer("num_hidden_layers"), c.integer("num_attention_heads"),
-                    optInt(c, "num_key_value_heads", c.integer("num_attention_heads")), c.optString("hidden_act", "gelu_new"),
-                    c.optInt("max_position_embeddings", 2048), c.optDouble("layer_norm_eps", 1e-5), rope(c, "rope_theta", 10000.0),
+            case "phi" -> new PhiConfig(c.size("vocab_size"), c.size("hidden_size"), c.size("intermediate_size"),
+                    c.size("num_hidden_layers"), c.size("num_attention_heads"),
+                    optSize(c, "num_key_value_heads", c.size("num_attention_heads")), c.optString("hidden_act", "gelu_new"),
+                    c.optSize("max_position_embeddings", 2048), c.optDouble("layer_norm_eps", 1e-5), rope(c, "rope_theta", 10000.0),
                     rope(c, "partial_rotary_factor", 0.5), c.optBool("qk_layernorm", false), c.optBool("tie_word_embeddings", false), eos(c));
             case "llama" -> {
-                int heads = c.integer("num_attention_heads");
-                yield new LlamaConfig(c.integer("vocab_size"), c.integer("hidden_size"), c.integer("intermediate_size"),
-                        c.integer("num_hidden_layers"), heads, optInt(c, "num_key_value_heads", heads),
-                        optInt(c, "head_dim", c.integer("hidden_size") / heads), c.optString("hidden_act", "silu"),
-                        c.optInt("max_position_embeddings", 2048), c.optDouble("rms_norm_eps", 1e-6), rope(c, "rope_theta", 10000.0),
+                int heads = c.size("num_attention_heads");
+                yield new LlamaConfig(c.size("vocab_size"), c.size("hidden_size"), c.size("intermediate_size"),
+                        c.size("num_hidden_layers"), heads, optSize(c, "num_key_value_heads", heads),
+                        optSize(c, "head_dim", c.size("hidden_size") / heads), c.optString("hidden_act", "silu"),
+                        c.optSize("max_position_embeddings", 2048), c.optDouble("rms_norm_eps", 1e-6), rope(c, "rope_theta", 10000.0),
                         c.optBool("attention_bias", false), c.optBool("mlp_bias", false), c.optBool("tie_word_embeddings", false), eos(c));
             }
             case "gpt2" -> {
-                int d = c.integer("n_embd");
-                yield new Gpt2Config(c.integer("vocab_size"), d, c.integer("n_layer"), c.integer("n_head"), optInt(c, "n_inner", 4 * d),
-                        c.optInt("n_positions", 1024), c.optString("activation_function", "gelu_new"), c.optDouble("layer_norm_epsilon", 1e-5),
+                int d = c.size("n_embd");
+                yield new Gpt2Config(c.size("vocab_size"), d, c.size("n_layer"), c.size("n_head"), optSize(c, "n_inner", 4 * d),
+                        c.optSize("n_positions", 1024), c.optString("activation_function", "gelu_new"), c.optDouble("layer_norm_epsilon", 1e-5),
                         c.optBool("scale_attn_weights", true), c.optBool("tie_word_embeddings", true), eos(c));
             }
             default -> throw new UserInputException(c.file() + ": model_type \"" + type + "\" is not a Transformer teacher (phi, llama, gpt2)");
@@ -72,9 +82,9 @@ public final class TeacherLoader {
     }
 
     /** An integer key that may be absent or null. */
-    private static int optInt(JsonConfig c, String key, int def) {
+    private static int optSize(JsonConfig c, String key, int def) {
         JsonNode n = c.toObjectNode().get(key);
-        return n == null || n.isNull() ? def : c.integer(key);
+        return n == null || n.isNull() ? def : c.size(key);
     }
 
     private static int eos(JsonConfig c) {

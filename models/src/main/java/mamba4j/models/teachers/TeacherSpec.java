@@ -30,6 +30,10 @@ public record TeacherSpec(Arch arch, int vocabSize, int hidden, int intermediate
             throw new UserInputException("config: sizes must be positive (vocab " + vocabSize + ", hidden " + hidden + ", intermediate "
                     + intermediate + ", layers " + layers + ", head_dim " + headDim + ", max positions " + maxPositions + ")");
         if (!(normEps > 0)) throw new UserInputException("config: the norm epsilon must be > 0, got " + normEps);
+        // checked before any table is built: RoPE cos/sin tables hold maxPositions · rotaryDim floats (Ops.ropeTables)
+        if (rotaryDim > 0)
+            mamba4j.io.MemoryBudget.require("config: max_position_embeddings = " + maxPositions + " (rotary tables of "
+                    + maxPositions + " × " + rotaryDim + " floats)", mamba4j.io.MemoryBudget.product(maxPositions, rotaryDim, 4));
     }
 
     /** 1/√Dh, the score scale of all three (GPT-2's scale_attn_weights = true). */
