@@ -69,6 +69,18 @@ public abstract class BackendConformance {
 
     static IntStream widths() { return Arrays.stream(WIDTHS); }
 
+    /**
+     * One large size: past the element counts at which a backend splits an elementwise op across threads (the cpu
+     * backend's 16384) or launches more than one block, with a tail.
+     */
+    protected static final int LARGE = 40_000;
+
+    /** {@link #WIDTHS} and {@link #LARGE}, for the elementwise ops (cheap at any size). */
+    static IntStream elementwiseSizes() { return IntStream.concat(widths(), IntStream.of(LARGE)); }
+
+    /** Rows to run an elementwise op of width n on: 1 and 3 (a flat count that is not n), one row only when n is large. */
+    private static int[] rowsFor(int n) { return n > 1000 ? new int[]{1} : new int[]{1, 3}; }
+
     /** Widths ≥ 2: at D = 1 rmsNorm is sign(x)·w and its dx is the cancellation of two equal terms, ill-conditioned in F32. */
     static IntStream normWidths() { return widths().filter(w -> w >= 2); }
 
@@ -426,11 +438,11 @@ public abstract class BackendConformance {
     // ------------------------------------------------------------------ elementwise, norms
 
     @ParameterizedTest
-    @MethodSource("widths")
+    @MethodSource("elementwiseSizes")
     @Covers({"add", "mul", "addRow", "negExp", "scale"})
     void arithmeticIncludingInPlace(int n) {
         Random r = new Random(n);
-        for (int m : new int[]{1, 3}) {
+        for (int m : rowsFor(n)) {
             Tensor a = gauss(r, 2, m, n), b = gauss(r, 2, m, n), row = gauss(r, 1, n);
             String s = " " + m + "x" + n;
             op("add" + s).in("a", a).in("b", b).out("out", nan(m, n), FAST_VS_REFERENCE).run((be, t) -> be.add(t.get("a"), t.get("b"), t.get("out")));
@@ -456,11 +468,11 @@ public abstract class BackendConformance {
     }
 
     @ParameterizedTest
-    @MethodSource("widths")
+    @MethodSource("elementwiseSizes")
     @Covers({"silu", "siluBackward", "softplus", "softplusBackward", "mulSilu", "mulSiluBackward", "geluTanh", "geluTanhBackward"})
     void activationsAndTheirBackwards(int n) {
         Random r = new Random(n);
-        for (int m : new int[]{1, 3}) {
+        for (int m : rowsFor(n)) {
             Tensor x = activationInput(r, m, n), y = gauss(r, 1, m, n), dy = gauss(r, 1, m, n);
             String s = " " + m + "x" + n;
             op("silu" + s).in("x", x).out("out", nan(m, n), FAST_VS_REFERENCE).run((be, t) -> be.silu(t.get("x"), t.get("out")));
@@ -665,7 +677,7 @@ public abstract class BackendConformance {
 
     /** (B, L, E, N): odd channel and state sizes, single steps (decode), L spanning several chunks. */
     static Stream<Arguments> scanShapes() {
-        return Stream.of(Arguments.of(2, 23, 3, 16), Arguments.of(2, 23, 16, 16), Arguments.of(2, 23, 17, 19), Arguments.of(1, 1, 21, 4),
+        return Stream.of(Arguments.of(2, 23, 3, 16), Arguments.of(2, 23, 16, 16), Arguments.of(2, 23, 17, 19), Arguments.of(1, 1, 21, 4), Arguments.of(3, 1, 21, 19),
                 Arguments.of(3, 1, 64, 16), Arguments.of(1, 65, 8, 1), Arguments.of(2, 23, 40, 8));
     }
 
