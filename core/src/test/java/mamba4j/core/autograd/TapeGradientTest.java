@@ -5,6 +5,7 @@ import mamba4j.core.Backends;
 import mamba4j.core.DType;
 import mamba4j.core.Formulas;
 import mamba4j.core.Tensor;
+import mamba4j.core.Workspace;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -38,6 +39,10 @@ class TapeGradientTest {
     private static final double H = 1e-5;
     /** Relative Frobenius error allowed between the tape's gradient and the numeric one, float64 throughout. */
     private static final double FD_TOL = 1e-6;
+    /** One workspace for the whole class (its blocks are 64 MiB and live as long as it does), reset per case. */
+    private static final Workspace WORKSPACE = new Workspace();
+    /** Two float64 computations of the same gradient that differ only in where tensors live and how they are summed. */
+    private static final double SAME_MATH = 1e-12;
     /** The scale a scalar loss is seeded with (≠ 1, so the rules that scale a loss's gradient are exercised). */
     private static final float LOSS_SCALE = 0.5f;
 
@@ -202,13 +207,51 @@ class TapeGradientTest {
         }
     }
 
+    /**
+     * The same gradients when the tape allocates from a {@link Workspace} and the graph's inputs are intermediates
+     * (each leaf + 0 through an Add node) rather than parameters: then gradients are adopted or accumulated into
+     * tape-allocated tensors instead of the parameters' own, an allocation path of its own in the tape's dtype.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("nodeCases")
+    void sameGradientThroughIntermediatesFromAWorkspace(Case c) {
+        Random r = new Random(c.name().hashCode() + 1);
+        Tensor[] values = c.leaves().apply(r);
+        Tensor seed = null;
+        List<double[]> direct = new ArrayList<>();
+        for (int variant = 0; variant < 2; variant++) {
+            Parameter[] params = new Parameter[values.length];
+            for (int i = 0; i < values.length; i++) params[i] = new Parameter(c.name() + "." + i, values[i], false);
+            WORKSPACE.reset();
+            Tape tape = variant == 0 ? new Tape(R) : new Tape(R, WORKSPACE);
+            Var[] leaves = new Var[params.length];
+            for (int i = 0; i < params.length; i++) {
+                leaves[i] = tape.param(params[i]);
+                if (variant == 1) leaves[i] = tape.add(leaves[i], tape.constant(Tensor.zeros(DType.F64, values[i].shape())));
+            }
+            Var out = c.graph().build(tape, leaves);
+            if (isLoss(tape, out)) tape.backward(out, LOSS_SCALE);
+            else {
+                if (seed == null) seed = g(r, out.value().shape().dims());
+                tape.backward(out, seed);
+            }
+            for (int i = 0; i < params.length; i++) {
+                if (variant == 0) direct.add(params[i].grad().toDoubleArray());
+                else assertClose(c.name() + ": input " + i + " through an intermediate, workspace tape", params[i].grad().toDoubleArray(), direct.get(i),
+                        SAME_MATH);
+            }
+        }
+    }
+
     private static double forward(Case c, Parameter[] params, Tensor seed) {
         Tape tape = new Tape(R);
         Var out = c.graph().build(tape, Arrays.stream(params).map(tape::param).toArray(Var[]::new));
         return loss(tape, out, seed);
     }
 
-    static void assertClose(String what, double[] actual, double[] expected) {
+    static void assertClose(String what, double[] actual, double[] expected) { assertClose(what, actual, expected, FD_TOL); }
+
+    static void assertClose(String what, double[] actual, double[] expected, double tol) {
         double num = 0, den = 0, max = 0;
         int worst = -1;
         for (int i = 0; i < actual.length; i++) {
@@ -219,8 +262,12 @@ class TapeGradientTest {
         }
         if (den == 0) fail(what + ": the numeric gradient is zero, the check would be vacuous");
         double rel = Math.sqrt(num / den);
-        if (!(rel <= FD_TOL))
-            fail(String.format("%s: relative error %.3e > %.1e; max abs %.3e at [%d]: tape %.10g vs numeric %.10g; tape %s, numeric %s", what,
-                    rel, FD_TOL, max, worst, actual[worst], expected[worst], Arrays.toString(actual), Arrays.toString(expected)));
+        if (!(rel <= tol))
+            fail(String.format("%s: relative error %.3e > %.1e; max abs %.3e at [%d]: tape %.10g vs numeric %.10g; first elements: tape %s, numeric %s",
+                    what, rel, tol, max, worst, actual[worst], expected[worst], head(actual), head(expected)));
+    }
+
+    private static String head(double[] v) {
+        return Arrays.toString(Arrays.copyOf(v, Math.min(v.length, 8))) + (v.length > 8 ? "…" : "");
     }
 }
