@@ -628,9 +628,10 @@ public abstract class BackendConformance {
         int b = 2, l = 9;
         Tensor x = gauss(r, 1, b, l, c), w = gauss(r, 1, c, k), bias = gauss(r, 1, c);
         for (boolean silu : new boolean[]{false, true}) {
-            op("causalConv1dStep C=" + c + " K=" + k + (silu ? " silu" : "")).in("x", gauss(r, 1, b, c)).in("w", w).in("bias", bias)
-                    .out("state", gauss(r, 1, b, c, k), FAST_VS_REFERENCE).out("out", nan(b, c), FAST_VS_REFERENCE)
-                    .run((be, t) -> be.causalConv1dStep(t.get("state"), t.get("x"), t.get("w"), t.get("bias"), silu, t.get("out")));
+            for (Tensor bs : Arrays.asList(bias, null))
+                op("causalConv1dStep C=" + c + " K=" + k + (silu ? " silu" : "") + (bs == null ? " no bias" : "")).in("x", gauss(r, 1, b, c))
+                        .in("w", w).in("bias", bs).out("state", gauss(r, 1, b, c, k), FAST_VS_REFERENCE).out("out", nan(b, c), FAST_VS_REFERENCE)
+                        .run((be, t) -> be.causalConv1dStep(t.get("state"), t.get("x"), t.get("w"), t.get("bias"), silu, t.get("out")));
             // step by step from a zero state reproduces the whole-sequence conv
             Backend be = backend();
             Tensor xd = up(x), wd = up(w), bd = up(bias), whole = up(nan(b, l, c)), stepped = up(nan(b, l, c));
@@ -656,6 +657,12 @@ public abstract class BackendConformance {
             return new ScanInputs(gauss(r, 1, b, l, e), delta, full ? gauss(r, 0.5, e) : null, negA(r, e, n), gauss(r, 1, b, l, n),
                     gauss(r, 1, b, l, n), full ? gauss(r, 1, e) : null, full ? gauss(r, 1, b, l, e) : null,
                     full ? gauss(r, 1, b, e, n) : null, full);
+        }
+
+        /** The mixed case: softplus(Δ) without a bias, D and h_0 but no gate z. */
+        static ScanInputs mixed(Random r, int b, int l, int e, int n) {
+            return new ScanInputs(gauss(r, 1, b, l, e), gauss(r, 1, b, l, e), null, negA(r, e, n), gauss(r, 1, b, l, n), gauss(r, 1, b, l, n),
+                    gauss(r, 1, e), null, gauss(r, 1, b, e, n), true);
         }
 
         int b() { return u.size(0); }
@@ -686,9 +693,9 @@ public abstract class BackendConformance {
     @Covers("selectiveScan")
     void selectiveScanWithAndWithoutOptionalInputs(int b, int l, int e, int n) {
         Random r = new Random(b * 1000L + l * 100L + e * 10L + n);
-        for (boolean full : new boolean[]{true, false}) {
-            ScanInputs in = ScanInputs.random(r, b, l, e, n, full);
-            in.declare(op("selectiveScan B=" + b + " L=" + l + " E=" + e + " N=" + n + (full ? "" : " plain")), FAST_VS_REFERENCE)
+        for (String variant : List.of("full", "plain", "mixed")) {
+            ScanInputs in = variant.equals("mixed") ? ScanInputs.mixed(r, b, l, e, n) : ScanInputs.random(r, b, l, e, n, variant.equals("full"));
+            in.declare(op("selectiveScan B=" + b + " L=" + l + " E=" + e + " N=" + n + " " + variant), FAST_VS_REFERENCE)
                     .out("out", nan(b, l, e), FAST_VS_REFERENCE)
                     .run((be, t) -> be.selectiveScan(in.args(t, t.get("state"), t.get("out"))));
         }
@@ -733,22 +740,26 @@ public abstract class BackendConformance {
         int b = 2, n = 16, chunks = (l + chunk - 1) / chunk;
         for (int e : new int[]{3, 17, 40}) {
             Random r = new Random(l * 1000L + chunk * 10L + e);
-            for (boolean full : new boolean[]{true, false}) {
-                ScanInputs in = ScanInputs.random(r, b, l, e, n, full);
-                String s = " L=" + l + " chunk=" + chunk + " E=" + e + (full ? "" : " plain");
+            for (String variant : List.of("full", "plain", "mixed")) {
+                boolean plain = variant.equals("plain");
+                ScanInputs in = variant.equals("mixed") ? ScanInputs.mixed(r, b, l, e, n) : ScanInputs.random(r, b, l, e, n, !plain);
+                String s = " L=" + l + " chunk=" + chunk + " E=" + e + " " + variant;
                 Map<String, Tensor> fwd = in.declare(op("selectiveScanForward" + s), FAST_VS_REFERENCE)
                         .out("out", nan(b, l, e), FAST_VS_REFERENCE).out("chunkStates", nan(b, chunks, e, n), FAST_VS_REFERENCE)
                         .run((be, t) -> be.selectiveScanForward(in.args(t, t.get("state"), t.get("out")), chunk, t.get("chunkStates")));
                 // backward from the forward's saved states, as the tape calls it (state holds h_L by then): per-step
-                // gradients written (NaN before), parameter gradients accumulated (random before)
+                // gradients written (NaN before), parameter gradients accumulated (random before); plain asks for
+                // du, dDelta and dC only, the others for the gradient of every input they have
                 OpCase back = op("selectiveScanBackward" + s).in("u", in.u).in("delta", in.delta).in("bias", in.bias).in("a", in.a)
                         .in("B", in.bm).in("C", in.cm).in("D", in.d).in("z", in.z).in("state", fwd.get("state")).in("out", fwd.get("out"))
                         .in("chunkStates", fwd.get("chunkStates")).in("dOut", gauss(r, 1, b, l, e))
                         .out("du", nan(b, l, e), LONG_REDUCTION).out("dDelta", nan(b, l, e), LONG_REDUCTION).out("dC", nan(b, l, n), LONG_REDUCTION);
-                if (full) back.out("dA", gauss(r, 1, e, n), LONG_REDUCTION).out("dB", nan(b, l, n), LONG_REDUCTION)
-                        .out("dD", gauss(r, 1, e), LONG_REDUCTION).out("dZ", nan(b, l, e), LONG_REDUCTION)
-                        .out("dDeltaBias", gauss(r, 1, e), LONG_REDUCTION).out("dState0", nan(b, e, n), LONG_REDUCTION);
-                else back.in("dA", null).in("dB", null).in("dD", null).in("dZ", null).in("dDeltaBias", null).in("dState0", null);
+                if (plain) back.in("dA", null).in("dB", null);
+                else back.out("dA", gauss(r, 1, e, n), LONG_REDUCTION).out("dB", nan(b, l, n), LONG_REDUCTION);
+                if (in.d == null || plain) back.in("dD", null); else back.out("dD", gauss(r, 1, e), LONG_REDUCTION);
+                if (in.z == null) back.in("dZ", null); else back.out("dZ", nan(b, l, e), LONG_REDUCTION);
+                if (in.bias == null) back.in("dDeltaBias", null); else back.out("dDeltaBias", gauss(r, 1, e), LONG_REDUCTION);
+                if (in.state0 == null) back.in("dState0", null); else back.out("dState0", nan(b, e, n), LONG_REDUCTION);
                 back.run((be, t) -> be.selectiveScanBackward(in.args(t, t.get("state"), t.get("out")), chunk, t.get("chunkStates"),
                         t.get("dOut"), scanGrads(t)));
             }
