@@ -88,11 +88,10 @@ class SuiteCatchesBrokenKernelsTest {
                     if (a[6] != null) ((Tensor) a[6]).fill(0f);
                     k.run(a);
                 }, "layerNormAndItsBackwardWithAndWithoutBias"),
-                new Mutation("selectiveScanBackward overwrites dA instead of accumulating", "selectiveScanBackward", (a, k) -> {
-                    Tensor dA = ((mamba4j.core.SelectiveScanGrads) a[4]).dA();
-                    if (dA != null) dA.fill(0f);
+                new Mutation("causalConv1dBackward overwrites dw instead of accumulating", "causalConv1dBackward", (a, k) -> {
+                    ((Tensor) a[6]).fill(0f);
                     k.run(a);
-                }, "scanForwardAndBackwardForChunksThatDoAndDoNotDivideL"));
+                }, "causalConvAndItsBackward"));
     }
 
     /** Runs the named conformance cases on the given kernels; returns {tests run, failures}. */
