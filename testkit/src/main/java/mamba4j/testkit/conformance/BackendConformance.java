@@ -4,12 +4,14 @@ import mamba4j.core.Backend;
 import mamba4j.core.Backends;
 import mamba4j.core.CopyRegion;
 import mamba4j.core.DType;
+import mamba4j.core.Device;
 import mamba4j.core.Formulas;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.SelectiveScanGrads;
 import mamba4j.core.Shape;
 import mamba4j.core.Ssd;
 import mamba4j.core.SsdGrads;
+import mamba4j.core.Storage;
 import mamba4j.core.Tensor;
 import mamba4j.testkit.Compare;
 import org.junit.jupiter.api.Test;
@@ -24,7 +26,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -95,22 +96,12 @@ public abstract class BackendConformance {
         return t;
     }
 
-    /** Host F32 (dims) with uniform entries in [lo, hi). */
-    protected static Tensor uniform(Random r, double lo, double hi, long... dims) {
-        Tensor t = Tensor.zeros(DType.F32, dims);
-        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) (lo + (hi - lo) * r.nextDouble()));
-        return t;
-    }
-
     /** Host F32 (dims) of NaN: the initial value of an output the op must write in full. */
     protected static Tensor nan(long... dims) {
         Tensor t = Tensor.zeros(DType.F32, dims);
         t.fill(Float.NaN);
         return t;
     }
-
-    /** Host F32 (dims) of NaN shaped like t. */
-    protected static Tensor nanLike(Tensor t) { return nan(t.shape().dims()); }
 
     /** Mamba-1's continuous A (E, N) = −exp(N(0, 0.5²)): negative, spread over a decade. */
     protected static Tensor negA(Random r, long e, long n) {
@@ -183,6 +174,20 @@ public abstract class BackendConformance {
                 assertTrue(e3.getMessage().contains("ssd"), e3.getMessage());
             }
         }
+    }
+
+    /** A tensor on another device (a made-up address on cuda:7, never dereferenced) is refused naming the op and both devices. */
+    @Test
+    void tensorsOfAnotherDeviceAreRefusedNamingTheDevices() {
+        Backend be = backend();
+        Device other = be.device().equals(Device.cuda(7)) ? Device.cuda(6) : Device.cuda(7);
+        Tensor elsewhere = Tensor.onDevice(DType.F32, Shape.of(2, 3), new Storage.OnDevice(other, 1 << 20, 24, null), 0);
+        Tensor mine = be.zeros(2, 3);
+        var e = assertThrows(IllegalArgumentException.class, () -> be.add(mine, elsewhere, mine));
+        assertTrue(e.getMessage().contains("add") && e.getMessage().contains(other.toString()) && e.getMessage().contains(be.device().toString()),
+                e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> be.download(elsewhere));
+        assertThrows(IllegalArgumentException.class, () -> be.copy(elsewhere, mine));
     }
 
     // ------------------------------------------------------------------ memory and movement
