@@ -18,7 +18,6 @@ import mamba4j.models.distill.DistillPlan;
 import mamba4j.models.distill.Distiller;
 import mamba4j.models.distill.Metrics;
 import mamba4j.models.teachers.TeacherModel;
-import mamba4j.models.teachers.TeacherTrainable;
 import mamba4j.nn.Checkpoints;
 import mamba4j.nn.TrainSettings;
 import mamba4j.nn.Trainer;
@@ -191,7 +190,7 @@ final class DemoCommand implements Callable<Integer> {
     static PhiMambaTrainable scratchStudent(Models.Loaded t, DistillPlan p, Backend be, Path dir, Path text, long tokens, boolean progress, boolean plots) throws IOException {
         TeacherModel tm = (TeacherModel) t.model();
         Path randomTeacher = dir.resolve("random-teacher");
-        if (!Files.exists(randomTeacher.resolve("model.safetensors"))) TeacherTrainable.random(tm.spec(), p.seed() + 100, be).save(randomTeacher);
+        if (!Files.exists(randomTeacher.resolve("model.safetensors"))) TeacherModel.random(tm.spec(), p.seed() + 100, be).save(randomTeacher);
         PhiMambaTrainable s;
         try (CheckpointTensors ck = CheckpointTensors.open(randomTeacher)) {
             s = PhiMambaTrainable.of(PhiMambaInit.fromTeacher(tm.spec(), ck, be,

@@ -7,7 +7,6 @@ import mamba4j.core.autograd.Parameter;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.io.Safetensors;
 import mamba4j.models.Models;
-import mamba4j.models.mamba1.Mamba1Trainable;
 import mamba4j.nn.TrainableModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -49,7 +48,7 @@ final class GradCommand implements Callable<Integer> {
                                 + " is out of range: vocab_size is " + vocab);
             CheckpointTensors ck = loaded.checkpoint();
             TrainableModel tm = Models.trainable(loaded, Backends.get(backend));     // Mamba-1, Mamba-2 or a teacher
-            double loss = tm.lossAndBackward(ids, Mamba1Trainable.nextTokenTargets(ids), 1f);
+            double loss = tm.lossAndBackward(ids, mamba4j.models.TokenIds.nextTokenTargets(ids), 1f);
             LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
             out.put("loss", Tensor.of(new float[]{(float) loss}, 1));
             for (Parameter p : tm.parameters())

@@ -3,9 +3,9 @@ package mamba4j.app;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import mamba4j.core.UserInputException;
-import mamba4j.models.mamba1.Mamba1Trainable;
-import mamba4j.models.mamba2.Mamba2Trainable;
-import mamba4j.models.teachers.TeacherTrainable;
+import mamba4j.models.mamba1.Mamba1Model;
+import mamba4j.models.mamba2.Mamba2Model;
+import mamba4j.models.teachers.TeacherModel;
 import mamba4j.nn.TrainableModel;
 import mamba4j.nn.data.Accuracy;
 import mamba4j.nn.data.InductionHeads;
@@ -77,9 +77,9 @@ final class LengthEval {
 
     private static String name(TrainableModel model) {
         return switch (model) {
-            case Mamba2Trainable ignored -> "Mamba-2";
-            case Mamba1Trainable m1 -> m1.selective() ? "Mamba (selective)" : "time-invariant";
-            case TeacherTrainable tt -> tt.spec().arch().name().toLowerCase(java.util.Locale.ROOT);
+            case Mamba2Model ignored -> "Mamba-2";
+            case Mamba1Model m1 -> m1.config().selective() ? "Mamba (selective)" : "time-invariant";
+            case TeacherModel tt -> tt.spec().arch().name().toLowerCase(java.util.Locale.ROOT);
             default -> "model";
         };
     }

@@ -7,10 +7,10 @@ import mamba4j.core.UserInputException;
 import mamba4j.core.autograd.Parameter;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
-import mamba4j.models.mamba1.Mamba1Trainable;
+import mamba4j.models.mamba1.Mamba1Model;
 import mamba4j.models.mamba2.Mamba2Config;
 import mamba4j.models.mamba2.Mamba2Init;
-import mamba4j.models.mamba2.Mamba2Trainable;
+import mamba4j.models.mamba2.Mamba2Model;
 import mamba4j.nn.AdamW;
 import mamba4j.nn.TrainableModel;
 import picocli.CommandLine.Command;
@@ -58,7 +58,7 @@ final class TrainBenchCommand implements Callable<Integer> {
         if (steps < 1) throw new UserInputException("--steps must be >= 1");
         for (int len : seqLens) if (len < 2) throw new UserInputException("--seq-lens must be >= 2, got " + len);
         if (shape.startsWith("mamba2-")) Mamba2Init.shape(shape); else Mamba1Init.shape(shape);   // a bad name fails here, not in a child
-        boolean on = recompute != null ? recompute : Mamba1Trainable.RECOMPUTE_DEFAULT;
+        boolean on = recompute != null ? recompute : mamba4j.models.BlockRecompute.DEFAULT;
         System.out.printf("%s, batch 1, F32, AdamW, recompute %s, threads %d, one fresh JVM per length: %s%n",
                 shape, on, Backends.get("cpu").threads(), !sameJvm && seqLens.size() > 1);
         System.out.println("| L | tok/s | s/step | CPU s/step | GFLOP/s (6·P·tokens) | workspace MB | RSS before MB | peak RSS MB |");
@@ -91,13 +91,13 @@ final class TrainBenchCommand implements Callable<Integer> {
             Backend be = Backends.get("cpu");
             if (shape.startsWith("mamba2-")) {
                 Mamba2Config cfg = Mamba2Init.shape(shape);
-                Mamba2Trainable m = new Mamba2Trainable(Mamba2Init.random(cfg, DType.F32, 0, be), be, "backbone.embeddings.weight");
+                Mamba2Model m = Mamba2Model.trainable(cfg, be, Mamba2Init.weights(cfg, DType.F32, 0), "backbone.embeddings.weight");
                 m.setRecompute(recompute);
                 model = m;
                 vocab = cfg.vocabSize();
             } else {
                 Mamba1Config cfg = Mamba1Init.shape(shape);
-                Mamba1Trainable m = new Mamba1Trainable(Mamba1Init.random(cfg, DType.F32, 0, be), be, "backbone.embeddings.weight");
+                Mamba1Model m = Mamba1Model.trainable(cfg, be, Mamba1Init.weights(cfg, DType.F32, 0), "backbone.embeddings.weight");
                 m.setRecompute(recompute);
                 model = m;
                 vocab = cfg.vocabSize();
@@ -120,8 +120,8 @@ final class TrainBenchCommand implements Callable<Integer> {
             double secs = (System.nanoTime() - t0) / 1e9 / steps, cpu = (cpuNanos() - c0) / 1e9 / steps;
             double peak = BenchCommand.peakRssMb();
             long ws = switch (model) {
-                case Mamba1Trainable m -> m.workspaceBytes();
-                case Mamba2Trainable m -> m.workspaceBytes();
+                case Mamba1Model m -> m.workspaceBytes();
+                case Mamba2Model m -> m.workspaceBytes();
                 default -> 0;
             };
             System.out.printf("| %d | %.0f | %.2f | %.2f | %.1f | %.0f | %.0f | %.0f |%n", len, len / secs, secs, cpu,

@@ -16,14 +16,11 @@ import mamba4j.models.discrete.PhiMambaTrainable;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
 import mamba4j.models.mamba1.Mamba1Model;
-import mamba4j.models.mamba1.Mamba1Trainable;
 import mamba4j.models.mamba2.Mamba2Config;
 import mamba4j.models.mamba2.Mamba2Init;
 import mamba4j.models.mamba2.Mamba2Model;
-import mamba4j.models.mamba2.Mamba2Trainable;
 import mamba4j.models.teachers.TeacherModel;
 import mamba4j.models.teachers.TeacherSpec;
-import mamba4j.models.teachers.TeacherTrainable;
 import mamba4j.nn.TrainableModel;
 import mamba4j.nn.TrainSettings;
 import mamba4j.nn.Trainer;
@@ -181,8 +178,8 @@ final class TrainCommand implements Callable<Integer> {
         if (arch.equals("phi-mamba") || arch.equals("llama-mamba")) return buildStudent(arch, vocab, be);
         if (!arch.equals("mamba"))
             throw new UserInputException("model.arch: unknown architecture \"" + arch + "\" (mamba, mamba2, phi, llama, gpt2, phi-mamba, llama-mamba)");
-        Mamba1Trainable t = buildMamba1(m, vocab, seed, be);
-        return new Built(t, t::loadFrom, "Mamba-1 " + (t.selective() ? "(selective)" : "(time-invariant ablation)"));
+        Mamba1Model t = buildMamba1(m, vocab, seed, be);
+        return new Built(t, t::loadFrom, "Mamba-1 " + (t.config().selective() ? "(selective)" : "(time-invariant ablation)"));
     }
 
     /** A distilled Phi-Mamba or Llama-Mamba student (the output of {@code distill}), trained further with the next-token loss: needs --init. */
@@ -199,11 +196,11 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private Built buildMamba2(ObjectNode m, int vocab, long seed, Backend be) {
-        Mamba2Trainable t;
+        Mamba2Model t;
         if (init != null) {
             try (Models.Loaded l = Models.load(init, be)) {
                 if (!(l.model() instanceof Mamba2Model mm)) throw new UserInputException("--init " + init + ": not a Mamba-2 checkpoint (model.arch is mamba2)");
-                t = new Mamba2Trainable(mm, be, mamba4j.models.mamba2.Mamba2Loader.embeddingName(l.checkpoint()));
+                t = Mamba2Model.trainable(mm.config(), be, mm.weights(), mamba4j.models.mamba2.Mamba2Loader.embeddingName(l.checkpoint()));
             }
         } else {
             List<String> known = List.of("arch", "d_model", "n_layer", "vocab_size", "d_state", "expand", "d_conv", "n_groups", "head_dim",
@@ -222,7 +219,7 @@ final class TrainCommand implements Callable<Integer> {
                     !m.has("conv_bias") || m.get("conv_bias").asBoolean(), 1e-5,
                     !m.has("tie_embeddings") || m.get("tie_embeddings").asBoolean(), 0, Double.POSITIVE_INFINITY,
                     intKey(m, "chunk_size", 64), intKey(m, "n_layer", 2), 0, m.has("norm_per_group") && m.get("norm_per_group").asBoolean());
-            t = new Mamba2Trainable(Mamba2Init.random(cfg, DType.F32, seed, be), be, "backbone.embeddings.weight");
+            t = Mamba2Model.trainable(cfg, be, Mamba2Init.weights(cfg, DType.F32, seed), "backbone.embeddings.weight");
         }
         Mamba2Config c = t.config();
         return new Built(t, t::loadFrom, String.format("Mamba-2 (H %d, P %d, G %d, N %d, chunk %d)",
@@ -236,12 +233,12 @@ final class TrainCommand implements Callable<Integer> {
      * rope_theta (default 10000), norm_eps, tie_embeddings (default: true for gpt2, false otherwise), vocab_size.
      */
     private Built buildTeacher(String arch, ObjectNode m, int vocab, long seed, int seqLen, Backend be) {
-        TeacherTrainable t;
+        TeacherModel t;
         if (init != null) {
             try (Models.Loaded l = Models.load(init, be)) {
                 if (!(l.model() instanceof TeacherModel tm) || !tm.spec().arch().name().equalsIgnoreCase(arch))
                     throw new UserInputException("--init " + init + ": not a " + arch + " checkpoint (model.arch is " + arch + ")");
-                t = TeacherTrainable.fromCheckpoint(tm.spec(), l.checkpoint(), be);
+                t = TeacherModel.fromCheckpoint(tm.spec(), l.checkpoint(), be);
             }
         } else {
             List<String> known = new ArrayList<>(List.of("arch", "d_model", "n_layer", "n_head", "d_ff", "context", "rope_theta",
@@ -271,7 +268,7 @@ final class TrainCommand implements Callable<Integer> {
             TeacherSpec spec = new TeacherSpec(TeacherSpec.Arch.valueOf(arch.toUpperCase(java.util.Locale.ROOT)), vocab, d,
                     intKey(m, "d_ff", 4 * d), intKey(m, "n_layer", 4), heads, arch.equals("gpt2") ? heads : kvHeads, headDim, rotary,
                     rotary > 0 ? theta : 0, context, eps, tie, -1);
-            t = TeacherTrainable.random(spec, seed, be);
+            t = TeacherModel.random(spec, seed, be);
         }
         TeacherSpec s = t.spec();
         return new Built(t, t::loadFrom, String.format("%s (D %d, %d layers, H %d, Hkv %d, Dh %d, rotary %d, context %d)",
@@ -279,15 +276,16 @@ final class TrainCommand implements Callable<Integer> {
                 s.rotaryDim(), s.maxPositions()));
     }
 
-    private Mamba1Trainable buildMamba1(ObjectNode m, int vocab, long seed, Backend be) {
+    private Mamba1Model buildMamba1(ObjectNode m, int vocab, long seed, Backend be) {
         boolean selective = !m.has("selective") || m.get("selective").asBoolean();
         if (init != null) {
-            Models.Loaded l = Models.load(init, be);
-            if (!(l.model() instanceof Mamba1Model mm)) throw new UserInputException("--init " + init + ": not a Mamba-1 checkpoint");
-            String emb = l.checkpoint().contains("backbone.embedding.weight") ? "backbone.embedding.weight" : "backbone.embeddings.weight";
-            Mamba1Trainable t = new Mamba1Trainable(mm, be, emb, selective, seed);
-            l.close();
-            return t;
+            try (Models.Loaded l = Models.load(init, be)) {
+                if (!(l.model() instanceof Mamba1Model mm)) throw new UserInputException("--init " + init + ": not a Mamba-1 checkpoint");
+                if (m.has("selective") && mm.config().selective() != selective)
+                    throw new UserInputException("model.selective=" + selective + " but --init " + init + " is "
+                            + (mm.config().selective() ? "a selective" : "a time-invariant") + " Mamba-1 checkpoint");
+                return Mamba1Model.trainable(mm.config(), be, mm.weights(), mamba4j.models.mamba1.Mamba1Loader.embeddingName(l.checkpoint()));
+            }
         }
         for (Iterator<Map.Entry<String, JsonNode>> it = m.fields(); it.hasNext(); ) {
             String k = it.next().getKey();
@@ -298,8 +296,8 @@ final class TrainCommand implements Callable<Integer> {
         Mamba1Config cfg = new Mamba1Config(vocab, vocab, d, intKey(m, "d_state", 16), intKey(m, "n_layer", 2),
                 intKey(m, "expand", 2), intKey(m, "d_conv", 4), intKey(m, "dt_rank", Mamba1Config.autoDtRank(d)),
                 m.has("bias") && m.get("bias").asBoolean(), !m.has("conv_bias") || m.get("conv_bias").asBoolean(),
-                1e-5, !m.has("tie_embeddings") || m.get("tie_embeddings").asBoolean(), 0);
-        return new Mamba1Trainable(Mamba1Init.random(cfg, DType.F32, seed, be), be, "backbone.embeddings.weight", selective, seed);
+                1e-5, !m.has("tie_embeddings") || m.get("tie_embeddings").asBoolean(), 0, selective);
+        return Mamba1Model.trainable(cfg, be, Mamba1Init.weights(cfg, DType.F32, seed), "backbone.embeddings.weight");
     }
 
     private static int intKey(ObjectNode n, String key, int def) {

@@ -7,9 +7,8 @@ import mamba4j.io.SafetensorsFile;
 import mamba4j.models.CausalLM;
 import mamba4j.models.Models;
 import mamba4j.models.Trace;
-import mamba4j.models.mamba1.Mamba1Trainable;
 import mamba4j.models.teachers.TeacherSpec;
-import mamba4j.models.teachers.TeacherTrainable;
+import mamba4j.models.teachers.TeacherModel;
 import mamba4j.nn.TrainableModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -71,25 +70,25 @@ class GoldenTeacherGradTest {
     void savedThenLoadedGivesSameLogits(Path dir, @TempDir Path tmp) {
         var be = Backends.get("reference");
         int[][] ids = {{3, 14, 15, 92, 65, 35, 89, 79}, {2, 71, 82, 81, 82, 84, 59, 0}};
-        TeacherTrainable a;
+        TeacherModel a;
         try (Models.Loaded l = Models.load(dir, be)) {
-            a = (TeacherTrainable) Models.trainable(l, be);
+            a = (TeacherModel) Models.trainable(l, be);
         }
-        a.lossAndBackward(ids, Mamba1Trainable.nextTokenTargets(ids), 1f);
+        a.lossAndBackward(ids, mamba4j.models.TokenIds.nextTokenTargets(ids), 1f);
         for (Parameter p : a.parameters())
             for (long i = 0, n = p.value().numel(); i < n; i++) p.value().setFloat(i, p.value().getFloat(i) - 0.5f * p.grad().getFloat(i));
         Path saved = tmp.resolve("ck");
         a.save(saved);
         Tensor want = a.logits(ids);
         try (Models.Loaded l = Models.load(saved, be)) {
-            TeacherTrainable b = (TeacherTrainable) Models.trainable(l, be);
+            TeacherModel b = (TeacherModel) Models.trainable(l, be);
             assertEquals(a.spec(), b.spec(), "spec after save/load");
             assertEquals(a.parameters().stream().map(Parameter::name).toList(), b.parameters().stream().map(Parameter::name).toList());
             assertArrayEquals(want.toFloatArray(), b.logits(ids).toFloatArray(), "trainable logits after save/load");
             CausalLM m = l.model();
             assertRelClose(dir.getFileName() + " inference logits of the saved model", m.forward(ids, Trace.NONE), want, 1e-5);
         }
-        TeacherTrainable c = TeacherTrainable.random(a.spec(), 7, be);
+        TeacherModel c = TeacherModel.random(a.spec(), 7, be);
         c.loadFrom(saved);                                                  // the trainer's resume path
         assertArrayEquals(want.toFloatArray(), c.logits(ids).toFloatArray(), "logits after loadFrom");
     }
@@ -101,9 +100,9 @@ class GoldenTeacherGradTest {
     void freshPhiLearnsABatch() {
         var be = Backends.get("cpu");
         TeacherSpec s = new TeacherSpec(TeacherSpec.Arch.PHI, 32, 32, 64, 2, 4, 4, 8, 4, 10000, 32, 1e-5, false, -1);
-        TrainableModel m = TeacherTrainable.random(s, 1, be);
+        TrainableModel m = TeacherModel.random(s, 1, be);
         int[][] ids = {{1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8}};
-        int[][] targets = Mamba1Trainable.nextTokenTargets(ids);
+        int[][] targets = mamba4j.models.TokenIds.nextTokenTargets(ids);
         double first = m.loss(ids, targets), last = first;
         for (int step = 0; step < 30; step++) {
             for (Parameter p : m.parameters()) p.zeroGrad();

@@ -12,7 +12,7 @@ import java.util.List;
  *
  * <p>Tensors from a workspace are valid until the next {@link #reset()}; nothing may keep them longer.
  */
-public final class Workspace {
+public final class Workspace implements AutoCloseable {
     private static final long BLOCK = 64L << 20;
     private final Arena arena = Arena.ofShared();
     private final List<MemorySegment> blocks = new ArrayList<>();
@@ -42,6 +42,12 @@ public final class Workspace {
             block++;
             offset = 0;
         }
+    }
+
+    /** Returns every block to the OS; the workspace (and every tensor from it) is unusable afterwards. */
+    @Override public void close() {
+        blocks.clear();
+        arena.close();
     }
 
     /** Bytes reserved from the OS so far. */

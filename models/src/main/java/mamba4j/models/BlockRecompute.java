@@ -33,6 +33,13 @@ public final class BlockRecompute {
         Var loss(Tape tape, Var h, int[][] targets);
     }
 
+    /**
+     * Block recomputation on by default: at the mamba-130m shape it cuts the tape's memory from ~4.6 to ~0.57 MB per
+     * token for ~30% more CPU time per step (docs/BENCHMARKS.md "Training throughput and memory");
+     * {@code -Dmamba4j.recompute=false} keeps every intermediate on one tape instead.
+     */
+    public static final boolean DEFAULT = !"false".equals(System.getProperty("mamba4j.recompute"));
+
     private final Workspace residuals = new Workspace();   // the saved block inputs, reset per step
     private final Workspace block = new Workspace();       // one block's (or the head's) intermediates, reset per block
     private Parameter[] leaves;                             // see leaves()

@@ -8,11 +8,9 @@ import mamba4j.models.discrete.PhiMambaCheckpoint;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Loader;
 import mamba4j.models.mamba1.Mamba1Model;
-import mamba4j.models.mamba1.Mamba1Trainable;
 import mamba4j.models.mamba2.Mamba2Config;
 import mamba4j.models.mamba2.Mamba2Loader;
 import mamba4j.models.mamba2.Mamba2Model;
-import mamba4j.models.mamba2.Mamba2Trainable;
 import mamba4j.nn.TrainableModel;
 
 import java.nio.file.Files;
@@ -93,16 +91,15 @@ public final class Models {
 
     /**
      * The loaded model's weights as trainable F32 parameters under their checkpoint names (for `grad`, `train --init`):
-     * a {@link Mamba1Trainable}, a {@link Mamba2Trainable} or a {@link mamba4j.models.teachers.TeacherTrainable}
+     * a trainable {@link Mamba1Model}, a trainable {@link Mamba2Model} or a {@link mamba4j.models.teachers.TeacherModel}
      * (Phi, Llama, GPT-2), whichever the checkpoint is.
      */
     public static TrainableModel trainable(Loaded loaded, Backend backend) {
         CheckpointTensors ck = loaded.checkpoint();
         return switch (loaded.model()) {
-            case Mamba1Model m -> new Mamba1Trainable(m, backend,
-                    ck.contains("backbone.embedding.weight") ? "backbone.embedding.weight" : "backbone.embeddings.weight");
-            case Mamba2Model m -> new Mamba2Trainable(m, backend, Mamba2Loader.embeddingName(ck));
-            case mamba4j.models.teachers.TeacherModel m -> mamba4j.models.teachers.TeacherTrainable.fromCheckpoint(m.spec(), ck, backend);
+            case Mamba1Model m -> Mamba1Model.trainable(m.config(), backend, m.weights(), Mamba1Loader.embeddingName(ck));
+            case Mamba2Model m -> Mamba2Model.trainable(m.config(), backend, m.weights(), Mamba2Loader.embeddingName(ck));
+            case mamba4j.models.teachers.TeacherModel m -> mamba4j.models.teachers.TeacherModel.fromCheckpoint(m.spec(), ck, backend);
             case mamba4j.models.discrete.PhiMambaStudent m -> mamba4j.models.discrete.PhiMambaTrainable.of(m, backend);
             default -> throw new UserInputException("model " + loaded.model().getClass().getSimpleName() + " has no trainable form");
         };

@@ -19,6 +19,16 @@ public final class TokenIds {
         return flat;
     }
 
+    /** Labels = inputs shifted by one (as transformers with labels=input_ids): the last position is ignored (−100). */
+    public static int[][] nextTokenTargets(int[][] inputs) {
+        int[][] t = new int[inputs.length][];
+        for (int i = 0; i < inputs.length; i++) {
+            t[i] = new int[inputs[i].length];
+            for (int j = 0; j < t[i].length; j++) t[i][j] = j + 1 < t[i].length ? inputs[i][j + 1] : -100;
+        }
+        return t;
+    }
+
     /** Rows flattened row-major without checks (targets, which may hold −100). */
     public static int[] flatten(int[][] rows) {
         int t = rows[0].length;

@@ -9,7 +9,6 @@ import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
 import mamba4j.models.teachers.TeacherModel;
 import mamba4j.models.teachers.TeacherSaver;
-import mamba4j.models.teachers.TeacherTrainable;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -49,7 +48,7 @@ class LlamaMlpBiasTest {
         try (Models.Loaded biased = Models.load(tmp.resolve("m"), be); Models.Loaded plain = Models.load(src, be)) {
             TeacherModel m = assertInstanceOf(TeacherModel.class, biased.model());
             float[] inference = m.forward(ids, Trace.NONE).toFloatArray();
-            float[] training = ((TeacherTrainable) Models.trainable(biased, be)).logits(ids).toFloatArray();
+            float[] training = ((TeacherModel) Models.trainable(biased, be)).logits(ids).toFloatArray();
             float[] without = plain.model().forward(ids, Trace.NONE).toFloatArray();
             assertTrue(relErr(inference, training) < 1e-6, "inference vs training forward: " + relErr(inference, training));
             assertTrue(relErr(inference, without) > 1e-2, "the biases change the logits: " + relErr(inference, without));

@@ -13,7 +13,7 @@ import mamba4j.models.mamba2.Mamba2Init;
 import mamba4j.models.mamba2.Mamba2Loader;
 import mamba4j.models.mamba2.Mamba2Model;
 import mamba4j.models.mamba2.Mamba2Saver;
-import mamba4j.models.mamba2.Mamba2Trainable;
+import mamba4j.models.mamba2.Mamba2Weights;
 import mamba4j.testkit.Compare;
 import mamba4j.testkit.Tolerance;
 import org.junit.jupiter.api.Test;
@@ -53,7 +53,7 @@ class Mamba2IdentityTest {
     static Mamba2Model perturbed(Mamba2Config c, long seed, Backend be) {
         Mamba2Model m = Mamba2Init.random(c, DType.F32, seed, be);
         Random r = new Random(seed + 100);
-        for (Mamba2Model.Layer l : m.layers()) {
+        for (Mamba2Weights.Layer<Tensor> l : m.weights().layers()) {
             for (Tensor t : new Tensor[]{l.norm(), l.gateNorm(), l.d(), l.inProjBias(), l.outProjBias(), l.convBias()})
                 for (long i = 0; i < t.numel(); i++) t.setFloat(i, t.getFloat(i) + (float) (0.3 * r.nextGaussian()));
             for (long i = 0; i < l.dtBias().numel(); i++) l.dtBias().setFloat(i, l.dtBias().getFloat(i) + 3f + (float) r.nextGaussian());
@@ -63,12 +63,11 @@ class Mamba2IdentityTest {
             for (int row = e / 2; row < e; row++)      // z rows of group 1
                 for (int col = 0; col < c.hiddenSize(); col++) w.setFloat((long) row * c.hiddenSize() + col, 4 * w.getFloat((long) row * c.hiddenSize() + col));
         }
-        // rebuilt so the model's A = -exp(A_log) cache matches (A_log untouched here, but keep it explicit)
-        return new Mamba2Model(c, be, m.embedding(), m.layers(), m.normF(), m.lmHead());
+        return m;                                 // A = −exp(A_log) is derived per forward and per decode state
     }
 
     static Mamba2Model withConfig(Mamba2Model m, Mamba2Config c) {
-        return new Mamba2Model(c, m.backend(), m.embedding(), m.layers(), m.normF(), m.lmHead());
+        return m.withConfig(c);
     }
 
     @Test
@@ -210,7 +209,7 @@ class Mamba2IdentityTest {
         for (boolean perGroup : new boolean[]{false, true}) {
             Backend be = Backends.get("cpu");
             Mamba2Model m = perturbed(tiny(5, perGroup, 1.5), 7, be);
-            Mamba2Trainable tm = new Mamba2Trainable(m, be, "backbone.embeddings.weight");
+            Mamba2Model tm = Mamba2Model.trainable(m.config(), be, m.weights(), "backbone.embeddings.weight");
             int[][] ids = ids(2, 11, 7);
             assertRelClose("tape logits (" + (perGroup ? "per group" : "all E") + ")",
                     tm.logits(new Tape(be), ids).value().reshape(2, 11, TINY.paddedVocabSize()), m.forward(ids, Trace.NONE),
@@ -258,8 +257,8 @@ class Mamba2IdentityTest {
         double[] logits = new double[b * t * v];
         for (int bi = 0; bi < b; bi++) {
             double[][] h = new double[t][dm];
-            for (int j = 0; j < t; j++) for (int q = 0; q < dm; q++) h[j][q] = m.embedding().getFloat((long) ids[bi][j] * dm + q);
-            for (Mamba2Model.Layer l : m.layers()) {
+            for (int j = 0; j < t; j++) for (int q = 0; q < dm; q++) h[j][q] = m.weights().embedding().getFloat((long) ids[bi][j] * dm + q);
+            for (Mamba2Weights.Layer<Tensor> l : m.weights().layers()) {
                 double[][] zx = new double[t][in];
                 for (int j = 0; j < t; j++) {
                     double[] u = rms(h[j], l.norm(), eps);
@@ -318,10 +317,10 @@ class Mamba2IdentityTest {
                 }
             }
             for (int j = 0; j < t; j++) {
-                double[] hf = rms(h[j], m.normF(), eps);
+                double[] hf = rms(h[j], m.weights().normF(), eps);
                 for (int o = 0; o < v; o++) {
                     double s = 0;
-                    for (int q = 0; q < dm; q++) s += m.lmHead().getFloat((long) o * dm + q) * hf[q];
+                    for (int q = 0; q < dm; q++) s += m.weights().lmHead().getFloat((long) o * dm + q) * hf[q];
                     logits[(bi * t + j) * v + o] = s;
                 }
             }

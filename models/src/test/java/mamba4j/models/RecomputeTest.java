@@ -6,8 +6,8 @@ import mamba4j.core.DType;
 import mamba4j.core.ReferenceKernels;
 import mamba4j.core.autograd.Parameter;
 import mamba4j.models.mamba1.Mamba1Init;
-import mamba4j.models.mamba1.Mamba1Trainable;
-import mamba4j.models.mamba2.Mamba2Trainable;
+import mamba4j.models.mamba1.Mamba1Model;
+import mamba4j.models.mamba2.Mamba2Model;
 import mamba4j.nn.TrainableModel;
 import org.junit.jupiter.api.Test;
 
@@ -28,8 +28,8 @@ class RecomputeTest {
     void mamba1GradientsAreBitIdentical() {
         for (Backend be : new Backend[]{Backends.get("cpu"), mamba4j.core.Backends.reference()})
             for (boolean selective : new boolean[]{true, false}) {
-                Mamba1Trainable m = new Mamba1Trainable(Mamba1Init.random(Mamba1IdentityTest.TINY, DType.F32, 11, be), be,
-                        "backbone.embeddings.weight", selective, 11);
+                var cfg = Mamba1IdentityTest.TINY.withSelective(selective);
+                Mamba1Model m = Mamba1Model.trainable(cfg, be, Mamba1Init.weights(cfg, DType.F32, 11), "backbone.embeddings.weight");
                 assertBitIdentical("mamba1 " + (selective ? "selective" : "time-invariant") + " (" + be.getClass().getSimpleName() + ")",
                         m, m::setRecompute, Mamba1IdentityTest.TINY.vocabSize());
             }
@@ -39,8 +39,8 @@ class RecomputeTest {
     void mamba2GradientsAreBitIdentical() {
         Backend be = Backends.get("cpu");
         for (boolean perGroup : new boolean[]{false, true}) {
-            Mamba2Trainable m = new Mamba2Trainable(Mamba2IdentityTest.perturbed(Mamba2IdentityTest.tiny(5, perGroup, 1.5), 12, be),
-                    be, "backbone.embeddings.weight");
+            Mamba2Model src = Mamba2IdentityTest.perturbed(Mamba2IdentityTest.tiny(5, perGroup, 1.5), 12, be);
+            Mamba2Model m = Mamba2Model.trainable(src.config(), be, src.weights(), "backbone.embeddings.weight");
             assertBitIdentical("mamba2 " + (perGroup ? "per-group norm" : "all-E norm"), m, m::setRecompute,
                     Mamba2IdentityTest.TINY.vocabSize());
         }
@@ -51,7 +51,7 @@ class RecomputeTest {
         int[][] a = Mamba1IdentityTest.ids(2, 11, 21), b = Mamba1IdentityTest.ids(1, 7, 22);
         for (int[] row : a) for (int j = 0; j < row.length; j++) row[j] %= vocab;
         for (int[] row : b) for (int j = 0; j < row.length; j++) row[j] %= vocab;
-        int[][] ta = Mamba1Trainable.nextTokenTargets(a), tb = Mamba1Trainable.nextTokenTargets(b);
+        int[][] ta = mamba4j.models.TokenIds.nextTokenTargets(a), tb = mamba4j.models.TokenIds.nextTokenTargets(b);
         ta[1][3] = -100;                                               // an ignored target inside the sequence
         List<Parameter> params = m.parameters();
 

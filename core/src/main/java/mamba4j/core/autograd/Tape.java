@@ -28,6 +28,7 @@ public final class Tape {
 
     private final Backend be;
     private final Workspace ws;
+    private final boolean recording;
     private final List<Node> nodes = new ArrayList<>();
 
     /** A tape whose intermediates are ordinary tensors (freed by the GC). */
@@ -37,27 +38,41 @@ public final class Tape {
      * A tape whose intermediates (values and gradients) come from {@code workspace}; the caller resets the
      * workspace before the next step and must not keep any of them.
      */
-    public Tape(Backend backend, Workspace workspace) {
+    public Tape(Backend backend, Workspace workspace) { this(backend, workspace, true); }
+
+    private Tape(Backend backend, Workspace workspace, boolean recording) {
         this.be = backend;
         this.ws = workspace;
+        this.recording = recording;
     }
 
+    /**
+     * A tape that records nothing: every op runs forward at once and no gradient can be asked for — how a model's one
+     * forward serves inference (no chunk states kept, parameters read as constants).
+     */
+    public static Tape inference(Backend backend, Workspace workspace) { return new Tape(backend, workspace, false); }
+
+    /** Whether ops are recorded for {@link #backward}. */
+    public boolean recording() { return recording; }
+
     public Backend backend() { return be; }
+
+    private void record(Node n) { if (recording) nodes.add(n); }
 
     /** The recorded ops, oldest first (for tests and tracing). */
     public List<Node> nodes() { return List.copyOf(nodes); }
 
     // ------------------------------------------------------------------ leaves
 
-    /** A trainable leaf: gradients accumulate into the parameter's gradient tensor. */
-    public Var param(Parameter p) { return new Var(p.value(), true, p, null, ws); }
+    /** A trainable leaf: gradients accumulate into the parameter's gradient tensor (a constant on an inference tape). */
+    public Var param(Parameter p) { return recording ? new Var(p.value(), true, p, null, ws) : constant(p.value()); }
 
     /** A constant leaf (no gradient). */
     public Var constant(Tensor t) { return new Var(t, false, null, null, ws); }
 
     private Var result(Tensor t, Var... inputs) {
         boolean rg = false;
-        for (Var v : inputs) if (v != null && v.requiresGrad()) rg = true;
+        if (recording) for (Var v : inputs) if (v != null && v.requiresGrad()) rg = true;
         return new Var(t, rg, null, null, ws);
     }
 
@@ -106,7 +121,7 @@ public final class Tape {
     public Var embedding(Var weight, Tensor ids) {
         Var out = result(zeros(weight.value(), ids.numel(), weight.value().dim(1)), weight);
         be.embedding(weight.value(), ids, out.value());
-        nodes.add(new Node.Embedding(weight, ids, out));
+        record(new Node.Embedding(weight, ids, out));
         return out;
     }
 
@@ -114,21 +129,21 @@ public final class Tape {
     public Var linear(Var x, Var w, Var bias) {
         Var out = result(zeros(x.value(), x.value().dim(0), w.value().dim(0)), x, w, bias);
         be.linear(x.value(), w.value(), bias == null ? null : bias.value(), out.value());
-        nodes.add(new Node.Linear(x, w, bias, out));
+        record(new Node.Linear(x, w, bias, out));
         return out;
     }
 
     public Var rmsNorm(Var x, Var w, float eps) {
         Var out = result(zerosLike(x.value()), x, w);
         be.rmsNorm(x.value(), w.value(), eps, out.value());
-        nodes.add(new Node.RmsNorm(x, w, eps, out));
+        record(new Node.RmsNorm(x, w, eps, out));
         return out;
     }
 
     public Var add(Var a, Var b) {
         Var out = result(zerosLike(a.value()), a, b);
         be.add(a.value(), b.value(), out.value());
-        nodes.add(new Node.Add(a, b, out));
+        record(new Node.Add(a, b, out));
         return out;
     }
 
@@ -143,7 +158,7 @@ public final class Tape {
         for (int i = 0; i < parts.length; i++) values[i] = parts[i].value();
         be.splitColumns(src.value(), values);
         // one node per split; out() is the first part (backward reads all parts' gradients)
-        nodes.add(new Node.Split(src, parts, parts[0]));
+        record(new Node.Split(src, parts, parts[0]));
         return parts;
     }
 
@@ -151,7 +166,7 @@ public final class Tape {
     public Var conv(Var x, Var w, Var bias, boolean silu) {
         Var out = result(zerosLike(x.value()), x, w, bias);
         be.causalConv1d(x.value(), w.value(), bias == null ? null : bias.value(), silu, out.value());
-        nodes.add(new Node.Conv(x, w, bias, silu, out));
+        record(new Node.Conv(x, w, bias, silu, out));
         return out;
     }
 
@@ -159,20 +174,35 @@ public final class Tape {
     public Var negExp(Var x) {
         Var out = result(zerosLike(x.value()), x);
         be.negExp(x.value(), out.value());
-        nodes.add(new Node.NegExp(x, out));
+        record(new Node.NegExp(x, out));
         return out;
     }
 
     /** The fused selective scan (see {@link SelectiveScan}), h_0 = 0, keeping chunk-start states for backward. */
     public Var selectiveScan(Var u, Var delta, Var deltaBias, boolean softplus, Var a, Var bm, Var cm, Var d, Var z) {
+        return selectiveScan(u, delta, deltaBias, softplus, a, bm, cm, d, z, null);
+    }
+
+    /**
+     * As {@link #selectiveScan(Var, Var, Var, boolean, Var, Var, Var, Var, Var)}, also writing the final state h_L
+     * into {@code finalState} (B, E, N) when it is given (a prefill filling the decode cache; h_0 = 0). On an
+     * inference tape no chunk states are kept.
+     */
+    public Var selectiveScan(Var u, Var delta, Var deltaBias, boolean softplus, Var a, Var bm, Var cm, Var d, Var z, Tensor finalState) {
         Tensor uv = u.value();
         int b = uv.size(0), l = uv.size(1), e = uv.size(2), n = a.value().size(1);
         Var out = result(zeros(uv, b, l, e), u, delta, deltaBias, a, bm, cm, d, z);
+        if (finalState != null) be.fill(finalState, 0f);
         SelectiveScan args = new SelectiveScan(uv, delta.value(), deltaBias == null ? null : deltaBias.value(), softplus,
-                a.value(), bm.value(), cm.value(), d == null ? null : d.value(), z == null ? null : z.value(), null, out.value());
+                a.value(), bm.value(), cm.value(), d == null ? null : d.value(), z == null ? null : z.value(), finalState, out.value());
+        if (!recording) {
+            be.selectiveScan(args);
+            return out;
+        }
+        if (finalState != null) throw new IllegalArgumentException("selectiveScan: the final state is for inference tapes");
         Tensor chunkStates = zeros(uv, b, (l + SCAN_CHUNK - 1) / SCAN_CHUNK, e, n);
         be.selectiveScanForward(args, SCAN_CHUNK, chunkStates);
-        nodes.add(new Node.Scan(args, u, delta, deltaBias, a, bm, cm, d, z, chunkStates, out));
+        record(new Node.Scan(args, u, delta, deltaBias, a, bm, cm, d, z, chunkStates, out));
         return out;
     }
 
@@ -181,16 +211,28 @@ public final class Tape {
      * keeping the chunk-start states (B, ceil(L/chunk), H, P, N) for backward. x (B, L, H, P), logA and scale
      * (B, L, H; scale may be null), bm and cm (B, L, G, N), d (H) or null → y (B, L, H, P).
      */
-    public Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk) {
+    public Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk) { return ssd(x, logA, scale, bm, cm, d, chunk, null); }
+
+    /**
+     * As {@link #ssd(Var, Var, Var, Var, Var, Var, int)} continuing from {@code state} (B, H, P, N) when it is given:
+     * read as S_0 and overwritten with S_L (a prefill or a continuation filling the decode cache; inference tapes only,
+     * which keep no chunk states).
+     */
+    public Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk, Tensor state) {
         Tensor xv = x.value();
         int b = xv.size(0), l = xv.size(1), h = xv.size(2), p = xv.size(3), n = bm.value().size(3);
         if (chunk <= 0) throw new IllegalArgumentException("ssd: chunk must be positive, got " + chunk);
         Var out = result(zeros(xv, b, l, h, p), x, logA, scale, bm, cm, d);
         Ssd args = new Ssd(xv, logA.value(), scale == null ? null : scale.value(), bm.value(), cm.value(),
-                d == null ? null : d.value(), null, out.value());
+                d == null ? null : d.value(), state, out.value());
+        if (!recording) {
+            be.ssd(args, chunk);
+            return out;
+        }
+        if (state != null) throw new IllegalArgumentException("ssd: a carried state is for inference tapes");
         Tensor chunkStates = zeros(xv, b, (l + chunk - 1) / chunk, h, p, n);
         be.ssdForward(args, chunk, chunkStates);
-        nodes.add(new Node.SsdScan(args, chunk, x, logA, scale, bm, cm, d, chunkStates, out));
+        record(new Node.SsdScan(args, chunk, x, logA, scale, bm, cm, d, chunkStates, out));
         return out;
     }
 
@@ -198,7 +240,7 @@ public final class Tape {
     public Var softplusClamp(Var x, Var bias, float lo, float hi) {
         Var out = result(zerosLike(x.value()), x, bias);
         be.softplusClamp(x.value(), bias == null ? null : bias.value(), lo, hi, out.value());
-        nodes.add(new Node.SoftplusClamp(x, bias, lo, hi, out));
+        record(new Node.SoftplusClamp(x, bias, lo, hi, out));
         return out;
     }
 
@@ -206,7 +248,7 @@ public final class Tape {
     public Var mulColumns(Var x, Var a) {
         Var out = result(zerosLike(x.value()), x, a);
         be.mulColumns(x.value(), a.value(), out.value());
-        nodes.add(new Node.MulColumns(x, a, out));
+        record(new Node.MulColumns(x, a, out));
         return out;
     }
 
@@ -214,7 +256,7 @@ public final class Tape {
     public Var mulSilu(Var y, Var z) {
         Var out = result(zerosLike(y.value()), y, z);
         be.mulSilu(y.value(), z.value(), out.value());
-        nodes.add(new Node.MulSilu(y, z, out));
+        record(new Node.MulSilu(y, z, out));
         return out;
     }
 
@@ -228,14 +270,8 @@ public final class Tape {
             throw new IllegalArgumentException("matmul: x " + x.value().shape() + " · w " + w.value().shape());
         Var out = result(zeros(x.value(), m, n), x, w, bias);
         be.matmul(x.value(), false, w.value(), false, out.value(), false);
-        if (bias != null) {
-            Tensor b = bias.value().reshape(1, n), ov = out.value();
-            for (long row = 0; row < m; row++) {
-                Tensor r = ov.rows(row, row + 1);
-                be.add(r, b, r);
-            }
-        }
-        nodes.add(new Node.MatMul(x, w, bias, out));
+        if (bias != null) be.addRow(out.value(), bias.value(), out.value());
+        record(new Node.MatMul(x, w, bias, out));
         return out;
     }
 
@@ -243,7 +279,7 @@ public final class Tape {
     public Var layerNorm(Var x, Var w, Var b, float eps) {
         Var out = result(zerosLike(x.value()), x, w, b);
         be.layerNorm(x.value(), w.value(), b == null ? null : b.value(), eps, out.value());
-        nodes.add(new Node.LayerNorm(x, w, b, eps, out));
+        record(new Node.LayerNorm(x, w, b, eps, out));
         return out;
     }
 
@@ -251,7 +287,7 @@ public final class Tape {
     public Var geluTanh(Var x) {
         Var out = result(zerosLike(x.value()), x);
         be.geluTanh(x.value(), out.value());
-        nodes.add(new Node.GeluTanh(x, out));
+        record(new Node.GeluTanh(x, out));
         return out;
     }
 
@@ -262,7 +298,7 @@ public final class Tape {
     public Var rotary(Var x, Tensor cos, Tensor sin, int rotaryDim) {
         Var out = result(zerosLike(x.value()), x);
         be.rotary(x.value(), cos, sin, rotaryDim, 0, out.value());
-        nodes.add(new Node.Rotary(x, cos, sin, rotaryDim, out));
+        record(new Node.Rotary(x, cos, sin, rotaryDim, out));
         return out;
     }
 
@@ -270,12 +306,23 @@ public final class Tape {
      * Causal self-attention softmax(q·kᵀ·scale + mask)·v by the fused tiled op: q (B, T, H, Dh), k, v (B, T, Hkv, Dh)
      * → (B, T, H, Dh). Keeps the output and the (B, H, T) row logsumexps for backward, never the (T, T) matrix.
      */
-    public Var attention(Var q, Var k, Var v, float scale) {
+    public Var attention(Var q, Var k, Var v, float scale) { return attention(q, k, v, scale, null); }
+
+    /**
+     * As {@link #attention(Var, Var, Var, float)}, also writing the softmax probabilities (B, H, T, T) into
+     * {@code probs} when it is given (what MOHAWK stage 1 reads from a teacher; inference tapes only).
+     */
+    public Var attention(Var q, Var k, Var v, float scale, Tensor probs) {
         Tensor qv = q.value();
         Var out = result(zerosLike(qv), q, k, v);
+        if (!recording) {
+            be.attention(qv, k.value(), v.value(), scale, out.value(), null, probs);
+            return out;
+        }
+        if (probs != null) throw new IllegalArgumentException("attention: probabilities are for inference tapes");
         Tensor lse = zeros(qv, qv.dim(0), qv.dim(2), qv.dim(1));
         be.attention(qv, k.value(), v.value(), scale, out.value(), lse, null);
-        nodes.add(new Node.Attention(q, k, v, scale, lse, out));
+        record(new Node.Attention(q, k, v, scale, lse, out));
         return out;
     }
 
@@ -291,7 +338,7 @@ public final class Tape {
         Tensor loss = be.zeros(DType.F64, 1);
         be.crossEntropy(logits.value(), targets, 1f, d, loss);
         Var out = result(loss, logits);
-        nodes.add(new Node.CrossEntropy(logits, targets, d, out));
+        record(new Node.CrossEntropy(logits, targets, d, out));
         return out;
     }
 
@@ -333,7 +380,7 @@ public final class Tape {
 
     private Var distance(Var[] inputs, Tensor[] grads, double loss) {
         Var out = result(Tensor.of(new float[]{(float) loss}, 1), inputs);
-        nodes.add(new Node.Distance(inputs, grads, loss, out));
+        record(new Node.Distance(inputs, grads, loss, out));
         return out;
     }
 
@@ -341,6 +388,7 @@ public final class Tape {
 
     /** Back-propagates from a scalar loss (seeded with {@code scale}) to every Var that requires a gradient. */
     public void backward(Var loss, float scale) {
+        if (!recording) throw new IllegalStateException("backward on an inference tape (it records nothing)");
         be.fill(loss.gradForAccumulate(), scale);
         walkBackward();
     }
@@ -352,6 +400,7 @@ public final class Tape {
      * bit-identical to those of the same ops recorded inside one whole-model tape.
      */
     public void backward(Var out, Tensor seedGrad) {
+        if (!recording) throw new IllegalStateException("backward on an inference tape (it records nothing)");
         Tensor seed = out.gradForAccumulate();
         if (seedGrad.dtype() != seed.dtype() || seedGrad.numel() != seed.numel())
             throw new IllegalArgumentException("backward: seed " + seedGrad.dtype() + seedGrad.shape() + " for output " + out);

@@ -10,10 +10,30 @@ import mamba4j.core.UserInputException;
  * @param vocabSize       tokens the tokenizer may produce (ids must be below it)
  * @param paddedVocabSize rows of the embedding and width of the logits: vocabSize rounded up to
  *                        pad_vocab_size_multiple for original checkpoints, vocabSize for transformers ones
+ * @param selective       true for Mamba (Δ, B, C functions of the input); false for the time-invariant ablation of the
+ *                        Mamba paper §4.1 (S4-like: Δ, B, C learned per-layer constants), config key
+ *                        {@value #TIME_INVARIANT_KEY} (mamba4j's own, not a transformers architecture)
  */
 public record Mamba1Config(int vocabSize, int paddedVocabSize, int hiddenSize, int stateSize, int numHiddenLayers,
                            int expand, int convKernel, int timeStepRank, boolean useBias, boolean useConvBias,
-                           double layerNormEpsilon, boolean tieWordEmbeddings, int eosTokenId) {
+                           double layerNormEpsilon, boolean tieWordEmbeddings, int eosTokenId, boolean selective) {
+    /** config.json key marking the time-invariant ablation. */
+    public static final String TIME_INVARIANT_KEY = "mamba4j_time_invariant";
+
+    /** A selective (Mamba) config. */
+    public Mamba1Config(int vocabSize, int paddedVocabSize, int hiddenSize, int stateSize, int numHiddenLayers,
+                        int expand, int convKernel, int timeStepRank, boolean useBias, boolean useConvBias,
+                        double layerNormEpsilon, boolean tieWordEmbeddings, int eosTokenId) {
+        this(vocabSize, paddedVocabSize, hiddenSize, stateSize, numHiddenLayers, expand, convKernel, timeStepRank, useBias,
+                useConvBias, layerNormEpsilon, tieWordEmbeddings, eosTokenId, true);
+    }
+
+    /** The same config with {@code selective} set. */
+    public Mamba1Config withSelective(boolean on) {
+        return new Mamba1Config(vocabSize, paddedVocabSize, hiddenSize, stateSize, numHiddenLayers, expand, convKernel,
+                timeStepRank, useBias, useConvBias, layerNormEpsilon, tieWordEmbeddings, eosTokenId, on);
+    }
+
     public Mamba1Config {
         positive("vocab_size", vocabSize);
         positive("hidden_size (d_model)", hiddenSize);
@@ -36,17 +56,11 @@ public record Mamba1Config(int vocabSize, int paddedVocabSize, int hiddenSize, i
     /** mamba_ssm's rule for dt_rank "auto". */
     public static int autoDtRank(int hiddenSize) { return (hiddenSize + 15) / 16; }
 
-    /** Parameters counted as the checkpoint stores them (the tied head counted once). */
+    /** Parameters counted as the checkpoint stores them (the tied head counted once), from the name table. */
     public long parameterCount() {
-        long d = hiddenSize, e = dInner(), n = stateSize, r = timeStepRank, k = convKernel;
-        long perLayer = d                       // norm
-                + 2 * e * d + (useBias ? 2 * e : 0) // in_proj
-                + e * k + (useConvBias ? e : 0)     // conv1d
-                + (r + 2 * n) * e                   // x_proj
-                + e * r + e                         // dt_proj
-                + e * n + e                         // A_log, D
-                + d * e + (useBias ? d : 0);        // out_proj
-        return (long) paddedVocabSize * d * (tieWordEmbeddings ? 1 : 2) + numHiddenLayers * perLayer + d;
+        long n = 0;
+        for (mamba4j.models.TensorSpec e : Mamba1Weights.table(this, "backbone.embeddings.weight").all()) n += e.numel();
+        return n;
     }
 
     private static void positive(String key, int v) {

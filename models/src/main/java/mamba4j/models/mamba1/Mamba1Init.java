@@ -34,11 +34,21 @@ public final class Mamba1Init {
         return new Mamba1Config(50280, 50280, d, 16, layers, 2, 4, Mamba1Config.autoDtRank(d), false, true, 1e-5, true, 0);
     }
 
+    /** A random model on {@code backend} (see {@link #weights}). */
     public static Mamba1Model random(Mamba1Config c, DType weightType, long seed, Backend backend) {
+        return Mamba1Model.of(c, backend, weights(c, weightType, seed).map(backend::upload));
+    }
+
+    /**
+     * Fresh host tensors for the name table. The time-invariant ablation draws the selective tensors first (so both
+     * variants share every other tensor for a seed), then replaces x_proj and dt_proj.weight by its constants:
+     * Δ_const = 0, B = 1 and C ~ N(0, 1/N) (S4D-style), from a stream seeded per layer.
+     */
+    public static Mamba1Weights<Tensor> weights(Mamba1Config c, DType weightType, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         int dm = c.hiddenSize(), e = c.dInner(), n = c.stateSize(), r = c.dtRank(), k = c.convKernel();
         Tensor emb = normal(rnd, 0.02, c.paddedVocabSize(), dm).to(weightType);
-        List<Mamba1Model.Layer> layers = new ArrayList<>();
+        List<Mamba1Weights.Layer<Tensor>> layers = new ArrayList<>();
         for (int i = 0; i < c.numHiddenLayers(); i++) {
             Tensor aLog = Tensor.zeros(DType.F32, e, n);
             for (int ch = 0; ch < e; ch++) for (int j = 0; j < n; j++) aLog.setFloat((long) ch * n + j, (float) Math.log(j + 1));
@@ -53,18 +63,29 @@ public final class Mamba1Init {
             Tensor dSkip = Tensor.zeros(DType.F32, e);
             dSkip.fill(1f);
             Tensor outProj = uniform(rnd, 1 / Math.sqrt(e) / Math.sqrt(c.numHiddenLayers()), dm, e);
-            layers.add(new Mamba1Model.Layer(ones,
-                    uniform(rnd, 1 / Math.sqrt(dm), 2L * e, dm).to(weightType),
-                    c.useBias() ? Tensor.zeros(DType.F32, 2L * e) : null,
-                    uniform(rnd, 1 / Math.sqrt(k), e, k), c.useConvBias() ? uniform(rnd, 1 / Math.sqrt(k), e) : null,
-                    uniform(rnd, 1 / Math.sqrt(e), r + 2L * n, e).to(weightType),
-                    uniform(rnd, 1 / Math.sqrt(r), e, r).to(weightType), dtBias, aLog, dSkip,
-                    outProj.to(weightType), c.useBias() ? Tensor.zeros(DType.F32, dm) : null));
+            Tensor inProj = uniform(rnd, 1 / Math.sqrt(dm), 2L * e, dm).to(weightType);
+            Tensor inBias = c.useBias() ? Tensor.zeros(DType.F32, 2L * e) : null;
+            Tensor convW = uniform(rnd, 1 / Math.sqrt(k), e, k), convB = c.useConvBias() ? uniform(rnd, 1 / Math.sqrt(k), e) : null;
+            Tensor xProj = uniform(rnd, 1 / Math.sqrt(e), r + 2L * n, e).to(weightType);
+            Tensor dtW = uniform(rnd, 1 / Math.sqrt(r), e, r).to(weightType);
+            Tensor outBias = c.useBias() ? Tensor.zeros(DType.F32, dm) : null;
+            Tensor dtConst = null, bConst = null, cConst = null;
+            if (!c.selective()) {
+                SplittableRandom lr = new SplittableRandom(seed * 31 + i);
+                xProj = dtW = null;
+                dtConst = Tensor.zeros(DType.F32, e, 1);
+                bConst = Tensor.zeros(DType.F32, n, 1);
+                bConst.fill(1f);
+                cConst = Tensor.zeros(DType.F32, n, 1);
+                for (int j = 0; j < n; j++) cConst.setFloat(j, (float) (gaussian(lr) / Math.sqrt(n)));
+            }
+            layers.add(new Mamba1Weights.Layer<>(ones, inProj, inBias, convW, convB, xProj, dtW, dtBias, aLog, dSkip,
+                    outProj.to(weightType), outBias, dtConst, bConst, cConst));
         }
         Tensor normF = Tensor.zeros(DType.F32, dm);
         normF.fill(1f);
         Tensor head = c.tieWordEmbeddings() ? emb : normal(rnd, 0.02, c.paddedVocabSize(), dm).to(weightType);
-        return new Mamba1Model(c, backend, emb, layers, normF, head);
+        return new Mamba1Weights<>(emb, layers, normF, head);
     }
 
     static Tensor normal(SplittableRandom rnd, double std, long... dims) {

@@ -3,15 +3,12 @@ package mamba4j.models.mamba1;
 import com.fasterxml.jackson.databind.JsonNode;
 import mamba4j.core.Backend;
 import mamba4j.core.DType;
-import mamba4j.core.Shape;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
 import mamba4j.models.CheckpointNames;
 
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * Reads a Mamba-1 checkpoint: transformers' layout ({@code model_type: mamba}, {@code backbone.embeddings.weight})
@@ -56,7 +53,7 @@ public final class Mamba1Loader {
         return new Mamba1Config(vocab, vocab, d, c.optInt("state_size", 16), c.integer("num_hidden_layers"),
                 c.optInt("expand", 2), c.optInt("conv_kernel", 4), rank(c, "time_step_rank", d),
                 c.optBool("use_bias", false), c.optBool("use_conv_bias", true), c.optDouble("layer_norm_epsilon", 1e-5),
-                c.optBool("tie_word_embeddings", true), eos(c, -1));
+                c.optBool("tie_word_embeddings", true), eos(c, -1), !c.optBool(Mamba1Config.TIME_INVARIANT_KEY, false));
     }
 
     private static int rank(JsonConfig c, String key, int d) {
@@ -72,33 +69,22 @@ public final class Mamba1Loader {
         return c.integer("eos_token_id");
     }
 
-    /** Loads weights zero-copy from the mapped files (linear weights keep their dtype) into a model on {@code backend}. */
-    public static Mamba1Model load(Mamba1Config cfg, CheckpointTensors ck, Backend backend) {
-        int dm = cfg.hiddenSize(), e = cfg.dInner(), n = cfg.stateSize(), r = cfg.dtRank(), k = cfg.convKernel(), v = cfg.paddedVocabSize();
+    /**
+     * The checkpoint's tensors through the name table: zero-copy from the mapped files (linear weights and the
+     * embedding keep their dtype, the rest read as F32), every shape asserted with the tensor's name.
+     */
+    public static Mamba1Weights<Tensor> tensors(Mamba1Config cfg, CheckpointTensors ck) {
         CheckpointNames names = new CheckpointNames(ck);
-        String embName = ck.contains("backbone.embeddings.weight") ? "backbone.embeddings.weight" : "backbone.embedding.weight";
-        Tensor embedding = names.weight(embName, v, dm);
-        List<Mamba1Model.Layer> layers = new ArrayList<>();
-        for (int i = 0; i < cfg.numHiddenLayers(); i++) {
-            String p = "backbone.layers." + i + ".";
-            layers.add(new Mamba1Model.Layer(
-                    names.f32(p + "norm.weight", dm),
-                    names.weight(p + "mixer.in_proj.weight", 2L * e, dm),
-                    cfg.useBias() ? names.f32(p + "mixer.in_proj.bias", 2L * e) : null,
-                    names.f32(p + "mixer.conv1d.weight", e, 1, k).reshape(e, k),
-                    cfg.useConvBias() ? names.f32(p + "mixer.conv1d.bias", e) : null,
-                    names.weight(p + "mixer.x_proj.weight", r + 2L * n, e),
-                    names.weight(p + "mixer.dt_proj.weight", e, r),
-                    names.f32(p + "mixer.dt_proj.bias", e),
-                    names.f32(p + "mixer.A_log", e, n),
-                    names.f32(p + "mixer.D", e),
-                    names.weight(p + "mixer.out_proj.weight", dm, e),
-                    cfg.useBias() ? names.f32(p + "mixer.out_proj.bias", dm) : null));
-        }
-        Tensor normF = names.f32("backbone.norm_f.weight", dm);
-        Tensor head;
-        if (cfg.tieWordEmbeddings()) head = embedding;
-        else head = names.weight("lm_head.weight", v, dm);
-        return new Mamba1Model(cfg, backend, embedding, layers, normF, head);
+        return Mamba1Weights.table(cfg, embeddingName(ck)).map(e -> e.read(names));
+    }
+
+    /** The layout's embedding name: transformers' {@code backbone.embeddings.weight} or the original {@code backbone.embedding.weight}. */
+    public static String embeddingName(CheckpointTensors ck) {
+        return ck.contains("backbone.embeddings.weight") ? "backbone.embeddings.weight" : "backbone.embedding.weight";
+    }
+
+    /** An inference model over the checkpoint's tensors, uploaded to {@code backend}'s device (zero-copy on the host). */
+    public static Mamba1Model load(Mamba1Config cfg, CheckpointTensors ck, Backend backend) {
+        return Mamba1Model.of(cfg, backend, tensors(cfg, ck).map(backend::upload));
     }
 }

@@ -4,187 +4,281 @@ import mamba4j.core.Backend;
 import mamba4j.core.DType;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.Tensor;
-import mamba4j.core.UserInputException;
+import mamba4j.core.Workspace;
+import mamba4j.models.InferenceRun;
+import mamba4j.core.autograd.Parameter;
+import mamba4j.core.autograd.Tape;
+import mamba4j.core.autograd.Var;
+import mamba4j.models.BlockRecompute;
 import mamba4j.models.CausalLM;
+import mamba4j.models.SequenceCopies;
+import mamba4j.models.TokenIds;
 import mamba4j.models.Trace;
+import mamba4j.nn.TrainableModel;
 
+import java.nio.file.Path;
 import java.util.List;
 
 /**
  * The Mamba-1 language model (mamba_ssm {@code MambaLMHeadModel}, transformers {@code MambaForCausalLM}):
- * embedding → [RMSNorm → mixer → residual] × n_layer → RMSNorm → lm_head.
+ * embedding → [RMSNorm → mixer → residual] × n_layer → RMSNorm → lm_head, with the time-invariant ablation of the
+ * paper's §4.1 as a config option ({@link Mamba1Config#selective()}).
  *
- * <p>{@link #forward} runs whole sequences with the fused selective scan; {@link #step} runs one token from
- * the (conv_state, ssm_state) cache with preallocated buffers, mirroring forward line for line.
+ * <p>ONE forward ({@link #block}) serves inference and training: on an inference tape it records nothing and each
+ * block's intermediates are freed before the next; on a recording tape (with the weights as trainable parameters,
+ * {@link #trainable}) it is what the loss is differentiated through. {@link #step} runs one token from the
+ * (conv_state, ssm_state) cache with preallocated buffers, mirroring {@link #block} line for line. Every tensor is
+ * named once, in {@link Mamba1Weights}.
  */
-public final class Mamba1Model implements CausalLM {
-    /** One block's parameters, as the checkpoint stores them. Linear weights keep their dtype; the rest is F32. */
-    public record Layer(Tensor norm,
-                        Tensor inProj, Tensor inProjBias,                                          // (2E, D) rows x | z, (2E) or null
-                        Tensor convWeight, Tensor convBias,                                        // (E, K), (E) or null
-                        Tensor xProj,                                                              // (R + 2N, E) rows dt | B | C
-                        Tensor dtProjWeight, Tensor dtProjBias,                                    // (E, R), (E)
-                        Tensor aLog, Tensor d,                                                     // A_log (E, N), D (E)
-                        Tensor outProj, Tensor outProjBias) {}                                     // (D, E), (D) or null
-
+public final class Mamba1Model implements CausalLM, TrainableModel {
     private final Mamba1Config config;
     private final Backend backend;
-    private final Tensor embedding;   // (V', D)
-    private final List<Layer> layers;
-    private final Tensor normF;       // (D)
-    private final Tensor lmHead;      // (V', D), the embedding itself when tied
-    private final Tensor[] a;         // per layer A = -exp(A_log) (E, N), computed once in F32
+    private final Mamba1Weights<Tensor> w;              // what forward and step read: stored tensors, or parameter values
+    private final Mamba1Weights<Parameter> params;      // null unless trainable
+    private final Workspace trainWs = new Workspace();  // one training step's tape (recompute off)
+    private final BlockRecompute recomputer = new BlockRecompute();
+    private boolean recompute = BlockRecompute.DEFAULT;
 
-    public Mamba1Model(Mamba1Config config, Backend backend, Tensor embedding, List<Layer> layers, Tensor normF, Tensor lmHead) {
+    private Mamba1Model(Mamba1Config config, Backend backend, Mamba1Weights<Tensor> weights, Mamba1Weights<Parameter> params) {
         this.config = config;
         this.backend = backend;
-        this.embedding = embedding;
-        this.layers = List.copyOf(layers);
-        this.normF = normF;
-        this.lmHead = lmHead;
-        this.a = new Tensor[layers.size()];
-        for (int i = 0; i < a.length; i++) {
-            Tensor aLog = layers.get(i).aLog();
-            a[i] = backend.allocate(DType.F32, aLog.shape());
-            backend.negExp(aLog, a[i]);                                     // A = −exp(A_log), once
-        }
+        this.w = weights;
+        this.params = params;
+    }
+
+    /** A model over these tensors as they are (mapped, any weight dtype): for inference. */
+    public static Mamba1Model of(Mamba1Config config, Backend backend, Mamba1Weights<Tensor> weights) {
+        return new Mamba1Model(config, backend, weights, null);
+    }
+
+    /**
+     * A trainable model: F32 master copies of {@code weights} as parameters under their checkpoint names
+     * ({@code embeddingName} picks the layout), AdamW decaying the matrices; forward and step read the parameters.
+     */
+    public static Mamba1Model trainable(Mamba1Config config, Backend backend, Mamba1Weights<Tensor> weights, String embeddingName) {
+        java.util.Map<Tensor, Parameter> ps = mamba4j.models.TensorSpec.parameters(weights.all(),
+                Mamba1Weights.table(config, embeddingName).all(), backend);
+        Mamba1Weights<Parameter> params = weights.map(ps::get);
+        return new Mamba1Model(config, backend, params.map(Parameter::value), params);
     }
 
     public Mamba1Config config() { return config; }
     public Backend backend() { return backend; }
-    public List<Layer> layers() { return layers; }
-    public Tensor embedding() { return embedding; }
-    public Tensor lmHead() { return lmHead; }
-    public Tensor normF() { return normF; }
+    public Mamba1Weights<Tensor> weights() { return w; }
 
     @Override public int logitsSize() { return config.paddedVocabSize(); }
     @Override public int vocabSize() { return config.vocabSize(); }
     @Override public int eosTokenId() { return config.eosTokenId(); }
 
-    /** Bytes of weights one decode step reads: every linear weight once, the head once, one embedding row. */
+    /** Bytes of weights one decode step reads: every block tensor and the head once, one embedding row. */
     @Override public long weightBytesPerToken() {
-        long bytes = lmHead.byteSize() + (long) config.hiddenSize() * embedding.dtype().byteSize();
-        for (Layer l : layers)
-            for (Tensor t : new Tensor[]{l.norm, l.inProj, l.inProjBias, l.convWeight, l.convBias,
-                    l.xProj, l.dtProjWeight, l.dtProjBias, l.aLog, l.d, l.outProj, l.outProjBias})
-                if (t != null) bytes += t.byteSize();
-        return bytes + normF.byteSize();
+        long bytes = w.lmHead().byteSize() + (long) config.hiddenSize() * w.embedding().dtype().byteSize();
+        for (Mamba1Weights.Layer<Tensor> l : w.layers()) for (Tensor t : l.all()) bytes += t.byteSize();
+        return bytes + w.normF().byteSize();
     }
 
-    // ------------------------------------------------------------------ whole sequence
+    // ------------------------------------------------------------------ the one forward
 
-    @Override public Tensor forward(int[][] ids, Trace trace) {
-        int b = ids.length, t = ids[0].length;
-        Tensor h = hidden(ids, trace, null);
-        Tensor logits = Tensor.zeros(DType.F32, (long) b * t, config.paddedVocabSize());
-        backend.linear(h, lmHead, null, logits);
-        return logits.reshape(b, t, config.paddedVocabSize());
+    /** A block's tensors as tape variables: trainable leaves when this model trains, constants otherwise. */
+    private Mamba1Weights.Layer<Var> vars(Tape tape, int i) {
+        return params != null ? params.layers().get(i).map(tape::param) : w.layers().get(i).map(tape::constant);
     }
 
-    /** Runs the backbone and returns norm_f's output (B·T, D); fills the decode state when one is given. */
-    private Tensor hidden(int[][] ids, Trace trace, State cache) {
-        int b = ids.length, t = ids[0].length, dm = config.hiddenSize();
-        int[] flat = mamba4j.models.TokenIds.flattenChecked(ids, config.vocabSize());
-        Tensor h = Tensor.zeros(DType.F32, (long) b * t, dm);                // (B·T, D) residual stream, F32
-        backend.embedding(embedding, backend.ids(flat), h);
-        trace.record("embedding", -1, h);
-        Tensor u = Tensor.zeros(DType.F32, (long) b * t, dm);
-        Tensor o = Tensor.zeros(DType.F32, (long) b * t, dm);
-        Work w = new Work(b, t);                                                          // reused by every layer
-        for (int i = 0; i < layers.size(); i++) {
-            backend.rmsNorm(h, layers.get(i).norm, (float) config.layerNormEpsilon(), u);
-            mixer(i, u, w, o, cache == null ? null : cache.conv[i], cache == null ? null : cache.ssm[i]);
-            backend.add(h, o, h);
-            trace.record("block_out", i, h);
-        }
-        backend.rmsNorm(h, normF, (float) config.layerNormEpsilon(), u);
-        trace.record("norm_f", -1, u);
-        return u;
+    private Var leaf(Tape tape, Tensor t, Parameter p) { return p != null ? tape.param(p) : tape.constant(t); }
+
+    /** The embedding output h_0 (B·T, D). */
+    private Var embed(Tape tape, Tensor ids) {
+        return tape.embedding(leaf(tape, w.embedding(), params == null ? null : params.embedding()), ids);
     }
 
     /**
-     * The Mamba block of the paper's Figure 3 over a whole sequence. u (B·T, D) → out (B·T, D).
-     * When convState (B, E, K) and ssmState (B, E, N) are given they receive the cache for decoding on.
+     * The Mamba block of the paper's Figure 3: h + mixer(RMSNorm(h)), (B·T, D) → (B·T, D). When convState (B, E, K)
+     * and ssmState (B, E, N) are given (a prefill, inference tape only) they receive the cache for decoding on.
      */
-    private void mixer(int li, Tensor u, Work w, Tensor out, Tensor convState, Tensor ssmState) {
-        Layer l = layers.get(li);
-        int b = w.b, t = w.t;
-        backend.linear(u, l.inProj, l.inProjBias, w.xz);                                  // (B·T, 2E)
-        backend.splitColumns(w.xz, w.x, w.z);                                                     // x, z: (B·T, E)
-        if (convState != null) mamba4j.models.SequenceCopies.keepConvInputs(backend, w.x, b, t, convState);
-        backend.causalConv1d(w.x.reshape(b, t, w.e), l.convWeight, l.convBias, true, w.xc);  // silu(conv(x))  (B, T, E)
-        backend.linear(w.xc.reshape(w.bt, w.e), l.xProj, null, w.dbc);                    // (B·T, R + 2N)
-        backend.splitColumns(w.dbc, w.dt, w.bm, w.cm);                                            // dt | B | C
-        backend.linear(w.dt, l.dtProjWeight, null, w.delta);                              // bias added in the scan, before softplus
-        if (ssmState != null) backend.fill(ssmState, 0f);
-        backend.selectiveScan(new SelectiveScan(w.xc, w.delta.reshape(b, t, w.e), l.dtProjBias, true, a[li],
-                w.bm.reshape(b, t, w.n), w.cm.reshape(b, t, w.n), l.d, w.z.reshape(b, t, w.e), ssmState, w.y));
-        backend.linear(w.y.reshape(w.bt, w.e), l.outProj, l.outProjBias, out);            // (B·T, D)
+    private Var block(Tape tape, int i, Var h, int b, int t, Tensor convState, Tensor ssmState) {
+        Mamba1Weights.Layer<Var> l = vars(tape, i);
+        int e = config.dInner(), n = config.stateSize(), r = config.dtRank();
+        long bt = (long) b * t;
+        Var u = tape.rmsNorm(h, l.norm(), (float) config.layerNormEpsilon());                 // (B·T, D)
+        Var[] xz = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, e);             // x, z: (B·T, E)
+        if (convState != null) SequenceCopies.keepConvInputs(backend, xz[0].value(), b, t, convState);
+        Var xc = tape.conv(xz[0].reshape(b, t, e), l.convWeight(), l.convBias(), true);      // silu(conv(x))  (B, T, E)
+        Var delta, bm, cm;
+        if (config.selective()) {
+            Var[] dbc = tape.split(tape.linear(xc.reshape(bt, e), l.xProj(), null), r, n, n); // Δ | B | C
+            delta = tape.linear(dbc[0], l.dtProjWeight(), null);                              // bias added in the scan, before softplus
+            bm = dbc[1];
+            cm = dbc[2];
+        } else {                                                                              // the same row at every position
+            Var one = tape.constant(ones(bt));
+            delta = tape.linear(one, l.dtConst(), null);
+            bm = tape.linear(one, l.bConst(), null);
+            cm = tape.linear(one, l.cConst(), null);
+        }
+        Var a = tape.negExp(l.aLog());                                                        // A = −exp(A_log)  (E, N)
+        Var y = tape.selectiveScan(xc, delta.reshape(b, t, e), l.dtProjBias(), true, a, bm.reshape(b, t, n),
+                cm.reshape(b, t, n), l.d(), xz[1].reshape(b, t, e), ssmState);               // gate y·silu(z) inside
+        Var o = tape.linear(y.reshape(bt, e), l.outProj(), l.outProjBias());                 // (B·T, D)
+        return tape.add(h, o);
     }
 
-    /** The whole-sequence intermediates of one mixer, allocated once per forward and reused by every layer. */
-    private final class Work {
-        final int b, t, e, n;
-        final long bt;
-        final Tensor xz, x, z, xc, dbc, dt, bm, cm, delta, y;
+    /** Final RMSNorm → head: (B·T, D) → logits (B·T, V'). */
+    private Var head(Tape tape, Var h, Trace trace) {
+        Var hf = tape.rmsNorm(h, leaf(tape, w.normF(), params == null ? null : params.normF()), (float) config.layerNormEpsilon());
+        trace.record("norm_f", -1, hf.value());
+        Var lm = w.tied() ? leaf(tape, w.embedding(), params == null ? null : params.embedding())
+                : leaf(tape, w.lmHead(), params == null ? null : params.lmHead());
+        return tape.linear(hf, lm, null);
+    }
 
-        Work(int b, int t) {
-            this.b = b;
-            this.t = t;
-            e = config.dInner();
-            n = config.stateSize();
-            bt = (long) b * t;
-            int r = config.dtRank();
-            xz = Tensor.zeros(DType.F32, bt, 2L * e);
-            x = Tensor.zeros(DType.F32, bt, e);
-            z = Tensor.zeros(DType.F32, bt, e);
-            xc = Tensor.zeros(DType.F32, b, t, e);
-            dbc = Tensor.zeros(DType.F32, bt, r + 2L * n);
-            dt = Tensor.zeros(DType.F32, bt, r);
-            bm = Tensor.zeros(DType.F32, bt, n);
-            cm = Tensor.zeros(DType.F32, bt, n);
-            delta = Tensor.zeros(DType.F32, bt, e);
-            y = Tensor.zeros(DType.F32, b, t, e);
+    private Tensor ones(long rows) {
+        Tensor t = backend.zeros(rows, 1);
+        backend.fill(t, 1f);
+        return t;
+    }
+
+    // ------------------------------------------------------------------ inference: the forward on an inference tape
+
+    @Override public Tensor forward(int[][] ids, Trace trace) {
+        int b = ids.length, t = ids[0].length;
+        Tensor logits = backend.zeros((long) b * t, config.paddedVocabSize());
+        run(ids, trace, null, logits, false);
+        return logits.reshape(b, t, config.paddedVocabSize());
+    }
+
+    /** The one forward on inference tapes ({@link InferenceRun}); fills the cache when one is given. */
+    private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly) {
+        int b = ids.length, t = ids[0].length;
+        Tensor idsT = backend.ids(TokenIds.flattenChecked(ids, config.vocabSize()));
+        InferenceRun.logits(backend, new InferenceRun.Stack() {
+            @Override public int layers() { return config.numHiddenLayers(); }
+            @Override public Var embed(Tape tape) { return Mamba1Model.this.embed(tape, idsT); }
+            @Override public Var block(Tape tape, int i, Var h) {
+                return Mamba1Model.this.block(tape, i, h, b, t, cache == null ? null : cache.conv[i], cache == null ? null : cache.ssm[i]);
+            }
+            @Override public Var head(Tape tape, Var h) { return Mamba1Model.this.head(tape, h, lastOnly ? Trace.NONE : trace); }
+        }, b, t, trace, lastOnly, logits);
+    }
+
+    // ------------------------------------------------------------------ training: the forward on a recording tape
+
+    /** In checkpoint order; the conv weight is held as (E, K) (the checkpoint stores (E, 1, K)). */
+    @Override public List<Parameter> parameters() { return trainableParams().all(); }
+
+    private Mamba1Weights<Parameter> trainableParams() {
+        if (params == null) throw new IllegalStateException("an inference model: build it with Mamba1Model.trainable to train");
+        return params;
+    }
+
+    /** The whole model recorded on one tape: logits (B·T, V') for inputs (B, T). */
+    public Var logits(Tape tape, int[][] inputs) {
+        int b = inputs.length, t = inputs[0].length;
+        Var h = embed(tape, backend.ids(TokenIds.flatten(inputs)));
+        for (int i = 0; i < config.numHiddenLayers(); i++) h = block(tape, i, h, b, t, null, null);
+        return head(tape, h, Trace.NONE);
+    }
+
+    @Override public double lossAndBackward(int[][] inputs, int[][] targets, float gradScale) {
+        trainableParams();
+        if (recompute) return checkpointed(inputs, targets, gradScale, true);
+        trainWs.reset();
+        Tape tape = new Tape(backend, trainWs);
+        Var loss = tape.crossEntropy(logits(tape, inputs), TokenIds.flatten(targets));
+        tape.backward(loss, gradScale);
+        return tape.lossValue(loss);
+    }
+
+    @Override public double loss(int[][] inputs, int[][] targets) {
+        trainableParams();
+        if (recompute) return checkpointed(inputs, targets, 1f, false);
+        trainWs.reset();
+        Tape tape = new Tape(backend, trainWs);
+        return tape.lossValue(tape.crossEntropy(logits(tape, inputs), TokenIds.flatten(targets)));
+    }
+
+    /** Loss and gradients with per-block activation recomputation ({@link BlockRecompute}): bit-identical to one tape. */
+    private double checkpointed(int[][] inputs, int[][] targets, float gradScale, boolean backward) {
+        return recomputer.run(backend, new BlockRecompute.Stack() {
+            @Override public int layers() { return config.numHiddenLayers(); }
+            @Override public Var embed(Tape tape, int[][] ids) { return Mamba1Model.this.embed(tape, backend.ids(TokenIds.flatten(ids))); }
+            @Override public Var block(Tape tape, int i, Var h, int b, int t) { return Mamba1Model.this.block(tape, i, h, b, t, null, null); }
+            @Override public Var loss(Tape tape, Var h, int[][] tg) {
+                return tape.crossEntropy(head(tape, h, Trace.NONE), TokenIds.flatten(tg));
+            }
+        }, inputs, targets, gradScale, backward);
+    }
+
+    /** Whether training recomputes each block's intermediates instead of keeping them (bit-identical either way). */
+    public boolean recompute() { return recompute; }
+
+    public void setRecompute(boolean on) { recompute = on; }
+
+    /** Bytes the training workspaces have reserved from the OS (they only grow): the tape's memory, for bench-train. */
+    public long workspaceBytes() { return trainWs.reservedBytes() + recomputer.reservedBytes(); }
+
+    /** Greedy prediction per position (B, T) over the real vocab. */
+    @Override public int[][] predict(int[][] inputs) { return argmax(forward(inputs, Trace.NONE), inputs.length, inputs[0].length); }
+
+    private int[][] argmax(Tensor logits, int b, int t) {
+        int v = config.paddedVocabSize();
+        float[] all = backend.download(logits).toFloatArray();
+        int[][] out = new int[b][t];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++) out[i][j] = mamba4j.models.Sampler.argmax(all, (i * t + j) * v, config.vocabSize());
+        return out;
+    }
+
+    /** Writes an HF-loadable checkpoint (the time-invariant ablation: its own tensors, config marked as such). */
+    @Override public void save(Path dir) { Mamba1Saver.save(this, dir); }
+
+    /** Copies the tensors of dir's checkpoint into the parameters, in place (a run's `--init`). */
+    public void loadFrom(Path dir) {
+        try (mamba4j.io.CheckpointTensors ck = mamba4j.io.CheckpointTensors.open(dir)) {
+            Mamba1Weights<Tensor> src = Mamba1Loader.tensors(config, ck);
+            List<Tensor> from = src.all();
+            List<Parameter> to = trainableParams().all();
+            for (int i = 0; i < to.size(); i++) backend.write(from.get(i).to(DType.F32).reshape(to.get(i).value().shape().dims()), to.get(i).value());
         }
     }
-
-
 
     // ------------------------------------------------------------------ recurrent decoding
 
     /** The cache of one batch: per layer conv_state (B, E, K) and ssm_state (B, E, N), plus step buffers. */
     public final class State implements DecodeState {
-        final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
-        final Tensor[] conv, ssm;
-        final Tensor h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits;
-        final int[] one = new int[1];
+        final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
+        final Tensor[] conv, ssm, a;                // per layer; A = −exp(A_log) (E, N), computed once per state
+        final Tensor h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits, one;
         final SelectiveScan[] scans;
 
         State(int batch) {
-            tokenIds = backend.zeros(DType.I32, batch);
-            int e = config.dInner(), n = config.stateSize(), dm = config.hiddenSize();
+            int e = config.dInner(), n = config.stateSize(), dm = config.hiddenSize(), layers = config.numHiddenLayers();
             this.batch = batch;
-            conv = new Tensor[layers.size()];
-            ssm = new Tensor[layers.size()];
-            for (int i = 0; i < layers.size(); i++) {
-                conv[i] = Tensor.zeros(DType.F32, batch, e, config.convKernel());
-                ssm[i] = Tensor.zeros(DType.F32, batch, e, n);
+            tokenIds = backend.zeros(DType.I32, batch);
+            conv = new Tensor[layers];
+            ssm = new Tensor[layers];
+            a = new Tensor[layers];
+            for (int i = 0; i < layers; i++) {
+                conv[i] = backend.zeros(batch, e, config.convKernel());
+                ssm[i] = backend.zeros(batch, e, n);
+                Tensor aLog = w.layers().get(i).aLog();
+                a[i] = backend.allocate(DType.F32, aLog.shape());
+                backend.negExp(aLog, a[i]);
             }
-            h = Tensor.zeros(DType.F32, batch, dm); u = Tensor.zeros(DType.F32, batch, dm); o = Tensor.zeros(DType.F32, batch, dm);
-            xz = Tensor.zeros(DType.F32, batch, 2L * e);
-            x = Tensor.zeros(DType.F32, batch, e); z = Tensor.zeros(DType.F32, batch, e); xc = Tensor.zeros(DType.F32, batch, e);
-            dbc = Tensor.zeros(DType.F32, batch, config.dtRank() + 2L * n);
-            dt = Tensor.zeros(DType.F32, batch, config.dtRank());
-            bm = Tensor.zeros(DType.F32, batch, n); cm = Tensor.zeros(DType.F32, batch, n);
-            delta = Tensor.zeros(DType.F32, batch, e); y = Tensor.zeros(DType.F32, batch, e);
-            logits = Tensor.zeros(DType.F32, batch, config.paddedVocabSize());
-            scans = new SelectiveScan[layers.size()];
-            for (int i = 0; i < layers.size(); i++) {
-                Layer l = layers.get(i);
-                scans[i] = new SelectiveScan(xc.reshape(batch, 1, e), delta.reshape(batch, 1, e), l.dtProjBias, true, a[i],
-                        bm.reshape(batch, 1, n), cm.reshape(batch, 1, n), l.d, z.reshape(batch, 1, e), ssm[i], y.reshape(batch, 1, e));
-            }
+            h = backend.zeros(batch, dm); u = backend.zeros(batch, dm); o = backend.zeros(batch, dm);
+            xz = backend.zeros(batch, 2L * e);
+            x = backend.zeros(batch, e); z = backend.zeros(batch, e); xc = backend.zeros(batch, e);
+            dbc = backend.zeros(batch, config.dtRank() + 2L * n);
+            dt = backend.zeros(batch, config.dtRank());
+            bm = backend.zeros(batch, n); cm = backend.zeros(batch, n);
+            delta = backend.zeros(batch, e); y = backend.zeros(batch, e);
+            logits = backend.zeros(batch, config.paddedVocabSize());
+            one = config.selective() ? null : ones(batch);
+            scans = new SelectiveScan[layers];
+            for (int i = 0; i < layers; i++)
+                scans[i] = new SelectiveScan(xc.reshape(batch, 1, e), delta.reshape(batch, 1, e), w.layers().get(i).dtProjBias(), true,
+                        a[i], bm.reshape(batch, 1, n), cm.reshape(batch, 1, n), w.layers().get(i).d(), z.reshape(batch, 1, e), ssm[i],
+                        y.reshape(batch, 1, e));
         }
 
         @Override public int batch() { return batch; }
@@ -195,44 +289,46 @@ public final class Mamba1Model implements CausalLM {
             return s;
         }
 
-        @Override public long bufferBytes() { return DecodeState.bytes(tokenIds, h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits); }
+        @Override public long bufferBytes() { return DecodeState.bytes(tokenIds, h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits, one); }
     }
 
     @Override public State newState(int batch) { return new State(batch); }
 
     @Override public Tensor prefill(DecodeState state, int[][] prompts) {
         State s = (State) state;
-        int b = prompts.length, t = prompts[0].length;
-        if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
-        Tensor hf = hidden(prompts, Trace.NONE, s);                      // (B·T, D)
-        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
-        backend.linear(s.u, lmHead, null, s.logits);
+        if (prompts.length != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + prompts.length);
+        run(prompts, Trace.NONE, s, s.logits, true);
         return s.logits;
     }
 
-    /** One token per sequence through every block, mirroring {@link #mixer} line for line. Returns logits (B, V'). */
+    /** One token per sequence through every block, mirroring {@link #block} line for line. Returns logits (B, V'). */
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
-        mamba4j.models.TokenIds.check(tokens, -1, config.vocabSize());
+        TokenIds.check(tokens, -1, config.vocabSize());
         backend.ids(tokens, s.tokenIds);
-        backend.embedding(embedding, s.tokenIds, s.h);
+        backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
-        for (int i = 0; i < layers.size(); i++) {
-            Layer l = layers.get(i);
-            backend.rmsNorm(s.h, l.norm, eps, s.u);
-            backend.linear(s.u, l.inProj, l.inProjBias, s.xz);
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            Mamba1Weights.Layer<Tensor> l = w.layers().get(i);
+            backend.rmsNorm(s.h, l.norm(), eps, s.u);
+            backend.linear(s.u, l.inProj(), l.inProjBias(), s.xz);
             backend.splitColumns(s.xz, s.x, s.z);
-            backend.causalConv1dStep(s.conv[i], s.x, l.convWeight, l.convBias, true, s.xc);
-            backend.linear(s.xc, l.xProj, null, s.dbc);
-            backend.splitColumns(s.dbc, s.dt, s.bm, s.cm);
-            backend.linear(s.dt, l.dtProjWeight, null, s.delta);
+            backend.causalConv1dStep(s.conv[i], s.x, l.convWeight(), l.convBias(), true, s.xc);
+            if (config.selective()) {
+                backend.linear(s.xc, l.xProj(), null, s.dbc);
+                backend.splitColumns(s.dbc, s.dt, s.bm, s.cm);
+                backend.linear(s.dt, l.dtProjWeight(), null, s.delta);
+            } else {
+                backend.linear(s.one, l.dtConst(), null, s.delta);
+                backend.linear(s.one, l.bConst(), null, s.bm);
+                backend.linear(s.one, l.cConst(), null, s.cm);
+            }
             backend.selectiveScan(s.scans[i]);                              // one step of the recurrence, ssm_state in place
-            backend.linear(s.y, l.outProj, l.outProjBias, s.o);
+            backend.linear(s.y, l.outProj(), l.outProjBias(), s.o);
             backend.add(s.h, s.o, s.h);
         }
-        backend.rmsNorm(s.h, normF, eps, s.u);
-        backend.linear(s.u, lmHead, null, s.logits);
+        backend.rmsNorm(s.h, w.normF(), eps, s.u);
+        backend.linear(s.u, w.lmHead(), null, s.logits);
         return s.logits;
     }
-
 }

@@ -12,6 +12,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -22,6 +23,7 @@ import java.util.Map;
 public final class Mamba1Saver {
     private Mamba1Saver() {}
 
+    /** Writes the model's tensors under the name table's names (transformers' layout), downloaded from its device. */
     public static void save(Mamba1Model m, Path dir) {
         Mamba1Config c = m.config();
         try {
@@ -29,27 +31,12 @@ public final class Mamba1Saver {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create " + dir, e);
         }
+        List<mamba4j.models.TensorSpec> names = Mamba1Weights.table(c, "backbone.embeddings.weight").all();
+        List<Tensor> values = m.weights().all();
         LinkedHashMap<String, Tensor> t = new LinkedHashMap<>();
-        t.put("backbone.embeddings.weight", m.embedding());
-        for (int i = 0; i < m.layers().size(); i++) {
-            Mamba1Model.Layer l = m.layers().get(i);
-            String p = "backbone.layers." + i + ".";
-            t.put(p + "norm.weight", l.norm());
-            t.put(p + "mixer.A_log", l.aLog());
-            t.put(p + "mixer.D", l.d());
-            t.put(p + "mixer.in_proj.weight", l.inProj());
-            if (l.inProjBias() != null) t.put(p + "mixer.in_proj.bias", l.inProjBias());
-            t.put(p + "mixer.conv1d.weight", l.convWeight().reshape(c.dInner(), 1, c.convKernel()));
-            if (l.convBias() != null) t.put(p + "mixer.conv1d.bias", l.convBias());
-            t.put(p + "mixer.x_proj.weight", l.xProj());
-            t.put(p + "mixer.dt_proj.weight", l.dtProjWeight());
-            t.put(p + "mixer.dt_proj.bias", l.dtProjBias());
-            t.put(p + "mixer.out_proj.weight", l.outProj());
-            if (l.outProjBias() != null) t.put(p + "mixer.out_proj.bias", l.outProjBias());
-        }
-        t.put("backbone.norm_f.weight", m.normF());
-        if (!c.tieWordEmbeddings()) t.put("lm_head.weight", m.lmHead());
-        JsonConfig.write(dir.resolve("config.json"), config(c, m.embedding().dtype()));
+        for (int i = 0; i < names.size(); i++)
+            t.put(names.get(i).name(), m.backend().download(values.get(i)).reshape(names.get(i).stored()));
+        JsonConfig.write(dir.resolve("config.json"), config(c, m.weights().embedding().dtype()));
         Safetensors.write(dir.resolve("model.safetensors"), t, Map.of("format", "pt"));
     }
 
@@ -72,6 +59,7 @@ public final class Mamba1Saver {
         o.put("hidden_act", "silu");
         o.put("residual_in_fp32", true);
         o.put("eos_token_id", c.eosTokenId());
+        if (!c.selective()) o.put(Mamba1Config.TIME_INVARIANT_KEY, true);
         o.put("dtype", switch (dtype) { case BF16 -> "bfloat16"; case F16 -> "float16"; default -> "float32"; });
         return o;
     }

@@ -55,14 +55,9 @@ public record Mamba2Config(int vocabSize, int paddedVocabSize, int hiddenSize, i
 
     /** Parameters counted as the checkpoint stores them (the tied head counted once). */
     public long parameterCount() {
-        long d = hiddenSize, e = dInner(), c = convDim(), h = numHeads, k = convKernel, in = inProjSize();
-        long perLayer = d                                // norm
-                + in * d + (useBias ? in : 0)            // in_proj
-                + c * k + (useConvBias ? c : 0)          // conv1d
-                + 3 * h                                  // dt_bias, A_log, D
-                + e                                      // gated norm
-                + d * e + (useBias ? d : 0);             // out_proj
-        return (long) paddedVocabSize * d * (tieWordEmbeddings ? 1 : 2) + numHiddenLayers * perLayer + d;
+        long n = 0;
+        for (mamba4j.models.TensorSpec e : Mamba2Weights.table(this, "backbone.embeddings.weight").all()) n += e.numel();
+        return n;
     }
 
     private static void positive(String key, int v) {

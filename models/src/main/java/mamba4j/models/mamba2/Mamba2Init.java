@@ -35,11 +35,17 @@ public final class Mamba2Init {
                 0, Double.POSITIVE_INFINITY, 256, layers, 0, true);
     }
 
+    /** A random model on {@code backend} (see {@link #weights}). */
     public static Mamba2Model random(Mamba2Config c, DType weightType, long seed, Backend backend) {
+        return Mamba2Model.of(c, backend, weights(c, weightType, seed).map(backend::upload));
+    }
+
+    /** Fresh host tensors for the name table, drawn in a fixed order from {@code seed}. */
+    public static Mamba2Weights<Tensor> weights(Mamba2Config c, DType weightType, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         int dm = c.hiddenSize(), e = c.dInner(), cd = c.convDim(), h = c.numHeads(), k = c.convKernel(), in = c.inProjSize();
         Tensor emb = normal(rnd, 0.02, c.paddedVocabSize(), dm).to(weightType);
-        List<Mamba2Model.Layer> layers = new ArrayList<>();
+        List<Mamba2Weights.Layer<Tensor>> layers = new ArrayList<>();
         for (int i = 0; i < c.numHiddenLayers(); i++) {
             Tensor aLog = Tensor.zeros(DType.F32, h), dtBias = Tensor.zeros(DType.F32, h), dSkip = Tensor.zeros(DType.F32, h);
             for (int j = 0; j < h; j++) {
@@ -49,7 +55,7 @@ public final class Mamba2Init {
                 dtBias.setFloat(j, (float) (dt + Math.log(-Math.expm1(-dt))));            // softplus⁻¹(dt)
             }
             dSkip.fill(1f);
-            layers.add(new Mamba2Model.Layer(ones(dm),
+            layers.add(new Mamba2Weights.Layer<>(ones(dm),
                     uniform(rnd, 1 / Math.sqrt(dm), in, dm).to(weightType), c.useBias() ? Tensor.zeros(DType.F32, in) : null,
                     uniform(rnd, 1 / Math.sqrt(k), cd, k), c.useConvBias() ? uniform(rnd, 1 / Math.sqrt(k), cd) : null,
                     dtBias, aLog, dSkip, ones(e),
@@ -57,7 +63,7 @@ public final class Mamba2Init {
                     c.useBias() ? Tensor.zeros(DType.F32, dm) : null));
         }
         Tensor head = c.tieWordEmbeddings() ? emb : normal(rnd, 0.02, c.paddedVocabSize(), dm).to(weightType);
-        return new Mamba2Model(c, backend, emb, layers, ones(dm), head);
+        return new Mamba2Weights<>(emb, layers, ones(dm), head);
     }
 
     private static Tensor ones(long n) {

@@ -124,30 +124,17 @@ public final class Mamba2Loader {
         return ck.contains("backbone.embeddings.weight") ? "backbone.embeddings.weight" : "backbone.embedding.weight";
     }
 
-    /** Loads weights zero-copy from the mapped files (linear weights keep their dtype) into a model on {@code backend}. */
-    public static Mamba2Model load(Mamba2Config cfg, CheckpointTensors ck, Backend backend) {
-        int dm = cfg.hiddenSize(), e = cfg.dInner(), c = cfg.convDim(), h = cfg.numHeads(), k = cfg.convKernel(), v = cfg.paddedVocabSize();
-        int in = cfg.inProjSize();
+    /**
+     * The checkpoint's tensors through the name table: zero-copy from the mapped files (linear weights and the
+     * embedding keep their dtype, the rest read as F32), every shape asserted with the tensor's name.
+     */
+    public static Mamba2Weights<Tensor> tensors(Mamba2Config cfg, CheckpointTensors ck) {
         CheckpointNames names = new CheckpointNames(ck);
-        Tensor embedding = names.weight(embeddingName(ck), v, dm);
-        List<Mamba2Model.Layer> layers = new ArrayList<>();
-        for (int i = 0; i < cfg.numHiddenLayers(); i++) {
-            String p = "backbone.layers." + i + ".";
-            layers.add(new Mamba2Model.Layer(
-                    names.f32(p + "norm.weight", dm),
-                    names.weight(p + "mixer.in_proj.weight", in, dm),
-                    cfg.useBias() ? names.f32(p + "mixer.in_proj.bias", in) : null,
-                    names.f32(p + "mixer.conv1d.weight", c, 1, k).reshape(c, k),
-                    cfg.useConvBias() ? names.f32(p + "mixer.conv1d.bias", c) : null,
-                    names.f32(p + "mixer.dt_bias", h),
-                    names.f32(p + "mixer.A_log", h),
-                    names.f32(p + "mixer.D", h),
-                    names.f32(p + "mixer.norm.weight", e),
-                    names.weight(p + "mixer.out_proj.weight", dm, e),
-                    cfg.useBias() ? names.f32(p + "mixer.out_proj.bias", dm) : null));
-        }
-        Tensor normF = names.f32("backbone.norm_f.weight", dm);
-        Tensor head = cfg.tieWordEmbeddings() ? embedding : names.weight("lm_head.weight", v, dm);
-        return new Mamba2Model(cfg, backend, embedding, layers, normF, head);
+        return Mamba2Weights.table(cfg, embeddingName(ck)).map(e -> e.read(names));
+    }
+
+    /** An inference model over the checkpoint's tensors, uploaded to {@code backend}'s device (zero-copy on the host). */
+    public static Mamba2Model load(Mamba2Config cfg, CheckpointTensors ck, Backend backend) {
+        return Mamba2Model.of(cfg, backend, tensors(cfg, ck).map(backend::upload));
     }
 }

@@ -5,65 +5,71 @@ import mamba4j.core.CopyRegion;
 import mamba4j.core.DType;
 import mamba4j.core.Ssd;
 import mamba4j.core.Tensor;
-import mamba4j.core.UserInputException;
+import mamba4j.core.Workspace;
+import mamba4j.core.autograd.Parameter;
+import mamba4j.core.autograd.Tape;
+import mamba4j.core.autograd.Var;
+import mamba4j.models.BlockRecompute;
 import mamba4j.models.CausalLM;
+import mamba4j.models.InferenceRun;
+import mamba4j.models.TensorSpec;
+import mamba4j.models.TokenIds;
 import mamba4j.models.Trace;
+import mamba4j.nn.TrainableModel;
 
-import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.List;
 
 /**
  * The Mamba-2 language model (mamba_ssm {@code MambaLMHeadModel} with {@code Mamba2} mixers, transformers
  * {@code Mamba2ForCausalLM}): embedding → [RMSNorm → Mamba-2 mixer → residual] × n_layer → RMSNorm → lm_head.
  *
- * <p>{@link #forward} runs whole sequences with the chunked SSD ({@link Backend#ssd}, chunk = config chunk_size);
- * {@link #step} runs one token from the (conv_state, ssm_state) cache with preallocated buffers, mirroring the
- * mixer line for line. Shapes use MATH.md's symbols: E = expand·D = H·P, C = E + 2GN the conv channels.
+ * <p>ONE forward ({@link #block}, the chunked SSD with chunk = config chunk_size) serves inference and training: on
+ * an inference tape it records nothing, frees each block's intermediates before the next and may continue from a
+ * decode state (conv history and S_0; {@link #extend}); on a recording tape (weights as parameters,
+ * {@link #trainable}) it is what the loss is differentiated through. {@link #step} runs one token from the
+ * (conv_state, ssm_state) cache with preallocated buffers, mirroring {@link #block} line for line. Every tensor is
+ * named once, in {@link Mamba2Weights}. Shapes use MATH.md's symbols: E = expand·D = H·P, C = E + 2GN.
  */
-public final class Mamba2Model implements CausalLM {
-    /** One block's parameters, as the checkpoint stores them. Linear weights keep their dtype; the rest is F32. */
-    public record Layer(Tensor norm,                                   // (D)
-                        Tensor inProj, Tensor inProjBias,              // (2E + 2GN + H, D) rows z | xBC | dt, bias or null
-                        Tensor convWeight, Tensor convBias,            // (C, K), (C) or null
-                        Tensor dtBias, Tensor aLog, Tensor d,          // (H) each
-                        Tensor gateNorm,                               // mixer.norm.weight (E)
-                        Tensor outProj, Tensor outProjBias) {}         // (D, E), (D) or null
-
+public final class Mamba2Model implements CausalLM, TrainableModel {
     private final Mamba2Config config;
     private final Backend backend;
-    private final Tensor embedding;   // (V', D)
-    private final List<Layer> layers;
-    private final Tensor normF;       // (D)
-    private final Tensor lmHead;      // (V', D), the embedding itself when tied
-    private final Tensor[] a;         // per layer A = -exp(A_log) (H), computed once in F32
-    private final Tensor groupOnes;   // (E/G) of 1: the per-group norm's statistics pass; the weight follows by mulColumns
-    private final float lo, hi;       // time_step_limit
+    private final Mamba2Weights<Tensor> w;              // what forward and step read: stored tensors, or parameter values
+    private final Mamba2Weights<Parameter> params;      // null unless trainable
+    private final Tensor groupOnes;                     // (E/G) of 1: the per-group norm's statistics pass; the weight follows by mulColumns
+    private final float lo, hi;                         // time_step_limit
+    private final BlockRecompute recomputer = new BlockRecompute();
+    private boolean recompute = BlockRecompute.DEFAULT;
 
-    public Mamba2Model(Mamba2Config config, Backend backend, Tensor embedding, List<Layer> layers, Tensor normF, Tensor lmHead) {
+    private Mamba2Model(Mamba2Config config, Backend backend, Mamba2Weights<Tensor> weights, Mamba2Weights<Parameter> params) {
         this.config = config;
         this.backend = backend;
-        this.embedding = embedding;
-        this.layers = List.copyOf(layers);
-        this.normF = normF;
-        this.lmHead = lmHead;
-        this.a = new Tensor[layers.size()];
-        for (int i = 0; i < a.length; i++) {
-            Tensor aLog = layers.get(i).aLog();
-            a[i] = backend.allocate(DType.F32, aLog.shape());
-            backend.negExp(aLog, a[i]);                                     // A = −exp(A_log), once
-        }
-        groupOnes = Tensor.zeros(DType.F32, config.dInner() / config.nGroups());
-        groupOnes.fill(1f);
+        this.w = weights;
+        this.params = params;
+        groupOnes = backend.zeros(config.dInner() / config.nGroups());
+        backend.fill(groupOnes, 1f);
         lo = (float) config.timeStepLo();
         hi = (float) config.timeStepHi();
     }
 
+    /** A model over these tensors as they are (mapped, any weight dtype): for inference. */
+    public static Mamba2Model of(Mamba2Config config, Backend backend, Mamba2Weights<Tensor> weights) {
+        return new Mamba2Model(config, backend, weights, null);
+    }
+
+    /** A trainable model: F32 master copies of {@code weights} as parameters named by the table ({@code embeddingName}: the layout's). */
+    public static Mamba2Model trainable(Mamba2Config config, Backend backend, Mamba2Weights<Tensor> weights, String embeddingName) {
+        java.util.Map<Tensor, Parameter> ps = TensorSpec.parameters(weights.all(), Mamba2Weights.table(config, embeddingName).all(), backend);
+        Mamba2Weights<Parameter> params = weights.map(ps::get);
+        return new Mamba2Model(config, backend, params.map(Parameter::value), params);
+    }
+
+    /** The same weights under another config (chunk size, norm, time-step limit: what tests compare across). */
+    public Mamba2Model withConfig(Mamba2Config c) { return new Mamba2Model(c, backend, w, params); }
+
     public Mamba2Config config() { return config; }
     public Backend backend() { return backend; }
-    public List<Layer> layers() { return layers; }
-    public Tensor embedding() { return embedding; }
-    public Tensor lmHead() { return lmHead; }
-    public Tensor normF() { return normF; }
+    public Mamba2Weights<Tensor> weights() { return w; }
 
     @Override public int logitsSize() { return config.paddedVocabSize(); }
     @Override public int vocabSize() { return config.vocabSize(); }
@@ -71,130 +77,175 @@ public final class Mamba2Model implements CausalLM {
 
     /** Bytes of weights one decode step reads: every layer tensor once, the head once, one embedding row. */
     @Override public long weightBytesPerToken() {
-        long bytes = lmHead.byteSize() + (long) config.hiddenSize() * embedding.dtype().byteSize();
-        for (Layer l : layers)
-            for (Tensor t : new Tensor[]{l.norm, l.inProj, l.inProjBias, l.convWeight, l.convBias, l.dtBias, l.aLog, l.d,
-                    l.gateNorm, l.outProj, l.outProjBias})
-                if (t != null) bytes += t.byteSize();
-        return bytes + normF.byteSize();
+        long bytes = w.lmHead().byteSize() + (long) config.hiddenSize() * w.embedding().dtype().byteSize();
+        for (Mamba2Weights.Layer<Tensor> l : w.layers()) for (Tensor t : l.all()) bytes += t.byteSize();
+        return bytes + w.normF().byteSize();
     }
 
-    // ------------------------------------------------------------------ whole sequence
+    // ------------------------------------------------------------------ the one forward
+
+    private Mamba2Weights.Layer<Var> vars(Tape tape, int i) {
+        return params != null ? params.layers().get(i).map(tape::param) : w.layers().get(i).map(tape::constant);
+    }
+
+    private Var leaf(Tape tape, Tensor t, Parameter p) { return p != null ? tape.param(p) : tape.constant(t); }
+
+    private Var embed(Tape tape, Tensor ids) {
+        return tape.embedding(leaf(tape, w.embedding(), params == null ? null : params.embedding()), ids);
+    }
+
+    /**
+     * The Mamba-2 block (MATH.md "Mamba-2 block"): h + mixer(RMSNorm(h)), (B·T, D) → (B·T, D). When convState (B, C, K)
+     * and ssmState (B, H, P, N) are given (inference tapes), the sequence continues from them and they are updated.
+     */
+    private Var block(Tape tape, int i, Var h, int b, int t, Tensor convState, Tensor ssmState) {
+        Mamba2Weights.Layer<Var> l = vars(tape, i);
+        int e = config.dInner(), c = config.convDim(), nh = config.numHeads(), hp = config.headDim(), g = config.nGroups(), n = config.stateSize();
+        long bt = (long) b * t;
+        float eps = (float) config.layerNormEpsilon();
+        Var u = tape.rmsNorm(h, l.norm(), eps);
+        Var[] zxbcdt = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, c, nh);               // z | xBC | dt
+        Var xbc = convState == null
+                ? tape.conv(zxbcdt[1].reshape(b, t, c), l.convWeight(), l.convBias(), true)           // silu(conv(xBC))  (B, T, C)
+                : tape.constant(convWithHistory(zxbcdt[1].value(), l, convState, b, t));              // continuing the cache
+        Var[] xBC = tape.split(xbc.reshape(bt, c), e, (long) g * n, (long) g * n);                     // x | B | C
+        Var dt = tape.softplusClamp(zxbcdt[2], l.dtBias(), lo, hi);                                    // clamp(softplus(dt + dt_bias))  (B·T, H)
+        Var logA = tape.mulColumns(dt, tape.negExp(l.aLog()));                                         // dt·A, A = −exp(A_log)
+        Var y = tape.ssd(xBC[0].reshape(b, t, nh, hp), logA.reshape(b, t, nh), dt.reshape(b, t, nh),
+                xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), l.d(), config.chunkSize(), ssmState);
+        Var gated = tape.mulSilu(y.reshape(bt, e), zxbcdt[0]);                                         // y · silu(z), gate first
+        Var normed = config.normPerGroup()
+                ? tape.mulColumns(tape.rmsNorm(gated.reshape(bt * g, e / g), tape.constant(groupOnes), eps).reshape(bt, e), l.gateNorm())
+                : tape.rmsNorm(gated, l.gateNorm(), eps);                                              // per group of E/G, or over all E
+        Var o = tape.linear(normed, l.outProj(), l.outProjBias());                                     // (B·T, D)
+        return tape.add(h, o);
+    }
+
+    /**
+     * silu(conv(xBC)) (B, T, C) for a sequence that continues the one whose last K inputs are in convState (B, C, K),
+     * and the new conv_state: the conv runs over [K − 1 history inputs | T new] and the first K − 1 outputs are dropped.
+     */
+    private Tensor convWithHistory(Tensor xbc, Mamba2Weights.Layer<Var> l, Tensor convState, int b, int t) {
+        int c = config.convDim(), k = config.convKernel(), th = t + k - 1;
+        Tensor hist = backend.zeros(b, th, c), histOut = backend.zeros(b, th, c), act = backend.zeros(b, t, c);
+        // hist[b, j, :] = conv_state[b, :, j + 1] for j < K − 1 (the history), then hist[b, K − 1 + τ, :] = xBC[b, τ, :]
+        backend.copy(convState, hist, new CopyRegion(new long[]{b, k - 1, c}, 1, new long[]{(long) c * k, 1, k},
+                0, new long[]{(long) th * c, c, 1}));
+        backend.copy(xbc, hist, CopyRegion.block(b, (long) t * c, 0, (long) t * c, (long) (k - 1) * c, (long) th * c));
+        backend.causalConv1d(hist, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, histOut);
+        backend.copy(histOut, act, CopyRegion.block(b, (long) t * c, (long) (k - 1) * c, (long) th * c, 0, (long) t * c));
+        // conv_state[b, :, j] = the input at history position th − K + j (oldest first), transformers' cache layout
+        backend.copy(hist, convState, new CopyRegion(new long[]{b, k, c}, (long) (th - k) * c, new long[]{(long) th * c, c, 1},
+                0, new long[]{(long) c * k, 1, k}));
+        return act;
+    }
+
+    /** Final RMSNorm → head: (R, D) → logits (R, V'). */
+    private Var head(Tape tape, Var h, Trace trace) {
+        Var hf = tape.rmsNorm(h, leaf(tape, w.normF(), params == null ? null : params.normF()), (float) config.layerNormEpsilon());
+        trace.record("norm_f", -1, hf.value());                                                       // transformers' last hidden_states entry
+        Var lm = w.tied() ? leaf(tape, w.embedding(), params == null ? null : params.embedding())
+                : leaf(tape, w.lmHead(), params == null ? null : params.lmHead());
+        return tape.linear(hf, lm, null);
+    }
+
+    // ------------------------------------------------------------------ inference: the forward on inference tapes
 
     @Override public Tensor forward(int[][] ids, Trace trace) {
         int b = ids.length, t = ids[0].length;
-        Tensor h = hidden(ids, trace, null);
-        Tensor logits = Tensor.zeros(DType.F32, (long) b * t, config.paddedVocabSize());
-        backend.linear(h, lmHead, null, logits);
+        Tensor logits = backend.zeros((long) b * t, config.paddedVocabSize());
+        run(ids, trace, null, logits, false);
         return logits.reshape(b, t, config.paddedVocabSize());
     }
 
-    /** Runs the backbone and returns norm_f's output (B·T, D); continues (and updates) the decode state when one is given. */
-    private Tensor hidden(int[][] ids, Trace trace, State cache) {
-        int b = ids.length, t = ids[0].length, dm = config.hiddenSize();
-        int[] flat = mamba4j.models.TokenIds.flattenChecked(ids, config.vocabSize());
-        Tensor h = Tensor.zeros(DType.F32, (long) b * t, dm);                // (B·T, D) residual stream, F32
-        backend.embedding(embedding, backend.ids(flat), h);
-        trace.record("embedding", -1, h);
-        Tensor u = Tensor.zeros(DType.F32, (long) b * t, dm);
-        Tensor o = Tensor.zeros(DType.F32, (long) b * t, dm);
-        Work w = new Work(b, t, cache != null);                               // reused by every layer
-        float eps = (float) config.layerNormEpsilon();
-        for (int i = 0; i < layers.size(); i++) {
-            backend.rmsNorm(h, layers.get(i).norm, eps, u);
-            mixer(i, u, w, o, cache == null ? null : cache.conv[i], cache == null ? null : cache.ssm[i]);
-            backend.add(h, o, h);
-            trace.record("block_out", i, h);          // transformers' hidden_states[i]
-        }
-        backend.rmsNorm(h, normF, eps, u);
-        trace.record("norm_f", -1, u);                // transformers' last hidden_states entry
-        return u;
+    private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly) {
+        int b = ids.length, t = ids[0].length;
+        Tensor idsT = backend.ids(TokenIds.flattenChecked(ids, config.vocabSize()));
+        InferenceRun.logits(backend, new InferenceRun.Stack() {
+            @Override public int layers() { return config.numHiddenLayers(); }
+            @Override public Var embed(Tape tape) { return Mamba2Model.this.embed(tape, idsT); }
+            @Override public Var block(Tape tape, int i, Var h) {
+                return Mamba2Model.this.block(tape, i, h, b, t, cache == null ? null : cache.conv[i], cache == null ? null : cache.ssm[i]);
+            }
+            @Override public Var head(Tape tape, Var h) { return Mamba2Model.this.head(tape, h, lastOnly ? Trace.NONE : trace); }
+        }, b, t, trace, lastOnly, logits);
     }
 
-    /**
-     * The Mamba-2 block (MATH.md "Mamba-2 block") over a whole sequence. u (B·T, D) → out (B·T, D). When convState
-     * (B, C, K) and ssmState (B, H, P, N) are given, the sequence continues from them and they are updated.
-     */
-    private void mixer(int li, Tensor u, Work w, Tensor out, Tensor convState, Tensor ssmState) {
-        Layer l = layers.get(li);
-        int b = w.b, t = w.t;
-        backend.linear(u, l.inProj, l.inProjBias, w.zxbcdt);                              // (B·T, 2E + 2GN + H)
-        backend.splitColumns(w.zxbcdt, w.z, w.xbc, w.dtRaw);                                      // z | xBC | dt
-        if (convState == null)
-            backend.causalConv1d(w.xbc.reshape(b, t, w.c), l.convWeight, l.convBias, true, w.xbcAct);   // silu(conv(xBC))  (B, T, C)
-        else convWithHistory(w, l, convState);
-        backend.splitColumns(w.xbcAct.reshape(w.bt, w.c), w.x, w.bm, w.cm);                       // x | B | C
-        backend.softplusClamp(w.dtRaw, l.dtBias, lo, hi, w.dt);                           // dt = clamp(softplus(dt + dt_bias))  (B·T, H)
-        backend.mulColumns(w.dt, a[li], w.logA);                                          // dt·A_h
-        backend.ssd(new Ssd(w.x.reshape(b, t, w.h, w.p), w.logA.reshape(b, t, w.h), w.dt.reshape(b, t, w.h),
-                w.bm.reshape(b, t, w.g, w.n), w.cm.reshape(b, t, w.g, w.n), l.d, ssmState, w.y), config.chunkSize());
-        backend.mulSilu(w.y.reshape(w.bt, w.e), w.z, w.gated);                            // y · silu(z), gate first
-        gatedNorm(w.gated, l.gateNorm, w.normed, w.bt);                                   // RMSNorm (all E or per group)
-        backend.linear(w.normed, l.outProj, l.outProjBias, out);                          // (B·T, D)
+    // ------------------------------------------------------------------ training: the forward on a recording tape
+
+    /** In checkpoint order; the conv weight is held as (C, K) (the checkpoint stores (C, 1, K)). */
+    @Override public List<Parameter> parameters() { return trainableParams().all(); }
+
+    private Mamba2Weights<Parameter> trainableParams() {
+        if (params == null) throw new IllegalStateException("an inference model: build it with Mamba2Model.trainable to train");
+        return params;
     }
 
-    /** RMSNorm of g (M, E) with weight (E): over all E (transformers), or per group of E/G channels (mamba_ssm). */
-    private void gatedNorm(Tensor g, Tensor weight, Tensor out, long m) {
-        if (!config.normPerGroup()) { backend.rmsNorm(g, weight, (float) config.layerNormEpsilon(), out); return; }
-        int e = config.dInner(), gr = config.nGroups();
-        // (M, E) viewed as (M·G, E/G): RMSNorm's last-dim statistics are then per group; the weight differs per group,
-        // so it is applied after, column by column
-        backend.rmsNorm(g.reshape(m * gr, e / gr), groupOnes, (float) config.layerNormEpsilon(), out.reshape(m * gr, e / gr));
-        backend.mulColumns(out, weight, out);
+    /** The whole model recorded on one tape: logits (B·T, V') for inputs (B, T). */
+    public Var logits(Tape tape, int[][] inputs) {
+        int b = inputs.length, t = inputs[0].length;
+        Var h = embed(tape, backend.ids(TokenIds.flatten(inputs)));
+        for (int i = 0; i < config.numHiddenLayers(); i++) h = block(tape, i, h, b, t, null, null);
+        return head(tape, h, Trace.NONE);
     }
 
-    /**
-     * silu(conv(xBC)) for a sequence that continues the one whose last K inputs are in convState (B, C, K), and the
-     * new conv_state: the conv runs over [K-1 history inputs | T new] and the first K-1 outputs are dropped.
-     */
-    private void convWithHistory(Work w, Layer l, Tensor convState) {
-        int b = w.b, t = w.t, c = w.c, k = config.convKernel(), th = t + k - 1;
-        // hist[b, j, :] = conv_state[b, :, j + 1] for j < K − 1 (the history), then hist[b, K − 1 + τ, :] = xBC[b, τ, :]
-        backend.copy(convState, w.hist, new CopyRegion(new long[]{b, k - 1, c}, 1, new long[]{(long) c * k, 1, k},
-                0, new long[]{(long) th * c, c, 1}));
-        backend.copy(w.xbc, w.hist, CopyRegion.block(b, (long) t * c, 0, (long) t * c, (long) (k - 1) * c, (long) th * c));
-        backend.causalConv1d(w.hist.reshape(b, th, c), l.convWeight, l.convBias, true, w.histOut);
-        backend.copy(w.histOut, w.xbcAct, CopyRegion.block(b, (long) t * c, (long) (k - 1) * c, (long) th * c, 0, (long) t * c));
-        // conv_state[b, :, j] = the input at history position th − K + j (oldest first), transformers' cache layout
-        backend.copy(w.hist, convState, new CopyRegion(new long[]{b, k, c}, (long) (th - k) * c, new long[]{(long) th * c, c, 1},
-                0, new long[]{(long) c * k, 1, k}));
+    @Override public double lossAndBackward(int[][] inputs, int[][] targets, float gradScale) {
+        trainableParams();
+        if (recompute) return checkpointed(inputs, targets, gradScale, true);
+        Tape tape = new Tape(backend);
+        Var loss = tape.crossEntropy(logits(tape, inputs), TokenIds.flatten(targets));
+        tape.backward(loss, gradScale);
+        return tape.lossValue(loss);
     }
 
-    /** The whole-sequence intermediates of one mixer, allocated once per forward and reused by every layer. */
-    private final class Work {
-        final int b, t, e, c, h, p, g, n;
-        final long bt;
-        final Tensor zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, hist, histOut;
+    @Override public double loss(int[][] inputs, int[][] targets) {
+        trainableParams();
+        if (recompute) return checkpointed(inputs, targets, 1f, false);
+        Tape tape = new Tape(backend);
+        return tape.lossValue(tape.crossEntropy(logits(tape, inputs), TokenIds.flatten(targets)));
+    }
 
-        Work(int b, int t, boolean withHistory) {
-            this.b = b;
-            this.t = t;
-            e = config.dInner();
-            c = config.convDim();
-            h = config.numHeads();
-            p = config.headDim();
-            g = config.nGroups();
-            n = config.stateSize();
-            bt = (long) b * t;
-            zxbcdt = Tensor.zeros(DType.F32, bt, config.inProjSize());
-            z = Tensor.zeros(DType.F32, bt, e);
-            xbc = Tensor.zeros(DType.F32, bt, c);
-            dtRaw = Tensor.zeros(DType.F32, bt, h);
-            xbcAct = Tensor.zeros(DType.F32, b, t, c);
-            x = Tensor.zeros(DType.F32, bt, e);
-            bm = Tensor.zeros(DType.F32, bt, (long) g * n);
-            cm = Tensor.zeros(DType.F32, bt, (long) g * n);
-            dt = Tensor.zeros(DType.F32, bt, h);
-            logA = Tensor.zeros(DType.F32, bt, h);
-            y = Tensor.zeros(DType.F32, b, t, h, p);
-            gated = Tensor.zeros(DType.F32, bt, e);
-            normed = Tensor.zeros(DType.F32, bt, e);
-            long th = t + config.convKernel() - 1;
-            hist = withHistory ? Tensor.zeros(DType.F32, b, th, c) : null;
-            histOut = withHistory ? Tensor.zeros(DType.F32, b, th, c) : null;
+    /** Loss and gradients with per-block activation recomputation ({@link BlockRecompute}): bit-identical to one tape. */
+    private double checkpointed(int[][] inputs, int[][] targets, float gradScale, boolean backward) {
+        return recomputer.run(backend, new BlockRecompute.Stack() {
+            @Override public int layers() { return config.numHiddenLayers(); }
+            @Override public Var embed(Tape tape, int[][] ids) { return Mamba2Model.this.embed(tape, backend.ids(TokenIds.flatten(ids))); }
+            @Override public Var block(Tape tape, int i, Var h, int b, int t) { return Mamba2Model.this.block(tape, i, h, b, t, null, null); }
+            @Override public Var loss(Tape tape, Var h, int[][] tg) {
+                return tape.crossEntropy(head(tape, h, Trace.NONE), TokenIds.flatten(tg));
+            }
+        }, inputs, targets, gradScale, backward);
+    }
+
+    /** Whether training recomputes each block's intermediates instead of keeping them (bit-identical either way). */
+    public boolean recompute() { return recompute; }
+
+    public void setRecompute(boolean on) { recompute = on; }
+
+    /** Bytes the training workspaces have reserved from the OS (they only grow): the tape's memory, for bench-train. */
+    public long workspaceBytes() { return recomputer.reservedBytes(); }
+
+    /** Greedy prediction per position (B, T) over the real vocab. */
+    @Override public int[][] predict(int[][] inputs) {
+        int b = inputs.length, t = inputs[0].length, v = config.paddedVocabSize();
+        float[] all = backend.download(forward(inputs, Trace.NONE)).toFloatArray();
+        int[][] out = new int[b][t];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++) out[i][j] = mamba4j.models.Sampler.argmax(all, (i * t + j) * v, config.vocabSize());
+        return out;
+    }
+
+    /** Writes an HF-loadable checkpoint (config.json + model.safetensors). */
+    @Override public void save(Path dir) { Mamba2Saver.save(this, dir); }
+
+    /** Copies the tensors of dir's checkpoint (either layout) into the parameters, in place (a run's `--init`). */
+    public void loadFrom(Path dir) {
+        try (mamba4j.io.CheckpointTensors ck = mamba4j.io.CheckpointTensors.open(dir)) {
+            List<Tensor> from = Mamba2Loader.tensors(config, ck).all();
+            List<Parameter> to = trainableParams().all();
+            for (int i = 0; i < to.size(); i++) backend.write(from.get(i).to(DType.F32).reshape(to.get(i).value().shape().dims()), to.get(i).value());
         }
     }
-
 
     // ------------------------------------------------------------------ recurrent decoding
 
@@ -202,7 +253,7 @@ public final class Mamba2Model implements CausalLM {
     public final class State implements DecodeState {
         final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
-        final Tensor[] conv, ssm;
+        final Tensor[] conv, ssm, a;
         final Tensor h, u, o, zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, logits;
         final Ssd[] ssds;
 
@@ -211,25 +262,30 @@ public final class Mamba2Model implements CausalLM {
             int e = config.dInner(), c = config.convDim(), nh = config.numHeads(), p = config.headDim(), g = config.nGroups(),
                     n = config.stateSize(), dm = config.hiddenSize();
             this.batch = batch;
-            conv = new Tensor[layers.size()];
-            ssm = new Tensor[layers.size()];
-            for (int i = 0; i < layers.size(); i++) {
-                conv[i] = Tensor.zeros(DType.F32, batch, c, config.convKernel());
-                ssm[i] = Tensor.zeros(DType.F32, batch, nh, p, n);
+            int layers = config.numHiddenLayers();
+            conv = new Tensor[layers];
+            ssm = new Tensor[layers];
+            a = new Tensor[layers];
+            for (int i = 0; i < layers; i++) {
+                conv[i] = backend.zeros(batch, c, config.convKernel());
+                ssm[i] = backend.zeros(batch, nh, p, n);
+                Tensor aLog = w.layers().get(i).aLog();
+                a[i] = backend.allocate(DType.F32, aLog.shape());
+                backend.negExp(aLog, a[i]);                                    // A = −exp(A_log), once per state
             }
-            h = Tensor.zeros(DType.F32, batch, dm); u = Tensor.zeros(DType.F32, batch, dm); o = Tensor.zeros(DType.F32, batch, dm);
-            zxbcdt = Tensor.zeros(DType.F32, batch, config.inProjSize());
-            z = Tensor.zeros(DType.F32, batch, e); xbc = Tensor.zeros(DType.F32, batch, c); dtRaw = Tensor.zeros(DType.F32, batch, nh);
-            xbcAct = Tensor.zeros(DType.F32, batch, c); x = Tensor.zeros(DType.F32, batch, e);
-            bm = Tensor.zeros(DType.F32, batch, (long) g * n); cm = Tensor.zeros(DType.F32, batch, (long) g * n);
-            dt = Tensor.zeros(DType.F32, batch, nh); logA = Tensor.zeros(DType.F32, batch, nh);
-            y = Tensor.zeros(DType.F32, batch, 1, nh, p);
-            gated = Tensor.zeros(DType.F32, batch, e); normed = Tensor.zeros(DType.F32, batch, e);
-            logits = Tensor.zeros(DType.F32, batch, config.paddedVocabSize());
-            ssds = new Ssd[layers.size()];
-            for (int i = 0; i < layers.size(); i++)
+            h = backend.zeros(batch, dm); u = backend.zeros(batch, dm); o = backend.zeros(batch, dm);
+            zxbcdt = backend.zeros(batch, config.inProjSize());
+            z = backend.zeros(batch, e); xbc = backend.zeros(batch, c); dtRaw = backend.zeros(batch, nh);
+            xbcAct = backend.zeros(batch, c); x = backend.zeros(batch, e);
+            bm = backend.zeros(batch, (long) g * n); cm = backend.zeros(batch, (long) g * n);
+            dt = backend.zeros(batch, nh); logA = backend.zeros(batch, nh);
+            y = backend.zeros(batch, 1, nh, p);
+            gated = backend.zeros(batch, e); normed = backend.zeros(batch, e);
+            logits = backend.zeros(batch, config.paddedVocabSize());
+            ssds = new Ssd[layers];
+            for (int i = 0; i < layers; i++)
                 ssds[i] = new Ssd(x.reshape(batch, 1, nh, p), logA.reshape(batch, 1, nh), dt.reshape(batch, 1, nh),
-                        bm.reshape(batch, 1, g, n), cm.reshape(batch, 1, g, n), layers.get(i).d, ssm[i], y);
+                        bm.reshape(batch, 1, g, n), cm.reshape(batch, 1, g, n), w.layers().get(i).d(), ssm[i], y);
         }
 
         @Override public int batch() { return batch; }
@@ -255,7 +311,7 @@ public final class Mamba2Model implements CausalLM {
 
     @Override public Tensor prefill(DecodeState state, int[][] prompts) {
         State s = (State) state;
-        for (int i = 0; i < layers.size(); i++) {
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
             backend.fill(s.conv[i], 0f);
             backend.fill(s.ssm[i], 0f);
         }
@@ -270,39 +326,41 @@ public final class Mamba2Model implements CausalLM {
     public Tensor extend(State s, int[][] ids) {
         int b = ids.length, t = ids[0].length;
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
-        Tensor hf = hidden(ids, Trace.NONE, s);                      // (B·T, D)
-        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
-        backend.linear(s.u, lmHead, null, s.logits);
+        run(ids, Trace.NONE, s, s.logits, true);
         return s.logits;
     }
 
-    /** One token per sequence through every block, mirroring {@link #mixer} line for line. Returns logits (B, V'). */
+    /** One token per sequence through every block, mirroring {@link #block} line for line. Returns logits (B, V'). */
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
         mamba4j.models.TokenIds.check(tokens, -1, config.vocabSize());
         backend.ids(tokens, s.tokenIds);
-        backend.embedding(embedding, s.tokenIds, s.h);
+        backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
-        for (int i = 0; i < layers.size(); i++) {
-            Layer l = layers.get(i);
-            backend.rmsNorm(s.h, l.norm, eps, s.u);
-            backend.linear(s.u, l.inProj, l.inProjBias, s.zxbcdt);
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            Mamba2Weights.Layer<Tensor> l = w.layers().get(i);
+            backend.rmsNorm(s.h, l.norm(), eps, s.u);
+            backend.linear(s.u, l.inProj(), l.inProjBias(), s.zxbcdt);
             backend.splitColumns(s.zxbcdt, s.z, s.xbc, s.dtRaw);
-            backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight, l.convBias, true, s.xbcAct);
+            backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight(), l.convBias(), true, s.xbcAct);
             backend.splitColumns(s.xbcAct, s.x, s.bm, s.cm);
             // NO clamp to time_step_limit here: transformers' cached decode step (mamba2_selective_state_update) and
             // mamba_ssm's Mamba2.step do not clamp (manifest fact "dt"; generate.json "decode_steps_clamp_dt_in_transformers":
             // false), so greedy ids match transformers' generate. softplus ≥ 0, so the bounds (0, ∞) change nothing.
-            backend.softplusClamp(s.dtRaw, l.dtBias, 0f, Float.POSITIVE_INFINITY, s.dt);
-            backend.mulColumns(s.dt, a[i], s.logA);
+            backend.softplusClamp(s.dtRaw, l.dtBias(), 0f, Float.POSITIVE_INFINITY, s.dt);
+            backend.mulColumns(s.dt, s.a[i], s.logA);
             backend.ssd(s.ssds[i], 1);                                         // one step of the recurrence, ssm_state in place
             backend.mulSilu(s.y.reshape(s.batch, config.dInner()), s.z, s.gated);
-            gatedNorm(s.gated, l.gateNorm, s.normed, s.batch);
-            backend.linear(s.normed, l.outProj, l.outProjBias, s.o);
+            if (config.normPerGroup()) {                                       // the block's gated norm, per group or over all E
+                int e = config.dInner(), gr = config.nGroups();
+                backend.rmsNorm(s.gated.reshape((long) s.batch * gr, e / gr), groupOnes, eps, s.normed.reshape((long) s.batch * gr, e / gr));
+                backend.mulColumns(s.normed, l.gateNorm(), s.normed);
+            } else backend.rmsNorm(s.gated, l.gateNorm(), eps, s.normed);
+            backend.linear(s.normed, l.outProj(), l.outProjBias(), s.o);
             backend.add(s.h, s.o, s.h);
         }
-        backend.rmsNorm(s.h, normF, eps, s.u);
-        backend.linear(s.u, lmHead, null, s.logits);
+        backend.rmsNorm(s.h, w.normF(), eps, s.u);
+        backend.linear(s.u, w.lmHead(), null, s.logits);
         return s.logits;
     }
 

@@ -13,6 +13,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -30,26 +31,12 @@ public final class Mamba2Saver {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create " + dir, e);
         }
+        List<mamba4j.models.TensorSpec> names = Mamba2Weights.table(c, "backbone.embeddings.weight").all();
+        List<Tensor> values = m.weights().all();
         LinkedHashMap<String, Tensor> t = new LinkedHashMap<>();
-        t.put("backbone.embeddings.weight", m.embedding());
-        for (int i = 0; i < m.layers().size(); i++) {
-            Mamba2Model.Layer l = m.layers().get(i);
-            String p = "backbone.layers." + i + ".";
-            t.put(p + "norm.weight", l.norm());
-            t.put(p + "mixer.dt_bias", l.dtBias());
-            t.put(p + "mixer.A_log", l.aLog());
-            t.put(p + "mixer.D", l.d());
-            t.put(p + "mixer.conv1d.weight", l.convWeight().reshape(c.convDim(), 1, c.convKernel()));
-            if (l.convBias() != null) t.put(p + "mixer.conv1d.bias", l.convBias());
-            t.put(p + "mixer.in_proj.weight", l.inProj());
-            if (l.inProjBias() != null) t.put(p + "mixer.in_proj.bias", l.inProjBias());
-            t.put(p + "mixer.norm.weight", l.gateNorm());
-            t.put(p + "mixer.out_proj.weight", l.outProj());
-            if (l.outProjBias() != null) t.put(p + "mixer.out_proj.bias", l.outProjBias());
-        }
-        t.put("backbone.norm_f.weight", m.normF());
-        if (!c.tieWordEmbeddings()) t.put("lm_head.weight", m.lmHead());
-        JsonConfig.write(dir.resolve("config.json"), config(c, m.embedding().dtype()));
+        for (int i = 0; i < names.size(); i++)
+            t.put(names.get(i).name(), m.backend().download(values.get(i)).reshape(names.get(i).stored()));
+        JsonConfig.write(dir.resolve("config.json"), config(c, m.weights().embedding().dtype()));
         Safetensors.write(dir.resolve("model.safetensors"), t, Map.of("format", "pt"));
     }
 

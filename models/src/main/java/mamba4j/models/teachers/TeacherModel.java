@@ -2,68 +2,133 @@ package mamba4j.models.teachers;
 
 import mamba4j.core.Backend;
 import mamba4j.core.DType;
-import mamba4j.core.Checks;
 import mamba4j.core.Formulas;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
-import mamba4j.models.KvCache;
+import mamba4j.core.Workspace;
+import mamba4j.core.autograd.Parameter;
+import mamba4j.core.autograd.Tape;
+import mamba4j.core.autograd.Var;
+import mamba4j.io.CheckpointTensors;
 import mamba4j.models.CausalLM;
+import mamba4j.models.CheckpointNames;
+import mamba4j.models.InferenceRun;
+import mamba4j.models.KvCache;
+import mamba4j.models.Sampler;
+import mamba4j.models.TensorSpec;
+import mamba4j.models.TokenIds;
 import mamba4j.models.Trace;
+import mamba4j.nn.TrainableModel;
 
-import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
 
 /**
- * Phi, Llama and GPT-2 language models (see {@link TeacherSpec.Arch} for the three wirings):
- * embedding (+ learned positions) → blocks → final norm → lm_head.
+ * The Transformer language model — Phi, Llama or GPT-2 (see {@link TeacherSpec.Arch} for the three wirings) —
+ * MOHAWK's teacher and a model of its own: embedding (+ learned positions) → blocks → final norm → lm_head.
  *
- * <p>{@link #forward} runs whole sequences through the fused causal attention; {@link #step} runs one token per
- * sequence against the KV cache, mirroring forward line for line. The cache holds the keys after rotary.
+ * <p>ONE forward ({@link #block}) serves inference and training: on an inference tape it records nothing, frees
+ * each block's intermediates before the next, may fill a KV cache and publish attention probabilities; on a
+ * recording tape (weights as parameters, {@link #fromCheckpoint} / {@link #random}) it is what the loss is
+ * differentiated through, every gradient in the checkpoint's layout. {@link #step} runs one token per sequence
+ * against the KV cache (keys after rotary), mirroring {@link #block} line for line. Every tensor is named once, in
+ * {@link TeacherWeights}.
  */
-public final class TeacherModel implements CausalLM {
-    /**
-     * One block's parameters. Linear weights are (out, in); biases may be null. norm2 is null for Phi (one norm
-     * feeds attention and MLP); gate is Llama's gate_proj (null otherwise; gateBias with mlp_bias); up is fc1 / c_fc / up_proj, down is
-     * fc2 / c_proj / down_proj.
-     */
-    public record Layer(Tensor norm1, Tensor norm1Bias, Tensor norm2, Tensor norm2Bias,
-                        Tensor q, Tensor qBias, Tensor k, Tensor kBias, Tensor v, Tensor vBias,   // (H·Dh, D), (Hkv·Dh, D)
-                        Tensor o, Tensor oBias,                                                  // (D, H·Dh)
-                        Tensor gate, Tensor gateBias, Tensor up, Tensor upBias,                  // (I, D), (I)
-                        Tensor down, Tensor downBias) {}                                         // (D, I)
-
+public final class TeacherModel implements CausalLM, TrainableModel {
     private final TeacherSpec spec;
     private final Backend backend;
-    private final Tensor embedding;    // (V, D)
-    private final Tensor positions;    // (P, D) GPT-2's wpe, or null
-    private final List<Layer> layers;
-    private final Tensor normF, normFBias;
-    private final Tensor lmHead, lmHeadBias;   // (V, D), the embedding itself when tied; (V) or null
-    private final Tensor cos, sin;             // (P, rotaryDim/2) or null
+    private final TeacherWeights<Tensor> w;
+    private final TeacherWeights<Parameter> params;    // null unless trainable
+    private final boolean attentionBias, mlpBias;      // Llama's optional biases (for the saved config)
+    private final Tensor cos, sin;                     // (P, rotaryDim/2) or null
+    private final Workspace trainWs = new Workspace(); // one training step's tape
 
-    public TeacherModel(TeacherSpec spec, Backend backend, Tensor embedding, Tensor positions, List<Layer> layers,
-                        Tensor normF, Tensor normFBias, Tensor lmHead, Tensor lmHeadBias) {
+    private TeacherModel(TeacherSpec spec, Backend backend, TeacherWeights<Tensor> weights, TeacherWeights<Parameter> params,
+                         boolean attentionBias, boolean mlpBias) {
         this.spec = spec;
         this.backend = backend;
-        this.embedding = embedding;
-        this.positions = positions;
-        this.layers = List.copyOf(layers);
-        this.normF = normF;
-        this.normFBias = normFBias;
-        this.lmHead = lmHead;
-        this.lmHeadBias = lmHeadBias;
+        this.w = weights;
+        this.params = params;
+        this.attentionBias = attentionBias;
+        this.mlpBias = mlpBias;
         if (spec.rotaryDim() > 0) {
             Tensor[] t = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);
-            cos = t[0];
-            sin = t[1];
+            cos = backend.upload(t[0]);
+            sin = backend.upload(t[1]);
         } else {
             cos = sin = null;
         }
     }
 
+    /** The layout facts of a checkpoint: GPT-2's name prefix, Llama's optional biases, Phi's lm_head bias. */
+    private record Layout(String gpt2Prefix, boolean attentionBias, boolean mlpBias, boolean lmHeadBias) {
+        static Layout of(TeacherSpec spec, CheckpointTensors ck) {
+            return new Layout(spec.arch() == TeacherSpec.Arch.GPT2 && !ck.contains("transformer.wte.weight") ? "" : "transformer.",
+                    spec.arch() == TeacherSpec.Arch.LLAMA && ck.contains("model.layers.0.self_attn.q_proj.bias"),
+                    spec.arch() == TeacherSpec.Arch.LLAMA && ck.contains("model.layers.0.mlp.up_proj.bias"),
+                    spec.arch() == TeacherSpec.Arch.PHI && ck.contains("lm_head.bias"));
+        }
+
+        /** What a fresh model has: Phi's lm_head bias, no Llama biases. */
+        static Layout fresh(TeacherSpec spec) { return new Layout("transformer.", false, false, spec.arch() == TeacherSpec.Arch.PHI); }
+
+        TeacherWeights<TensorSpec> table(TeacherSpec spec) { return TeacherWeights.table(spec, gpt2Prefix, attentionBias, mlpBias, lmHeadBias); }
+    }
+
+    /** An inference model over the checkpoint's tensors (linear weights keep their dtype), every shape asserted with its name. */
+    public static TeacherModel load(TeacherSpec spec, CheckpointTensors ck, Backend backend) {
+        Layout layout = Layout.of(spec, ck);
+        CheckpointNames names = new CheckpointNames(ck);
+        return new TeacherModel(spec, backend, layout.table(spec).map(e -> backend.upload(e.read(names))), null,
+                layout.attentionBias(), layout.mlpBias());
+    }
+
+    /** A trainable model: F32 copies of a checkpoint's tensors (any floating dtype) as parameters. */
+    public static TeacherModel fromCheckpoint(TeacherSpec spec, CheckpointTensors ck, Backend backend) {
+        Layout layout = Layout.of(spec, ck);
+        CheckpointNames names = new CheckpointNames(ck);
+        TeacherWeights<TensorSpec> table = layout.table(spec);
+        return trainable(spec, backend, table, table.map(e -> e.read(names)), layout);
+    }
+
+    /**
+     * A fresh trainable model initialised as transformers' _init_weights with initializer_range 0.02: linear and
+     * embedding weights N(0, 0.02) (GPT-2's c_proj N(0, 0.02/√(2·n_layer)), as GPT2PreTrainedModel), biases 0, norms 1,
+     * drawn in checkpoint order from {@code seed}. Phi gets its lm_head bias; Llama has no biases.
+     */
+    public static TeacherModel random(TeacherSpec spec, long seed, Backend backend) {
+        Layout layout = Layout.fresh(spec);
+        TeacherWeights<TensorSpec> table = layout.table(spec);
+        SplittableRandom rnd = new SplittableRandom(seed);
+        double projStd = 0.02 / Math.sqrt(2.0 * spec.layers());
+        Map<TensorSpec, Tensor> init = new java.util.IdentityHashMap<>();
+        for (TensorSpec s : table.all()) {                           // in checkpoint order: the draw order
+            Tensor v = Tensor.zeros(DType.F32, s.dims());
+            if (s.decays()) {                                        // a weight: N(0, std)
+                double std = spec.arch() == TeacherSpec.Arch.GPT2 && s.name().endsWith("c_proj.weight") ? projStd : 0.02;
+                for (long i = 0, n = v.numel(); i < n; i++)
+                    v.setFloat(i, (float) (Math.sqrt(-2 * Math.log(1 - rnd.nextDouble())) * Math.cos(2 * Math.PI * rnd.nextDouble()) * std));
+            } else if (!s.name().endsWith(".bias")) {
+                v.fill(1f);                                          // a norm weight
+            }
+            init.put(s, v);
+        }
+        return trainable(spec, backend, table, table.map(init::get), layout);
+    }
+
+    private static TeacherModel trainable(TeacherSpec spec, Backend backend, TeacherWeights<TensorSpec> table, TeacherWeights<Tensor> values,
+                                          Layout layout) {
+        Map<Tensor, Parameter> ps = TensorSpec.parameters(values.all(), table.all(), backend);
+        TeacherWeights<Parameter> params = values.map(ps::get);
+        return new TeacherModel(spec, backend, params.map(Parameter::value), params, layout.attentionBias(), layout.mlpBias());
+    }
+
     public TeacherSpec spec() { return spec; }
     public Backend backend() { return backend; }
-    public List<Layer> layers() { return layers; }
+    public TeacherWeights<Tensor> weights() { return w; }
 
     @Override public int logitsSize() { return spec.vocabSize(); }
     @Override public int vocabSize() { return spec.vocabSize(); }
@@ -74,143 +139,213 @@ public final class TeacherModel implements CausalLM {
 
     /** Every weight once, the head once, one embedding (and position) row; the KV cache is read on top of this. */
     @Override public long weightBytesPerToken() {
-        long bytes = lmHead.byteSize() + (long) spec.hidden() * embedding.dtype().byteSize();
-        if (positions != null) bytes += (long) spec.hidden() * 4;
-        for (Layer l : layers)
-            for (Tensor t : new Tensor[]{l.norm1, l.norm1Bias, l.norm2, l.norm2Bias, l.q, l.qBias, l.k, l.kBias, l.v, l.vBias,
-                    l.o, l.oBias, l.gate, l.gateBias, l.up, l.upBias, l.down, l.downBias})
-                if (t != null) bytes += t.byteSize();
-        bytes += normF.byteSize() + (normFBias == null ? 0 : normFBias.byteSize()) + (lmHeadBias == null ? 0 : lmHeadBias.byteSize());
+        long bytes = w.lmHead().byteSize() + (long) spec.hidden() * w.embedding().dtype().byteSize();
+        if (w.positions() != null) bytes += (long) spec.hidden() * w.positions().dtype().byteSize();
+        for (TeacherWeights.Layer<Tensor> l : w.layers()) for (Tensor t : l.all(spec.arch())) bytes += t.byteSize();
+        bytes += w.normF().byteSize() + (w.normFBias() == null ? 0 : w.normFBias().byteSize())
+                + (w.lmHeadBias() == null ? 0 : w.lmHeadBias().byteSize());
         return bytes;
     }
 
-    // ------------------------------------------------------------------ whole sequence
+    // ------------------------------------------------------------------ the one forward
 
-    @Override public Tensor forward(int[][] ids, Trace trace) {
-        int b = ids.length, t = ids[0].length;
-        Tensor h = hidden(ids, trace, null);
-        Tensor logits = Tensor.zeros(DType.F32, (long) b * t, spec.vocabSize());
-        backend.linear(h, lmHead, lmHeadBias, logits);
-        return logits.reshape(b, t, spec.vocabSize());
+    private TeacherWeights<Var> vars(Tape tape) {
+        return params != null ? params.map(tape::param) : w.map(tape::constant);
     }
 
-    /** Runs the blocks and returns the final norm's output (B·T, D); fills the KV cache when one is given. */
-    private Tensor hidden(int[][] ids, Trace trace, State cache) {
-        int b = ids.length, t = ids[0].length, d = spec.hidden();
-        if (t > spec.maxPositions())
-            throw new UserInputException("input of " + t + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
-        int[] flat = flatten(ids);
-        Tensor h = Tensor.zeros(DType.F32, (long) b * t, d);                       // (B·T, D) residual stream
-        backend.embedding(embedding, backend.ids(flat), h);
-        if (positions != null) {                                                    // GPT-2: + wpe[0..T)
+    private TeacherWeights.Layer<Var> layerVars(Tape tape, int i) {
+        return params != null ? params.layers().get(i).map(tape::param) : w.layers().get(i).map(tape::constant);
+    }
+
+    /** Token (and GPT-2 position) embedding: h_0 (B·T, D). */
+    private Var embed(Tape tape, Tensor ids, int b, int t) {
+        TeacherWeights<Var> v = vars(tape);
+        Var h = tape.embedding(v.embedding(), ids);                                             // (B·T, D) residual stream
+        if (v.positions() != null) {                                                            // GPT-2: + wpe[0..T)
             int[] pos = new int[b * t];
             for (int i = 0; i < pos.length; i++) pos[i] = i % t;
-            Tensor p = Tensor.zeros(DType.F32, (long) b * t, d);
-            backend.embedding(positions, backend.ids(pos), p);
-            backend.add(h, p, h);
+            h = tape.add(h, tape.embedding(v.positions(), backend.ids(pos)));
         }
-        trace.record("embedding", -1, h);
-        Work w = new Work(b, t, trace.wants("attn_probs"));
-        for (int i = 0; i < layers.size(); i++) {
-            Layer l = layers.get(i);
-            norm(h, l.norm1, l.norm1Bias, w.u);
-            attention(l, w, cache, i);                                              // w.u → w.a (B·T, D)
-            if (spec.arch() == TeacherSpec.Arch.PHI) {                              // parallel block: both read the same LN output
-                mlp(l, w.u, w.mid, w.gateOut, w.m);
-                backend.add(h, w.a, h);
-                backend.add(h, w.m, h);
-            } else {                                                                // sequential pre-norm block
-                backend.add(h, w.a, h);
-                norm(h, l.norm2, l.norm2Bias, w.u);
-                mlp(l, w.u, w.mid, w.gateOut, w.m);
-                backend.add(h, w.m, h);
-            }
-            if (w.probs != null) trace.record("attn_probs", i, w.probs);
-            trace.record("block_out", i, h);
-        }
-        norm(h, normF, normFBias, w.u);
-        trace.record("norm_f", -1, w.u);
-        return w.u;
-    }
-
-    private void norm(Tensor x, Tensor w, Tensor b, Tensor out) {
-        if (spec.arch() == TeacherSpec.Arch.LLAMA) backend.rmsNorm(x, w, (float) spec.normEps(), out);
-        else backend.layerNorm(x, w, b, (float) spec.normEps(), out);
-    }
-
-    /** Self-attention of one block over whole sequences: u (B·T, D) → a (B·T, D); k (after rotary) and v go to the cache when given. */
-    private void attention(Layer l, Work w, State cache, int li) {
-        int b = w.b, t = w.t, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim();
-        backend.linear(w.u, l.q, l.qBias, w.q);                                   // (B·T, H·Dh) = (B, T, H, Dh)
-        backend.linear(w.u, l.k, l.kBias, w.k);                                   // (B, T, Hkv, Dh)
-        backend.linear(w.u, l.v, l.vBias, w.v);
-        Tensor q = w.q.reshape(b, t, h, dh), k = w.k.reshape(b, t, hkv, dh), v = w.v.reshape(b, t, hkv, dh);
-        if (cos != null) {
-            backend.rotary(q, cos, sin, spec.rotaryDim(), 0, q);
-            backend.rotary(k, cos, sin, spec.rotaryDim(), 0, k);
-        }
-        if (cache != null) cache.write(li, k, v, 0);
-        backend.attention(q, k, v, spec.attentionScale(), w.y.reshape(b, t, h, dh), null, w.probs);
-        backend.linear(w.y, l.o, l.oBias, w.a);
-    }
-
-    /** gelu_new MLP (Phi, GPT-2) or SwiGLU (Llama): u (M, D) → out (M, D). */
-    private void mlp(Layer l, Tensor u, Tensor mid, Tensor gateOut, Tensor out) {
-        mlp(backend, u, l.gate, l.gateBias, l.up, l.upBias, l.down, l.downBias, mid, gateOut, out);
+        return h;
     }
 
     /**
-     * down(gelu_new(up(u))) without a gate, down(up(u) · silu(gate(u))) with one (SwiGLU): u (M, D) → out (M, D), through
-     * mid and gateOut (M, I). Shared with the MOHAWK students, whose MLPs are the teacher's.
+     * Block i: attention and MLP, parallel (Phi: both read one LayerNorm's output) or sequential pre-norm (Llama,
+     * GPT-2), added to the residual. (B·T, D) → (B·T, D). On an inference tape, keys (after rotary) and values go to
+     * {@code kv} when given and the attention probabilities to {@code probs} (B, H, T, T) when given.
      */
-    public static void mlp(Backend backend, Tensor u, Tensor gate, Tensor gateBias, Tensor up, Tensor upBias, Tensor down, Tensor downBias,
-                           Tensor mid, Tensor gateOut, Tensor out) {
-        backend.linear(u, up, upBias, mid);                                        // (M, I)
-        if (gate != null) {
-            backend.linear(u, gate, gateBias, gateOut);
-            backend.mulSilu(mid, gateOut, mid);                                    // up · silu(gate)
-        } else {
-            backend.geluTanh(mid, mid);
-        }
-        backend.linear(mid, down, downBias, out);
+    private Var block(Tape tape, int i, Var h, int b, int t, KvCache kv, Tensor probs) {
+        TeacherWeights.Layer<Var> l = layerVars(tape, i);
+        Var u = norm(tape, h, l.norm1(), l.norm1Bias());
+        Var a = attention(tape, u, l, b, t, kv, probs);
+        if (spec.arch() == TeacherSpec.Arch.PHI) return tape.add(tape.add(h, a), mlp(tape, u, l));    // parallel block
+        Var h1 = tape.add(h, a);                                                                 // sequential pre-norm block
+        return tape.add(h1, mlp(tape, norm(tape, h1, l.norm2(), l.norm2Bias()), l));
     }
 
-    /** The whole-sequence intermediates, allocated once per forward and reused by every layer. */
-    private final class Work {
-        final int b, t;
-        final Tensor u, q, k, v, y, a, mid, gateOut, m, probs;
+    /** Self-attention of one block: u (B·T, D) → (B·T, D). */
+    private Var attention(Tape tape, Var u, TeacherWeights.Layer<Var> l, int b, int t, KvCache kv, Tensor probs) {
+        int h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), qd = h * dh, kvd = hkv * dh;
+        Var q, k, v;
+        if (l.qkv() != null) {                                                                   // GPT-2's c_attn: one (D, 3D) Conv1D
+            Var[] qkv = tape.split(project(tape, u, l.qkv(), l.qkvBias()), qd, kvd, kvd);
+            q = qkv[0]; k = qkv[1]; v = qkv[2];
+        } else {
+            q = project(tape, u, l.q(), l.qBias());                                              // (B·T, H·Dh) = (B, T, H, Dh)
+            k = project(tape, u, l.k(), l.kBias());                                              // (B, T, Hkv, Dh)
+            v = project(tape, u, l.v(), l.vBias());
+        }
+        Var q4 = q.reshape(b, t, h, dh), k4 = k.reshape(b, t, hkv, dh), v4 = v.reshape(b, t, hkv, dh);
+        if (cos != null) {
+            q4 = tape.rotary(q4, cos, sin, spec.rotaryDim());
+            k4 = tape.rotary(k4, cos, sin, spec.rotaryDim());
+        }
+        if (kv != null) kv.write(k4.value(), v4.value(), 0);
+        Var y = tape.attention(q4, k4, v4, spec.attentionScale(), probs);                       // (B, T, H, Dh)
+        return project(tape, y.reshape((long) b * t, qd), l.o(), l.oBias());
+    }
 
-        Work(int b, int t, boolean wantProbs) {
-            this.b = b;
-            this.t = t;
-            long bt = (long) b * t;
-            int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim(), i = spec.intermediate();
-            u = Tensor.zeros(DType.F32, bt, d);
-            q = Tensor.zeros(DType.F32, bt, qd);
-            k = Tensor.zeros(DType.F32, bt, kvd);
-            v = Tensor.zeros(DType.F32, bt, kvd);
-            y = Tensor.zeros(DType.F32, bt, qd);
-            a = Tensor.zeros(DType.F32, bt, d);
-            mid = Tensor.zeros(DType.F32, bt, i);
-            gateOut = Tensor.zeros(DType.F32, bt, i);
-            m = Tensor.zeros(DType.F32, bt, d);
-            probs = wantProbs ? Tensor.zeros(DType.F32, b, spec.heads(), t, t) : null;
+    /** gelu_new MLP (Phi, GPT-2) or SwiGLU (Llama): u (M, D) → (M, D). */
+    private Var mlp(Tape tape, Var u, TeacherWeights.Layer<Var> l) {
+        Var up = project(tape, u, l.up(), l.upBias());                                           // (M, I)
+        Var mid = l.gate() != null ? tape.mulSilu(up, project(tape, u, l.gate(), l.gateBias()))  // up · silu(gate)
+                : tape.geluTanh(up);
+        return project(tape, mid, l.down(), l.downBias());
+    }
+
+    private Var norm(Tape tape, Var x, Var weight, Var bias) {
+        if (spec.arch() == TeacherSpec.Arch.LLAMA) return tape.rmsNorm(x, weight, (float) spec.normEps());
+        return tape.layerNorm(x, weight, bias, (float) spec.normEps());
+    }
+
+    /** nn.Linear (out, in), or for GPT-2 Conv1D (in, out) as stored; bias when present. */
+    private Var project(Tape tape, Var x, Var weight, Var bias) {
+        return spec.arch() == TeacherSpec.Arch.GPT2 ? tape.matmul(x, weight, bias) : tape.linear(x, weight, bias);
+    }
+
+    /** Final norm → head: (R, D) → logits (R, V). */
+    private Var head(Tape tape, Var h, Trace trace) {
+        TeacherWeights<Var> v = vars(tape);
+        Var hf = norm(tape, h, v.normF(), v.normFBias());
+        trace.record("norm_f", -1, hf.value());
+        return tape.linear(hf, v.lmHead(), v.lmHeadBias());                                     // (R, V)
+    }
+
+    // ------------------------------------------------------------------ inference: the forward on inference tapes
+
+    @Override public Tensor forward(int[][] ids, Trace trace) {
+        int b = ids.length, t = ids[0].length;
+        Tensor logits = backend.zeros((long) b * t, spec.vocabSize());
+        run(ids, trace, null, logits, false);
+        return logits.reshape(b, t, spec.vocabSize());
+    }
+
+    private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly) {
+        int b = ids.length, t = ids[0].length;
+        if (t > spec.maxPositions())
+            throw new UserInputException("input of " + t + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
+        Tensor idsT = backend.ids(TokenIds.flattenChecked(ids, spec.vocabSize()));
+        boolean wantProbs = trace.wants("attn_probs");
+        InferenceRun.logits(backend, new InferenceRun.Stack() {
+            @Override public int layers() { return spec.layers(); }
+            @Override public Var embed(Tape tape) { return TeacherModel.this.embed(tape, idsT, b, t); }
+            @Override public Var block(Tape tape, int i, Var h) {
+                Tensor probs = wantProbs ? backend.zeros(b, spec.heads(), t, t) : null;
+                Var out = TeacherModel.this.block(tape, i, h, b, t, cache == null ? null : cache.kv[i], probs);
+                if (probs != null) trace.record("attn_probs", i, probs);
+                return out;
+            }
+            @Override public Var head(Tape tape, Var h) { return TeacherModel.this.head(tape, h, lastOnly ? Trace.NONE : trace); }
+        }, b, t, trace, lastOnly, logits);
+    }
+
+    // ------------------------------------------------------------------ training: the forward on a recording tape
+
+    /** In checkpoint order, each in its checkpoint shape. */
+    @Override public List<Parameter> parameters() { return trainableParams().all(); }
+
+    private TeacherWeights<Parameter> trainableParams() {
+        if (params == null) throw new IllegalStateException("an inference model: build it with TeacherModel.fromCheckpoint or random to train");
+        return params;
+    }
+
+    /** The whole model recorded on one tape: logits (B·T, V) for inputs (B, T). */
+    public Var logits(Tape tape, int[][] inputs) {
+        int b = inputs.length, t = inputs[0].length;
+        if (t > spec.maxPositions())
+            throw new UserInputException("input of " + t + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
+        Var h = embed(tape, backend.ids(TokenIds.flattenChecked(inputs, spec.vocabSize())), b, t);
+        for (int i = 0; i < spec.layers(); i++) h = block(tape, i, h, b, t, null, null);
+        return head(tape, h, Trace.NONE);
+    }
+
+    /** Mean cross-entropy over counted targets (−100 ignored); gradients × gradScale accumulate into the parameters. */
+    @Override public double lossAndBackward(int[][] inputs, int[][] targets, float gradScale) {
+        trainableParams();
+        trainWs.reset();
+        Tape tape = new Tape(backend, trainWs);
+        Var loss = tape.crossEntropy(logits(tape, inputs), TokenIds.flatten(targets));
+        tape.backward(loss, gradScale);
+        return tape.lossValue(loss);
+    }
+
+    @Override public double loss(int[][] inputs, int[][] targets) {
+        trainableParams();
+        trainWs.reset();
+        Tape tape = new Tape(backend, trainWs);
+        return tape.lossValue(tape.crossEntropy(logits(tape, inputs), TokenIds.flatten(targets)));
+    }
+
+    /** The recording-tape forward's logits (B, T, V), copied out (what training differentiates; tests compare it with inference). */
+    public Tensor logits(int[][] inputs) {
+        trainWs.reset();
+        Tensor l = logits(new Tape(backend, trainWs), inputs).value();
+        Tensor out = backend.zeros(inputs.length, inputs[0].length, spec.vocabSize());
+        backend.copy(l, out);
+        return out;
+    }
+
+    /** Greedy prediction per position (B, T). */
+    @Override public int[][] predict(int[][] inputs) {
+        int b = inputs.length, t = inputs[0].length, v = spec.vocabSize();
+        float[] all = backend.download(forward(inputs, Trace.NONE)).toFloatArray();
+        int[][] out = new int[b][t];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++) out[i][j] = Sampler.argmax(all, (i * t + j) * v, v);
+        return out;
+    }
+
+    /** Writes an HF-loadable checkpoint (config.json + model.safetensors, checkpoint names and layouts). */
+    @Override public void save(Path dir) {
+        TeacherWeights<TensorSpec> table = TeacherWeights.table(spec, "transformer.", attentionBias, mlpBias, w.lmHeadBias() != null);
+        List<TensorSpec> names = table.all();
+        List<Tensor> values = w.all();
+        LinkedHashMap<String, Tensor> t = new LinkedHashMap<>();
+        for (int i = 0; i < names.size(); i++) t.put(names.get(i).name(), backend.download(values.get(i)));
+        TeacherSaver.save(dir, TeacherSaver.config(spec, attentionBias, mlpBias), t);
+    }
+
+    /** Copies the tensors of dir's checkpoint into the parameters, in place (a run's `--init`). */
+    public void loadFrom(Path dir) {
+        try (CheckpointTensors ck = CheckpointTensors.open(dir)) {
+            CheckpointNames names = new CheckpointNames(ck);
+            List<TensorSpec> specs = Layout.of(spec, ck).table(spec).all();
+            List<Parameter> to = trainableParams().all();
+            if (specs.size() != to.size())
+                throw new UserInputException(ck.source() + ": holds " + specs.size() + " tensors for this model's " + to.size());
+            for (int i = 0; i < to.size(); i++) backend.write(specs.get(i).read(names).to(DType.F32), to.get(i).value());
         }
     }
 
     // ------------------------------------------------------------------ decoding with a KV cache
 
-    /**
-     * The KV cache of one batch: per layer keys (after rotary) and values (B, C, Hkv, Dh) for the first {@code len}
-     * positions; the capacity C doubles when full (the only allocations of {@link #step}, amortised), up to the
-     * model's positions. Plus the step buffers.
-     */
+    /** Per layer a {@link KvCache} (keys after rotary) for the first {@code len} positions, plus the step buffers. */
     public final class State implements DecodeState {
         final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
         final KvCache[] kv;                         // per layer
         int len;
-        final Tensor h, u, q, k, v, y, a, mid, gateOut, m, logits, pos;
+        final Tensor h, u, q, k, v, qkv, y, a, mid, gateOut, m, logits, pos;
         final int[] posIds;
         final Tensor posTensor;                     // (B) I32 positions for GPT-2's wpe
 
@@ -218,14 +353,15 @@ public final class TeacherModel implements CausalLM {
             tokenIds = backend.zeros(DType.I32, batch);
             this.batch = batch;
             int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim(), i = spec.intermediate();
-            kv = new KvCache[layers.size()];
+            kv = new KvCache[spec.layers()];
             for (int li = 0; li < kv.length; li++) kv[li] = new KvCache(backend, batch, spec.kvHeads(), spec.headDim(), spec.maxPositions());
-            h = Tensor.zeros(DType.F32, batch, d); u = Tensor.zeros(DType.F32, batch, d);
-            q = Tensor.zeros(DType.F32, batch, qd); k = Tensor.zeros(DType.F32, batch, kvd); v = Tensor.zeros(DType.F32, batch, kvd);
-            y = Tensor.zeros(DType.F32, batch, qd); a = Tensor.zeros(DType.F32, batch, d);
-            mid = Tensor.zeros(DType.F32, batch, i); gateOut = Tensor.zeros(DType.F32, batch, i); m = Tensor.zeros(DType.F32, batch, d);
-            logits = Tensor.zeros(DType.F32, batch, spec.vocabSize());
-            pos = Tensor.zeros(DType.F32, batch, d);
+            h = backend.zeros(batch, d); u = backend.zeros(batch, d);
+            q = backend.zeros(batch, qd); k = backend.zeros(batch, kvd); v = backend.zeros(batch, kvd);
+            qkv = spec.arch() == TeacherSpec.Arch.GPT2 ? backend.zeros(batch, qd + 2L * kvd) : null;
+            y = backend.zeros(batch, qd); a = backend.zeros(batch, d);
+            mid = backend.zeros(batch, i); gateOut = backend.zeros(batch, i); m = backend.zeros(batch, d);
+            logits = backend.zeros(batch, spec.vocabSize());
+            pos = backend.zeros(batch, d);
             posIds = new int[batch];
             posTensor = backend.zeros(DType.I32, batch);
         }
@@ -233,13 +369,10 @@ public final class TeacherModel implements CausalLM {
         /** Makes room for {@code need} positions in every layer's cache. */
         void reserve(int need) { for (KvCache c : kv) c.reserve(need, len); }
 
-        /** Writes k, v (B, T, Hkv, Dh) at positions [at, at + T) of layer li's cache. */
-        void write(int li, Tensor k, Tensor v, int at) { kv[li].write(k, v, at); }
-
         @Override public int batch() { return batch; }
 
         /** Bytes of the keys and values of the current context: 2 · layers · B · len · Hkv · Dh · 4, growing with every token. */
-        @Override public long stateBytes() { return layers.size() * kv[0].bytes(len); }
+        @Override public long stateBytes() { return kv.length * kv[0].bytes(len); }
 
         @Override public long allocatedBytes() {
             long s = 0;
@@ -247,7 +380,7 @@ public final class TeacherModel implements CausalLM {
             return s;
         }
 
-        @Override public long bufferBytes() { return DecodeState.bytes(tokenIds, h, u, q, k, v, y, a, mid, gateOut, m, logits, pos, posTensor); }
+        @Override public long bufferBytes() { return DecodeState.bytes(tokenIds, h, u, q, k, v, qkv, y, a, mid, gateOut, m, logits, pos, posTensor); }
 
         /** Positions filled so far. */
         public int length() { return len; }
@@ -261,74 +394,97 @@ public final class TeacherModel implements CausalLM {
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         s.len = 0;
         s.reserve(t);
-        Tensor hf = hidden(prompts, Trace.NONE, s);                                  // (B·T, D)
+        run(prompts, Trace.NONE, s, s.logits, true);
         s.len = t;
-        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
-        backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
     }
 
-    /** One token per sequence through every block at position len, mirroring {@link #hidden} line for line. Returns logits (B, V). */
+    /** One token per sequence through every block at position len, mirroring {@link #block} line for line. Returns logits (B, V). */
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
-        checkIds(tokens, -1);
+        TokenIds.check(tokens, -1, spec.vocabSize());
         int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.len;
         s.reserve(at + 1);
         backend.ids(tokens, s.tokenIds);
-        backend.embedding(embedding, s.tokenIds, s.h);
-        if (positions != null) {
+        backend.embedding(w.embedding(), s.tokenIds, s.h);
+        if (w.positions() != null) {
             java.util.Arrays.fill(s.posIds, at);
             backend.ids(s.posIds, s.posTensor);
-            backend.embedding(positions, s.posTensor, s.pos);
+            backend.embedding(w.positions(), s.posTensor, s.pos);
             backend.add(s.h, s.pos, s.h);
         }
-        for (int i = 0; i < layers.size(); i++) {
-            Layer l = layers.get(i);
-            norm(s.h, l.norm1, l.norm1Bias, s.u);
-            backend.linear(s.u, l.q, l.qBias, s.q);
-            backend.linear(s.u, l.k, l.kBias, s.k);
-            backend.linear(s.u, l.v, l.vBias, s.v);
+        for (int i = 0; i < spec.layers(); i++) {
+            TeacherWeights.Layer<Tensor> l = w.layers().get(i);
+            norm(s.h, l.norm1(), l.norm1Bias(), s.u);
+            if (l.qkv() != null) {
+                project(s.u, l.qkv(), l.qkvBias(), s.qkv);
+                backend.splitColumns(s.qkv, s.q, s.k, s.v);
+            } else {
+                project(s.u, l.q(), l.qBias(), s.q);
+                project(s.u, l.k(), l.kBias(), s.k);
+                project(s.u, l.v(), l.vBias(), s.v);
+            }
             Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
             if (cos != null) {
                 backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
                 backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
             }
-            s.write(i, k, s.v.reshape(b, 1, hkv, dh), at);
+            s.kv[i].write(k, s.v.reshape(b, 1, hkv, dh), at);
             backend.attentionDecode(s.q.reshape(b, h, dh), s.kv[i].keys(), s.kv[i].values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
-            backend.linear(s.y, l.o, l.oBias, s.a);
+            project(s.y, l.o(), l.oBias(), s.a);
             if (spec.arch() == TeacherSpec.Arch.PHI) {
                 mlp(l, s.u, s.mid, s.gateOut, s.m);
                 backend.add(s.h, s.a, s.h);
                 backend.add(s.h, s.m, s.h);
             } else {
                 backend.add(s.h, s.a, s.h);
-                norm(s.h, l.norm2, l.norm2Bias, s.u);
+                norm(s.h, l.norm2(), l.norm2Bias(), s.u);
                 mlp(l, s.u, s.mid, s.gateOut, s.m);
                 backend.add(s.h, s.m, s.h);
             }
         }
         s.len = at + 1;
-        norm(s.h, normF, normFBias, s.u);
-        backend.linear(s.u, lmHead, lmHeadBias, s.logits);
+        norm(s.h, w.normF(), w.normFBias(), s.u);
+        backend.linear(s.u, w.lmHead(), w.lmHeadBias(), s.logits);
         return s.logits;
     }
 
-    private int[] flatten(int[][] ids) {
-        int t = ids[0].length;
-        if (t == 0) throw new UserInputException("input_ids: sequence length is 0");
-        int[] flat = new int[ids.length * t];
-        for (int bi = 0; bi < ids.length; bi++) {
-            if (ids[bi].length != t) throw new UserInputException("input_ids: row " + bi + " has " + ids[bi].length + " tokens, row 0 has " + t);
-            checkIds(ids[bi], bi);
-            System.arraycopy(ids[bi], 0, flat, bi * t, t);
-        }
-        return flat;
+    private void norm(Tensor x, Tensor weight, Tensor bias, Tensor out) {
+        if (spec.arch() == TeacherSpec.Arch.LLAMA) backend.rmsNorm(x, weight, (float) spec.normEps(), out);
+        else backend.layerNorm(x, weight, bias, (float) spec.normEps(), out);
     }
 
-    private void checkIds(int[] ids, int row) {
-        for (int j = 0; j < ids.length; j++)
-            if (ids[j] < 0 || ids[j] >= spec.vocabSize())
-                throw new UserInputException("token id " + ids[j] + " at " + (row >= 0 ? "row " + row + ", " : "") + "position " + j
-                        + " is out of range: vocab_size is " + spec.vocabSize());
+    /** As {@link #project(Tape, Var, Var, Var)} on tensors: nn.Linear, or GPT-2's Conv1D through matmul plus its bias. */
+    private void project(Tensor x, Tensor weight, Tensor bias, Tensor out) {
+        if (spec.arch() != TeacherSpec.Arch.GPT2) { backend.linear(x, weight, bias, out); return; }
+        backend.matmul(x, false, weight, false, out, false);
+        if (bias != null) backend.addRow(out, bias, out);
+    }
+
+    private void mlp(TeacherWeights.Layer<Tensor> l, Tensor u, Tensor mid, Tensor gateOut, Tensor out) {
+        project(u, l.up(), l.upBias(), mid);                                       // (M, I)
+        if (l.gate() != null) {
+            project(u, l.gate(), l.gateBias(), gateOut);
+            backend.mulSilu(mid, gateOut, mid);                                    // up · silu(gate)
+        } else {
+            backend.geluTanh(mid, mid);
+        }
+        project(mid, l.down(), l.downBias(), out);
+    }
+
+    /**
+     * down(gelu_new(up(u))) without a gate, down(up(u) · silu(gate(u))) with one (SwiGLU), nn.Linear weights: u (M, D)
+     * → out (M, D), through mid and gateOut (M, I). The MOHAWK students' MLPs are the teacher's (Phi, Llama).
+     */
+    public static void mlp(Backend backend, Tensor u, Tensor gate, Tensor gateBias, Tensor up, Tensor upBias, Tensor down, Tensor downBias,
+                           Tensor mid, Tensor gateOut, Tensor out) {
+        backend.linear(u, up, upBias, mid);
+        if (gate != null) {
+            backend.linear(u, gate, gateBias, gateOut);
+            backend.mulSilu(mid, gateOut, mid);
+        } else {
+            backend.geluTanh(mid, mid);
+        }
+        backend.linear(mid, down, downBias, out);
     }
 }

@@ -6,7 +6,7 @@
  * (LayerNorm with bias / RMSNorm), the MLP (gelu_new / SwiGLU) and the positions (rotary, partial for Phi /
  * learned for GPT-2). Attention is the fused tiled op of the backend; its probabilities are published as
  * "attn_probs" when a trace asks for them. Decoding keeps a KV cache that grows with the context.
- * {@link mamba4j.models.teachers.TeacherTrainable} is the same forward on the autograd tape, with the checkpoint's
+ * {@link mamba4j.models.teachers.TeacherModel} is the same forward on the autograd tape, with the checkpoint's
  * parameter names and layouts (GPT-2's Conv1D (in, out)); {@link mamba4j.models.teachers.TeacherSaver} writes it back.
  *
  * <p>Semantics follow transformers 5.x (testdata/golden/{phi,llama,gpt2}/manifest.json). Not here: rope scaling
