@@ -159,8 +159,8 @@ public final class ReferenceKernels implements Kernels {
     // ------------------------------------------------------------------ selective scan
 
     /**
-     * The operands of {@link SelectiveScan} without its F32-only check, so tests in this package can run the
-     * scan and its backward in float64 (SelectiveScan's constructor rejects F64 tensors).
+     * The operands of {@link SelectiveScan} with the scalar loops' helpers (Δ per step and channel); tests in this
+     * package call {@link #scanForward} and {@link #scanBackward} on it directly.
      */
     record Scan(Tensor u, Tensor delta, Tensor deltaBias, boolean deltaSoftplus, Tensor a,
                 Tensor bm, Tensor cm, Tensor d, Tensor z, Tensor state, Tensor out) {

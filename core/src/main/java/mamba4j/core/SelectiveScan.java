@@ -43,8 +43,8 @@ public record SelectiveScan(Tensor u, Tensor delta, Tensor deltaBias, boolean de
     public int stateSize() { return a.size(1); }
 
     private static void check(String what, Tensor t, long... dims) {
-        if (t.dtype() != DType.F32)
-            throw new IllegalArgumentException("selective scan: " + what + " must be F32, got " + t.dtype());
+        if (t.dtype() != DType.F32 && t.dtype() != DType.F64)
+            throw new IllegalArgumentException("selective scan: " + what + " must be F32 (or F64 on the reference), got " + t.dtype());
         if (!t.shape().equals(Shape.of(dims)))
             throw new IllegalArgumentException("selective scan: " + what + " must be " + Shape.of(dims) + ", got " + t.shape());
     }

@@ -25,7 +25,7 @@ public final class Compare {
     public static void assertRelClose(String what, Tensor actual, Tensor expected, double tol) {
         if (!actual.shape().equals(expected.shape()))
             fail(what + ": shape " + actual.shape() + " != expected " + expected.shape());
-        assertRelClose(what, actual.toDoubleArray(), expected.toDoubleArray(), tol);
+        assertRelClose(what + " " + expected.dtype() + expected.shape(), actual.toDoubleArray(), expected.toDoubleArray(), tol);
     }
 
     public static void assertRelClose(String what, float[] actual, float[] expected, double tol) {

@@ -1,6 +1,6 @@
 package mamba4j.testkit;
 
-/** Named tolerances, each with the reason it is what it is. */
+/** Named tolerances, each with the reason it is what it is. Relative Frobenius errors ‖a−b‖/‖b‖ unless said otherwise. */
 public final class Tolerance {
     private Tolerance() {}
 
@@ -12,4 +12,23 @@ public final class Tolerance {
 
     /** Two F32 computations of the same math by different algorithms (decode vs forward, chunked vs recurrent). */
     public static final double F32_IDENTITY = 1e-5;
+
+    /** Movement and gathers (copy, fill, upload/download, embedding rows, BF16/F16 widening): no arithmetic, so bit for bit. */
+    public static final double EXACT = 0;
+
+    /**
+     * Fast F32 against the reference for outputs that sum hundreds of terms in float (matmul over K, attention rows,
+     * dw/db over rows, dA and dDeltaBias over B·L scan steps, dB and dC over the channels of a recurrence): float
+     * rounding grows like √terms.
+     */
+    public static final double LONG_REDUCTION = 2e-5;
+
+    /**
+     * A chunked F32 scan (SSD) against the float64-accumulated recurrence rounded to F32: the chunked form sums up to
+     * chunk + N products per output in another order and multiplies exp(cum_i − cum_j) factors instead of stepping.
+     */
+    public static final double CHUNKED_VS_RECURRENCE = F32_IDENTITY;
+
+    /** A scalar accumulated in double (loss, sum of squares) from F32 inputs: only the order of the double sum differs. */
+    public static final double DOUBLE_SCALAR = 1e-6;
 }

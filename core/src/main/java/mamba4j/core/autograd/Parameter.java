@@ -4,8 +4,9 @@ import mamba4j.core.DType;
 import mamba4j.core.Tensor;
 
 /**
- * A trainable tensor: its value (F32 master copy), its gradient (same shape, accumulated by backward, zeroed by
- * the optimizer loop) and whether AdamW's weight decay applies (not to A_log, D, norms, biases — mamba_ssm).
+ * A trainable tensor: its value (F32 master copy; F64 in float64 gradient checks on the reference), its gradient
+ * (same dtype and shape, accumulated by backward, zeroed by the optimizer loop) and whether AdamW's weight decay
+ * applies (not to A_log, D, norms, biases — mamba_ssm).
  * {@code name} is the checkpoint name (e.g. {@code backbone.layers.0.mixer.in_proj.weight}).
  */
 public final class Parameter {
@@ -15,11 +16,12 @@ public final class Parameter {
     private final boolean weightDecay;
 
     public Parameter(String name, Tensor value, boolean weightDecay) {
-        if (value.dtype() != DType.F32)
-            throw new IllegalArgumentException("parameter " + name + " must be F32 (master weights), got " + value.dtype());
+        if (value.dtype() != DType.F32 && value.dtype() != DType.F64)
+            throw new IllegalArgumentException("parameter " + name + " must be F32 (master weights; F64 for float64 checks on the reference), got "
+                    + value.dtype());
         this.name = name;
         this.value = value;
-        this.grad = Tensor.zeros(DType.F32, value.shape());
+        this.grad = Tensor.zeros(value.dtype(), value.shape());
         this.weightDecay = weightDecay;
     }
 

@@ -76,7 +76,13 @@ public final class Tape {
         return new Var(t, rg, null, null, ws);
     }
 
-    private Tensor f32(long... dims) { return ws == null ? Tensor.zeros(DType.F32, dims) : ws.zeros(DType.F32, dims); }
+    /** An intermediate in the dtype of the tensor it derives from: F64 stays F64 (float64 checks on the reference), else F32. */
+    private Tensor zeros(Tensor like, long... dims) {
+        DType d = like.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        return ws == null ? Tensor.zeros(d, dims) : ws.zeros(d, dims);
+    }
+
+    private Tensor zerosLike(Tensor t) { return zeros(t, t.shape().dims()); }
 
     // ------------------------------------------------------------------ the ops (forward now, backward later)
 
@@ -113,7 +119,7 @@ public final class Tape {
 
     /** out[i] = weight[ids[i]]. weight (V, D), ids (n) I32 on the backend's device → (n, D). */
     public Var embedding(Var weight, Tensor ids) {
-        Var out = result(f32(ids.numel(), weight.value().dim(1)), weight);
+        Var out = result(zeros(weight.value(), ids.numel(), weight.value().dim(1)), weight);
         be.embedding(weight.value(), ids, out.value());
         record(new Node.Embedding(weight, ids, out));
         return out;
@@ -121,21 +127,21 @@ public final class Tape {
 
     /** x (M, K) · wᵀ (N, K) + bias → (M, N). */
     public Var linear(Var x, Var w, Var bias) {
-        Var out = result(f32(x.value().dim(0), w.value().dim(0)), x, w, bias);
+        Var out = result(zeros(x.value(), x.value().dim(0), w.value().dim(0)), x, w, bias);
         be.linear(x.value(), w.value(), bias == null ? null : bias.value(), out.value());
         record(new Node.Linear(x, w, bias, out));
         return out;
     }
 
     public Var rmsNorm(Var x, Var w, float eps) {
-        Var out = result(f32(x.value().shape().dims()), x, w);
+        Var out = result(zerosLike(x.value()), x, w);
         be.rmsNorm(x.value(), w.value(), eps, out.value());
         record(new Node.RmsNorm(x, w, eps, out));
         return out;
     }
 
     public Var add(Var a, Var b) {
-        Var out = result(f32(a.value().shape().dims()), a, b);
+        Var out = result(zerosLike(a.value()), a, b);
         be.add(a.value(), b.value(), out.value());
         record(new Node.Add(a, b, out));
         return out;
@@ -147,7 +153,7 @@ public final class Tape {
         for (long w : widths) sum += w;
         if (sum != src.value().dim(1)) throw new IllegalArgumentException("split widths " + sum + " != " + src.value().dim(1));
         Var[] parts = new Var[widths.length];
-        for (int i = 0; i < widths.length; i++) parts[i] = result(f32(m, widths[i]), src);
+        for (int i = 0; i < widths.length; i++) parts[i] = result(zeros(src.value(), m, widths[i]), src);
         Tensor[] values = new Tensor[parts.length];
         for (int i = 0; i < parts.length; i++) values[i] = parts[i].value();
         be.splitColumns(src.value(), values);
@@ -158,7 +164,7 @@ public final class Tape {
 
     /** Causal depthwise conv over time: x (B, L, C), w (C, K), bias (C) or null; SiLU after if asked. */
     public Var conv(Var x, Var w, Var bias, boolean silu) {
-        Var out = result(f32(x.value().shape().dims()), x, w, bias);
+        Var out = result(zerosLike(x.value()), x, w, bias);
         be.causalConv1d(x.value(), w.value(), bias == null ? null : bias.value(), silu, out.value());
         record(new Node.Conv(x, w, bias, silu, out));
         return out;
@@ -166,7 +172,7 @@ public final class Tape {
 
     /** out = −exp(x): A from A_log. */
     public Var negExp(Var x) {
-        Var out = result(f32(x.value().shape().dims()), x);
+        Var out = result(zerosLike(x.value()), x);
         be.negExp(x.value(), out.value());
         record(new Node.NegExp(x, out));
         return out;
@@ -185,7 +191,7 @@ public final class Tape {
     public Var selectiveScan(Var u, Var delta, Var deltaBias, boolean softplus, Var a, Var bm, Var cm, Var d, Var z, Tensor finalState) {
         Tensor uv = u.value();
         int b = uv.size(0), l = uv.size(1), e = uv.size(2), n = a.value().size(1);
-        Var out = result(f32(b, l, e), u, delta, deltaBias, a, bm, cm, d, z);
+        Var out = result(zeros(uv, b, l, e), u, delta, deltaBias, a, bm, cm, d, z);
         if (finalState != null) be.fill(finalState, 0f);
         SelectiveScan args = new SelectiveScan(uv, delta.value(), deltaBias == null ? null : deltaBias.value(), softplus,
                 a.value(), bm.value(), cm.value(), d == null ? null : d.value(), z == null ? null : z.value(), finalState, out.value());
@@ -194,7 +200,7 @@ public final class Tape {
             return out;
         }
         if (finalState != null) throw new IllegalArgumentException("selectiveScan: the final state is for inference tapes");
-        Tensor chunkStates = f32(b, (l + SCAN_CHUNK - 1) / SCAN_CHUNK, e, n);
+        Tensor chunkStates = zeros(uv, b, (l + SCAN_CHUNK - 1) / SCAN_CHUNK, e, n);
         be.selectiveScanForward(args, SCAN_CHUNK, chunkStates);
         record(new Node.Scan(args, u, delta, deltaBias, a, bm, cm, d, z, chunkStates, out));
         return out;
@@ -216,7 +222,7 @@ public final class Tape {
         Tensor xv = x.value();
         int b = xv.size(0), l = xv.size(1), h = xv.size(2), p = xv.size(3), n = bm.value().size(3);
         if (chunk <= 0) throw new IllegalArgumentException("ssd: chunk must be positive, got " + chunk);
-        Var out = result(f32(b, l, h, p), x, logA, scale, bm, cm, d);
+        Var out = result(zeros(xv, b, l, h, p), x, logA, scale, bm, cm, d);
         Ssd args = new Ssd(xv, logA.value(), scale == null ? null : scale.value(), bm.value(), cm.value(),
                 d == null ? null : d.value(), state, out.value());
         if (!recording) {
@@ -224,7 +230,7 @@ public final class Tape {
             return out;
         }
         if (state != null) throw new IllegalArgumentException("ssd: a carried state is for inference tapes");
-        Tensor chunkStates = f32(b, (l + chunk - 1) / chunk, h, p, n);
+        Tensor chunkStates = zeros(xv, b, (l + chunk - 1) / chunk, h, p, n);
         be.ssdForward(args, chunk, chunkStates);
         record(new Node.SsdScan(args, chunk, x, logA, scale, bm, cm, d, chunkStates, out));
         return out;
@@ -232,7 +238,7 @@ public final class Tape {
 
     /** out = clamp(softplus(x + bias[h]), lo, hi): Mamba-2's dt. x (M, H), bias (H) or null. */
     public Var softplusClamp(Var x, Var bias, float lo, float hi) {
-        Var out = result(f32(x.value().shape().dims()), x, bias);
+        Var out = result(zerosLike(x.value()), x, bias);
         be.softplusClamp(x.value(), bias == null ? null : bias.value(), lo, hi, out.value());
         record(new Node.SoftplusClamp(x, bias, lo, hi, out));
         return out;
@@ -240,7 +246,7 @@ public final class Tape {
 
     /** out[m, h] = x[m, h] · a[h]. x (M, H), a (H). */
     public Var mulColumns(Var x, Var a) {
-        Var out = result(f32(x.value().shape().dims()), x, a);
+        Var out = result(zerosLike(x.value()), x, a);
         be.mulColumns(x.value(), a.value(), out.value());
         record(new Node.MulColumns(x, a, out));
         return out;
@@ -248,7 +254,7 @@ public final class Tape {
 
     /** out = y · silu(z), same shapes: the output gate. */
     public Var mulSilu(Var y, Var z) {
-        Var out = result(f32(y.value().shape().dims()), y, z);
+        Var out = result(zerosLike(y.value()), y, z);
         be.mulSilu(y.value(), z.value(), out.value());
         record(new Node.MulSilu(y, z, out));
         return out;
@@ -262,7 +268,7 @@ public final class Tape {
         long m = x.value().dim(0), n = w.value().dim(1);
         if (x.value().dim(1) != w.value().dim(0))
             throw new IllegalArgumentException("matmul: x " + x.value().shape() + " · w " + w.value().shape());
-        Var out = result(f32(m, n), x, w, bias);
+        Var out = result(zeros(x.value(), m, n), x, w, bias);
         be.matmul(x.value(), false, w.value(), false, out.value(), false);
         if (bias != null) be.addRow(out.value(), bias.value(), out.value());
         record(new Node.MatMul(x, w, bias, out));
@@ -271,7 +277,7 @@ public final class Tape {
 
     /** LayerNorm over the last dim with weight w and bias b (may be null): x (M, D) → (M, D). */
     public Var layerNorm(Var x, Var w, Var b, float eps) {
-        Var out = result(f32(x.value().shape().dims()), x, w, b);
+        Var out = result(zerosLike(x.value()), x, w, b);
         be.layerNorm(x.value(), w.value(), b == null ? null : b.value(), eps, out.value());
         record(new Node.LayerNorm(x, w, b, eps, out));
         return out;
@@ -279,7 +285,7 @@ public final class Tape {
 
     /** gelu_new (the tanh approximation), elementwise. */
     public Var geluTanh(Var x) {
-        Var out = result(f32(x.value().shape().dims()), x);
+        Var out = result(zerosLike(x.value()), x);
         be.geluTanh(x.value(), out.value());
         record(new Node.GeluTanh(x, out));
         return out;
@@ -290,7 +296,7 @@ public final class Tape {
      * cos, sin (P ≥ T, rotaryDim/2) constant tables (see {@link Backend#rotary}).
      */
     public Var rotary(Var x, Tensor cos, Tensor sin, int rotaryDim) {
-        Var out = result(f32(x.value().shape().dims()), x);
+        Var out = result(zerosLike(x.value()), x);
         be.rotary(x.value(), cos, sin, rotaryDim, 0, out.value());
         record(new Node.Rotary(x, cos, sin, rotaryDim, out));
         return out;
@@ -308,13 +314,13 @@ public final class Tape {
      */
     public Var attention(Var q, Var k, Var v, float scale, Tensor probs) {
         Tensor qv = q.value();
-        Var out = result(f32(qv.shape().dims()), q, k, v);
+        Var out = result(zerosLike(qv), q, k, v);
         if (!recording) {
             be.attention(qv, k.value(), v.value(), scale, out.value(), null, probs);
             return out;
         }
         if (probs != null) throw new IllegalArgumentException("attention: probabilities are for inference tapes");
-        Tensor lse = f32(qv.dim(0), qv.dim(2), qv.dim(1));
+        Tensor lse = zeros(qv, qv.dim(0), qv.dim(2), qv.dim(1));
         be.attention(qv, k.value(), v.value(), scale, out.value(), lse, null);
         record(new Node.Attention(q, k, v, scale, lse, out));
         return out;
@@ -328,7 +334,7 @@ public final class Tape {
      * on the device in F64 (read once per step through {@link #lossValue}).
      */
     public Var crossEntropy(Var logits, Tensor targets) {
-        Tensor d = logits.requiresGrad() ? f32(logits.value().shape().dims()) : null;
+        Tensor d = logits.requiresGrad() ? zerosLike(logits.value()) : null;
         Tensor loss = be.zeros(DType.F64, 1);
         be.crossEntropy(logits.value(), targets, 1f, d, loss);
         Var out = result(loss, logits);
@@ -352,22 +358,22 @@ public final class Tape {
      * logA (B, T, H), B and C (B, T, G, N) and D (H, or null), target (B, H, T, T) constant (see {@link Distances#matrix}).
      */
     public Var matrixDistance(Var logA, Var bm, Var cm, Var d, Tensor target) {
-        Tensor[] g = {f32(logA.value().shape().dims()), f32(bm.value().shape().dims()), f32(cm.value().shape().dims()),
-                d == null ? null : f32(d.value().shape().dims())};
+        Tensor[] g = {zerosLike(logA.value()), zerosLike(bm.value()), zerosLike(cm.value()),
+                d == null ? null : zerosLike(d.value())};
         double loss = Distances.matrix(logA.value(), bm.value(), cm.value(), d == null ? null : d.value(), target, g);
         return distance(new Var[]{logA, bm, cm, d}, g, loss);
     }
 
     /** MOHAWK stage 2: mean over rows of ‖x_m − target_m‖₂, x and target (M, D). */
     public Var rowDistance(Var x, Tensor target) {
-        Tensor g = f32(x.value().shape().dims());
+        Tensor g = zerosLike(x.value());
         double loss = Distances.rows(x.value(), target, g);
         return distance(new Var[]{x}, new Tensor[]{g}, loss);
     }
 
     /** MOHAWK stage 3: mean over rows of CE(softmax(teacher/τ), softmax(logits/τ)), logits and teacher (M, V). */
     public Var softCrossEntropy(Var logits, Tensor teacherLogits, double tau) {
-        Tensor g = f32(logits.value().shape().dims());
+        Tensor g = zerosLike(logits.value());
         double loss = Distances.soft(logits.value(), teacherLogits, tau, g);
         return distance(new Var[]{logits}, new Tensor[]{g}, loss);
     }
@@ -396,7 +402,7 @@ public final class Tape {
     public void backward(Var out, Tensor seedGrad) {
         if (!recording) throw new IllegalStateException("backward on an inference tape (it records nothing)");
         Tensor seed = out.gradForAccumulate();
-        if (seedGrad.dtype() != DType.F32 || seedGrad.numel() != seed.numel())
+        if (seedGrad.dtype() != seed.dtype() || seedGrad.numel() != seed.numel())
             throw new IllegalArgumentException("backward: seed " + seedGrad.dtype() + seedGrad.shape() + " for output " + out);
         be.copy(seedGrad, seed);
         walkBackward();
@@ -420,11 +426,11 @@ public final class Tape {
         for (Var p : s.parts()) any |= p.grad() != null;
         if (!any) return;
         Tensor dst = s.src().gradForAccumulate();
-        Tensor tmp = f32(dst.shape().dims());
+        Tensor tmp = zerosLike(dst);
         Var[] parts = s.parts();
         Tensor[] grads = new Tensor[parts.length];
         for (int i = 0; i < parts.length; i++)
-            grads[i] = parts[i].grad() != null ? parts[i].grad() : f32(parts[i].value().shape().dims());
+            grads[i] = parts[i].grad() != null ? parts[i].grad() : zerosLike(parts[i].value());
         long m = tmp.dim(0), width = tmp.dim(1), col = 0;
         for (Tensor g : grads) {                                  // concat along the last dim: the inverse of split
             be.copy(g, tmp, mamba4j.core.CopyRegion.block(m, g.dim(1), 0, g.dim(1), col, width));
@@ -443,7 +449,7 @@ public final class Tape {
             case Node.Linear n -> {
                 // y = x·Wᵀ + b:  dx = g·W,  dW += gᵀ·x,  db += Σ_rows g
                 if (n.x().requiresGrad()) {
-                    Tensor dx = f32(n.x().value().shape().dims());
+                    Tensor dx = zerosLike(n.x().value());
                     be.matmul(g, false, n.w().value(), false, dx, false);
                     accumulate(n.x(), dx);
                 }
@@ -451,8 +457,8 @@ public final class Tape {
                 if (n.bias() != null && n.bias().requiresGrad()) be.sumRows(g, n.bias().gradForAccumulate(), true);
             }
             case Node.RmsNorm n -> {
-                Tensor dx = f32(n.x().value().shape().dims());
-                Tensor dw = n.w().requiresGrad() ? n.w().gradForAccumulate() : f32(n.w().value().shape().dims());
+                Tensor dx = zerosLike(n.x().value());
+                Tensor dw = n.w().requiresGrad() ? n.w().gradForAccumulate() : zerosLike(n.w().value());
                 be.rmsNormBackward(n.x().value(), n.w().value(), n.eps(), g, dx, dw);
                 if (n.x().requiresGrad()) accumulate(n.x(), dx);
             }
@@ -463,17 +469,17 @@ public final class Tape {
             }
             case Node.Split n -> backwardSplit(n);
             case Node.Conv n -> {
-                Tensor dx = f32(n.x().value().shape().dims());
-                Tensor dw = n.w().requiresGrad() ? n.w().gradForAccumulate() : f32(n.w().value().shape().dims());
+                Tensor dx = zerosLike(n.x().value());
+                Tensor dw = n.w().requiresGrad() ? n.w().gradForAccumulate() : zerosLike(n.w().value());
                 Tensor db = n.bias() == null ? null
-                        : n.bias().requiresGrad() ? n.bias().gradForAccumulate() : f32(n.bias().value().shape().dims());
+                        : n.bias().requiresGrad() ? n.bias().gradForAccumulate() : zerosLike(n.bias().value());
                 be.causalConv1dBackward(n.x().value(), n.w().value(), n.bias() == null ? null : n.bias().value(), n.silu(), g, dx, dw, db);
                 if (n.x().requiresGrad()) accumulate(n.x(), dx);
             }
             case Node.NegExp n -> {
                 // y = −exp(x): dx = g·y
                 if (n.x().requiresGrad()) {
-                    Tensor dx = f32(n.x().value().shape().dims());
+                    Tensor dx = zerosLike(n.x().value());
                     be.mul(g, n.out().value(), dx);
                     accumulate(n.x(), dx);
                 }
@@ -481,9 +487,9 @@ public final class Tape {
             case Node.Scan n -> {
                 SelectiveScan a = n.args();
                 SelectiveScanGrads grads = new SelectiveScanGrads(
-                        f32(a.u().shape().dims()), f32(a.delta().shape().dims()),
-                        grad(n.a()), f32(a.bm().shape().dims()), f32(a.cm().shape().dims()),
-                        grad(n.d()), n.z() == null ? null : f32(a.z().shape().dims()), grad(n.deltaBias()), null);
+                        zerosLike(a.u()), zerosLike(a.delta()),
+                        grad(n.a()), zerosLike(a.bm()), zerosLike(a.cm()),
+                        grad(n.d()), n.z() == null ? null : zerosLike(a.z()), grad(n.deltaBias()), null);
                 be.selectiveScanBackward(a, SCAN_CHUNK, n.chunkStates(), g, grads);
                 if (n.u().requiresGrad()) accumulate(n.u(), grads.du());
                 if (n.delta().requiresGrad()) accumulate(n.delta(), grads.dDelta());
@@ -495,9 +501,9 @@ public final class Tape {
                 // hand-written backward (backend): recompute each chunk's states from the saved chunk starts, then
                 // walk it in reverse; dD accumulates into the parameter
                 Ssd a = n.args();
-                SsdGrads grads = new SsdGrads(f32(a.x().shape().dims()), f32(a.logA().shape().dims()),
-                        n.scale() == null ? null : f32(a.scale().shape().dims()),
-                        f32(a.bm().shape().dims()), f32(a.cm().shape().dims()), grad(n.d()), null);
+                SsdGrads grads = new SsdGrads(zerosLike(a.x()), zerosLike(a.logA()),
+                        n.scale() == null ? null : zerosLike(a.scale()),
+                        zerosLike(a.bm()), zerosLike(a.cm()), grad(n.d()), null);
                 be.ssdBackward(a, n.chunk(), n.chunkStates(), g, grads);
                 if (n.x().requiresGrad()) accumulate(n.x(), grads.dx());
                 if (n.logA().requiresGrad()) accumulate(n.logA(), grads.dLogA());
@@ -508,20 +514,20 @@ public final class Tape {
             case Node.SoftplusClamp n -> {
                 // y = clamp(softplus(x + b), lo, hi): dx = g·σ(x + b) where lo < y < hi, else 0 (torch.clamp);
                 // db += Σ_rows dx
-                Tensor dx = f32(n.x().value().shape().dims());
+                Tensor dx = zerosLike(n.x().value());
                 be.softplusClampBackward(n.x().value(), n.bias() == null ? null : n.bias().value(), n.lo(), n.hi(), g, dx, grad(n.bias()));
                 if (n.x().requiresGrad()) accumulate(n.x(), dx);
             }
             case Node.MulColumns n -> {
                 // y[m, h] = x[m, h]·a[h]: dx = g·a, da += Σ_m g·x
-                Tensor dx = n.x().requiresGrad() ? f32(n.x().value().shape().dims()) : null;
+                Tensor dx = n.x().requiresGrad() ? zerosLike(n.x().value()) : null;
                 Tensor da = n.a().requiresGrad() ? n.a().gradForAccumulate() : null;
                 be.mulColumnsBackward(n.x().value(), n.a().value(), g, dx, da);
                 if (dx != null) accumulate(n.x(), dx);
             }
             case Node.MulSilu n -> {
                 // y·silu(z): dy = g·silu(z), dz = g·y·silu'(z)
-                Tensor dy = f32(n.y().value().shape().dims()), dz = f32(n.z().value().shape().dims());
+                Tensor dy = zerosLike(n.y().value()), dz = zerosLike(n.z().value());
                 be.mulSiluBackward(n.y().value(), n.z().value(), g, dy, dz);
                 if (n.y().requiresGrad()) accumulate(n.y(), dy);
                 if (n.z().requiresGrad()) accumulate(n.z(), dz);
@@ -538,14 +544,14 @@ public final class Tape {
             case Node.MatMul n -> backwardMatMul(n, g);
             case Node.LayerNorm n -> {
                 // y = x̂·w + b, x̂ = (x − μ)/σ:  dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/σ with ĝ = g·w;  dw += Σ g·x̂;  db += Σ g
-                Tensor dx = f32(n.x().value().shape().dims());
+                Tensor dx = zerosLike(n.x().value());
                 be.layerNormBackward(n.x().value(), n.w().value(), n.eps(), g, dx, grad(n.w()), grad(n.b()));
                 if (n.x().requiresGrad()) accumulate(n.x(), dx);
             }
             case Node.GeluTanh n -> {
                 // y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³):  dx = g·(½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²))
                 if (n.x().requiresGrad()) {
-                    Tensor dx = f32(n.x().value().shape().dims());
+                    Tensor dx = zerosLike(n.x().value());
                     be.geluTanhBackward(n.x().value(), g, dx);
                     accumulate(n.x(), dx);
                 }
@@ -553,7 +559,7 @@ public final class Tape {
             case Node.Rotary n -> {
                 // a rotation by the angle: its transpose rotates back, dx = R(−θ)·g
                 if (n.x().requiresGrad()) {
-                    Tensor dx = f32(n.x().value().shape().dims());
+                    Tensor dx = zerosLike(n.x().value());
                     be.rotaryBackward(g.reshape(dx.shape().dims()), n.cos(), n.sin(), n.rotaryDim(), 0, dx);
                     accumulate(n.x(), dx);
                 }
@@ -576,7 +582,7 @@ public final class Tape {
     private void backwardMatMul(Node.MatMul n, Tensor g) {
         // y = x·W + b with W (K, N):  dx = g·Wᵀ,  dW += xᵀ·g,  db += Σ_rows g
         if (n.x().requiresGrad()) {
-            Tensor dx = f32(n.x().value().shape().dims());
+            Tensor dx = zerosLike(n.x().value());
             be.matmul(g, false, n.w().value(), true, dx, false);
             accumulate(n.x(), dx);
         }
@@ -587,7 +593,7 @@ public final class Tape {
     private void backwardAttention(Node.Attention n, Tensor g) {
         // with p = exp(s − lse) recomputed per tile, D_i = Σ_d dOut_i·out_i:  dv_j = Σ_i p_ij dOut_i;
         // ds_ij = p_ij (dOut_i·v_j − D_i);  dq_i = scale Σ_j ds_ij k_j;  dk_j = scale Σ_i ds_ij q_i (GQA: summed over the group)
-        Tensor dq = f32(n.q().value().shape().dims()), dk = f32(n.k().value().shape().dims()), dv = f32(n.v().value().shape().dims());
+        Tensor dq = zerosLike(n.q().value()), dk = zerosLike(n.k().value()), dv = zerosLike(n.v().value());
         be.attentionBackward(n.q().value(), n.k().value(), n.v().value(), n.scale(), n.out().value(), n.lse(),
                 g.reshape(n.out().value().shape().dims()), dq, dk, dv);
         if (n.q().requiresGrad()) accumulate(n.q(), dq);
@@ -598,7 +604,7 @@ public final class Tape {
     /** The accumulating gradient of a parameter-like input, or a scratch tensor when it needs none. */
     private Tensor grad(Var v) {
         if (v == null) return null;
-        return v.requiresGrad() ? v.gradForAccumulate() : f32(v.value().shape().dims());
+        return v.requiresGrad() ? v.gradForAccumulate() : zerosLike(v.value());
     }
 
     /** Adds g into v's gradient; when v has none yet, g itself becomes it (g must then be a fresh temporary). */

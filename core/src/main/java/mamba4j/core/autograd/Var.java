@@ -49,7 +49,8 @@ public final class Var {
     /** The gradient tensor, allocating zeros if nothing flowed in yet (for ops that accumulate into it). */
     Tensor gradForAccumulate() {
         if (base != null) return base.gradForAccumulate().reshape(value.shape().dims());
-        if (grad == null) grad = ws == null ? Tensor.zeros(DType.F32, value.shape()) : ws.zeros(DType.F32, value.shape().dims());
+        DType d = value.dtype() == DType.F64 ? DType.F64 : DType.F32;   // as the tape's intermediates
+        if (grad == null) grad = ws == null ? Tensor.zeros(d, value.shape()) : ws.zeros(d, value.shape().dims());
         return grad;
     }
 
