@@ -498,7 +498,9 @@ final class TrainCommand implements Callable<Integer> {
     /** data.KEY as a path: from a preset file, inside the preset's folder; from a built-in preset or an override, as given. */
     private Path dataPath(ObjectNode dataCfg, String key) {
         String v = dataString(dataCfg, key);
-        if (presetDir != null && !overriddenData.contains(key)) return mamba4j.io.UserFiles.inside(presetDir, v, presetFile, "data." + key);
+        // a relative path in a preset file stays inside the preset's folder; an absolute one is the user's own choice
+        if (presetDir != null && !overriddenData.contains(key) && !cliPath(v, "data." + key).isAbsolute())
+            return mamba4j.io.UserFiles.inside(presetDir, v, presetFile, "data." + key);
         return dataPath(cliPath(v, "data." + key).toString());
     }
 

@@ -199,7 +199,7 @@ class HardeningTest {
         return run;
     }
 
-    private Cli resume(Path run) { return train(run, "--steps=6", "--checkpoint_every=2", "--resume"); }
+    private Cli resume(Path run) { return train(run, "--steps=6", "--checkpoint_every=2", "--resume", "--allow-changes"); }
 
     private static void flipBytes(Path file, long from, int count) throws IOException {
         byte[] b = Files.readAllBytes(file);
