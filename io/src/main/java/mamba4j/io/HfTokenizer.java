@@ -153,7 +153,12 @@ public final class HfTokenizer implements Tokenizer {
 
     @Override
     public int[] encode(String text) {
-        long[] ids = djl.encode(text).getIds();
+        long[] ids;
+        try {
+            ids = djl.encode(text).getIds();
+        } catch (RuntimeException e) {                     // the tokenizers library rejects what its file describes
+            throw new mamba4j.core.UserInputException(file + ": the tokenizer cannot encode text: " + e.getMessage(), e);
+        }
         int[] out = new int[ids.length];
         for (int i = 0; i < ids.length; i++) out[i] = Math.toIntExact(ids[i]);
         return out;
@@ -166,7 +171,11 @@ public final class HfTokenizer implements Tokenizer {
     public String decode(int[] ids, boolean skipSpecialTokens) {
         long[] l = new long[ids.length];
         for (int i = 0; i < ids.length; i++) l[i] = ids[i];
-        return djl.decode(l, skipSpecialTokens);
+        try {
+            return djl.decode(l, skipSpecialTokens);
+        } catch (RuntimeException e) {
+            throw new mamba4j.core.UserInputException(file + ": the tokenizer cannot decode ids: " + e.getMessage(), e);
+        }
     }
 
     @Override
