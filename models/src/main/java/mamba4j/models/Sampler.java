@@ -71,6 +71,14 @@ public final class Sampler {
         return last;
     }
 
+    /** The greedy id of every position: logits (B·T, width) row-major → (B, T), each over the first {@code vocab} entries. */
+    public static int[][] argmaxRows(float[] logits, int b, int t, int width, int vocab) {
+        int[][] out = new int[b][t];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++) out[i][j] = argmax(logits, (i * t + j) * width, vocab);
+        return out;
+    }
+
     public static int argmax(float[] logits, int offset, int vocab) {
         int best = 0;
         float bv = logits[offset];

@@ -220,10 +220,7 @@ public final class PhiMambaTrainable implements TrainableModel {
     @Override public int[][] predict(int[][] inputs) {
         int b = inputs.length, t = inputs[0].length, v = spec.vocabSize();
         float[] all = logits(newTape(), inputs).value().toFloatArray();
-        int[][] out = new int[b][t];
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < t; j++) out[i][j] = Sampler.argmax(all, (i * t + j) * v, v);
-        return out;
+        return mamba4j.models.Sampler.argmaxRows(all, b, t, v, v);
     }
 
     /** config.json + model.safetensors of the student ({@link PhiMambaCheckpoint}), every parameter, frozen or not. */

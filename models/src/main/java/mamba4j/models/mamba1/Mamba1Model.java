@@ -223,10 +223,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
     private int[][] argmax(Tensor logits, int b, int t) {
         int v = config.paddedVocabSize();
         float[] all = backend.download(logits).toFloatArray();
-        int[][] out = new int[b][t];
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < t; j++) out[i][j] = mamba4j.models.Sampler.argmax(all, (i * t + j) * v, config.vocabSize());
-        return out;
+        return mamba4j.models.Sampler.argmaxRows(all, b, t, v, config.vocabSize());
     }
 
     /** Writes an HF-loadable checkpoint (the time-invariant ablation: its own tensors, config marked as such). */

@@ -230,10 +230,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
     @Override public int[][] predict(int[][] inputs) {
         int b = inputs.length, t = inputs[0].length, v = config.paddedVocabSize();
         float[] all = backend.download(forward(inputs, Trace.NONE)).toFloatArray();
-        int[][] out = new int[b][t];
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < t; j++) out[i][j] = mamba4j.models.Sampler.argmax(all, (i * t + j) * v, config.vocabSize());
-        return out;
+        return mamba4j.models.Sampler.argmaxRows(all, b, t, v, config.vocabSize());
     }
 
     /** Writes an HF-loadable checkpoint (config.json + model.safetensors). */

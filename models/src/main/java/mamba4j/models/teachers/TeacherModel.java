@@ -310,10 +310,7 @@ public final class TeacherModel implements CausalLM, TrainableModel {
     @Override public int[][] predict(int[][] inputs) {
         int b = inputs.length, t = inputs[0].length, v = spec.vocabSize();
         float[] all = backend.download(forward(inputs, Trace.NONE)).toFloatArray();
-        int[][] out = new int[b][t];
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < t; j++) out[i][j] = Sampler.argmax(all, (i * t + j) * v, v);
-        return out;
+        return mamba4j.models.Sampler.argmaxRows(all, b, t, v, v);
     }
 
     /** Writes an HF-loadable checkpoint (config.json + model.safetensors, checkpoint names and layouts). */
