@@ -22,7 +22,7 @@ public final class Backends {
         if (name.equals("reference")) return REFERENCE;
         List<String> seen = new ArrayList<>(List.of("reference"));
         for (Kernels k : ServiceLoader.load(Kernels.class)) {
-            if (k.name().equals(name)) return new Backend(k);
+            if (k.name().equals(name)) return new Backend(k.open());
             seen.add(k.name());
         }
         throw new UserInputException("--backend " + name + ": no such backend on the class path (available: "

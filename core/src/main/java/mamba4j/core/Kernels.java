@@ -17,6 +17,15 @@ import java.util.Set;
  * reference.
  */
 public interface Kernels {
+    /**
+     * The ops only training calls (backward passes, the optimizer and its gradient clipping, the chunk-state forwards
+     * kept for a backward): what an inference-only backend may refuse, naming the op.
+     */
+    Set<String> TRAINING_OPS = Set.of("matmul", "embeddingBackward", "sumRows", "rmsNormBackward", "siluBackward",
+            "softplusBackward", "mulSiluBackward", "causalConv1dBackward", "selectiveScanForward", "selectiveScanBackward", "sumSquares",
+            "scale", "adamW", "ssdForward", "ssdBackward", "softplusClampBackward", "mulColumnsBackward", "layerNormBackward",
+            "geluTanhBackward", "rotaryBackward", "attentionBackward");
+
     /** The name users pick it by ({@code --backend NAME}). */
     String name();
 
@@ -28,6 +37,13 @@ public interface Kernels {
 
     /** The measured bandwidth of the memory its weights are read from, in GB/s (what decode benchmarks divide by); NaN if unknown. */
     default double memoryBandwidthGBs() { return Double.NaN; }
+
+    /**
+     * Makes the backend ready (an accelerator opens its device here, not when {@link java.util.ServiceLoader}
+     * constructs it, so a class path holding it costs nothing on machines without one); what it lacks is a
+     * {@link UserInputException} naming it. Returns this.
+     */
+    default Kernels open() { return this; }
 
     /** The device its tensors live on. */
     Device device();

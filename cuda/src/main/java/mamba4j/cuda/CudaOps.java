@@ -201,6 +201,159 @@ public final class CudaOps {
         launcher.launch("elementwise.cu", "fill_uniform", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
+    /** out = a ⊙ b over n floats. */
+    public void mul(long a, long b, long out, long n) { eltwise("mul", a, b, out, n); }
+
+    /** out = −exp(x) (Mamba's A = −exp(A_log)). */
+    public void negExp(long x, long out, long n) { eltwise("neg_exp", x, 0, out, n); }
+
+    /** out = softplus(x), x past 20 taken as is. */
+    public void softplus(long x, long out, long n) { eltwise("softplus", x, 0, out, n); }
+
+    /** out = gelu_new(x), the tanh approximation. */
+    public void geluTanh(long x, long out, long n) { eltwise("gelu_tanh", x, 0, out, n); }
+
+    private void rows(String kernel, long x, long row, long out, long rows, int cols) {
+        positive(kernel, rows, cols);
+        var p = params(KernelParams.ROW).set("x", x).set("row", row).set("out", out).set("rows", rows).set("cols", cols);
+        launcher.launch("ops.cu", kernel, blocks(rows * cols, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /** out[m, j] = x[m, j] + row[j] over (rows, cols). */
+    public void addRow(long x, long row, long out, long rows, int cols) { rows("add_row", x, row, out, rows, cols); }
+
+    /** out[m, j] = x[m, j] · row[j] over (rows, cols). */
+    public void mulRow(long x, long row, long out, long rows, int cols) { rows("mul_row", x, row, out, rows, cols); }
+
+    /** out = clamp(softplus(x + bias[column]), lo, hi) over (rows, cols); bias may be 0. */
+    public void softplusClamp(long x, long bias, long out, long rows, int cols, float lo, float hi) {
+        positive("softplusClamp", rows, cols);
+        var p = params(KernelParams.CLAMP).set("x", x).set("bias", bias).set("out", out).set("rows", rows).set("cols", cols)
+                .set("lo", lo).set("hi", hi);
+        launcher.launch("ops.cu", "softplus_clamp", blocks(rows * cols, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /** n elements of elemBytes (1, 2, 4, 8) at out set to the low bytes of bits. */
+    public void fillBits(long out, long n, long bits, int elemBytes) {
+        positive("fillBits", n);
+        elemBytes("fillBits", elemBytes);
+        var p = params(KernelParams.FILL_BITS).set("out", out).set("n", n).set("bits", bits).set("elem_bytes", elemBytes);
+        launcher.launch("ops.cu", "fill_bits", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    private static void elemBytes(String op, int b) {
+        if (b != 1 && b != 2 && b != 4 && b != 8) throw new IllegalArgumentException(op + ": element size " + b + " (1, 2, 4 or 8)");
+    }
+
+    /**
+     * The strided copy of rank ≤ 4 (sizes and strides in elements, the leading ones padded with size 1):
+     * dst[dstOffset + Σ i_j·ds_j] = src[srcOffset + Σ i_j·ss_j].
+     */
+    public void copyStrided(long src, long dst, long srcOffset, long dstOffset, long[] sizes, long[] ss, long[] ds, int elemBytes) {
+        if (sizes.length > 4 || ss.length != sizes.length || ds.length != sizes.length)
+            throw new IllegalArgumentException("copyStrided: rank " + sizes.length + " (at most 4, one stride per size)");
+        elemBytes("copyStrided", elemBytes);
+        long[] z = new long[4], a = new long[4], b = new long[4];
+        java.util.Arrays.fill(z, 1);
+        int pad = 4 - sizes.length;
+        long count = 1;
+        for (int j = 0; j < sizes.length; j++) {
+            z[pad + j] = sizes[j];
+            a[pad + j] = ss[j];
+            b[pad + j] = ds[j];
+            count *= sizes[j];
+        }
+        if (count == 0) return;
+        var p = params(KernelParams.COPY).set("src", src).set("dst", dst).set("src_offset", srcOffset).set("dst_offset", dstOffset)
+                .set("size0", z[0]).set("size1", z[1]).set("size2", z[2]).set("size3", z[3])
+                .set("ss0", a[0]).set("ss1", a[1]).set("ss2", a[2]).set("ss3", a[3])
+                .set("ds0", b[0]).set("ds1", b[1]).set("ds2", b[2]).set("ds3", b[3])
+                .set("count", count).set("elem_bytes", elemBytes);
+        launcher.launch("ops.cu", "copy_strided", blocks(count, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /** out = (x − mean) / sqrt(var + eps) · w + b per row of (rows, dim); b may be 0. */
+    public void layerNorm(long x, long w, long b, long out, int rows, int dim, float eps) {
+        positive("layerNorm", rows, dim);
+        required("layerNorm", "w", w);
+        var p = params(KernelParams.LAYERNORM).set("x", x).set("w", w).set("b", b).set("out", out).set("rows", rows).set("dim", dim)
+                .set("eps", eps);
+        int threads = Math.min(1024, Math.max(32, (dim / 4 + 31) / 32 * 32));
+        launcher.launch("ops.cu", "layernorm", rows, 1, 1, threads, 1, 1, p);
+    }
+
+    /** Rotary embedding (rotate_half) on the first rotaryDim dims of each head of x (B, T, H, Dh); cos, sin (P, rotaryDim/2). */
+    public void rotary(long x, long cos, long sin, long out, int batch, int tokens, int heads, int headDim, int rotaryDim, int pos0) {
+        positive("rotary", batch, tokens, heads, headDim, rotaryDim);
+        var p = params(KernelParams.ROTARY).set("x", x).set("cos", cos).set("sin", sin).set("out", out).set("batch", batch)
+                .set("tokens", tokens).set("heads", heads).set("head_dim", headDim).set("rotary_dim", rotaryDim).set("pos0", pos0);
+        long n = (long) batch * tokens * heads * (rotaryDim / 2 + headDim - rotaryDim);
+        launcher.launch("ops.cu", "rotary", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /** Rows of x the small-M linear takes at once (ops.cu GEMV_MAX_M). */
+    public static final int GEMV_MAX_M = 8;
+    static final int GEMV_WARPS = 8;
+
+    /** out (M, N) = x (M, K) · wᵀ + bias for M ≤ {@link #GEMV_MAX_M}: the decode path, weights read once in their stored dtype. */
+    public void linearRows(long x, long w, int wDtype, long bias, long out, int m, int n, int k) {
+        positive("linearRows", m, n, k);
+        dtype("linearRows", wDtype);
+        if (m > GEMV_MAX_M) throw new IllegalArgumentException("linearRows: M = " + m + " > " + GEMV_MAX_M);
+        var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", m).set("n", n).set("k", k)
+                .set("w_dtype", wDtype);
+        launcher.launch("ops.cu", "linear_rows", (n + GEMV_WARPS - 1) / GEMV_WARPS, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
+    }
+
+    /**
+     * Mean cross-entropy of logits (rows, vocab) against targets (−100 ignored) into loss (f32, or f64 when lossF64);
+     * dLogits (or 0) = (softmax − onehot) / count · scale. rowLoss (rows doubles) and count (one int) are scratch.
+     */
+    public void crossEntropy(long logits, long targets, long dLogits, long loss, boolean lossF64, long rowLoss, long count,
+                             int rows, int vocab, float scale) {
+        positive("crossEntropy", rows, vocab);
+        var layout = KernelParams.CROSS_ENTROPY;
+        java.util.function.Supplier<KernelParams.Block> p = () -> params(layout).set("logits", logits).set("targets", targets)
+                .set("dlogits", dLogits).set("loss", loss).set("row_loss", rowLoss).set("count", count).set("rows", rows)
+                .set("vocab", vocab).set("scale", scale).set("loss_f64", lossF64);
+        launcher.launch("ops.cu", "cross_entropy_count", 1, 1, 1, 1024, 1, 1, p.get());
+        launcher.launch("ops.cu", "cross_entropy_rows", rows, 1, 1, 256, 1, 1, p.get());
+        launcher.launch("ops.cu", "cross_entropy_mean", 1, 1, 1, 1024, 1, 1, p.get());
+    }
+
+    static final int ATT_WARPS = 4, ATT_MAX_DH = 256;
+
+    /**
+     * Causal attention (attention.cu): q, out (B, qLen, H, Dh); k, v (B, ·, Hkv, Dh) with batch stride kvSb elements;
+     * query i sees keys 0 … i + kvLen − qLen. lse (B, H, qLen) and probs (B, H, qLen, kvLen) or 0.
+     */
+    public void attention(long q, long k, long v, long out, long lse, long probs, long kvSb, int batch, int qLen, int kvLen,
+                          int heads, int kvHeads, int headDim, float scale) {
+        positive("attention", batch, qLen, kvLen, heads, kvHeads, headDim);
+        if (headDim > ATT_MAX_DH) throw new IllegalArgumentException("attention: head dim " + headDim + " > " + ATT_MAX_DH);
+        if (heads % kvHeads != 0 || qLen > kvLen) throw new IllegalArgumentException("attention: H " + heads + ", Hkv " + kvHeads + ", q " + qLen + ", kv " + kvLen);
+        var p = params(KernelParams.ATTENTION).set("q", q).set("k", k).set("v", v).set("out", out).set("lse", lse).set("probs", probs)
+                .set("kv_sb", kvSb).set("batch", batch).set("q_len", qLen).set("kv_len", kvLen).set("heads", heads)
+                .set("kv_heads", kvHeads).set("head_dim", headDim).set("scale", scale);
+        long rows = (long) batch * heads * qLen;
+        launcher.launch("attention.cu", "attention_rows", blocks(rows, ATT_WARPS), 1, 1, 32 * ATT_WARPS, 1, 1, p);
+    }
+
+    static final int SSD_WARPS = 4;
+    public static final int MAX_SSD_STATE = 256;
+
+    /** The SSD recurrence (ssd.cu): x, out (B, L, H, P); logA, scale (B, L, H) (scale may be 0); B, C (B, L, G, N); D (H) or 0; state (B, H, P, N) or 0. */
+    public void ssd(long x, long logA, long scale, long bm, long cm, long d, long state, long out,
+                    int batch, int length, int heads, int headDim, int groups, int dstate) {
+        positive("ssd", batch, length, heads, headDim, groups, dstate);
+        if (dstate > MAX_SSD_STATE) throw new IllegalArgumentException("ssd: N = " + dstate + " > " + MAX_SSD_STATE);
+        var p = params(KernelParams.SSD).set("x", x).set("logA", logA).set("scale", scale).set("Bm", bm).set("Cm", cm).set("D", d)
+                .set("state", state).set("out", out).set("batch", batch).set("length", length).set("heads", heads)
+                .set("head_dim", headDim).set("groups", groups).set("dstate", dstate);
+        long warps = (long) batch * heads * headDim;
+        launcher.launch("ssd.cu", "ssd_scan", blocks(warps, SSD_WARPS), 1, 1, 32 * SSD_WARPS, 1, 1, p);
+    }
+
     /** The cudaDataType of a weight dtype code. */
     static int cudaType(int dtype) {
         return switch (dtype) {

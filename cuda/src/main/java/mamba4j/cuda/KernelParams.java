@@ -53,8 +53,45 @@ public final class KernelParams {
 
     public static final StructLayout FILL = struct("FillParams", ptr("out"), i64("n"), i32("seed"), f32("lo"), f32("hi"));
 
+    public static final StructLayout ROW = struct("RowParams", ptr("x"), ptr("row"), ptr("out"), i64("rows"), i32("cols"));
+
+    public static final StructLayout CLAMP = struct("ClampParams",
+            ptr("x"), ptr("bias"), ptr("out"), i64("rows"), i32("cols"), f32("lo"), f32("hi"));
+
+    public static final StructLayout FILL_BITS = struct("FillBitsParams", ptr("out"), i64("n"), i64("bits"), i32("elem_bytes"));
+
+    public static final StructLayout COPY = struct("CopyParams",
+            ptr("src"), ptr("dst"), i64("src_offset"), i64("dst_offset"),
+            i64("size0"), i64("size1"), i64("size2"), i64("size3"),
+            i64("ss0"), i64("ss1"), i64("ss2"), i64("ss3"),
+            i64("ds0"), i64("ds1"), i64("ds2"), i64("ds3"),
+            i64("count"), i32("elem_bytes"));
+
+    public static final StructLayout LAYERNORM = struct("LayerNormParams",
+            ptr("x"), ptr("w"), ptr("b"), ptr("out"), i32("rows"), i32("dim"), f32("eps"));
+
+    public static final StructLayout ROTARY = struct("RotaryParams",
+            ptr("x"), ptr("cos"), ptr("sin"), ptr("out"),
+            i32("batch"), i32("tokens"), i32("heads"), i32("head_dim"), i32("rotary_dim"), i32("pos0"));
+
+    public static final StructLayout GEMV = struct("GemvParams",
+            ptr("x"), ptr("w"), ptr("bias"), ptr("out"), i32("m"), i32("n"), i32("k"), i32("w_dtype"));
+
+    public static final StructLayout CROSS_ENTROPY = struct("CrossEntropyParams",
+            ptr("logits"), ptr("targets"), ptr("dlogits"), ptr("loss"), ptr("row_loss"), ptr("count"),
+            i32("rows"), i32("vocab"), f32("scale"), i32("loss_f64"));
+
+    public static final StructLayout ATTENTION = struct("AttentionParams",
+            ptr("q"), ptr("k"), ptr("v"), ptr("out"), ptr("lse"), ptr("probs"), i64("kv_sb"),
+            i32("batch"), i32("q_len"), i32("kv_len"), i32("heads"), i32("kv_heads"), i32("head_dim"), f32("scale"));
+
+    public static final StructLayout SSD = struct("SsdParams",
+            ptr("x"), ptr("logA"), ptr("scale"), ptr("Bm"), ptr("Cm"), ptr("D"), ptr("state"), ptr("out"),
+            i32("batch"), i32("length"), i32("heads"), i32("head_dim"), i32("groups"), i32("dstate"));
+
     /** Every struct of params.cuh, in the header's order. */
-    public static final List<StructLayout> ALL = List.of(RMSNORM, EMBEDDING, CONV1D, CONV1D_STEP, SCAN, SCAN_STEP, ELTWISE, CAST, FILL);
+    public static final List<StructLayout> ALL = List.of(RMSNORM, EMBEDDING, CONV1D, CONV1D_STEP, SCAN, SCAN_STEP, ELTWISE, CAST, FILL,
+            ROW, CLAMP, FILL_BITS, COPY, LAYERNORM, ROTARY, GEMV, CROSS_ENTROPY, ATTENTION, SSD);
 
     /** Weight dtype codes of params.cuh. */
     public static final int DTYPE_F32 = 0, DTYPE_BF16 = 1, DTYPE_F16 = 2;

@@ -111,9 +111,23 @@ class KernelParamsTest {
         want.put("elementwise.cu:mul_silu", KernelParams.ELTWISE.name().orElseThrow());
         want.put("elementwise.cu:cast_f32", KernelParams.CAST.name().orElseThrow());
         want.put("elementwise.cu:fill_uniform", KernelParams.FILL.name().orElseThrow());
+        for (String e : List.of("mul", "neg_exp", "softplus", "gelu_tanh")) want.put("ops.cu:" + e, KernelParams.ELTWISE.name().orElseThrow());
+        want.put("ops.cu:add_row", KernelParams.ROW.name().orElseThrow());
+        want.put("ops.cu:mul_row", KernelParams.ROW.name().orElseThrow());
+        want.put("ops.cu:softplus_clamp", KernelParams.CLAMP.name().orElseThrow());
+        want.put("ops.cu:fill_bits", KernelParams.FILL_BITS.name().orElseThrow());
+        want.put("ops.cu:copy_strided", KernelParams.COPY.name().orElseThrow());
+        want.put("ops.cu:layernorm", KernelParams.LAYERNORM.name().orElseThrow());
+        want.put("ops.cu:rotary", KernelParams.ROTARY.name().orElseThrow());
+        want.put("ops.cu:linear_rows", KernelParams.GEMV.name().orElseThrow());
+        for (String e : List.of("cross_entropy_count", "cross_entropy_rows", "cross_entropy_mean"))
+            want.put("ops.cu:" + e, KernelParams.CROSS_ENTROPY.name().orElseThrow());
+        want.put("attention.cu:attention_rows", KernelParams.ATTENTION.name().orElseThrow());
+        want.put("ssd.cu:ssd_scan", KernelParams.SSD.name().orElseThrow());
         Map<String, String> got = new LinkedHashMap<>();
         Pattern k = Pattern.compile("extern \"C\" __global__ (?:__launch_bounds__\\([^)]*\\) )?void (?:__launch_bounds__\\([^)]*\\) )?(\\w+)\\((\\w+) p\\)");
-        for (String f : List.of("rmsnorm.cu", "embedding.cu", "conv1d.cu", "scan.cu", "scan_lab.cu", "elementwise.cu")) {
+        for (String f : List.of("rmsnorm.cu", "embedding.cu", "conv1d.cu", "scan.cu", "scan_lab.cu", "elementwise.cu", "ops.cu",
+                "attention.cu", "ssd.cu")) {
             Matcher m = k.matcher(KernelSources.read(f));
             while (m.find()) got.put(f + ":" + m.group(1), m.group(2));
         }

@@ -139,3 +139,138 @@ struct FillParams {
     float lo;
     float hi;
 };
+
+// ops.cu, add_row / mul_row: out[m, j] = x[m, j] + row[j] (or * row[j]): a row broadcast over the rows of x
+// (addRow, and mulColumns with row = a); out may alias x.
+struct RowParams {
+    const float* x;          // (M, N)
+    const float* row;        // (N)
+    float* out;              // (M, N)
+    long long rows;          // M
+    int cols;                // N
+};
+
+// ops.cu, softplus_clamp: out[m, h] = clamp(softplus(x[m, h] + bias[h]), lo, hi) (Mamba-2's dt).
+struct ClampParams {
+    const float* x;          // (M, H)
+    const float* bias;       // (H) or NULL
+    float* out;              // (M, H)
+    long long rows;          // M
+    int cols;                // H
+    float lo;
+    float hi;
+};
+
+// ops.cu, fill_bits: n elements of elem_bytes (1, 2, 4 or 8) each set to the low elem_bytes bytes of bits.
+struct FillBitsParams {
+    void* out;
+    long long n;
+    long long bits;
+    int elem_bytes;
+};
+
+// ops.cu, copy_strided: for every index (i0, i1, i2, i3) below (size0..size3),
+// dst[dst_offset + sum i_j * ds_j] = src[src_offset + sum i_j * ss_j]; elements of elem_bytes bytes (1, 2, 4 or 8).
+struct CopyParams {
+    const void* src;
+    void* dst;
+    long long src_offset;
+    long long dst_offset;
+    long long size0, size1, size2, size3;
+    long long ss0, ss1, ss2, ss3;
+    long long ds0, ds1, ds2, ds3;
+    long long count;         // size0 * size1 * size2 * size3
+    int elem_bytes;
+};
+
+// ops.cu, layernorm: out = (x - mean) / sqrt(var + eps) * w + b over the last dim (biased variance). One block per row.
+struct LayerNormParams {
+    const float* x;          // (M, D)
+    const float* w;          // (D)
+    const float* b;          // (D) or NULL
+    float* out;              // (M, D)
+    int rows;
+    int dim;
+    float eps;
+};
+
+// ops.cu, rotary: rotate_half RoPE on the first rotary_dim dims of each head; token t at position pos0 + t.
+struct RotaryParams {
+    const float* x;          // (B, T, H, Dh)
+    const float* cos;        // (P, rotary_dim / 2)
+    const float* sin;        // (P, rotary_dim / 2)
+    float* out;              // (B, T, H, Dh), may alias x
+    int batch;
+    int tokens;
+    int heads;
+    int head_dim;
+    int rotary_dim;
+    int pos0;
+};
+
+// ops.cu, linear_rows: out (M, N) = x (M, K) . w^T + bias for small M (decode): one warp per output column n,
+// the weight row read once for all M rows, f32 accumulate.
+struct GemvParams {
+    const float* x;          // (M, K)
+    const void* w;           // (N, K) in w_dtype
+    const float* bias;       // (N) or NULL
+    float* out;              // (M, N)
+    int m;
+    int n;
+    int k;
+    int w_dtype;
+};
+
+// ops.cu, cross_entropy_*: mean cross-entropy over the rows whose target is not -100; dlogits (when not NULL) =
+// (softmax - onehot) / count * scale, 0 on ignored rows. row_loss and count are device scratch.
+struct CrossEntropyParams {
+    const float* logits;     // (M, V)
+    const int* targets;      // (M)
+    float* dlogits;          // (M, V) or NULL
+    void* loss;              // (1) f32, or f64 when loss_f64
+    double* row_loss;        // (M) scratch
+    int* count;              // (1) scratch
+    int rows;
+    int vocab;
+    float scale;
+    int loss_f64;
+};
+
+// attention.cu, attention_rows: causal softmax(q . k^T * scale) . v, query i attending keys j <= i + kv_len - q_len
+// (prefill: q_len = kv_len; decode: q_len = 1 over a cache of kv_len filled positions). Head h reads kv head
+// h / (heads / kv_heads). lse and probs optional (probs (B, H, q_len, kv_len), zeros above the diagonal).
+struct AttentionParams {
+    const float* q;          // (B, q_len, H, Dh)
+    const float* k;          // (B, ·, Hkv, Dh) batch stride kv_sb
+    const float* v;          // (B, ·, Hkv, Dh) batch stride kv_sb
+    float* out;              // (B, q_len, H, Dh)
+    float* lse;              // (B, H, q_len) or NULL
+    float* probs;            // (B, H, q_len, kv_len) or NULL
+    long long kv_sb;
+    int batch;
+    int q_len;
+    int kv_len;
+    int heads;
+    int kv_heads;
+    int head_dim;            // at most 256
+    float scale;
+};
+
+// ssd.cu, ssd_scan: the SSD recurrence S_t = exp(logA_t) S_{t-1} + s_t x_t B_t^T, y_t = S_t C_t + D x_t, one warp per
+// (b, h, p) row of the state, its lanes over N. state read as S_0 and overwritten with S_L when not NULL.
+struct SsdParams {
+    const float* x;          // (B, L, H, P)
+    const float* logA;       // (B, L, H)
+    const float* scale;      // (B, L, H) or NULL
+    const float* Bm;         // (B, L, G, N)
+    const float* Cm;         // (B, L, G, N)
+    const float* D;          // (H) or NULL
+    float* state;            // (B, H, P, N) or NULL
+    float* out;              // (B, L, H, P)
+    int batch;
+    int length;
+    int heads;
+    int head_dim;            // P
+    int groups;              // G
+    int dstate;              // N (at most 256)
+};

@@ -2,11 +2,15 @@ package mamba4j.testkit.conformance;
 
 import mamba4j.core.Backend;
 import mamba4j.core.Tensor;
+import mamba4j.core.UserInputException;
 import mamba4j.testkit.Compare;
 
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * One op run from the same host inputs on the backend under test and on the reference, each side on its own copies
@@ -42,10 +46,19 @@ public final class OpCase {
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
     private final Map<String, Double> outputs = new LinkedHashMap<>();
 
-    public OpCase(String what, Backend backend, Backend reference) {
+    private final String refused;
+
+    public OpCase(String what, Backend backend, Backend reference) { this(what, backend, reference, null); }
+
+    /**
+     * A case of an op the backend refuses by design when {@code refusedOp} is not null: {@link #run} then asserts that
+     * the backend throws a {@link UserInputException} naming that op, and returns no outputs.
+     */
+    public OpCase(String what, Backend backend, Backend reference, String refusedOp) {
         this.what = what;
         this.backend = backend;
         this.reference = reference;
+        this.refused = refusedOp;
     }
 
     /** An input (host tensor, or null for an absent optional argument). */
@@ -63,6 +76,12 @@ public final class OpCase {
 
     /** Runs the op on both sides and compares every output; returns the backend's outputs, downloaded. */
     public Map<String, Tensor> run(Op op) {
+        if (refused != null) {
+            Args mine = upload(backend);
+            UserInputException e = assertThrows(UserInputException.class, () -> op.run(backend, mine), what + ": refused on " + backend.name());
+            assertTrue(e.getMessage().contains(refused), what + ": the refusal must name " + refused + ", got: " + e.getMessage());
+            return Map.of();
+        }
         Args mine = upload(backend), theirs = upload(reference);
         op.run(backend, mine);
         op.run(reference, theirs);

@@ -1,0 +1,351 @@
+package mamba4j.cuda;
+
+import mamba4j.core.CopyRegion;
+import mamba4j.core.DType;
+import mamba4j.core.Device;
+import mamba4j.core.Kernels;
+import mamba4j.core.SelectiveScan;
+import mamba4j.core.SelectiveScanGrads;
+import mamba4j.core.Shape;
+import mamba4j.core.Ssd;
+import mamba4j.core.SsdGrads;
+import mamba4j.core.Storage;
+import mamba4j.core.Tensor;
+import mamba4j.core.UserInputException;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.Cleaner;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+/**
+ * The {@code cuda} backend: core's {@link Kernels} on one NVIDIA GPU through {@link CudaOps} (NVRTC-compiled kernels,
+ * cuBLAS). Same as {@code ReferenceKernels} op for op; differs in: F32 activations only; linear with BF16/F16 weights
+ * and more than {@link CudaOps#GEMV_MAX_M} rows rounds the activations to the weight dtype for the tensor-core GEMM
+ * (f32 accumulate), as torch does in half precision; reductions in other orders (f32). The inference op set runs
+ * here; the training ops (backward passes, AdamW) come with GPU training and are refused, naming the op.
+ *
+ * <p>Tensors live in device memory from the device's stream-ordered pool; a tensor's memory is freed once it is
+ * unreachable (a {@link Cleaner} queues the address, and the next allocation on the owning thread frees it on the
+ * stream). Every op is queued on the device's one stream: host reads ({@link #download}, {@link #item}) wait for it.
+ *
+ * <p>Found by {@link java.util.ServiceLoader} like every backend; constructing it touches no GPU (the class path
+ * holds it on machines without one). {@link #open} opens the device — {@code cuda:0}, or the ordinal in the system
+ * property {@code mamba4j.cuda.device} — and fails with one line naming what is missing.
+ */
+public final class CudaKernels implements Kernels {
+    private static final Cleaner CLEANER = Cleaner.create();
+    private static final String TRAINING = " is a training op: the cuda backend runs inference (GPU training is the next step); "
+            + "train with --backend cpu";
+
+    /** One per device ordinal, shared by every front on it: one stream, one allocator, one scratch buffer. */
+    private static final class State {
+        final CudaDevice dev;
+        final CudaOps ops;
+        final ConcurrentLinkedQueue<Long> unreachable = new ConcurrentLinkedQueue<>();
+        long scratch, scratchBytes;   // reused by one op at a time (activations cast for a GEMM, loss rows)
+
+        State(int ordinal) {
+            dev = CudaDevice.open(ordinal);
+            ops = new CudaOps(dev);
+        }
+    }
+
+    private static final java.util.Map<Integer, State> STATES = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private State st;
+    private CudaDevice dev;
+
+    /** The owner of a device allocation: what the cleaner frees when no tensor refers to it any more. */
+    private record Allocation(long address) {}
+
+    private static int ordinalProperty() {
+        String v = System.getProperty("mamba4j.cuda.device", "0");
+        try {
+            int n = Integer.parseInt(v.startsWith("cuda:") ? v.substring(5) : v);
+            if (n >= 0) return n;
+        } catch (NumberFormatException e) {
+            // named below
+        }
+        throw new UserInputException("--device " + v + ": not a CUDA device (cuda:N, N >= 0)");
+    }
+
+    @Override public String name() { return "cuda"; }
+
+    /** Opens the device on first use; missing driver, libraries or GPU is a {@link UserInputException} naming it. */
+    @Override public synchronized Kernels open() {
+        if (st == null) {
+            st = STATES.computeIfAbsent(ordinalProperty(), State::new);
+            dev = st.dev;
+        }
+        return this;
+    }
+
+    private CudaOps ops() {
+        if (st == null) open();
+        return st.ops;
+    }
+
+    /** The open device (opening it). */
+    public CudaDevice cudaDevice() {
+        open();
+        return dev;
+    }
+
+    @Override public String description() {
+        return dev == null ? "cuda (not opened)" : dev.describe();
+    }
+
+    @Override public Device device() { return Device.cuda(dev == null ? ordinalProperty() : dev.ordinal); }
+
+    @Override public Set<DType> activationTypes() { return Set.of(DType.F32); }
+
+    // ------------------------------------------------------------------ memory and movement
+
+    private static long ptr(Tensor t) {
+        if (t == null) return 0;
+        if (!(t.storage() instanceof Storage.OnDevice d)) throw new IllegalArgumentException(t + " is not on a CUDA device");
+        return d.address() + t.byteOffset();
+    }
+
+    private void freeUnreachable() {
+        for (Long p; (p = st.unreachable.poll()) != null; ) dev.free(p);
+    }
+
+    @Override public Tensor allocate(DType dtype, Shape shape) {
+        ops();
+        freeUnreachable();
+        long bytes = shape.numel() * dtype.byteSize();
+        long address = dev.alloc(Math.max(bytes, 16));
+        dev.zero(address, Math.max(bytes, 16));
+        Allocation owner = new Allocation(address);
+        Storage.OnDevice storage = new Storage.OnDevice(device(), address, bytes, owner);
+        var queue = st.unreachable;
+        CLEANER.register(storage, () -> queue.add(address));
+        return Tensor.onDevice(dtype, shape, storage, 0);
+    }
+
+    @Override public Tensor upload(Tensor host) {
+        Tensor t = allocate(host.dtype(), host.shape());
+        write(host, t);
+        return t;
+    }
+
+    @Override public void write(Tensor host, Tensor dst) {
+        ops();
+        MemorySegment src = host.segment();
+        if (src.byteSize() != dst.byteSize()) src = src.asSlice(0, dst.byteSize());
+        if (src.byteSize() > 0) dev.upload(ptr(dst), src);
+    }
+
+    @Override public Tensor download(Tensor t) {
+        ops();
+        Tensor host = Tensor.zeros(t.dtype(), t.shape());
+        if (t.byteSize() > 0) dev.download(host.segment(), ptr(t));
+        return host;
+    }
+
+    @Override public void copy(Tensor src, Tensor dst, CopyRegion r) {
+        if (r.count() == 0) return;
+        int eb = src.dtype().byteSize();
+        if (r.rank() == 1 && r.srcStrides()[0] == 1 && r.dstStrides()[0] == 1) {
+            ops();
+            dev.copy(ptr(dst) + r.dstOffset() * eb, ptr(src) + r.srcOffset() * eb, r.count() * eb);
+            return;
+        }
+        copyLeading(src, dst, r, 0, r.srcOffset(), r.dstOffset(), eb);
+    }
+
+    /** Ranks above 4: one launch per index of the leading dimensions, the last four in the kernel. */
+    private void copyLeading(Tensor src, Tensor dst, CopyRegion r, int dim, long so, long dO, int eb) {
+        int rank = r.rank();
+        if (rank - dim <= 4) {
+            ops().copyStrided(ptr(src), ptr(dst), so, dO, java.util.Arrays.copyOfRange(r.sizes(), dim, rank),
+                    java.util.Arrays.copyOfRange(r.srcStrides(), dim, rank), java.util.Arrays.copyOfRange(r.dstStrides(), dim, rank), eb);
+            return;
+        }
+        for (long i = 0; i < r.sizes()[dim]; i++)
+            copyLeading(src, dst, r, dim + 1, so + i * r.srcStrides()[dim], dO + i * r.dstStrides()[dim], eb);
+    }
+
+    @Override public void fill(Tensor t, float v) {
+        if (t.numel() == 0) return;
+        Tensor one = Tensor.zeros(t.dtype(), 1);
+        one.fill(v);                                   // the host's rounding to t's dtype, byte for byte
+        MemorySegment b = one.segment();
+        int eb = t.dtype().byteSize();
+        long bits = switch (eb) {
+            case 1 -> b.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0) & 0xffL;
+            case 2 -> b.get(Tensor.I16, 0) & 0xffffL;
+            case 4 -> b.get(Tensor.I32, 0) & 0xffffffffL;
+            default -> b.get(Tensor.I64, 0);
+        };
+        ops().fillBits(ptr(t), t.numel(), bits, eb);
+    }
+
+    @Override public double item(Tensor t, long i) {
+        ops();
+        Tensor one = Tensor.zeros(t.dtype(), 1);
+        dev.download(one.segment(), ptr(t) + i * t.dtype().byteSize());
+        return one.getDouble(0);
+    }
+
+    @Override public void sync() {
+        if (dev != null) dev.synchronize();
+    }
+
+    /** A device buffer of at least {@code bytes}, reused across ops (the stream orders its uses). */
+    private long scratch(long bytes) {
+        ops();
+        if (st.scratchBytes < bytes) {
+            if (st.scratch != 0) dev.free(st.scratch);
+            st.scratchBytes = Math.max(bytes, 2 * st.scratchBytes);
+            st.scratch = dev.alloc(st.scratchBytes);
+        }
+        return st.scratch;
+    }
+
+    // ------------------------------------------------------------------ ops
+
+    static int code(DType d) {
+        return switch (d) {
+            case F32 -> KernelParams.DTYPE_F32;
+            case BF16 -> KernelParams.DTYPE_BF16;
+            case F16 -> KernelParams.DTYPE_F16;
+            default -> throw new IllegalArgumentException("no CUDA kernel reads " + d + " weights");
+        };
+    }
+
+    @Override public void embedding(Tensor weight, Tensor ids, Tensor out) {
+        ops().embedding(ptr(ids), ptr(weight), code(weight.dtype()), ptr(out), (int) ids.numel(), weight.size(1));
+    }
+
+    @Override public void addRow(Tensor x, Tensor row, Tensor out) {
+        ops().addRow(ptr(x), ptr(row), ptr(out), x.numel() / row.numel(), (int) row.numel());
+    }
+
+    @Override public void mul(Tensor a, Tensor b, Tensor out) { ops().mul(ptr(a), ptr(b), ptr(out), a.numel()); }
+
+    @Override public void negExp(Tensor x, Tensor out) { ops().negExp(ptr(x), ptr(out), x.numel()); }
+
+    @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        int m = x.size(0), k = x.size(1), n = w.size(0);
+        CudaOps o = ops();
+        if (m <= CudaOps.GEMV_MAX_M) {
+            o.linearRows(ptr(x), ptr(w), code(w.dtype()), ptr(bias), ptr(out), m, n, k);
+            return;
+        }
+        int dt = code(w.dtype());
+        long a = ptr(x);
+        if (dt != KernelParams.DTYPE_F32) {   // tensor cores take both operands in the weight's dtype
+            long cast = scratch((long) m * k * 2);
+            o.cast(a, cast, dt, (long) m * k);
+            a = cast;
+        }
+        o.linear(a, ptr(w), dt, ptr(out), m, n, k, 0f);
+        if (bias != null) o.addRow(ptr(out), ptr(bias), ptr(out), m, n);
+    }
+
+    @Override public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out) {
+        ops().rmsNorm(ptr(x), 0, 0, ptr(w), KernelParams.DTYPE_F32, ptr(out), (int) (x.numel() / w.numel()), (int) w.numel(), eps);
+    }
+
+    @Override public void add(Tensor a, Tensor b, Tensor out) { ops().add(ptr(a), ptr(b), ptr(out), a.numel()); }
+
+    @Override public void silu(Tensor x, Tensor out) { ops().silu(ptr(x), ptr(out), x.numel()); }
+
+    @Override public void softplus(Tensor x, Tensor out) { ops().softplus(ptr(x), ptr(out), x.numel()); }
+
+    @Override public void mulSilu(Tensor y, Tensor z, Tensor out) { ops().mulSilu(ptr(y), ptr(z), ptr(out), y.numel()); }
+
+    @Override public void causalConv1d(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        int b = x.size(0), l = x.size(1), c = x.size(2);
+        ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), 0, b, l, c, w.size(1), silu);
+    }
+
+    @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        ops().causalConv1dStep(ptr(state), ptr(x), ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), x.size(0), x.size(1), w.size(1), silu);
+    }
+
+    @Override public void selectiveScan(SelectiveScan s) {
+        int b = s.batch(), l = s.length(), e = s.channels(), n = s.stateSize();
+        if (l == 1 && s.state() != null) {   // a decode step: thread per (b, e), the state advanced in place
+            ops().selectiveScanStep(ptr(s.state()), ptr(s.u()), ptr(s.delta()), ptr(s.deltaBias()), s.deltaSoftplus(), ptr(s.a()),
+                    ptr(s.bm()), n, ptr(s.cm()), n, ptr(s.d()), ptr(s.z()), ptr(s.out()), b, e, n);
+            return;
+        }
+        if (n > CudaOps.MAX_SCAN_STATE)
+            throw new UserInputException("selective scan: state size N = " + n + " > " + CudaOps.MAX_SCAN_STATE + " is not supported by the cuda backend");
+        ops().selectiveScan(CudaOps.Scan.contiguous(ptr(s.u()), ptr(s.delta()), ptr(s.deltaBias()), s.deltaSoftplus(), ptr(s.a()),
+                ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.z()), ptr(s.state()), ptr(s.state()), ptr(s.out()), b, l, e, n));
+    }
+
+    @Override public void ssd(Ssd s, int chunk) {   // the recurrence: every chunk size gives the same result by definition
+        if (s.stateSize() > CudaOps.MAX_SSD_STATE)
+            throw new UserInputException("ssd: state size N = " + s.stateSize() + " > " + CudaOps.MAX_SSD_STATE + " is not supported by the cuda backend");
+        ops().ssd(ptr(s.x()), ptr(s.logA()), ptr(s.scale()), ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.state()), ptr(s.out()),
+                s.batch(), s.length(), s.heads(), s.headDim(), s.groups(), s.stateSize());
+    }
+
+    @Override public void softplusClamp(Tensor x, Tensor bias, float lo, float hi, Tensor out) {
+        int h = x.size(x.rank() - 1);
+        ops().softplusClamp(ptr(x), ptr(bias), ptr(out), x.numel() / h, h, lo, hi);
+    }
+
+    @Override public void mulColumns(Tensor x, Tensor a, Tensor out) {
+        ops().mulRow(ptr(x), ptr(a), ptr(out), x.numel() / a.numel(), (int) a.numel());
+    }
+
+    @Override public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor out) {
+        int d = (int) w.numel();
+        ops().layerNorm(ptr(x), ptr(w), ptr(b), ptr(out), (int) (x.numel() / d), d, eps);
+    }
+
+    @Override public void geluTanh(Tensor x, Tensor out) { ops().geluTanh(ptr(x), ptr(out), x.numel()); }
+
+    @Override public void rotary(Tensor x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor out) {
+        ops().rotary(ptr(x), ptr(cos), ptr(sin), ptr(out), x.size(0), x.size(1), x.size(2), x.size(3), rotaryDim, pos0);
+    }
+
+    @Override public void attention(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor probs) {
+        int b = q.size(0), t = q.size(1), h = q.size(2), dh = q.size(3), hkv = k.size(2);
+        ops().attention(ptr(q), ptr(k), ptr(v), ptr(out), ptr(lse), ptr(probs), (long) t * hkv * dh, b, t, t, h, hkv, dh, scale);
+    }
+
+    @Override public void attentionDecode(Tensor q, Tensor kCache, Tensor vCache, int len, float scale, Tensor out) {
+        int b = q.size(0), h = q.size(1), dh = q.size(2), c = kCache.size(1), hkv = kCache.size(2);
+        ops().attention(ptr(q), ptr(kCache), ptr(vCache), ptr(out), 0, 0, (long) c * hkv * dh, b, 1, len, h, hkv, dh, scale);
+    }
+
+    @Override public void crossEntropy(Tensor logits, Tensor targets, float scale, Tensor dLogits, Tensor loss) {
+        int m = logits.size(0), v = logits.size(1);
+        long rows = scratch(8L * m + 16);
+        ops().crossEntropy(ptr(logits), ptr(targets), ptr(dLogits), ptr(loss), loss.dtype() == DType.F64, rows, rows + 8L * m, m, v, scale);
+    }
+
+    // ------------------------------------------------------------------ training: refused, naming the op
+
+    private static UserInputException training(String op) { return new UserInputException("cuda: " + op + TRAINING); }
+
+    @Override public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate) { throw training("matmul"); }
+    @Override public void embeddingBackward(Tensor ids, Tensor dOut, Tensor dWeight) { throw training("embeddingBackward"); }
+    @Override public void sumRows(Tensor x, Tensor out, boolean accumulate) { throw training("sumRows"); }
+    @Override public void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw) { throw training("rmsNormBackward"); }
+    @Override public void siluBackward(Tensor x, Tensor dy, Tensor dx) { throw training("siluBackward"); }
+    @Override public void softplusBackward(Tensor x, Tensor dy, Tensor dx) { throw training("softplusBackward"); }
+    @Override public void mulSiluBackward(Tensor y, Tensor z, Tensor dOut, Tensor dy, Tensor dz) { throw training("mulSiluBackward"); }
+    @Override public void causalConv1dBackward(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor dOut, Tensor dx, Tensor dw, Tensor dbias) { throw training("causalConv1dBackward"); }
+    @Override public void selectiveScanForward(SelectiveScan args, int chunk, Tensor chunkStates) { throw training("selectiveScanForward"); }
+    @Override public void selectiveScanBackward(SelectiveScan args, int chunk, Tensor chunkStates, Tensor dOut, SelectiveScanGrads grads) { throw training("selectiveScanBackward"); }
+    @Override public void sumSquares(Tensor x, Tensor out, boolean accumulate) { throw training("sumSquares"); }
+    @Override public void scale(Tensor x, float s) { throw training("scale"); }
+    @Override public void adamW(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) { throw training("adamW"); }
+    @Override public void ssdForward(Ssd args, int chunk, Tensor chunkStates) { throw training("ssdForward"); }
+    @Override public void ssdBackward(Ssd args, int chunk, Tensor chunkStates, Tensor dOut, SsdGrads grads) { throw training("ssdBackward"); }
+    @Override public void softplusClampBackward(Tensor x, Tensor bias, float lo, float hi, Tensor dy, Tensor dx, Tensor dBias) { throw training("softplusClampBackward"); }
+    @Override public void mulColumnsBackward(Tensor x, Tensor a, Tensor dy, Tensor dx, Tensor da) { throw training("mulColumnsBackward"); }
+    @Override public void layerNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw, Tensor db) { throw training("layerNormBackward"); }
+    @Override public void geluTanhBackward(Tensor x, Tensor dy, Tensor dx) { throw training("geluTanhBackward"); }
+    @Override public void rotaryBackward(Tensor dy, Tensor cos, Tensor sin, int rotaryDim, int pos0, Tensor dx) { throw training("rotaryBackward"); }
+    @Override public void attentionBackward(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse, Tensor dOut, Tensor dq, Tensor dk, Tensor dv) { throw training("attentionBackward"); }
+}

@@ -1,0 +1,181 @@
+// The smaller ops of the inference path: unary maps and row broadcasts, fill and strided copy (the movement ops),
+// LayerNorm, rotary embeddings, the small-M linear (decode GEMV) and the cross-entropy loss. Each is "same as
+// ReferenceKernels' op of that name"; the semantics are in core's Kernels javadoc and MATH.md.
+#include "common.cuh"
+
+#define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
+extern "C" __global__ void mul(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = p.a[i] * p.b[i]; }
+
+// A = -exp(A_log)
+extern "C" __global__ void neg_exp(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = -expf(p.a[i]); }
+
+extern "C" __global__ void softplus(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = softplus_f(p.a[i]); }
+
+// transformers' gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+extern "C" __global__ void gelu_tanh(EltwiseParams p) {
+    GRID_STRIDE(i, p.n) {
+        const float x = p.a[i];
+        p.out[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    }
+}
+
+extern "C" __global__ void add_row(RowParams p) {
+    GRID_STRIDE(i, p.rows * p.cols) p.out[i] = p.x[i] + p.row[i % p.cols];
+}
+
+extern "C" __global__ void mul_row(RowParams p) {
+    GRID_STRIDE(i, p.rows * p.cols) p.out[i] = p.x[i] * p.row[i % p.cols];
+}
+
+extern "C" __global__ void softplus_clamp(ClampParams p) {
+    GRID_STRIDE(i, p.rows * p.cols) {
+        float v = softplus_f(p.x[i] + (p.bias ? p.bias[i % p.cols] : 0.0f));
+        p.out[i] = fminf(fmaxf(v, p.lo), p.hi);
+    }
+}
+
+extern "C" __global__ void fill_bits(FillBitsParams p) {
+    GRID_STRIDE(i, p.n) {
+        switch (p.elem_bytes) {
+            case 1: ((unsigned char*)p.out)[i] = (unsigned char)p.bits; break;
+            case 2: ((unsigned short*)p.out)[i] = (unsigned short)p.bits; break;
+            case 4: ((unsigned int*)p.out)[i] = (unsigned int)p.bits; break;
+            default: ((unsigned long long*)p.out)[i] = (unsigned long long)p.bits; break;
+        }
+    }
+}
+
+extern "C" __global__ void copy_strided(CopyParams p) {
+    GRID_STRIDE(i, p.count) {
+        long long r = i;
+        const long long i3 = r % p.size3; r /= p.size3;
+        const long long i2 = r % p.size2; r /= p.size2;
+        const long long i1 = r % p.size1; r /= p.size1;
+        const long long i0 = r;
+        const long long s = p.src_offset + i0 * p.ss0 + i1 * p.ss1 + i2 * p.ss2 + i3 * p.ss3;
+        const long long d = p.dst_offset + i0 * p.ds0 + i1 * p.ds1 + i2 * p.ds2 + i3 * p.ds3;
+        switch (p.elem_bytes) {
+            case 1: ((unsigned char*)p.dst)[d] = ((const unsigned char*)p.src)[s]; break;
+            case 2: ((unsigned short*)p.dst)[d] = ((const unsigned short*)p.src)[s]; break;
+            case 4: ((unsigned int*)p.dst)[d] = ((const unsigned int*)p.src)[s]; break;
+            default: ((unsigned long long*)p.dst)[d] = ((const unsigned long long*)p.src)[s]; break;
+        }
+    }
+}
+
+// One block per row: the mean, then the biased variance around it (two passes, as the reference: no E[x^2] - E[x]^2
+// cancellation), then the affine map.
+extern "C" __global__ void layernorm(LayerNormParams p) {
+    const int row = blockIdx.x;
+    if (row >= p.rows) return;
+    const float* x = p.x + (long long)row * p.dim;
+    float* out = p.out + (long long)row * p.dim;
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < p.dim; j += blockDim.x) s += x[j];
+    const float mean = block_sum(s) / (float)p.dim;
+    __syncthreads();   // block_sum's shared partials are reused by the next sum
+    float v = 0.0f;
+    for (int j = threadIdx.x; j < p.dim; j += blockDim.x) { const float d = x[j] - mean; v += d * d; }
+    const float inv = rsqrtf(block_sum(v) / (float)p.dim + p.eps);
+    for (int j = threadIdx.x; j < p.dim; j += blockDim.x)
+        out[j] = (x[j] - mean) * inv * p.w[j] + (p.b ? p.b[j] : 0.0f);
+}
+
+// Thread per (b, t, h, j): j < r = rotary_dim / 2 rotates the pair (j, j + r); the others copy one pass-through dim
+// (rotary_dim + j - r) of a partial rotary.
+extern "C" __global__ void rotary(RotaryParams p) {
+    const int r = p.rotary_dim / 2;
+    const int per = r + (p.head_dim - p.rotary_dim);   // pairs, then pass-through dims
+    const long long n = (long long)p.batch * p.tokens * p.heads * per;
+    GRID_STRIDE(idx, n) {
+        const int j = (int)(idx % per);
+        const long long head = idx / per;                       // (b, t, h) flattened
+        const int t = (int)((head / p.heads) % p.tokens);
+        const float* x = p.x + head * p.head_dim;
+        float* o = p.out + head * p.head_dim;
+        if (j < r) {
+            const long long at = (long long)(p.pos0 + t) * r + j;
+            const float c = p.cos[at], s = p.sin[at], a = x[j], b = x[j + r];
+            o[j] = a * c - b * s;
+            o[j + r] = b * c + a * s;
+        } else {
+            const int d = p.rotary_dim + (j - r);
+            o[d] = x[d];
+        }
+    }
+}
+
+// Small-M linear: one warp per output column n; lanes stride over K, the weight row widened from w_dtype once and
+// used for every row of x (M <= GEMV_MAX_M). Bandwidth-bound on the weights, as decode is.
+#define GEMV_MAX_M 8
+extern "C" __global__ void linear_rows(GemvParams p) {
+    const int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
+    if (warp >= p.n) return;
+    float acc[GEMV_MAX_M];
+#pragma unroll
+    for (int m = 0; m < GEMV_MAX_M; ++m) acc[m] = 0.0f;
+    const long long row = (long long)warp * p.k;
+    for (int j = lane; j < p.k; j += 32) {
+        const float w = load_w(p.w, row + j, p.w_dtype);
+#pragma unroll
+        for (int m = 0; m < GEMV_MAX_M; ++m)
+            if (m < p.m) acc[m] = fmaf(p.x[(long long)m * p.k + j], w, acc[m]);
+    }
+#pragma unroll
+    for (int m = 0; m < GEMV_MAX_M; ++m) {
+        float v = acc[m];
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+        if (lane == 0 && m < p.m) p.out[(long long)m * p.n + warp] = v + (p.bias ? p.bias[warp] : 0.0f);
+    }
+}
+
+// Cross-entropy, step 1 (one block): count the rows whose target is not -100.
+extern "C" __global__ void cross_entropy_count(CrossEntropyParams p) {
+    float c = 0.0f;
+    for (int i = threadIdx.x; i < p.rows; i += blockDim.x) c += p.targets[i] != -100 ? 1.0f : 0.0f;
+    c = block_sum(c);
+    if (threadIdx.x == 0) *p.count = (int)c;
+}
+
+// Step 2, one block per row: logsumexp, the row's negative log-likelihood (in double) and the gradient.
+extern "C" __global__ void cross_entropy_rows(CrossEntropyParams p) {
+    const int row = blockIdx.x;
+    if (row >= p.rows) return;
+    const float* x = p.logits + (long long)row * p.vocab;
+    const int target = p.targets[row];
+    __shared__ float smax[32];
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < p.vocab; j += blockDim.x) m = fmaxf(m, x[j]);
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(FULL_MASK, m, o));
+    if ((threadIdx.x & 31) == 0) smax[threadIdx.x >> 5] = m;
+    __syncthreads();
+    m = -INFINITY;
+    for (int w = 0; w < (int)(blockDim.x >> 5); ++w) m = fmaxf(m, smax[w]);
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < p.vocab; j += blockDim.x) s += expf(x[j] - m);
+    const float lse = m + logf(block_sum(s));
+    if (threadIdx.x == 0) p.row_loss[row] = target == -100 ? 0.0 : (double)lse - (double)x[target];
+    if (p.dlogits) {
+        float* g = p.dlogits + (long long)row * p.vocab;
+        const int count = *p.count;
+        const float k = target == -100 || count == 0 ? 0.0f : p.scale / (float)count;
+        for (int j = threadIdx.x; j < p.vocab; j += blockDim.x) g[j] = k * (expf(x[j] - lse) - (j == target ? 1.0f : 0.0f));
+    }
+}
+
+// Step 3 (one block): the mean over the counted rows, summed in double.
+extern "C" __global__ void cross_entropy_mean(CrossEntropyParams p) {
+    __shared__ double part[1024];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < p.rows; i += blockDim.x) s += p.row_loss[i];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0.0;
+        for (int i = 0; i < (int)blockDim.x; ++i) t += part[i];
+        const int count = *p.count;
+        const double mean = t / (double)count;   // NaN when every target is ignored (0/0), as torch's mean reduction
+        if (p.loss_f64) *(double*)p.loss = mean; else *(float*)p.loss = (float)mean;
+    }
+}

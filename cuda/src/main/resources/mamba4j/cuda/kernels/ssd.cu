@@ -1,0 +1,52 @@
+// The SSD scan of Mamba-2 / Discrete Mamba-2 by its recurrence (v1 of the lab): one warp per (b, h, p) row of the
+// (P, N) state, lane k holding S[p, k + 32 r] in registers; per step the decay, the rank-1 input and the C read-out
+// (a warp sum). Sequential in L, parallel over B·H·P warps; the warps of one head share the B/C rows through L1.
+// The chunked form on tensor cores (intra-chunk products as GEMMs) is the next version; both must equal this.
+#include "common.cuh"
+
+#define SSD_WARPS 4
+#define SSD_MAX_N 256
+#define SSD_R (SSD_MAX_N / 32)
+
+extern "C" __global__ void __launch_bounds__(32 * SSD_WARPS) ssd_scan(SsdParams p) {
+    const int lane = threadIdx.x & 31;
+    const long long w = (long long)blockIdx.x * SSD_WARPS + (threadIdx.x >> 5);   // (b, h, pp), pp fastest
+    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length;
+    if (w >= (long long)p.batch * H * P) return;
+    const int pp = (int)(w % P), h = (int)((w / P) % H), b = (int)(w / ((long long)P * H));
+    const int g = h / (H / G);
+    float S[SSD_R];
+    float* st = p.state ? p.state + w * N : nullptr;   // (B, H, P, N): row w
+#pragma unroll
+    for (int r = 0; r < SSD_R; ++r) {
+        const int n = lane + 32 * r;
+        S[r] = st && n < N ? st[n] : 0.0f;
+    }
+    const float dskip = p.D ? p.D[h] : 0.0f;
+    for (int t = 0; t < L; ++t) {
+        const long long bt = (long long)b * L + t;
+        const float decay = expf(p.logA[bt * H + h]);
+        const float xv = p.x[(bt * H + h) * P + pp];
+        const float u = (p.scale ? p.scale[bt * H + h] : 1.0f) * xv;
+        const float* Bt = p.Bm + (bt * G + g) * N;
+        const float* Ct = p.Cm + (bt * G + g) * N;
+        float y = 0.0f;
+#pragma unroll
+        for (int r = 0; r < SSD_R; ++r) {
+            const int n = lane + 32 * r;
+            if (n < N) {
+                S[r] = fmaf(decay, S[r], u * Bt[n]);
+                y = fmaf(S[r], Ct[n], y);
+            }
+        }
+        for (int o = 16; o > 0; o >>= 1) y += __shfl_xor_sync(FULL_MASK, y, o);
+        if (lane == 0) p.out[(bt * H + h) * P + pp] = y + dskip * xv;
+    }
+    if (st) {
+#pragma unroll
+        for (int r = 0; r < SSD_R; ++r) {
+            const int n = lane + 32 * r;
+            if (n < N) st[n] = S[r];
+        }
+    }
+}
