@@ -1,33 +1,47 @@
 #!/usr/bin/env bash
-# The CUDA self-test on the GPU host (../shared/gpu/README.md): every core kernel against the Java reference, the
-# parameter-struct layouts, a CUDA-graph replay, then scan/GEMM timings at the ANCHORS.md shapes; a table last.
-# Exit status: 0 all passed, 1 a check failed, 2 no GPU / driver / libraries.
+# The GPU tests on the GPU host (../shared/gpu/README.md), one command, a table last:
+#   1. SelfTest: every CudaOps kernel against the Java reference, the parameter-struct layouts against NVRTC's
+#      sizeof/offsetof, a CUDA-graph replay, then scan/GEMM timings at the ANCHORS.md shapes;
+#   2. the conformance suite on the cuda backend (mamba4j.cuda.CudaConformanceTest, every op against the reference);
+#   3. every golden checkpoint on cuda (mamba4j.app.CudaGoldenTest: logits against the float64 PyTorch files, greedy
+#      ids, decode == forward).
+# Exit status: 0 all passed, 1 a check failed, 2 no GPU / driver / libraries / jars.
 #
-# Here:  mvn -q -DskipTests package && bash ../shared/gpu/make-jre.sh
-#        (carry .jre, core/target and cuda/target — or app/target/mamba4j.jar — to the host)
-# There: bash scripts/gpu-test.sh            all checks and timings
-#        bash scripts/gpu-test.sh --quick    checks only
-#        bash scripts/gpu-test.sh --memcheck checks only, under compute-sanitizer memcheck
-set -euo pipefail
+# Here:  bash scripts/gpu-pack.sh            (writes .gpu/; .jre from ../shared/gpu/make-jre.sh)
+# There: bash scripts/gpu-test.sh            everything            (carry .jre and .gpu)
+#        bash scripts/gpu-test.sh --quick    SelfTest checks only, no timings, no JUnit suites
+#        bash scripts/gpu-test.sh --memcheck SelfTest checks under compute-sanitizer memcheck
+set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x /tmp/jre25/bin/java ]; then
   if [ ! -f .jre/jre25.tgz ]; then echo "gpu-test: .jre/jre25.tgz missing (bash ../shared/gpu/make-jre.sh, then carry .jre)" >&2; exit 2; fi
   tar xzf .jre/jre25.tgz -C /tmp
 fi
-core=$(ls core/target/mamba4j-core-*.jar 2>/dev/null | grep -v -e sources -e tests | head -1 || true)
-cuda=$(ls cuda/target/mamba4j-cuda-*.jar 2>/dev/null | grep -v -e sources -e tests | head -1 || true)
-if [ -n "$core" ] && [ -n "$cuda" ]; then
-  cp="$cuda:$core"
-elif [ -f app/target/mamba4j.jar ]; then
-  cp=app/target/mamba4j.jar
-else
-  echo "gpu-test: no jars (run mvn -q -DskipTests package here and carry core/target and cuda/target)" >&2; exit 2
-fi
-java=(/tmp/jre25/bin/java --enable-native-access=ALL-UNNAMED -cp "$cp" mamba4j.cuda.SelfTest)
+if [ ! -f .gpu/mamba4j.jar ]; then echo "gpu-test: .gpu/mamba4j.jar missing (bash scripts/gpu-pack.sh here, then carry .gpu)" >&2; exit 2; fi
+java=(/tmp/jre25/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
+selftest=("${java[@]}" -cp .gpu/mamba4j.jar mamba4j.cuda.SelfTest)
 if [ "${1:-}" = "--memcheck" ]; then
   shift
   san=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1 || true)
   if [ -z "$san" ]; then echo "gpu-test: compute-sanitizer not found" >&2; exit 2; fi
-  exec "$san" --tool memcheck --error-exitcode 1 "${java[@]}" --quick "$@"
+  exec "$san" --tool memcheck --error-exitcode 1 "${selftest[@]}" --quick "$@"
 fi
-exec "${java[@]}" "$@"
+if [ "${1:-}" = "--quick" ]; then exec "${selftest[@]}" --quick; fi
+
+mkdir -p "${OUT:-/tmp/gpu-test}"
+out=${OUT:-/tmp/gpu-test}
+"${selftest[@]}" > "$out/selftest.log" 2>&1
+st=$?
+cp=.gpu/mamba4j.jar:$(ls .gpu/tests/*.jar | grep -v junit-console | tr '\n' ':')
+"${java[@]}" -Dmamba4j.repo="$PWD" -jar .gpu/tests/junit-console.jar execute --class-path "$cp" \
+    --select-class mamba4j.cuda.CudaConformanceTest --select-class mamba4j.app.CudaGoldenTest \
+    --details=tree --disable-banner --reports-dir="$out/junit" > "$out/junit.log" 2>&1
+jt=$?
+grep -E "✘|MethodSource|Exception|expected|relative error" "$out/junit.log" | head -60
+tail -25 "$out/selftest.log"
+echo
+echo "| part | result |"
+echo "|---|---|"
+echo "| SelfTest (kernels vs Java reference, layouts, graph, timings) | $([ $st = 0 ] && echo pass || echo "FAIL (exit $st)") |"
+grep -E "tests (successful|failed|skipped|aborted)" "$out/junit.log" | sed -E 's/^\[? *([0-9]+) tests ([a-z]+).*/| JUnit: conformance + golden on cuda, \2 | \1 |/'
+[ $st = 0 ] && [ $jt = 0 ]

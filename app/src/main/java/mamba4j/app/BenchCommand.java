@@ -47,6 +47,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Worker threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
+    String backendName;
+
     @Option(names = "--profile", description = "Also print where decode time goes, per op (adds a little overhead).")
     boolean profile;
 
@@ -57,7 +60,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (promptLen < 1 || decodeTokens < 1) throw new UserInputException("--prompt-len and --decode-tokens must be >= 1");
         for (int b : batches) if (b < 1) throw new UserInputException("--batch sizes must be >= 1, got " + b);
-        Backend backend = profile ? ProfilingKernels.wrap(Backends.get("cpu")) : Backends.get("cpu");
+        Backend backend = profile ? ProfilingKernels.wrap(Backends.get(backendName)) : Backends.get(backendName);
         Models.Loaded loaded = null;
         CausalLM lm;
         String what;
@@ -96,10 +99,12 @@ final class BenchCommand implements Callable<Integer> {
             // prefill: batch 1, promptLen tokens; one untimed run to compile, then the best of 3
             int[][] prompt = {rnd.ints(promptLen, 0, lm.vocabSize()).toArray()};
             lm.prefill(lm.newState(1), prompt);
+            backend.sync();
             double prefillSecs = Double.MAX_VALUE;
             for (int rep = 0; rep < 3; rep++) {
                 long t0 = System.nanoTime();
                 lm.prefill(lm.newState(1), prompt);
+                backend.sync();   // an accelerator queues the work: the clock stops when it is done
                 prefillSecs = Math.min(prefillSecs, (System.nanoTime() - t0) / 1e9);
             }
             System.out.printf("prefill  batch 1, %d tokens: %.1f tok/s (%.2f s, best of 3)%n", promptLen, promptLen / prefillSecs, prefillSecs);
@@ -112,9 +117,11 @@ final class BenchCommand implements Callable<Integer> {
                 lm.prefill(st, p);
                 int[] tok = new int[b];
                 for (int i = 0; i < 8; i++) lm.step(st, tok);                 // warm-up
+                backend.sync();
                 if (backend.kernels() instanceof ProfilingKernels pb) pb.reset();
                 long s0 = System.nanoTime();
                 for (int i = 0; i < decodeTokens; i++) lm.step(st, tok);
+                backend.sync();
                 double secs = (System.nanoTime() - s0) / 1e9;
                 double steps = decodeTokens / secs;
                 System.out.printf("decode   batch %d: %.1f tok/s (%.1f steps/s, %.2f ms/step, %.0f%% of the bandwidth bound), state %.1f KB%n",

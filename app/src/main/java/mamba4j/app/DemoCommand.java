@@ -68,7 +68,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--context", defaultValue = "4096", description = "Context length of the decode measurement (default: ${DEFAULT-VALUE}).")
     int context;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = "--no-progress", description = "No progress bars.")

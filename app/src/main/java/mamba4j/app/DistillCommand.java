@@ -50,7 +50,7 @@ final class DistillCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "Run directory: plan.json, metrics.json, stage directories, student/.")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = "--seed", description = "Overrides the plan's seed (student init, data order).")

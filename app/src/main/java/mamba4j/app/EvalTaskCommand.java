@@ -47,7 +47,7 @@ final class EvalTaskCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Also write eval_lengths.json and accuracy_vs_length.png here.")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Override public Integer call() throws Exception {

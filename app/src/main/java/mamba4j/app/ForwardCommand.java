@@ -1,5 +1,6 @@
 package mamba4j.app;
 
+import mamba4j.core.Backend;
 import mamba4j.core.Backends;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
@@ -35,16 +36,23 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, description = "safetensors file to write: logits (F32 [B, T, V]) and hidden_states.<i> (F32 [B, T, D]).")
     Path output;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = "--attentions", description = "Also write attentions.<i> (F32 [B, H, T, T]) for every attention layer (Transformer models).")
     boolean attentions;
 
+    /** A host copy of a traced tensor (the model reuses its memory for the next layer). */
+    private static Tensor host(Backend be, Tensor x) {
+        Tensor h = be.download(x);
+        return h == x ? x.copy() : h;
+    }
+
     @Override public Integer call() {
         Inputs.outputFile("--output", output);
         int[][] ids = Inputs.inputIds(input);
-        try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {
+        Backend be = Backends.get(backend);
+        try (Models.Loaded loaded = Models.load(model, be)) {
             int b = ids.length, t = ids[0].length;
             CausalLM lm = loaded.model();
             List<Tensor> hidden = new ArrayList<>();
@@ -52,9 +60,9 @@ final class ForwardCommand implements Callable<Integer> {
             Tensor logits = lm.forward(ids, new Trace() {
                 @Override public void record(String name, int layer, Tensor x) {
                     switch (name) {
-                        case "embedding" -> { if (lm.hiddenStatesIncludeEmbedding()) hidden.add(x.copy().reshape(b, t, x.dim(1))); }
-                        case "block_out", "norm_f" -> hidden.add(x.copy().reshape(b, t, x.dim(1)));
-                        case "attn_probs" -> probs.add(x.copy());
+                        case "embedding" -> { if (lm.hiddenStatesIncludeEmbedding()) hidden.add(host(be, x).reshape(b, t, x.dim(1))); }
+                        case "block_out", "norm_f" -> hidden.add(host(be, x).reshape(b, t, x.dim(1)));
+                        case "attn_probs" -> probs.add(host(be, x));
                         default -> {}
                     }
                 }
@@ -66,7 +74,7 @@ final class ForwardCommand implements Callable<Integer> {
             if (attentions && probs.isEmpty())
                 throw new UserInputException("--attentions: " + model + " has no attention layers (architecture " + Models.architecture(loaded.json()) + ")");
             LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
-            out.put("logits", logits);
+            out.put("logits", be.download(logits));
             for (int i = 0; i < hidden.size(); i++) out.put("hidden_states." + i, hidden.get(i));
             for (int i = 0; i < probs.size(); i++) out.put("attentions." + i, probs.get(i));
             Safetensors.write(output, out, Map.of("producer", "mamba4j forward", "backend", backend));

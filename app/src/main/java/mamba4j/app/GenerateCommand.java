@@ -58,7 +58,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", description = "bytes or a tokenizer.json (default: the one the model folder carries: its tokenizer.json or byte-level marker).")
     String tokenizer;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Override public Integer call() throws Exception {

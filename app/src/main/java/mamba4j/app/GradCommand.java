@@ -33,7 +33,7 @@ final class GradCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, description = "safetensors file to write: loss (F32 [1]) and grad.<name> (F32).")
     Path output;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Override public Integer call() {

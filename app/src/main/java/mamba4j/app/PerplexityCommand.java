@@ -56,7 +56,7 @@ final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", description = "bytes or a tokenizer.json (default: the one the model folder carries).")
     String tokenizer;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = "--no-progress", description = "No progress bar.")

@@ -77,7 +77,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--init", description = "Start from this checkpoint directory instead of a fresh initialisation.")
     Path init;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = "--eval-lengths", split = ",", description = "Synthetic tasks: after training, also report exact-match accuracy at these sequence lengths.")

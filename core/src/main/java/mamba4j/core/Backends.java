@@ -20,6 +20,11 @@ public final class Backends {
     /** "reference", or the name of a backend module on the class path ("cpu"). */
     public static Backend get(String name) {
         if (name.equals("reference")) return REFERENCE;
+        if (name.startsWith("cuda:")) {   // a device of the cuda backend: its ordinal goes where that backend reads it when it opens
+            Device d = Device.parse(name);
+            System.setProperty("mamba4j.cuda.device", Integer.toString(d.ordinal()));
+            name = "cuda";
+        }
         List<String> seen = new ArrayList<>(List.of("reference"));
         for (Kernels k : ServiceLoader.load(Kernels.class)) {
             if (k.name().equals(name)) return new Backend(k.open());

@@ -96,6 +96,29 @@ public final class CudaKernels implements Kernels {
         return dev == null ? "cuda (not opened)" : dev.describe();
     }
 
+    private static double bandwidth = Double.NaN;
+
+    /**
+     * Device-to-device copy bandwidth, bytes read + written per second (measured once: 256 MiB copied 20 times after a
+     * warm-up), the ceiling a bandwidth-bound kernel such as decode's GEMV is held to.
+     */
+    @Override public synchronized double memoryBandwidthGBs() {
+        if (Double.isNaN(bandwidth)) {
+            open();
+            long bytes = 256L << 20;
+            long a = dev.alloc(bytes), b = dev.alloc(bytes);
+            try {
+                dev.copy(b, a, bytes);
+                double ms = dev.timeMs(() -> dev.copy(b, a, bytes), 20);
+                bandwidth = 2.0 * bytes / (ms * 1e-3) / 1e9;
+            } finally {
+                dev.free(a);
+                dev.free(b);
+            }
+        }
+        return bandwidth;
+    }
+
     @Override public Device device() { return Device.cuda(dev == null ? ordinalProperty() : dev.ordinal); }
 
     @Override public Set<DType> activationTypes() { return Set.of(DType.F32); }
