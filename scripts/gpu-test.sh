@@ -7,15 +7,15 @@
 #      ids, decode == forward).
 # Exit status: 0 all passed, 1 a check failed, 2 no GPU / driver / libraries / jars.
 #
-# Here:  bash scripts/gpu-pack.sh            (writes .gpu/; .jre from ../shared/gpu/make-jre.sh)
-# There: bash scripts/gpu-test.sh            everything            (carry .jre and .gpu)
+# Here:  bash scripts/gpu-pack.sh            (writes .gpu/)
+# There: bash scripts/gpu-test.sh            everything            (carry .gpu)
 #        bash scripts/gpu-test.sh --quick    SelfTest checks only, no timings, no JUnit suites
 #        bash scripts/gpu-test.sh --memcheck SelfTest checks under compute-sanitizer memcheck
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x /tmp/jre25/bin/java ]; then
-  if [ ! -f .jre/jre25.tgz ]; then echo "gpu-test: .jre/jre25.tgz missing (bash ../shared/gpu/make-jre.sh, then carry .jre)" >&2; exit 2; fi
-  tar xzf .jre/jre25.tgz -C /tmp
+  if [ ! -f .gpu/jre25.txz ]; then echo "gpu-test: .gpu/jre25.txz missing (bash scripts/gpu-pack.sh here, then carry .gpu)" >&2; exit 2; fi
+  tar xJf .gpu/jre25.txz -C /tmp 2>/dev/null || python3 -c 'import tarfile; tarfile.open(".gpu/jre25.txz").extractall("/tmp")'
 fi
 if [ ! -f .gpu/mamba4j.jar ]; then echo "gpu-test: .gpu/mamba4j.jar missing (bash scripts/gpu-pack.sh here, then carry .gpu)" >&2; exit 2; fi
 java=(/tmp/jre25/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
