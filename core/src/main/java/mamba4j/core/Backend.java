@@ -177,6 +177,9 @@ public final class Backend {
 
     public void sync() { k.sync(); }
 
+    /** {@code body}'s ops recorded for replay ({@link Kernels#capture}): a CUDA graph on the GPU, body itself on the host. */
+    public Runnable capture(Runnable body) { return k.capture(body); }
+
     // ------------------------------------------------------------------ inference ops
 
     public void embedding(Tensor weight, Tensor ids, Tensor out) {

@@ -77,6 +77,14 @@ public interface Kernels {
     /** Waits until every op issued so far has finished. */
     void sync();
 
+    /**
+     * {@code body}'s ops, recorded once to be replayed by the returned runnable: the ops of a decode step, which are
+     * the same ops on the same tensors at every token. An accelerator captures them into a graph (one launch for
+     * hundreds of kernels); a host backend returns body itself. The body must not read tensors back, allocate or
+     * depend on host state that changes between runs; it is not run by this call.
+     */
+    default Runnable capture(Runnable body) { return body; }
+
     // ------------------------------------------------------------------ ops
 
     /** out[i, :] = weight[ids[i], :]. weight (V, D) F32/BF16/F16; ids (n) I32, in range (checked where they enter); out (n, D). */

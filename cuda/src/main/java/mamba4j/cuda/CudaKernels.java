@@ -213,6 +213,23 @@ public final class CudaKernels implements Kernels {
         return one.getDouble(0);
     }
 
+    private static boolean captureWarned;
+
+    /** A CUDA graph of body's launches (not run here); if the driver refuses the capture, body itself, said once on stderr. */
+    @Override public Runnable capture(Runnable body) {
+        open();
+        try {
+            CudaGraph g = dev.capture(body);
+            return g::replay;
+        } catch (RuntimeException e) {
+            if (!captureWarned) {
+                captureWarned = true;
+                System.err.println("cuda: decode steps run op by op (graph capture failed: " + e.getMessage() + ")");
+            }
+            return body;
+        }
+    }
+
     @Override public void sync() {
         if (dev != null) dev.synchronize();
     }

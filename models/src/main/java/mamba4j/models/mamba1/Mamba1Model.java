@@ -249,6 +249,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         final int[] pos;                            // (B) tokens each sequence has consumed (0 = empty)
         final Tensor h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits, one;
         final SelectiveScan[] scans;
+        final mamba4j.models.StepReplay replay = new mamba4j.models.StepReplay(backend, () -> stepOps(this));
 
         State(int batch) {
             int e = config.dInner(), n = config.stateSize(), dm = config.hiddenSize(), layers = config.numHiddenLayers();
@@ -327,6 +328,12 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         TokenIds.check(tokens, -1, config.vocabSize());
         backend.ids(tokens, s.tokenIds);
         for (int r = 0; r < s.batch; r++) s.pos[r]++;
+        s.replay.run();
+        return s.logits;
+    }
+
+    /** The ops of one decode step: the same on the same buffers at every token (so an accelerator replays them as a graph). */
+    private void stepOps(State s) {
         backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
@@ -350,6 +357,5 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         }
         backend.rmsNorm(s.h, w.normF(), eps, s.u);
         backend.linear(s.u, w.lmHead(), null, s.logits);
-        return s.logits;
     }
 }

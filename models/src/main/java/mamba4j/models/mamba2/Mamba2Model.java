@@ -254,6 +254,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         final Tensor[] conv, ssm, a;
         final Tensor h, u, o, zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, logits;
         final Ssd[] ssds;
+        final mamba4j.models.StepReplay replay = new mamba4j.models.StepReplay(backend, () -> stepOps(this));
 
         State(int batch) {
             tokenIds = backend.zeros(DType.I32, batch);
@@ -334,6 +335,12 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         State s = (State) state;
         mamba4j.models.TokenIds.check(tokens, -1, config.vocabSize());
         backend.ids(tokens, s.tokenIds);
+        s.replay.run();
+        return s.logits;
+    }
+
+    /** The ops of one decode step: the same on the same buffers at every token (so an accelerator replays them as a graph). */
+    private void stepOps(State s) {
         backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
@@ -360,7 +367,6 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         }
         backend.rmsNorm(s.h, w.normF(), eps, s.u);
         backend.linear(s.u, w.lmHead(), null, s.logits);
-        return s.logits;
     }
 
     @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
