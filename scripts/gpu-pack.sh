@@ -15,10 +15,11 @@ cp app/target/mamba4j.jar .gpu/mamba4j.jar
 # tokenizers natives: the tests pass ids): the ignored paths that travel are capped at 64 MiB with the tracked tree.
 zip -q -d .gpu/mamba4j.jar 'demo/*' 'org/apache/pdfbox/*' 'org/apache/fontbox/*' 'native/*' 'org/eclipse/jetty/*' 'com/hubspot/*' \
     'jinjava/*' 'de/rototor/*' 'org/apache/commons/*' 'com/google/common/*' 'com/google/thirdparty/*' 'org/jline/*' >/dev/null 2>&1 || true
-# A Java 25 runtime, xz-compressed (16 MB, against 29 MB for ../shared/gpu/make-jre.sh's gzip of a zip-compressed image)
+# A Java 25 runtime, xz-compressed (~19 MB, against 29 MB for ../shared/gpu/make-jre.sh's gzip of a zip-compressed image);
+# java.desktop because picocli reflects on every command, and the plotting ones name java.awt types
 jdk=${JDK25:-/usr/lib/jvm/temurin-25-jdk-amd64}
 tmp=$(mktemp -d)
-"$jdk/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,java.net.http,jdk.httpserver,java.management,jdk.unsupported,java.naming,java.sql,jdk.crypto.ec \
+"$jdk/bin/jlink" --add-modules java.base,java.desktop,jdk.incubator.vector,java.logging,java.net.http,jdk.httpserver,java.management,jdk.unsupported,java.naming,java.sql,jdk.crypto.ec \
     --strip-debug --no-header-files --no-man-pages --compress=zip-0 --output "$tmp/jre25" 2>/dev/null
 tar cJf .gpu/jre25.txz -C "$tmp" jre25
 rm -rf "$tmp"

@@ -161,7 +161,7 @@ public final class SelfTest {
             what.add("sizeof(" + n + ")");
             for (ValueLayout m : KernelParams.members(s)) {
                 String f = m.name().orElseThrow();
-                src.append("  out[").append(want.size()).append("] = __builtin_offsetof(").append(n).append(", ").append(f).append(");\n");
+                src.append("  out[").append(want.size()).append("] = (long long)(unsigned long long)&(((").append(n).append("*)0)->").append(f).append(");\n");
                 want.add(KernelParams.offset(s, f));
                 what.add("offsetof(" + n + ", " + f + ")");
             }

@@ -5,6 +5,9 @@
 
 #define FULL_MASK 0xffffffffu
 #define LOG2E_F 1.4426950408889634f
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)   // no <math.h> under NVRTC
+#endif
 
 __device__ __forceinline__ float bf16_to_f32(unsigned short h) { return __uint_as_float(((unsigned int)h) << 16); }
 
