@@ -19,7 +19,7 @@ zip -q -d .gpu/mamba4j.jar 'demo/*' 'org/apache/pdfbox/*' 'org/apache/fontbox/*'
 # java.desktop because picocli reflects on every command, and the plotting ones name java.awt types
 jdk=${JDK25:-/usr/lib/jvm/temurin-25-jdk-amd64}
 tmp=$(mktemp -d)
-"$jdk/bin/jlink" --add-modules java.base,java.desktop,jdk.incubator.vector,java.logging,java.net.http,jdk.httpserver,java.management,jdk.unsupported,java.naming,java.sql,jdk.crypto.ec \
+"$jdk/bin/jlink" --add-modules java.base,java.desktop,jdk.incubator.vector,java.logging,java.net.http,jdk.httpserver,java.management,jdk.management,jdk.unsupported,java.naming,java.sql,jdk.crypto.ec \
     --strip-debug --no-header-files --no-man-pages --compress=zip-0 --output "$tmp/jre25" 2>/dev/null
 tar cJf .gpu/jre25.txz -C "$tmp" jre25
 rm -rf "$tmp"

@@ -74,8 +74,8 @@ class CudaGoldenTest {
     private static String name(Path dir) { return dir.getParent().getFileName() + "/" + dir.getFileName(); }
 
     private static boolean halfWeights(Path dir) {
-        try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("model.safetensors"))) {
-            return f.names().stream().anyMatch(n -> f.get(n).dtype() != mamba4j.core.DType.F32);
+        try (mamba4j.io.CheckpointTensors ck = mamba4j.io.CheckpointTensors.open(dir)) {
+            return ck.names().stream().anyMatch(n -> ck.get(n).dtype() != mamba4j.core.DType.F32);
         }
     }
 

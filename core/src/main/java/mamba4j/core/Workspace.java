@@ -34,6 +34,43 @@ public final class Workspace implements AutoCloseable {
      */
     public static Workspace collected() { return new Workspace(Arena.ofAuto(), false); }
 
+    private Backend device;                                   // blocks on this backend's device; null: host blocks
+    private final List<Tensor> deviceBlocks = new ArrayList<>();
+
+    /**
+     * Carves this workspace's tensors from memory of {@code be}'s device from now on (blocks it already holds on
+     * another device are dropped); a host backend keeps host blocks. Returns this.
+     */
+    public Workspace on(Backend be) {
+        Backend want = be.device().isHost() ? null : be;
+        if (want != device) {
+            deviceBlocks.clear();
+            block = 0;
+            offset = 0;
+            device = want;
+        }
+        return this;
+    }
+
+    /** A zero-filled tensor on the device, carved from device blocks as {@link #zeros} carves host ones. */
+    private Tensor deviceZeros(DType dtype, Shape s, long bytes, long aligned) {
+        while (true) {
+            if (block == deviceBlocks.size()) {
+                long size = deviceBlocks.isEmpty() ? MIN_BLOCK : Math.min(MAX_BLOCK, 2 * deviceBlocks.getLast().byteSize());
+                deviceBlocks.add(device.allocate(DType.U8, Shape.of(Math.max(size, aligned))));
+            }
+            Tensor b = deviceBlocks.get(block);
+            if (offset + aligned <= b.byteSize()) {
+                Tensor t = Tensor.onDevice(dtype, s, (Storage.OnDevice) b.storage(), b.byteOffset() + offset);
+                offset += aligned;
+                if (bytes > 0) device.fill(t, 0f);
+                return t;
+            }
+            block++;
+            offset = 0;
+        }
+    }
+
     /** Makes every block free again (their bytes are reused, zeroed on allocation). */
     public void reset() {
         block = 0;
@@ -45,6 +82,7 @@ public final class Workspace implements AutoCloseable {
         Shape s = Shape.of(dims);
         long bytes = Math.multiplyExact(s.numel(), (long) dtype.byteSize());
         long aligned = (bytes + 63) & ~63L;
+        if (device != null) return deviceZeros(dtype, s, bytes, aligned);
         while (true) {
             if (block == blocks.size()) {                  // blocks grow from 1 MiB to 64 MiB: small models stay small
                 long size = blocks.isEmpty() ? MIN_BLOCK : Math.min(MAX_BLOCK, 2 * blocks.getLast().byteSize());
@@ -71,6 +109,7 @@ public final class Workspace implements AutoCloseable {
 
     /** Returns every block to the OS; the workspace (and every tensor from it) is unusable afterwards. */
     @Override public void close() {
+        deviceBlocks.clear();   // device memory returns when its tensors are unreachable
         if (closeable && arena.scope().isAlive()) {
             blocks.clear();
             arena.close();
@@ -80,6 +119,7 @@ public final class Workspace implements AutoCloseable {
     /** Bytes reserved from the OS so far. */
     public long reservedBytes() {
         long n = 0;
+        for (Tensor b : deviceBlocks) n += b.byteSize();
         for (MemorySegment b : blocks) n += b.byteSize();
         return n;
     }

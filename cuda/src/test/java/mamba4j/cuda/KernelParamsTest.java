@@ -111,7 +111,7 @@ class KernelParamsTest {
         want.put("elementwise.cu:mul_silu", KernelParams.ELTWISE.name().orElseThrow());
         want.put("elementwise.cu:cast_f32", KernelParams.CAST.name().orElseThrow());
         want.put("elementwise.cu:fill_uniform", KernelParams.FILL.name().orElseThrow());
-        for (String e : List.of("mul", "neg_exp", "softplus", "gelu_tanh")) want.put("ops.cu:" + e, KernelParams.ELTWISE.name().orElseThrow());
+        for (String e : List.of("mul", "neg_exp", "softplus", "gelu_tanh")) want.put("elementwise.cu:" + e, KernelParams.ELTWISE.name().orElseThrow());
         want.put("ops.cu:add_row", KernelParams.ROW.name().orElseThrow());
         want.put("ops.cu:mul_row", KernelParams.ROW.name().orElseThrow());
         want.put("ops.cu:softplus_clamp", KernelParams.CLAMP.name().orElseThrow());

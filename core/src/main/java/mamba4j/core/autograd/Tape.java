@@ -42,7 +42,7 @@ public final class Tape {
 
     private Tape(Backend backend, Workspace workspace, boolean recording) {
         this.be = backend;
-        this.ws = workspace;
+        this.ws = workspace == null ? null : workspace.on(backend);
         this.recording = recording;
     }
 
@@ -79,7 +79,8 @@ public final class Tape {
     /** An intermediate in the dtype of the tensor it derives from: F64 stays F64 (float64 checks on the reference), else F32. */
     private Tensor zeros(Tensor like, long... dims) {
         DType d = like.dtype() == DType.F64 ? DType.F64 : DType.F32;
-        return ws == null ? Tensor.zeros(d, dims) : ws.zeros(d, dims);
+        if (ws != null) return ws.zeros(d, dims);
+        return be.device().isHost() ? Tensor.zeros(d, dims) : be.zeros(d, dims);
     }
 
     private Tensor zerosLike(Tensor t) { return zeros(t, t.shape().dims()); }

@@ -4,6 +4,8 @@
 #include "params.cuh"
 
 #define FULL_MASK 0xffffffffu
+// A grid-stride loop over n elements.
+#define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 #define LOG2E_F 1.4426950408889634f
 #ifndef INFINITY
 #define INFINITY __int_as_float(0x7f800000)   // no <math.h> under NVRTC

@@ -17,6 +17,21 @@ extern "C" __global__ void mul_silu(EltwiseParams p) {
         p.out[i] = p.a[i] * silu_f(p.b[i]);
 }
 
+extern "C" __global__ void mul(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = p.a[i] * p.b[i]; }
+
+// A = -exp(A_log)
+extern "C" __global__ void neg_exp(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = -expf(p.a[i]); }
+
+extern "C" __global__ void softplus(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = softplus_f(p.a[i]); }
+
+// transformers' gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+extern "C" __global__ void gelu_tanh(EltwiseParams p) {
+    GRID_STRIDE(i, p.n) {
+        const float x = p.a[i];
+        p.out[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    }
+}
+
 extern "C" __global__ void cast_f32(CastParams p) {
     unsigned short* o = (unsigned short*)p.out;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < p.n; i += (long long)gridDim.x * blockDim.x) {

@@ -1,24 +1,7 @@
-// The smaller ops of the inference path: unary maps and row broadcasts, fill and strided copy (the movement ops),
+// The smaller ops of the inference path: row broadcasts, fill and strided copy (the movement ops),
 // LayerNorm, rotary embeddings, the small-M linear (decode GEMV) and the cross-entropy loss. Each is "same as
 // ReferenceKernels' op of that name"; the semantics are in core's Kernels javadoc and MATH.md.
 #include "common.cuh"
-
-#define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
-
-extern "C" __global__ void mul(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = p.a[i] * p.b[i]; }
-
-// A = -exp(A_log)
-extern "C" __global__ void neg_exp(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = -expf(p.a[i]); }
-
-extern "C" __global__ void softplus(EltwiseParams p) { GRID_STRIDE(i, p.n) p.out[i] = softplus_f(p.a[i]); }
-
-// transformers' gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-extern "C" __global__ void gelu_tanh(EltwiseParams p) {
-    GRID_STRIDE(i, p.n) {
-        const float x = p.a[i];
-        p.out[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    }
-}
 
 extern "C" __global__ void add_row(RowParams p) {
     GRID_STRIDE(i, p.rows * p.cols) p.out[i] = p.x[i] + p.row[i % p.cols];
