@@ -44,7 +44,8 @@ public final class InferenceRun implements AutoCloseable {
      * sequence's last position (B, V'). The trace sees "embedding", each "block_out" and (through the head) "norm_f".
      */
     public synchronized void logits(Backend be, Stack m, int b, int t, Trace trace, boolean lastOnly, Tensor logits) {
-        residual.reset();
+        residual.on(be).reset();   // blocks on be's device (a GPU's memory for the cuda backend)
+        block.on(be);
         block.reset();
         Workspace ws = block;
         {
