@@ -148,7 +148,7 @@ final class PerplexityCommand implements Callable<Integer> {
                 for (int k = i; k < j; k++) rows[k - i] = Arrays.copyOfRange(ids, windows.get(k).begin(), windows.get(k).end());
                 Tensor logits = lm.forward(rows, Trace.NONE);   // (b, len, V)
                 int v = (int) logits.dim(2);
-                float[] all = logits.toFloatArray();
+                float[] all = lm.backend().download(logits).toFloatArray();
                 for (int k = i; k < j; k++) {
                     Window w = windows.get(k);
                     for (int t = w.from(); t < w.end(); t++) {

@@ -116,6 +116,10 @@ class CudaGoldenTest {
         int[][] ids = GoldenChecks.inputIds(dir);
         Backend cuda = Backends.get("cuda");
         try (Models.Loaded m = Models.load(dir, cuda)) {
+            Assumptions.assumeFalse(m.config() instanceof mamba4j.models.mamba2.Mamba2Config c
+                            && (Double.isFinite(c.timeStepHi()) || c.timeStepLo() > 0),
+                    () -> name(dir) + ": the forward clamps dt to time_step_limit and decode steps do not (as transformers); "
+                            + "greedyIdsMatchTransformers covers it");
             CausalLM lm = m.model();
             int b = ids.length, t = ids[0].length, v = lm.logitsSize();
             Tensor full = cuda.download(lm.forward(ids, Trace.NONE));

@@ -19,9 +19,10 @@ import java.util.Set;
 public interface Kernels {
     /**
      * The ops only training calls (backward passes, the optimizer and its gradient clipping, the chunk-state forwards
-     * kept for a backward): what an inference-only backend may refuse, naming the op.
+     * kept for a backward): what an inference-only backend may refuse, naming the op. ({@code matmul} is not one: GPT-2's
+     * Conv1D layers run through it.)
      */
-    Set<String> TRAINING_OPS = Set.of("matmul", "embeddingBackward", "sumRows", "rmsNormBackward", "siluBackward",
+    Set<String> TRAINING_OPS = Set.of("embeddingBackward", "sumRows", "rmsNormBackward", "siluBackward",
             "softplusBackward", "mulSiluBackward", "causalConv1dBackward", "selectiveScanForward", "selectiveScanBackward", "sumSquares",
             "scale", "adamW", "ssdForward", "ssdBackward", "softplusClampBackward", "mulColumnsBackward", "layerNormBackward",
             "geluTanhBackward", "rotaryBackward", "attentionBackward");

@@ -367,7 +367,12 @@ public final class CudaKernels implements Kernels {
 
     private static UserInputException training(String op) { return new UserInputException("cuda: " + op + TRAINING); }
 
-    @Override public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate) { throw training("matmul"); }
+    @Override public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate) {
+        int m = out.size(0), n = out.size(1), k = transA ? a.size(0) : a.size(1);
+        ops().matmul(ptr(a), transA, ptr(b), transB, ptr(out), m, n, k, accumulate ? 1f : 0f);
+    }
+
+
     @Override public void embeddingBackward(Tensor ids, Tensor dOut, Tensor dWeight) { throw training("embeddingBackward"); }
     @Override public void sumRows(Tensor x, Tensor out, boolean accumulate) { throw training("sumRows"); }
     @Override public void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw) { throw training("rmsNormBackward"); }

@@ -354,6 +354,19 @@ public final class CudaOps {
         launcher.launch("ssd.cu", "ssd_scan", blocks(warps, SSD_WARPS), 1, 1, 32 * SSD_WARPS, 1, 1, p);
     }
 
+    /**
+     * out (M, N) f32 = op(a) · op(b) + beta·out, all f32 row-major, op(t) = tᵀ when its flag is set (a is (M, K) or
+     * (K, M), b (K, N) or (N, K)). Column-major cuBLAS computes outᵀ = op(b)ᵀ · op(a)ᵀ: a row-major t is tᵀ to it.
+     */
+    public void matmul(long a, boolean transA, long b, boolean transB, long out, int m, int n, int k, float beta) {
+        positive("matmul", m, n, k);
+        gemmScalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
+        gemmScalars.set(ValueLayout.JAVA_FLOAT, 4, beta);
+        dev.cuda.cublas.gemmEx(dev.cublas(), transB ? Cublas.OP_T : Cublas.OP_N, transA ? Cublas.OP_T : Cublas.OP_N, n, m, k,
+                gemmScalars.asSlice(0, 4), b, Cublas.CUDA_R_32F, transB ? k : n, a, Cublas.CUDA_R_32F, transA ? m : k,
+                gemmScalars.asSlice(4, 4), out, Cublas.CUDA_R_32F, n, Cublas.COMPUTE_32F);
+    }
+
     /** The cudaDataType of a weight dtype code. */
     static int cudaType(int dtype) {
         return switch (dtype) {

@@ -4,6 +4,9 @@ import mamba4j.core.Tensor;
 
 /** A next-token model: whole-sequence forward, and a recurrent state for O(1)-per-token decoding. */
 public interface CausalLM {
+    /** The backend its weights and states live on (logits it returns are on this backend's device: download to read). */
+    mamba4j.core.Backend backend();
+
     /** Width of the logits (the embedding's rows, padded vocab for original state-spaces checkpoints). */
     int logitsSize();
 

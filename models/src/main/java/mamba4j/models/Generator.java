@@ -32,7 +32,7 @@ public final class Generator {
         boolean[] done = new boolean[b];
         int[] next = new int[b];
         for (int step = 0; step < maxNewTokens; step++) {
-            logits.readFloats(row);
+            model.backend().download(logits).readFloats(row);   // the device's logits to the host (no copy on the host)
             boolean all = true;
             for (int i = 0; i < b; i++) {
                 if (done[i]) { next[i] = model.eosTokenId() >= 0 ? model.eosTokenId() : 0; continue; }

@@ -288,7 +288,7 @@ public final class Engine implements AutoCloseable {
     private float[] hostLogits(Tensor logits, int rows) {
         int n = rows * model.logitsSize();
         if (logitsHost.length != n) logitsHost = new float[n];
-        logits.readFloats(logitsHost);
+        model.backend().download(logits).readFloats(logitsHost);   // no copy on a host backend
         return logitsHost;
     }
 

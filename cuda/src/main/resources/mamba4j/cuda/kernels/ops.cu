@@ -89,9 +89,16 @@ extern "C" __global__ void rotary(RotaryParams p) {
     }
 }
 
-// Small-M linear: one warp per output column n; lanes stride over K, the weight row widened from w_dtype once and
-// used for every row of x (M <= GEMV_MAX_M). Bandwidth-bound on the weights, as decode is.
+// Small-M linear: one warp per output column n; the weight row widened from w_dtype once and used for every row of x
+// (M <= GEMV_MAX_M). Bandwidth-bound on the weights, as decode is: when K is a multiple of 8 and the row is 16-byte
+// aligned each lane loads 16 bytes at a time (8 bf16/f16 or 4 f32 weights), so a warp keeps 512 bytes in flight.
 #define GEMV_MAX_M 8
+__device__ __forceinline__ void gemv_fma(float (&acc)[GEMV_MAX_M], const GemvParams& p, int j, float w) {
+#pragma unroll
+    for (int m = 0; m < GEMV_MAX_M; ++m)
+        if (m < p.m) acc[m] = fmaf(p.x[(long long)m * p.k + j], w, acc[m]);
+}
+
 extern "C" __global__ void linear_rows(GemvParams p) {
     const int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
     if (warp >= p.n) return;
@@ -99,11 +106,31 @@ extern "C" __global__ void linear_rows(GemvParams p) {
 #pragma unroll
     for (int m = 0; m < GEMV_MAX_M; ++m) acc[m] = 0.0f;
     const long long row = (long long)warp * p.k;
-    for (int j = lane; j < p.k; j += 32) {
-        const float w = load_w(p.w, row + j, p.w_dtype);
+    const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2;
+    const char* wrow = (const char*)p.w + row * esize;
+    if ((p.k & 7) == 0 && (((unsigned long long)wrow) & 15) == 0) {
+        const int per = 16 / esize;                       // weights per 16-byte load
+        for (int j0 = lane * per; j0 < p.k; j0 += 32 * per) {
+            const uint4 raw = *(const uint4*)(wrow + (long long)j0 * esize);
+            if (p.w_dtype == DTYPE_F32) {
+                gemv_fma(acc, p, j0, __uint_as_float(raw.x));
+                gemv_fma(acc, p, j0 + 1, __uint_as_float(raw.y));
+                gemv_fma(acc, p, j0 + 2, __uint_as_float(raw.z));
+                gemv_fma(acc, p, j0 + 3, __uint_as_float(raw.w));
+            } else {
+                const unsigned int words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-        for (int m = 0; m < GEMV_MAX_M; ++m)
-            if (m < p.m) acc[m] = fmaf(p.x[(long long)m * p.k + j], w, acc[m]);
+                for (int q = 0; q < 4; ++q) {
+                    const unsigned short lo = (unsigned short)(words[q] & 0xffffu), hi = (unsigned short)(words[q] >> 16);
+                    const float w0 = p.w_dtype == DTYPE_BF16 ? bf16_to_f32(lo) : f16_to_f32(lo);
+                    const float w1 = p.w_dtype == DTYPE_BF16 ? bf16_to_f32(hi) : f16_to_f32(hi);
+                    gemv_fma(acc, p, j0 + 2 * q, w0);
+                    gemv_fma(acc, p, j0 + 2 * q + 1, w1);
+                }
+            }
+        }
+    } else {
+        for (int j = lane; j < p.k; j += 32) gemv_fma(acc, p, j, load_w(p.w, row + j, p.w_dtype));
     }
 #pragma unroll
     for (int m = 0; m < GEMV_MAX_M; ++m) {
