@@ -150,7 +150,7 @@ final class HubClient {
                     + (settings.token() == null ? "set HF_TOKEN to a token with access to it" : "the token in HF_TOKEN has no access to it");
             case "RevisionNotFound" -> id.repo() + " has no revision '" + revision + "' (HTTP " + status + ")";
             case "GatedRepo" -> id.repo() + " is gated (HTTP " + status + "): accept its conditions on " + page + " and "
-                    + (settings.token() == null ? "set HF_TOKEN" : "make sure HF_TOKEN is") + " a token of that account (" + settings.endpoint() + "/settings/tokens)";
+                    + (settings.token() == null ? "set HF_TOKEN to" : "make sure HF_TOKEN is") + " a token of that account (" + settings.endpoint() + "/settings/tokens)";
             case "EntryNotFound" -> id + " has no file " + file + " (HTTP " + status + ")";
             default -> status == 404 ? id + ": " + file + " not found (HTTP 404)"
                     : id.repo() + ": " + settings.host() + " refused access (HTTP " + status + "): "
