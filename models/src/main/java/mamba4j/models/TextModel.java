@@ -6,10 +6,14 @@ import mamba4j.core.UserInputException;
 import mamba4j.io.StreamingDecoder;
 import mamba4j.io.Tokenizer;
 import mamba4j.io.Tokenizers;
+import mamba4j.io.hub.HubModels;
+import mamba4j.io.hub.RepoId;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -44,6 +48,21 @@ public final class TextModel implements AutoCloseable {
 
     /** Loads {@code dir} on the cpu backend. */
     public static TextModel load(Path dir) { return load(dir, Backends.defaultBackend()); }
+
+    /**
+     * Loads a folder, or — when there is no folder of that name and it reads {@code ORG/NAME[@REVISION]} — a Hugging
+     * Face model from the Hugging Face cache, downloading what the cache lacks ({@link HubModels#snapshot(RepoId)}:
+     * {@code HF_HUB_CACHE}, {@code HF_HOME}, {@code HF_TOKEN}, {@code HF_HUB_OFFLINE} as huggingface_hub reads them),
+     * on the cpu backend.
+     */
+    public static TextModel load(String folderOrHubModel) {
+        Path dir = Path.of(folderOrHubModel);
+        if (!Files.exists(dir)) {
+            Optional<RepoId> id = RepoId.parse(folderOrHubModel);
+            if (id.isPresent()) dir = HubModels.snapshot(id.get());
+        }
+        return load(dir);
+    }
 
     /**
      * Loads the checkpoint folder {@code dir} (config.json, safetensors weights, tokenizer.json unless byte-level).
