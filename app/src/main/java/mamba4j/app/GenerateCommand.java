@@ -66,7 +66,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object per prompt, one a line: prompt, completion, their ids, finish_reason (stop or length).")
     boolean json;
 
-    @Option(names = "--batch", defaultValue = "64", description = "With --prompts-file: prompts generated together at most (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", defaultValue = "64", description = "With --prompts-file: at most this many prompts in one batch (default: ${DEFAULT-VALUE}).")
     int batch;
 
     @Option(names = "--no-stop", description = "Do not stop at the end-of-sequence token.")

@@ -2,6 +2,11 @@ package mamba4j.app;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import mamba4j.core.Backends;
+import mamba4j.core.DType;
+import mamba4j.models.mamba1.Mamba1Config;
+import mamba4j.models.mamba1.Mamba1Init;
+import mamba4j.models.mamba1.Mamba1Saver;
 import mamba4j.testkit.Repo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -72,8 +77,8 @@ class BatchGenerateTest {
     @Test
     void jsonAndTextOutputsKeepTheInputOrder(@TempDir Path tmp) throws IOException {
         Path file = promptsFile(tmp, PROMPTS);
-        String dir = Repo.root().resolve("docs/llama-teacher").toString();   // byte-level: its own tokenizer, real text
-        Cli json = Cli.run("generate", "--model", dir, "--prompts-file", file.toString(), "--max-new-tokens", "5", "--json");
+        String dir = byteLevelModel(tmp).toString();   // carries its tokenizer: no --tokenizer flag
+        Cli json = Cli.run("generate", "--model", dir, "--prompts-file", file.toString(), "--max-new-tokens", "5", "--json", "--no-stop");
         assertEquals(0, json.status(), json.err());
         String[] lines = json.out().strip().split("\n");
         assertEquals(PROMPTS.size(), lines.length, json.out());
@@ -88,7 +93,7 @@ class BatchGenerateTest {
             assertEquals("length", o.get("finish_reason").asText());
             completions.add(o.get("completion").asText());
         }
-        Cli text = Cli.run("generate", "--model", dir, "--prompts-file", file.toString(), "--max-new-tokens", "5");
+        Cli text = Cli.run("generate", "--model", dir, "--prompts-file", file.toString(), "--max-new-tokens", "5", "--no-stop");
         assertEquals(0, text.status(), text.err());
         int at = 0;
         for (int i = 0; i < PROMPTS.size(); i++) {
@@ -118,6 +123,15 @@ class BatchGenerateTest {
         }
         Cli both = Cli.run("generate", "--model", dir, "--prompts-file", empty.toString(), "--prompt", "A");
         assertEquals(2, both.status(), "--prompt and --prompts-file exclude each other: " + both.err());
+    }
+
+    /** A tiny Mamba-1 of vocabulary 256 (random weights, seed 9) carrying the byte-level marker, as train writes it. */
+    static Path byteLevelModel(Path tmp) {
+        Path m = tmp.resolve("bytes-model");
+        Mamba1Config cfg = new Mamba1Config(256, 256, 32, 8, 2, 2, 4, 2, false, true, 1e-5, true, 0, true);
+        Mamba1Saver.save(Mamba1Init.random(cfg, DType.F32, 9, Backends.get("cpu")), m);
+        ModelTokenizer.attach(m, "bytes");
+        return m;
     }
 
     static String[] concat(String[] a, String[] b) {

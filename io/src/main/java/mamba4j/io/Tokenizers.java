@@ -30,18 +30,24 @@ public final class Tokenizers {
      */
     public static Tokenizer forModel(Path modelDir, int vocab) {
         Path dir = modelDir.toAbsolutePath();
+        Tokenizer tok;
+        String what;
         if (Files.isRegularFile(dir.resolve(TOKENIZER_FILE))) {
-            Tokenizer tok = load(dir);
-            if (tok.vocabSize() > vocab) {
-                tok.close();
-                throw new UserInputException(dir.resolve(TOKENIZER_FILE) + " has " + tok.vocabSize() + " ids, more than the model's vocabulary of "
-                        + vocab + "; it is not this model's tokenizer");
-            }
-            return tok;
+            tok = load(dir);
+            what = dir.resolve(TOKENIZER_FILE).toString();
+        } else if (isByteLevel(dir) || vocab == 256) {
+            tok = new ByteTokenizer();
+            what = "the byte-level tokenizer of " + dir;
+        } else {
+            throw new UserInputException(dir + ": no tokenizer in the model folder (no " + TOKENIZER_FILE + ", no byte-level marker) and its "
+                    + "vocabulary of " + vocab + " ids is not byte-level: copy the model's tokenizer.json there");
         }
-        if (isByteLevel(dir) || vocab == 256) return new ByteTokenizer();
-        throw new UserInputException(dir + ": no tokenizer in the model folder (no " + TOKENIZER_FILE + ", no byte-level marker) and its "
-                + "vocabulary of " + vocab + " ids is not byte-level: copy the model's tokenizer.json there");
+        if (tok.vocabSize() > vocab) {
+            tok.close();
+            throw new UserInputException(what + " has " + tok.vocabSize() + " ids, more than the model's vocabulary of " + vocab
+                    + "; it is not this model's tokenizer");
+        }
+        return tok;
     }
 
     /** Whether {@code modelDir}/config.json carries the byte-level marker. */
