@@ -35,7 +35,7 @@ import java.util.concurrent.Callable;
 @Command(name = "distill", description = "MOHAWK: distil a Phi (or Llama) teacher into a Phi-Mamba (Llama-Mamba) student (stage 1 matrix orientation, "
         + "2 hidden-state alignment, 3 knowledge distillation). Re-run the same command to resume.")
 final class DistillCommand implements Callable<Integer> {
-    @Option(names = "--teacher", required = true, description = "The teacher's checkpoint directory (model_type phi or llama).")
+    @Option(names = "--teacher", required = true, description = "The teacher's checkpoint directory (model_type phi or llama). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path teacher;
 
     @Option(names = "--plan", required = true, description = "A plan JSON file or a built-in plan name (demo).")
@@ -66,6 +66,7 @@ final class DistillCommand implements Callable<Integer> {
         Inputs.outputDir("--out", out);
         Backend be = Backends.get(backend);
         DistillPlan p = seed == null ? loadPlan(plan) : loadPlan(plan).withSeed(seed);
+        teacher = ModelSource.resolve("--teacher", teacher);
         try (Models.Loaded t = Models.load(teacher, be)) {
             Distiller.Result r = distill(t, p, data, tokenizer, out, be, !noProgress, !noPlots, System.err);
             Metrics last = r.metrics().getLast();

@@ -23,7 +23,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "eval-task", description = "Exact-match accuracy of a checkpoint on selective-copying or induction-heads at several test lengths.")
 final class EvalTaskCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json + model.safetensors).")
+    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json + model.safetensors). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @Option(names = "--task", required = true, description = "induction-heads or selective-copying.")
@@ -59,6 +59,7 @@ final class EvalTaskCommand implements Callable<Integer> {
             case "selective-copying" -> new SelectiveCopying(first, vocab, numTokens);
             default -> throw new UserInputException("--task " + task + ": unknown task (induction-heads, selective-copying)");
         };
+        model = ModelSource.resolve("--model", model);
         try (Models.Loaded l = Models.load(model, be)) {
             if (l.model().vocabSize() < vocab)
                 throw new UserInputException("--model " + model + ": vocabulary " + l.model().vocabSize() + " is smaller than the task's " + vocab);

@@ -27,7 +27,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "forward", description = "Run a whole-sequence forward pass: input_ids in, logits and hidden states out (safetensors).")
 final class ForwardCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory.")
+    @Option(names = "--model", required = true, description = "Checkpoint directory. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @Option(names = "--input", required = true, description = "safetensors file with tensor input_ids (I64 or I32, [B, T]).")
@@ -51,6 +51,7 @@ final class ForwardCommand implements Callable<Integer> {
     @Override public Integer call() {
         Inputs.outputFile("--output", output);
         int[][] ids = Inputs.inputIds(input);
+        model = ModelSource.resolve("--model", model);
         Backend be = Backends.get(backend);
         try (Models.Loaded loaded = Models.load(model, be)) {
             int b = ids.length, t = ids[0].length;

@@ -24,7 +24,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "grad", description = "Compute the next-token loss of input_ids and every parameter's gradient (safetensors out).")
 final class GradCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory.")
+    @Option(names = "--model", required = true, description = "Checkpoint directory. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @Option(names = "--input", required = true, description = "safetensors file with tensor input_ids (I64 or I32, [B, T], T >= 2).")
@@ -40,6 +40,7 @@ final class GradCommand implements Callable<Integer> {
         Inputs.outputFile("--output", output);
         int[][] ids = Inputs.inputIds(input);
         if (ids[0].length < 2) throw new UserInputException("--input " + input + ": input_ids needs at least 2 tokens per row for a next-token loss");
+        model = ModelSource.resolve("--model", model);
         try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {
             int vocab = loaded.model().vocabSize();
             for (int i = 0; i < ids.length; i++)

@@ -14,13 +14,14 @@ import java.util.concurrent.Callable;
 
 @Command(name = "inspect", description = "Print a checkpoint's architecture, tensor shapes, dtypes and parameter count.")
 final class InspectCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json + *.safetensors).")
+    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json + *.safetensors). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @Option(names = "--tensors", description = "List every tensor (default: the first layer's and the model-level ones).")
     boolean allTensors;
 
     @Override public Integer call() {
+        model = ModelSource.resolve("--model", model);
         try (Models.Loaded loaded = Models.load(model, Backends.get("reference"))) {
             CheckpointTensors ck = loaded.checkpoint();
             System.out.println("model:         " + model.toAbsolutePath());

@@ -38,7 +38,8 @@ public final class Main implements Runnable {
         EXAMPLES.put("forward", List.of("mamba4j forward --model testdata/golden/mamba1/tied "
                 + "--input testdata/golden/mamba1/tied/input.safetensors --output /tmp/out.safetensors"));
         EXAMPLES.put("generate", List.of("mamba4j generate --model docs/llama-teacher --prompt \"It is a truth\" --max-new-tokens 60",
-                "mamba4j generate --model testdata/golden/mamba1/tied --prompt-ids 107,170,70 --max-new-tokens 12 --ids"));
+                "mamba4j generate --model testdata/golden/mamba1/tied --prompt-ids 107,170,70 --max-new-tokens 12 --ids",
+                "mamba4j generate --model docs/llama-teacher --prompts-file docs/prompts.txt --max-new-tokens 40 --json"));
         EXAMPLES.put("perplexity", List.of("mamba4j perplexity --model docs/llama-teacher --text data/austen.txt --context 256 --stride 128 --max-tokens 20000"));
         EXAMPLES.put("grad", List.of("mamba4j grad --model testdata/golden/mamba2/g2_untied "
                 + "--input testdata/golden/mamba2/g2_untied/input.safetensors --output /tmp/grads.safetensors"));

@@ -22,7 +22,7 @@ final class ModelTokenizer {
     private ModelTokenizer() {}
 
     /** The config.json key marking a byte-level model. */
-    static final String MARKER = "mamba4j_tokenizer";
+    static final String MARKER = Tokenizers.BYTE_LEVEL_KEY;
 
     /**
      * The tokenizer of {@code modelDir} for a model of {@code vocab} ids, or {@code override} ("bytes" or a
@@ -62,10 +62,7 @@ final class ModelTokenizer {
     }
 
     /** Whether config.json carries the byte-level marker. */
-    static boolean isByteLevel(Path modelDir) {
-        Path cfg = modelDir.resolve("config.json");
-        return Files.isRegularFile(cfg) && "bytes".equals(JsonConfig.read(cfg).optString(MARKER, null));
-    }
+    static boolean isByteLevel(Path modelDir) { return Tokenizers.isByteLevel(modelDir); }
 
     /**
      * Makes {@code checkpointDir} carry {@code tokenizer}: "bytes" adds the marker to its config.json, a tokenizer.json

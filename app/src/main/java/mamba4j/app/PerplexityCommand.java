@@ -35,7 +35,7 @@ import java.util.concurrent.Callable;
 @Command(name = "perplexity", description = {"Perplexity and bits per byte of a model on a text file, with a sliding window (as the transformers perplexity guide).",
         "Every token after the first is scored once, with up to --context tokens of context; windows start every --stride tokens."})
 final class PerplexityCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory (any architecture).")
+    @Option(names = "--model", required = true, description = "Checkpoint directory (any architecture). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @Option(names = "--text", required = true, description = "The text file (UTF-8).")
@@ -77,6 +77,7 @@ final class PerplexityCommand implements Callable<Integer> {
         if (!Files.isRegularFile(text)) throw new UserInputException("--text " + text + ": no such file");
         if (batch < 1) throw new UserInputException("--batch must be ≥ 1, got " + batch);
         if (maxTokens < 0) throw new UserInputException("--max-tokens must be ≥ 0, got " + maxTokens);
+        model = ModelSource.resolve("--model", model);
         try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {
             CausalLM lm = loaded.model();
             int positions = maxPositions(lm);

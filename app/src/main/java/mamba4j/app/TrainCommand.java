@@ -74,7 +74,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint, with its saved settings (preset.json).")
     boolean resume;
 
-    @Option(names = "--init", description = "Start from this checkpoint directory instead of a fresh initialisation.")
+    @Option(names = "--init", description = "Start from this checkpoint directory instead of a fresh initialisation. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path init;
 
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
@@ -103,6 +103,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override public Integer call() throws IOException {
         List<String> pairs = Overrides.pairs(overrides);
+        init = ModelSource.resolve("--init", init);
         if (Files.exists(out) && !Files.isDirectory(out))
             throw new UserInputException("--out " + out + ": is a file, not a run directory");
         ObjectNode saved = null;

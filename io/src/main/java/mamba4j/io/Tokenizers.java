@@ -7,11 +7,54 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.OptionalInt;
 
-/** Finds the tokenizer of a model folder. */
+/**
+ * Finds the tokenizer of a model folder. It travels with the checkpoint: {@code tokenizer.json} in the folder, or the
+ * byte-level marker {@code "mamba4j_tokenizer": "bytes"} in its config.json (ids are UTF-8 bytes); a checkpoint with
+ * neither and a 256-id vocabulary (written before the marker existed) reads as byte-level too.
+ */
 public final class Tokenizers {
     private Tokenizers() {}
 
     public static final String TOKENIZER_FILE = "tokenizer.json";
+
+    /** The config.json key marking a byte-level model (value {@code "bytes"}). */
+    public static final String BYTE_LEVEL_KEY = "mamba4j_tokenizer";
+
+    /**
+     * The tokenizer that travels with the checkpoint in {@code modelDir}, for a model of {@code vocab} ids: its
+     * tokenizer.json ({@link #load}), else a {@link ByteTokenizer} when config.json carries the byte-level marker or
+     * the vocabulary has 256 ids.
+     *
+     * @throws UserInputException when the folder carries none, or when the tokenizer has more ids than the model
+     *     (naming both sizes: it is another model's tokenizer)
+     */
+    public static Tokenizer forModel(Path modelDir, int vocab) {
+        Path dir = modelDir.toAbsolutePath();
+        Tokenizer tok;
+        String what;
+        if (Files.isRegularFile(dir.resolve(TOKENIZER_FILE))) {
+            tok = load(dir);
+            what = dir.resolve(TOKENIZER_FILE).toString();
+        } else if (isByteLevel(dir) || vocab == 256) {
+            tok = new ByteTokenizer();
+            what = "the byte-level tokenizer of " + dir;
+        } else {
+            throw new UserInputException(dir + ": no tokenizer in the model folder (no " + TOKENIZER_FILE + ", no byte-level marker) and its "
+                    + "vocabulary of " + vocab + " ids is not byte-level: copy the model's tokenizer.json there");
+        }
+        if (tok.vocabSize() > vocab) {
+            tok.close();
+            throw new UserInputException(what + " has " + tok.vocabSize() + " ids, more than the model's vocabulary of " + vocab
+                    + "; it is not this model's tokenizer");
+        }
+        return tok;
+    }
+
+    /** Whether {@code modelDir}/config.json carries the byte-level marker. */
+    public static boolean isByteLevel(Path modelDir) {
+        Path cfg = modelDir.resolve("config.json");
+        return Files.isRegularFile(cfg) && "bytes".equals(JsonConfig.read(cfg).optString(BYTE_LEVEL_KEY, null));
+    }
 
     /**
      * The {@link HfTokenizer} of {@code modelDir/tokenizer.json}, with its end-of-sequence id taken from (first

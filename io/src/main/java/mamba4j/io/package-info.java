@@ -10,7 +10,7 @@
  *
  * <p>Non-goals: the meaning of tensors and config keys (each model's config record and name mapping live
  * in the models module); PyTorch {@code .bin} pickles, GGUF and other formats (convert with transformers);
- * downloading from the Hub (pass a local folder); a Java re-implementation of tokenizers (one faithful
+ * the Hugging Face hub cache and downloads live in {@link mamba4j.io.hub}; a Java re-implementation of tokenizers (one faithful
  * implementation, the Rust one, runs every {@code tokenizer.json}); chat templates.
  */
 package mamba4j.io;

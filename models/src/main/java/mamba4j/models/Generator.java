@@ -2,12 +2,24 @@ package mamba4j.models;
 
 import mamba4j.core.Tensor;
 
-import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
- * Autoregressive generation over a {@link CausalLM}: one whole-sequence prefill of the prompts, then one
- * {@link CausalLM#step} per token with a constant-size state. Rows that reach EOS stop growing; the loop
- * ends when every row has stopped or produced {@code maxNewTokens}.
+ * Autoregressive generation over a {@link CausalLM}: a prefill of the prompts, then one {@link CausalLM#step} per
+ * token for the whole batch with a constant-size state (a growing KV cache for attention). Rows that reach EOS stop
+ * growing; the loop ends when every row has stopped or produced {@code maxNewTokens}.
+ *
+ * <p>Prompts may have different lengths. Equal lengths take one batched whole-sequence prefill (as transformers'
+ * {@code generate}). Different lengths need no padding: each row is prefilled alone into a state of batch 1 and
+ * copied into its slot of the batched state ({@link CausalLM#copySequence}), after which the decode steps run
+ * batched with every row at its own position. A row's step does not depend on the other rows (SequenceSlotsTest), so
+ * a row's greedy output in a batch of different lengths is the output it gets alone. States whose rows must share
+ * one position ({@link CausalLM.DecodeState#sequencesShareOnePosition}: MOHAWK hybrids keeping attention) decode
+ * each group of equal prompt lengths as its own batch.
  */
 public final class Generator {
     /** Called for every generated token, in order; row is the batch index. */
@@ -16,27 +28,73 @@ public final class Generator {
 
     private Generator() {}
 
-    /** Returns prompt + continuation per row. Prompts must have equal lengths. */
+    /**
+     * Returns prompt + continuation per row, in the order of {@code prompts}. One sampler draws for every row in
+     * turn, so with temperature &gt; 0 a row's sample depends on the batch; {@link #generate(CausalLM, int[][], int,
+     * Sampler[], boolean, Listener)} gives each row its own.
+     */
     public static int[][] generate(CausalLM model, int[][] prompts, int maxNewTokens, Sampler sampler, boolean stopAtEos, Listener listener) {
-        int b = prompts.length, t = prompts[0].length, v = model.logitsSize(), vocab = model.vocabSize();
+        Sampler[] each = new Sampler[prompts.length];
+        Arrays.fill(each, sampler);
+        return generate(model, prompts, maxNewTokens, each, stopAtEos, listener);
+    }
+
+    /**
+     * Returns prompt + continuation per row; row i is sampled by {@code samplers[i]} (samplers made with the same
+     * seed give each row the sample it would get alone).
+     *
+     * @throws IllegalArgumentException when there are no prompts, a prompt is empty, or the samplers do not match the rows
+     */
+    public static int[][] generate(CausalLM model, int[][] prompts, int maxNewTokens, Sampler[] samplers, boolean stopAtEos, Listener listener) {
+        int b = prompts.length;
+        if (b == 0) throw new IllegalArgumentException("generate: no prompts");
+        if (samplers.length != b) throw new IllegalArgumentException("generate: " + samplers.length + " samplers for " + b + " prompts");
+        for (int i = 0; i < b; i++)
+            if (prompts[i].length == 0) throw new IllegalArgumentException("generate: prompt " + i + " is empty");
+        if (maxNewTokens < 0) throw new IllegalArgumentException("generate: maxNewTokens must be >= 0, got " + maxNewTokens);
+        if (maxNewTokens == 0) {
+            int[][] same = new int[b][];
+            for (int i = 0; i < b; i++) same[i] = prompts[i].clone();
+            return same;
+        }
+        CausalLM.DecodeState state = model.newState(b);
+        if (equalLengths(prompts) || !state.sequencesShareOnePosition())
+            return batch(model, state, prompts, maxNewTokens, samplers, stopAtEos, listener);
+        // one batch per prompt length; rows keep their indices for the listener and the result
+        Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();
+        for (int i = 0; i < b; i++) byLength.computeIfAbsent(prompts[i].length, k -> new ArrayList<>()).add(i);
+        int[][] out = new int[b][];
+        for (List<Integer> rows : byLength.values()) {
+            int[][] group = new int[rows.size()][];
+            Sampler[] gs = new Sampler[rows.size()];
+            for (int r = 0; r < group.length; r++) { group[r] = prompts[rows.get(r)]; gs[r] = samplers[rows.get(r)]; }
+            int[][] done = batch(model, model.newState(group.length), group, maxNewTokens, gs, stopAtEos,
+                    (row, id) -> listener.token(rows.get(row), id));
+            for (int r = 0; r < group.length; r++) out[rows.get(r)] = done[r];
+        }
+        return out;
+    }
+
+    /** The rows as one batch: prefilled together (equal lengths) or each alone into its slot, then stepped together. */
+    private static int[][] batch(CausalLM model, CausalLM.DecodeState state, int[][] prompts, int maxNewTokens, Sampler[] samplers,
+                                 boolean stopAtEos, Listener listener) {
+        int b = prompts.length, v = model.logitsSize(), vocab = model.vocabSize();
         int[][] out = new int[b][];
         int[] len = new int[b];
         for (int i = 0; i < b; i++) {
-            out[i] = java.util.Arrays.copyOf(prompts[i], t + maxNewTokens);
-            len[i] = t;
+            out[i] = Arrays.copyOf(prompts[i], prompts[i].length + maxNewTokens);
+            len[i] = prompts[i].length;
         }
-        if (maxNewTokens == 0) return prompts.clone();
-        CausalLM.DecodeState state = model.newState(b);
-        Tensor logits = model.prefill(state, prompts);
         float[] row = new float[b * v];
+        Tensor logits = prefill(model, state, prompts, row);
         boolean[] done = new boolean[b];
         int[] next = new int[b];
         for (int step = 0; step < maxNewTokens; step++) {
-            model.backend().download(logits).readFloats(row);   // the device's logits to the host (no copy on the host)
+            if (logits != null) model.backend().download(logits).readFloats(row);   // the device's logits to the host (no copy on the host)
             boolean all = true;
             for (int i = 0; i < b; i++) {
                 if (done[i]) { next[i] = model.eosTokenId() >= 0 ? model.eosTokenId() : 0; continue; }
-                int id = sampler.sample(row, i * v, vocab);
+                int id = samplers[i].sample(row, i * v, vocab);
                 next[i] = id;
                 out[i][len[i]++] = id;
                 listener.token(i, id);
@@ -46,7 +104,29 @@ public final class Generator {
             if (all || step == maxNewTokens - 1) break;
             logits = model.step(state, next);
         }
-        for (int i = 0; i < b; i++) out[i] = java.util.Arrays.copyOf(out[i], len[i]);
+        for (int i = 0; i < b; i++) out[i] = Arrays.copyOf(out[i], len[i]);
         return out;
+    }
+
+    private static boolean equalLengths(int[][] prompts) {
+        for (int[] p : prompts) if (p.length != prompts[0].length) return false;
+        return true;
+    }
+
+    /**
+     * Fills the state with the prompts and returns the last logits (B, V'), or null when they were gathered row by
+     * row into {@code rows} (prompts of different lengths, each prefilled alone into its slot).
+     */
+    private static Tensor prefill(CausalLM model, CausalLM.DecodeState state, int[][] prompts, float[] rows) {
+        int b = prompts.length, v = model.logitsSize();
+        if (equalLengths(prompts)) return model.prefill(state, prompts);
+        float[] one = new float[v];
+        for (int i = 0; i < b; i++) {
+            CausalLM.DecodeState alone = model.newState(1);
+            model.backend().download(model.prefill(alone, new int[][]{prompts[i]})).readFloats(one);
+            System.arraycopy(one, 0, rows, i * v, v);
+            model.copySequence(alone, 0, state, i);
+        }
+        return null;
     }
 }

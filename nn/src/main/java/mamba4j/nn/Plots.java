@@ -1,50 +1,45 @@
 package mamba4j.nn;
 
 import mamba4j.io.AtomicFiles;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.style.markers.SeriesMarkers;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.function.Supplier;
 
-/** Small PNG line charts (XChart, headless), written atomically: accuracy against length and the like. */
+/** Small PNG line charts (XChart, headless, drawn by {@link Charts}), written atomically: accuracy against length and the like. */
 public final class Plots {
     private Plots() {}
 
     private static volatile boolean warned;
 
     /**
-     * The PNG bytes of the chart {@code build} makes, or null when this JVM cannot draw (no java.desktop module, no
-     * fonts: AWT errors): a plot is a by-product, so the run goes on and the reason is printed once on stderr.
+     * The PNG bytes {@code draw} makes, or null when this JVM cannot draw: XChart not on the class path (it is an
+     * optional dependency of nn), no java.desktop module, no fonts (AWT errors). A plot is a by-product, so the run goes
+     * on and the reason is printed once on stderr.
      */
-    public static byte[] render(Path png, java.util.function.Supplier<org.knowm.xchart.internal.chartpart.Chart<?, ?>> build) {
+    static byte[] render(Path png, Supplier<byte[]> draw) {
         try {
-            return BitmapEncoder.getBitmapBytes(build.get(), BitmapEncoder.BitmapFormat.PNG);
-        } catch (IOException | RuntimeException | Error e) {
+            return draw.get();
+        } catch (RuntimeException | Error e) {
             if (e instanceof VirtualMachineError vm) throw vm;          // out of memory is not a drawing problem
             if (!warned) {
                 warned = true;
-                System.err.println("warning: plots are off: cannot draw " + png.getFileName() + " (" + e + ")");
+                String why = e instanceof NoClassDefFoundError n && n.getMessage() != null && n.getMessage().startsWith("org/knowm/xchart")
+                        ? "XChart (org.knowm.xchart:xchart) is not on the class path" : e.toString();
+                System.err.println("warning: plots are off: cannot draw " + png.getFileName() + " (" + why + ")");
             }
             return null;
         }
     }
 
-    /** One line per entry of {@code series}: name → {xs, ys}. */
+    /** One line per entry of {@code series}: name → {xs, ys}. Writes nothing when the JVM cannot draw (see {@link #render}). */
     public static void lines(Path png, String title, String xTitle, String yTitle, boolean logX, Map<String, double[][]> series) {
-        byte[] bytes = render(png, () -> {
-            System.setProperty("java.awt.headless", "true");
-            XYChart chart = new XYChartBuilder().width(900).height(550).title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
-            chart.getStyler().setXAxisLogarithmic(logX);
-            chart.getStyler().setMarkerSize(7);
-            for (var e : series.entrySet()) chart.addSeries(e.getKey(), e.getValue()[0], e.getValue()[1]).setMarker(SeriesMarkers.CIRCLE);
-            return chart;
-        });
+        write(png, render(png, () -> Charts.lines(title, xTitle, yTitle, logX, series)));
+    }
+
+    /** Writes {@code bytes} to {@code png} atomically; nothing when null. */
+    static void write(Path png, byte[] bytes) {
         if (bytes == null) return;
         AtomicFiles.write(png, ch -> {
             ByteBuffer b = ByteBuffer.wrap(bytes);

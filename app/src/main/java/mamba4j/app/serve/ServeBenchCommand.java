@@ -39,7 +39,7 @@ import java.util.concurrent.Future;
  */
 @Command(name = "bench-serve", description = "Serving throughput and latency at several numbers of concurrent streaming clients.")
 public final class ServeBenchCommand implements Callable<Integer> {
-    @Option(names = "--model", description = "Checkpoint directory.")
+    @Option(names = "--model", description = "Checkpoint directory. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
     @Option(names = "--shape", description = "Instead of --model: a random Mamba-1 of this published shape (e.g. mamba-130m), written to a temporary folder with the GPT-NeoX tokenizer.")
     String shape;
@@ -59,7 +59,7 @@ public final class ServeBenchCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         if ((model == null) == (shape == null)) throw new UserInputException("give exactly one of --model and --shape");
         if (promptTokens < 1 || maxTokens < 1) throw new UserInputException("--prompt-tokens and --max-tokens must be >= 1");
-        Path dir = model != null ? model : writeShape(shape);
+        Path dir = model != null ? mamba4j.app.ModelSource.resolve("--model", model) : writeShape(shape);
         long perStream;
         int vocab;
         try (Models.Loaded m = Models.load(dir, Backends.get("cpu"))) {

@@ -9,7 +9,7 @@ import java.util.concurrent.CountDownLatch;
 
 @Command(name = "serve", description = "An OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics) with continuous batching.")
 public final class ServeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json, weights, tokenizer.json unless byte-level).")
+    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json, weights, tokenizer.json unless byte-level). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
@@ -35,10 +35,13 @@ public final class ServeCommand implements Callable<Integer> {
     int maxBodyBytes;
     @Option(names = "--chat-template", description = "A Jinja chat template file (default: tokenizer_config.json's chat_template).")
     Path chatTemplate;
-    @Option(names = "--served-model-name", description = "The model id in /v1/models and responses (default: the model folder's name).")
+    @Option(names = "--served-model-name", description = "The model id in /v1/models and responses (default: the model folder's name, or the ORG/NAME given).")
     String servedModelName;
 
     @Override public Integer call() throws Exception {
+        Path given = model;
+        model = mamba4j.app.ModelSource.resolve("--model", model);
+        if (servedModelName == null && !model.equals(given)) servedModelName = given.toString();   // a hub model: its ORG/NAME, not the commit folder's name
         Server.Options o = new Server.Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue,
                 prefixCacheMb << 20, maxBodyBytes, chatTemplate, servedModelName);
         Server server = new Server(o);
