@@ -90,8 +90,9 @@ extern "C" __global__ void rotary(RotaryParams p) {
 }
 
 // Small-M linear: one warp per output column n; the weight row widened from w_dtype once and used for every row of x
-// (M <= GEMV_MAX_M). Bandwidth-bound on the weights, as decode is: when K is a multiple of 8 and the row is 16-byte
-// aligned each lane loads 16 bytes at a time (8 bf16/f16 or 4 f32 weights), so a warp keeps 512 bytes in flight.
+// (M <= GEMV_MAX_M). Bandwidth-bound on the weights, as decode is: when K is a multiple of 8 and the rows are 16-byte
+// aligned each lane loads 16 bytes of weights at a time (8 bf16/f16 or 4 f32) and x as float4, so a warp keeps 512
+// bytes of weights in flight per load.
 #define GEMV_MAX_M 8
 __device__ __forceinline__ void gemv_fma(float (&acc)[GEMV_MAX_M], const GemvParams& p, int j, float w) {
 #pragma unroll
@@ -108,25 +109,40 @@ extern "C" __global__ void linear_rows(GemvParams p) {
     const long long row = (long long)warp * p.k;
     const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2;
     const char* wrow = (const char*)p.w + row * esize;
-    if ((p.k & 7) == 0 && (((unsigned long long)wrow) & 15) == 0) {
-        const int per = 16 / esize;                       // weights per 16-byte load
-        for (int j0 = lane * per; j0 < p.k; j0 += 32 * per) {
-            const uint4 raw = *(const uint4*)(wrow + (long long)j0 * esize);
-            if (p.w_dtype == DTYPE_F32) {
-                gemv_fma(acc, p, j0, __uint_as_float(raw.x));
-                gemv_fma(acc, p, j0 + 1, __uint_as_float(raw.y));
-                gemv_fma(acc, p, j0 + 2, __uint_as_float(raw.z));
-                gemv_fma(acc, p, j0 + 3, __uint_as_float(raw.w));
-            } else {
+    if ((p.k & 7) == 0 && (((unsigned long long)wrow) & 15) == 0 && (((unsigned long long)p.x) & 15) == 0) {
+        // x rows are 16-byte aligned too (K a multiple of 8 floats): x read as float4 beside the weights
+        if (p.w_dtype == DTYPE_F32) {
+            for (int j0 = lane * 4; j0 < p.k; j0 += 128) {
+                const float4 w = *(const float4*)(wrow + (long long)j0 * 4);
+#pragma unroll
+                for (int m = 0; m < GEMV_MAX_M; ++m)
+                    if (m < p.m) {
+                        const float4 x = *(const float4*)(p.x + (long long)m * p.k + j0);
+                        acc[m] = fmaf(w.x, x.x, fmaf(w.y, x.y, fmaf(w.z, x.z, fmaf(w.w, x.w, acc[m]))));
+                    }
+            }
+        } else {
+            const bool bf = p.w_dtype == DTYPE_BF16;
+            for (int j0 = lane * 8; j0 < p.k; j0 += 256) {
+                const uint4 raw = *(const uint4*)(wrow + (long long)j0 * 2);
                 const unsigned int words[4] = {raw.x, raw.y, raw.z, raw.w};
+                float w[8];
 #pragma unroll
                 for (int q = 0; q < 4; ++q) {
                     const unsigned short lo = (unsigned short)(words[q] & 0xffffu), hi = (unsigned short)(words[q] >> 16);
-                    const float w0 = p.w_dtype == DTYPE_BF16 ? bf16_to_f32(lo) : f16_to_f32(lo);
-                    const float w1 = p.w_dtype == DTYPE_BF16 ? bf16_to_f32(hi) : f16_to_f32(hi);
-                    gemv_fma(acc, p, j0 + 2 * q, w0);
-                    gemv_fma(acc, p, j0 + 2 * q + 1, w1);
+                    w[2 * q] = bf ? bf16_to_f32(lo) : f16_to_f32(lo);
+                    w[2 * q + 1] = bf ? bf16_to_f32(hi) : f16_to_f32(hi);
                 }
+#pragma unroll
+                for (int m = 0; m < GEMV_MAX_M; ++m)
+                    if (m < p.m) {
+                        const float4 xa = *(const float4*)(p.x + (long long)m * p.k + j0);
+                        const float4 xb = *(const float4*)(p.x + (long long)m * p.k + j0 + 4);
+                        float a = acc[m];
+                        a = fmaf(w[0], xa.x, a); a = fmaf(w[1], xa.y, a); a = fmaf(w[2], xa.z, a); a = fmaf(w[3], xa.w, a);
+                        a = fmaf(w[4], xb.x, a); a = fmaf(w[5], xb.y, a); a = fmaf(w[6], xb.z, a); a = fmaf(w[7], xb.w, a);
+                        acc[m] = a;
+                    }
             }
         }
     } else {
