@@ -133,20 +133,23 @@ public final class GgufTokenizer {
         JsonNodeFactory j = JsonNodeFactory.instance;
         ObjectNode vocab = j.objectNode();
         ArrayNode added = j.arrayNode();
-        Map<String, Integer> seen = new HashMap<>();
+        Map<String, Integer> normal = new HashMap<>();
         for (int id = 0; id < tokens.size(); id++) {
             String tok = tokens.get(id);
             long type = types == null ? NORMAL : types.getLong(id);
             switch ((int) type) {
                 case NORMAL, BYTE, UNKNOWN -> {
-                    Integer before = seen.putIfAbsent(tok, id);
+                    Integer before = normal.putIfAbsent(tok, id);
                     if (before != null)
                         throw new UserInputException("GGUF file " + p + ": token " + UserFiles.printable(tok) + " appears twice in '"
                                 + TOKENS + "' (ids " + before + " and " + id + ")");
-                    vocab.put(tok, id);
+                    vocab.put(tok, id);   // replaces an added token of the same text listed before it
                 }
                 case CONTROL, USER_DEFINED -> {
                     if (tok.isEmpty()) throw new UserInputException("GGUF file " + p + ": token " + id + " is an empty added token");
+                    // the tokenizers library takes an added token's id from model.vocab (else numbers it after the
+                    // vocabulary), so the id is kept there too; text that is also a normal token keeps that token's id
+                    if (!vocab.has(tok)) vocab.put(tok, id);
                     ObjectNode a = added.addObject();
                     a.put("id", id).put("content", tok).put("single_word", false).put("lstrip", false).put("rstrip", false)
                             .put("normalized", type == USER_DEFINED).put("special", type == CONTROL);
