@@ -4,7 +4,6 @@ import mamba4j.core.Backends;
 import mamba4j.core.UserInputException;
 import mamba4j.io.StreamingDecoder;
 import mamba4j.io.Tokenizer;
-import mamba4j.io.Tokenizers;
 import mamba4j.models.Generator;
 import mamba4j.models.Models;
 import mamba4j.models.Sampler;
@@ -21,7 +20,7 @@ import java.util.stream.Collectors;
 
 @Command(name = "generate", description = "Generate a continuation: prefill with the whole-sequence scan, then O(1) memory per token.")
 final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory.")
+    @Option(names = "--model", required = true, description = "Checkpoint directory, or a llama.cpp Mamba/Mamba-2 .gguf file.")
     Path model;
 
     @ArgGroup(multiplicity = "1")
@@ -81,7 +80,7 @@ final class GenerateCommand implements Callable<Integer> {
                 ids = Inputs.parseIds("--prompt-ids", prompt.ids);
                 for (int id : ids)
                     if (id < 0 || id >= vocab) throw new UserInputException("--prompt-ids: id " + id + " is outside the model's vocabulary of " + vocab);
-                if (!printIds && (tokenizer != null || java.nio.file.Files.exists(model.resolve(Tokenizers.TOKENIZER_FILE)) || ModelTokenizer.isByteLevel(model)))
+                if (!printIds && (tokenizer != null || ModelTokenizer.carriesTokenizer(model)))
                     tok = ModelTokenizer.load(model, vocab, tokenizer, "--prompt-ids");
             }
             Sampler sampler = new Sampler(temperature, topK, topP, seed);
