@@ -41,9 +41,13 @@ class ConvertCommandTest {
     static final Path TIED = Repo.golden().resolve("mamba1/tied");
     static final int[][] IDS = {{107, 170, 70, 180, 4, 15, 56}, {1, 2, 3, 4, 5, 6, 7}};
 
-    static float[] logits(Path model) {
+    static final int[][] SMALL_IDS = {{1, 5, 9, 33, 2, 60, 7}, {4, 4, 4, 8, 16, 32, 59}};   // inside every golden vocabulary
+
+    static float[] logits(Path model) { return logits(model, IDS); }
+
+    static float[] logits(Path model, int[][] ids) {
         try (Models.Loaded l = Models.load(model, CPU)) {
-            return l.model().forward(IDS, Trace.NONE).toFloatArray();
+            return l.model().forward(ids, Trace.NONE).toFloatArray();
         }
     }
 
@@ -104,6 +108,26 @@ class ConvertCommandTest {
         ok(Cli.run("convert", "--model", Repo.golden().resolve("mamba1/orig_layout").toString(), "--out", orig2.toString(), "--layout", "original"));
         assertEquals(8, JsonConfig.read(orig2.resolve("config.json")).integer("pad_vocab_size_multiple"));
         assertArrayEquals(logits(Repo.golden().resolve("mamba1/orig_layout")), logits(orig2));
+    }
+
+    @Test
+    void otherArchitecturesAndMamba2Copy() {
+        Path phi = Repo.golden().resolve("phi/partial_rotary"), phiBf = dir.resolve("phi-bf16");
+        ok(Cli.run("convert", "--model", phi.toString(), "--out", phiBf.toString(), "--dtype", "bf16"));
+        try (Models.Loaded l = Models.load(phiBf, CPU)) {
+            assertEquals(DType.BF16, l.checkpoint().dtype("model.layers.0.self_attn.q_proj.weight"));
+            assertEquals(DType.F32, l.checkpoint().dtype("model.layers.0.input_layernorm.weight"), "norms stay as stored");
+        }
+        float[] a = logits(phi, SMALL_IDS), b = logits(phiBf, SMALL_IDS);
+        assertRelClose("phi bf16 copy", mamba4j.core.Tensor.of(b, b.length), mamba4j.core.Tensor.of(a, a.length), 3e-2);
+        Path g1 = Repo.golden().resolve("mamba2/g1_tied"), g1o = dir.resolve("g1-orig");
+        ok(Cli.run("convert", "--model", g1.toString(), "--out", g1o.toString(), "--layout", "original"));
+        assertEquals("Mamba2", JsonConfig.read(g1o.resolve("config.json")).node("ssm_cfg").string("layer"));
+        assertEquals(16, JsonConfig.read(g1o.resolve("config.json")).node("ssm_cfg").integer("chunk_size"));
+        float[] c = logits(g1, SMALL_IDS), d = logits(g1o, SMALL_IDS);
+        assertRelClose("mamba2 original layout", mamba4j.core.Tensor.of(d, d.length), mamba4j.core.Tensor.of(c, c.length), 1e-6);
+        refused(Cli.run("convert", "--model", Repo.golden().resolve("mamba2/g2_untied").toString(), "--out", dir.resolve("g2o").toString(),
+                "--layout", "original"), "normalises over all 96 channels", "n_groups = 2 > 1");
     }
 
     @Test
