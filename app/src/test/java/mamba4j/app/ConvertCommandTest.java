@@ -170,6 +170,13 @@ class ConvertCommandTest {
         ok(a);
         assertTrue(a.out().startsWith("73,116,32,105,115,"), a.out());
         assertEquals(b.out(), a.out());
+        Path textFile = Files.writeString(dir.resolve("text.txt"), "It is a truth universally acknowledged, that a single man in possession of a good fortune.");
+        Cli pg = Cli.run("perplexity", "--model", bg.toString(), "--text", textFile.toString(), "--context", "32");
+        ok(pg);
+        String folderPpl = Cli.run("perplexity", "--model", bytes.toString(), "--text", textFile.toString(), "--context", "32").out();
+        assertTrue(pg.out().startsWith("perplexity "), pg.out());
+        assertEquals(folderPpl.substring(0, folderPpl.indexOf(';')), pg.out().substring(0, pg.out().indexOf(';')),
+                "perplexity of the GGUF file = of the folder (timing aside)");
         Path back = dir.resolve("bytes-back");
         ok(Cli.run("convert", "--model", bg.toString(), "--out", back.toString()));
         assertTrue(ModelTokenizer.isByteLevel(back), "the byte-level marker comes back");
