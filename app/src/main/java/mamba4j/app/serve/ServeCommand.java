@@ -9,7 +9,7 @@ import java.util.concurrent.CountDownLatch;
 
 @Command(name = "serve", description = "An OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics) with continuous batching.")
 public final class ServeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json, weights, tokenizer.json unless byte-level).")
+    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json, weights, tokenizer.json unless byte-level), or a llama.cpp Mamba/Mamba-2 .gguf file.")
     Path model;
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
     String backend;
