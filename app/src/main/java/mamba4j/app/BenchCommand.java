@@ -26,7 +26,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "bench", description = "Measure prefill and decode throughput against the memory-bandwidth bound.")
 final class BenchCommand implements Callable<Integer> {
-    @Option(names = "--model", description = "Checkpoint directory (default: a random model of --shape). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
+    @Option(names = "--model", description = "Checkpoint directory or .gguf file (default: a random model of --shape). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @Option(names = "--shape", defaultValue = "mamba-130m", description = "Random model of a published shape: mamba-130m, mamba-370m, mamba-790m, mamba-1.4b, mamba-2.8b, or Mamba-2's mamba2-130m … mamba2-2.7b (default: ${DEFAULT-VALUE}).")

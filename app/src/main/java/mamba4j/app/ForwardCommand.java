@@ -27,7 +27,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "forward", description = "Run a whole-sequence forward pass: input_ids in, logits and hidden states out (safetensors).")
 final class ForwardCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
+    @Option(names = "--model", required = true, description = "Checkpoint directory, or a llama.cpp Mamba/Mamba-2 .gguf file. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @Option(names = "--input", required = true, description = "safetensors file with tensor input_ids (I64 or I32, [B, T]).")

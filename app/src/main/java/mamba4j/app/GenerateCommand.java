@@ -29,7 +29,7 @@ import java.util.stream.Collectors;
         "--prompts-file runs many prompts as one batch (each with its own state, at its own length) and prints each "
                 + "completion in input order."})
 final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory, or a Hugging Face repo ORG/NAME[@REVISION] (found in or downloaded into the Hugging Face cache).")
+    @Option(names = "--model", required = true, description = "Checkpoint directory, or a llama.cpp Mamba/Mamba-2 .gguf file. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @ArgGroup(multiplicity = "1")
@@ -102,7 +102,7 @@ final class GenerateCommand implements Callable<Integer> {
                 ids = Inputs.parseIds("--prompt-ids", prompt.ids);
                 for (int id : ids)
                     if (id < 0 || id >= vocab) throw new UserInputException("--prompt-ids: id " + id + " is outside the model's vocabulary of " + vocab);
-                if (!printIds && (tokenizer != null || java.nio.file.Files.exists(model.resolve(Tokenizers.TOKENIZER_FILE)) || ModelTokenizer.isByteLevel(model)))
+                if (!printIds && (tokenizer != null || ModelTokenizer.carriesTokenizer(model)))
                     tok = ModelTokenizer.load(model, vocab, tokenizer, "--prompt-ids");
             }
             Sampler sampler = new Sampler(temperature, topK, topP, seed);

@@ -23,7 +23,7 @@ import java.util.Map;
 @Command(name = "mamba4j", mixinStandardHelpOptions = true, version = "mamba4j 0.1.0",
         description = "Selective state space models (Mamba) on the JVM.",
         footerHeading = "%nExample:%n", footer = "  mamba4j demo%n  mamba4j generate --help",
-        subcommands = {InspectCommand.class, ForwardCommand.class, GenerateCommand.class, PerplexityCommand.class, GradCommand.class,
+        subcommands = {InspectCommand.class, ConvertCommand.class, ForwardCommand.class, GenerateCommand.class, PerplexityCommand.class, GradCommand.class,
                 mamba4j.app.serve.ServeCommand.class, mamba4j.app.serve.ServeBenchCommand.class,
                 TrainCommand.class, BenchCommand.class, TrainBenchCommand.class, ScanBenchCommand.class, ScalingBenchCommand.class,
                 DistillCommand.class, DemoCommand.class, EvalTaskCommand.class, CommandLine.HelpCommand.class})
@@ -35,6 +35,8 @@ public final class Main implements Runnable {
     static final Map<String, List<String>> EXAMPLES = new LinkedHashMap<>();
     static {
         EXAMPLES.put("inspect", List.of("mamba4j inspect --model testdata/golden/mamba1/orig_layout"));
+        EXAMPLES.put("convert", List.of("mamba4j convert --model testdata/golden/mamba1/tied --out /tmp/tied.gguf",
+                "mamba4j convert --model testdata/golden/mamba1/tied --out /tmp/tied-bf16 --dtype bf16 --layout original"));
         EXAMPLES.put("forward", List.of("mamba4j forward --model testdata/golden/mamba1/tied "
                 + "--input testdata/golden/mamba1/tied/input.safetensors --output /tmp/out.safetensors"));
         EXAMPLES.put("generate", List.of("mamba4j generate --model docs/llama-teacher --prompt \"It is a truth\" --max-new-tokens 60",

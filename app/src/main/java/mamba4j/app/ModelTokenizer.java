@@ -2,6 +2,8 @@ package mamba4j.app;
 
 import mamba4j.core.UserInputException;
 import mamba4j.io.ByteTokenizer;
+import mamba4j.io.GgufFile;
+import mamba4j.io.GgufTokenizer;
 import mamba4j.io.HfTokenizer;
 import mamba4j.io.JsonConfig;
 import mamba4j.io.Tokenizer;
@@ -12,11 +14,13 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.List;
 
 /**
  * The tokenizer that travels with a checkpoint: {@code tokenizer.json} in the model folder, or the byte-level marker
  * {@code "mamba4j_tokenizer": "bytes"} in its config.json (ids are UTF-8 bytes); a checkpoint with neither and a
- * 256-id vocabulary (written before the marker existed) reads as byte-level too.
+ * 256-id vocabulary (written before the marker existed) reads as byte-level too. A GGUF file carries its vocabulary in
+ * its metadata ({@link GgufTokenizer}).
  */
 final class ModelTokenizer {
     private ModelTokenizer() {}
@@ -41,6 +45,12 @@ final class ModelTokenizer {
                 tok = HfTokenizer.open(f);
                 what = "tokenizer " + f;
             }
+        } else if (mamba4j.models.Models.isGguf(modelDir)) {
+            try (GgufFile f = GgufFile.open(modelDir)) {
+                tok = GgufTokenizer.load(f).orElseThrow(() -> new UserInputException(modelDir + ": the GGUF file carries no tokenizer ('"
+                        + GgufTokenizer.MODEL + "' is absent or \"none\"): pass token ids (--prompt-ids) or --tokenizer bytes|FILE"));
+            }
+            what = "tokenizer of " + modelDir;
         } else if (Files.isRegularFile(modelDir.resolve(Tokenizers.TOKENIZER_FILE))) {
             tok = Tokenizers.load(modelDir);
             what = "tokenizer " + modelDir.resolve(Tokenizers.TOKENIZER_FILE);
@@ -59,6 +69,16 @@ final class ModelTokenizer {
                     + vocab + " (" + modelDir + "); it is not this model's tokenizer");
         }
         return tok;
+    }
+
+    /** Whether the model (a folder or a GGUF file) carries a tokenizer of its own. */
+    static boolean carriesTokenizer(Path model) {
+        if (mamba4j.models.Models.isGguf(model)) {
+            try (GgufFile f = GgufFile.open(model)) {
+                return f.has(GgufTokenizer.MODEL) && !List.of("none", "no_vocab").contains(f.string(GgufTokenizer.MODEL));
+            }
+        }
+        return Files.isRegularFile(model.resolve(Tokenizers.TOKENIZER_FILE)) || isByteLevel(model);
     }
 
     /** Whether config.json carries the byte-level marker. */

@@ -35,7 +35,7 @@ import java.util.concurrent.Callable;
 @Command(name = "perplexity", description = {"Perplexity and bits per byte of a model on a text file, with a sliding window (as the transformers perplexity guide).",
         "Every token after the first is scored once, with up to --context tokens of context; windows start every --stride tokens."})
 final class PerplexityCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory (any architecture). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
+    @Option(names = "--model", required = true, description = "Checkpoint directory (any architecture), or a llama.cpp Mamba/Mamba-2 .gguf file. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
 
     @Option(names = "--text", required = true, description = "The text file (UTF-8).")

@@ -59,6 +59,62 @@ public final class AtomicFiles {
         }
     }
 
+    /** The body that fills a temporary directory. */
+    @FunctionalInterface
+    public interface DirectoryBody {
+        void write(Path dir) throws IOException;
+    }
+
+    /**
+     * Writes the directory {@code target} atomically: {@code body} fills a fresh temporary directory beside it, which is
+     * then renamed to {@code target}; an existing {@code target} (the caller decided it may go) is first renamed aside and
+     * removed only once the new one is in place. A failure leaves {@code target} as it was and no temporary directory.
+     *
+     * @throws UncheckedIOException when the directory cannot be written or renamed
+     */
+    public static void writeDirectory(Path target, DirectoryBody body) {
+        Path abs = target.toAbsolutePath().normalize();
+        Path parent = abs.getParent();
+        String base = "." + abs.getFileName() + "." + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong());
+        Path tmp = parent.resolve(base + ".tmp"), old = parent.resolve(base + ".old");
+        try {
+            Files.createDirectories(parent);
+            Files.createDirectory(tmp);
+            body.write(tmp);
+            if (Files.exists(abs, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                Files.move(abs, old, StandardCopyOption.ATOMIC_MOVE);
+                try {
+                    Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
+                } catch (IOException e) {
+                    Files.move(old, abs, StandardCopyOption.ATOMIC_MOVE);
+                    throw e;
+                }
+                deleteTree(old);
+            } else {
+                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
+            }
+            syncDirectory(parent);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + abs + ": " + e.getMessage(), e);
+        } finally {
+            try {
+                deleteTree(tmp);
+            } catch (IOException ignored) {
+                // the original failure is the one worth reporting
+            }
+        }
+    }
+
+    /** Deletes a file or a directory tree (links are removed, not followed); absent is fine. */
+    public static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS))
+            try (var s = Files.list(p)) {
+                for (Path c : s.toList()) deleteTree(c);
+            }
+        Files.delete(p);
+    }
+
     /** Makes the rename itself durable; not every platform can open a directory, which is fine. */
     private static void syncDirectory(Path dir) {
         try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {

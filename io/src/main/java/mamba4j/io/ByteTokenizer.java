@@ -5,9 +5,17 @@ import java.util.OptionalInt;
 
 /**
  * Byte-level "tokenizer" (vocabulary 256): a token is one byte of the UTF-8 encoding, as in MambaByte and
- * the byte-level models of the Mamba paper's DNA/audio-style experiments. There is no end-of-sequence token.
+ * the byte-level models of the Mamba paper's DNA/audio-style experiments. There is no end-of-sequence token unless one
+ * is given (a GGUF file of a byte-level model may name one).
  */
 public final class ByteTokenizer implements Tokenizer {
+    private final OptionalInt eos;
+
+    public ByteTokenizer() { this(OptionalInt.empty()); }
+
+    /** With {@code eos} as the end-of-sequence id (a byte). */
+    public ByteTokenizer(OptionalInt eos) { this.eos = eos; }
+
     @Override
     public int[] encode(String text) {
         byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
@@ -29,7 +37,7 @@ public final class ByteTokenizer implements Tokenizer {
     }
 
     @Override
-    public OptionalInt eosTokenId() { return OptionalInt.empty(); }
+    public OptionalInt eosTokenId() { return eos; }
 
     @Override
     public int vocabSize() { return 256; }

@@ -29,11 +29,31 @@ public final class CheckpointTensors implements AutoCloseable {
     private final Path source;
     private final List<SafetensorsFile> shards;
     private final Map<String, SafetensorsFile> byName; // in index (or file) order
+    private final Map<String, Tensor> inMemory;        // of(...): tensors already made (null for safetensors files)
+    private final AutoCloseable owner;                 // of(...): what holds their memory (a mapped file), or null
 
     private CheckpointTensors(Path source, List<SafetensorsFile> shards, Map<String, SafetensorsFile> byName) {
         this.source = source;
         this.shards = shards;
         this.byName = byName;
+        this.inMemory = null;
+        this.owner = null;
+    }
+
+    private CheckpointTensors(Path source, Map<String, Tensor> tensors, AutoCloseable owner) {
+        this.source = source;
+        this.shards = List.of();
+        this.byName = Map.of();
+        this.inMemory = tensors;
+        this.owner = owner;
+    }
+
+    /**
+     * A checkpoint whose tensors are given under their checkpoint names (e.g. a GGUF file's tensors mapped back to
+     * Hugging Face names and shapes); {@code source} names it in messages, {@code owner} (may be null) is closed with it.
+     */
+    public static CheckpointTensors of(Path source, java.util.SequencedMap<String, Tensor> tensors, AutoCloseable owner) {
+        return new CheckpointTensors(source.toAbsolutePath(), Collections.unmodifiableMap(new LinkedHashMap<>(tensors)), owner);
     }
 
     /**
@@ -111,25 +131,32 @@ public final class CheckpointTensors implements AutoCloseable {
     public Path source() { return source; }
 
     /** Tensor names in index order (or file order for a single file). */
-    public List<String> names() { return List.copyOf(byName.keySet()); }
+    public List<String> names() { return List.copyOf(inMemory != null ? inMemory.keySet() : byName.keySet()); }
 
-    public boolean contains(String name) { return byName.containsKey(name); }
+    public boolean contains(String name) { return inMemory != null ? inMemory.containsKey(name) : byName.containsKey(name); }
 
-    public DType dtype(String name) { return shard(name).dtype(name); }
+    public DType dtype(String name) { return inMemory != null ? given(name).dtype() : shard(name).dtype(name); }
 
-    public Shape shape(String name) { return shard(name).shape(name); }
+    public Shape shape(String name) { return inMemory != null ? given(name).shape() : shard(name).shape(name); }
 
     /** The tensor as a zero-copy, read-only view, valid until {@link #close()}. */
-    public Tensor get(String name) { return shard(name).get(name); }
+    public Tensor get(String name) { return inMemory != null ? given(name) : shard(name).get(name); }
 
-    /** The safetensors file holding {@code name}, for messages that name the file at fault. */
-    public Path file(String name) { return shard(name).path(); }
+    /** The file holding {@code name} (a safetensors shard, or the source of given tensors), for messages that name it. */
+    public Path file(String name) { return inMemory != null ? source : shard(name).path(); }
 
-    /** Number of safetensors files (1 unless sharded). */
-    public int shardCount() { return shards.size(); }
+    /** Number of files (1 unless sharded). */
+    public int shardCount() { return inMemory != null ? 1 : shards.size(); }
 
-    /** The {@code __metadata__} of the first shard (save_pretrained writes {@code {"format": "pt"}} to each). */
-    public Map<String, String> metadata() { return shards.getFirst().metadata(); }
+    /** The {@code __metadata__} of the first shard (save_pretrained writes {@code {"format": "pt"}} to each); empty for given tensors. */
+    public Map<String, String> metadata() { return inMemory != null ? Map.of() : shards.getFirst().metadata(); }
+
+    private Tensor given(String name) {
+        Tensor t = inMemory.get(name);
+        if (t == null)
+            throw new UserInputException("checkpoint " + source + ": no tensor '" + name + "' (it has " + inMemory.size() + " tensors)");
+        return t;
+    }
 
     private SafetensorsFile shard(String name) {
         SafetensorsFile f = byName.get(name);
@@ -142,5 +169,12 @@ public final class CheckpointTensors implements AutoCloseable {
     @Override
     public void close() {
         for (SafetensorsFile f : shards) f.close();
+        if (owner != null) {
+            try {
+                owner.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("cannot close " + source + ": " + e.getMessage(), e);
+            }
+        }
     }
 }

@@ -87,6 +87,21 @@ public final class HfTokenizer implements Tokenizer {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + p + ": " + e.getMessage(), e);
         }
+        return fromJson(p, bytes, eosId, eosToken);
+    }
+
+    /**
+     * A tokenizer from the bytes of a {@code tokenizer.json} built in memory (e.g. from a GGUF file's vocabulary);
+     * {@code source} names it in messages.
+     *
+     * @throws UserInputException naming {@code source} when the tokenizers library rejects the JSON or {@code eos} is
+     *     outside the vocabulary
+     */
+    public static HfTokenizer fromJson(Path source, byte[] tokenizerJson, OptionalInt eos) {
+        return fromJson(source.toAbsolutePath(), tokenizerJson, eos, null);
+    }
+
+    private static HfTokenizer fromJson(Path p, byte[] bytes, OptionalInt eosId, String eosToken) {
         Map<String, Integer> ids = new HashMap<>();
         int maxId = collectIds(p, parse(p, bytes), ids);
         OptionalInt eos = eosId;

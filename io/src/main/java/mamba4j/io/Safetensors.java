@@ -3,7 +3,8 @@ package mamba4j.io;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import mamba4j.core.Device;
+import mamba4j.core.DType;
+import mamba4j.core.Shape;
 import mamba4j.core.Tensor;
 
 import java.io.IOException;
@@ -45,12 +46,39 @@ public final class Safetensors {
 
     /** Same as {@link #write(Path, SequencedMap, Map)} with a chosen chunk size (tests exercise the chunking). */
     static void write(Path path, SequencedMap<String, Tensor> tensors, Map<String, String> metadata, int chunkBytes) {
+        SequencedMap<String, Source> sources = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            Tensor t = e.getValue();
+            if (!t.isHost())
+                throw new IllegalArgumentException("tensor '" + e.getKey() + "' is on " + t.device() + "; copy it to the CPU before saving");
+            sources.put(e.getKey(), new Source(t.dtype(), t.shape(), () -> t));
+        }
+        writeLazy(path, sources, metadata, chunkBytes);
+    }
+
+    /**
+     * A tensor to write whose value is made only when it is written ({@code value} is called once, and must return
+     * a host tensor of exactly this dtype and shape): a checkpoint converted to another dtype is written one tensor at a
+     * time, never whole in memory twice.
+     */
+    public record Source(DType dtype, Shape shape, java.util.function.Supplier<Tensor> value) {}
+
+    /** Same as {@link #write(Path, SequencedMap, Map)}, each tensor made as it is written. */
+    public static void writeLazy(Path path, SequencedMap<String, Source> tensors, Map<String, String> metadata) {
+        writeLazy(path, tensors, metadata, CHUNK_BYTES);
+    }
+
+    private static void writeLazy(Path path, SequencedMap<String, Source> tensors, Map<String, String> metadata, int chunkBytes) {
         byte[] header = header(tensors, metadata);
         AtomicFiles.write(path, out -> {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
             writeFully(out, len);
             writeFully(out, ByteBuffer.wrap(header));
-            for (Tensor t : tensors.values()) {
+            for (Map.Entry<String, Source> e : tensors.entrySet()) {
+                Tensor t = e.getValue().value().get();
+                if (t.dtype() != e.getValue().dtype() || !t.shape().equals(e.getValue().shape()))
+                    throw new IllegalStateException("tensor '" + e.getKey() + "' was declared " + e.getValue().dtype() + " "
+                            + e.getValue().shape() + ", its value is " + t);
                 MemorySegment data = t.segment();
                 for (long off = 0, n = data.byteSize(); off < n; off += chunkBytes)
                     writeFully(out, data.asSlice(off, Math.min(chunkBytes, n - off)).asByteBuffer());
@@ -59,25 +87,23 @@ public final class Safetensors {
     }
 
     /** The JSON header for {@code tensors}, space-padded to a multiple of 8 bytes. */
-    static byte[] header(SequencedMap<String, Tensor> tensors, Map<String, String> metadata) {
+    static byte[] header(SequencedMap<String, Source> tensors, Map<String, String> metadata) {
         ObjectNode root = SafetensorsFile.JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode m = root.putObject(SafetensorsFile.METADATA_KEY);
             new java.util.TreeMap<>(metadata).forEach(m::put); // sorted: the same bytes for the same content, whatever the map (Map.of has no stable order)
         }
         long offset = 0;
-        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+        for (Map.Entry<String, Source> e : tensors.entrySet()) {
             String name = e.getKey();
-            Tensor t = e.getValue();
+            Source t = e.getValue();
             if (name == null || name.isEmpty() || name.equals(SafetensorsFile.METADATA_KEY))
                 throw new IllegalArgumentException("invalid tensor name '" + name + "' for safetensors");
-            if (!t.isHost())
-                throw new IllegalArgumentException("tensor '" + name + "' is on " + t.device() + "; copy it to the CPU before saving");
             ObjectNode entry = root.putObject(name);
             entry.put("dtype", t.dtype().safetensorsName());
             ArrayNode shape = entry.putArray("shape");
             for (long d : t.shape().dims()) shape.add(d);
-            long end = offset + t.byteSize();
+            long end = offset + t.shape().numel() * t.dtype().byteSize();
             entry.putArray("data_offsets").add(offset).add(end);
             offset = end;
         }

@@ -4,7 +4,9 @@ import mamba4j.core.Backend;
 import mamba4j.core.UserInputException;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
+import mamba4j.io.GgufFile;
 import mamba4j.models.discrete.PhiMambaCheckpoint;
+import mamba4j.models.gguf.MambaGguf;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Loader;
 import mamba4j.models.mamba1.Mamba1Model;
@@ -15,6 +17,7 @@ import mamba4j.nn.TrainableModel;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.function.Supplier;
 
 /** The registry: picks the architecture from config.json ("model_type", or the original state-spaces keys). */
 public final class Models {
@@ -26,10 +29,16 @@ public final class Models {
     }
 
     public static JsonConfig readConfig(Path dir) {
-        if (!Files.isDirectory(dir)) throw new UserInputException("--model " + dir + ": not a directory");
+        if (!Files.isDirectory(dir))
+            throw new UserInputException("--model " + dir + ": not a directory (a checkpoint folder with config.json) or a .gguf file");
         Path file = dir.resolve("config.json");
         if (!Files.exists(file)) throw new UserInputException("--model " + dir + ": no config.json in this directory");
         return JsonConfig.read(file);
+    }
+
+    /** True when {@code path} is a GGUF file (llama.cpp's format) rather than a checkpoint folder. */
+    public static boolean isGguf(Path path) {
+        return Files.isRegularFile(path) && (path.getFileName().toString().endsWith(".gguf") || GgufFile.isGguf(path));
     }
 
     /** Architecture name as config.json declares it. */
@@ -40,58 +49,48 @@ public final class Models {
     }
 
     /**
-     * Loads the model of a checkpoint folder. A folder mamba4j wrote as a training checkpoint carries
+     * Loads the model of a checkpoint folder, or of a llama.cpp Mamba-1/Mamba-2 GGUF file (read as the Hugging Face
+     * checkpoint it corresponds to, {@link MambaGguf}). A folder mamba4j wrote as a training checkpoint carries
      * {@code checksums.json}; it is verified first, so a corrupt or edited file is refused, named.
      */
     public static Loaded load(Path dir, Backend backend) {
+        if (isGguf(dir)) {
+            MambaGguf.Checkpoint c = MambaGguf.open(dir);
+            return build(c.config(), () -> c.tensors(), backend);
+        }
+        if (Files.isRegularFile(dir))
+            throw new UserInputException("--model " + dir + ": a file that is not GGUF; pass a checkpoint folder (config.json and "
+                    + "*.safetensors) or a .gguf file");
         JsonConfig json = readConfig(dir);
         if (mamba4j.io.Checksums.present(dir)) mamba4j.io.Checksums.verify(dir);
+        return build(json, () -> CheckpointTensors.open(dir), backend);
+    }
+
+    /** The model config.json describes, over the tensors {@code open} gives (closed again if the model cannot be built). */
+    private static Loaded build(JsonConfig json, Supplier<CheckpointTensors> open, Backend backend) {
         String type = json.optString("model_type",
                 Mamba2Loader.isOriginalConfig(json) ? "mamba2" : Mamba1Loader.isOriginalConfig(json) ? "mamba" : "");
-        return switch (type) {
-            case "mamba" -> {
-                Mamba1Config cfg = Mamba1Loader.config(json);
-                CheckpointTensors ck = CheckpointTensors.open(dir);
-                try {
-                    yield new Loaded(Mamba1Loader.load(cfg, ck, backend), cfg, ck, json);
-                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
-                    ck.close();
-                    throw ex;
-                }
-            }
-            case "mamba2" -> {
-                Mamba2Config cfg = Mamba2Loader.config(json);
-                CheckpointTensors ck = CheckpointTensors.open(dir);
-                try {
-                    yield new Loaded(Mamba2Loader.load(cfg, ck, backend), cfg, ck, json);
-                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
-                    ck.close();
-                    throw ex;
-                }
-            }
+        Record cfg = switch (type) {
+            case "mamba" -> Mamba1Loader.config(json);
+            case "mamba2" -> Mamba2Loader.config(json);
+            case "phi", "llama", "gpt2" -> mamba4j.models.teachers.TeacherLoader.config(json);   // Transformer teachers
+            case PhiMambaCheckpoint.MODEL_TYPE, PhiMambaCheckpoint.LLAMA_MODEL_TYPE -> PhiMambaCheckpoint.readConfig(json);   // MOHAWK students
             case "" -> throw new UserInputException(json.file() + ": no \"model_type\" key (and not an original state-spaces Mamba config with \"d_model\")");
-            case "phi", "llama", "gpt2" -> {   // Transformer teachers
-                Record cfg = mamba4j.models.teachers.TeacherLoader.config(json);
-                CheckpointTensors ck = CheckpointTensors.open(dir);
-                try {
-                    yield new Loaded(mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend), cfg, ck, json);
-                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
-                    ck.close();
-                    throw ex;
-                }
-            }
-            case PhiMambaCheckpoint.MODEL_TYPE, PhiMambaCheckpoint.LLAMA_MODEL_TYPE -> {   // MOHAWK students
-                PhiMambaCheckpoint.Config cfg = PhiMambaCheckpoint.readConfig(json);
-                CheckpointTensors ck = CheckpointTensors.open(dir);
-                try {
-                    yield new Loaded(PhiMambaCheckpoint.load(json, ck, backend), cfg, ck, json);
-                } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
-                    ck.close();
-                    throw ex;
-                }
-            }
             default -> throw new UserInputException(json.file() + ": unknown model_type \"" + type + "\"; supported: mamba, mamba2, phi, llama, gpt2, phi-mamba, llama-mamba");
         };
+        CheckpointTensors ck = open.get();
+        try {
+            CausalLM model = switch (cfg) {
+                case Mamba1Config c -> Mamba1Loader.load(c, ck, backend);
+                case Mamba2Config c -> Mamba2Loader.load(c, ck, backend);
+                case PhiMambaCheckpoint.Config c -> PhiMambaCheckpoint.load(json, ck, backend);
+                default -> mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend);
+            };
+            return new Loaded(model, cfg, ck, json);
+        } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
+            ck.close();
+            throw ex;
+        }
     }
 
     /**

@@ -9,7 +9,7 @@ import java.util.concurrent.CountDownLatch;
 
 @Command(name = "serve", description = "An OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics) with continuous batching.")
 public final class ServeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json, weights, tokenizer.json unless byte-level). Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
+    @Option(names = "--model", required = true, description = "Checkpoint directory (config.json, weights, tokenizer.json unless byte-level), or a llama.cpp Mamba/Mamba-2 .gguf file. Or a Hugging Face model ORG/NAME[@REVISION]: found in the Hugging Face cache, else downloaded into it.")
     Path model;
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;

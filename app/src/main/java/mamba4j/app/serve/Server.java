@@ -42,7 +42,12 @@ public final class Server implements AutoCloseable {
         loaded = Models.load(o.model(), backend);
         try {
             int vocab = loaded.model().vocabSize();
-            if (Files.isRegularFile(o.model().resolve(Tokenizers.TOKENIZER_FILE))) tokenizer = Tokenizers.load(o.model());
+            if (mamba4j.models.Models.isGguf(o.model())) {
+                try (mamba4j.io.GgufFile f = mamba4j.io.GgufFile.open(o.model())) {
+                    tokenizer = mamba4j.io.GgufTokenizer.load(f).orElseThrow(() -> new UserInputException("--model " + o.model()
+                            + ": the GGUF file carries no tokenizer ('tokenizer.ggml.model' is absent or \"none\"); a model is served with one"));
+                }
+            } else if (Files.isRegularFile(o.model().resolve(Tokenizers.TOKENIZER_FILE))) tokenizer = Tokenizers.load(o.model());
             else if (vocab <= 256) tokenizer = new ByteTokenizer();
             else throw new UserInputException("--model " + o.model() + ": no " + Tokenizers.TOKENIZER_FILE + " for its vocabulary of " + vocab
                     + " ids (only byte-level models, vocabulary <= 256, are served without one)");

@@ -34,7 +34,7 @@ class FuzzSeedsTest {
     static final Path REPO = Path.of(System.getProperty("mamba4j.repo", ".."));
     static final List<String> TARGETS = List.of("SafetensorsFuzzTestInputs/single", "ShardedCheckpointFuzzTestInputs/sharded",
             "ConfigFuzzTestInputs/configJson", "TokenizerFuzzTestInputs/tokenizer", "PlanFuzzTestInputs/plan",
-            "PresetFuzzTestInputs/preset", "TrainerStateFuzzTestInputs/trainerState");
+            "PresetFuzzTestInputs/preset", "TrainerStateFuzzTestInputs/trainerState", "GgufFuzzTestInputs/gguf");
 
     @Test
     void everyTargetHasSeedsItsReaderAccepts() throws IOException {
@@ -52,6 +52,15 @@ class FuzzSeedsTest {
             for (Path p : seeds(s)) new PlanFuzzTest().plan(Files.readAllBytes(p));
         }
         mamba4j.nn.TrainerState.read(ROOT.resolve("TrainerStateFuzzTestInputs/trainerState/seed-valid"));
+        try (Stream<Path> s = Files.list(ROOT.resolve(TARGETS.get(7)))) {
+            for (Path p : seeds(s))
+                try (mamba4j.io.GgufFile f = mamba4j.io.GgufFile.open(p)) {
+                    for (String n : f.tensorNames()) f.get(n);
+                    mamba4j.io.GgufTokenizer.load(f).ifPresent(mamba4j.io.Tokenizer::close);
+                    if (f.value("general.architecture").map(v -> v.asString().startsWith("mamba")).orElse(false))
+                        mamba4j.models.Models.load(p, mamba4j.core.Backends.reference()).close();
+                }
+        }
         try (Stream<Path> s = Files.list(ROOT.resolve("PresetFuzzTestInputs/preset"))) {
             for (Path p : seeds(s)) mamba4j.app.PresetAccess.read(p);
         }
@@ -86,6 +95,62 @@ class FuzzSeedsTest {
             return Files.readAllBytes(f);
         } finally {
             Files.deleteIfExists(f);
+        }
+    }
+
+    static void writeGgufSeeds(String target) throws IOException {
+        mamba4j.core.Backend cpu = Backends.get("cpu");
+        Path m1 = Files.createTempFile("seed", ".gguf"), m2 = Files.createTempFile("seed", ".gguf"), any = Files.createTempFile("seed", ".gguf");
+        try {
+            Mamba1Config c1 = new Mamba1Config(256, 256, 16, 4, 2, 2, 4, 1, false, true, 1e-5, false, 0);
+            mamba4j.models.gguf.MambaGguf.write(Mamba1Init.random(c1, DType.F32, 1, cpu), m1, DType.F16, mamba4j.io.GgufTokenizer.byteLevel(0), "seed");
+            // the same file with one out_proj as Q8_0 blocks (rows of E = 32 elements: one block each)
+            try (mamba4j.io.GgufFile f = mamba4j.io.GgufFile.open(m1)) {
+                java.util.List<mamba4j.io.GgufWriter.Entry> t = new java.util.ArrayList<>();
+                for (String n : f.tensorNames()) {
+                    Tensor v = f.get(n).copy();
+                    if (n.equals("blk.1.ssm_out.weight")) {
+                        byte[] q = mamba4j.io.GgufQuant.quantizeQ8_0(v.toFloatArray());
+                        t.add(new mamba4j.io.GgufWriter.Entry(n, mamba4j.io.GgufType.Q8_0, v.shape().dims(), () -> java.lang.foreign.MemorySegment.ofArray(q)));
+                    } else t.add(mamba4j.io.GgufWriter.Entry.of(n, v));
+                }
+                mamba4j.io.GgufWriter.write(any, new LinkedHashMap<>(f.metadata()), t);
+            }
+            put(target, "seed-mamba1-bytes-q8", Files.readAllBytes(any));
+            mamba4j.models.mamba2.Mamba2Config c2 = new mamba4j.models.mamba2.Mamba2Config(8, 8, 8, 4, 2, 2, 2, 8, 4, false, true, 1e-5, true,
+                    0, Double.POSITIVE_INFINITY, 256, 1, 0, true);
+            var vocab = new LinkedHashMap<String, mamba4j.io.GgufValue>();
+            vocab.put(mamba4j.io.GgufTokenizer.MODEL, mamba4j.io.GgufValue.string("gpt2"));
+            vocab.put(mamba4j.io.GgufTokenizer.PRE, mamba4j.io.GgufValue.string("gpt-2"));
+            vocab.put(mamba4j.io.GgufTokenizer.TOKENS, mamba4j.io.GgufValue.array(mamba4j.io.GgufArray.ofStrings(
+                    List.of("I", "t", "i", "s", "Ġ", "It", "is", "<|endoftext|>"))));
+            vocab.put(mamba4j.io.GgufTokenizer.TOKEN_TYPE, mamba4j.io.GgufValue.array(mamba4j.io.GgufArray.ofLongs(
+                    mamba4j.io.GgufValueType.INT32, 1, 1, 1, 1, 1, 1, 1, 3)));
+            vocab.put(mamba4j.io.GgufTokenizer.MERGES, mamba4j.io.GgufValue.array(mamba4j.io.GgufArray.ofStrings(List.of("I t", "i s"))));
+            vocab.put(mamba4j.io.GgufTokenizer.EOS, mamba4j.io.GgufValue.u32(7));
+            vocab.put(mamba4j.io.GgufTokenizer.ADD_BOS, mamba4j.io.GgufValue.bool(false));
+            mamba4j.models.gguf.MambaGguf.write(mamba4j.models.mamba2.Mamba2Init.random(c2, DType.F32, 2, cpu), m2, DType.BF16, vocab, "seed");
+            put(target, "seed-mamba2-gpt2-vocab", Files.readAllBytes(m2));
+            var meta = new LinkedHashMap<String, mamba4j.io.GgufValue>();
+            meta.put("general.architecture", mamba4j.io.GgufValue.string("test"));
+            meta.put("general.alignment", mamba4j.io.GgufValue.u32(64));
+            meta.put("t.u8", mamba4j.io.GgufValue.u8(200));
+            meta.put("t.i16", mamba4j.io.GgufValue.i16(-3));
+            meta.put("t.u64", mamba4j.io.GgufValue.u64(-1));
+            meta.put("t.f64", mamba4j.io.GgufValue.f64(0.5));
+            meta.put("t.bools", mamba4j.io.GgufValue.array(mamba4j.io.GgufArray.ofBools(true, false)));
+            meta.put("t.nested", mamba4j.io.GgufValue.array(mamba4j.io.GgufArray.ofArrays(List.of(
+                    mamba4j.io.GgufArray.ofStrings(List.of("a")), mamba4j.io.GgufArray.ofDoubles(mamba4j.io.GgufValueType.FLOAT32, 1.5)))));
+            byte[] q4 = new byte[18];
+            mamba4j.io.GgufWriter.write(any, meta, List.of(
+                    mamba4j.io.GgufWriter.Entry.of("h", Tensor.of(new float[] {1, -2, 3}, 3).to(DType.F16)),
+                    mamba4j.io.GgufWriter.Entry.of("b", Tensor.of(new float[] {1, 2, 3, 4}, 2, 2).to(DType.BF16)),
+                    new mamba4j.io.GgufWriter.Entry("q", mamba4j.io.GgufType.Q4_0, new long[] {32}, () -> java.lang.foreign.MemorySegment.ofArray(q4))));
+            put(target, "seed-every-type", Files.readAllBytes(any));
+        } finally {
+            Files.deleteIfExists(m1);
+            Files.deleteIfExists(m2);
+            Files.deleteIfExists(any);
         }
     }
 
@@ -141,6 +206,10 @@ class FuzzSeedsTest {
                 try (InputStream in = FuzzSeedsTest.class.getResourceAsStream("/" + dir + "/" + name + ".json")) {
                     put(dir.equals("plans") ? TARGETS.get(4) : TARGETS.get(5), "seed-" + name, in.readAllBytes());
                 }
+
+        // GGUF: a Mamba-1 (byte-level vocabulary, untied head, a Q8_0 matrix) and a Mamba-2 (gpt2 vocabulary with merges)
+        // as mamba4j writes them for llama.cpp, and a file of every metadata type with F16/BF16/Q4_0 tensors
+        writeGgufSeeds(TARGETS.get(7));
 
         // trainer.json: as a run writes it, and at its first step
         Path tj = Files.createTempFile("trainer", ".json");

@@ -1,0 +1,117 @@
+package mamba4j.app;
+
+import mamba4j.testkit.Repo;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code scripts/llama-side-by-side.sh} without a llama.cpp build (none is on the CI machines): the reference table and
+ * what it says about it, every argument error (one line, status 2), and — with stand-ins for llama-bench and mamba4j
+ * that print what the real ones print — the interleaving, the arguments both engines get and the ratio table.
+ */
+class LlamaSideBySideScriptTest {
+    @TempDir Path dir;
+    static final Path SCRIPT = Repo.root().resolve("scripts/llama-side-by-side.sh");
+
+    record Run(int status, String out, String err) {}
+
+    private Run run(Map<String, String> env, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("bash", SCRIPT.toString()));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
+        pb.environment().remove("LLAMA_CPP");
+        pb.environment().remove("MAMBA4J");
+        pb.environment().putAll(env);
+        Path out = dir.resolve("stdout.txt"), err = dir.resolve("stderr.txt");
+        pb.redirectOutput(out.toFile()).redirectError(err.toFile());
+        Process p = pb.start();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the script finishes");
+        return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
+    }
+
+    private static void error(Run r, String fragment) {
+        assertEquals(2, r.status(), r.out() + r.err());
+        assertTrue(r.err().startsWith("error: ") && r.err().strip().lines().count() == 1, "one line: " + r.err());
+        assertTrue(r.err().contains(fragment), "<" + fragment + "> in " + r.err());
+    }
+
+    @Test
+    void withoutLlamaCppItPrintsTheReferenceTableAndSaysSo() throws Exception {
+        Run r = run(Map.of());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().startsWith("LLAMA_CPP is not set, so nothing was run: this is the reference table of issue 16"), r.out());
+        for (String row : List.of("| mamba-130m f32 | 242 / 246 | 532 / 448 | 59.9 / 60.6 | 56.5 / 54.8 |",
+                "| mamba2-130m f16 | 740 / 727 |", "| mamba-370m f32 | 88 / 97 | 156 / 171 | 18.7 / 21.0 | 20.1 / 22.5 |"))
+            assertTrue(r.out().contains(row), "<" + row + "> in " + r.out());
+        Run help = run(Map.of(), "--help");
+        assertEquals(0, help.status());
+        assertTrue(help.out().contains("--threads N") && help.out().contains("LLAMA_CPP"), help.out());
+    }
+
+    @Test
+    void argumentErrorsAreOneLine() throws Exception {
+        error(run(Map.of(), "--threads", "0"), "--threads 0: expected a positive integer");
+        error(run(Map.of(), "--prompt=12x"), "--prompt 12x: expected a positive integer");
+        error(run(Map.of(), "--rounds"), "--rounds needs a value");
+        error(run(Map.of(), "--bogus"), "unknown option --bogus");
+        error(run(Map.of(), "absent.gguf"), "absent.gguf: no such GGUF file");
+        error(run(Map.of("LLAMA_CPP", dir.toString())), "LLAMA_CPP=" + dir + ": no llama-bench in it");
+    }
+
+    /** Stand-ins print what llama-bench -o jsonl and mamba4j bench print, and log each call in order. */
+    @Test
+    void interleavesBothEnginesAndPrintsTheRatios() throws Exception {
+        Path log = dir.resolve("calls.log");
+        Path bin = Files.createDirectories(dir.resolve("llama/bin"));
+        script(bin.resolve("llama-bench"), """
+                echo "llama $*" >> %s
+                echo '{"build_commit": "x", "n_prompt": 512, "n_gen": 0, "avg_ts": 100.000000, "stddev_ts": 0.0}'
+                echo '{"build_commit": "x", "n_prompt": 0, "n_gen": 128, "avg_ts": 50.000000, "stddev_ts": 0.0}'
+                """.formatted(log));
+        Path fake = dir.resolve("fake-mamba4j");
+        script(fake, """
+                echo "mamba4j $*" >> %s
+                echo "model $3, backend cpu"
+                echo "prefill  batch 1, 512 tokens: 150.0 tok/s (3.41 s, best of 3)"
+                echo "decode   batch 1: 40.0 tok/s (40.0 steps/s, 25.00 ms/step, 55%% of the bandwidth bound), state 1.0 KB"
+                """.formatted(log));
+        Path a = Files.writeString(dir.resolve("a.gguf"), "GGUF"), b = Files.writeString(dir.resolve("b.gguf"), "GGUF");
+        Run r = run(Map.of("LLAMA_CPP", dir.resolve("llama").toString(), "MAMBA4J", fake.toString()), a.toString(), b.toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("| a | 100.000000 / 100.000000 | 150.0 / 150.0 | 1.50x | 50.000000 / 50.000000 | 40.0 / 40.0 | 0.80x |"), r.out());
+        assertTrue(r.out().contains("| b |"), r.out());
+        List<String> calls = Files.readAllLines(log);
+        assertEquals(8, calls.size(), "2 rounds × 2 files × 2 engines: " + calls);
+        assertEquals("llama -m " + a + " -p 512 -n 128 -t 2 -r 1 -o jsonl", calls.get(0));
+        assertEquals("mamba4j bench --model " + a + " --threads 2 --batch 1 --prompt-len 512 --decode-tokens 128", calls.get(1));
+        assertTrue(calls.get(2).startsWith("llama -m " + b) && calls.get(3).startsWith("mamba4j bench --model " + b)
+                && calls.get(4).startsWith("llama -m " + a), "interleaved: " + calls);
+        Files.delete(log);
+        Run t = run(Map.of("LLAMA_CPP", bin.toString(), "MAMBA4J", fake.toString()), "--threads", "4", "--rounds", "1", a.toString());
+        assertEquals(0, t.status(), t.err());
+        assertEquals(List.of("llama -m " + a + " -p 512 -n 128 -t 4 -r 1 -o jsonl",
+                "mamba4j bench --model " + a + " --threads 4 --batch 1 --prompt-len 512 --decode-tokens 128"), Files.readAllLines(log));
+        script(bin.resolve("llama-bench"), "echo 'not json'");
+        Run bad = run(Map.of("LLAMA_CPP", bin.toString(), "MAMBA4J", fake.toString()), a.toString());
+        assertEquals(2, bad.status(), bad.err());
+        String last = bad.err().strip().lines().reduce((x, y) -> y).orElse("");   // after the progress lines
+        assertTrue(last.startsWith("error: could not read prefill and decode tok/s from llama-bench's output for " + a), bad.err());
+    }
+
+    private static void script(Path p, String body) throws IOException {
+        Files.writeString(p, "#!/usr/bin/env bash\n" + body, StandardCharsets.UTF_8);
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+}
