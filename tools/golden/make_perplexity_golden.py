@@ -56,7 +56,9 @@ def load(folder):
     cls = {"phi": tf.PhiForCausalLM, "llama": tf.LlamaForCausalLM, "gpt2": tf.GPT2LMHeadModel}[mt]
     model = cls.from_pretrained(folder, dtype=torch.float64, attn_implementation="eager").eval()
     if mt in ("phi", "llama"):
-        tg.fix_rotary_f64(model, cfg.get("rope_theta", 10000.0))
+        # transformers 5 writes the base under rope_parameters (gqa_untied's is 500, not the default)
+        theta = cfg.get("rope_theta") or (cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0)
+        tg.fix_rotary_f64(model, theta)
     return model, tg.float64_everywhere
 
 
