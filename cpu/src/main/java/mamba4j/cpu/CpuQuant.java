@@ -1,0 +1,274 @@
+package mamba4j.cpu;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import mamba4j.core.DType;
+import mamba4j.core.Quant;
+import mamba4j.core.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+import static mamba4j.cpu.CpuKernels.LE;
+import static mamba4j.cpu.CpuKernels.S;
+import static mamba4j.cpu.CpuKernels.VL;
+
+/**
+ * Linear and embedding with block-quantised weights (Q8_0, Q4_0: ggml's layouts, see {@link Quant}). Same as
+ * Reference linear / embedding, which dequantise element by element; differs in dequantising a block (32 weights) at
+ * a time in vector registers and in summing in float in another order. The dequantised weights are exact floats,
+ * so only the summation order differs (the conformance suite holds it to the F32 tolerance).
+ *
+ * <ul>
+ * <li><b>Decode</b> (M &lt; {@link #GEMM_ROWS}): a GEMV that streams each weight byte once — 34 bytes per 32 weights
+ *     (Q8_0), 18 (Q4_0) — widening the quants to floats in registers ({@code B2F}), one scale FMA per block. Threads
+ *     split the rows of w in groups of {@link #R}; each group's 4 row streams are read side by side (4 reads in flight)
+ *     and share every load of x. With M &gt; 1 the group is dequantised once into an L1 scratch and each x row runs
+ *     over it in F32, so the weights are decoded once per group, not once per x row.</li>
+ * <li><b>Prefill</b> (M ≥ {@link #GEMM_ROWS}): w is dequantised straight into the packed panels of {@link CpuGemm}
+ *     (the layout its transB packing writes) and the packed GEMM runs unchanged: N·K conversions against 2·M·N·K
+ *     flops. The alternative llama.cpp uses — quantise x to int8 per block and multiply in integers — loses here: the
+ *     Vector API has no int8 dot product (VNNI), and widening products cost more than the F32 FMAs
+ *     (cpu/src/test QuantLab measures both).</li>
+ * </ul>
+ * Vector widths of 8 and 16 floats (AVX2, AVX-512) take these paths; other widths run the reference's scalar loop.
+ */
+final class CpuQuant {
+    private CpuQuant() {}
+
+    private static final int QK = Quant.QK;
+    /** At and above this many x rows the packed GEMM wins over the GEMV (QuantLab, 2-vCPU Zen 4/5). */
+    static final int GEMM_ROWS = 16;
+    /** Weight rows per GEMV group. */
+    static final int R = 4;
+    /** Bytes of VL quants: the byte species whose B2F conversion fills one float vector. */
+    private static final VectorSpecies<Byte> BS = VL == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
+    /** Whether this vector width has the kernels below (8 or 16 floats). */
+    static final boolean SUPPORTED = VL == 8 || VL == 16;
+
+    /** Per-thread scratch: dequantised weight rows (R·K floats) and x's rows. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    private static float[] scratch(int slot, int size) {
+        float[][] sc = SCRATCH.get();
+        if (sc[slot].length < size) sc[slot] = new float[size];
+        return sc[slot];
+    }
+
+    // ================================================================ linear
+
+    /** out (M, N) = x (M, K) · dequant(w) (N, K)ᵀ + bias for a Q8_0 or Q4_0 w. */
+    static void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        int m = x.size(0), k = x.size(1), n = w.size(0);
+        if (m >= GEMM_ROWS) prefill(x, w, out, m, k, n);
+        else decode(x, w, out, m, k, n);
+        if (bias != null) addBias(bias, out, m, n);
+    }
+
+    private static void addBias(Tensor bias, Tensor out, int m, int n) {
+        MemorySegment bs = bias.segment(), os = out.segment();
+        Parallel.forRange(m, 16, (long) m * n, (r0, r1) -> {
+            for (int i = r0; i < r1; i++) {
+                int j = 0, bound = S.loopBound(n);
+                for (; j < bound; j += VL) {
+                    long o = ((long) i * n + j) * 4;
+                    FloatVector.fromMemorySegment(S, os, o, LE).add(FloatVector.fromMemorySegment(S, bs, j * 4L, LE)).intoMemorySegment(os, o, LE);
+                }
+                for (; j < n; j++) os.setAtIndex(Tensor.F32, (long) i * n + j, os.getAtIndex(Tensor.F32, (long) i * n + j) + bs.getAtIndex(Tensor.F32, j));
+            }
+        });
+    }
+
+    /** The GEMV: groups of R weight rows per step, split across threads. */
+    static void decode(Tensor x, Tensor w, Tensor out, int m, int k, int n) {
+        MemorySegment xs = x.segment(), ws = w.segment(), os = out.segment();
+        DType t = w.dtype();
+        long rowBytes = t.byteCount(k);
+        int blocks = k / QK;
+        Parallel.forRange(n, R, (long) m * n * k, (n0, n1) -> {
+            float[] wf = m > 1 ? scratch(0, R * k) : null;
+            int j = n0;
+            for (; j + R <= n1; j += R) {
+                long wOff = j * rowBytes;
+                if (m == 1) {
+                    if (t == DType.Q8_0) dot4Q8_0(xs, 0, ws, wOff, rowBytes, blocks, os, j);
+                    else dot4Q4_0(xs, 0, ws, wOff, rowBytes, blocks, os, j);
+                } else {
+                    for (int b = 0; b < R; b++) dequantRow(t, ws, wOff + b * rowBytes, blocks, wf, b * k);
+                    for (int i = 0; i < m; i++) dot4F32(xs, (long) i * k * 4, wf, k, os, (long) i * n + j);
+                }
+            }
+            for (; j < n1; j++) {                                          // the last rows of a thread's range
+                float[] row = scratch(1, k);
+                dequantRow(t, ws, j * rowBytes, blocks, row, 0);
+                for (int i = 0; i < m; i++) os.setAtIndex(Tensor.F32, (long) i * n + j, dot1F32(xs, (long) i * k * 4, row, k));
+            }
+        });
+    }
+
+    /** out[o + b] = x · w_b for the R = 4 Q8_0 rows from wOff (x one F32 row at byte xa): 4 streams, one x load per 4 FMAs. */
+    private static void dot4Q8_0(MemorySegment xs, long xa, MemorySegment ws, long wOff, long rowBytes, int blocks, MemorySegment os, long o) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+        long w1 = wOff + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+        for (int blk = 0; blk < blocks; blk++) {
+            long bo = blk * 34L, xo = xa + blk * (QK * 4L);
+            FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0;
+            for (int h = 0; h < QK; h += VL) {
+                FloatVector xv = FloatVector.fromMemorySegment(S, xs, xo + h * 4L, LE);
+                t0 = q8(ws, wOff + bo + 2 + h).fma(xv, t0);
+                t1 = q8(ws, w1 + bo + 2 + h).fma(xv, t1);
+                t2 = q8(ws, w2 + bo + 2 + h).fma(xv, t2);
+                t3 = q8(ws, w3 + bo + 2 + h).fma(xv, t3);
+            }
+            c0 = t0.fma(scale(ws, wOff + bo), c0);
+            c1 = t1.fma(scale(ws, w1 + bo), c1);
+            c2 = t2.fma(scale(ws, w2 + bo), c2);
+            c3 = t3.fma(scale(ws, w3 + bo), c3);
+        }
+        store4(os, o, c0, c1, c2, c3);
+    }
+
+    /**
+     * out[o + b] = x · w_b for the R = 4 Q4_0 rows from wOff. Of VL quant bytes at qs + h, the low nibbles are elements
+     * h .. h+VL and the high nibbles elements 16+h .. 16+h+VL (ggml's order).
+     */
+    private static void dot4Q4_0(MemorySegment xs, long xa, MemorySegment ws, long wOff, long rowBytes, int blocks, MemorySegment os, long o) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+        long w1 = wOff + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+        for (int blk = 0; blk < blocks; blk++) {
+            long bo = blk * 18L, xo = xa + blk * (QK * 4L);
+            FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0;
+            for (int h = 0; h < QK / 2; h += VL) {
+                FloatVector xl = FloatVector.fromMemorySegment(S, xs, xo + h * 4L, LE);
+                FloatVector xh = FloatVector.fromMemorySegment(S, xs, xo + (QK / 2 + h) * 4L, LE);
+                ByteVector q = ByteVector.fromMemorySegment(BS, ws, wOff + bo + 2 + h, LE);
+                t0 = hi(q).fma(xh, lo(q).fma(xl, t0));
+                q = ByteVector.fromMemorySegment(BS, ws, w1 + bo + 2 + h, LE);
+                t1 = hi(q).fma(xh, lo(q).fma(xl, t1));
+                q = ByteVector.fromMemorySegment(BS, ws, w2 + bo + 2 + h, LE);
+                t2 = hi(q).fma(xh, lo(q).fma(xl, t2));
+                q = ByteVector.fromMemorySegment(BS, ws, w3 + bo + 2 + h, LE);
+                t3 = hi(q).fma(xh, lo(q).fma(xl, t3));
+            }
+            c0 = t0.fma(scale(ws, wOff + bo), c0);
+            c1 = t1.fma(scale(ws, w1 + bo), c1);
+            c2 = t2.fma(scale(ws, w2 + bo), c2);
+            c3 = t3.fma(scale(ws, w3 + bo), c3);
+        }
+        store4(os, o, c0, c1, c2, c3);
+    }
+
+    private static void store4(MemorySegment os, long o, FloatVector c0, FloatVector c1, FloatVector c2, FloatVector c3) {
+        os.setAtIndex(Tensor.F32, o, VMath.sum(c0));
+        os.setAtIndex(Tensor.F32, o + 1, VMath.sum(c1));
+        os.setAtIndex(Tensor.F32, o + 2, VMath.sum(c2));
+        os.setAtIndex(Tensor.F32, o + 3, VMath.sum(c3));
+    }
+
+    /** VL int8 quants at byte {@code off}, widened to floats. */
+    private static FloatVector q8(MemorySegment ws, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(BS, ws, off, LE).convertShape(VectorOperators.B2F, S, 0);
+    }
+
+    /** Low nibbles − 8, as floats. */
+    private static FloatVector lo(ByteVector q) {
+        return (FloatVector) q.and((byte) 0x0f).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0);
+    }
+
+    /** High nibbles − 8, as floats. */
+    private static FloatVector hi(ByteVector q) {
+        return (FloatVector) q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0);
+    }
+
+    /** The block's f16 scale d at byte {@code off}, broadcast. */
+    private static FloatVector scale(MemorySegment ws, long off) {
+        return FloatVector.broadcast(S, Float.float16ToFloat(ws.get(Tensor.I16, off)));
+    }
+
+    /** dst[dOff ..] = the {@code blocks} blocks of the row at byte {@code off}, dequantised (d · q, exact in float). */
+    static void dequantRow(DType t, MemorySegment ws, long off, int blocks, float[] dst, int dOff) {
+        if (t == DType.Q8_0) {
+            for (int blk = 0; blk < blocks; blk++) {
+                long o = off + blk * 34L;
+                FloatVector d = scale(ws, o);
+                int at = dOff + blk * QK;
+                for (int h = 0; h < QK; h += VL) q8(ws, o + 2 + h).mul(d).intoArray(dst, at + h);
+            }
+        } else {
+            for (int blk = 0; blk < blocks; blk++) {
+                long o = off + blk * 18L;
+                FloatVector d = scale(ws, o);
+                int at = dOff + blk * QK;
+                for (int h = 0; h < QK / 2; h += VL) {
+                    ByteVector q = ByteVector.fromMemorySegment(BS, ws, o + 2 + h, LE);
+                    lo(q).mul(d).intoArray(dst, at + h);
+                    hi(q).mul(d).intoArray(dst, at + QK / 2 + h);
+                }
+            }
+        }
+    }
+
+    /** out[o + b] = x · w_b for the 4 dequantised rows of wf (row b at b·k). */
+    private static void dot4F32(MemorySegment xs, long xa, float[] wf, int k, MemorySegment os, long o) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+        for (int p = 0; p < k; p += VL) {                                // k is a multiple of 32, so of VL
+            FloatVector xv = FloatVector.fromMemorySegment(S, xs, xa + p * 4L, LE);
+            c0 = xv.fma(FloatVector.fromArray(S, wf, p), c0);
+            c1 = xv.fma(FloatVector.fromArray(S, wf, k + p), c1);
+            c2 = xv.fma(FloatVector.fromArray(S, wf, 2 * k + p), c2);
+            c3 = xv.fma(FloatVector.fromArray(S, wf, 3 * k + p), c3);
+        }
+        store4(os, o, c0, c1, c2, c3);
+    }
+
+    private static float dot1F32(MemorySegment xs, long xa, float[] w, int k) {
+        FloatVector c = FloatVector.zero(S);
+        for (int p = 0; p < k; p += VL) c = FloatVector.fromMemorySegment(S, xs, xa + p * 4L, LE).fma(FloatVector.fromArray(S, w, p), c);
+        return VMath.sum(c);
+    }
+
+    // ================================================================ prefill: dequantise into the GEMM's packed panels
+
+    /** out = x · dequant(w)ᵀ through {@link CpuGemm#matmulPacked}, w dequantised once into its packed-B layout. */
+    static void prefill(Tensor x, Tensor w, Tensor out, int m, int k, int n) {
+        int nr = CpuGemm.NR, panels = (n + nr - 1) / nr;
+        float[] bp = CpuGemm.packedB(panels * k * nr);
+        packB(w, k, n, panels, bp);
+        CpuGemm.matmulPacked(x, false, bp, out, false, m, k, n);
+    }
+
+    /** bp[(q·K + p)·NR + c] = w[q·NR + c, p] dequantised, zero for rows past N (CpuGemm's transB packing). */
+    static void packB(Tensor w, int k, int n, int panels, float[] bp) {
+        MemorySegment ws = w.segment();
+        DType t = w.dtype();
+        long rowBytes = t.byteCount(k);
+        int nr = CpuGemm.NR, blocks = k / QK;
+        Parallel.forRange(panels, (q0, q1) -> {
+            float[] row = scratch(1, k);
+            for (int q = q0; q < q1; q++) {
+                int j0 = q * nr, width = Math.min(nr, n - j0), base = q * k * nr;
+                for (int c = 0; c < width; c++) {
+                    dequantRow(t, ws, (j0 + c) * rowBytes, blocks, row, 0);
+                    for (int p = 0; p < k; p++) bp[base + p * nr + c] = row[p];
+                }
+                if (width < nr) for (int p = 0; p < k; p++) Arrays.fill(bp, base + p * nr + width, base + p * nr + nr, 0f);
+            }
+        });
+    }
+
+    // ================================================================ embedding
+
+    /** out[i, :] = dequant(w)[ids[i], :]: one row's blocks per id. */
+    static void embedding(Tensor w, Tensor ids, Tensor out) {
+        int d = w.size(1), blocks = d / QK;
+        long rowBytes = w.dtype().byteCount(d);
+        MemorySegment ws = w.segment(), os = out.segment();
+        float[] row = scratch(1, d);
+        for (int i = 0, n = (int) ids.numel(); i < n; i++) {
+            dequantRow(w.dtype(), ws, ids.getLong(i) * rowBytes, blocks, row, 0);
+            MemorySegment.copy(row, 0, os, Tensor.F32, (long) i * d * 4, d);
+        }
+    }
+}
