@@ -48,8 +48,8 @@ final class CpuQuant {
     /** Whether this vector width has the kernels below (8 or 16 floats). */
     static final boolean SUPPORTED = VL == 8 || VL == 16;
 
-    /** Per-thread scratch: dequantised weight rows (R·K floats) and x's rows. */
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+    /** Per-thread scratch: dequantised weight rows (R·K floats), one row, the lanes of reductions, x, Q4_0's −8·x. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[5][0]);
 
     private static float[] scratch(int slot, int size) {
         float[][] sc = SCRATCH.get();
@@ -88,16 +88,24 @@ final class CpuQuant {
         long rowBytes = t.byteCount(k);
         int blocks = k / QK;
         Parallel.forRange(n, R, (long) m * n * k, (n0, n1) -> {
-            float[] wf = m > 1 ? scratch(0, R * k) : null;
+            float[] wf = m > 1 ? scratch(0, R * k) : null, lanes = scratch(2, 4 * VL);
+            float[] xf = scratch(3, k), mx = scratch(4, k / 2);
+            if (m == 1) {
+                MemorySegment.copy(xs, Tensor.F32, 0, xf, 0, k);
+                if (t == DType.Q4_0) minus8(xf, mx, blocks);
+            }
             int j = n0;
             for (; j + R <= n1; j += R) {
                 long wOff = j * rowBytes;
                 if (m == 1) {
-                    if (t == DType.Q8_0) dot4Q8_0(xs, 0, ws, wOff, rowBytes, blocks, os, j);
-                    else dot4Q4_0(xs, 0, ws, wOff, rowBytes, blocks, os, j);
+                    if (t == DType.Q8_0) dot4Q8_0(xf, ws, wOff, rowBytes, blocks, os, j, lanes);
+                    else {
+                        dot2Q4_0(xf, mx, ws, wOff, wOff + rowBytes, blocks, os, j, lanes);
+                        dot2Q4_0(xf, mx, ws, wOff + 2 * rowBytes, wOff + 3 * rowBytes, blocks, os, j + 2, lanes);
+                    }
                 } else {
                     for (int b = 0; b < R; b++) dequantRow(t, ws, wOff + b * rowBytes, blocks, wf, b * k);
-                    for (int i = 0; i < m; i++) dot4F32(xs, (long) i * k * 4, wf, k, os, (long) i * n + j);
+                    for (int i = 0; i < m; i++) dot4F32(xs, (long) i * k * 4, wf, k, os, (long) i * n + j, lanes);
                 }
             }
             for (; j < n1; j++) {                                          // the last rows of a thread's range
@@ -108,15 +116,28 @@ final class CpuQuant {
         });
     }
 
-    /** out[o + b] = x · w_b for the R = 4 Q8_0 rows from wOff (x one F32 row at byte xa): 4 streams, one x load per 4 FMAs. */
-    private static void dot4Q8_0(MemorySegment xs, long xa, MemorySegment ws, long wOff, long rowBytes, int blocks, MemorySegment os, long o) {
+    /**
+     * mx[blk·16 + h] = −8·(x[blk·32 + h] + x[blk·32 + 16 + h]): the "− 8" of Q4_0's nibbles moved to the x side, once
+     * per call: Σ_j x_j·(n_j − 8) = Σ_j x_j·n_j + Σ_{h<16} mx_h, so the kernel widens the raw nibbles.
+     */
+    private static void minus8(float[] x, float[] mx, int blocks) {
+        for (int blk = 0; blk < blocks; blk++)
+            for (int h = 0; h < QK / 2; h++) mx[blk * (QK / 2) + h] = -8f * (x[blk * QK + h] + x[blk * QK + QK / 2 + h]);
+    }
+
+    /**
+     * out[o + b] = x · w_b for the R = 4 Q8_0 rows from wOff, x one F32 row (a heap copy): one x load feeds 4 rows'
+     * FMAs; per block and row, the quants widen to floats (B2F), multiply x, and the block's sum takes the scale in one
+     * FMA into the row's accumulator.
+     */
+    private static void dot4Q8_0(float[] x, MemorySegment ws, long wOff, long rowBytes, int blocks, MemorySegment os, long o, float[] lanes) {
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
         long w1 = wOff + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
         for (int blk = 0; blk < blocks; blk++) {
-            long bo = blk * 34L, xo = xa + blk * (QK * 4L);
+            long bo = blk * 34L;
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0;
             for (int h = 0; h < QK; h += VL) {
-                FloatVector xv = FloatVector.fromMemorySegment(S, xs, xo + h * 4L, LE);
+                FloatVector xv = FloatVector.fromArray(S, x, blk * QK + h);
                 t0 = q8(ws, wOff + bo + 2 + h).fma(xv, t0);
                 t1 = q8(ws, w1 + bo + 2 + h).fma(xv, t1);
                 t2 = q8(ws, w2 + bo + 2 + h).fma(xv, t2);
@@ -127,44 +148,51 @@ final class CpuQuant {
             c2 = t2.fma(scale(ws, w2 + bo), c2);
             c3 = t3.fma(scale(ws, w3 + bo), c3);
         }
-        store4(os, o, c0, c1, c2, c3);
+        c0.intoArray(lanes, 0);
+        c1.intoArray(lanes, VL);
+        c2.intoArray(lanes, 2 * VL);
+        c3.intoArray(lanes, 3 * VL);
+        for (int b = 0; b < 4; b++) os.setAtIndex(Tensor.F32, o + b, sumLanes(lanes, b * VL));
     }
 
     /**
-     * out[o + b] = x · w_b for the R = 4 Q4_0 rows from wOff. Of VL quant bytes at qs + h, the low nibbles are elements
-     * h .. h+VL and the high nibbles elements 16+h .. 16+h+VL (ggml's order).
+     * As {@link #dot4Q8_0} for two Q4_0 rows (four did not fit C2's inlining node budget: a vector op left out of the
+     * inlining falls back to boxed Java code, 20× slower). Of VL quant bytes at qs + h, the low nibbles are elements
+     * h .. h+VL and the high nibbles elements 16+h .. 16+h+VL (ggml's order); the nibbles widen as they are (0..15)
+     * and mx ({@link #minus8}) adds the −8·x terms.
      */
-    private static void dot4Q4_0(MemorySegment xs, long xa, MemorySegment ws, long wOff, long rowBytes, int blocks, MemorySegment os, long o) {
-        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
-        long w1 = wOff + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+    private static void dot2Q4_0(float[] x, float[] mx, MemorySegment ws, long w0, long w1, int blocks, MemorySegment os, long o, float[] lanes) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0;
         for (int blk = 0; blk < blocks; blk++) {
-            long bo = blk * 18L, xo = xa + blk * (QK * 4L);
-            FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0;
+            long bo = blk * 18L;
+            FloatVector t0 = FloatVector.zero(S), t1 = t0;
             for (int h = 0; h < QK / 2; h += VL) {
-                FloatVector xl = FloatVector.fromMemorySegment(S, xs, xo + h * 4L, LE);
-                FloatVector xh = FloatVector.fromMemorySegment(S, xs, xo + (QK / 2 + h) * 4L, LE);
-                ByteVector q = ByteVector.fromMemorySegment(BS, ws, wOff + bo + 2 + h, LE);
-                t0 = hi(q).fma(xh, lo(q).fma(xl, t0));
+                FloatVector xl = FloatVector.fromArray(S, x, blk * QK + h), xh = FloatVector.fromArray(S, x, blk * QK + QK / 2 + h);
+                FloatVector m8 = FloatVector.fromArray(S, mx, blk * (QK / 2) + h);
+                ByteVector q = ByteVector.fromMemorySegment(BS, ws, w0 + bo + 2 + h, LE);
+                t0 = nib(q.lanewise(VectorOperators.LSHR, 4)).fma(xh, nib(q.and((byte) 0x0f)).fma(xl, m8.add(t0)));
                 q = ByteVector.fromMemorySegment(BS, ws, w1 + bo + 2 + h, LE);
-                t1 = hi(q).fma(xh, lo(q).fma(xl, t1));
-                q = ByteVector.fromMemorySegment(BS, ws, w2 + bo + 2 + h, LE);
-                t2 = hi(q).fma(xh, lo(q).fma(xl, t2));
-                q = ByteVector.fromMemorySegment(BS, ws, w3 + bo + 2 + h, LE);
-                t3 = hi(q).fma(xh, lo(q).fma(xl, t3));
+                t1 = nib(q.lanewise(VectorOperators.LSHR, 4)).fma(xh, nib(q.and((byte) 0x0f)).fma(xl, m8.add(t1)));
             }
-            c0 = t0.fma(scale(ws, wOff + bo), c0);
-            c1 = t1.fma(scale(ws, w1 + bo), c1);
-            c2 = t2.fma(scale(ws, w2 + bo), c2);
-            c3 = t3.fma(scale(ws, w3 + bo), c3);
+            c0 = t0.fma(FloatVector.broadcast(S, Float.float16ToFloat(ws.get(Tensor.I16, w0 + bo))), c0);
+            c1 = t1.fma(FloatVector.broadcast(S, Float.float16ToFloat(ws.get(Tensor.I16, w1 + bo))), c1);
         }
-        store4(os, o, c0, c1, c2, c3);
+        c0.intoArray(lanes, 0);
+        c1.intoArray(lanes, VL);
+        os.setAtIndex(Tensor.F32, o, sumLanes(lanes, 0));
+        os.setAtIndex(Tensor.F32, o + 1, sumLanes(lanes, VL));
     }
 
-    private static void store4(MemorySegment os, long o, FloatVector c0, FloatVector c1, FloatVector c2, FloatVector c3) {
-        os.setAtIndex(Tensor.F32, o, VMath.sum(c0));
-        os.setAtIndex(Tensor.F32, o + 1, VMath.sum(c1));
-        os.setAtIndex(Tensor.F32, o + 2, VMath.sum(c2));
-        os.setAtIndex(Tensor.F32, o + 3, VMath.sum(c3));
+    /** Σ lanes[from .. from+VL) in lane order, as {@link VMath#sum} (kernels spill their accumulators here: no vector crosses a call). */
+    private static float sumLanes(float[] lanes, int from) {
+        float s = lanes[from];
+        for (int i = 1; i < VL; i++) s += lanes[from + i];
+        return s;
+    }
+
+    /** Nibbles 0..15 (bytes already masked or shifted down) widened to floats. */
+    private static FloatVector nib(ByteVector q) {
+        return (FloatVector) q.convertShape(VectorOperators.B2F, S, 0);
     }
 
     /** VL int8 quants at byte {@code off}, widened to floats. */
@@ -211,7 +239,7 @@ final class CpuQuant {
     }
 
     /** out[o + b] = x · w_b for the 4 dequantised rows of wf (row b at b·k). */
-    private static void dot4F32(MemorySegment xs, long xa, float[] wf, int k, MemorySegment os, long o) {
+    private static void dot4F32(MemorySegment xs, long xa, float[] wf, int k, MemorySegment os, long o, float[] lanes) {
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
         for (int p = 0; p < k; p += VL) {                                // k is a multiple of 32, so of VL
             FloatVector xv = FloatVector.fromMemorySegment(S, xs, xa + p * 4L, LE);
@@ -220,7 +248,11 @@ final class CpuQuant {
             c2 = xv.fma(FloatVector.fromArray(S, wf, 2 * k + p), c2);
             c3 = xv.fma(FloatVector.fromArray(S, wf, 3 * k + p), c3);
         }
-        store4(os, o, c0, c1, c2, c3);
+        c0.intoArray(lanes, 0);
+        c1.intoArray(lanes, VL);
+        c2.intoArray(lanes, 2 * VL);
+        c3.intoArray(lanes, 3 * VL);
+        for (int b = 0; b < 4; b++) os.setAtIndex(Tensor.F32, o + b, sumLanes(lanes, b * VL));
     }
 
     private static float dot1F32(MemorySegment xs, long xa, float[] w, int k) {
