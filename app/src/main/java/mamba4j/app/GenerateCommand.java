@@ -61,13 +61,16 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
+    @Option(names = "--dtype", description = "Convert the linear weights and embeddings as they load: f32, bf16, f16, or q8_0 / q4_0 (quantised by llama.cpp's rule; Mamba-1's x_proj and dt_proj stay as stored) (default: as stored).")
+    String dtype;
+
     @Override public Integer call() throws Exception {
         if (maxNewTokens < 0) throw new UserInputException("--max-new-tokens must be >= 0, got " + maxNewTokens);
         if (!(temperature >= 0)) throw new UserInputException("--temperature must be >= 0, got " + temperature);
         if (topK < 0) throw new UserInputException("--top-k must be >= 0, got " + topK);
         if (!(topP > 0 && topP <= 1)) throw new UserInputException("--top-p must be in (0, 1], got " + topP);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {
+        try (Models.Loaded loaded = Models.load(model, Backends.get(backend), Inputs.weightType("--dtype", dtype))) {
             Tokenizer tok = null;
             int[] ids;
             int vocab = loaded.model().vocabSize();

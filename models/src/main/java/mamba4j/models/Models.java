@@ -43,7 +43,14 @@ public final class Models {
      * Loads the model of a checkpoint folder. A folder mamba4j wrote as a training checkpoint carries
      * {@code checksums.json}; it is verified first, so a corrupt or edited file is refused, named.
      */
-    public static Loaded load(Path dir, Backend backend) {
+    public static Loaded load(Path dir, Backend backend) { return load(dir, backend, null); }
+
+    /**
+     * As {@link #load(Path, Backend)} with the linear weights and embeddings converted to {@code weightType} as they are
+     * read (null: as stored): F32, BF16, F16, or Q8_0/Q4_0 quantised at load by llama.cpp's rule — every matrix whose
+     * rows are whole blocks of 32 except Mamba-1's x_proj and dt_proj ({@link TensorSpec#cast}).
+     */
+    public static Loaded load(Path dir, Backend backend, mamba4j.core.DType weightType) {
         JsonConfig json = readConfig(dir);
         if (mamba4j.io.Checksums.present(dir)) mamba4j.io.Checksums.verify(dir);
         String type = json.optString("model_type",
@@ -53,7 +60,7 @@ public final class Models {
                 Mamba1Config cfg = Mamba1Loader.config(json);
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
-                    yield new Loaded(Mamba1Loader.load(cfg, ck, backend), cfg, ck, json);
+                    yield new Loaded(Mamba1Loader.load(cfg, ck, backend, weightType), cfg, ck, json);
                 } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
@@ -63,7 +70,7 @@ public final class Models {
                 Mamba2Config cfg = Mamba2Loader.config(json);
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
-                    yield new Loaded(Mamba2Loader.load(cfg, ck, backend), cfg, ck, json);
+                    yield new Loaded(Mamba2Loader.load(cfg, ck, backend, weightType), cfg, ck, json);
                 } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
@@ -74,7 +81,7 @@ public final class Models {
                 Record cfg = mamba4j.models.teachers.TeacherLoader.config(json);
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
-                    yield new Loaded(mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend), cfg, ck, json);
+                    yield new Loaded(mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend, weightType), cfg, ck, json);
                 } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
@@ -84,7 +91,7 @@ public final class Models {
                 PhiMambaCheckpoint.Config cfg = PhiMambaCheckpoint.readConfig(json);
                 CheckpointTensors ck = CheckpointTensors.open(dir);
                 try {
-                    yield new Loaded(PhiMambaCheckpoint.load(json, ck, backend), cfg, ck, json);
+                    yield new Loaded(PhiMambaCheckpoint.load(json, ck, backend, weightType), cfg, ck, json);
                 } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable
                     ck.close();
                     throw ex;
