@@ -24,9 +24,10 @@ import static mamba4j.cpu.CpuKernels.VL;
  * <ul>
  * <li><b>Decode</b> (M &lt; {@link #GEMM_ROWS}): a GEMV that streams each weight byte once — 34 bytes per 32 weights
  *     (Q8_0), 18 (Q4_0) — widening the quants to floats in registers ({@code B2F}), one scale FMA per block. Threads
- *     split the rows of w in groups of {@link #R}; each group's 4 row streams are read side by side (4 reads in flight)
- *     and share every load of x. With M &gt; 1 the group is dequantised once into an L1 scratch and each x row runs
- *     over it in F32, so the weights are decoded once per group, not once per x row.</li>
+ *     split the rows of w in groups of {@link #R} = 4 rows; a group's rows share every load of x (Q8_0: all four in one
+ *     method; Q4_0: two methods of two rows, as four did not fit C2's inlining budget). With M &gt; 1 the group is
+ *     dequantised once into an L1 scratch and each x row runs over it in F32, so the weights are decoded once per
+ *     group, not once per x row.</li>
  * <li><b>Prefill</b> (M ≥ {@link #GEMM_ROWS}): w is dequantised straight into the packed panels of {@link CpuGemm}
  *     (the layout its transB packing writes) and the packed GEMM runs unchanged: N·K conversions against 2·M·N·K
  *     flops. The alternative llama.cpp uses — quantise x to int8 per block and multiply in integers — loses here: the

@@ -51,6 +51,9 @@ public final class Models {
      * rows are whole blocks of 32 except Mamba-1's x_proj and dt_proj ({@link TensorSpec#cast}).
      */
     public static Loaded load(Path dir, Backend backend, mamba4j.core.DType weightType) {
+        if (weightType != null && !backend.kernels().weightTypes().contains(weightType))
+            throw new UserInputException("weight dtype " + weightType + ": the " + backend.name() + " backend has no kernels for it (it takes "
+                    + new java.util.TreeSet<>(backend.kernels().weightTypes()) + ")");
         JsonConfig json = readConfig(dir);
         if (mamba4j.io.Checksums.present(dir)) mamba4j.io.Checksums.verify(dir);
         String type = json.optString("model_type",
