@@ -40,8 +40,11 @@ final class CpuQuant {
     private CpuQuant() {}
 
     private static final int QK = Quant.QK;
-    /** At and above this many x rows the packed GEMM wins over the GEMV (QuantLab, 2-vCPU Zen 4/5). */
-    static final int GEMM_ROWS = 16;
+    /**
+     * At and above this many x rows the packed GEMM wins over the GEMV: its dequantise-and-pack costs about as much as
+     * the GEMV's M dot products at M ≈ 24–32 on in_proj's shape (QuantLab3, the shared 2-vCPU Zen 5 VM).
+     */
+    static final int GEMM_ROWS = 32;
     /** Weight rows per GEMV group. */
     static final int R = 4;
     /** Bytes of VL quants: the byte species whose B2F conversion fills one float vector. */
@@ -272,23 +275,54 @@ final class CpuQuant {
         CpuGemm.matmulPacked(x, false, bp, out, false, m, k, n);
     }
 
-    /** bp[(q·K + p)·NR + c] = w[q·NR + c, p] dequantised, zero for rows past N (CpuGemm's transB packing). */
+    /**
+     * bp[(q·K + p)·NR + c] = w[q·NR + c, p] dequantised, zero for rows past N (CpuGemm's transB packing). A panel is
+     * filled one block of 32 columns at a time: its rows' blocks are dequantised in registers into a row-major
+     * tile (NR × 32 floats, 4 KiB in L1), which is then copied transposed into the panel. (Filling whole rows first
+     * strode through the 96 KiB panel, and a call per block cost more than the block.)
+     */
     static void packB(Tensor w, int k, int n, int panels, float[] bp) {
         MemorySegment ws = w.segment();
         DType t = w.dtype();
         long rowBytes = t.byteCount(k);
         int nr = CpuGemm.NR, blocks = k / QK;
         Parallel.forRange(panels, (q0, q1) -> {
-            float[] row = scratch(1, k);
+            float[] tile = scratch(1, nr * QK);
             for (int q = q0; q < q1; q++) {
                 int j0 = q * nr, width = Math.min(nr, n - j0), base = q * k * nr;
-                for (int c = 0; c < width; c++) {
-                    dequantRow(t, ws, (j0 + c) * rowBytes, blocks, row, 0);
-                    for (int p = 0; p < k; p++) bp[base + p * nr + c] = row[p];
+                if (width < nr) Arrays.fill(tile, 0f);                    // rows past N stay zero in every tile
+                for (int blk = 0; blk < blocks; blk++) {
+                    long off = j0 * rowBytes + (long) blk * t.blockBytes();
+                    if (t == DType.Q8_0) tileQ8_0(ws, off, rowBytes, width, tile);
+                    else tileQ4_0(ws, off, rowBytes, width, tile);
+                    int dst = base + blk * QK * nr;
+                    for (int p = 0; p < QK; p++)
+                        for (int c = 0; c < nr; c++) bp[dst + p * nr + c] = tile[c * QK + p];
                 }
-                if (width < nr) for (int p = 0; p < k; p++) Arrays.fill(bp, base + p * nr + width, base + p * nr + nr, 0f);
             }
         });
+    }
+
+    /** tile[c·32 .. c·32+32) = the Q8_0 block at byte off + c·rowBytes, dequantised, for c &lt; rows. */
+    private static void tileQ8_0(MemorySegment ws, long off, long rowBytes, int rows, float[] tile) {
+        for (int c = 0; c < rows; c++) {
+            long o = off + c * rowBytes;
+            FloatVector d = scale(ws, o);
+            for (int h = 0; h < QK; h += VL) q8(ws, o + 2 + h).mul(d).intoArray(tile, c * QK + h);
+        }
+    }
+
+    /** As {@link #tileQ8_0} for Q4_0 blocks. */
+    private static void tileQ4_0(MemorySegment ws, long off, long rowBytes, int rows, float[] tile) {
+        for (int c = 0; c < rows; c++) {
+            long o = off + c * rowBytes;
+            FloatVector d = scale(ws, o);
+            for (int h = 0; h < QK / 2; h += VL) {
+                ByteVector q = ByteVector.fromMemorySegment(BS, ws, o + 2 + h, LE);
+                lo(q).mul(d).intoArray(tile, c * QK + h);
+                hi(q).mul(d).intoArray(tile, c * QK + QK / 2 + h);
+            }
+        }
     }
 
     // ================================================================ embedding

@@ -426,11 +426,11 @@ public abstract class BackendConformance {
     }
 
     /**
-     * Q8_0 and Q4_0 weights (K a multiple of the block of 32): decode rows (M below 16, the GEMV) and prefill rows (the
-     * packed GEMM), N with tails of the 4-row groups and of the GEMM's panels.
+     * Q8_0 and Q4_0 weights (K a multiple of the block of 32): decode rows (the cpu backend's GEMV below 32 rows) and
+     * prefill rows (its packed GEMM), N with tails of the 4-row groups and of the GEMM's panels.
      */
     @ParameterizedTest
-    @ValueSource(ints = {1, 2, 3, 8, 17, 33, 65})
+    @ValueSource(ints = {1, 2, 3, 8, 17, 31, 33, 65})
     @Covers("linear")
     void linearOfQuantisedWeightsWithAndWithoutBias(int m) {
         Random r = new Random(m + 1000);
