@@ -85,11 +85,16 @@ final class CpuQuant {
         });
     }
 
-    /** The GEMV: groups of R weight rows per step, split across threads. */
+    /**
+     * The GEMV. Threads split the rows of w; a thread cuts its range into R = 4 contiguous quarters and takes row i of
+     * each quarter together, so its reads are 4 long sequential streams that share every load of x. (Taking 4 adjacent
+     * rows instead made 4 streams of one short row each, which the hardware prefetchers never locked on to: 3× slower
+     * from memory, although faster in cache — QuantLab's streaming test.)
+     */
     static void decode(Tensor x, Tensor w, Tensor out, int m, int k, int n) {
         MemorySegment xs = x.segment(), ws = w.segment(), os = out.segment();
         DType t = w.dtype();
-        long rowBytes = t.byteCount(k);
+        long rb = t.byteCount(k);
         int blocks = k / QK;
         Parallel.forRange(n, R, (long) m * n * k, (n0, n1) -> {
             float[] wf = m > 1 ? scratch(0, R * k) : null, lanes = scratch(2, 4 * VL);
@@ -98,24 +103,38 @@ final class CpuQuant {
                 MemorySegment.copy(xs, Tensor.F32, 0, xf, 0, k);
                 if (t == DType.Q4_0) minus8(xf, mx, blocks);
             }
-            int j = n0;
-            for (; j + R <= n1; j += R) {
-                long wOff = j * rowBytes;
+            int q = (n1 - n0) / R;                                         // rows per stream
+            for (int i = 0; i < q; i++) {
+                int j0 = n0 + i, j1 = j0 + q, j2 = j1 + q, j3 = j2 + q;
                 if (m == 1) {
-                    if (t == DType.Q8_0) dot4Q8_0(xf, ws, wOff, rowBytes, blocks, os, j, lanes);
+                    if (t == DType.Q8_0) dot4Q8_0(xf, ws, j0 * rb, j1 * rb, j2 * rb, j3 * rb, blocks, lanes);
                     else {
-                        dot2Q4_0(xf, mx, ws, wOff, wOff + rowBytes, blocks, os, j, lanes);
-                        dot2Q4_0(xf, mx, ws, wOff + 2 * rowBytes, wOff + 3 * rowBytes, blocks, os, j + 2, lanes);
+                        dot2Q4_0(xf, mx, ws, j0 * rb, j1 * rb, blocks, lanes, 0);
+                        dot2Q4_0(xf, mx, ws, j2 * rb, j3 * rb, blocks, lanes, 2 * VL);
                     }
+                    os.setAtIndex(Tensor.F32, j0, sumLanes(lanes, 0));
+                    os.setAtIndex(Tensor.F32, j1, sumLanes(lanes, VL));
+                    os.setAtIndex(Tensor.F32, j2, sumLanes(lanes, 2 * VL));
+                    os.setAtIndex(Tensor.F32, j3, sumLanes(lanes, 3 * VL));
                 } else {
-                    for (int b = 0; b < R; b++) dequantRow(t, ws, wOff + b * rowBytes, blocks, wf, b * k);
-                    for (int i = 0; i < m; i++) dot4F32(xs, (long) i * k * 4, wf, k, os, (long) i * n + j, lanes);
+                    dequantRow(t, ws, j0 * rb, blocks, wf, 0);
+                    dequantRow(t, ws, j1 * rb, blocks, wf, k);
+                    dequantRow(t, ws, j2 * rb, blocks, wf, 2 * k);
+                    dequantRow(t, ws, j3 * rb, blocks, wf, 3 * k);
+                    for (int r = 0; r < m; r++) {
+                        dot4F32(xs, (long) r * k * 4, wf, k, lanes);
+                        long o = (long) r * n;
+                        os.setAtIndex(Tensor.F32, o + j0, sumLanes(lanes, 0));
+                        os.setAtIndex(Tensor.F32, o + j1, sumLanes(lanes, VL));
+                        os.setAtIndex(Tensor.F32, o + j2, sumLanes(lanes, 2 * VL));
+                        os.setAtIndex(Tensor.F32, o + j3, sumLanes(lanes, 3 * VL));
+                    }
                 }
             }
-            for (; j < n1; j++) {                                          // the last rows of a thread's range
+            for (int j = n0 + R * q; j < n1; j++) {                        // the last (n1 − n0) mod 4 rows
                 float[] row = scratch(1, k);
-                dequantRow(t, ws, j * rowBytes, blocks, row, 0);
-                for (int i = 0; i < m; i++) os.setAtIndex(Tensor.F32, (long) i * n + j, dot1F32(xs, (long) i * k * 4, row, k));
+                dequantRow(t, ws, j * rb, blocks, row, 0);
+                for (int r = 0; r < m; r++) os.setAtIndex(Tensor.F32, (long) r * n + j, dot1F32(xs, (long) r * k * 4, row, k));
             }
         });
     }
@@ -130,24 +149,24 @@ final class CpuQuant {
     }
 
     /**
-     * out[o + b] = x · w_b for the R = 4 Q8_0 rows from wOff, x one F32 row (a heap copy): one x load feeds 4 rows'
-     * FMAs; per block and row, the quants widen to floats (B2F), multiply x, and the block's sum takes the scale in one
-     * FMA into the row's accumulator.
+     * lanes[b·VL .. (b+1)·VL) = the lane sums of x · w_b for the Q8_0 rows at bytes w0..w3 (x one F32 row, a heap copy):
+     * one x load feeds 4 rows' FMAs; per block and row, the quants widen to floats (B2F), multiply x, and the block's
+     * sum takes the scale in one FMA into the row's accumulator. The accumulators are spilled to lanes, not reduced
+     * here: no vector crosses a call.
      */
-    private static void dot4Q8_0(float[] x, MemorySegment ws, long wOff, long rowBytes, int blocks, MemorySegment os, long o, float[] lanes) {
+    private static void dot4Q8_0(float[] x, MemorySegment ws, long w0, long w1, long w2, long w3, int blocks, float[] lanes) {
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
-        long w1 = wOff + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
         for (int blk = 0; blk < blocks; blk++) {
             long bo = blk * 34L;
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0;
             for (int h = 0; h < QK; h += VL) {
                 FloatVector xv = FloatVector.fromArray(S, x, blk * QK + h);
-                t0 = q8(ws, wOff + bo + 2 + h).fma(xv, t0);
+                t0 = q8(ws, w0 + bo + 2 + h).fma(xv, t0);
                 t1 = q8(ws, w1 + bo + 2 + h).fma(xv, t1);
                 t2 = q8(ws, w2 + bo + 2 + h).fma(xv, t2);
                 t3 = q8(ws, w3 + bo + 2 + h).fma(xv, t3);
             }
-            c0 = t0.fma(scale(ws, wOff + bo), c0);
+            c0 = t0.fma(scale(ws, w0 + bo), c0);
             c1 = t1.fma(scale(ws, w1 + bo), c1);
             c2 = t2.fma(scale(ws, w2 + bo), c2);
             c3 = t3.fma(scale(ws, w3 + bo), c3);
@@ -156,16 +175,15 @@ final class CpuQuant {
         c1.intoArray(lanes, VL);
         c2.intoArray(lanes, 2 * VL);
         c3.intoArray(lanes, 3 * VL);
-        for (int b = 0; b < 4; b++) os.setAtIndex(Tensor.F32, o + b, sumLanes(lanes, b * VL));
     }
 
     /**
-     * As {@link #dot4Q8_0} for two Q4_0 rows (four did not fit C2's inlining node budget: a vector op left out of the
+     * As {@link #dot4Q8_0} for two Q4_0 rows, spilled to lanes[at ..] (four did not fit C2's inlining node budget: a vector op left out of the
      * inlining falls back to boxed Java code, 20× slower). Of VL quant bytes at qs + h, the low nibbles are elements
      * h .. h+VL and the high nibbles elements 16+h .. 16+h+VL (ggml's order); the nibbles widen as they are (0..15)
      * and mx ({@link #minus8}) adds the −8·x terms.
      */
-    private static void dot2Q4_0(float[] x, float[] mx, MemorySegment ws, long w0, long w1, int blocks, MemorySegment os, long o, float[] lanes) {
+    private static void dot2Q4_0(float[] x, float[] mx, MemorySegment ws, long w0, long w1, int blocks, float[] lanes, int at) {
         FloatVector c0 = FloatVector.zero(S), c1 = c0;
         for (int blk = 0; blk < blocks; blk++) {
             long bo = blk * 18L;
@@ -181,10 +199,8 @@ final class CpuQuant {
             c0 = t0.fma(FloatVector.broadcast(S, Float.float16ToFloat(ws.get(Tensor.I16, w0 + bo))), c0);
             c1 = t1.fma(FloatVector.broadcast(S, Float.float16ToFloat(ws.get(Tensor.I16, w1 + bo))), c1);
         }
-        c0.intoArray(lanes, 0);
-        c1.intoArray(lanes, VL);
-        os.setAtIndex(Tensor.F32, o, sumLanes(lanes, 0));
-        os.setAtIndex(Tensor.F32, o + 1, sumLanes(lanes, VL));
+        c0.intoArray(lanes, at);
+        c1.intoArray(lanes, at + VL);
     }
 
     /** Σ lanes[from .. from+VL) in lane order, as {@link VMath#sum} (kernels spill their accumulators here: no vector crosses a call). */
@@ -242,8 +258,8 @@ final class CpuQuant {
         }
     }
 
-    /** out[o + b] = x · w_b for the 4 dequantised rows of wf (row b at b·k). */
-    private static void dot4F32(MemorySegment xs, long xa, float[] wf, int k, MemorySegment os, long o, float[] lanes) {
+    /** lanes[b·VL ..] = the lane sums of x · w_b for the 4 dequantised rows of wf (row b at b·k). */
+    private static void dot4F32(MemorySegment xs, long xa, float[] wf, int k, float[] lanes) {
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
         for (int p = 0; p < k; p += VL) {                                // k is a multiple of 32, so of VL
             FloatVector xv = FloatVector.fromMemorySegment(S, xs, xa + p * 4L, LE);
@@ -256,7 +272,6 @@ final class CpuQuant {
         c1.intoArray(lanes, VL);
         c2.intoArray(lanes, 2 * VL);
         c3.intoArray(lanes, 3 * VL);
-        for (int b = 0; b < 4; b++) os.setAtIndex(Tensor.F32, o + b, sumLanes(lanes, b * VL));
     }
 
     private static float dot1F32(MemorySegment xs, long xa, float[] w, int k) {
