@@ -98,7 +98,7 @@ final class CpuQuant {
         int blocks = k / QK;
         Parallel.forRange(n, R, (long) m * n * k, (n0, n1) -> {
             float[] wf = m > 1 ? scratch(0, R * k) : null, lanes = scratch(2, 4 * VL);
-            float[] xf = scratch(3, k), mx = scratch(4, k / 2);
+            float[] xf = scratch(3, k), mx = scratch(4, k / QK * VL);
             if (m == 1) {
                 MemorySegment.copy(xs, Tensor.F32, 0, xf, 0, k);
                 if (t == DType.Q4_0) minus8(xf, mx, blocks);
@@ -140,12 +140,17 @@ final class CpuQuant {
     }
 
     /**
-     * mx[blk·16 + h] = −8·(x[blk·32 + h] + x[blk·32 + 16 + h]): the "− 8" of Q4_0's nibbles moved to the x side, once
-     * per call: Σ_j x_j·(n_j − 8) = Σ_j x_j·n_j + Σ_{h<16} mx_h, so the kernel widens the raw nibbles.
+     * The "− 8" of Q4_0's nibbles moved to the x side, once per call: Σ_j x_j·(n_j − 8) = Σ_j x_j·n_j − 8·Σ_j x_j, and
+     * mx[blk·VL + l] = −8·Σ x[blk·32 + i] over the i ≡ l (mod VL), a vector whose lanes sum to the block's −8·Σ x — the
+     * kernel starts each block's sum at it and widens the raw nibbles (0..15).
      */
     private static void minus8(float[] x, float[] mx, int blocks) {
         for (int blk = 0; blk < blocks; blk++)
-            for (int h = 0; h < QK / 2; h++) mx[blk * (QK / 2) + h] = -8f * (x[blk * QK + h] + x[blk * QK + QK / 2 + h]);
+            for (int l = 0; l < VL; l++) {
+                float s = 0;
+                for (int i = l; i < QK; i += VL) s += x[blk * QK + i];
+                mx[blk * VL + l] = -8f * s;
+            }
     }
 
     /**
@@ -178,26 +183,24 @@ final class CpuQuant {
     }
 
     /**
-     * As {@link #dot4Q8_0} for two Q4_0 rows, spilled to lanes[at ..] (four did not fit C2's inlining node budget: a vector op left out of the
-     * inlining falls back to boxed Java code, 20× slower). Of VL quant bytes at qs + h, the low nibbles are elements
-     * h .. h+VL and the high nibbles elements 16+h .. 16+h+VL (ggml's order); the nibbles widen as they are (0..15)
-     * and mx ({@link #minus8}) adds the −8·x terms.
+     * As {@link #dot4Q8_0} for two Q4_0 rows, spilled to lanes[at ..]. Of VL quant bytes at qs + h, the low nibbles are
+     * elements h .. h+VL and the high nibbles elements 16+h .. 16+h+VL (ggml's order); the nibbles widen as they are
+     * (0..15) and each block's sum starts at its −8·Σx vector from mx ({@link #minus8}). Two rows per call: four did
+     * not fit C2's inlining node budget, and a vector op left out of the inlining falls back to boxed Java code.
      */
     private static void dot2Q4_0(float[] x, float[] mx, MemorySegment ws, long w0, long w1, int blocks, float[] lanes, int at) {
         FloatVector c0 = FloatVector.zero(S), c1 = c0;
         for (int blk = 0; blk < blocks; blk++) {
-            long bo = blk * 18L;
-            FloatVector t0 = FloatVector.zero(S), t1 = t0;
-            for (int h = 0; h < QK / 2; h += VL) {
+            long bo = blk * 18L + 2;
+            FloatVector t0 = FloatVector.fromArray(S, mx, blk * VL), t1 = t0;   // the block's −8·x terms
+            for (int h = 0; h < QK / 2; h += VL) {                       // one pass with AVX-512, two with AVX2
                 FloatVector xl = FloatVector.fromArray(S, x, blk * QK + h), xh = FloatVector.fromArray(S, x, blk * QK + QK / 2 + h);
-                FloatVector m8 = FloatVector.fromArray(S, mx, blk * (QK / 2) + h);
-                ByteVector q = ByteVector.fromMemorySegment(BS, ws, w0 + bo + 2 + h, LE);
-                t0 = nib(q.lanewise(VectorOperators.LSHR, 4)).fma(xh, nib(q.and((byte) 0x0f)).fma(xl, m8.add(t0)));
-                q = ByteVector.fromMemorySegment(BS, ws, w1 + bo + 2 + h, LE);
-                t1 = nib(q.lanewise(VectorOperators.LSHR, 4)).fma(xh, nib(q.and((byte) 0x0f)).fma(xl, m8.add(t1)));
+                ByteVector q0 = ByteVector.fromMemorySegment(BS, ws, w0 + bo + h, LE), q1 = ByteVector.fromMemorySegment(BS, ws, w1 + bo + h, LE);
+                t0 = nib(q0.lanewise(VectorOperators.LSHR, 4)).fma(xh, nib(q0.and((byte) 0x0f)).fma(xl, t0));
+                t1 = nib(q1.lanewise(VectorOperators.LSHR, 4)).fma(xh, nib(q1.and((byte) 0x0f)).fma(xl, t1));
             }
-            c0 = t0.fma(FloatVector.broadcast(S, Float.float16ToFloat(ws.get(Tensor.I16, w0 + bo))), c0);
-            c1 = t1.fma(FloatVector.broadcast(S, Float.float16ToFloat(ws.get(Tensor.I16, w1 + bo))), c1);
+            c0 = t0.fma(scale(ws, w0 + bo - 2), c0);
+            c1 = t1.fma(scale(ws, w1 + bo - 2), c1);
         }
         c0.intoArray(lanes, at);
         c1.intoArray(lanes, at + VL);
