@@ -32,7 +32,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--shape", defaultValue = "mamba-130m", description = "Random model of a published shape: mamba-130m, mamba-370m, mamba-790m, mamba-1.4b, mamba-2.8b, or Mamba-2's mamba2-130m … mamba2-2.7b (default: ${DEFAULT-VALUE}).")
     String shape;
 
-    @Option(names = "--dtype", defaultValue = "f32", description = "Weight dtype of the random model: f32, bf16, f16 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--dtype", description = "Weight dtype: f32, bf16, f16, q8_0, q4_0 (linear weights, embedding and head; Mamba-1's x_proj and dt_proj stay f32 when quantised, as llama.cpp leaves them); with --model the weights are converted as they load (default: f32 for a random model, as stored with --model).")
     String dtype;
 
     @Option(names = "--prompt-len", defaultValue = "512", description = "Prefill length (default: ${DEFAULT-VALUE}).")
@@ -66,16 +66,11 @@ final class BenchCommand implements Callable<Integer> {
         String what;
         if (model != null) {
             model = ModelSource.resolve("--model", model);
-            loaded = Models.load(model, backend);
+            loaded = Models.load(model, backend, Inputs.weightType("--dtype", dtype));
             lm = loaded.model();
-            what = model.toString();
+            what = model + (dtype == null ? "" : " (" + Inputs.weightType("--dtype", dtype) + ")");
         } else {
-            DType dt = switch (dtype.toLowerCase()) {
-                case "f32" -> DType.F32;
-                case "bf16" -> DType.BF16;
-                case "f16" -> DType.F16;
-                default -> throw new UserInputException("--dtype " + dtype + ": expected f32, bf16 or f16");
-            };
+            DType dt = dtype == null ? DType.F32 : Inputs.weightType("--dtype", dtype);
             if (shape.startsWith("mamba2-")) {
                 Mamba2Config cfg = Mamba2Init.shape(shape);
                 System.out.printf("building a random %s model (%,d parameters, %s weights)...%n", shape, cfg.parameterCount(), dt);
@@ -125,8 +120,8 @@ final class BenchCommand implements Callable<Integer> {
                 backend.sync();
                 double secs = (System.nanoTime() - s0) / 1e9;
                 double steps = decodeTokens / secs;
-                System.out.printf("decode   batch %d: %.1f tok/s (%.1f steps/s, %.2f ms/step, %.0f%% of the bandwidth bound), state %.1f KB%n",
-                        b, steps * b, steps, 1e3 / steps, 100 * steps / bound, st.stateBytes() / 1e3);
+                System.out.printf("decode   batch %d: %.1f tok/s (%.1f steps/s, %.2f ms/step, weights read at %.1f GB/s = %.0f%% of the bandwidth bound), state %.1f KB%n",
+                        b, steps * b, steps, 1e3 / steps, steps * bytes / 1e9, 100 * steps / bound, st.stateBytes() / 1e3);
                 if (backend.kernels() instanceof ProfilingKernels pb) System.out.print(pb.report());
                 table.append(String.format("| %s | %d | %.1f | %.1f | %.0f%% |%n", what, b, steps * b, bound * b, 100 * steps / bound));
             }

@@ -79,6 +79,8 @@ final class GenerateCommand implements Callable<Integer> {
     String backend;
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    @Option(names = "--dtype", description = "Convert the linear weights and embeddings as they load: f32, bf16, f16, or q8_0 / q4_0 (quantised by llama.cpp's rule; Mamba-1's x_proj and dt_proj stay as stored) (default: as stored).")
+    String dtype;
 
     @Override public Integer call() throws Exception {
         if (maxNewTokens < 0) throw new UserInputException("--max-new-tokens must be >= 0, got " + maxNewTokens);
@@ -90,7 +92,7 @@ final class GenerateCommand implements Callable<Integer> {
         List<String> lines = prompt.file == null ? null : readPrompts(prompt.file);   // a bad file fails before the model loads
         model = ModelSource.resolve("--model", model);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {
+        try (Models.Loaded loaded = Models.load(model, Backends.get(backend), Inputs.weightType("--dtype", dtype))) {
             if (lines != null) return generateAll(loaded.model(), lines, out);
             Tokenizer tok = null;
             int[] ids;

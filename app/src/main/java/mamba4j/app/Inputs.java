@@ -34,6 +34,14 @@ final class Inputs {
         }
     }
 
+    /** The value of a weight-dtype flag ({@code --dtype}): f32, bf16, f16, q8_0 or q4_0 (any case); null stays null (as stored). */
+    static DType weightType(String flag, String value) {
+        if (value == null) return null;
+        DType t = DType.parseWeightType(value);
+        if (t == null) throw new UserInputException(flag + " " + value + ": expected f32, bf16, f16, q8_0 or q4_0");
+        return t;
+    }
+
     /** An output file: not an existing directory, and its folder exists or can be made. */
     static void outputFile(String flag, Path file) {
         if (java.nio.file.Files.isDirectory(file))

@@ -59,6 +59,9 @@ final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
     String backend;
 
+    @Option(names = "--dtype", description = "Convert the linear weights and embeddings as they load: f32, bf16, f16, or q8_0 / q4_0 (quantised by llama.cpp's rule; Mamba-1's x_proj and dt_proj stay as stored) (default: as stored).")
+    String dtype;
+
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
@@ -78,7 +81,7 @@ final class PerplexityCommand implements Callable<Integer> {
         if (batch < 1) throw new UserInputException("--batch must be ≥ 1, got " + batch);
         if (maxTokens < 0) throw new UserInputException("--max-tokens must be ≥ 0, got " + maxTokens);
         model = ModelSource.resolve("--model", model);
-        try (Models.Loaded loaded = Models.load(model, Backends.get(backend))) {
+        try (Models.Loaded loaded = Models.load(model, Backends.get(backend), Inputs.weightType("--dtype", dtype))) {
             CausalLM lm = loaded.model();
             int positions = maxPositions(lm);
             int ctx = context != null ? context : Math.min(positions, 1024);

@@ -47,17 +47,26 @@ public final class Backend {
     private void act(String op, Tensor... ts) {
         on(op, ts);
         for (Tensor t : ts)
-            if (t != null && !k.activationTypes().contains(t.dtype()))
+            if (t != null && t.dtype().isQuantised())
+                throw new IllegalArgumentException(op + ": got a " + t.dtype() + " tensor " + t.shape() + "; quantised tensors are "
+                        + "weights of linear and embedding only (dequantise it with Tensor.to(F32) for anything else)");
+            else if (t != null && !k.activationTypes().contains(t.dtype()))
                 throw new IllegalArgumentException(op + ": the " + k.name() + " backend computes in " + k.activationTypes()
                         + ", got a " + t.dtype() + " tensor " + t.shape());
     }
 
-    /** Stored weights of linear / embedding: F32, BF16 or F16 (or an activation dtype). */
+    /**
+     * Stored weights of linear / embedding: a dtype of {@link Kernels#weightTypes()} (F32, BF16, F16; Q8_0 and Q4_0
+     * on the host backends) or an activation dtype; a quantised weight's rows (K) are whole blocks of 32.
+     */
     private void weight(String op, Tensor w) {
         on(op, w);
         DType d = w.dtype();
-        if (d != DType.F32 && d != DType.BF16 && d != DType.F16 && !k.activationTypes().contains(d))
-            throw new IllegalArgumentException(op + ": weight must be F32, BF16 or F16, got " + d + " " + w.shape());
+        if (!k.weightTypes().contains(d) && !k.activationTypes().contains(d))
+            throw new IllegalArgumentException(op + ": the " + k.name() + " backend takes weights of " + new java.util.TreeSet<>(k.weightTypes())
+                    + ", got " + d + " " + w.shape());
+        if (d.isQuantised() && (w.rank() != 2 || w.dim(1) % d.blockSize() != 0))
+            throw new IllegalArgumentException(op + ": a " + d + " weight must be (N, K) with K a multiple of " + d.blockSize() + ", got " + w.shape());
     }
 
     private void ids(String op, Tensor ids, long n) {
@@ -135,6 +144,8 @@ public final class Backend {
     public void copy(Tensor src, Tensor dst, CopyRegion region) {
         on("copy", src, dst);
         if (src.dtype() != dst.dtype()) throw new IllegalArgumentException("copy: " + src.dtype() + " into " + dst.dtype());
+        if (src.dtype().isQuantised())
+            throw new IllegalArgumentException("copy: " + src + " is quantised; its blocks move whole (upload, download, write), not element by element");
         if (region.srcExtent() >= src.numel() || region.dstExtent() >= dst.numel())
             throw new IllegalArgumentException("copy: " + region + " reaches outside src " + src.shape() + " or dst " + dst.shape());
         if (region.count() > 0) k.copy(src, dst, region);
@@ -163,6 +174,7 @@ public final class Backend {
 
     public void fill(Tensor t, float v) {
         on("fill", t);
+        if (t.dtype().isQuantised()) throw new IllegalArgumentException("fill: " + t + " is quantised; quantise a filled F32 tensor instead");
         k.fill(t, v);
     }
 

@@ -14,8 +14,10 @@ public final class Checks {
         checkLinearShapes(x, w, bias, out);
         if (x.dtype() != DType.F32 || out.dtype() != DType.F32)
             throw new IllegalArgumentException("linear computes in F32; x is " + x.dtype() + ", out " + out.dtype());
-        if (w.dtype() != DType.F32 && w.dtype() != DType.BF16 && w.dtype() != DType.F16)
-            throw new IllegalArgumentException("linear weight must be F32, BF16 or F16, got " + w.dtype());
+        if (w.dtype() != DType.F32 && w.dtype() != DType.BF16 && w.dtype() != DType.F16 && !w.dtype().isQuantised())
+            throw new IllegalArgumentException("linear weight must be F32, BF16, F16, Q8_0 or Q4_0, got " + w.dtype());
+        if (w.dtype().isQuantised() && w.dim(1) % w.dtype().blockSize() != 0)
+            throw new IllegalArgumentException("linear: a " + w.dtype() + " weight needs K a multiple of " + w.dtype().blockSize() + ", got " + w.shape());
     }
 
     /** The shape half of {@link #checkLinear} (the reference also accepts F64 operands). */

@@ -11,7 +11,8 @@ import java.util.Set;
  * <p>Destination-passing style: every op writes into an {@code out} tensor the caller owns, so a decode loop runs
  * without allocating. Activations are one floating dtype of {@link #activationTypes()} (F32 on the fast backends;
  * the reference also computes in F64 for float64 golden checks). Weights of {@link #linear} and {@link #embedding}
- * may be F32, BF16 or F16 and are widened inside the op; every reduction and every scan state is at least F32.
+ * may be F32, BF16 or F16 (and Q8_0/Q4_0 where {@link #weightTypes()} says so) and are widened or dequantised inside
+ * the op; every reduction and every scan state is at least F32.
  * Shapes below use the symbols of MATH.md. Implementations: {@link ReferenceKernels} (scalar, the definition), the
  * Vector API kernels of the cpu module; the conformance suite in testkit runs every op of every backend against the
  * reference.
@@ -52,6 +53,12 @@ public interface Kernels {
     /** The floating dtypes its kernels accept for activations (the front refuses others, naming the op). */
     Set<DType> activationTypes();
 
+    /**
+     * The dtypes its {@link #linear} and {@link #embedding} accept for weights besides {@link #activationTypes()}:
+     * F32, BF16 and F16 everywhere; the host backends add the block-quantised Q8_0 and Q4_0 ({@link Quant}).
+     */
+    default Set<DType> weightTypes() { return Set.of(DType.F32, DType.BF16, DType.F16); }
+
     // ------------------------------------------------------------------ memory and movement (the backend owns them)
 
     /** A new zero-filled tensor on {@link #device()}. */
@@ -88,7 +95,7 @@ public interface Kernels {
 
     // ------------------------------------------------------------------ ops
 
-    /** out[i, :] = weight[ids[i], :]. weight (V, D) F32/BF16/F16; ids (n) I32, in range (checked where they enter); out (n, D). */
+    /** out[i, :] = weight[ids[i], :]. weight (V, D) of {@link #weightTypes()}; ids (n) I32, in range (checked where they enter); out (n, D). */
     void embedding(Tensor weight, Tensor ids, Tensor out);
 
     /** out[m, :] = x[m, :] + row: a row broadcast over the rows of x (M, N); row (N); out may alias x. */
@@ -100,7 +107,7 @@ public interface Kernels {
     /** out = −exp(x) elementwise (Mamba's A = −exp(A_log)); out may alias x. */
     void negExp(Tensor x, Tensor out);
 
-    /** out = x · wᵀ + bias. x (M, K) F32; w (N, K) F32/BF16/F16 (PyTorch Linear layout); bias (N) F32 or null; out (M, N). */
+    /** out = x · wᵀ + bias. x (M, K) F32; w (N, K) of {@link #weightTypes()} (PyTorch Linear layout); bias (N) F32 or null; out (M, N). */
     void linear(Tensor x, Tensor w, Tensor bias, Tensor out);
 
     /** out = x / sqrt(mean(x², last dim) + eps) · w. x, out (M, D); w (D). */

@@ -44,6 +44,8 @@ public final class ProfilingKernels implements Kernels {
     @Override public int threads() { return inner.threads(); }
     @Override public double memoryBandwidthGBs() { return inner.memoryBandwidthGBs(); }
     @Override public java.util.Set<DType> activationTypes() { return inner.activationTypes(); }
+
+    @Override public java.util.Set<DType> weightTypes() { return inner.weightTypes(); }
     @Override public Tensor allocate(DType dtype, Shape shape) { return inner.allocate(dtype, shape); }
     @Override public Tensor upload(Tensor host) { return inner.upload(host); }
     @Override public Tensor download(Tensor t) { return inner.download(t); }

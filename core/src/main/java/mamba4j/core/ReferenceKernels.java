@@ -19,6 +19,11 @@ public final class ReferenceKernels implements Kernels {
 
     @Override public java.util.Set<DType> activationTypes() { return java.util.Set.of(DType.F32, DType.F64); }
 
+    /** F32, BF16, F16 and the block-quantised Q8_0 and Q4_0, dequantised element by element ({@link Quant}): the definition. */
+    @Override public java.util.Set<DType> weightTypes() { return WEIGHT_TYPES; }
+
+    private static final java.util.Set<DType> WEIGHT_TYPES = java.util.Set.of(DType.F32, DType.BF16, DType.F16, DType.Q8_0, DType.Q4_0);
+
     // ------------------------------------------------------------------ memory: host tensors as they are
 
     @Override public Tensor allocate(DType dtype, Shape shape) { return Tensor.zeros(dtype, shape); }
@@ -76,6 +81,7 @@ public final class ReferenceKernels implements Kernels {
         for (long i = 0, n = out.numel(); i < n; i++) Formulas.store(out, i, -Math.exp(x.getDouble(i)));
     }
 
+    /** out[i, :] = weight[ids[i], :], each element read through {@link Tensor#getDouble} (widened or dequantised). */
     @Override public void embedding(Tensor weight, Tensor ids, Tensor out) {
         int d = weight.size(1);
         for (int i = 0, n = (int) ids.numel(); i < n; i++) {
@@ -84,6 +90,7 @@ public final class ReferenceKernels implements Kernels {
         }
     }
 
+    /** Σ_p x[i, p]·w[j, p] in double, w's elements read through {@link Tensor#getDouble} (widened or dequantised). */
     @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
         int m = x.size(0), k = x.size(1), n = w.size(0);
         for (int i = 0; i < m; i++)

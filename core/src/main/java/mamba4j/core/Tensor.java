@@ -36,7 +36,8 @@ public final class Tensor {
         this.shape = Objects.requireNonNull(shape);
         this.storage = Objects.requireNonNull(storage);
         this.offset = offset;
-        long need = Math.multiplyExact(shape.numel(), (long) dtype.byteSize());
+        checkBlocks(dtype, shape);
+        long need = dtype.byteCount(shape.numel());
         if (offset < 0 || offset + need > storage.byteSize())
             throw new IllegalArgumentException("tensor of " + dtype + " " + shape + " at byte " + offset + " needs " + need
                     + " bytes, storage has " + storage.byteSize());
@@ -48,9 +49,17 @@ public final class Tensor {
         return new Tensor(dtype, shape, storage, offset);
     }
 
-    /** Wraps existing bytes (no copy). The segment must hold exactly numel·byteSize bytes. */
+    /** A block-quantised tensor's rows (its last dimension) must be whole blocks: every row starts a block. */
+    private static void checkBlocks(DType dtype, Shape shape) {
+        if (dtype.isQuantised() && (shape.rank() == 0 || shape.dim(-1) % dtype.blockSize() != 0))
+            throw new IllegalArgumentException("a " + dtype + " tensor's rows (last dim) must be whole blocks of " + dtype.blockSize()
+                    + " elements, got shape " + shape);
+    }
+
+    /** Wraps existing bytes (no copy). The segment must hold exactly {@code dtype.byteCount(numel)} bytes. */
     public static Tensor wrap(DType dtype, Shape shape, MemorySegment data) {
-        long need = Math.multiplyExact(shape.numel(), (long) dtype.byteSize());
+        checkBlocks(dtype, shape);
+        long need = dtype.byteCount(shape.numel());
         if (data.byteSize() != need)
             throw new IllegalArgumentException("tensor of " + dtype + " " + shape + " needs " + need
                     + " bytes, segment has " + data.byteSize());
@@ -60,7 +69,8 @@ public final class Tensor {
     /** A new zero-filled tensor, 64-byte aligned, freed when unreachable. */
     public static Tensor zeros(DType dtype, long... dims) {
         Shape s = Shape.of(dims);
-        long bytes = Math.multiplyExact(s.numel(), (long) dtype.byteSize());
+        checkBlocks(dtype, s);
+        long bytes = dtype.byteCount(s.numel());
         return new Tensor(dtype, s, new Storage.Host(Arena.ofAuto().allocate(Math.max(bytes, 1), 64).asSlice(0, bytes)), 0);
     }
 
@@ -112,7 +122,8 @@ public final class Tensor {
     public int rank() { return shape.rank(); }
     public long dim(int i) { return shape.dim(i); }
     public int size(int i) { return shape.size(i); }
-    public long byteSize() { return shape.numel() * dtype.byteSize(); }
+    /** Bytes of this tensor's elements ({@link DType#byteCount}: whole blocks for the quantised types). */
+    public long byteSize() { return dtype.byteCount(shape.numel()); }
 
     /** Whether the two tensors share any byte (views of one storage, or host segments that overlap). */
     public boolean overlaps(Tensor o) {
@@ -130,13 +141,15 @@ public final class Tensor {
         return new Tensor(dtype, s, storage, offset);
     }
 
-    /** A contiguous view of {@code shape.numel()} elements starting at element {@code offset}. */
+    /**
+     * A contiguous view of {@code shape.numel()} elements starting at element {@code offset} (for a quantised tensor,
+     * offset and the view's rows must be whole blocks: {@link #rows} of a quantised weight always are).
+     */
     public Tensor view(long offset, long... dims) {
         Shape s = Shape.of(dims);
-        long b = dtype.byteSize();
         if (offset < 0 || offset + s.numel() > numel())
             throw new IndexOutOfBoundsException("view of " + s + " at " + offset + " outside " + shape);
-        return new Tensor(dtype, s, storage, this.offset + offset * b);
+        return new Tensor(dtype, s, storage, this.offset + dtype.byteCount(offset));
     }
 
     /** Rows [from, to) along the first dimension, as a view. */
@@ -147,7 +160,7 @@ public final class Tensor {
         return view(from * rowElems, d);
     }
 
-    /** Element i (flat index) as a float, widening F16/BF16 and narrowing F64. */
+    /** Element i (flat index) as a float, widening F16/BF16, narrowing F64, dequantising Q8_0/Q4_0 ({@link Quant}). */
     public float getFloat(long i) {
         return switch (dtype) {
             case F32 -> segment().getAtIndex(F32, i);
@@ -158,6 +171,7 @@ public final class Tensor {
             case I32 -> segment().getAtIndex(I32, i);
             case I8 -> segment().get(ValueLayout.JAVA_BYTE, i);
             case U8, BOOL -> segment().get(ValueLayout.JAVA_BYTE, i) & 0xff;
+            case Q8_0, Q4_0 -> Quant.element(dtype, segment(), i);
         };
     }
 
@@ -183,6 +197,8 @@ public final class Tensor {
             case F64 -> segment().setAtIndex(F64, i, v);
             case BF16 -> segment().setAtIndex(I16, i, floatToBf16(v));
             case F16 -> segment().setAtIndex(I16, i, Float.floatToFloat16(v));
+            case Q8_0, Q4_0 -> throw new IllegalStateException("setFloat on a " + dtype + " tensor: its elements are set a block at a time, "
+                    + "by quantising (Quant.quantise or Tensor.to)");
             default -> throw new IllegalStateException("setFloat on a " + dtype + " tensor");
         }
     }
@@ -219,9 +235,18 @@ public final class Tensor {
         return out;
     }
 
-    /** A new tensor of the given floating dtype with every element converted (round to nearest even). */
+    /**
+     * A new tensor of the given floating or quantised dtype with every element converted: floating types round to
+     * nearest even; a quantised target quantises by llama.cpp's rule ({@link Quant#quantise}); a quantised source is
+     * dequantised ({@link Quant#dequantise}).
+     */
     public Tensor to(DType target) {
         if (target == dtype) return this;
+        if (target.isQuantised() && (dtype.isFloating() || dtype.isQuantised())) return Quant.quantise(this, target);
+        if (dtype.isQuantised() && target.isFloating()) {
+            Tensor f = Quant.dequantise(this);
+            return target == DType.F32 ? f : f.to(target);
+        }
         if (!target.isFloating() || !dtype.isFloating())
             throw new IllegalArgumentException("conversion " + dtype + " -> " + target + " is not supported");
         Tensor t = zeros(target, shape);
@@ -246,7 +271,7 @@ public final class Tensor {
     }
 
     public void fill(float v) {
-        if (dtype == DType.F32 && v == 0f) { segment().fill((byte) 0); return; }
+        if ((dtype == DType.F32 || dtype.isQuantised()) && v == 0f) { segment().fill((byte) 0); return; }   // d = 0: every element 0
         for (long i = 0, n = numel(); i < n; i++) setFloat(i, v);
     }
 

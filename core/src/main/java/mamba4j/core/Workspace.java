@@ -80,7 +80,7 @@ public final class Workspace implements AutoCloseable {
     /** A zero-filled tensor valid until the next reset. */
     public Tensor zeros(DType dtype, long... dims) {
         Shape s = Shape.of(dims);
-        long bytes = Math.multiplyExact(s.numel(), (long) dtype.byteSize());
+        long bytes = dtype.byteCount(s.numel());
         long aligned = (bytes + 63) & ~63L;
         if (device != null) return deviceZeros(dtype, s, bytes, aligned);
         while (true) {

@@ -51,14 +51,29 @@ final class CpuGemm {
      * M tail), and runs the 6 × 2·VL broadcast-FMA micro-kernel. No horizontal reductions anywhere.
      */
     static void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate, int m, int k, int n) {
-        MemorySegment os = out.segment();
         if (m == 0 || n == 0) return;
         if (k == 0) { if (!accumulate) out.fill(0f); return; }
         int panels = (n + NR - 1) / NR;
+        float[] bp = packedB(panels * k * NR);
+        packB(b.segment(), transB, k, n, panels, bp);
+        matmulPacked(a, transA, bp, out, accumulate, m, k, n);
+    }
+
+    /** The calling thread's packed-B buffer, at least {@code size} floats (reused across calls). */
+    static float[] packedB(int size) {
         float[] bp = PACKED_B.get();
-        if (bp.length < panels * k * NR) { bp = new float[panels * k * NR]; PACKED_B.set(bp); }
-        float[] bpf = bp;
-        packB(b.segment(), transB, k, n, panels, bpf);
+        if (bp.length < size) { bp = new float[size]; PACKED_B.set(bp); }
+        return bp;
+    }
+
+    /**
+     * The compute half of {@link #matmul}: op(b) is already packed in {@code bpf} as {@link #packB} lays it out,
+     * bp[(q·K + p)·NR + c] = op(b)[p, q·NR + c] (zero past N) — which is how other weight formats (the quantised
+     * ones of {@link CpuQuant}) reuse this GEMM: they dequantise into the packed panels once per call.
+     */
+    static void matmulPacked(Tensor a, boolean transA, float[] bpf, Tensor out, boolean accumulate, int m, int k, int n) {
+        MemorySegment os = out.segment();
+        int panels = (n + NR - 1) / NR;
         MemorySegment as = a.segment();
         int mBlocks = (m + MB - 1) / MB, nBlocks = (panels + NP - 1) / NP;
         Parallel.forRange(mBlocks * nBlocks, (u0, u1) -> {

@@ -29,7 +29,7 @@ import java.nio.ByteOrder;
  * <p>{@code -Dmamba4j.vector=false} routes every op to the reference (the off switch).
  *
  * <p>This class is the dispatcher; the kernels live in one file per op family: {@link CpuLinear} (linear, decode and
- * prefill), {@link CpuGemm} (the packed GEMM), {@link CpuElementwise} (elementwise ops, RMSNorm), {@link CpuConv},
+ * prefill), {@link CpuQuant} (linear and embedding with Q8_0/Q4_0 weights), {@link CpuGemm} (the packed GEMM), {@link CpuElementwise} (elementwise ops, RMSNorm), {@link CpuConv},
  * {@link CpuScan} (the selective scan), {@link CpuSsd} (Mamba-2's chunked SSD), {@link CpuAttention} (LayerNorm,
  * gelu, rotary, attention) and {@link CpuTraining} (the backward ops, loss and optimizer).
  */
@@ -59,6 +59,9 @@ public final class CpuKernels implements Kernels {
     private static final java.util.Set<DType> F32_ONLY = java.util.Set.of(DType.F32);
 
     @Override public java.util.Set<DType> activationTypes() { return VECTOR ? F32_ONLY : REF.activationTypes(); }
+
+    /** F32, BF16, F16, and Q8_0/Q4_0 through {@link CpuQuant} (or the reference's loops where the vector width has no kernel). */
+    @Override public java.util.Set<DType> weightTypes() { return REF.weightTypes(); }
 
     // ---------------------------------------------------------------- memory: host tensors as they are
 
@@ -110,7 +113,8 @@ public final class CpuKernels implements Kernels {
     }
 
     @Override public void embedding(Tensor weight, Tensor ids, Tensor out) {
-        if (!VECTOR) { REF.embedding(weight, ids, out); return; }
+        if (!VECTOR || weight.dtype().isQuantised() && !CpuQuant.SUPPORTED) { REF.embedding(weight, ids, out); return; }
+        if (weight.dtype().isQuantised()) { CpuQuant.embedding(weight, ids, out); return; }
         int d = weight.size(1);
         for (int i = 0, n = (int) ids.numel(); i < n; i++) {
             long src = ids.getLong(i) * d, dst = (long) i * d;
@@ -124,7 +128,8 @@ public final class CpuKernels implements Kernels {
     // ---------------------------------------------------------------- linear (kernels in CpuLinear)
 
     @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
-        if (!VECTOR) { REF.linear(x, w, bias, out); return; }
+        if (!VECTOR || w.dtype().isQuantised() && !CpuQuant.SUPPORTED) { REF.linear(x, w, bias, out); return; }
+        if (w.dtype().isQuantised()) { CpuQuant.linear(x, w, bias, out); return; }
         CpuLinear.linear(x, w, bias, out);
     }
 

@@ -138,7 +138,7 @@ public final class CudaKernels implements Kernels {
     @Override public Tensor allocate(DType dtype, Shape shape) {
         ops();
         freeUnreachable();
-        long bytes = shape.numel() * dtype.byteSize();
+        long bytes = dtype.byteCount(shape.numel());
         long address = dev.alloc(Math.max(bytes, 16));
         dev.zero(address, Math.max(bytes, 16));
         Allocation owner = new Allocation(address);

@@ -501,10 +501,8 @@ public final class GgufFile implements AutoCloseable {
     /**
      * The dtype a GGUF type maps to, or null when mamba4j has none for it.
      *
-     * <p><b>WIRING POINT (issue 16 part 4):</b> when {@code DType.Q8_0} and {@code DType.Q4_0} exist (llama.cpp's
-     * block layouts, {@link GgufQuant}), return them for {@code Q8_0} and {@code Q4_0} below; {@link #get} then
-     * wraps the blocks zero-copy instead of widening them to F32, and the GGUF writer accepts such tensors. This switch
-     * is the only place that changes.
+     * <p>Q8_0 and Q4_0 map to {@code DType.Q8_0} / {@code DType.Q4_0}, whose layouts are ggml's blocks, so {@link #get}
+     * wraps their bytes zero-copy.
      */
     public static DType dtypeOf(GgufType type) {
         return switch (type) {
@@ -515,14 +513,15 @@ public final class GgufFile implements AutoCloseable {
             case I8 -> DType.I8;
             case I32 -> DType.I32;
             case I64 -> DType.I64;
-            case Q8_0, Q4_0 -> null;   // WIRING POINT: DType.Q8_0 / DType.Q4_0 once they exist
+            case Q8_0 -> DType.Q8_0;   // the same block bytes (ggml's block_q8_0 / block_q4_0): wrapped as they are
+            case Q4_0 -> DType.Q4_0;
             default -> null;
         };
     }
 
     /**
      * The tensor {@code name}, row-major: a zero-copy, read-only view of the mapping for the types {@link #dtypeOf}
-     * maps; Q8_0 and Q4_0 widened to a new F32 tensor until their dtypes exist.
+     * maps (Q8_0 and Q4_0 included, as their block bytes).
      *
      * @throws UserInputException naming the file and tensor when there is no such tensor, or its type is one mamba4j
      *     does not read

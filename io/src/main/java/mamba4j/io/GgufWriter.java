@@ -85,6 +85,8 @@ public final class GgufWriter {
             case I8 -> GgufType.I8;
             case I32 -> GgufType.I32;
             case I64 -> GgufType.I64;
+            case Q8_0 -> GgufType.Q8_0;
+            case Q4_0 -> GgufType.Q4_0;
             case U8, BOOL -> throw new IllegalArgumentException("GGUF has no tensor type for " + d);
         };
     }

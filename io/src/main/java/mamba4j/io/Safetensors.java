@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import mamba4j.core.DType;
 import mamba4j.core.Shape;
+import mamba4j.core.Device;
 import mamba4j.core.Tensor;
 
 import java.io.IOException;
@@ -25,9 +26,20 @@ import java.util.SequencedMap;
  * header padded with spaces to a multiple of 8 bytes (so the data section starts 8-aligned), then the
  * tensors' bytes back to back in the map's order. Data is streamed from each tensor's segment in chunks,
  * so checkpoints larger than 2 GB (or than the Java heap) are fine.
+ *
+ * <p>Block-quantised tensors (Q8_0, Q4_0), which safetensors has no dtype for, are written as {@code U8} tensors of
+ * their bytes — shape (…, rowBytes): the leading dimensions kept, the last one in bytes — and listed with their dtype and
+ * shape in the {@value #QUANT_KEY} metadata entry (see the package documentation); {@link SafetensorsFile} reads them
+ * back as the quantised tensors they were.
  */
 public final class Safetensors {
     private Safetensors() {}
+
+    /**
+     * The {@code __metadata__} key listing the block-quantised tensors: a JSON object (as a string, since safetensors
+     * metadata values are strings) {@code {"name": {"dtype": "Q8_0", "shape": [N, K]}, …}}.
+     */
+    public static final String QUANT_KEY = "mamba4j.quant";
 
     /** Bytes handed to one {@code FileChannel.write}: big enough to stream at disk speed, below 2 GB. */
     static final int CHUNK_BYTES = 64 << 20;
@@ -37,7 +49,8 @@ public final class Safetensors {
      *
      * @param tensors name → tensor; names must be non-empty and not {@code __metadata__}; CPU tensors only
      * @param metadata the {@code __metadata__} string map, e.g. {@code {"format": "pt"}}; may be empty or null; written
-     *     in sorted key order, so the file's bytes do not depend on the map's iteration order
+     *     in sorted key order, so the file's bytes do not depend on the map's iteration order; {@value #QUANT_KEY} is
+     *     reserved (written here when a tensor is quantised)
      * @throws UncheckedIOException when the file cannot be written (the old file is then untouched)
      */
     public static void write(Path path, SequencedMap<String, Tensor> tensors, Map<String, String> metadata) {
@@ -89,9 +102,27 @@ public final class Safetensors {
     /** The JSON header for {@code tensors}, space-padded to a multiple of 8 bytes. */
     static byte[] header(SequencedMap<String, Source> tensors, Map<String, String> metadata) {
         ObjectNode root = SafetensorsFile.JSON.createObjectNode();
-        if (metadata != null && !metadata.isEmpty()) {
+        if (metadata != null && metadata.containsKey(QUANT_KEY))
+            throw new IllegalArgumentException("metadata key '" + QUANT_KEY + "' is reserved: it lists the quantised tensors and is written from them");
+        java.util.TreeMap<String, String> meta = new java.util.TreeMap<>(metadata == null ? Map.of() : metadata);
+        ObjectNode quant = SafetensorsFile.JSON.createObjectNode();
+        for (Map.Entry<String, Source> e : tensors.entrySet())
+            if (e.getValue().dtype().isQuantised()) {
+                ObjectNode q = quant.putObject(e.getKey());
+                q.put("dtype", e.getValue().dtype().name());
+                ArrayNode dims = q.putArray("shape");
+                for (long d : e.getValue().shape().dims()) dims.add(d);
+            }
+        if (!quant.isEmpty()) {
+            try {
+                meta.put(QUANT_KEY, SafetensorsFile.JSON.writeValueAsString(quant));
+            } catch (JsonProcessingException ex) {
+                throw new UncheckedIOException(ex);
+            }
+        }
+        if (!meta.isEmpty()) {
             ObjectNode m = root.putObject(SafetensorsFile.METADATA_KEY);
-            new java.util.TreeMap<>(metadata).forEach(m::put); // sorted: the same bytes for the same content, whatever the map (Map.of has no stable order)
+            meta.forEach(m::put); // sorted: the same bytes for the same content, whatever the map (Map.of has no stable order)
         }
         long offset = 0;
         for (Map.Entry<String, Source> e : tensors.entrySet()) {
@@ -100,10 +131,19 @@ public final class Safetensors {
             if (name == null || name.isEmpty() || name.equals(SafetensorsFile.METADATA_KEY))
                 throw new IllegalArgumentException("invalid tensor name '" + name + "' for safetensors");
             ObjectNode entry = root.putObject(name);
-            entry.put("dtype", t.dtype().safetensorsName());
-            ArrayNode shape = entry.putArray("shape");
-            for (long d : t.shape().dims()) shape.add(d);
-            long end = offset + t.shape().numel() * t.dtype().byteSize();
+            ArrayNode shape;
+            if (t.dtype().isQuantised()) {                 // its bytes as U8 (…, rowBytes); dtype and shape in QUANT_KEY
+                entry.put("dtype", DType.U8.safetensorsName());
+                shape = entry.putArray("shape");
+                long[] dims = t.shape().dims();
+                for (int i = 0; i < dims.length - 1; i++) shape.add(dims[i]);
+                shape.add(t.dtype().byteCount(dims[dims.length - 1]));
+            } else {
+                entry.put("dtype", t.dtype().safetensorsName());
+                shape = entry.putArray("shape");
+                for (long d : t.shape().dims()) shape.add(d);
+            }
+            long end = offset + t.dtype().byteCount(t.shape().numel());
             entry.putArray("data_offsets").add(offset).add(end);
             offset = end;
         }

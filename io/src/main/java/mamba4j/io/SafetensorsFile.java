@@ -98,6 +98,7 @@ public final class SafetensorsFile implements AutoCloseable {
             Map<String, String> metadata = new LinkedHashMap<>();
             Map<String, Entry> entries = parseEntries(p, root, dataSize, metadata);
             checkOverlaps(p, entries.values());
+            applyQuantised(p, entries, metadata);
 
             Arena arena = Arena.ofShared();
             try {
@@ -170,7 +171,7 @@ public final class SafetensorsFile implements AutoCloseable {
         DType dtype = DType.fromSafetensorsName(dt.textValue());
         if (dtype == null)
             throw tensorError(p, name, "unsupported dtype \"" + dt.textValue() + "\" (supported: "
-                    + Arrays.stream(DType.values()).map(DType::safetensorsName).collect(Collectors.joining(", ")) + ")");
+                    + String.join(", ", DType.safetensorsNames()) + ")");
 
         if (!sh.isArray()) throw tensorError(p, name, "'shape' must be an array of integers, got " + sh);
         long[] dims = new long[sh.size()];
@@ -186,7 +187,7 @@ public final class SafetensorsFile implements AutoCloseable {
         long expectedBytes;
         try {
             numel = shape.numel();
-            expectedBytes = Math.multiplyExact(numel, (long) dtype.byteSize());
+            expectedBytes = dtype.byteCount(numel);
         } catch (ArithmeticException e) {
             throw tensorError(p, name, "'shape' " + sh + " has more elements than fit in 64 bits");
         }
@@ -207,6 +208,50 @@ public final class SafetensorsFile implements AutoCloseable {
                     + dtype.safetensorsName() + " " + shape + " needs " + numel + " × " + dtype.byteSize()
                     + " = " + expectedBytes + " bytes");
         return new Entry(name, dtype, shape, begin, end);
+    }
+
+    /**
+     * The {@value Safetensors#QUANT_KEY} metadata entry, if any: each tensor it lists is a U8 tensor of (…, rowBytes)
+     * holding a block-quantised tensor of the listed dtype and shape; its entry becomes that tensor (same bytes).
+     */
+    private static void applyQuantised(Path p, Map<String, Entry> entries, Map<String, String> metadata) {
+        String json = metadata.get(Safetensors.QUANT_KEY);
+        if (json == null) return;
+        String where = "'__metadata__' key '" + Safetensors.QUANT_KEY + "'";
+        JsonNode root;
+        try {
+            root = JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw error(p, where + " is not valid JSON (" + e.getOriginalMessage() + ")");
+        }
+        if (root == null || !root.isObject()) throw error(p, where + " must be a JSON object of {\"dtype\", \"shape\"} per tensor");
+        for (Map.Entry<String, JsonNode> q : root.properties()) {
+            String name = q.getKey();
+            Entry e = entries.get(name);
+            if (e == null) throw error(p, where + " lists tensor '" + name + "', which the file does not have");
+            JsonNode node = q.getValue(), dt = node.get("dtype"), sh = node.get("shape");
+            DType dtype = dt != null && dt.isTextual() && (dt.textValue().equals("Q8_0") || dt.textValue().equals("Q4_0"))
+                    ? DType.valueOf(dt.textValue()) : null;
+            if (dtype == null) throw tensorError(p, name, where + " gives dtype " + dt + "; expected \"Q8_0\" or \"Q4_0\"");
+            if (sh == null || !sh.isArray() || sh.isEmpty())
+                throw tensorError(p, name, where + " gives shape " + sh + "; expected a non-empty array of integers");
+            long[] dims = new long[sh.size()];
+            for (int i = 0; i < dims.length; i++) {
+                JsonNode d = sh.get(i);
+                if (!d.isIntegralNumber() || !d.canConvertToLong() || d.longValue() < 0)
+                    throw tensorError(p, name, where + " gives shape " + sh + "; expected non-negative integers");
+                dims[i] = d.longValue();
+            }
+            long last = dims[dims.length - 1];
+            if (last % dtype.blockSize() != 0)
+                throw tensorError(p, name, where + ": shape " + sh + " has rows of " + last + " elements, not whole blocks of " + dtype.blockSize());
+            long[] bytes = dims.clone();
+            bytes[bytes.length - 1] = last / dtype.blockSize() * dtype.blockBytes();
+            if (e.dtype != DType.U8 || !e.shape.equals(Shape.of(bytes)))
+                throw tensorError(p, name, "stored as " + e.dtype.safetensorsName() + " " + e.shape + ", but a " + dtype + " tensor of shape "
+                        + sh + " is stored as U8 " + Shape.of(bytes) + " (rows of " + bytes[bytes.length - 1] + " bytes)");
+            entries.put(name, new Entry(name, dtype, Shape.of(dims), e.begin, e.end));
+        }
     }
 
     /** Two tensors may not share bytes; empty tensors occupy nothing and overlap nothing. */
@@ -242,6 +287,7 @@ public final class SafetensorsFile implements AutoCloseable {
     /** The {@code __metadata__} string map (empty when the file has none). */
     public Map<String, String> metadata() { return metadata; }
 
+    /** The tensor's dtype: its safetensors dtype, or Q8_0/Q4_0 for a tensor listed in {@value Safetensors#QUANT_KEY}. */
     public DType dtype(String name) { return entry(name).dtype; }
 
     public Shape shape(String name) { return entry(name).shape; }

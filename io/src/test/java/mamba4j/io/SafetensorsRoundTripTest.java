@@ -45,7 +45,8 @@ class SafetensorsRoundTripTest {
     void everyDtypeRoundTripsWithMetadataAndOrder() {
         LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
         int seed = 0;
-        for (DType dt : DType.values()) tensors.put("layers." + seed + "." + dt.name().toLowerCase(), random(dt, seed++, 3, 5));
+        for (DType dt : DType.values())
+            if (!dt.isQuantised()) tensors.put("layers." + seed + "." + dt.name().toLowerCase(), random(dt, seed++, 3, 5));   // quantised: their own test
         tensors.put("scalar", Tensor.of(new float[] {2.5f}));          // shape ()
         tensors.put("empty", Tensor.zeros(DType.F32, 0, 4));             // zero elements
         tensors.put("a.first.in.alphabet", Tensor.ofLongs(new long[] {-1, Long.MAX_VALUE}, 2));

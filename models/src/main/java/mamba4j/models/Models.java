@@ -53,21 +53,31 @@ public final class Models {
      * checkpoint it corresponds to, {@link MambaGguf}). A folder mamba4j wrote as a training checkpoint carries
      * {@code checksums.json}; it is verified first, so a corrupt or edited file is refused, named.
      */
-    public static Loaded load(Path dir, Backend backend) {
+    public static Loaded load(Path dir, Backend backend) { return load(dir, backend, null); }
+
+    /**
+     * As {@link #load(Path, Backend)} with the linear weights and embeddings converted to {@code weightType} as they are
+     * read (null: as stored): F32, BF16, F16, or Q8_0/Q4_0 quantised at load by llama.cpp's rule — every matrix whose
+     * rows are whole blocks of 32 except Mamba-1's x_proj and dt_proj ({@link TensorSpec#cast}).
+     */
+    public static Loaded load(Path dir, Backend backend, mamba4j.core.DType weightType) {
+        if (weightType != null && !backend.kernels().weightTypes().contains(weightType))
+            throw new UserInputException("weight dtype " + weightType + ": the " + backend.name() + " backend has no kernels for it (it takes "
+                    + new java.util.TreeSet<>(backend.kernels().weightTypes()) + ")");
         if (isGguf(dir)) {
             MambaGguf.Checkpoint c = MambaGguf.open(dir);
-            return build(c.config(), () -> c.tensors(), backend);
+            return build(c.config(), () -> c.tensors(), backend, weightType);
         }
         if (Files.isRegularFile(dir))
             throw new UserInputException("--model " + dir + ": a file that is not GGUF; pass a checkpoint folder (config.json and "
                     + "*.safetensors) or a .gguf file");
         JsonConfig json = readConfig(dir);
         if (mamba4j.io.Checksums.present(dir)) mamba4j.io.Checksums.verify(dir);
-        return build(json, () -> CheckpointTensors.open(dir), backend);
+        return build(json, () -> CheckpointTensors.open(dir), backend, weightType);
     }
 
     /** The model config.json describes, over the tensors {@code open} gives (closed again if the model cannot be built). */
-    private static Loaded build(JsonConfig json, Supplier<CheckpointTensors> open, Backend backend) {
+    private static Loaded build(JsonConfig json, Supplier<CheckpointTensors> open, Backend backend, mamba4j.core.DType weightType) {
         String type = json.optString("model_type",
                 Mamba2Loader.isOriginalConfig(json) ? "mamba2" : Mamba1Loader.isOriginalConfig(json) ? "mamba" : "");
         Record cfg = switch (type) {
@@ -81,10 +91,10 @@ public final class Models {
         CheckpointTensors ck = open.get();
         try {
             CausalLM model = switch (cfg) {
-                case Mamba1Config c -> Mamba1Loader.load(c, ck, backend);
-                case Mamba2Config c -> Mamba2Loader.load(c, ck, backend);
-                case PhiMambaCheckpoint.Config c -> PhiMambaCheckpoint.load(json, ck, backend);
-                default -> mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend);
+                case Mamba1Config c -> Mamba1Loader.load(c, ck, backend, weightType);
+                case Mamba2Config c -> Mamba2Loader.load(c, ck, backend, weightType);
+                case PhiMambaCheckpoint.Config c -> PhiMambaCheckpoint.load(json, ck, backend, weightType);
+                default -> mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend, weightType);
             };
             return new Loaded(model, cfg, ck, json);
         } catch (RuntimeException | Error ex) {   // OutOfMemoryError too: the mapping is released on any throwable

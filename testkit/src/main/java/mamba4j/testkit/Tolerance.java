@@ -10,6 +10,12 @@ public final class Tolerance {
     /** Fast kernel against the scalar reference, both F32: only the summation order differs. */
     public static final double FAST_VS_REFERENCE = 2e-6;
 
+    /**
+     * Fast linear with Q8_0/Q4_0 weights against the reference: both see the same weights — a dequantised weight d·q is
+     * an exact float (11 significant bits times at most 8) — so, as for F32 weights, only the summation order differs.
+     */
+    public static final double QUANTISED_VS_REFERENCE = FAST_VS_REFERENCE;
+
     /** Two F32 computations of the same math by different algorithms (decode vs forward, chunked vs recurrent). */
     public static final double F32_IDENTITY = 1e-5;
 

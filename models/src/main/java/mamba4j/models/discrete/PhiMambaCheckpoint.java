@@ -175,14 +175,17 @@ public final class PhiMambaCheckpoint {
      * inverse of {@link PhiMambaStudent#tensors()}). Matmul weights and the embedding keep their dtype (F32, BF16,
      * F16); the rest is read as F32. The conv weight may be (C, 1, K) or (C, K).
      */
-    public static PhiMambaStudent load(JsonConfig json, CheckpointTensors ck, Backend backend) {
+    public static PhiMambaStudent load(JsonConfig json, CheckpointTensors ck, Backend backend) { return load(json, ck, backend, null); }
+
+    /** As {@link #load(JsonConfig, CheckpointTensors, Backend)} with matmul weights and the embedding in {@code weightType} (null: as stored). */
+    public static PhiMambaStudent load(JsonConfig json, CheckpointTensors ck, Backend backend, mamba4j.core.DType weightType) {
         Config c = readConfig(json);
         TeacherSpec s = c.spec();
         PhiMambaStudent.Wiring wi = new PhiMambaStudent.Wiring(s.arch());
         boolean llama = wi.llama();
         boolean attnBias = !llama || json.optBool("attention_bias", false), mlpBias = !llama || json.optBool("mlp_bias", false);
         DiscreteMamba2Config mc = c.mixer();
-        Names n = new Names(new CheckpointNames(ck), new HashSet<>());
+        Names n = new Names(new CheckpointNames(ck, weightType), new HashSet<>());
         int d = s.hidden(), in = s.intermediate(), qd = s.heads() * s.headDim(), kvd = s.kvHeads() * s.headDim(), v = s.vocabSize();
         List<PhiMambaStudent.Layer> layers = new ArrayList<>();
         for (int i = 0; i < s.layers(); i++) {

@@ -254,7 +254,7 @@ public final class PhiMambaStudent implements CausalLM {
         long bytes = 0;
         for (Map.Entry<String, Tensor> e : tensors().entrySet())
             if (!e.getKey().equals("backbone.embedding.weight")) bytes += e.getValue().byteSize();
-        return bytes + (long) spec.hidden() * embedding.dtype().byteSize();
+        return bytes + embedding.dtype().byteCount(spec.hidden());
     }
 
     // ------------------------------------------------------------------ whole sequence

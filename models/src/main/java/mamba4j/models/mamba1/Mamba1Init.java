@@ -45,6 +45,7 @@ public final class Mamba1Init {
      * Δ_const = 0, B = 1 and C ~ N(0, 1/N) (S4D-style), from a stream seeded per layer.
      */
     public static Mamba1Weights<Tensor> weights(Mamba1Config c, DType weightType, long seed) {
+        DType small = weightType.isQuantised() ? DType.F32 : weightType;   // x_proj, dt_proj: never quantised (TensorSpec.smallMatrix)
         SplittableRandom rnd = new SplittableRandom(seed);
         int dm = c.hiddenSize(), e = c.dInner(), n = c.stateSize(), r = c.dtRank(), k = c.convKernel();
         Tensor emb = normal(rnd, 0.02, c.paddedVocabSize(), dm).to(weightType);
@@ -66,8 +67,8 @@ public final class Mamba1Init {
             Tensor inProj = uniform(rnd, 1 / Math.sqrt(dm), 2L * e, dm).to(weightType);
             Tensor inBias = c.useBias() ? Tensor.zeros(DType.F32, 2L * e) : null;
             Tensor convW = uniform(rnd, 1 / Math.sqrt(k), e, k), convB = c.useConvBias() ? uniform(rnd, 1 / Math.sqrt(k), e) : null;
-            Tensor xProj = uniform(rnd, 1 / Math.sqrt(e), r + 2L * n, e).to(weightType);
-            Tensor dtW = uniform(rnd, 1 / Math.sqrt(r), e, r).to(weightType);
+            Tensor xProj = uniform(rnd, 1 / Math.sqrt(e), r + 2L * n, e).to(small);
+            Tensor dtW = uniform(rnd, 1 / Math.sqrt(r), e, r).to(small);
             Tensor outBias = c.useBias() ? Tensor.zeros(DType.F32, dm) : null;
             Tensor dtConst = null, bConst = null, cConst = null;
             if (!c.selective()) {

@@ -73,8 +73,11 @@ public final class Mamba1Loader {
      * The checkpoint's tensors through the name table: zero-copy from the mapped files (linear weights and the
      * embedding keep their dtype, the rest read as F32), every shape asserted with the tensor's name.
      */
-    public static Mamba1Weights<Tensor> tensors(Mamba1Config cfg, CheckpointTensors ck) {
-        CheckpointNames names = new CheckpointNames(ck);
+    public static Mamba1Weights<Tensor> tensors(Mamba1Config cfg, CheckpointTensors ck) { return tensors(cfg, ck, null); }
+
+    /** As {@link #tensors(Mamba1Config, CheckpointTensors)} with linear weights and the embedding converted to {@code weightType} (null: as stored; see {@link mamba4j.models.TensorSpec#cast}). */
+    public static Mamba1Weights<Tensor> tensors(Mamba1Config cfg, CheckpointTensors ck, DType weightType) {
+        CheckpointNames names = new CheckpointNames(ck, weightType);
         return Mamba1Weights.table(cfg, embeddingName(ck)).map(e -> e.read(names));
     }
 
@@ -84,7 +87,10 @@ public final class Mamba1Loader {
     }
 
     /** An inference model over the checkpoint's tensors, uploaded to {@code backend}'s device (zero-copy on the host). */
-    public static Mamba1Model load(Mamba1Config cfg, CheckpointTensors ck, Backend backend) {
-        return Mamba1Model.of(cfg, backend, tensors(cfg, ck).map(backend::upload));
+    public static Mamba1Model load(Mamba1Config cfg, CheckpointTensors ck, Backend backend) { return load(cfg, ck, backend, null); }
+
+    /** As {@link #load(Mamba1Config, CheckpointTensors, Backend)} with the weights in {@code weightType} (null: as stored). */
+    public static Mamba1Model load(Mamba1Config cfg, CheckpointTensors ck, Backend backend, DType weightType) {
+        return Mamba1Model.of(cfg, backend, tensors(cfg, ck, weightType).map(backend::upload));
     }
 }

@@ -73,7 +73,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
 
     /** Bytes of weights one decode step reads: every block tensor and the head once, one embedding row. */
     @Override public long weightBytesPerToken() {
-        long bytes = w.lmHead().byteSize() + (long) config.hiddenSize() * w.embedding().dtype().byteSize();
+        long bytes = w.lmHead().byteSize() + w.embedding().dtype().byteCount(config.hiddenSize());   // the head, one embedding row
         for (Mamba1Weights.Layer<Tensor> l : w.layers()) for (Tensor t : l.all()) bytes += t.byteSize();
         return bytes + w.normF().byteSize();
     }

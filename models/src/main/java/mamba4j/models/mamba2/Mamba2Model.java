@@ -78,7 +78,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
 
     /** Bytes of weights one decode step reads: every layer tensor once, the head once, one embedding row. */
     @Override public long weightBytesPerToken() {
-        long bytes = w.lmHead().byteSize() + (long) config.hiddenSize() * w.embedding().dtype().byteSize();
+        long bytes = w.lmHead().byteSize() + w.embedding().dtype().byteCount(config.hiddenSize());   // the head, one embedding row
         for (Mamba2Weights.Layer<Tensor> l : w.layers()) for (Tensor t : l.all()) bytes += t.byteSize();
         return bytes + w.normF().byteSize();
     }

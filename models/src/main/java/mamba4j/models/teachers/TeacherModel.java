@@ -80,9 +80,12 @@ public final class TeacherModel implements CausalLM, TrainableModel {
     }
 
     /** An inference model over the checkpoint's tensors (linear weights keep their dtype), every shape asserted with its name. */
-    public static TeacherModel load(TeacherSpec spec, CheckpointTensors ck, Backend backend) {
+    public static TeacherModel load(TeacherSpec spec, CheckpointTensors ck, Backend backend) { return load(spec, ck, backend, null); }
+
+    /** As {@link #load(TeacherSpec, CheckpointTensors, Backend)} with linear weights and embeddings in {@code weightType} (null: as stored). */
+    public static TeacherModel load(TeacherSpec spec, CheckpointTensors ck, Backend backend, DType weightType) {
         Layout layout = Layout.of(spec, ck);
-        CheckpointNames names = new CheckpointNames(ck);
+        CheckpointNames names = new CheckpointNames(ck, weightType);
         return new TeacherModel(spec, backend, layout.table(spec).map(e -> backend.upload(e.read(names))), null,
                 layout.attentionBias(), layout.mlpBias());
     }
@@ -140,8 +143,8 @@ public final class TeacherModel implements CausalLM, TrainableModel {
 
     /** Every weight once, the head once, one embedding (and position) row; the KV cache is read on top of this. */
     @Override public long weightBytesPerToken() {
-        long bytes = w.lmHead().byteSize() + (long) spec.hidden() * w.embedding().dtype().byteSize();
-        if (w.positions() != null) bytes += (long) spec.hidden() * w.positions().dtype().byteSize();
+        long bytes = w.lmHead().byteSize() + w.embedding().dtype().byteCount(spec.hidden());
+        if (w.positions() != null) bytes += w.positions().dtype().byteCount(spec.hidden());
         for (TeacherWeights.Layer<Tensor> l : w.layers()) for (Tensor t : l.all(spec.arch())) bytes += t.byteSize();
         bytes += w.normF().byteSize() + (w.normFBias() == null ? 0 : w.normFBias().byteSize())
                 + (w.lmHeadBias() == null ? 0 : w.lmHeadBias().byteSize());

@@ -44,6 +44,7 @@ import static mamba4j.testkit.Tolerance.EXACT;
 import static mamba4j.testkit.Tolerance.F32_IDENTITY;
 import static mamba4j.testkit.Tolerance.FAST_VS_REFERENCE;
 import static mamba4j.testkit.Tolerance.LONG_REDUCTION;
+import static mamba4j.testkit.Tolerance.QUANTISED_VS_REFERENCE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -444,6 +445,19 @@ public abstract class BackendConformance {
                     .run((be, t) -> be.embedding(t.get("w"), be.ids(ids), t.get("out")));
     }
 
+    /** Quantised embedding tables (D a multiple of the block of 32): rows dequantised exactly, so bit for bit. */
+    @ParameterizedTest
+    @CsvSource({"11, 32", "70, 64", "5, 96", "200, 768"})
+    @Covers("embedding")
+    void embeddingGathersRowsOfQuantisedWeights(int v, int d) {
+        Random r = new Random(v * 100L + d + 1);
+        Tensor w = gauss(r, 1, v, d);
+        int[] ids = {0, v - 1, v / 2, v / 2, 0};
+        for (DType wt : List.of(DType.Q8_0, DType.Q4_0))
+            op("embedding V=" + v + " D=" + d + " " + wt).in("w", w.to(wt)).out("out", nan(ids.length, d), EXACT)
+                    .run((be, t) -> be.embedding(t.get("w"), be.ids(ids), t.get("out")));
+    }
+
     @ParameterizedTest
     @MethodSource("widths")
     @Covers("embeddingBackward")
@@ -469,6 +483,38 @@ public abstract class BackendConformance {
                             .out("out", nan(m, n), wt == DType.F32 ? FAST_VS_REFERENCE : halfWeightLinearTolerance(m))
                             .run((be, t) -> be.linear(t.get("x"), t.get("w"), t.get("bias"), t.get("out")));
         }
+    }
+
+    /**
+     * Q8_0 and Q4_0 weights (K a multiple of the block of 32): decode rows (the cpu backend's GEMV below 32 rows) and
+     * prefill rows (its packed GEMM), N with tails of the 4-row groups and of the GEMM's panels.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 8, 17, 31, 33, 65})
+    @Covers("linear")
+    void linearOfQuantisedWeightsWithAndWithoutBias(int m) {
+        Random r = new Random(m + 1000);
+        for (int[] nk : new int[][]{{5, 32}, {16, 64}, {17, 96}, {64, 256}, {130, 160}, {3, 768}}) {
+            int n = nk[0], k = nk[1];
+            Tensor x = gauss(r, 1, m, k), w = gauss(r, 0.3, n, k), b = gauss(r, 1, n);
+            for (DType wt : List.of(DType.Q8_0, DType.Q4_0))
+                for (Tensor bias : Arrays.asList(null, b))
+                    op("linear M=" + m + " N=" + n + " K=" + k + " " + wt + (bias == null ? " no bias" : ""))
+                            .in("x", x).in("w", w.to(wt)).in("bias", bias).out("out", nan(m, n), QUANTISED_VS_REFERENCE)
+                            .run((be, t) -> be.linear(t.get("x"), t.get("w"), t.get("bias"), t.get("out")));
+        }
+    }
+
+    /** The front refuses a quantised weight whose rows are not whole blocks, and quantised operands anywhere else. */
+    @Test
+    void quantisedTensorsAreRefusedOutsideLinearAndEmbedding() {
+        Backend be = backend();
+        Tensor w = be.upload(gauss(new Random(2), 1, 4, 64).to(DType.Q4_0)), x = be.zeros(2, 64), out = be.zeros(2, 4);
+        var e = assertThrows(IllegalArgumentException.class, () -> be.rmsNorm(x, w, 1e-5f, x));
+        assertTrue(e.getMessage().startsWith("rmsNorm:") && e.getMessage().contains("Q4_0"), e.getMessage());
+        var e2 = assertThrows(IllegalArgumentException.class, () -> be.linear(w, w, null, out));
+        assertTrue(e2.getMessage().startsWith("linear:") && e2.getMessage().contains("linear and embedding"), e2.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> be.fill(w, 1f));
     }
 
     @ParameterizedTest
