@@ -55,7 +55,7 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--format", description = "safetensors (a checkpoint folder) or gguf (one file llama.cpp runs); default: gguf when --out ends in .gguf, else safetensors.")
     String format;
 
-    @Option(names = "--dtype", description = "f32, bf16 or f16 for the matrices (embeddings, projections, head); the rest stays as stored, or F32 with f32 (default: as stored).")
+    @Option(names = "--dtype", description = "f32, bf16 or f16 for the matrices (embeddings, projections, head); the rest stays as stored, or F32 with f32; q8_0 or q4_0 with --format gguf (llama.cpp's quantiser; rows not a multiple of 32 as f16) (default: as stored).")
     String dtype;
 
     @Option(names = "--layout", description = "hf (transformers) or original (state-spaces); Mamba-1/Mamba-2 folders only (default: hf).")
@@ -85,9 +85,12 @@ final class ConvertCommand implements Callable<Integer> {
             case "f32", "float32" -> DType.F32;
             case "bf16", "bfloat16" -> DType.BF16;
             case "f16", "float16" -> DType.F16;
-            case "q8_0", "q4_0" -> throw new UserInputException("--dtype " + dtype + ": quantized weights are not written yet (they arrive with "
-                    + "DType.Q8_0/Q4_0); f32, bf16 or f16");
-            default -> throw new UserInputException("--dtype " + dtype + ": expected f32, bf16 or f16");
+            case "q8_0", "q4_0" -> {
+                if (!gguf) throw new UserInputException("--dtype " + dtype + ": quantised weights are written to GGUF (--format gguf); a "
+                        + "folder copy takes f32, bf16 or f16 (or load with --dtype " + dtype + " where the model runs)");
+                yield dtype.equalsIgnoreCase("q8_0") ? DType.Q8_0 : DType.Q4_0;
+            }
+            default -> throw new UserInputException("--dtype " + dtype + ": expected f32, bf16, f16, q8_0 or q4_0 (the last two for --format gguf)");
         };
         CheckpointCopy.Layout lay = layout == null ? CheckpointCopy.Layout.HF : switch (layout.toLowerCase()) {
             case "hf", "transformers" -> CheckpointCopy.Layout.HF;

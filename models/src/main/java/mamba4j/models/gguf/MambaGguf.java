@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import mamba4j.core.Backend;
 import mamba4j.core.DType;
 import mamba4j.core.Shape;
+import mamba4j.core.Quant;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
 import mamba4j.io.CheckpointTensors;
@@ -296,6 +297,8 @@ public final class MambaGguf {
             case F32 -> 0;    // ALL_F32
             case F16 -> 1;    // MOSTLY_F16
             case BF16 -> 32;  // MOSTLY_BF16
+            case Q4_0 -> 2;   // MOSTLY_Q4_0
+            case Q8_0 -> 7;   // MOSTLY_Q8_0
             default -> throw new IllegalArgumentException("no GGUF file type for " + dtype + " matrices");
         };
     }
@@ -308,8 +311,8 @@ public final class MambaGguf {
      * @throws UserInputException when the model has something llama.cpp's architecture cannot run, naming the setting
      */
     public static void write(Object model, Path out, DType dtype, SequencedMap<String, GgufValue> tokenizer, String name) {
-        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16)
-            throw new UserInputException("--dtype " + dtype.name().toLowerCase() + ": GGUF export writes f32, f16 or bf16 matrices");
+        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16 && dtype != DType.Q8_0 && dtype != DType.Q4_0)
+            throw new UserInputException("--dtype " + dtype.name().toLowerCase() + ": GGUF export writes f32, f16, bf16, q8_0 or q4_0 matrices");
         switch (model) {
             case Mamba1Model m -> write1(m, out, dtype, tokenizer, name);
             case Mamba2Model m -> write2(m, out, dtype, tokenizer, name);
@@ -422,9 +425,17 @@ public final class MambaGguf {
         GgufWriter.write(out, meta, t);
     }
 
-    /** A matrix as {@code dtype} (converted when it is written). */
+    /**
+     * A matrix as {@code dtype} (converted when it is written). Q8_0/Q4_0 by llama.cpp's quantiser ({@link Quant}); a
+     * matrix whose rows are not whole blocks of 32 is written F16 instead, as llama.cpp's converter falls back.
+     */
     private static GgufWriter.Entry matrix(String name, Backend be, Tensor t, DType dtype) {
-        return GgufWriter.Entry.lazy(name, dtype, t.shape().dims(), () -> be.download(t).to(dtype));
+        long[] dims = t.shape().dims();
+        if (dtype.isQuantised()) {
+            if (dims[dims.length - 1] % dtype.blockSize() != 0) return matrix(name, be, t, DType.F16);
+            return GgufWriter.Entry.lazy(name, dtype, dims, () -> Quant.quantise(be.download(t).to(DType.F32), dtype));
+        }
+        return GgufWriter.Entry.lazy(name, dtype, dims, () -> be.download(t).to(dtype));
     }
 
     /** A tensor as F32, in the shape {@code dims} (default: its own). */
