@@ -11,18 +11,6 @@ import mamba4j.core.Tensor;
 public final class SequenceCopies {
     private SequenceCopies() {}
 
-    /**
-     * conv_state[b, :, j] = x[b, T − K + j, :], zeros where T − K + j &lt; 0: the last K conv inputs of each sequence,
-     * oldest first (transformers' conv cache layout). x (B·T, C); convState (B, C, K).
-     */
-    public static void keepConvInputs(Backend be, Tensor x, int b, int t, Tensor convState) {
-        int c = convState.size(1), k = convState.size(2);
-        int j0 = Math.max(0, k - t);                                   // the first K − T slots stay 0 for short prompts
-        if (j0 > 0) be.fill(convState, 0f);
-        be.copy(x, convState, new CopyRegion(new long[]{b, k - j0, c}, (long) (t - k + j0) * c, new long[]{(long) t * c, c, 1},
-                j0, new long[]{(long) c * k, 1, k}));
-    }
-
     /** out[b, :] = h[b·T + T − 1, :]: each sequence's last position. h (B·T, D); out (B, D). */
     public static void lastPositions(Backend be, Tensor h, int b, int t, Tensor out) {
         long d = out.dim(1);
@@ -45,8 +33,8 @@ public final class SequenceCopies {
     /**
      * silu?(conv(x)) for sequences that continue those whose last K conv inputs are in convState (B, C, K), oldest
      * first, and the new conv_state: the conv runs over [K − 1 history inputs | T new] and drops the first K − 1
-     * outputs. From a zero state this equals {@link Backend#causalConv1d} (zero padding) followed by
-     * {@link #keepConvInputs}. x (B·T, C); out (B, T, C).
+     * outputs. From a zero state this equals {@link Backend#causalConv1d} (zero padding), convState then holding the last
+     * K inputs. x (B·T, C); out (B, T, C).
      */
     public static void convWithHistory(Backend be, Tensor x, int b, int t, Tensor convState, Tensor w, Tensor bias, boolean silu, Tensor out) {
         int c = convState.size(1), k = convState.size(2), th = t + k - 1;

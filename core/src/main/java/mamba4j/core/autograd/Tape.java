@@ -185,22 +185,21 @@ public final class Tape {
     }
 
     /**
-     * As {@link #selectiveScan(Var, Var, Var, boolean, Var, Var, Var, Var, Var)}, also writing the final state h_L
-     * into {@code finalState} (B, E, N) when it is given (a prefill filling the decode cache; h_0 = 0). On an
-     * inference tape no chunk states are kept.
+     * As {@link #selectiveScan(Var, Var, Var, boolean, Var, Var, Var, Var, Var)} continuing from {@code state} (B, E, N)
+     * when it is given: read as h_0 and overwritten with h_L (a prefill — from a zeroed state — or a continuation filling
+     * the decode cache; inference tapes only, which keep no chunk states), as {@link #ssd} carries S.
      */
     public Var selectiveScan(Var u, Var delta, Var deltaBias, boolean softplus, Var a, Var bm, Var cm, Var d, Var z, Tensor finalState) {
         Tensor uv = u.value();
         int b = uv.size(0), l = uv.size(1), e = uv.size(2), n = a.value().size(1);
         Var out = result(zeros(uv, b, l, e), u, delta, deltaBias, a, bm, cm, d, z);
-        if (finalState != null) be.fill(finalState, 0f);
         SelectiveScan args = new SelectiveScan(uv, delta.value(), deltaBias == null ? null : deltaBias.value(), softplus,
                 a.value(), bm.value(), cm.value(), d == null ? null : d.value(), z == null ? null : z.value(), finalState, out.value());
         if (!recording) {
             be.selectiveScan(args);
             return out;
         }
-        if (finalState != null) throw new IllegalArgumentException("selectiveScan: the final state is for inference tapes");
+        if (finalState != null) throw new IllegalArgumentException("selectiveScan: a carried state is for inference tapes");
         Tensor chunkStates = zeros(uv, b, (l + SCAN_CHUNK - 1) / SCAN_CHUNK, e, n);
         be.selectiveScanForward(args, SCAN_CHUNK, chunkStates);
         record(new Node.Scan(args, u, delta, deltaBias, a, bm, cm, d, z, chunkStates, out));

@@ -94,7 +94,8 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
 
     /**
      * The Mamba block of the paper's Figure 3: h + mixer(RMSNorm(h)), (B·T, D) → (B·T, D). When convState (B, E, K)
-     * and ssmState (B, E, N) are given (a prefill, inference tape only) they receive the cache for decoding on.
+     * and ssmState (B, E, N) are given (inference tape only) the block continues the sequence they hold (zeros: a
+     * prefill) and leaves them after its last token, for decoding or extending on.
      */
     private Var block(Tape tape, int i, Var h, int b, int t, Tensor convState, Tensor ssmState) {
         Mamba1Weights.Layer<Var> l = vars(tape, i);
@@ -102,8 +103,9 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         long bt = (long) b * t;
         Var u = tape.rmsNorm(h, l.norm(), (float) config.layerNormEpsilon());                 // (B·T, D)
         Var[] xz = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, e);             // x, z: (B·T, E)
-        if (convState != null) SequenceCopies.keepConvInputs(backend, xz[0].value(), b, t, convState);
-        Var xc = tape.conv(xz[0].reshape(b, t, e), l.convWeight(), l.convBias(), true);      // silu(conv(x))  (B, T, E)
+        Var xc = convState == null
+                ? tape.conv(xz[0].reshape(b, t, e), l.convWeight(), l.convBias(), true)      // silu(conv(x))  (B, T, E)
+                : tape.constant(withHistory(xz[0].value(), l, convState, b, t, e));                 // continuing the cache
         Var delta, bm, cm;
         if (config.selective()) {
             Var[] dbc = tape.split(tape.linear(xc.reshape(bt, e), l.xProj(), null), r, n, n); // Δ | B | C
@@ -121,6 +123,13 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
                 cm.reshape(b, t, n), l.d(), xz[1].reshape(b, t, e), ssmState);               // gate y·silu(z) inside
         Var o = tape.linear(y.reshape(bt, e), l.outProj(), l.outProjBias());                 // (B·T, D)
         return tape.add(h, o);
+    }
+
+    /** silu(conv(x)) (B, T, E) over the conv history in convState, which is left after the last token. */
+    private Tensor withHistory(Tensor x, Mamba1Weights.Layer<Var> l, Tensor convState, int b, int t, int e) {
+        Tensor out = backend.zeros(b, t, e);
+        SequenceCopies.convWithHistory(backend, x, b, t, convState, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, out);
+        return out;
     }
 
     /** Final RMSNorm → head: (B·T, D) → logits (B·T, V'). */
@@ -298,19 +307,25 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
     @Override public Tensor prefill(DecodeState state, int[][] prompts) {
         State s = (State) state;
         if (prompts.length != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + prompts.length);
-        run(prompts, Trace.NONE, s, s.logits, true);
-        java.util.Arrays.fill(s.pos, prompts[0].length);
-        return s.logits;
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            backend.fill(s.conv[i], 0f);
+            backend.fill(s.ssm[i], 0f);
+        }
+        java.util.Arrays.fill(s.pos, 0);
+        return extend(s, prompts);
     }
 
     /**
-     * Feeds more tokens (B, T): from an empty state the whole-sequence prefill; after that token by token through
-     * {@link #step} (the tape's scan starts from h_0 = 0), which is the same recurrence.
+     * Feeds more tokens (B, T) through the whole-sequence path, continuing from the state (conv history and h_0) and
+     * leaving it after the last token; returns the last position's logits (B, V'). {@link #prefill} is this from an
+     * empty state, so a prompt prefilled in pieces equals one piece.
      */
     @Override public Tensor extend(DecodeState state, int[][] ids) {
         State s = (State) state;
-        for (int p : s.pos) if (p != 0) return CausalLM.stepThrough(this, s, ids);
-        return prefill(s, ids);
+        if (ids.length != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + ids.length);
+        run(ids, Trace.NONE, s, s.logits, true);
+        for (int r = 0; r < s.batch; r++) s.pos[r] += ids[r].length;
+        return s.logits;
     }
 
     @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {

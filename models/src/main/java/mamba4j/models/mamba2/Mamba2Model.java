@@ -12,6 +12,7 @@ import mamba4j.core.autograd.Var;
 import mamba4j.models.BlockRecompute;
 import mamba4j.models.CausalLM;
 import mamba4j.models.InferenceRun;
+import mamba4j.models.SequenceCopies;
 import mamba4j.models.TensorSpec;
 import mamba4j.models.TokenIds;
 import mamba4j.models.Trace;
@@ -108,7 +109,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         Var[] zxbcdt = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, c, nh);               // z | xBC | dt
         Var xbc = convState == null
                 ? tape.conv(zxbcdt[1].reshape(b, t, c), l.convWeight(), l.convBias(), true)           // silu(conv(xBC))  (B, T, C)
-                : tape.constant(convWithHistory(zxbcdt[1].value(), l, convState, b, t));              // continuing the cache
+                : tape.constant(withHistory(zxbcdt[1].value(), l, convState, b, t));              // continuing the cache
         Var[] xBC = tape.split(xbc.reshape(bt, c), e, (long) g * n, (long) g * n);                     // x | B | C
         Var dt = tape.softplusClamp(zxbcdt[2], l.dtBias(), lo, hi);                                    // clamp(softplus(dt + dt_bias))  (B·T, H)
         Var logA = tape.mulColumns(dt, tape.negExp(l.aLog()));                                         // dt·A, A = −exp(A_log)
@@ -122,23 +123,11 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         return tape.add(h, o);
     }
 
-    /**
-     * silu(conv(xBC)) (B, T, C) for a sequence that continues the one whose last K inputs are in convState (B, C, K),
-     * and the new conv_state: the conv runs over [K − 1 history inputs | T new] and the first K − 1 outputs are dropped.
-     */
-    private Tensor convWithHistory(Tensor xbc, Mamba2Weights.Layer<Var> l, Tensor convState, int b, int t) {
-        int c = config.convDim(), k = config.convKernel(), th = t + k - 1;
-        Tensor hist = backend.zeros(b, th, c), histOut = backend.zeros(b, th, c), act = backend.zeros(b, t, c);
-        // hist[b, j, :] = conv_state[b, :, j + 1] for j < K − 1 (the history), then hist[b, K − 1 + τ, :] = xBC[b, τ, :]
-        backend.copy(convState, hist, new CopyRegion(new long[]{b, k - 1, c}, 1, new long[]{(long) c * k, 1, k},
-                0, new long[]{(long) th * c, c, 1}));
-        backend.copy(xbc, hist, CopyRegion.block(b, (long) t * c, 0, (long) t * c, (long) (k - 1) * c, (long) th * c));
-        backend.causalConv1d(hist, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, histOut);
-        backend.copy(histOut, act, CopyRegion.block(b, (long) t * c, (long) (k - 1) * c, (long) th * c, 0, (long) t * c));
-        // conv_state[b, :, j] = the input at history position th − K + j (oldest first), transformers' cache layout
-        backend.copy(hist, convState, new CopyRegion(new long[]{b, k, c}, (long) (th - k) * c, new long[]{(long) th * c, c, 1},
-                0, new long[]{(long) c * k, 1, k}));
-        return act;
+    /** silu(conv(xBC)) (B, T, C) over the conv history in convState, which is left after the last token. */
+    private Tensor withHistory(Tensor xbc, Mamba2Weights.Layer<Var> l, Tensor convState, int b, int t) {
+        Tensor out = backend.zeros(b, t, config.convDim());
+        SequenceCopies.convWithHistory(backend, xbc, b, t, convState, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, out);
+        return out;
     }
 
     /** Final RMSNorm → head: (R, D) → logits (R, V'). */
