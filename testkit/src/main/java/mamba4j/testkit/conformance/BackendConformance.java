@@ -116,6 +116,16 @@ public abstract class BackendConformance {
                 + refused.stream().map(refusedOps()::get).distinct().reduce((a, b) -> a + "; " + b).orElse(""));
     }
 
+    /**
+     * Skips a quantised-weight test, naming why, on a backend without Q8_0/Q4_0 kernels ({@link
+     * mamba4j.core.Kernels#weightTypes}); such a backend's refusal is a named error at load ({@code Models.load}).
+     */
+    private void takesQuantisedWeights() {
+        Set<DType> w = backend().kernels().weightTypes();
+        Assumptions.assumeTrue(w.contains(DType.Q8_0) && w.contains(DType.Q4_0),
+                () -> backend().name() + " has no kernels for Q8_0/Q4_0 weights (it takes " + new TreeSet<>(w) + ")");
+    }
+
     /** A case named "op details…"; when the backend refuses that op, a case that asserts the refusal. */
     private OpCase op(String what) {
         String name = what.split(" ", 2)[0];
@@ -450,6 +460,7 @@ public abstract class BackendConformance {
     @CsvSource({"11, 32", "70, 64", "5, 96", "200, 768"})
     @Covers("embedding")
     void embeddingGathersRowsOfQuantisedWeights(int v, int d) {
+        takesQuantisedWeights();
         Random r = new Random(v * 100L + d + 1);
         Tensor w = gauss(r, 1, v, d);
         int[] ids = {0, v - 1, v / 2, v / 2, 0};
@@ -493,6 +504,7 @@ public abstract class BackendConformance {
     @ValueSource(ints = {1, 2, 3, 8, 17, 31, 33, 65})
     @Covers("linear")
     void linearOfQuantisedWeightsWithAndWithoutBias(int m) {
+        takesQuantisedWeights();
         Random r = new Random(m + 1000);
         for (int[] nk : new int[][]{{5, 32}, {16, 64}, {17, 96}, {64, 256}, {130, 160}, {3, 768}}) {
             int n = nk[0], k = nk[1];
