@@ -4,7 +4,8 @@
 #
 #   bash tools/golden/make_outside_truth.sh OUTDIR
 #
-# writes OUTDIR/outside-truth.tgz holding testdata/golden/training/... and testdata/golden/mohawk/... (paths relative
+# writes OUTDIR/outside-truth.tgz holding testdata/golden/training/..., testdata/golden/mohawk/... and
+# testdata/golden/perplexity/expected.json (paths relative
 # to the repository root; unpack with `tar xzf outside-truth.tgz -C <repository root>`), and OUTDIR/outside-truth.log.
 # Needs python3 with torch, transformers, safetensors, einops and pyyaml, and a snapshot of goombalab/phi-mamba in
 # .golden-tmp/phi-mamba (an ignored folder; see tools/golden/README.md "Outside truth").
@@ -20,6 +21,7 @@ trap 'rm -rf "$work"' EXIT
     python3 -c 'import torch, transformers, safetensors; print("torch", torch.__version__, "transformers", transformers.__version__)'
     python3 tools/golden/make_training_golden.py --out "$work/testdata/golden/training" 2>&1 | { grep --line-buffered -v 'falling back' || true; }
     python3 tools/golden/make_mohawk_golden.py --out "$work/testdata/golden/mohawk" --phi-mamba .golden-tmp/phi-mamba
+    python3 tools/golden/make_perplexity_golden.py --out "$work"
     tar czf "$out/outside-truth.tgz" -C "$work" testdata
     (cd "$work" && find testdata -type f | sort | xargs ls -l)
 } 2>&1 | tee "$out/outside-truth.log"

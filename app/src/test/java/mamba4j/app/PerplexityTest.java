@@ -85,7 +85,7 @@ class PerplexityTest {
     void matchesTheFloat64SlidingWindowGolden() throws IOException {
         Path expected = Repo.golden().resolve("perplexity/expected.json");
         Assumptions.assumeTrue(Files.exists(expected),
-                "golden not generated yet: python3 tools/golden/make_perplexity_golden.py --out $OUT on the GPU host");
+                "golden not generated yet: bash tools/golden/make_outside_truth.sh $OUT on the GPU host (it packs expected.json in outside-truth.tgz)");
         JsonNode root = new ObjectMapper().readTree(expected.toFile());
         Path text = Repo.golden().resolve("perplexity/text.txt");
         int[] ids = Files.readAllBytes(text).length == 0 ? new int[0] : toInts(Files.readAllBytes(text));
