@@ -45,19 +45,7 @@ final class CpuLinear {
         if (m >= 32 && wt == DType.F32) {
             // prefill/training shapes: the packed 6×32 matmul kernel (no horizontal sums), then the bias
             CpuGemm.matmul(x, false, w, true, out, false, m, k, n);
-            if (bias != null) {
-                MemorySegment bs = bias.segment();
-                Parallel.forRange(m, 16, (r0, r1) -> {
-                    for (int i = r0; i < r1; i++) {
-                        int j = 0, bound = S.loopBound(n);
-                        for (; j < bound; j += VL) {
-                            long o = ((long) i * n + j) * 4;
-                            FloatVector.fromMemorySegment(S, os, o, LE).add(FloatVector.fromMemorySegment(S, bs, j * 4L, LE)).intoMemorySegment(os, o, LE);
-                        }
-                        for (; j < n; j++) os.setAtIndex(Tensor.F32, (long) i * n + j, os.getAtIndex(Tensor.F32, (long) i * n + j) + bs.getAtIndex(Tensor.F32, j));
-                    }
-                });
-            }
+            if (bias != null) addBias(bias, out, m, n);
             return;
         }
         if (m <= 8 && wt == DType.BF16 && I_SPECIES.length() == VL) {
@@ -202,6 +190,21 @@ final class CpuLinear {
             if (nb == 4) dot4(xs, xa, ws, wOff, k, os, o);
             else for (int b = 0; b < nb; b++) os.setAtIndex(Tensor.F32, o + b, dot1(xs, xa, ws, wOff + b * rx, k));
         }
+    }
+
+    /** out[i, :] += bias for the M rows of out (M, N), in place: the bias of the GEMM paths. */
+    static void addBias(Tensor bias, Tensor out, int m, int n) {
+        MemorySegment bs = bias.segment(), os = out.segment();
+        Parallel.forRange(m, 16, (long) m * n, (r0, r1) -> {
+            for (int i = r0; i < r1; i++) {
+                int j = 0, bound = S.loopBound(n);
+                for (; j < bound; j += VL) {
+                    long o = ((long) i * n + j) * 4;
+                    FloatVector.fromMemorySegment(S, os, o, LE).add(FloatVector.fromMemorySegment(S, bs, j * 4L, LE)).intoMemorySegment(os, o, LE);
+                }
+                for (; j < n; j++) os.setAtIndex(Tensor.F32, (long) i * n + j, os.getAtIndex(Tensor.F32, (long) i * n + j) + bs.getAtIndex(Tensor.F32, j));
+            }
+        });
     }
 
     /** out[o..o+3] = x · w_b for the 4 weight rows starting at wOff (one x load feeds 4 FMAs). */

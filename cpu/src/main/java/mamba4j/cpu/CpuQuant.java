@@ -68,21 +68,7 @@ final class CpuQuant {
         int m = x.size(0), k = x.size(1), n = w.size(0);
         if (m >= GEMM_ROWS) prefill(x, w, out, m, k, n);
         else decode(x, w, out, m, k, n);
-        if (bias != null) addBias(bias, out, m, n);
-    }
-
-    private static void addBias(Tensor bias, Tensor out, int m, int n) {
-        MemorySegment bs = bias.segment(), os = out.segment();
-        Parallel.forRange(m, 16, (long) m * n, (r0, r1) -> {
-            for (int i = r0; i < r1; i++) {
-                int j = 0, bound = S.loopBound(n);
-                for (; j < bound; j += VL) {
-                    long o = ((long) i * n + j) * 4;
-                    FloatVector.fromMemorySegment(S, os, o, LE).add(FloatVector.fromMemorySegment(S, bs, j * 4L, LE)).intoMemorySegment(os, o, LE);
-                }
-                for (; j < n; j++) os.setAtIndex(Tensor.F32, (long) i * n + j, os.getAtIndex(Tensor.F32, (long) i * n + j) + bs.getAtIndex(Tensor.F32, j));
-            }
-        });
+        if (bias != null) CpuLinear.addBias(bias, out, m, n);
     }
 
     /**

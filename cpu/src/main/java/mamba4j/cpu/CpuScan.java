@@ -86,27 +86,10 @@ final class CpuScan {
         dt.intoArray(sc, 0);
         dt.mul(u).intoArray(sc, VL);
         long bBase = (long) bi * n * 4;
-        int bound = S.loopBound(n);
         for (int lane = 0; lane < VL; lane++) {
             float dtc = sc[lane], du = sc[VL + lane];
-            long ch = e0 + lane, aBase = ch * n * 4, hBase = ((long) bi * e + ch) * n * 4;
-            FloatVector acc = FloatVector.zero(S);
-            int j = 0;
-            for (; j < bound; j += VL) {
-                FloatVector dA = VMath.exp(FloatVector.fromMemorySegment(S, as, aBase + j * 4L, LE).mul(dtc));
-                FloatVector h = FloatVector.fromMemorySegment(S, st, hBase + j * 4L, LE);
-                h = h.fma(dA, FloatVector.fromMemorySegment(S, bm, bBase + j * 4L, LE).mul(du));
-                h.intoMemorySegment(st, hBase + j * 4L, LE);
-                acc = h.fma(FloatVector.fromMemorySegment(S, cm, bBase + j * 4L, LE), acc);
-            }
-            float y = VMath.sum(acc);
-            for (; j < n; j++) {
-                float h = (float) Math.exp(dtc * as.getAtIndex(Tensor.F32, ch * n + j)) * st.getAtIndex(Tensor.F32, hBase / 4 + j)
-                        + du * bm.getAtIndex(Tensor.F32, (long) bi * n + j);
-                st.setAtIndex(Tensor.F32, hBase / 4 + j, h);
-                y += h * cm.getAtIndex(Tensor.F32, (long) bi * n + j);
-            }
-            sc[2 * VL + lane] = y;
+            long ch = e0 + lane;
+            sc[2 * VL + lane] = stepState(as, st, bm, cm, ch * n * 4, ((long) bi * e + ch) * n * 4, bBase, n, dtc, du);
         }
         FloatVector y = FloatVector.fromArray(S, sc, 2 * VL);
         if (s.d() != null) y = y.add(FloatVector.fromMemorySegment(S, s.d().segment(), e0 * 4L, LE).mul(u));
@@ -123,7 +106,18 @@ final class CpuScan {
         if (s.deltaSoftplus()) dt = Formulas.softplus(dt);
         float u = s.u().segment().getAtIndex(Tensor.F32, ie);
         float du = dt * u;
-        long aBase = (long) ch * n * 4, hBase = ie * n * 4, bBase = (long) bi * n * 4;
+        float y = stepState(as, st, bm, cm, (long) ch * n * 4, ie * n * 4, (long) bi * n * 4, n, dt, du);
+        if (s.d() != null) y += s.d().segment().getAtIndex(Tensor.F32, ch) * u;
+        if (s.z() != null) y *= Formulas.silu(s.z().segment().getAtIndex(Tensor.F32, ie));
+        s.out().segment().setAtIndex(Tensor.F32, ie, y);
+    }
+
+    /**
+     * One channel's state row advanced one step in place, lanes over N: h = exp(Δ·A)·h + Δu·B; returns h·C. aBase, hBase,
+     * bBase: byte offsets of the channel's A row, its state row and the step's B/C row.
+     */
+    private static float stepState(MemorySegment as, MemorySegment st, MemorySegment bm, MemorySegment cm, long aBase, long hBase,
+                                   long bBase, int n, float dt, float du) {
         FloatVector acc = FloatVector.zero(S);
         int j = 0, bound = S.loopBound(n);
         for (; j < bound; j += VL) {
@@ -135,14 +129,12 @@ final class CpuScan {
         }
         float y = VMath.sum(acc);
         for (; j < n; j++) {
-            float h = (float) Math.exp(dt * as.getAtIndex(Tensor.F32, (long) ch * n + j)) * st.getAtIndex(Tensor.F32, ie * n + j)
-                    + du * bm.getAtIndex(Tensor.F32, (long) bi * n + j);
-            st.setAtIndex(Tensor.F32, ie * n + j, h);
-            y += h * cm.getAtIndex(Tensor.F32, (long) bi * n + j);
+            float h = (float) Math.exp(dt * as.getAtIndex(Tensor.F32, aBase / 4 + j)) * st.getAtIndex(Tensor.F32, hBase / 4 + j)
+                    + du * bm.getAtIndex(Tensor.F32, bBase / 4 + j);
+            st.setAtIndex(Tensor.F32, hBase / 4 + j, h);
+            y += h * cm.getAtIndex(Tensor.F32, bBase / 4 + j);
         }
-        if (s.d() != null) y += s.d().segment().getAtIndex(Tensor.F32, ch) * u;
-        if (s.z() != null) y *= Formulas.silu(s.z().segment().getAtIndex(Tensor.F32, ie));
-        s.out().segment().setAtIndex(Tensor.F32, ie, y);
+        return y;
     }
 
     private static void scanBlock(SelectiveScan s, float[] at, float[] h, int bi, int e0) {
