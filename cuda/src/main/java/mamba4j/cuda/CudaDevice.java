@@ -320,7 +320,24 @@ public final class CudaDevice implements AutoCloseable {
         bind();
         MemorySegment struct = params.segment();
         launchArgs.set(ValueLayout.ADDRESS, 0, struct);   // cuLaunchKernel copies the arguments before returning
-        drv.launchKernel(fn.handle(), gx, gy, gz, bx, by, bz, sharedBytes, stream, launchArgs, fn.name());
+        if (KernelProfile.ENABLED) profiled(fn.name() + " <<<" + gx + "," + gy + "," + gz + ">>>", () -> drv.launchKernel(fn.handle(), gx, gy, gz, bx, by, bz, sharedBytes, stream, launchArgs, fn.name()));
+        else drv.launchKernel(fn.handle(), gx, gy, gz, bx, by, bz, sharedBytes, stream, launchArgs, fn.name());
+    }
+
+    /** Runs {@code body} (one launch) between two events and adds its GPU time to {@link KernelProfile} under {@code name}. */
+    void profiled(String name, Runnable body) {
+        long start = drv.eventCreate(0), end = drv.eventCreate(0);
+        try {
+            launchPointer(module("profile.cu").function("spin_ns"), 200_000L);   // the host queues body while this runs
+            drv.eventRecord(start, stream);
+            body.run();
+            drv.eventRecord(end, stream);
+            drv.eventSynchronize(end);
+            KernelProfile.add(name, drv.eventElapsedMs(start, end));
+        } finally {
+            drv.eventDestroy(start);
+            drv.eventDestroy(end);
+        }
     }
 
     /** Launches a kernel that takes one pointer argument (the self-test's layout check). */

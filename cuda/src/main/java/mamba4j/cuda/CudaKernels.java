@@ -218,6 +218,7 @@ public final class CudaKernels implements Kernels {
     /** A CUDA graph of body's launches (not run here); if the driver refuses the capture, body itself, said once on stderr. */
     @Override public Runnable capture(Runnable body) {
         open();
+        if (KernelProfile.ENABLED) return body;   // profiling times each launch, which a graph would hide
         try {
             CudaGraph g = dev.capture(body);
             return g::replay;

@@ -295,14 +295,29 @@ public final class CudaOps {
     public static final int GEMV_MAX_M = 8;
     static final int GEMV_WARPS = 8;
 
+    /**
+     * Warps per output column of linear_rows: doubled (up to the block's 8) while the columns alone give fewer than
+     * 32 warps per SM and each warp still gets at least two 16-byte chunks per lane — x_proj's R + 2N columns would
+     * otherwise leave most of the GPU idle.
+     */
+    static int gemvSplit(int n, int k, int wDtype, int smCount) {
+        int perChunk = wDtype == KernelParams.DTYPE_F32 ? 4 : 8;
+        long chunks = k / perChunk;
+        int split = 1;
+        while (split < GEMV_WARPS && (long) n * split < 32L * smCount && chunks >= 2L * 32 * split * 2) split *= 2;
+        return split;
+    }
+
     /** out (M, N) = x (M, K) · wᵀ + bias for M ≤ {@link #GEMV_MAX_M}: the decode path, weights read once in their stored dtype. */
     public void linearRows(long x, long w, int wDtype, long bias, long out, int m, int n, int k) {
         positive("linearRows", m, n, k);
         dtype("linearRows", wDtype);
         if (m > GEMV_MAX_M) throw new IllegalArgumentException("linearRows: M = " + m + " > " + GEMV_MAX_M);
+        int split = gemvSplit(n, k, wDtype, dev == null ? 132 : dev.smCount);
+        int columnsPerBlock = GEMV_WARPS / split;
         var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", m).set("n", n).set("k", k)
-                .set("w_dtype", wDtype);
-        launcher.launch("ops.cu", "linear_rows", (n + GEMV_WARPS - 1) / GEMV_WARPS, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
+                .set("w_dtype", wDtype).set("split", split);
+        launcher.launch("ops.cu", "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
 
     /**
@@ -362,9 +377,11 @@ public final class CudaOps {
         positive("matmul", m, n, k);
         gemmScalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
         gemmScalars.set(ValueLayout.JAVA_FLOAT, 4, beta);
-        dev.cuda.cublas.gemmEx(dev.cublas(), transB ? Cublas.OP_T : Cublas.OP_N, transA ? Cublas.OP_T : Cublas.OP_N, n, m, k,
+        Runnable call = () -> dev.cuda.cublas.gemmEx(dev.cublas(), transB ? Cublas.OP_T : Cublas.OP_N, transA ? Cublas.OP_T : Cublas.OP_N, n, m, k,
                 gemmScalars.asSlice(0, 4), b, Cublas.CUDA_R_32F, transB ? k : n, a, Cublas.CUDA_R_32F, transA ? m : k,
                 gemmScalars.asSlice(4, 4), out, Cublas.CUDA_R_32F, n, Cublas.COMPUTE_32F);
+        if (KernelProfile.ENABLED) dev.profiled("cublas matmul f32 " + m + "x" + n + "x" + k, call);
+        else call.run();
     }
 
     /** The cudaDataType of a weight dtype code. */
@@ -388,7 +405,9 @@ public final class CudaOps {
         int t = cudaType(dtype);
         gemmScalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
         gemmScalars.set(ValueLayout.JAVA_FLOAT, 4, beta);
-        dev.cuda.cublas.gemmEx(dev.cublas(), Cublas.OP_T, Cublas.OP_N, n, m, k, gemmScalars.asSlice(0, 4), w, t, k, x, t, k,
+        Runnable call = () -> dev.cuda.cublas.gemmEx(dev.cublas(), Cublas.OP_T, Cublas.OP_N, n, m, k, gemmScalars.asSlice(0, 4), w, t, k, x, t, k,
                 gemmScalars.asSlice(4, 4), out, Cublas.CUDA_R_32F, n, Cublas.COMPUTE_32F);
+        if (KernelProfile.ENABLED) dev.profiled("cublas linear " + m + "x" + n + "x" + k, call);
+        else call.run();
     }
 }

@@ -143,6 +143,14 @@ public final class SelfTest {
             gemm(64, 256, 512, KernelParams.DTYPE_BF16);
             gemm(33, 65, 300, KernelParams.DTYPE_F16);
         });
+        check("decode GEMV (linear_rows)", () -> {
+            gemv(1, 160, 4096, KernelParams.DTYPE_BF16);   // x_proj of mamba-1.4b: 8 warps per column
+            gemv(3, 2048, 4096, KernelParams.DTYPE_F16);   // out_proj: 4 warps per column
+            gemv(8, 97, 2048, KernelParams.DTYPE_F32);
+            gemv(2, 1000, 1000, KernelParams.DTYPE_BF16);  // one warp per column, a tail past the unrolled loop
+            gemv(5, 5, 4099, KernelParams.DTYPE_F32);      // K not a multiple of 4: the scalar path, split
+            gemv(1, 4096, 128, KernelParams.DTYPE_BF16);   // dt_proj: K shorter than a warp's chunks
+        });
         check("cuda graph capture + replay", this::graph);
         check("out-of-memory message", this::outOfMemory);
         System.out.printf(Locale.ROOT, "  checks took %d ms; NVRTC compiled %s (ms; files absent came from the kernel cache)%n",
@@ -476,6 +484,19 @@ public final class SelfTest {
         free(px, pw, po, pxc);
     }
 
+    /** The decode linear (linear_rows, M ≤ 8, weights in their stored dtype) against the reference linear. */
+    private void gemv(int m, int n, int k, int code) {
+        float[] x = uniform(m * k, -1, 1), bias = uniform(n, -1, 1);
+        Tensor w = Tensor.of(uniform(n * k, -1, 1), n, k).to(dtype(code));
+        long px = dev.upload(x), pw = upload(w), pb = dev.upload(bias), po = dev.alloc(4L * m * n);
+        ops.linearRows(px, pw, code, pb, po, m, n, k);
+        Tensor want = Tensor.zeros(DType.F32, m, n);
+        REF.linear(Tensor.of(x, m, k), w, Tensor.of(bias, n), want);
+        compare("gemv " + dtype(code) + " (split " + CudaOps.gemvSplit(n, k, code, dev.smCount) + ")", "M " + m + " N " + n + " K " + k,
+                download(po, m * n), want, F32_GEMM);
+        free(px, pw, pb, po);
+    }
+
     /** Captures conv step → scan step on fixed buffers once, replays it 5 times, and compares with 5 reference steps. */
     private void graph() {
         int b = 2, e = 96, n = 16, k = 4, steps = 5;
@@ -531,6 +552,7 @@ public final class SelfTest {
         timeScan(8, 2048, 3072, 16, 0.975);
         timeGemm(4096);
         timeGemm(8192);
+        for (int[] g : new int[][] {{8192, 2048}, {2048, 4096}, {160, 4096}, {4096, 128}, {50280, 2048}}) timeGemv(g[0], g[1]);
         timeDecodeLaunches();
     }
 
@@ -593,6 +615,21 @@ public final class SelfTest {
         timings.add(new Timing("gemm bf16 → f32", s + "³", ms, String.format(Locale.ROOT, "%.0f TFLOP/s", 2.0 * s * s * s / ms / 1e9),
                 s == 8192 ? "~780-800 TFLOP/s (ANCHORS, bf16 out)" : ""));
         free(xf, x, w, out);
+    }
+
+    /** The decode linear at batch 1, bf16 weights (N, K): weight bytes read per µs against the copy bandwidth. */
+    private void timeGemv(int n, int k) {
+        long x = dev.alloc(4L * k), wf = dev.alloc(4L * n * k), w = dev.alloc(2L * n * k), out = dev.alloc(4L * n);
+        ops.fillUniform(x, k, 9, -1, 1);
+        ops.fillUniform(wf, (long) n * k, 10, -1, 1);
+        ops.cast(wf, w, KernelParams.DTYPE_BF16, (long) n * k);
+        Runnable run = () -> ops.linearRows(x, w, KernelParams.DTYPE_BF16, 0, out, 1, n, k);
+        run.run();
+        dev.synchronize();
+        double ms = dev.timeMs(run, reps(dev.timeMs(run, 1)));
+        timings.add(new Timing("decode gemv bf16 (M 1)", "N " + n + " K " + k + " split " + CudaOps.gemvSplit(n, k, KernelParams.DTYPE_BF16, dev.smCount),
+                ms, gbps(2.0 * n * k, ms), ""));
+        free(x, wf, w, out);
     }
 
     /**

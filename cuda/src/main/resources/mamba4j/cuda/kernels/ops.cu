@@ -89,71 +89,103 @@ extern "C" __global__ void rotary(RotaryParams p) {
     }
 }
 
-// Small-M linear: one warp per output column n; the weight row widened from w_dtype once and used for every row of x
-// (M <= GEMV_MAX_M). Bandwidth-bound on the weights, as decode is: when K is a multiple of 8 and the rows are 16-byte
-// aligned each lane loads 16 bytes of weights at a time (8 bf16/f16 or 4 f32) and x as float4, so a warp keeps 512
-// bytes of weights in flight per load.
+// Small-M linear (decode): out (M, N) = x (M, K) . w^T + bias, M <= GEMV_MAX_M, the weight row widened from w_dtype
+// once and used for every row of x. Bandwidth-bound on the weights, as decode is. A block is GEMV_WARPS warps;
+// p.split warps (1, 2, 4 or 8) share one output column, so a layer with few columns (x_proj: R + 2N) still fills the
+// GPU. When K is a multiple of 16 bytes' worth and the rows are 16-byte aligned, each lane reads 16 bytes of weights
+// at a time (8 bf16/f16 or 4 f32), GEMV_UNROLL of them issued before any is used, so enough bytes are in flight to
+// cover the memory latency; x is read as float4 (from L1/L2: it is small and shared by every column).
 #define GEMV_MAX_M 8
+#define GEMV_WARPS 8
+#define GEMV_UNROLL 4
 __device__ __forceinline__ void gemv_fma(float (&acc)[GEMV_MAX_M], const GemvParams& p, int j, float w) {
 #pragma unroll
     for (int m = 0; m < GEMV_MAX_M; ++m)
         if (m < p.m) acc[m] = fmaf(p.x[(long long)m * p.k + j], w, acc[m]);
 }
 
-extern "C" __global__ void linear_rows(GemvParams p) {
-    const int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
-    if (warp >= p.n) return;
+// One 16-byte chunk of weights (elements j0 ..) against the same columns of each row of x.
+__device__ __forceinline__ void gemv_chunk(float (&acc)[GEMV_MAX_M], const GemvParams& p, uint4 raw, int j0) {
+    if (p.w_dtype == DTYPE_F32) {
+        const float w0 = __uint_as_float(raw.x), w1 = __uint_as_float(raw.y), w2 = __uint_as_float(raw.z), w3 = __uint_as_float(raw.w);
+#pragma unroll
+        for (int m = 0; m < GEMV_MAX_M; ++m)
+            if (m < p.m) {
+                const float4 x = *(const float4*)(p.x + (long long)m * p.k + j0);
+                acc[m] = fmaf(w0, x.x, fmaf(w1, x.y, fmaf(w2, x.z, fmaf(w3, x.w, acc[m]))));
+            }
+        return;
+    }
+    const bool bf = p.w_dtype == DTYPE_BF16;
+    const unsigned int words[4] = {raw.x, raw.y, raw.z, raw.w};
+    float w[8];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+        const unsigned short lo = (unsigned short)(words[q] & 0xffffu), hi = (unsigned short)(words[q] >> 16);
+        w[2 * q] = bf ? bf16_to_f32(lo) : f16_to_f32(lo);
+        w[2 * q + 1] = bf ? bf16_to_f32(hi) : f16_to_f32(hi);
+    }
+#pragma unroll
+    for (int m = 0; m < GEMV_MAX_M; ++m)
+        if (m < p.m) {
+            const float4 xa = *(const float4*)(p.x + (long long)m * p.k + j0);
+            const float4 xb = *(const float4*)(p.x + (long long)m * p.k + j0 + 4);
+            float a = acc[m];
+            a = fmaf(w[0], xa.x, a); a = fmaf(w[1], xa.y, a); a = fmaf(w[2], xa.z, a); a = fmaf(w[3], xa.w, a);
+            a = fmaf(w[4], xb.x, a); a = fmaf(w[5], xb.y, a); a = fmaf(w[6], xb.z, a); a = fmaf(w[7], xb.w, a);
+            acc[m] = a;
+        }
+}
+
+extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvParams p) {
+    __shared__ float part[GEMV_WARPS][GEMV_MAX_M];
+    const int wib = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int split = p.split;
+    const int col = blockIdx.x * (GEMV_WARPS / split) + wib / split;   // this warp's output column
+    const int sub = wib % split;                                       // and its share of K
     float acc[GEMV_MAX_M];
 #pragma unroll
     for (int m = 0; m < GEMV_MAX_M; ++m) acc[m] = 0.0f;
-    const long long row = (long long)warp * p.k;
-    const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2;
-    const char* wrow = (const char*)p.w + row * esize;
-    if ((p.k & 7) == 0 && (((unsigned long long)wrow) & 15) == 0 && (((unsigned long long)p.x) & 15) == 0) {
-        // x rows are 16-byte aligned too (K a multiple of 8 floats): x read as float4 beside the weights
-        if (p.w_dtype == DTYPE_F32) {
-            for (int j0 = lane * 4; j0 < p.k; j0 += 128) {
-                const float4 w = *(const float4*)(wrow + (long long)j0 * 4);
+    if (col < p.n) {
+        const long long row = (long long)col * p.k;
+        const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2, per = 16 / esize;
+        const char* wrow = (const char*)p.w + row * esize;
+        if (p.k % per == 0 && (((unsigned long long)wrow) & 15) == 0 && (((unsigned long long)p.x) & 15) == 0) {
+            const uint4* w4 = (const uint4*)wrow;
+            const int chunks = p.k / per, stride = 32 * split;
+            int c = sub * 32 + lane;
+            for (; c + (GEMV_UNROLL - 1) * stride < chunks; c += GEMV_UNROLL * stride) {
+                uint4 raw[GEMV_UNROLL];
 #pragma unroll
-                for (int m = 0; m < GEMV_MAX_M; ++m)
-                    if (m < p.m) {
-                        const float4 x = *(const float4*)(p.x + (long long)m * p.k + j0);
-                        acc[m] = fmaf(w.x, x.x, fmaf(w.y, x.y, fmaf(w.z, x.z, fmaf(w.w, x.w, acc[m]))));
-                    }
+                for (int u = 0; u < GEMV_UNROLL; ++u) raw[u] = __ldg(w4 + c + u * stride);
+#pragma unroll
+                for (int u = 0; u < GEMV_UNROLL; ++u) gemv_chunk(acc, p, raw[u], (c + u * stride) * per);
             }
+            for (; c < chunks; c += stride) gemv_chunk(acc, p, __ldg(w4 + c), c * per);
         } else {
-            const bool bf = p.w_dtype == DTYPE_BF16;
-            for (int j0 = lane * 8; j0 < p.k; j0 += 256) {
-                const uint4 raw = *(const uint4*)(wrow + (long long)j0 * 2);
-                const unsigned int words[4] = {raw.x, raw.y, raw.z, raw.w};
-                float w[8];
-#pragma unroll
-                for (int q = 0; q < 4; ++q) {
-                    const unsigned short lo = (unsigned short)(words[q] & 0xffffu), hi = (unsigned short)(words[q] >> 16);
-                    w[2 * q] = bf ? bf16_to_f32(lo) : f16_to_f32(lo);
-                    w[2 * q + 1] = bf ? bf16_to_f32(hi) : f16_to_f32(hi);
-                }
-#pragma unroll
-                for (int m = 0; m < GEMV_MAX_M; ++m)
-                    if (m < p.m) {
-                        const float4 xa = *(const float4*)(p.x + (long long)m * p.k + j0);
-                        const float4 xb = *(const float4*)(p.x + (long long)m * p.k + j0 + 4);
-                        float a = acc[m];
-                        a = fmaf(w[0], xa.x, a); a = fmaf(w[1], xa.y, a); a = fmaf(w[2], xa.z, a); a = fmaf(w[3], xa.w, a);
-                        a = fmaf(w[4], xb.x, a); a = fmaf(w[5], xb.y, a); a = fmaf(w[6], xb.z, a); a = fmaf(w[7], xb.w, a);
-                        acc[m] = a;
-                    }
-            }
+            for (int j = sub * 32 + lane; j < p.k; j += 32 * split) gemv_fma(acc, p, j, load_w(p.w, row + j, p.w_dtype));
         }
-    } else {
-        for (int j = lane; j < p.k; j += 32) gemv_fma(acc, p, j, load_w(p.w, row + j, p.w_dtype));
     }
 #pragma unroll
-    for (int m = 0; m < GEMV_MAX_M; ++m) {
-        float v = acc[m];
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
-        if (lane == 0 && m < p.m) p.out[(long long)m * p.n + warp] = v + (p.bias ? p.bias[warp] : 0.0f);
+    for (int m = 0; m < GEMV_MAX_M; ++m)
+        for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(FULL_MASK, acc[m], o);
+    if (split > 1) {   // the column's warps add their partial sums in a fixed order
+        if (lane == 0)
+#pragma unroll
+            for (int m = 0; m < GEMV_MAX_M; ++m) part[wib][m] = acc[m];
+        __syncthreads();
+        if (lane == 0 && sub == 0)
+#pragma unroll
+            for (int m = 0; m < GEMV_MAX_M; ++m) {
+                float v = part[wib][m];
+                for (int s = 1; s < split; ++s) v += part[wib + s][m];
+                acc[m] = v;
+            }
     }
+    if (lane == 0 && sub == 0 && col < p.n)
+#pragma unroll
+        for (int m = 0; m < GEMV_MAX_M; ++m)
+            if (m < p.m) p.out[(long long)m * p.n + col] = acc[m] + (p.bias ? p.bias[col] : 0.0f);
 }
 
 // Cross-entropy, step 1 (one block): count the rows whose target is not -100.

@@ -208,7 +208,7 @@ struct RotaryParams {
     int pos0;
 };
 
-// ops.cu, linear_rows: out (M, N) = x (M, K) . w^T + bias for small M (decode): one warp per output column n,
+// ops.cu, linear_rows: out (M, N) = x (M, K) . w^T + bias for small M (decode): split warps per output column n,
 // the weight row read once for all M rows, f32 accumulate.
 struct GemvParams {
     const float* x;          // (M, K)
@@ -219,6 +219,7 @@ struct GemvParams {
     int n;
     int k;
     int w_dtype;
+    int split;               // warps per output column: 1, 2, 4 or 8
 };
 
 // ops.cu, cross_entropy_*: mean cross-entropy over the rows whose target is not -100; dlogits (when not NULL) =

@@ -5,6 +5,7 @@ import mamba4j.core.DType;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.Tensor;
 import mamba4j.core.Workspace;
+import mamba4j.models.ColumnParts;
 import mamba4j.models.InferenceRun;
 import mamba4j.core.autograd.Parameter;
 import mamba4j.core.autograd.Tape;
@@ -257,6 +258,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         final Tensor[] conv, ssm, a;                // per layer; A = −exp(A_log) (E, N), computed once per state
         final int[] pos;                            // (B) tokens each sequence has consumed (0 = empty)
         final Tensor h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits, one;
+        final ColumnParts xzParts, dbcParts;                 // x | z and Δ | B | C: views at batch 1
         final SelectiveScan[] scans;
         final mamba4j.models.StepReplay replay = new mamba4j.models.StepReplay(backend, () -> stepOps(this));
 
@@ -277,10 +279,11 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
             }
             h = backend.zeros(batch, dm); u = backend.zeros(batch, dm); o = backend.zeros(batch, dm);
             xz = backend.zeros(batch, 2L * e);
-            x = backend.zeros(batch, e); z = backend.zeros(batch, e); xc = backend.zeros(batch, e);
+            xzParts = new ColumnParts(backend, xz, e, e);
+            x = xzParts.get(0); z = xzParts.get(1); xc = backend.zeros(batch, e);
             dbc = backend.zeros(batch, config.dtRank() + 2L * n);
-            dt = backend.zeros(batch, config.dtRank());
-            bm = backend.zeros(batch, n); cm = backend.zeros(batch, n);
+            dbcParts = new ColumnParts(backend, dbc, config.dtRank(), n, n);
+            dt = dbcParts.get(0); bm = dbcParts.get(1); cm = dbcParts.get(2);
             delta = backend.zeros(batch, e); y = backend.zeros(batch, e);
             logits = backend.zeros(batch, config.paddedVocabSize());
             one = config.selective() ? null : ones(batch);
@@ -299,7 +302,9 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
             return s;
         }
 
-        @Override public long bufferBytes() { return DecodeState.bytes(tokenIds, h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits, one); }
+        @Override public long bufferBytes() {
+            return DecodeState.bytes(tokenIds, h, u, o, xz, xc, dbc, delta, y, logits, one) + xzParts.extraBytes() + dbcParts.extraBytes();
+        }
     }
 
     @Override public State newState(int batch) { return new State(batch); }
@@ -355,11 +360,11 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
             Mamba1Weights.Layer<Tensor> l = w.layers().get(i);
             backend.rmsNorm(s.h, l.norm(), eps, s.u);
             backend.linear(s.u, l.inProj(), l.inProjBias(), s.xz);
-            backend.splitColumns(s.xz, s.x, s.z);
+            s.xzParts.split(backend);
             backend.causalConv1dStep(s.conv[i], s.x, l.convWeight(), l.convBias(), true, s.xc);
             if (config.selective()) {
                 backend.linear(s.xc, l.xProj(), null, s.dbc);
-                backend.splitColumns(s.dbc, s.dt, s.bm, s.cm);
+                s.dbcParts.split(backend);
                 backend.linear(s.dt, l.dtProjWeight(), null, s.delta);
             } else {
                 backend.linear(s.one, l.dtConst(), null, s.delta);

@@ -242,6 +242,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         final int batch;
         final Tensor[] conv, ssm, a;
         final Tensor h, u, o, zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, logits;
+        final mamba4j.models.ColumnParts inParts, actParts;   // z | xBC | dt and x | B | C: views at batch 1
         final Ssd[] ssds;
         final mamba4j.models.StepReplay replay = new mamba4j.models.StepReplay(backend, () -> stepOps(this));
 
@@ -263,9 +264,11 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
             }
             h = backend.zeros(batch, dm); u = backend.zeros(batch, dm); o = backend.zeros(batch, dm);
             zxbcdt = backend.zeros(batch, config.inProjSize());
-            z = backend.zeros(batch, e); xbc = backend.zeros(batch, c); dtRaw = backend.zeros(batch, nh);
-            xbcAct = backend.zeros(batch, c); x = backend.zeros(batch, e);
-            bm = backend.zeros(batch, (long) g * n); cm = backend.zeros(batch, (long) g * n);
+            inParts = new mamba4j.models.ColumnParts(backend, zxbcdt, e, c, nh);
+            z = inParts.get(0); xbc = inParts.get(1); dtRaw = inParts.get(2);
+            xbcAct = backend.zeros(batch, c);
+            actParts = new mamba4j.models.ColumnParts(backend, xbcAct, e, (long) g * n, (long) g * n);
+            x = actParts.get(0); bm = actParts.get(1); cm = actParts.get(2);
             dt = backend.zeros(batch, nh); logA = backend.zeros(batch, nh);
             y = backend.zeros(batch, 1, nh, p);
             gated = backend.zeros(batch, e); normed = backend.zeros(batch, e);
@@ -285,7 +288,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         }
 
         @Override public long bufferBytes() {
-            return DecodeState.bytes(tokenIds, h, u, o, zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, logits);
+            return DecodeState.bytes(tokenIds, h, u, o, zxbcdt, xbcAct, dt, logA, y, gated, normed, logits) + inParts.extraBytes() + actParts.extraBytes();
         }
 
         /** Layer i's conv_state (B, E + 2GN, K), oldest input first (transformers' cache layout). */
@@ -336,9 +339,9 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
             Mamba2Weights.Layer<Tensor> l = w.layers().get(i);
             backend.rmsNorm(s.h, l.norm(), eps, s.u);
             backend.linear(s.u, l.inProj(), l.inProjBias(), s.zxbcdt);
-            backend.splitColumns(s.zxbcdt, s.z, s.xbc, s.dtRaw);
+            s.inParts.split(backend);
             backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight(), l.convBias(), true, s.xbcAct);
-            backend.splitColumns(s.xbcAct, s.x, s.bm, s.cm);
+            s.actParts.split(backend);
             // NO clamp to time_step_limit here: transformers' cached decode step (mamba2_selective_state_update) and
             // mamba_ssm's Mamba2.step do not clamp (manifest fact "dt"; generate.json "decode_steps_clamp_dt_in_transformers":
             // false), so greedy ids match transformers' generate. softplus ≥ 0, so the bounds (0, ∞) change nothing.
