@@ -140,6 +140,23 @@ public final class Backend {
         return k.download(t);
     }
 
+    /**
+     * One id per row of logits (R, V'), each chosen by its {@link Sampling} over the first {@code vocab} entries: on
+     * an accelerator the choice runs on the device and only the R ids come back (a decode step's one copy).
+     */
+    public int[] sample(Tensor logits, int vocab, Sampling... rows) {
+        on("sample", logits);
+        if (logits.dtype() != DType.F32 || logits.rank() != 2)
+            throw new IllegalArgumentException("sample: logits must be F32 (R, V'), got " + logits.dtype() + " " + logits.shape());
+        if (rows.length != logits.dim(0))
+            throw new IllegalArgumentException("sample: " + rows.length + " settings for the " + logits.dim(0) + " rows of " + logits.shape());
+        if (vocab < 1 || vocab > logits.dim(1))
+            throw new IllegalArgumentException("sample: vocab " + vocab + " outside the " + logits.dim(1) + " columns of " + logits.shape());
+        int[] ids = new int[rows.length];
+        k.sample(logits, vocab, rows, ids);
+        return ids;
+    }
+
     /** The strided copy {@code region}, src → dst; both on this device, same dtype, the region inside both. */
     public void copy(Tensor src, Tensor dst, CopyRegion region) {
         on("copy", src, dst);
@@ -235,6 +252,14 @@ public final class Backend {
         Checks.checkSameShape("rmsNorm", x, out);
         vec("rmsNorm", "w", w, x.dim(-1));
         k.rmsNorm(x, w, eps, out);
+    }
+
+    /** h ← h + o, then out = rmsNorm(h, w) ({@link Kernels#addRmsNorm}). */
+    public void addRmsNorm(Tensor h, Tensor o, Tensor w, float eps, Tensor out) {
+        act("addRmsNorm", h, o, w, out);
+        Checks.checkSameShape("addRmsNorm", h, o, out);
+        vec("addRmsNorm", "w", w, h.dim(-1));
+        k.addRmsNorm(h, o, w, eps, out);
     }
 
     public void add(Tensor a, Tensor b, Tensor out) {

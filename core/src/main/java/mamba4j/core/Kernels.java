@@ -110,8 +110,28 @@ public interface Kernels {
     /** out = x · wᵀ + bias. x (M, K) F32; w (N, K) of {@link #weightTypes()} (PyTorch Linear layout); bias (N) F32 or null; out (M, N). */
     void linear(Tensor x, Tensor w, Tensor bias, Tensor out);
 
+    /**
+     * ids[r] = rows[r].pick(logits row r, first vocab entries) ({@link Sampling#pick}); logits (R, V') F32. The
+     * default reads the logits on the host (downloaded once); an accelerator picks on its device and copies back R ids.
+     */
+    default void sample(Tensor logits, int vocab, Sampling[] rows, int[] ids) {
+        float[] all = new float[Math.toIntExact(logits.numel())];
+        download(logits).readFloats(all);
+        int width = Math.toIntExact(logits.dim(1));
+        for (int r = 0; r < rows.length; r++) ids[r] = rows[r].pick(all, r * width, vocab);
+    }
+
     /** out = x / sqrt(mean(x², last dim) + eps) · w. x, out (M, D); w (D). */
     void rmsNorm(Tensor x, Tensor w, float eps, Tensor out);
+
+    /**
+     * h ← h + o, then out = rmsNorm(h, w): one block's residual add and the next block's norm (mamba_ssm's fused
+     * add-norm; one kernel on an accelerator, fewer nodes in a decode graph). h, o, out (M, D); w (D).
+     */
+    default void addRmsNorm(Tensor h, Tensor o, Tensor w, float eps, Tensor out) {
+        add(h, o, h);
+        rmsNorm(h, w, eps, out);
+    }
 
     /** out = a + b, elementwise, same shapes (out may alias a or b). */
     void add(Tensor a, Tensor b, Tensor out);

@@ -4,6 +4,7 @@ import mamba4j.core.CopyRegion;
 import mamba4j.core.DType;
 import mamba4j.core.Device;
 import mamba4j.core.Kernels;
+import mamba4j.core.Sampling;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.SelectiveScanGrads;
 import mamba4j.core.Shape;
@@ -13,7 +14,9 @@ import mamba4j.core.Storage;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -257,6 +260,27 @@ public final class CudaKernels implements Kernels {
         };
     }
 
+    /** On the device (sample.cu): the settings go up (24 bytes a row), R ids come back, the logits stay. */
+    @Override public void sample(Tensor logits, int vocab, Sampling[] rows, int[] ids) {
+        int r = rows.length;
+        long bytes = 24L * r;
+        long buf = scratch(bytes);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(bytes, 8);
+            for (int i = 0; i < r; i++) {
+                host.setAtIndex(ValueLayout.JAVA_DOUBLE, i, rows[i].uniform());
+                host.set(ValueLayout.JAVA_FLOAT, 8L * r + 4L * i, rows[i].temperature());
+                host.set(ValueLayout.JAVA_FLOAT, 12L * r + 4L * i, rows[i].topP());
+                host.set(ValueLayout.JAVA_INT, 16L * r + 4L * i, rows[i].topK());
+            }
+            dev.upload(buf, host);
+            ops().sample(ptr(logits), buf, buf + 20L * r, r, (int) logits.dim(1), vocab);
+            MemorySegment out = host.asSlice(20L * r, 4L * r);
+            dev.download(out, buf + 20L * r);
+            MemorySegment.copy(out, ValueLayout.JAVA_INT, 0, ids, 0, r);
+        }
+    }
+
     @Override public void embedding(Tensor weight, Tensor ids, Tensor out) {
         ops().embedding(ptr(ids), ptr(weight), code(weight.dtype()), ptr(out), (int) ids.numel(), weight.size(1));
     }
@@ -285,6 +309,10 @@ public final class CudaKernels implements Kernels {
         }
         o.linear(a, ptr(w), dt, ptr(out), m, n, k, 0f);
         if (bias != null) o.addRow(ptr(out), ptr(bias), ptr(out), m, n);
+    }
+
+    @Override public void addRmsNorm(Tensor h, Tensor o, Tensor w, float eps, Tensor out) {   // rmsnorm.cu's residual path: one launch
+        ops().rmsNorm(ptr(h), ptr(o), ptr(h), ptr(w), KernelParams.DTYPE_F32, ptr(out), (int) (h.numel() / w.numel()), (int) w.numel(), eps);
     }
 
     @Override public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out) {

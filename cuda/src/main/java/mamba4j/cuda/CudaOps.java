@@ -354,6 +354,20 @@ public final class CudaOps {
         launcher.launch("attention.cu", "attention_rows", blocks(rows, ATT_WARPS), 1, 1, 32 * ATT_WARPS, 1, 1, p);
     }
 
+    static final int SAMPLE_THREADS = 1024;
+
+    /**
+     * One id per row of logits (rows, width) over the first vocab columns (sample.cu): settings points at rows
+     * doubles (the draws), then rows floats (temperatures), rows floats (top-p), rows ints (top-k); ids (rows ints).
+     */
+    public void sample(long logits, long settings, long ids, int rows, int width, int vocab) {
+        positive("sample", rows, width, vocab);
+        if (vocab > width) throw new IllegalArgumentException("sample: vocab " + vocab + " > width " + width);
+        var p = params(KernelParams.SAMPLE).set("logits", logits).set("uniform", settings).set("temperature", settings + 8L * rows)
+                .set("top_p", settings + 12L * rows).set("top_k", settings + 16L * rows).set("ids", ids).set("width", width).set("vocab", vocab);
+        launcher.launch("sample.cu", "sample_rows", rows, 1, 1, SAMPLE_THREADS, 1, 1, p);
+    }
+
     static final int SSD_WARPS = 4;
     public static final int MAX_SSD_STATE = 256;
 

@@ -1,5 +1,6 @@
 package mamba4j.models;
 
+import mamba4j.core.Sampling;
 import mamba4j.core.Tensor;
 
 import java.util.ArrayList;
@@ -90,11 +91,16 @@ public final class Generator {
         boolean[] done = new boolean[b];
         int[] next = new int[b];
         for (int step = 0; step < maxNewTokens; step++) {
-            if (logits != null) model.backend().download(logits).readFloats(row);   // the device's logits to the host (no copy on the host)
+            int[] picked = null;
+            if (logits != null && !logits.isHost()) {   // picked on the device: b ids come back, not b × V' logits
+                Sampling[] each = new Sampling[b];
+                for (int i = 0; i < b; i++) each[i] = done[i] ? Sampling.greedy() : samplers[i].next();
+                picked = model.backend().sample(logits.reshape(b, v), vocab, each);
+            } else if (logits != null) logits.readFloats(row);
             boolean all = true;
             for (int i = 0; i < b; i++) {
                 if (done[i]) { next[i] = model.eosTokenId() >= 0 ? model.eosTokenId() : 0; continue; }
-                int id = samplers[i].sample(row, i * v, vocab);
+                int id = picked != null ? picked[i] : samplers[i].sample(row, i * v, vocab);
                 next[i] = id;
                 out[i][len[i]++] = id;
                 listener.token(i, id);

@@ -275,3 +275,16 @@ struct SsdParams {
     int groups;              // G
     int dstate;              // N (at most 256)
 };
+
+// sample.cu, sample_rows: one id per row of logits (rows, width) over the first vocab columns, each row with its own
+// settings (Sampling in core): temperature 0 = greedy, top_k 0 = off, top_p 1 = off, uniform the host's draw.
+struct SampleParams {
+    const float* logits;
+    const double* uniform;     // (rows)
+    const float* temperature;  // (rows)
+    const float* top_p;        // (rows)
+    const int* top_k;          // (rows)
+    int* ids;                  // (rows), written
+    int width;
+    int vocab;
+};

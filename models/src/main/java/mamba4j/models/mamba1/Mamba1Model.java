@@ -356,9 +356,9 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
     private void stepOps(State s) {
         backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
+        backend.rmsNorm(s.h, w.layers().get(0).norm(), eps, s.u);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             Mamba1Weights.Layer<Tensor> l = w.layers().get(i);
-            backend.rmsNorm(s.h, l.norm(), eps, s.u);
             backend.linear(s.u, l.inProj(), l.inProjBias(), s.xz);
             s.xzParts.split(backend);
             backend.causalConv1dStep(s.conv[i], s.x, l.convWeight(), l.convBias(), true, s.xc);
@@ -373,9 +373,9 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
             }
             backend.selectiveScan(s.scans[i]);                              // one step of the recurrence, ssm_state in place
             backend.linear(s.y, l.outProj(), l.outProjBias(), s.o);
-            backend.add(s.h, s.o, s.h);
+            // h + o, and the next block's RMSNorm (the final norm after the last block) in one op
+            backend.addRmsNorm(s.h, s.o, i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).norm() : w.normF(), eps, s.u);
         }
-        backend.rmsNorm(s.h, w.normF(), eps, s.u);
         backend.linear(s.u, w.lmHead(), null, s.logits);
     }
 }

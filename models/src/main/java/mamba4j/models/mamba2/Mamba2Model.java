@@ -335,9 +335,9 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
     private void stepOps(State s) {
         backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
+        backend.rmsNorm(s.h, w.layers().get(0).norm(), eps, s.u);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             Mamba2Weights.Layer<Tensor> l = w.layers().get(i);
-            backend.rmsNorm(s.h, l.norm(), eps, s.u);
             backend.linear(s.u, l.inProj(), l.inProjBias(), s.zxbcdt);
             s.inParts.split(backend);
             backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight(), l.convBias(), true, s.xbcAct);
@@ -355,9 +355,9 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
                 backend.mulColumns(s.normed, l.gateNorm(), s.normed);
             } else backend.rmsNorm(s.gated, l.gateNorm(), eps, s.normed);
             backend.linear(s.normed, l.outProj(), l.outProjBias(), s.o);
-            backend.add(s.h, s.o, s.h);
+            // h + o, and the next block's RMSNorm (the final norm after the last block) in one op
+            backend.addRmsNorm(s.h, s.o, i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).norm() : w.normF(), eps, s.u);
         }
-        backend.rmsNorm(s.h, w.normF(), eps, s.u);
         backend.linear(s.u, w.lmHead(), null, s.logits);
     }
 

@@ -8,6 +8,7 @@ import mamba4j.core.Device;
 import mamba4j.core.Formulas;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.SelectiveScanGrads;
+import mamba4j.core.Sampling;
 import mamba4j.core.Shape;
 import mamba4j.core.Ssd;
 import mamba4j.core.SsdGrads;
@@ -623,6 +624,50 @@ public abstract class BackendConformance {
             Tensor x = gauss(r, 2, m, d), w = gauss(r, 1, d);
             op("rmsNorm " + m + "x" + d).in("x", x).in("w", w).out("out", nan(m, d), FAST_VS_REFERENCE)
                     .run((be, t) -> be.rmsNorm(t.get("x"), t.get("w"), 1e-5f, t.get("out")));
+        }
+    }
+
+    /**
+     * The device's pick equals {@link Sampling#pick} on the host for every setting, row by row: greedy, full
+     * softmax, top-k, top-p, both, settings differing between rows of one call, rows full of ties (the order is
+     * score descending then id ascending), and padded columns past the vocabulary that must never be chosen.
+     */
+    @Test
+    @Covers("sample")
+    void sampleEqualsTheHostDefinitionForEverySetting() {
+        Backend be = backend();
+        Random r = new Random(77);
+        int rows = 7, width = 1030, vocab = 1000;
+        float[] host = new float[rows * width];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < width; j++) {
+                float g = (float) (r.nextGaussian() * 3);
+                host[i * width + j] = j >= vocab ? 100f : i % 3 == 1 ? Math.round(g) / 2f : g;   // every third row: ties
+            }
+        Tensor logits = be.upload(Tensor.of(host, rows, width));
+        float[][] settings = {{0, 0, 1}, {1, 0, 1}, {0.7f, 5, 1}, {1.3f, 0, 0.9f}, {1, 1, 1}, {0.9f, 50, 0.5f}, {1, 0, 0.01f},
+                {2, 3, 0.99f}, {0.5f, 1000, 1}, {1, 0, 0.3f}};
+        for (int round = 0; round < 6; round++) {
+            Sampling[] each = new Sampling[rows];
+            for (int i = 0; i < rows; i++) {
+                float[] s = settings[(i + round * 3) % settings.length];
+                each[i] = new Sampling(s[0], (int) s[1], s[2], r.nextDouble());
+            }
+            int[] got = be.sample(logits, vocab, each);
+            for (int i = 0; i < rows; i++)
+                assertEquals(each[i].pick(host, i * width, vocab), got[i], "row " + i + " " + each[i]);
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("widths")
+    @Covers("addRmsNorm")
+    void addRmsNormAddsInPlaceThenNorms(int d) {
+        Random r = new Random(d + 1000);
+        for (int m : new int[]{1, 37}) {
+            Tensor o = gauss(r, 1, m, d), w = gauss(r, 1, d);
+            op("addRmsNorm " + m + "x" + d).in("o", o).in("w", w).out("h", gauss(r, 2, m, d), FAST_VS_REFERENCE).out("out", nan(m, d), FAST_VS_REFERENCE)
+                    .run((be, t) -> be.addRmsNorm(t.get("h"), t.get("o"), t.get("w"), 1e-5f, t.get("out")));
         }
     }
 
