@@ -115,8 +115,8 @@ final class ConvertCommand implements Callable<Integer> {
                 Checksums.write(dir);
             });
         } else {
-            Path src = model.toAbsolutePath().normalize();
-            if (!Files.exists(src)) throw new UserInputException("--model " + model + ": no such checkpoint folder or .gguf file");
+            if (!Files.exists(model)) throw new UserInputException("--model " + model + ": no such checkpoint folder or .gguf file");
+            Path src = mamba4j.io.ModelFolders.resolve(model.toAbsolutePath().normalize());   // a run's checkpoint/: its model/
             System.out.printf("converting %s to %s%n", src, dst);
             try (Models.Loaded loaded = Models.load(src, cpu)) {
                 String label = name != null ? name : stem(src);

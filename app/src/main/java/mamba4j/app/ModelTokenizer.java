@@ -34,7 +34,8 @@ final class ModelTokenizer {
      *
      * @throws UserInputException when there is none, or when its ids do not fit the model's vocabulary (naming both sizes)
      */
-    static Tokenizer load(Path modelDir, int vocab, String override, String flag) {
+    static Tokenizer load(Path model, int vocab, String override, String flag) {
+        Path modelDir = mamba4j.io.ModelFolders.resolve(model);   // a run's checkpoint/: its model/
         Tokenizer tok;
         String what;
         if (override != null) {
@@ -72,7 +73,8 @@ final class ModelTokenizer {
     }
 
     /** Whether the model (a folder or a GGUF file) carries a tokenizer of its own. */
-    static boolean carriesTokenizer(Path model) {
+    static boolean carriesTokenizer(Path path) {
+        Path model = mamba4j.io.ModelFolders.resolve(path);
         if (mamba4j.models.Models.isGguf(model)) {
             try (GgufFile f = GgufFile.open(model)) {
                 return f.has(GgufTokenizer.MODEL) && !List.of("none", "no_vocab").contains(f.string(GgufTokenizer.MODEL));

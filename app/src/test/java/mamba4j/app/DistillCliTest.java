@@ -171,7 +171,7 @@ class DistillCliTest {
             assertDecodeEqualsForward(s, "the Llama-Mamba hybrid");
         }
         Path more = assertGeneratesAndTrains(out.resolve("student"), "llama-mamba", tmp);
-        assertEquals("llama-mamba", JSON.readTree(tmp.resolve("more/checkpoint/config.json").toFile()).get("model_type").asText());
+        assertEquals("llama-mamba", JSON.readTree(tmp.resolve("more/checkpoint/model/config.json").toFile()).get("model_type").asText());
         Files.writeString(more, Files.readString(more).replace("llama-mamba", "phi-mamba"));
         Cli wrong = Cli.run("train", "--preset", more.toString(), "--init", out.resolve("student").toString(), "--out", tmp.resolve("wrong").toString());
         assertEquals(2, wrong.status(), wrong.err());

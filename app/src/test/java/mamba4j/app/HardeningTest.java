@@ -210,26 +210,27 @@ class HardeningTest {
     @Test
     void flippedWeightOrOptimizerBytesAreDetectedOnResumeAndOnLoad() throws IOException {
         Path run = trainedRun();
-        Path ck = run.resolve("checkpoint");
+        Path ck = run.resolve("checkpoint/model"), tr = run.resolve("checkpoint/training");
         assertTrue(Files.exists(ck.resolve(Checksums.FILE)));
+        assertTrue(Files.exists(tr.resolve(Checksums.FILE)));
         Path w = ck.resolve("model.safetensors");
         long size = Files.size(w);
         flipBytes(w, size - 200, 64);
         assertNamedError(resume(run), "model.safetensors", "checksum mismatch");
         assertNamedError(Cli.run("inspect", "--model", ck.toString()), "model.safetensors", "checksum mismatch");
         flipBytes(w, size - 200, 64);   // back
-        flipBytes(ck.resolve("optimizer.safetensors"), Files.size(ck.resolve("optimizer.safetensors")) - 50, 8);
+        flipBytes(tr.resolve("optimizer.safetensors"), Files.size(tr.resolve("optimizer.safetensors")) - 50, 8);
         assertNamedError(resume(run), "optimizer.safetensors", "checksum mismatch");
     }
 
     @Test
     void editedTrainerStateOrConfigIsRefused() throws IOException {
         Path run = trainedRun();
-        Path ck = run.resolve("checkpoint");
-        byte[] trainer = Files.readAllBytes(ck.resolve("trainer.json"));
-        setKey(ck.resolve("trainer.json"), "step", -5);
+        Path ck = run.resolve("checkpoint/model"), tr = run.resolve("checkpoint/training");
+        byte[] trainer = Files.readAllBytes(tr.resolve("trainer.json"));
+        setKey(tr.resolve("trainer.json"), "step", -5);
         assertNamedError(resume(run), "trainer.json");
-        Files.write(ck.resolve("trainer.json"), trainer);
+        Files.write(tr.resolve("trainer.json"), trainer);
         setKey(ck.resolve("config.json"), "layer_norm_epsilon", 0.5);
         assertNamedError(resume(run), "config.json", "checksum mismatch");
     }
@@ -237,7 +238,7 @@ class HardeningTest {
     @Test
     void trainerStateIsValidatedEvenWhenTheChecksumsAreRewritten() throws IOException {
         Path run = trainedRun();
-        Path ck = run.resolve("checkpoint"), t = ck.resolve("trainer.json");
+        Path ck = run.resolve("checkpoint/training"), t = ck.resolve("trainer.json");
         byte[] good = Files.readAllBytes(t);
         for (Object[] bad : new Object[][] {{"step", -5}, {"step", 1_000_000_000_000_000_000L}, {"rng_state", "abc"}, {"rng_state", 1.5}}) {
             Files.write(t, good);
@@ -259,12 +260,14 @@ class HardeningTest {
         assertEquals(0, train(a, "--steps=3").status());
         assertEquals(0, train(b, "--steps=3").status());
         List<String> names;
-        try (Stream<Path> s = Files.list(a.resolve("checkpoint"))) {
-            names = s.map(p -> p.getFileName().toString()).sorted().toList();
+        try (Stream<Path> s = Stream.concat(Files.list(a.resolve("checkpoint/model")), Files.list(a.resolve("checkpoint/training")))) {
+            names = s.map(p -> a.resolve("checkpoint").relativize(p).toString()).sorted().toList();
         }
-        assertTrue(names.containsAll(List.of("optimizer.safetensors", "model.safetensors", "config.json", Checksums.FILE)), names.toString());
+        assertTrue(names.containsAll(List.of("training/optimizer.safetensors", "model/model.safetensors", "model/config.json",
+                "model/" + Checksums.FILE, "training/" + Checksums.FILE)), names.toString());
         for (String n : names) {
-            if (n.equals("trainer.json") || n.equals(Checksums.FILE)) continue;   // trainer.json holds the wall time (elapsed_s)
+            // trainer.json holds the wall time (elapsed_s), and so the training folder's checksums differ
+            if (n.equals("training/trainer.json") || n.equals("training/" + Checksums.FILE)) continue;
             assertArrayEquals(Files.readAllBytes(a.resolve("checkpoint").resolve(n)), Files.readAllBytes(b.resolve("checkpoint").resolve(n)), n);
         }
     }

@@ -22,7 +22,7 @@ class RunFolderTest {
     static final ObjectMapper JSON = new ObjectMapper();
 
     static long checkpointStep(Path run) throws IOException {
-        return JSON.readTree(run.resolve("checkpoint/trainer.json").toFile()).get("step").asLong();
+        return JSON.readTree(run.resolve("checkpoint/training/trainer.json").toFile()).get("step").asLong();
     }
 
     @Test
@@ -84,7 +84,7 @@ class RunFolderTest {
                 "--model.n_layer=1", "--batch_size=1", "--seq_len=16", "--eval_every=0", "--progress=false", "--plot=false");
         assertEquals(0, r.status(), r.err());
         Path ckpt = tmp.resolve("aus/checkpoint");
-        assertTrue(Files.readString(ckpt.resolve("config.json")).contains("\"mamba4j_tokenizer\""), "the byte-level checkpoint carries its tokenizer marker");
+        assertTrue(Files.readString(ckpt.resolve("model/config.json")).contains("\"mamba4j_tokenizer\""), "the byte-level checkpoint carries its tokenizer marker");
         Cli g = Cli.run("generate", "--model", ckpt.toString(), "--prompt", "It is", "--max-new-tokens", "3");
         assertEquals(0, g.status(), g.err());
         assertTrue(g.out().startsWith("It is"), g.out());

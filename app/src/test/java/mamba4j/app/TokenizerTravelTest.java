@@ -29,7 +29,7 @@ class TokenizerTravelTest {
                 "--batch_size=1", "--seq_len=16", "--eval_every=0", "--progress=false", "--plot=false");
         assertEquals(0, t.status(), t.err());
         Path ckpt = tmp.resolve("run/checkpoint");
-        assertEquals(-1, Files.mismatch(NEOX, ckpt.resolve("tokenizer.json")), "the checkpoint holds the tokenizer.json it was trained with");
+        assertEquals(-1, Files.mismatch(NEOX, ckpt.resolve("model/tokenizer.json")), "the checkpoint holds the tokenizer.json it was trained with");
         Cli g = Cli.run("generate", "--model", ckpt.toString(), "--prompt", "It is a truth", "--max-new-tokens", "3", "--no-stop");
         assertEquals(0, g.status(), g.err());
         assertTrue(g.out().startsWith("It is a truth"), g.out());

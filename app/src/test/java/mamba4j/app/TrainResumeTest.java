@@ -28,7 +28,7 @@ class TrainResumeTest {
     }
 
     static byte[] weights(Path run) throws IOException {
-        return Files.readAllBytes(run.resolve("checkpoint").resolve("model.safetensors"));
+        return Files.readAllBytes(run.resolve("checkpoint/model").resolve("model.safetensors"));
     }
 
     @Test
@@ -40,8 +40,8 @@ class TrainResumeTest {
         Cli b2 = Cli.run(args(tmp.resolve("b"), "--steps=20", "--checkpoint_every=0", "--resume", "--allow-changes"));
         assertEquals(0, b2.status(), b2.err());
         assertArrayEquals(weights(tmp.resolve("a")), weights(tmp.resolve("b")), "weights after 20 steps vs 10 + resume + 10");
-        assertArrayEquals(Files.readAllBytes(tmp.resolve("a/checkpoint/optimizer.safetensors")),
-                Files.readAllBytes(tmp.resolve("b/checkpoint/optimizer.safetensors")), "optimizer state");
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("a/checkpoint/training/optimizer.safetensors")),
+                Files.readAllBytes(tmp.resolve("b/checkpoint/training/optimizer.safetensors")), "optimizer state");
     }
 
     @Test
@@ -51,7 +51,7 @@ class TrainResumeTest {
             Path run = tmp.resolve("k" + delay);
             Path childLog = tmp.resolve("child" + delay + ".txt");
             Process p = javaProcess(childLog, args(run, "--steps=400", "--checkpoint_every=1"));
-            Path marker = run.resolve("checkpoint").resolve("trainer.json");
+            Path marker = run.resolve("checkpoint/training").resolve("trainer.json");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (!Files.exists(marker) && System.nanoTime() < deadline && p.isAlive()) Thread.sleep(5);
             assertTrue(Files.exists(marker), "a first checkpoint appears; the child printed: " + Files.readString(childLog));
@@ -61,10 +61,10 @@ class TrainResumeTest {
             // the last good checkpoint is intact: it opens, and training resumes from it to the end
             Cli r = Cli.run(args(run, "--steps=400", "--checkpoint_every=100", "--resume", "--allow-changes"));
             assertEquals(0, r.status(), "resume after SIGKILL at +" + delay + " ms: " + r.err());
-            try (SafetensorsFile f = SafetensorsFile.open(run.resolve("checkpoint").resolve("model.safetensors"))) {
+            try (SafetensorsFile f = SafetensorsFile.open(run.resolve("checkpoint/model").resolve("model.safetensors"))) {
                 assertTrue(f.names().contains("backbone.embeddings.weight"));
             }
-            assertEquals(400, new com.fasterxml.jackson.databind.ObjectMapper().readTree(run.resolve("checkpoint/trainer.json").toFile())
+            assertEquals(400, new com.fasterxml.jackson.databind.ObjectMapper().readTree(run.resolve("checkpoint/training/trainer.json").toFile())
                     .get("step").asInt(), "the resumed run reached the last step");
         }
     }

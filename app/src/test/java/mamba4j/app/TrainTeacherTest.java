@@ -46,8 +46,8 @@ class TrainTeacherTest {
         assertEquals(0, b1.status(), b1.err());
         Cli b2 = Cli.run(args(arch, tmp.resolve("preset.json"), tmp.resolve("b"), "--steps=20", "--checkpoint_every=0", "--resume", "--allow-changes"));
         assertEquals(0, b2.status(), b2.err());
-        assertArrayEquals(Files.readAllBytes(tmp.resolve("a/checkpoint/model.safetensors")),
-                Files.readAllBytes(tmp.resolve("b/checkpoint/model.safetensors")), "weights after 20 steps vs 10 + resume + 10");
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("a/checkpoint/model/model.safetensors")),
+                Files.readAllBytes(tmp.resolve("b/checkpoint/model/model.safetensors")), "weights after 20 steps vs 10 + resume + 10");
         try (Models.Loaded l = Models.load(tmp.resolve("a/checkpoint"), Backends.get("cpu"))) {
             TeacherModel m = assertInstanceOf(TeacherModel.class, l.model());
             assertEquals(arch, m.spec().arch().name().toLowerCase(java.util.Locale.ROOT));

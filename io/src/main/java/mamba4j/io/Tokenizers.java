@@ -29,7 +29,7 @@ public final class Tokenizers {
      *     (naming both sizes: it is another model's tokenizer)
      */
     public static Tokenizer forModel(Path modelDir, int vocab) {
-        Path dir = modelDir.toAbsolutePath();
+        Path dir = ModelFolders.resolve(modelDir).toAbsolutePath();
         Tokenizer tok;
         String what;
         if (Files.isRegularFile(dir.resolve(TOKENIZER_FILE))) {
@@ -52,7 +52,7 @@ public final class Tokenizers {
 
     /** Whether {@code modelDir}/config.json carries the byte-level marker. */
     public static boolean isByteLevel(Path modelDir) {
-        Path cfg = modelDir.resolve("config.json");
+        Path cfg = ModelFolders.resolve(modelDir).resolve("config.json");
         return Files.isRegularFile(cfg) && "bytes".equals(JsonConfig.read(cfg).optString(BYTE_LEVEL_KEY, null));
     }
 
@@ -67,7 +67,7 @@ public final class Tokenizers {
      * @throws UserInputException when the folder has no tokenizer.json, naming the folder and the way out
      */
     public static HfTokenizer load(Path modelDir) {
-        Path dir = modelDir.toAbsolutePath();
+        Path dir = ModelFolders.resolve(modelDir).toAbsolutePath();
         Path file = dir.resolve(TOKENIZER_FILE);
         if (!Files.isRegularFile(file))
             throw new UserInputException(dir + ": no " + TOKENIZER_FILE + " in the model folder. Copy the tokenizer.json of the "

@@ -28,7 +28,8 @@ public final class Models {
         @Override public void close() { checkpoint.close(); }
     }
 
-    public static JsonConfig readConfig(Path dir) {
+    public static JsonConfig readConfig(Path path) {
+        Path dir = mamba4j.io.ModelFolders.resolve(path);
         if (!Files.isDirectory(dir))
             throw new UserInputException("--model " + dir + ": not a directory (a checkpoint folder with config.json) or a .gguf file");
         Path file = dir.resolve("config.json");
@@ -60,7 +61,8 @@ public final class Models {
      * read (null: as stored): F32, BF16, F16, or Q8_0/Q4_0 quantised at load by llama.cpp's rule — every matrix whose
      * rows are whole blocks of 32 except Mamba-1's x_proj and dt_proj ({@link TensorSpec#cast}).
      */
-    public static Loaded load(Path dir, Backend backend, mamba4j.core.DType weightType) {
+    public static Loaded load(Path path, Backend backend, mamba4j.core.DType weightType) {
+        Path dir = mamba4j.io.ModelFolders.resolve(path);   // a training checkpoint's model/
         if (weightType != null && !backend.kernels().weightTypes().contains(weightType))
             throw new UserInputException("weight dtype " + weightType + ": the " + backend.name() + " backend has no kernels for it (it takes "
                     + new java.util.TreeSet<>(backend.kernels().weightTypes()) + ")");

@@ -112,10 +112,11 @@ public final class Trainer {
         TrainerState start;
         if (resume) {
             Path ckpt = found.orElseThrow(() -> new UserInputException("--resume: " + runDir + " holds no checkpoint to resume from"));
-            mamba4j.io.Checksums.verify(ckpt);   // a flipped byte in any file is refused, naming the file
-            TrainerState saved = TrainerState.read(ckpt.resolve(Checkpoints.TRAINER_FILE));
-            loadModel.accept(ckpt);
-            opt.load(ckpt.resolve(Checkpoints.OPTIMIZER_FILE));
+            mamba4j.io.Checksums.verify(Checkpoints.model(ckpt));      // a flipped byte in any file is refused, naming the file
+            mamba4j.io.Checksums.verify(Checkpoints.training(ckpt));
+            TrainerState saved = TrainerState.read(Checkpoints.training(ckpt).resolve(Checkpoints.TRAINER_FILE));
+            loadModel.accept(Checkpoints.model(ckpt));
+            opt.load(Checkpoints.training(ckpt).resolve(Checkpoints.OPTIMIZER_FILE));
             rng.setState(saved.rngState());
             start = saved;
             noteChangedSettings(saved.settings());
@@ -233,11 +234,11 @@ public final class Trainer {
                 if (streak == 0 && ((settings.checkpointEvery() > 0 && step % settings.checkpointEvery() == 0) || last || stopping || timeUp)) {
                     TrainerState st = new TrainerState(step, dataPosition, rng.state(), bad, streak, tokens,
                             elapsedBefore + (System.nanoTime() - t0) * 1e-9, settings);
-                    lastCheckpoint = Checkpoints.write(runDir, step, dir -> {
-                        model.save(dir);
-                        checkpointExtras.accept(dir);
-                        opt.save(dir.resolve(Checkpoints.OPTIMIZER_FILE));
-                        st.write(dir.resolve(Checkpoints.TRAINER_FILE)); // last: marks the directory complete
+                    lastCheckpoint = Checkpoints.write(runDir, step, (modelDir, trainingDir) -> {
+                        model.save(modelDir);
+                        checkpointExtras.accept(modelDir);
+                        opt.save(trainingDir.resolve(Checkpoints.OPTIMIZER_FILE));
+                        st.write(trainingDir.resolve(Checkpoints.TRAINER_FILE)); // last: marks the directory complete
                     });
                     lastCheckpointNanos = System.nanoTime();
                     plot(log);

@@ -103,7 +103,7 @@ class TrainerTest {
         assertEquals(15, e.step());
         assertTrue(e.getMessage().contains("3 consecutive") && e.getMessage().contains("checkpoint"), e.getMessage());
         assertEquals(run.resolve("checkpoint"), e.checkpoint());
-        TrainerState st = TrainerState.read(run.resolve("checkpoint").resolve(Checkpoints.TRAINER_FILE));
+        TrainerState st = TrainerState.read(run.resolve("checkpoint/training").resolve(Checkpoints.TRAINER_FILE));
         assertEquals(10, st.step(), "the checkpoint of step 10 is kept");
         assertEquals(0, st.consecutiveBadSteps());
         assertEquals("stop", log(run).getLast().path("type").asText());
@@ -129,9 +129,9 @@ class TrainerTest {
         byte[] png = Files.readAllBytes(run.resolve(Trainer.PLOT_FILE));
         assertEquals((byte) 0x89, png[0]);
         assertEquals('P', png[1]);
-        assertTrue(Files.isRegularFile(run.resolve("checkpoint/model.safetensors")));
-        assertTrue(Files.isRegularFile(run.resolve("checkpoint/config.json")));
-        assertTrue(Files.isRegularFile(run.resolve("checkpoint/optimizer.safetensors")));
+        assertTrue(Files.isRegularFile(run.resolve("checkpoint/model/model.safetensors")));
+        assertTrue(Files.isRegularFile(run.resolve("checkpoint/model/config.json")));
+        assertTrue(Files.isRegularFile(run.resolve("checkpoint/training/optimizer.safetensors")));
         assertEquals(s, TrainSettings.resolve(new ObjectMapper().readTree(run.resolve(Trainer.SETTINGS_FILE).toFile()), List.of()));
         var wrongLen = assertThrows(UserInputException.class,
                 () -> new Trainer(m, task, settings("--seq_len=12"), ScalarTrainingBackend.INSTANCE, run.resolve("x"), m::load).run(false));

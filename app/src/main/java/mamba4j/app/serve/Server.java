@@ -47,11 +47,11 @@ public final class Server implements AutoCloseable {
                     tokenizer = mamba4j.io.GgufTokenizer.load(f).orElseThrow(() -> new UserInputException("--model " + o.model()
                             + ": the GGUF file carries no tokenizer ('tokenizer.ggml.model' is absent or \"none\"); a model is served with one"));
                 }
-            } else if (Files.isRegularFile(o.model().resolve(Tokenizers.TOKENIZER_FILE))) tokenizer = Tokenizers.load(o.model());
+            } else if (Files.isRegularFile(mamba4j.io.ModelFolders.resolve(o.model()).resolve(Tokenizers.TOKENIZER_FILE))) tokenizer = Tokenizers.load(o.model());
             else if (vocab <= 256) tokenizer = new ByteTokenizer();
             else throw new UserInputException("--model " + o.model() + ": no " + Tokenizers.TOKENIZER_FILE + " for its vocabulary of " + vocab
                     + " ids (only byte-level models, vocabulary <= 256, are served without one)");
-            ChatTemplate chat = ChatTemplate.load(o.model(), o.chatTemplate());
+            ChatTemplate chat = ChatTemplate.load(mamba4j.io.ModelFolders.resolve(o.model()), o.chatTemplate());
             int maxContext = o.maxContext();
             engine = new Engine(loaded.model(), tokenizer, new Engine.Settings(o.maxSequences(), maxContext, o.stepBatch(), o.prefillChunk(),
                     o.maxQueue(), o.prefixCacheBytes()), metrics);
