@@ -46,7 +46,7 @@ public final class CudaKernels implements Kernels {
         final CudaDevice dev;
         final CudaOps ops;
         final ConcurrentLinkedQueue<Long> unreachable = new ConcurrentLinkedQueue<>();
-        long scratch, scratchBytes;   // reused by one op at a time (activations cast for a GEMM, loss rows)
+        long scratch, scratchBytes;   // reused by one op at a time (activations cast for a GEMM, loss rows, the chunked SSD's states)
 
         State(int ordinal) {
             dev = CudaDevice.open(ordinal);
@@ -349,11 +349,23 @@ public final class CudaKernels implements Kernels {
                 ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.z()), ptr(s.state()), ptr(s.state()), ptr(s.out()), b, l, e, n));
     }
 
-    @Override public void ssd(Ssd s, int chunk) {   // the recurrence: every chunk size gives the same result by definition
-        if (s.stateSize() > CudaOps.MAX_SSD_STATE)
-            throw new UserInputException("ssd: state size N = " + s.stateSize() + " > " + CudaOps.MAX_SSD_STATE + " is not supported by the cuda backend");
+    /**
+     * Whole sequences (L ≥ {@link CudaOps#SSD_CHUNKED_MIN_LENGTH}) by the chunked kernels, with their own chunk of 64
+     * steps; short ones and decode steps by the recurrence. Every chunk size gives the same result up to rounding, so
+     * {@code chunk} (which only decides the saved states of the training ops) is not needed here.
+     */
+    @Override public void ssd(Ssd s, int chunk) {
+        int b = s.batch(), l = s.length(), h = s.heads(), p = s.headDim(), g = s.groups(), n = s.stateSize();
+        if (n > CudaOps.MAX_SSD_STATE)
+            throw new UserInputException("ssd: state size N = " + n + " > " + CudaOps.MAX_SSD_STATE + " is not supported by the cuda backend");
+        if (CudaOps.ssdUsesChunks(l)) {
+            long work = scratch(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n));
+            ops().ssdChunked(ptr(s.x()), ptr(s.logA()), ptr(s.scale()), ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.state()), ptr(s.out()),
+                    work, b, l, h, p, g, n);
+            return;
+        }
         ops().ssd(ptr(s.x()), ptr(s.logA()), ptr(s.scale()), ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.state()), ptr(s.out()),
-                s.batch(), s.length(), s.heads(), s.headDim(), s.groups(), s.stateSize());
+                b, l, h, p, g, n);
     }
 
     @Override public void softplusClamp(Tensor x, Tensor bias, float lo, float hi, Tensor out) {

@@ -383,6 +383,70 @@ public final class CudaOps {
         launcher.launch("ssd.cu", "ssd_scan", blocks(warps, SSD_WARPS), 1, 1, 32 * SSD_WARPS, 1, 1, p);
     }
 
+    /** ssd_chunked.cu's SSD_Q (chunk length), SSD_T (tile edge) and SSD_THREADS (block size); a CI test reads them there. */
+    static final int SSD_CHUNK = 64, SSD_TILE = 64, SSD_CHUNK_THREADS = 256;
+    /**
+     * Sequences at least this long take the chunked SSD ({@link #ssdChunked}); shorter ones and decode steps the
+     * recurrence ({@link #ssd}), whose sequential steps cost less than five launches and the scratch round trips there.
+     */
+    public static final int SSD_CHUNKED_MIN_LENGTH = 2 * SSD_CHUNK;
+    private static final int MAX_GRID_YZ = 65535;   // gridDim.y and gridDim.z limit: chunks ride on y
+
+    /** Whether an SSD over {@code length} steps takes {@link #ssdChunked} (else {@link #ssd}). */
+    public static boolean ssdUsesChunks(int length) {
+        return length >= SSD_CHUNKED_MIN_LENGTH && ssdChunkCount(length) <= MAX_GRID_YZ;
+    }
+
+    private static int ssdChunkCount(int length) { return (length + SSD_CHUNK - 1) / SSD_CHUNK; }
+
+    private static long align16(long bytes) { return (bytes + 15) & ~15L; }
+
+    /**
+     * Device scratch bytes of {@link #ssdChunked}: acum (B, H, L), the chunk states (B, chunks, H, N, P) and cb
+     * (B, chunks, G, 64, 64), f32, one after the other at 16-byte boundaries. The states are the big part: N/64 times
+     * the size of x (2x for Mamba-2's N = 128).
+     */
+    public static long ssdChunkedScratchBytes(int batch, int length, int heads, int headDim, int groups, int dstate) {
+        long chunks = ssdChunkCount(length);
+        return align16(4L * batch * heads * length) + align16(4L * batch * chunks * heads * dstate * headDim)
+                + align16(4L * batch * chunks * groups * SSD_CHUNK * SSD_CHUNK);
+    }
+
+    /**
+     * The SSD by chunks of 64 steps (ssd_chunked.cu), same operands and result as {@link #ssd} up to float rounding,
+     * for whole sequences: five launches (cumulative log-decays, each chunk's own state, the state passed from chunk
+     * to chunk, C·B within each chunk, the outputs). {@code scratch} is a device buffer of
+     * {@link #ssdChunkedScratchBytes} bytes, used by this op alone until its kernels have run (stream order).
+     */
+    public void ssdChunked(long x, long logA, long scale, long bm, long cm, long d, long state, long out, long scratch,
+                           int batch, int length, int heads, int headDim, int groups, int dstate) {
+        positive("ssdChunked", batch, length, heads, headDim, groups, dstate);
+        if (dstate > MAX_SSD_STATE) throw new IllegalArgumentException("ssdChunked: N = " + dstate + " > " + MAX_SSD_STATE);
+        if (heads % groups != 0) throw new IllegalArgumentException("ssdChunked: heads " + heads + " not divisible by groups " + groups);
+        required("ssdChunked", "x", x);
+        required("ssdChunked", "logA", logA);
+        required("ssdChunked", "B", bm);
+        required("ssdChunked", "C", cm);
+        required("ssdChunked", "out", out);
+        required("ssdChunked", "scratch", scratch);
+        int chunks = ssdChunkCount(length);
+        long bh = (long) batch * heads, bg = (long) batch * groups;
+        int nTiles = (dstate + SSD_TILE - 1) / SSD_TILE, pTiles = (headDim + SSD_TILE - 1) / SSD_TILE;
+        if (chunks > MAX_GRID_YZ || bh > Integer.MAX_VALUE || (long) nTiles * pTiles > MAX_GRID_YZ)
+            throw new IllegalArgumentException("ssdChunked: " + chunks + " chunks, B·H " + bh + ", P " + headDim + " past the grid limits");
+        long acum = scratch, states = acum + align16(4L * batch * heads * length), cb = states + align16(4L * batch * chunks * heads * dstate * headDim);
+        java.util.function.Supplier<KernelParams.Block> p = () -> params(KernelParams.SSD_CHUNKED).set("x", x).set("logA", logA)
+                .set("scale", scale).set("Bm", bm).set("Cm", cm).set("D", d).set("state", state).set("out", out)
+                .set("acum", acum).set("states", states).set("cb", cb).set("batch", batch).set("length", length).set("heads", heads)
+                .set("head_dim", headDim).set("groups", groups).set("dstate", dstate);
+        String f = "ssd_chunked.cu";
+        launcher.launch(f, "ssd_chunk_cumsum", blocks(bh * chunks, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
+        launcher.launch(f, "ssd_chunk_state", (int) bh, chunks, nTiles * pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
+        launcher.launch(f, "ssd_state_pass", blocks(bh * dstate * headDim, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
+        launcher.launch(f, "ssd_chunk_cb", (int) bg, chunks, 1, SSD_CHUNK_THREADS, 1, 1, p.get());
+        launcher.launch(f, "ssd_chunk_scan", (int) bh, chunks, pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
+    }
+
     /**
      * out (M, N) f32 = op(a) · op(b) + beta·out, all f32 row-major, op(t) = tᵀ when its flag is set (a is (M, K) or
      * (K, M), b (K, N) or (N, K)). Column-major cuBLAS computes outᵀ = op(b)ᵀ · op(a)ᵀ: a row-major t is tᵀ to it.

@@ -89,12 +89,17 @@ public final class KernelParams {
             ptr("x"), ptr("logA"), ptr("scale"), ptr("Bm"), ptr("Cm"), ptr("D"), ptr("state"), ptr("out"),
             i32("batch"), i32("length"), i32("heads"), i32("head_dim"), i32("groups"), i32("dstate"));
 
+    public static final StructLayout SSD_CHUNKED = struct("SsdChunkParams",
+            ptr("x"), ptr("logA"), ptr("scale"), ptr("Bm"), ptr("Cm"), ptr("D"), ptr("state"), ptr("out"),
+            ptr("acum"), ptr("states"), ptr("cb"),
+            i32("batch"), i32("length"), i32("heads"), i32("head_dim"), i32("groups"), i32("dstate"));
+
     public static final StructLayout SAMPLE = struct("SampleParams",
             ptr("logits"), ptr("uniform"), ptr("temperature"), ptr("top_p"), ptr("top_k"), ptr("ids"), i32("width"), i32("vocab"));
 
     /** Every struct of params.cuh, in the header's order. */
     public static final List<StructLayout> ALL = List.of(RMSNORM, EMBEDDING, CONV1D, CONV1D_STEP, SCAN, SCAN_STEP, ELTWISE, CAST, FILL,
-            ROW, CLAMP, FILL_BITS, COPY, LAYERNORM, ROTARY, GEMV, CROSS_ENTROPY, ATTENTION, SSD, SAMPLE);
+            ROW, CLAMP, FILL_BITS, COPY, LAYERNORM, ROTARY, GEMV, CROSS_ENTROPY, ATTENTION, SSD, SSD_CHUNKED, SAMPLE);
 
     /** Weight dtype codes of params.cuh. */
     public static final int DTYPE_F32 = 0, DTYPE_BF16 = 1, DTYPE_F16 = 2;

@@ -4,6 +4,7 @@ import mamba4j.core.DType;
 import mamba4j.core.Backend;
 import mamba4j.core.Backends;
 import mamba4j.core.SelectiveScan;
+import mamba4j.core.Ssd;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
 
@@ -19,7 +20,7 @@ import java.util.SplittableRandom;
  * The GPU self-test (run on the GPU host by {@code scripts/gpu-test.sh}): every core kernel on random inputs at odd
  * and round sizes against {@code ReferenceKernels} (the definition, through the checked {@link Backend} front), the parameter-struct layouts against NVRTC's
  * sizeof/offsetof, a CUDA-graph capture and replay, the out-of-memory message, then timings of the selective scan at
- * the shapes of ANCHORS.md and of a bf16 GEMM. Prints a table last; exits 1 on any failure, 2 when there is no GPU.
+ * the shapes of ANCHORS.md, of the Mamba-2 SSD (recurrence vs chunked) and of a bf16 GEMM. Prints a table last; exits 1 on any failure, 2 when there is no GPU.
  * {@code --quick} skips the timings.
  */
 public final class SelfTest {
@@ -32,6 +33,9 @@ public final class SelfTest {
     static final Tolerance F32_SCAN = new Tolerance("f32-scan", 5e-4, 5e-4,
             "float32 recurrence over up to 1000 steps with exp2f (2 ulp) and a reordered (parallel) combination vs the float64 sequential reference");
     static final Tolerance F32_GEMM = new Tolerance("f32-gemm", 2e-4, 2e-4, "float32 accumulation over K ≤ 777 in cuBLAS's order");
+    static final Tolerance F32_SSD_CHUNKED = new Tolerance("f32-ssd-chunked", 5e-4, 5e-4,
+            "float32 chunked SSD: log-decays summed over up to 64 steps and exponentiated as differences, sums of N + 64 "
+                    + "products in another order, vs the float64 recurrence (or ssd_scan's float32 one); measured ~2e-5 abs on outputs up to 60");
 
     record Row(String check, String shape, String result, boolean ok) {}
     record Timing(String what, String shape, double ms, String rate, String peer) {}
@@ -65,7 +69,7 @@ public final class SelfTest {
         System.out.println("mamba4j cuda self-test");
         System.out.println("  " + cuda.describe());
         System.out.println("  " + dev.describe() + "; kernel cache " + dev.kernelCache().dir());
-        System.out.println("  (tolerances: " + String.join("; ", java.util.stream.Stream.of(EXACT, F32_POINTWISE, F32_REDUCE, F32_SCAN, F32_GEMM)
+        System.out.println("  (tolerances: " + String.join("; ", java.util.stream.Stream.of(EXACT, F32_POINTWISE, F32_REDUCE, F32_SCAN, F32_GEMM, F32_SSD_CHUNKED)
                 .map(t -> t.name() + " = " + t.why()).toList()) + ")");
         SelfTest t = new SelfTest(dev);
         try (dev) {
@@ -138,6 +142,18 @@ public final class SelfTest {
         });
         check("selective scan step", () -> { scanStep(3, 70, 16, true, true); scanStep(1, 2048, 16, true, false); });
         check("decode == forward (scan)", this::decodeEqualsForward);
+        check("ssd (recurrence, ssd_scan)", () -> {
+            ssd(false, 2, 300, 4, 7, 2, 16, true, true, true);
+            ssd(false, 1, 129, 24, 64, 1, 128, true, true, true);
+        });
+        check("ssd chunked", () -> {
+            ssd(true, 2, 300, 4, 7, 2, 16, true, true, true);        // odd P, G 2, L not a multiple of 64
+            ssd(true, 1, 1000, 3, 64, 1, 128, false, false, false);  // no scale, no D, no state (S_0 = 0, none written)
+            ssd(true, 1, 64 * 3, 2, 16, 1, 256, true, true, true);   // whole chunks only, N = 256 (four state tiles)
+            ssd(true, 1, 129, 24, 64, 1, 128, true, true, true);     // mamba2-130m heads, a last chunk of one step
+            ssd(true, 1, 200, 3, 100, 3, 200, true, false, true);    // P and N over several tiles, G = H
+        });
+        check("ssd chunked == ssd_scan", () -> ssdChunkedEqualsScan(2, 4133, 8, 64, 2, 128));
         check("gemm (cuBLAS)", () -> {
             gemm(37, 129, 777, KernelParams.DTYPE_F32);
             gemm(64, 256, 512, KernelParams.DTYPE_BF16);
@@ -439,6 +455,77 @@ public final class SelfTest {
         free(pu, pdl, pbias, pa, pb, pc, pd, pz, pst, po);
     }
 
+    /**
+     * Host operands of one SSD ({@link Ssd}'s layout), drawn like the conformance suite's but with two decay regimes:
+     * even heads forget within a few steps (logA ≈ −0.24 on average), odd heads remember across chunks (≈ −0.018),
+     * so both each chunk's own state and the state passed between chunks shape the outputs.
+     */
+    private final class SsdCase {
+        final int b, l, h, p, g, n;
+        final float[] x, logA, scale, bm, cm, d, state;
+
+        SsdCase(int b, int l, int h, int p, int g, int n, boolean withScale, boolean withD, boolean withState) {
+            this.b = b; this.l = l; this.h = h; this.p = p; this.g = g; this.n = n;
+            x = uniform(b * l * h * p, -1, 1);
+            logA = new float[b * l * h];
+            for (int i = 0; i < logA.length; i++) logA[i] = (float) -(0.002 + Math.abs(rnd.nextGaussian()) * ((i % h) % 2 == 0 ? 0.3 : 0.02));
+            scale = withScale ? uniform(b * l * h, 0.05, 1.05) : null;
+            bm = uniform(b * l * g * n, -1, 1);
+            cm = uniform(b * l * g * n, -1, 1);
+            d = withD ? uniform(h, 0.5, 1.5) : null;
+            state = withState ? uniform(b * h * p * n, -1, 1) : null;
+        }
+
+        String shape() {
+            return "B " + b + " L " + l + " H " + h + " P " + p + " G " + g + " N " + n + (scale != null ? " scale" : "") + (d != null ? " D" : "")
+                    + (state != null ? " S0" : "");
+        }
+
+        /** The reference: out (B, L, H, P) and the final state (B, H, P, N) (null without a state). */
+        Tensor[] reference() {
+            Tensor out = Tensor.zeros(DType.F32, b, l, h, p);
+            Tensor st = state == null ? null : Tensor.of(state.clone(), b, h, p, n);
+            REF.ssd(new Ssd(Tensor.of(x, b, l, h, p), Tensor.of(logA, b, l, h), scale == null ? null : Tensor.of(scale, b, l, h),
+                    Tensor.of(bm, b, l, g, n), Tensor.of(cm, b, l, g, n), d == null ? null : Tensor.of(d, h), st, out), CudaOps.SSD_CHUNK);
+            return new Tensor[] {out, st};
+        }
+    }
+
+    /** One SSD on the device, by the chunked kernels (ssd_chunked.cu) or the recurrence (ssd.cu), against the reference. */
+    private void ssd(boolean chunked, int b, int l, int h, int p, int g, int n, boolean withScale, boolean withD, boolean withState) {
+        SsdCase c = new SsdCase(b, l, h, p, g, n, withScale, withD, withState);
+        long px = up(c.x), pla = up(c.logA), psc = up(c.scale), pb = up(c.bm), pc = up(c.cm), pd = up(c.d), pst = up(c.state);
+        long po = dev.alloc(4L * b * l * h * p), work = chunked ? dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n)) : 0;
+        if (chunked) ops.ssdChunked(px, pla, psc, pb, pc, pd, pst, po, work, b, l, h, p, g, n);
+        else ops.ssd(px, pla, psc, pb, pc, pd, pst, po, b, l, h, p, g, n);
+        Tensor[] want = c.reference();
+        String name = chunked ? "ssd chunked" : "ssd_scan";
+        Tolerance tol = chunked ? F32_SSD_CHUNKED : F32_SCAN;
+        compare(name, c.shape(), download(po, b * l * h * p), want[0], tol);
+        if (withState) compare(name + " final state", c.shape(), download(pst, b * h * p * n), want[1], tol);
+        free(px, pla, psc, pb, pc, pd, pst, po, work);
+    }
+
+    /** The chunked SSD against the recurrence kernel (ssd_scan, v1) on one longer sequence, outputs and final state. */
+    private void ssdChunkedEqualsScan(int b, int l, int h, int p, int g, int n) {
+        SsdCase c = new SsdCase(b, l, h, p, g, n, true, true, true);
+        long px = up(c.x), pla = up(c.logA), psc = up(c.scale), pb = up(c.bm), pc = up(c.cm), pd = up(c.d);
+        long st1 = up(c.state), st2 = up(c.state), o1 = dev.alloc(4L * b * l * h * p), o2 = dev.alloc(4L * b * l * h * p);
+        long work = dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n));
+        ops.ssd(px, pla, psc, pb, pc, pd, st1, o1, b, l, h, p, g, n);
+        ops.ssdChunked(px, pla, psc, pb, pc, pd, st2, o2, work, b, l, h, p, g, n);
+        float[] wantOut = download(o1, b * l * h * p), wantState = download(st1, b * h * p * n);
+        compare("ssd chunked == ssd_scan", c.shape(), download(o2, b * l * h * p), toDoubles(wantOut), F32_SSD_CHUNKED);
+        compare("ssd chunked == ssd_scan, final state", c.shape(), download(st2, b * h * p * n), toDoubles(wantState), F32_SSD_CHUNKED);
+        free(px, pla, psc, pb, pc, pd, st1, st2, o1, o2, work);
+    }
+
+    private static double[] toDoubles(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i];
+        return d;
+    }
+
     /** The scan over L then one step == the scan over L + 1 (the final state hands over to decoding). */
     private void decodeEqualsForward() {
         int b = 2, l = 40, e = 48, n = 16;
@@ -550,6 +637,10 @@ public final class SelfTest {
         for (double[] a : ANCHOR_LONG) timeScan(1, (int) a[0], 1024, 16, a[1]);
         timeScan(8, 2048, 1536, 16, 0.535);
         timeScan(8, 2048, 3072, 16, 0.975);
+        for (int l : new int[] {2048, 16384}) {
+            timeSsd("mamba2-130m", 24, l);
+            timeSsd("mamba2-1.3b", 64, l);
+        }
         timeGemm(4096);
         timeGemm(8192);
         for (int[] g : new int[][] {{8192, 2048}, {2048, 4096}, {160, 4096}, {4096, 128}, {50280, 2048}}) timeGemv(g[0], g[1]);
@@ -599,6 +690,41 @@ public final class SelfTest {
             if (!finite.isEmpty()) rows.add(new Row("selective scan timing output", "B" + b + " L" + l, "non-finite output", false));
         }
         free(u, dl, z, out, bm, cm, st, pa, pd, pbias);
+    }
+
+    /**
+     * One Mamba-2 layer's SSD at a model's shape (B1, P 64, G 1, N 128, scale and state as the model passes them, no D):
+     * the recurrence (ssd_scan) and the chunked kernels, ms and bytes of x, logA, scale, B, C in + y out per second.
+     */
+    private void timeSsd(String model, int h, int l) {
+        int b = 1, p = 64, g = 1, n = 128;
+        long bl = (long) b * l, xs = bl * h * p, hs = bl * h, gs = bl * g * n;
+        long x = dev.alloc(4 * xs), out = dev.alloc(4 * xs), la = dev.alloc(4 * hs), sc = dev.alloc(4 * hs), bm = dev.alloc(4 * gs), cm = dev.alloc(4 * gs);
+        long st = dev.alloc(4L * b * h * p * n), work = dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n));
+        ops.fillUniform(x, xs, 11, -1, 1);
+        ops.fillUniform(la, hs, 12, -0.3f, -0.001f);   // dt·A of a trained model: decays exp(logA) in [0.74, 1)
+        ops.fillUniform(sc, hs, 13, 0.001f, 0.1f);     // dt
+        ops.fillUniform(bm, gs, 14, -1, 1);
+        ops.fillUniform(cm, gs, 15, -1, 1);
+        dev.zero(st, 4L * b * h * p * n);
+        double bytes = 4.0 * (2 * xs + 2 * hs + 2 * gs);
+        String shape = model + " B" + b + " L" + l + " H" + h + " P" + p + " N" + n;
+        double[] ms = new double[2];
+        for (int k = 0; k < 2; k++) {
+            boolean chunked = k == 1;
+            Runnable run = chunked ? () -> ops.ssdChunked(x, la, sc, bm, cm, 0, st, out, work, b, l, h, p, g, n)
+                    : () -> ops.ssd(x, la, sc, bm, cm, 0, st, out, b, l, h, p, g, n);
+            run.run();   // warm-up (and the compile)
+            dev.synchronize();
+            double est = dev.timeMs(run, 1);
+            ms[k] = dev.timeMs(run, reps(est));
+            float[] probe = download(out, 4);
+            String finite = Float.isFinite(probe[0]) ? "" : " NON-FINITE OUTPUT";
+            timings.add(new Timing(chunked ? "  ssd chunked (Q 64)" : "ssd_scan (recurrence)", shape, ms[k], gbps(bytes, ms[k]) + finite,
+                    chunked ? String.format(Locale.ROOT, "%.2fx ssd_scan", ms[0] / ms[1]) : ""));
+            if (!finite.isEmpty()) rows.add(new Row("ssd timing output", shape, "non-finite output", false));
+        }
+        free(x, out, la, sc, bm, cm, st, work);
     }
 
     private void timeGemm(int s) {

@@ -86,6 +86,82 @@ class CudaOpsLaunchTest {
         assertEquals(0L, launches.get(5).ptr("b"));
     }
 
+    private static final List<String> SSD_KERNELS = List.of("ssd_chunk_cumsum", "ssd_chunk_state", "ssd_state_pass", "ssd_chunk_cb", "ssd_chunk_scan");
+
+    /** The five chunked-SSD launches: same file, same fully filled struct, scratch split into acum | states | cb. */
+    private void assertChunkedSsd(long scratch, int b, int l, int h, int p, int g, int n, int[][] grids) {
+        assertEquals(SSD_KERNELS, launches.stream().map(Launch::kernel).toList());
+        int chunks = (l + 63) / 64;
+        long states = scratch + 4L * b * h * l, cb = states + 4L * b * chunks * h * n * p;   // the test shapes need no alignment padding
+        for (int i = 0; i < launches.size(); i++) {
+            Launch x = launches.get(i);
+            assertEquals("ssd_chunked.cu", x.file());
+            assertEquals(KernelParams.SSD_CHUNKED, x.layout());
+            assertArrayEquals(grids[i], x.grid(), x.kernel() + " grid");
+            assertEquals(scratch, x.ptr("acum"));
+            assertEquals(states, x.ptr("states"));
+            assertEquals(cb, x.ptr("cb"));
+            assertEquals(List.of(b, l, h, p, g, n), List.of(x.i32("batch"), x.i32("length"), x.i32("heads"), x.i32("head_dim"), x.i32("groups"), x.i32("dstate")));
+            assertEquals(launches.getFirst().params().asByteBuffer(), x.params().asByteBuffer(), x.kernel() + " struct");
+        }
+        assertEquals(cb + 4L * b * chunks * g * 64 * 64 - scratch, CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n));
+    }
+
+    @Test void chunkedSsdAtTheMamba2_1_3bShape() {
+        ops.ssdChunked(0x100, 0x200, 0x300, 0x400, 0x500, 0x600, 0x700, 0x800, 0x10000, 1, 2048, 64, 64, 1, 128);
+        assertChunkedSsd(0x10000, 1, 2048, 64, 64, 1, 128, new int[][] {
+                {8, 1, 1, 256, 1, 1},        // cumsum: thread per (b, chunk, h) = 32 · 64
+                {64, 32, 2, 256, 1, 1},      // chunk state: B·H × chunks × (2 N tiles · 1 P tile)
+                {2048, 1, 1, 256, 1, 1},     // state pass: thread per (b, h, n, p) = 64 · 128 · 64
+                {1, 32, 1, 256, 1, 1},       // cb: B·G × chunks
+                {64, 32, 1, 256, 1, 1}});    // chunk scan: B·H × chunks × P tiles
+        Launch l = launches.getFirst();
+        assertEquals(0x300L, l.ptr("scale"));
+        assertEquals(0x600L, l.ptr("D"));
+        assertEquals(0x700L, l.ptr("state"));
+        assertEquals(0x800L, l.ptr("out"));
+    }
+
+    @Test void chunkedSsdAtOddShapes() {
+        // L 300 = 4 chunks + 44 steps, P 7, G 2, no scale / D / state
+        ops.ssdChunked(0x100, 0x200, 0, 0x400, 0x500, 0, 0, 0x800, 0x10000, 2, 300, 4, 7, 2, 16);
+        assertChunkedSsd(0x10000, 2, 300, 4, 7, 2, 16, new int[][] {
+                {1, 1, 1, 256, 1, 1}, {8, 5, 1, 256, 1, 1}, {4, 1, 1, 256, 1, 1}, {4, 5, 1, 256, 1, 1}, {8, 5, 1, 256, 1, 1}});
+        Launch l = launches.getFirst();
+        assertEquals(0L, l.ptr("scale"));
+        assertEquals(0L, l.ptr("D"));
+        assertEquals(0L, l.ptr("state"));
+        launches.clear();
+        // P 100 and N 200 span several tiles: 4 N tiles × 2 P tiles for the chunk states, 2 P tiles for the outputs
+        ops.ssdChunked(0x100, 0x200, 0x300, 0x400, 0x500, 0x600, 0x700, 0x800, 0x10000, 1, 128, 3, 100, 3, 200);
+        assertChunkedSsd(0x10000, 1, 128, 3, 100, 3, 200, new int[][] {
+                {1, 1, 1, 256, 1, 1}, {3, 2, 8, 256, 1, 1}, {235, 1, 1, 256, 1, 1}, {3, 2, 1, 256, 1, 1}, {3, 2, 2, 256, 1, 1}});
+    }
+
+    @Test void theScratchRegionsStartOn16ByteBoundaries() {
+        // acum of B·H·L = 1·3·129 floats (1548 bytes) is padded to 1552 before the states
+        ops.ssdChunked(1, 2, 0, 3, 4, 0, 0, 5, 0x10000, 1, 129, 3, 5, 1, 7);
+        Launch l = launches.getFirst();
+        assertEquals(0x10000L + 1552, l.ptr("states"));
+        assertEquals(0x10000L + 1552 + 1264, l.ptr("cb"));   // 3 chunks of (H 3, N 7, P 5) states: 1260 bytes, padded to 1264
+        assertEquals(1552 + 1264 + 4L * 3 * 64 * 64, CudaOps.ssdChunkedScratchBytes(1, 129, 3, 5, 1, 7));
+    }
+
+    @Test void wholeSequencesTakeTheChunkedSsd() {
+        assertTrue(!CudaOps.ssdUsesChunks(1) && !CudaOps.ssdUsesChunks(37) && !CudaOps.ssdUsesChunks(127));
+        assertTrue(CudaOps.ssdUsesChunks(128) && CudaOps.ssdUsesChunks(2048) && CudaOps.ssdUsesChunks(65535 * 64));
+        assertTrue(!CudaOps.ssdUsesChunks(65535 * 64 + 1));   // more chunks than gridDim.y holds: the recurrence
+    }
+
+    @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
+        String src = KernelSources.read("ssd_chunked.cu");
+        for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS).entrySet()) {
+            var m = java.util.regex.Pattern.compile("#define " + e.getKey() + " (\\d+)").matcher(src);
+            assertTrue(m.find(), e.getKey() + " defined in ssd_chunked.cu");
+            assertEquals(e.getValue(), Integer.parseInt(m.group(1)), e.getKey());
+        }
+    }
+
     @Test void impossibleArgumentsAreRefusedBeforeALaunch() {
         assertThrows(IllegalArgumentException.class, () -> ops.causalConv1d(1, 1, 1, 2, 0, 0, 3, 0, 1, 10, 10, 9, false));
         assertThrows(IllegalArgumentException.class, () -> ops.selectiveScan(CudaOps.Scan.contiguous(1, 2, 0, true, 3, 4, 5, 0, 0, 0, 0, 6, 1, 10, 10, 65)));
@@ -94,6 +170,11 @@ class CudaOpsLaunchTest {
         assertEquals("selectiveScan: B is required", e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> ops.rmsNorm(1, 0, 0, 2, 3, 4, 1, 10, 1e-5f));   // dtype code 3
         assertThrows(IllegalArgumentException.class, () -> ops.add(1, 2, 3, 0));
+        assertThrows(IllegalArgumentException.class, () -> ops.ssdChunked(1, 2, 0, 3, 4, 0, 0, 5, 6, 1, 200, 4, 64, 3, 128));   // H % G
+        assertThrows(IllegalArgumentException.class, () -> ops.ssdChunked(1, 2, 0, 3, 4, 0, 0, 5, 6, 1, 200, 4, 64, 1, 257)); // N > 256
+        IllegalArgumentException s = assertThrows(IllegalArgumentException.class,
+                () -> ops.ssdChunked(1, 2, 0, 3, 4, 0, 0, 5, 0, 1, 200, 4, 64, 1, 128));
+        assertEquals("ssdChunked: scratch is required", s.getMessage());
         assertTrue(launches.isEmpty());
     }
 }

@@ -124,11 +124,13 @@ class KernelParamsTest {
             want.put("ops.cu:" + e, KernelParams.CROSS_ENTROPY.name().orElseThrow());
         want.put("attention.cu:attention_rows", KernelParams.ATTENTION.name().orElseThrow());
         want.put("ssd.cu:ssd_scan", KernelParams.SSD.name().orElseThrow());
+        for (String e : List.of("ssd_chunk_cumsum", "ssd_chunk_state", "ssd_state_pass", "ssd_chunk_cb", "ssd_chunk_scan"))
+            want.put("ssd_chunked.cu:" + e, KernelParams.SSD_CHUNKED.name().orElseThrow());
         want.put("sample.cu:sample_rows", KernelParams.SAMPLE.name().orElseThrow());
         Map<String, String> got = new LinkedHashMap<>();
         Pattern k = Pattern.compile("extern \"C\" __global__ (?:__launch_bounds__\\([^)]*\\) )?void (?:__launch_bounds__\\([^)]*\\) )?(\\w+)\\((\\w+) p\\)");
         for (String f : List.of("rmsnorm.cu", "embedding.cu", "conv1d.cu", "scan.cu", "scan_lab.cu", "elementwise.cu", "ops.cu",
-                "attention.cu", "ssd.cu", "sample.cu")) {
+                "attention.cu", "ssd.cu", "ssd_chunked.cu", "sample.cu")) {
             Matcher m = k.matcher(KernelSources.read(f));
             while (m.find()) got.put(f + ":" + m.group(1), m.group(2));
         }

@@ -276,6 +276,29 @@ struct SsdParams {
     int dstate;              // N (at most 256)
 };
 
+// ssd_chunked.cu: the same SSD as SsdParams computed by chunks of 64 steps (Mamba-2's chunked form; long sequences),
+// five kernels on this one struct: ssd_chunk_cumsum, ssd_chunk_state, ssd_state_pass, ssd_chunk_cb, ssd_chunk_scan.
+// acum, states and cb are device scratch (CudaOps.ssdChunkedScratchBytes), written and read by those kernels in turn.
+struct SsdChunkParams {
+    const float* x;          // (B, L, H, P)
+    const float* logA;       // (B, L, H)
+    const float* scale;      // (B, L, H) or NULL
+    const float* Bm;         // (B, L, G, N)
+    const float* Cm;         // (B, L, G, N)
+    const float* D;          // (H) or NULL
+    float* state;            // (B, H, P, N) or NULL: read as S_0, overwritten with S_L
+    float* out;              // (B, L, H, P)
+    float* acum;             // (B, H, L) scratch: logA summed within each chunk up to and including t
+    float* states;           // (B, chunks, H, N, P) scratch: each chunk's own state, then the state entering it
+    float* cb;               // (B, chunks, G, 64, 64) scratch: cb[s][t] = C_t . B_s within a chunk
+    int batch;
+    int length;
+    int heads;
+    int head_dim;            // P
+    int groups;              // G
+    int dstate;              // N (at most 256)
+};
+
 // sample.cu, sample_rows: one id per row of logits (rows, width) over the first vocab columns, each row with its own
 // settings (Sampling in core): temperature 0 = greedy, top_k 0 = off, top_p 1 = off, uniform the host's draw.
 struct SampleParams {
