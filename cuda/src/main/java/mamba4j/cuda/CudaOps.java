@@ -167,8 +167,15 @@ public final class CudaOps {
         var p = params(KernelParams.SCAN_STEP).set("state", state).set("u", u).set("delta", delta).set("delta_bias", deltaBias)
                 .set("A", a).set("Bm", bm).set("Cm", cm).set("D", d).set("z", z).set("out", out).set("b_sb", bSb).set("c_sb", cSb)
                 .set("batch", batch).set("channels", channels).set("dstate", dstate).set("delta_softplus", deltaSoftplus);
-        long n = (long) batch * channels;
+        long n = (long) batch * channels * scanStepGroup(dstate);
         launcher.launch("scan.cu", "selective_scan_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
+    }
+
+    /** Lanes per channel of selective_scan_step (scan.cu scan_step_group): N rounded up to a power of two, at most 32. */
+    static int scanStepGroup(int dstate) {
+        int gs = 1;
+        while (gs < dstate && gs < 32) gs <<= 1;
+        return gs;
     }
 
     private void eltwise(String kernel, long a, long b, long out, long n) {
@@ -317,7 +324,7 @@ public final class CudaOps {
         int columnsPerBlock = GEMV_WARPS / split;
         var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", m).set("n", n).set("k", k)
                 .set("w_dtype", wDtype).set("split", split);
-        launcher.launch("ops.cu", "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
+        launcher.launch("ops.cu", m == 1 ? "linear_rows_1" : "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
 
     /**

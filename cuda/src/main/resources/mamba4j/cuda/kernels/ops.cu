@@ -98,18 +98,20 @@ extern "C" __global__ void rotary(RotaryParams p) {
 #define GEMV_MAX_M 8
 #define GEMV_WARPS 8
 #define GEMV_UNROLL 4
-__device__ __forceinline__ void gemv_fma(float (&acc)[GEMV_MAX_M], const GemvParams& p, int j, float w) {
+template <int MAXM>
+__device__ __forceinline__ void gemv_fma(float (&acc)[MAXM], const GemvParams& p, int j, float w) {
 #pragma unroll
-    for (int m = 0; m < GEMV_MAX_M; ++m)
+    for (int m = 0; m < MAXM; ++m)
         if (m < p.m) acc[m] = fmaf(p.x[(long long)m * p.k + j], w, acc[m]);
 }
 
 // One 16-byte chunk of weights (elements j0 ..) against the same columns of each row of x.
-__device__ __forceinline__ void gemv_chunk(float (&acc)[GEMV_MAX_M], const GemvParams& p, uint4 raw, int j0) {
+template <int MAXM>
+__device__ __forceinline__ void gemv_chunk(float (&acc)[MAXM], const GemvParams& p, uint4 raw, int j0) {
     if (p.w_dtype == DTYPE_F32) {
         const float w0 = __uint_as_float(raw.x), w1 = __uint_as_float(raw.y), w2 = __uint_as_float(raw.z), w3 = __uint_as_float(raw.w);
 #pragma unroll
-        for (int m = 0; m < GEMV_MAX_M; ++m)
+        for (int m = 0; m < MAXM; ++m)
             if (m < p.m) {
                 const float4 x = *(const float4*)(p.x + (long long)m * p.k + j0);
                 acc[m] = fmaf(w0, x.x, fmaf(w1, x.y, fmaf(w2, x.z, fmaf(w3, x.w, acc[m]))));
@@ -126,7 +128,7 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[GEMV_MAX_M], const GemvP
         w[2 * q + 1] = bf ? bf16_to_f32(hi) : f16_to_f32(hi);
     }
 #pragma unroll
-    for (int m = 0; m < GEMV_MAX_M; ++m)
+    for (int m = 0; m < MAXM; ++m)
         if (m < p.m) {
             const float4 xa = *(const float4*)(p.x + (long long)m * p.k + j0);
             const float4 xb = *(const float4*)(p.x + (long long)m * p.k + j0 + 4);
@@ -137,15 +139,18 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[GEMV_MAX_M], const GemvP
         }
 }
 
-extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvParams p) {
-    __shared__ float part[GEMV_WARPS][GEMV_MAX_M];
+// The body of both kernels; MAXM bounds the rows of x (registers scale with it: the batch-1 kernel keeps one
+// accumulator, which leaves room for more resident warps and so more loads in flight).
+template <int MAXM>
+__device__ __forceinline__ void gemv_rows(const GemvParams& p) {
+    __shared__ float part[GEMV_WARPS][MAXM];
     const int wib = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int split = p.split;
     const int col = blockIdx.x * (GEMV_WARPS / split) + wib / split;   // this warp's output column
     const int sub = wib % split;                                       // and its share of K
-    float acc[GEMV_MAX_M];
+    float acc[MAXM];
 #pragma unroll
-    for (int m = 0; m < GEMV_MAX_M; ++m) acc[m] = 0.0f;
+    for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
     if (col < p.n) {
         const long long row = (long long)col * p.k;
         const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2, per = 16 / esize;
@@ -159,24 +164,24 @@ extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvPa
 #pragma unroll
                 for (int u = 0; u < GEMV_UNROLL; ++u) raw[u] = __ldg(w4 + c + u * stride);
 #pragma unroll
-                for (int u = 0; u < GEMV_UNROLL; ++u) gemv_chunk(acc, p, raw[u], (c + u * stride) * per);
+                for (int u = 0; u < GEMV_UNROLL; ++u) gemv_chunk<MAXM>(acc, p, raw[u], (c + u * stride) * per);
             }
-            for (; c < chunks; c += stride) gemv_chunk(acc, p, __ldg(w4 + c), c * per);
+            for (; c < chunks; c += stride) gemv_chunk<MAXM>(acc, p, __ldg(w4 + c), c * per);
         } else {
-            for (int j = sub * 32 + lane; j < p.k; j += 32 * split) gemv_fma(acc, p, j, load_w(p.w, row + j, p.w_dtype));
+            for (int j = sub * 32 + lane; j < p.k; j += 32 * split) gemv_fma<MAXM>(acc, p, j, load_w(p.w, row + j, p.w_dtype));
         }
     }
 #pragma unroll
-    for (int m = 0; m < GEMV_MAX_M; ++m)
+    for (int m = 0; m < MAXM; ++m)
         for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(FULL_MASK, acc[m], o);
     if (split > 1) {   // the column's warps add their partial sums in a fixed order
         if (lane == 0)
 #pragma unroll
-            for (int m = 0; m < GEMV_MAX_M; ++m) part[wib][m] = acc[m];
+            for (int m = 0; m < MAXM; ++m) part[wib][m] = acc[m];
         __syncthreads();
         if (lane == 0 && sub == 0)
 #pragma unroll
-            for (int m = 0; m < GEMV_MAX_M; ++m) {
+            for (int m = 0; m < MAXM; ++m) {
                 float v = part[wib][m];
                 for (int s = 1; s < split; ++s) v += part[wib + s][m];
                 acc[m] = v;
@@ -184,9 +189,14 @@ extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvPa
     }
     if (lane == 0 && sub == 0 && col < p.n)
 #pragma unroll
-        for (int m = 0; m < GEMV_MAX_M; ++m)
+        for (int m = 0; m < MAXM; ++m)
             if (m < p.m) p.out[(long long)m * p.n + col] = acc[m] + (p.bias ? p.bias[col] : 0.0f);
 }
+
+extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvParams p) { gemv_rows<GEMV_MAX_M>(p); }
+
+// Batch 1 (decode of one sequence): the same with one row of x.
+extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1(GemvParams p) { gemv_rows<1>(p); }
 
 // Cross-entropy, step 1 (one block): count the rows whose target is not -100.
 extern "C" __global__ void cross_entropy_count(CrossEntropyParams p) {

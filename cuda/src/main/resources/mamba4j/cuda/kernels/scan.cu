@@ -150,25 +150,44 @@ extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 2) selective_scan_fwd
     }
 }
 
-// One decode step: thread per (b, e), the N-state read, advanced once and written back.
+// One decode step: a group of gs lanes per (b, e) (gs = N rounded up to a power of two, at most 32), lane j holding
+// states n = j, j + gs, ...: the state row is read and written coalesced, every lane takes one exp2 per state it
+// holds, and y is summed across the group by shuffles — instead of one thread walking the N states in turn, which
+// left decode waiting on N dependent loads per channel with only B·E threads in flight.
+__device__ __forceinline__ int scan_step_group(int N) {
+    int gs = 1;
+    while (gs < N && gs < 32) gs <<= 1;
+    return gs;
+}
+
 extern "C" __global__ void selective_scan_step(ScanStepParams p) {
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= p.batch * p.channels) return;
-    const int b = idx / p.channels, e = idx % p.channels, N = p.dstate;
-    const float ut = p.u[idx];
-    float d = p.delta[idx] + (p.delta_bias ? p.delta_bias[e] : 0.0f);
-    if (p.delta_softplus) d = softplus_f(d);
-    const float du = d * ut;
-    float* s = p.state + (long long)idx * N;
-    const float* A = p.A + (long long)e * N;
-    const float* Bm = p.Bm + (long long)b * p.b_sb;
-    const float* Cm = p.Cm + (long long)b * p.c_sb;
-    float y = p.D ? p.D[e] * ut : 0.0f;
-    for (int n = 0; n < N; ++n) {
-        const float h = fmaf(exp2f(d * A[n] * LOG2E_F), s[n], du * Bm[n]);
-        s[n] = h;
-        y = fmaf(h, Cm[n], y);
+    const int N = p.dstate, gs = scan_step_group(N);
+    const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const long long idx = t / gs;                     // (b, e); the whole group of a channel is inside one warp
+    const int j = (int)(t % gs);
+    const bool live = idx < (long long)p.batch * p.channels;
+    float y = 0.0f, ut = 0.0f;
+    if (live) {
+        const int b = (int)(idx / p.channels), e = (int)(idx % p.channels);
+        ut = p.u[idx];
+        float d = p.delta[idx] + (p.delta_bias ? p.delta_bias[e] : 0.0f);
+        if (p.delta_softplus) d = softplus_f(d);
+        const float du = d * ut;
+        float* s = p.state + idx * N;
+        const float* A = p.A + (long long)e * N;
+        const float* Bm = p.Bm + (long long)b * p.b_sb;
+        const float* Cm = p.Cm + (long long)b * p.c_sb;
+        for (int n = j; n < N; n += gs) {
+            const float h = fmaf(exp2f(d * A[n] * LOG2E_F), s[n], du * Bm[n]);
+            s[n] = h;
+            y = fmaf(h, Cm[n], y);
+        }
     }
-    if (p.z) y *= silu_f(p.z[idx]);
-    p.out[idx] = y;
+    for (int o = gs >> 1; o > 0; o >>= 1) y += __shfl_xor_sync(FULL_MASK, y, o);   // every lane of the warp takes part
+    if (live && j == 0) {
+        const int e = (int)(idx % p.channels);
+        y += p.D ? p.D[e] * ut : 0.0f;
+        if (p.z) y *= silu_f(p.z[idx]);
+        p.out[idx] = y;
+    }
 }
