@@ -81,7 +81,7 @@ class CudaOpsLaunchTest {
         assertArrayEquals(new int[] {7, 1, 1, 96, 1, 1}, norm.grid());   // a block per row; 333 / 4 threads rounded up to warps
         assertEquals(1e-5f, norm.f32("eps"));
         assertEquals(333, norm.i32("dim"));
-        assertArrayEquals(new int[] {1, 1, 1, 256, 1, 1}, launches.get(3).grid());   // B·E = 200 threads
+        assertArrayEquals(new int[] {13, 1, 1, 256, 1, 1}, launches.get(3).grid());   // B·E = 200 channels × 16 lanes (N 16)
         assertArrayEquals(new int[] {4, 1, 1, 256, 1, 1}, launches.get(4).grid());
         assertEquals(0L, launches.get(5).ptr("b"));
     }
