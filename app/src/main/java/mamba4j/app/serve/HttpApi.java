@@ -298,9 +298,16 @@ public final class HttpApi implements AutoCloseable {
         }
         if (bytes.length > settings.maxBodyBytes()) throw tooLarge();
         if (bytes.length == 0) throw ApiError.invalid(null, "the request body is empty; send a JSON object");
+        String text;
+        try {   // JSON travels as UTF-8 (RFC 8259 §8.1): decoded strictly here rather than by the parser's guess of the encoding
+            text = java.nio.charset.StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw ApiError.invalid(null, "the request body is not UTF-8 text; send a JSON object encoded as UTF-8");
+        }
         JsonNode body;
         try {
-            body = JSON.readTree(bytes);
+            body = JSON.readTree(text);
         } catch (JsonProcessingException e) {
             throw ApiError.invalid(null, "malformed JSON in the request body: " + e.getOriginalMessage());
         }
