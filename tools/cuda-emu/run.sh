@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs cuda kernels on the CPU (shim.cuh) against float64 / host references, for a machine without a GPU:
+#   bash tools/cuda-emu/run.sh [sample|scan_step|gemv|ssd_chunked ...]     (default: all; needs g++ with C++20)
+# Each harness includes the kernel source from cuda/src/main/resources/mamba4j/cuda/kernels unchanged (the whole file,
+# or the kernel's section of it) with "common.cuh" replaced by shim.cuh. A check, not a substitute for the GPU run
+# (scripts/gpu-test.sh): it cannot see NVRTC's dialect, races between warps, or speed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+k=$here/../../cuda/src/main/resources/mamba4j/cuda/kernels
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp "$here"/shim.cuh "$here"/*_main.cpp "$k"/params.cuh "$work"/
+section() {   # file, first line's text, text after the section (empty: to the end)
+  python3 - "$1" "$2" "$3" <<'PY'
+import sys
+s = open(sys.argv[1]).read()
+a = s.index(sys.argv[2])
+b = s.index(sys.argv[3], a) if sys.argv[3] else len(s)
+print('#include "shim.cuh"\n' + s[a:b])
+PY
+}
+sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/sample.cu" > "$work/sample.cpp"
+sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/ssd_chunked.cu" > "$work/ssd_chunked.cpp"
+section "$k/scan.cu" "// One decode step: a group of gs lanes" "" > "$work/scan_step.cpp"
+section "$k/ops.cu" "#define GEMV_MAX_M 8" "// Cross-entropy, step 1" > "$work/gemv.cpp"
+status=0
+for t in "${@:-sample scan_step gemv ssd_chunked}"; do
+  for name in $t; do
+    g++ -std=c++20 -O1 -pthread -o "$work/$name" "$work/${name}_main.cpp"
+    echo "== $name"
+    if [ "$name" = ssd_chunked ]; then
+      # B L H P G N scale D state: the shapes of the self-test
+      for a in "2 300 4 7 2 16 1 1 1" "1 1000 3 64 1 128 0 0 0" "1 192 2 16 1 256 1 1 1" "1 129 24 64 1 128 1 1 1" "1 200 3 100 3 200 1 0 1"; do
+        (cd "$work" && ./"$name" $a) || status=1
+      done
+    else
+      (cd "$work" && ./"$name") || status=1
+    fi
+  done
+done
+exit $status

@@ -1,0 +1,74 @@
+// A CPU stand-in for the CUDA runtime, enough to run mamba4j's kernels unchanged under g++: every CUDA thread of a
+// block is a std::thread, __syncthreads a barrier, __shared__ a static (blocks run one after another), a warp shuffle
+// an exchange through a slot per thread between two barriers (so the whole block must shuffle together, as every
+// kernel here does). Slow (a thread per lane), and blind to what only hardware shows (races between warps without a
+// barrier, register pressure, NVRTC's dialect), but it runs the kernels' exact index arithmetic and float code.
+#pragma once
+#include <algorithm>
+#include <barrier>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+#include "params.cuh"
+
+struct Dim3 { unsigned x, y, z; };
+inline thread_local Dim3 threadIdx, blockIdx;
+inline Dim3 blockDim, gridDim;
+inline std::barrier<>* g_bar;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+#define FULL_MASK 0xffffffffu
+#define LOG2E_F 1.4426950408889634f
+inline void __syncthreads() { g_bar->arrive_and_wait(); }
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+inline unsigned __float_as_uint(float f) { return std::bit_cast<unsigned>(f); }
+inline float __uint_as_float(unsigned u) { return std::bit_cast<float>(u); }
+inline float __int_as_float(int i) { return std::bit_cast<float>(i); }
+template <class T> T __ldg(const T* p) { return *p; }
+inline float bf16_to_f32(unsigned short h) { return __uint_as_float(((unsigned)h) << 16); }
+inline float f16_to_f32(unsigned short h) { return (float)std::bit_cast<_Float16>(h); }
+inline float load_w(const void* p, long long i, int dtype) {
+    if (dtype == DTYPE_BF16) return bf16_to_f32(((const unsigned short*)p)[i]);
+    if (dtype == DTYPE_F16) return f16_to_f32(((const unsigned short*)p)[i]);
+    return ((const float*)p)[i];
+}
+inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
+inline float softplus_f(float x) { return x <= 20.0f ? log1pf(expf(x)) : x; }
+
+inline double g_slot_d[1024]; inline float g_slot_f[1024]; inline int g_slot_i[1024]; inline unsigned g_slot_u[1024];
+template <class T> T* slots();
+template <> inline double* slots<double>() { return g_slot_d; }
+template <> inline float* slots<float>() { return g_slot_f; }
+template <> inline int* slots<int>() { return g_slot_i; }
+template <> inline unsigned* slots<unsigned>() { return g_slot_u; }
+template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
+    const int t = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x;
+    T* s = slots<T>();
+    s[t] = v; __syncthreads(); T r = s[t ^ o]; __syncthreads();
+    return r;
+}
+inline int atomicMin(int* p, int v) { static std::mutex m; std::lock_guard<std::mutex> g(m); int old = *p; if (v < old) *p = v; return old; }
+using std::min; using std::max;
+
+// kernel<<<g, b>>>(p): blocks one after another, the threads of a block at once
+template <class P> void launch(void (*k)(P), P p, Dim3 g, Dim3 b) {
+    gridDim = g; blockDim = b;
+    const int nt = b.x * b.y * b.z;
+    for (unsigned z = 0; z < g.z; ++z) for (unsigned y = 0; y < g.y; ++y) for (unsigned x = 0; x < g.x; ++x) {
+        std::barrier<> bar(nt); g_bar = &bar;
+        std::vector<std::thread> ts;
+        for (int t = 0; t < nt; ++t) ts.emplace_back([=] {
+            threadIdx = {(unsigned)(t % b.x), (unsigned)((t / b.x) % b.y), (unsigned)(t / (b.x * b.y))};
+            blockIdx = {x, y, z};
+            k(p);
+        });
+        for (auto& t : ts) t.join();
+    }
+}
