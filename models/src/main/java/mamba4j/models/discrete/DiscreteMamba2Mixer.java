@@ -198,6 +198,7 @@ public final class DiscreteMamba2Mixer {
         final int batch;
         final Tensor conv, ssm;
         final Tensor xbc, z, aLog, xbcConv, x, bm, cm, sp, logA, y, gated;
+        final mamba4j.models.ColumnParts convParts;
         final Ssd ssdStep;
 
         Cache(int batch) {
@@ -206,8 +207,9 @@ public final class DiscreteMamba2Mixer {
             conv = Tensor.zeros(DType.F32, batch, c, config.convKernel());
             ssm = Tensor.zeros(DType.F32, batch, h, p, n);
             xbc = Tensor.zeros(DType.F32, batch, c); z = Tensor.zeros(DType.F32, batch, e); aLog = Tensor.zeros(DType.F32, batch, h);
-            xbcConv = Tensor.zeros(DType.F32, batch, c); x = Tensor.zeros(DType.F32, batch, e);
-            bm = Tensor.zeros(DType.F32, batch, (long) g * n); cm = Tensor.zeros(DType.F32, batch, (long) g * n);
+            xbcConv = Tensor.zeros(DType.F32, batch, c);
+            convParts = new mamba4j.models.ColumnParts(backend, xbcConv, e, (long) g * n, (long) g * n);   // views at batch 1
+            x = convParts.get(0); bm = convParts.get(1); cm = convParts.get(2);
             sp = Tensor.zeros(DType.F32, batch, h); logA = Tensor.zeros(DType.F32, batch, h);
             y = Tensor.zeros(DType.F32, batch, 1, h, p); gated = Tensor.zeros(DType.F32, batch, e);
             ssdStep = new Ssd(x.reshape(batch, 1, h, p), logA.reshape(batch, 1, h), null,
@@ -234,7 +236,7 @@ public final class DiscreteMamba2Mixer {
         backend.linear(u, wZ, bZ, s.z);
         backend.linear(u, wALog, bALog, s.aLog);
         backend.causalConv1dStep(s.conv, s.xbc, w.convWeight, w.convBias, false, s.xbcConv);
-        backend.splitColumns(s.xbcConv, s.x, s.bm, s.cm);
+        s.convParts.split(backend);
         decay(s.aLog, s.sp, s.logA);
         backend.ssd(s.ssdStep, 1);                                                          // one step of the recurrence, ssm_state in place
         backend.mulSilu(s.y.reshape(s.batch, config.dInner()), s.z, s.gated);
