@@ -10,12 +10,14 @@ extension (Mamba-1's prompt then goes through its reference scan; its decode ste
 usage (GPU host): python3 tools/bench/mamba_ssm_bench.py [--src .golden-tmp/mamba] [shape ...]
 """
 import argparse
+import os
 import sys
-import time
 import types
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from transformers_decode import timed  # noqa: E402  best of 3 after a warm-up, synchronised
 
 SHAPES = {   # d_model, layers, ssm_cfg (the published checkpoints' sizes; vocab 50280 padded to a multiple of 8)
     "mamba-130m": (768, 24, {"layer": "Mamba1"}),
@@ -46,18 +48,6 @@ def import_mamba_ssm(src):
     from mamba_ssm.models.config_mamba import MambaConfig
     from mamba_ssm.models.mixer_seq_simple import MambaLMHeadModel
     return MambaConfig, MambaLMHeadModel
-
-
-def timed(fn, reps=3):
-    fn()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main():

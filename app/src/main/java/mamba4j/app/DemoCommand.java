@@ -11,13 +11,13 @@ import mamba4j.models.Generator;
 import mamba4j.models.Models;
 import mamba4j.models.Sampler;
 import mamba4j.models.discrete.DiscreteMamba2Config;
-import mamba4j.models.discrete.PhiMambaInit;
-import mamba4j.models.discrete.PhiMambaStudent;
-import mamba4j.models.discrete.PhiMambaTrainable;
+import mamba4j.models.discrete.MohawkStudentInit;
+import mamba4j.models.discrete.MohawkStudent;
+import mamba4j.models.discrete.MohawkStudentTrainable;
 import mamba4j.models.distill.DistillPlan;
 import mamba4j.models.distill.Distiller;
 import mamba4j.models.distill.Metrics;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.nn.Checkpoints;
 import mamba4j.nn.TrainSettings;
 import mamba4j.nn.Trainer;
@@ -96,13 +96,13 @@ final class DemoCommand implements Callable<Integer> {
         Files.createDirectories(out);
 
         try (Models.Loaded t = Models.load(teacherDir, be)) {
-            if (!(t.model() instanceof TeacherModel tm) || tm.spec().arch() == mamba4j.models.teachers.TeacherSpec.Arch.GPT2 || tm.vocabSize() != 256)
+            if (!(t.model() instanceof TransformerLM tm) || tm.spec().arch() == mamba4j.models.teachers.TeacherSpec.Arch.GPT2 || tm.vocabSize() != 256)
                 throw new UserInputException("--teacher " + teacherDir + ": the demo needs a byte-level (vocab_size 256) Phi or Llama teacher, got "
-                        + Models.architecture(t.json()) + (t.model() instanceof TeacherModel m ? " with vocab_size " + m.vocabSize() : ""));
+                        + Models.architecture(t.json()) + (t.model() instanceof TransformerLM m ? " with vocab_size " + m.vocabSize() : ""));
             String arch = tm.spec().arch() == mamba4j.models.teachers.TeacherSpec.Arch.LLAMA ? "Llama" : "Phi";
             if (scratchOnly) {
                 long tokens = p.totalTokens() * scratchMultiplier;
-                PhiMambaTrainable s = scratchStudent(t, p, be, out.resolve("scratch"), text, tokens, !noProgress, !noPlots);
+                MohawkStudentTrainable s = scratchStudent(t, p, be, out.resolve("scratch"), text, tokens, !noProgress, !noPlots);
                 try (TokenFile tf = TokenFile.open(TokenFile.defaultTokensPath(text))) {
                     TokenWindows windows = new TokenWindows(tf, p.valFraction());
                     List<Batch> val = new java.util.ArrayList<>();
@@ -118,15 +118,15 @@ final class DemoCommand implements Callable<Integer> {
 
             long scratchTokens = p.totalTokens() * scratchMultiplier;
             err.printf("== 2/3  the same student trained from scratch on %,d tokens (next-token loss)%n", scratchTokens);
-            PhiMambaTrainable scratch = scratchStudent(t, p, be, out.resolve("scratch"), text, scratchTokens, !noProgress, !noPlots);
+            MohawkStudentTrainable scratch = scratchStudent(t, p, be, out.resolve("scratch"), text, scratchTokens, !noProgress, !noPlots);
 
             err.printf("== 3/3  evaluation: perplexity and agreement on the validation split, decode at %d tokens of context%n", context);
             try (TokenFile tokens = TokenFile.open(TokenFile.defaultTokensPath(text))) {
                 TokenWindows windows = new TokenWindows(tokens, p.valFraction());
                 List<Batch> val = new java.util.ArrayList<>();
                 for (int i = 0; i < p.evalBatches(); i++) val.add(windows.validationBatch(i, p.batchSize(), p.seqLen()));
-                PhiMambaStudent distilledStudent = (PhiMambaStudent) Models.load(distilled.student(), be).model();
-                PhiMambaTrainable d = PhiMambaTrainable.of(distilledStudent, be);
+                MohawkStudent distilledStudent = (MohawkStudent) Models.load(distilled.student(), be).model();
+                MohawkStudentTrainable d = MohawkStudentTrainable.of(distilledStudent, be);
                 Metrics md = Metrics.measure("distilled", p.totalTokens(), tm, d, val), ms = Metrics.measure("scratch", scratchTokens, tm, scratch, val);
                 Decode dt = decode(tm, context), dd = decode(d.student(), context), ds = decode(scratch.student(), context);
                 System.out.println();
@@ -188,14 +188,14 @@ final class DemoCommand implements Callable<Integer> {
      * The baseline: the same Phi-Mamba architecture with every weight fresh (a student of a randomly initialised
      * teacher of the same shape), trained with the next-token loss on {@code tokens} tokens; resumes in {@code dir}.
      */
-    static PhiMambaTrainable scratchStudent(Models.Loaded t, DistillPlan p, Backend be, Path dir, Path text, long tokens, boolean progress, boolean plots) throws IOException {
-        TeacherModel tm = (TeacherModel) t.model();
+    static MohawkStudentTrainable scratchStudent(Models.Loaded t, DistillPlan p, Backend be, Path dir, Path text, long tokens, boolean progress, boolean plots) throws IOException {
+        TransformerLM tm = (TransformerLM) t.model();
         Path randomTeacher = dir.resolve("random-teacher");
-        if (!Files.exists(randomTeacher.resolve("model.safetensors"))) TeacherModel.random(tm.spec(), p.seed() + 100, be).save(randomTeacher);
-        PhiMambaTrainable s;
+        if (!Files.exists(randomTeacher.resolve("model.safetensors"))) TransformerLM.random(tm.spec(), p.seed() + 100, be).save(randomTeacher);
+        MohawkStudentTrainable s;
         try (CheckpointTensors ck = CheckpointTensors.open(randomTeacher)) {
-            s = PhiMambaTrainable.of(PhiMambaInit.fromTeacher(tm.spec(), ck, be,
-                    new PhiMambaInit.Options(DiscreteMamba2Config.forTeacher(tm.spec()), p.attentionLayers(), false, p.seed())), be);
+            s = MohawkStudentTrainable.of(MohawkStudentInit.fromTeacher(tm.spec(), ck, be,
+                    new MohawkStudentInit.Options(DiscreteMamba2Config.forTeacher(tm.spec()), p.attentionLayers(), false, p.seed())), be);
         }
         long steps = Math.max(1, tokens / ((long) p.batchSize() * p.seqLen()));
         com.fasterxml.jackson.databind.node.ObjectNode o = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();

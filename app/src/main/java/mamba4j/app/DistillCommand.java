@@ -9,12 +9,12 @@ import mamba4j.io.HfTokenizer;
 import mamba4j.io.Tokenizer;
 import mamba4j.models.Models;
 import mamba4j.models.discrete.DiscreteMamba2Config;
-import mamba4j.models.discrete.PhiMambaInit;
-import mamba4j.models.discrete.PhiMambaTrainable;
+import mamba4j.models.discrete.MohawkStudentInit;
+import mamba4j.models.discrete.MohawkStudentTrainable;
 import mamba4j.models.distill.DistillPlan;
 import mamba4j.models.distill.Distiller;
 import mamba4j.models.distill.Metrics;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.models.teachers.TeacherSpec;
 import mamba4j.nn.data.TokenFile;
 import mamba4j.nn.data.TokenWindows;
@@ -79,7 +79,7 @@ final class DistillCommand implements Callable<Integer> {
     /** Builds the student from the loaded teacher (weight transfer, the plan's init) and runs the plan. */
     static Distiller.Result distill(Models.Loaded t, DistillPlan p, Path text, String tokenizerName, Path out, Backend be,
                                     boolean progress, boolean plots, java.io.PrintStream console) {
-        if (!(t.model() instanceof TeacherModel tm) || tm.spec().arch() == TeacherSpec.Arch.GPT2)
+        if (!(t.model() instanceof TransformerLM tm) || tm.spec().arch() == TeacherSpec.Arch.GPT2)
             throw new UserInputException("--teacher " + t.json().file().getParent() + ": a Phi or Llama teacher (model_type phi or llama) is needed, got "
                     + Models.architecture(t.json()));
         if (!Files.exists(text)) throw new UserInputException("--data " + text + ": no such file");
@@ -98,8 +98,8 @@ final class DistillCommand implements Callable<Integer> {
                         + windows.validationTokens() + " for validation (val_fraction " + p.valFraction() + "); each needs at least the plan's seq_len + 1 = "
                         + (p.seqLen() + 1) + ": a longer text is needed");
 
-            PhiMambaTrainable student = PhiMambaTrainable.of(PhiMambaInit.fromTeacher(spec, t.checkpoint(), be,
-                    new PhiMambaInit.Options(DiscreteMamba2Config.forTeacher(spec), p.attentionLayers(), p.xbcFromVkq(), p.seed())), be);
+            MohawkStudentTrainable student = MohawkStudentTrainable.of(MohawkStudentInit.fromTeacher(spec, t.checkpoint(), be,
+                    new MohawkStudentInit.Options(DiscreteMamba2Config.forTeacher(spec), p.attentionLayers(), p.xbcFromVkq(), p.seed())), be);
             checkTrainPatterns(p, student);
             console.printf("teacher %s (%s), student %s %,d parameters; data %s%n", t.json().file().getParent(),
                     spec.arch(), student.wiring().studentName(), student.allParameters().stream().mapToLong(q -> q.value().numel()).sum(), windows.describe());
@@ -110,7 +110,7 @@ final class DistillCommand implements Callable<Integer> {
     }
 
     /** Every 'train' pattern of every stage must match a parameter of the student, else the stage would train nothing of it. */
-    static void checkTrainPatterns(DistillPlan p, PhiMambaTrainable student) {
+    static void checkTrainPatterns(DistillPlan p, MohawkStudentTrainable student) {
         java.util.List<String> names = student.allParameters().stream().map(q -> q.name()).toList();
         for (DistillPlan.Stage s : p.stages())
             for (String pattern : s.train()) {

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import mamba4j.core.UserInputException;
 import mamba4j.models.mamba1.Mamba1Model;
 import mamba4j.models.mamba2.Mamba2Model;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.nn.TrainableModel;
 import mamba4j.nn.data.Accuracy;
 import mamba4j.nn.data.InductionHeads;
@@ -79,7 +79,7 @@ final class LengthEval {
         return switch (model) {
             case Mamba2Model ignored -> "Mamba-2";
             case Mamba1Model m1 -> m1.config().selective() ? "Mamba (selective)" : "time-invariant";
-            case TeacherModel tt -> tt.spec().arch().name().toLowerCase(java.util.Locale.ROOT);
+            case TransformerLM tt -> tt.spec().arch().name().toLowerCase(java.util.Locale.ROOT);
             default -> "model";
         };
     }

@@ -7,8 +7,8 @@ import mamba4j.io.Tokenizer;
 import mamba4j.models.CausalLM;
 import mamba4j.models.Models;
 import mamba4j.models.Trace;
-import mamba4j.models.discrete.PhiMambaStudent;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.discrete.MohawkStudent;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.nn.Progress;
 import me.tongfei.progressbar.ProgressBar;
 import picocli.CommandLine.Command;
@@ -120,8 +120,8 @@ final class PerplexityCommand implements Callable<Integer> {
 
     /** The longest input the model takes: its attention layers' positions, else unlimited. */
     static int maxPositions(CausalLM lm) {
-        if (lm instanceof TeacherModel t) return t.spec().maxPositions();
-        if (lm instanceof PhiMambaStudent s && s.layers().stream().anyMatch(PhiMambaStudent.Layer::isAttention)) return s.spec().maxPositions();
+        if (lm instanceof TransformerLM t) return t.spec().maxPositions();
+        if (lm instanceof MohawkStudent s && s.layers().stream().anyMatch(MohawkStudent.Layer::isAttention)) return s.spec().maxPositions();
         return Integer.MAX_VALUE;
     }
 

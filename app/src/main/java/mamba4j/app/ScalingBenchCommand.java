@@ -17,7 +17,7 @@ import mamba4j.models.Models;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
 import mamba4j.models.teachers.TeacherSpec;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -175,7 +175,7 @@ final class ScalingBenchCommand implements Callable<Integer> {
         if (threads != null) System.setProperty("mamba4j.threads", threads.toString());
         Backend be = Backends.get("cpu");
         TeacherSpec spec = teacherSpec();
-        TeacherModel teacher = TeacherModel.random(spec, seed, be);
+        TransformerLM teacher = TransformerLM.random(spec, seed, be);
         long teacherParams = teacher.parameters().stream().mapToLong(p -> p.value().numel()).sum();
         long teacherBody = nonEmbedding(teacherParams, vocab, dModel);
         int ml = mambaLayers != null ? mambaLayers : matchLayers(teacherBody);

@@ -12,15 +12,15 @@ import mamba4j.io.HfTokenizer;
 import mamba4j.io.MemoryBudget;
 import mamba4j.io.Tokenizer;
 import mamba4j.models.Models;
-import mamba4j.models.discrete.PhiMambaStudent;
-import mamba4j.models.discrete.PhiMambaTrainable;
+import mamba4j.models.discrete.MohawkStudent;
+import mamba4j.models.discrete.MohawkStudentTrainable;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
 import mamba4j.models.mamba1.Mamba1Model;
 import mamba4j.models.mamba2.Mamba2Config;
 import mamba4j.models.mamba2.Mamba2Init;
 import mamba4j.models.mamba2.Mamba2Model;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.models.teachers.TeacherSpec;
 import mamba4j.nn.TrainableModel;
 import mamba4j.nn.TrainSettings;
@@ -268,12 +268,12 @@ final class TrainCommand implements Callable<Integer> {
     /** A distilled Phi-Mamba or Llama-Mamba student (the output of {@code distill}), trained further with the next-token loss: needs --init. */
     private Built buildStudent(String arch, int vocab, Backend be) {
         if (init == null) throw new UserInputException("model.arch=" + arch + " needs --init DIR (a student written by `mamba4j distill`)");
-        PhiMambaTrainable t;
+        MohawkStudentTrainable t;
         try (Models.Loaded l = Models.load(init, be)) {
-            if (!(l.model() instanceof PhiMambaStudent s) || !s.wiring().modelType().equals(arch))
+            if (!(l.model() instanceof MohawkStudent s) || !s.wiring().modelType().equals(arch))
                 throw new UserInputException("--init " + init + ": not a " + arch + " student (model_type " + Models.architecture(l.json()) + ")");
             if (s.vocabSize() < vocab) throw new UserInputException("--init " + init + ": vocabulary " + s.vocabSize() + " is smaller than the data's " + vocab);
-            t = PhiMambaTrainable.of(s, be);
+            t = MohawkStudentTrainable.of(s, be);
         }
         return new Built(t, t::loadFrom, String.format("%s student (%d layers, attention kept at %s)", t.wiring().studentName(), t.spec().layers(), t.attentionLayers()));
     }
@@ -318,12 +318,12 @@ final class TrainCommand implements Callable<Integer> {
      * rope_theta (default 10000), norm_eps, tie_embeddings (default: true for gpt2, false otherwise), vocab_size.
      */
     private Built buildTeacher(String arch, ObjectNode m, int vocab, long seed, int seqLen, Backend be) {
-        TeacherModel t;
+        TransformerLM t;
         if (init != null) {
             try (Models.Loaded l = Models.load(init, be)) {
-                if (!(l.model() instanceof TeacherModel tm) || !tm.spec().arch().name().equalsIgnoreCase(arch))
+                if (!(l.model() instanceof TransformerLM tm) || !tm.spec().arch().name().equalsIgnoreCase(arch))
                     throw new UserInputException("--init " + init + ": not a " + arch + " checkpoint (model.arch is " + arch + ")");
-                t = TeacherModel.fromCheckpoint(tm.spec(), l.checkpoint(), be);
+                t = TransformerLM.fromCheckpoint(tm.spec(), l.checkpoint(), be);
             }
         } else {
             List<String> known = new ArrayList<>(List.of("arch", "d_model", "n_layer", "n_head", "d_ff", "context", "rope_theta",
@@ -355,7 +355,7 @@ final class TrainCommand implements Callable<Integer> {
             TeacherSpec spec = new TeacherSpec(TeacherSpec.Arch.valueOf(arch.toUpperCase(java.util.Locale.ROOT)), vocab, d,
                     intKey(m, "model.d_ff", 4 * d), intKey(m, "model.n_layer", 4), heads, arch.equals("gpt2") ? heads : kvHeads, headDim, rotary,
                     rotary > 0 ? theta : 0, context, eps, tie, -1);
-            t = TeacherModel.random(spec, seed, be);
+            t = TransformerLM.random(spec, seed, be);
         }
         TeacherSpec s = t.spec();
         return new Built(t, t::loadFrom, String.format("%s (D %d, %d layers, H %d, Hkv %d, Dh %d, rotary %d, context %d)",

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import mamba4j.core.Backends;
 import mamba4j.models.Models;
-import mamba4j.models.discrete.PhiMambaStudent;
+import mamba4j.models.discrete.MohawkStudent;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -69,11 +69,11 @@ class DistillCliTest {
                 "hidden_distance.png", "student/config.json", "student/model.safetensors"})
             assertTrue(Files.exists(out.resolve(f)), f);
         try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
-            assertInstanceOf(PhiMambaStudent.class, l.model());
+            assertInstanceOf(MohawkStudent.class, l.model());
         }
         assertGeneratesAndTrains(out.resolve("student"), "phi-mamba", tmp);
         try (Models.Loaded l = Models.load(tmp.resolve("more/checkpoint"), Backends.get("cpu"))) {
-            assertInstanceOf(PhiMambaStudent.class, l.model());
+            assertInstanceOf(MohawkStudent.class, l.model());
         }
     }
 
@@ -127,7 +127,7 @@ class DistillCliTest {
         assertTrue(m.get(1).get("matrix_distance").get(2).isNull(), "layer 2 keeps attention: no mixer distance " + m.get(1));
         assertTrue(m.get(1).get("matrix_distance").get(1).isNumber());
         try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
-            PhiMambaStudent s = assertInstanceOf(PhiMambaStudent.class, l.model());
+            MohawkStudent s = assertInstanceOf(MohawkStudent.class, l.model());
             assertTrue(s.layers().get(2).isAttention() && !s.layers().get(1).isAttention());
             assertDecodeEqualsForward(s, "the hybrid");
         }
@@ -166,7 +166,7 @@ class DistillCliTest {
         assertTrue(s3.get("kl").asDouble() < init.get("kl").asDouble(), "KL to the teacher: " + init.get("kl") + " → " + s3.get("kl"));
         assertEquals("llama-mamba", JSON.readTree(out.resolve("student/config.json").toFile()).get("model_type").asText());
         try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
-            PhiMambaStudent s = assertInstanceOf(PhiMambaStudent.class, l.model());
+            MohawkStudent s = assertInstanceOf(MohawkStudent.class, l.model());
             assertTrue(s.wiring().llama() && s.layers().get(1).isAttention() && !s.layers().get(0).isAttention());
             assertDecodeEqualsForward(s, "the Llama-Mamba hybrid");
         }
@@ -224,7 +224,7 @@ class DistillCliTest {
     }
 
     /** Prefill 6 tokens, step the 7th: its logits equal the forward's at position 6 (relative L2 < 1e-4). */
-    static void assertDecodeEqualsForward(PhiMambaStudent s, String what) {
+    static void assertDecodeEqualsForward(MohawkStudent s, String what) {
         int[][] ids = {{73, 116, 32, 105, 115, 32, 97}};
         float[] full = s.forward(ids, mamba4j.models.Trace.NONE).toFloatArray();
         var state = s.newState(1);

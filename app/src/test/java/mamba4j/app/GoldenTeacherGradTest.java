@@ -8,7 +8,7 @@ import mamba4j.models.CausalLM;
 import mamba4j.models.Models;
 import mamba4j.models.Trace;
 import mamba4j.models.teachers.TeacherSpec;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.nn.TrainableModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -70,9 +70,9 @@ class GoldenTeacherGradTest {
     void savedThenLoadedGivesSameLogits(Path dir, @TempDir Path tmp) {
         var be = Backends.get("reference");
         int[][] ids = {{3, 14, 15, 92, 65, 35, 89, 79}, {2, 71, 82, 81, 82, 84, 59, 0}};
-        TeacherModel a;
+        TransformerLM a;
         try (Models.Loaded l = Models.load(dir, be)) {
-            a = (TeacherModel) Models.trainable(l, be);
+            a = (TransformerLM) Models.trainable(l, be);
         }
         a.lossAndBackward(ids, mamba4j.models.TokenIds.nextTokenTargets(ids), 1f);
         for (Parameter p : a.parameters())
@@ -81,14 +81,14 @@ class GoldenTeacherGradTest {
         a.save(saved);
         Tensor want = a.logits(ids);
         try (Models.Loaded l = Models.load(saved, be)) {
-            TeacherModel b = (TeacherModel) Models.trainable(l, be);
+            TransformerLM b = (TransformerLM) Models.trainable(l, be);
             assertEquals(a.spec(), b.spec(), "spec after save/load");
             assertEquals(a.parameters().stream().map(Parameter::name).toList(), b.parameters().stream().map(Parameter::name).toList());
             assertArrayEquals(want.toFloatArray(), b.logits(ids).toFloatArray(), "trainable logits after save/load");
             CausalLM m = l.model();
             assertRelClose(dir.getFileName() + " inference logits of the saved model", m.forward(ids, Trace.NONE), want, 1e-5);
         }
-        TeacherModel c = TeacherModel.random(a.spec(), 7, be);
+        TransformerLM c = TransformerLM.random(a.spec(), 7, be);
         c.loadFrom(saved);                                                  // the trainer's resume path
         assertArrayEquals(want.toFloatArray(), c.logits(ids).toFloatArray(), "logits after loadFrom");
     }
@@ -100,7 +100,7 @@ class GoldenTeacherGradTest {
     void freshPhiLearnsABatch() {
         var be = Backends.get("cpu");
         TeacherSpec s = new TeacherSpec(TeacherSpec.Arch.PHI, 32, 32, 64, 2, 4, 4, 8, 4, 10000, 32, 1e-5, false, -1);
-        TrainableModel m = TeacherModel.random(s, 1, be);
+        TrainableModel m = TransformerLM.random(s, 1, be);
         int[][] ids = {{1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8}};
         int[][] targets = mamba4j.models.TokenIds.nextTokenTargets(ids);
         double first = m.loss(ids, targets), last = first;

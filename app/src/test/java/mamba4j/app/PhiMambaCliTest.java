@@ -10,9 +10,9 @@ import mamba4j.io.SafetensorsFile;
 import mamba4j.models.Generator;
 import mamba4j.models.Sampler;
 import mamba4j.models.Trace;
-import mamba4j.models.discrete.PhiMambaCheckpoint;
-import mamba4j.models.discrete.PhiMambaInit;
-import mamba4j.models.discrete.PhiMambaStudent;
+import mamba4j.models.discrete.MohawkStudentCheckpoint;
+import mamba4j.models.discrete.MohawkStudentInit;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TeacherLoader;
 import mamba4j.models.teachers.TeacherSpec;
 import mamba4j.testkit.Repo;
@@ -39,19 +39,19 @@ class PhiMambaCliTest {
 
     @TempDir Path tmp;
 
-    static PhiMambaStudent student(Backend be) {
+    static MohawkStudent student(Backend be) {
         TeacherSpec spec = TeacherLoader.spec(TeacherLoader.config(JsonConfig.read(TEACHER.resolve("config.json"))));
         try (CheckpointTensors ck = CheckpointTensors.open(TEACHER)) {   // fromTeacher copies what it takes
-            PhiMambaInit.Options d = PhiMambaInit.defaults(spec, 11);
-            return PhiMambaInit.fromTeacher(spec, ck, be, new PhiMambaInit.Options(d.mixer().withChunkSize(3), Set.of(1), false, 11));
+            MohawkStudentInit.Options d = MohawkStudentInit.defaults(spec, 11);
+            return MohawkStudentInit.fromTeacher(spec, ck, be, new MohawkStudentInit.Options(d.mixer().withChunkSize(3), Set.of(1), false, 11));
         }
     }
 
     @Test
     void inspectForwardAndGenerateWorkOnASavedStudent() {
-        PhiMambaStudent s = student(Backends.get("cpu"));
+        MohawkStudent s = student(Backends.get("cpu"));
         Path model = tmp.resolve("student");
-        PhiMambaCheckpoint.save(model, s);
+        MohawkStudentCheckpoint.save(model, s);
 
         Cli inspect = Cli.run("inspect", "--model", model.toString());
         assertEquals(0, inspect.status(), inspect.err());

@@ -2,7 +2,7 @@ package mamba4j.app;
 
 import mamba4j.core.Backends;
 import mamba4j.models.Models;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -49,7 +49,7 @@ class TrainTeacherTest {
         assertArrayEquals(Files.readAllBytes(tmp.resolve("a/checkpoint/model/model.safetensors")),
                 Files.readAllBytes(tmp.resolve("b/checkpoint/model/model.safetensors")), "weights after 20 steps vs 10 + resume + 10");
         try (Models.Loaded l = Models.load(tmp.resolve("a/checkpoint"), Backends.get("cpu"))) {
-            TeacherModel m = assertInstanceOf(TeacherModel.class, l.model());
+            TransformerLM m = assertInstanceOf(TransformerLM.class, l.model());
             assertEquals(arch, m.spec().arch().name().toLowerCase(java.util.Locale.ROOT));
         }
     }

@@ -5,7 +5,7 @@ import mamba4j.core.UserInputException;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
 import mamba4j.io.GgufFile;
-import mamba4j.models.discrete.PhiMambaCheckpoint;
+import mamba4j.models.discrete.MohawkStudentCheckpoint;
 import mamba4j.models.gguf.MambaGguf;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Loader;
@@ -86,7 +86,7 @@ public final class Models {
             case "mamba" -> Mamba1Loader.config(json);
             case "mamba2" -> Mamba2Loader.config(json);
             case "phi", "llama", "gpt2" -> mamba4j.models.teachers.TeacherLoader.config(json);   // Transformer teachers
-            case PhiMambaCheckpoint.MODEL_TYPE, PhiMambaCheckpoint.LLAMA_MODEL_TYPE -> PhiMambaCheckpoint.readConfig(json);   // MOHAWK students
+            case MohawkStudentCheckpoint.MODEL_TYPE, MohawkStudentCheckpoint.LLAMA_MODEL_TYPE -> MohawkStudentCheckpoint.readConfig(json);   // MOHAWK students
             case "" -> throw new UserInputException(json.file() + ": no \"model_type\" key (and not an original state-spaces Mamba config with \"d_model\")");
             default -> throw new UserInputException(json.file() + ": unknown model_type \"" + type + "\"; supported: mamba, mamba2, phi, llama, gpt2, phi-mamba, llama-mamba");
         };
@@ -95,7 +95,7 @@ public final class Models {
             CausalLM model = switch (cfg) {
                 case Mamba1Config c -> Mamba1Loader.load(c, ck, backend, weightType);
                 case Mamba2Config c -> Mamba2Loader.load(c, ck, backend, weightType);
-                case PhiMambaCheckpoint.Config c -> PhiMambaCheckpoint.load(json, ck, backend, weightType);
+                case MohawkStudentCheckpoint.Config c -> MohawkStudentCheckpoint.load(json, ck, backend, weightType);
                 default -> mamba4j.models.teachers.TeacherLoader.load(mamba4j.models.teachers.TeacherLoader.spec(cfg), ck, backend, weightType);
             };
             return new Loaded(model, cfg, ck, json);
@@ -107,7 +107,7 @@ public final class Models {
 
     /**
      * The loaded model's weights as trainable F32 parameters under their checkpoint names (for `grad`, `train --init`):
-     * a trainable {@link Mamba1Model}, a trainable {@link Mamba2Model} or a {@link mamba4j.models.teachers.TeacherModel}
+     * a trainable {@link Mamba1Model}, a trainable {@link Mamba2Model} or a {@link mamba4j.models.teachers.TransformerLM}
      * (Phi, Llama, GPT-2), whichever the checkpoint is.
      */
     public static TrainableModel trainable(Loaded loaded, Backend backend) {
@@ -115,8 +115,8 @@ public final class Models {
         return switch (loaded.model()) {
             case Mamba1Model m -> Mamba1Model.trainable(m.config(), backend, m.weights(), Mamba1Loader.embeddingName(ck));
             case Mamba2Model m -> Mamba2Model.trainable(m.config(), backend, m.weights(), Mamba2Loader.embeddingName(ck));
-            case mamba4j.models.teachers.TeacherModel m -> mamba4j.models.teachers.TeacherModel.fromCheckpoint(m.spec(), ck, backend);
-            case mamba4j.models.discrete.PhiMambaStudent m -> mamba4j.models.discrete.PhiMambaTrainable.of(m, backend);
+            case mamba4j.models.teachers.TransformerLM m -> mamba4j.models.teachers.TransformerLM.fromCheckpoint(m.spec(), ck, backend);
+            case mamba4j.models.discrete.MohawkStudent m -> mamba4j.models.discrete.MohawkStudentTrainable.of(m, backend);
             default -> throw new UserInputException("model " + loaded.model().getClass().getSimpleName() + " has no trainable form");
         };
     }

@@ -8,13 +8,13 @@ import mamba4j.core.autograd.Parameter;
 import mamba4j.core.autograd.Tape;
 import mamba4j.io.SafetensorsFile;
 import mamba4j.models.discrete.DiscreteMamba2Mixer;
-import mamba4j.models.discrete.PhiMambaStudent;
-import mamba4j.models.discrete.PhiMambaTrainable;
+import mamba4j.models.discrete.MohawkStudent;
+import mamba4j.models.discrete.MohawkStudentTrainable;
 import mamba4j.models.distill.HiddenStateAlignment;
 import mamba4j.models.distill.KnowledgeDistillation;
 import mamba4j.models.distill.MatrixOrientation;
 import mamba4j.models.distill.Stage;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.testkit.Repo;
 import mamba4j.testkit.Tolerance;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -98,7 +98,7 @@ class GoldenMohawkTest {
         int b = ids.length, t = ids[0].length;
         try (Models.Loaded ls = Models.load(dir.resolve("student"), be);
              SafetensorsFile want = SafetensorsFile.open(dir.resolve("expected.safetensors"))) {
-            PhiMambaStudent s = (PhiMambaStudent) ls.model();
+            MohawkStudent s = (MohawkStudent) ls.model();
             int d = s.spec().hidden(), h = s.mixerConfig().nVHeads();
             for (int l = 0; l < s.layers().size(); l++) {
                 DiscreteMamba2Mixer mixer = s.layers().get(l).mixer();
@@ -125,8 +125,8 @@ class GoldenMohawkTest {
         try (Models.Loaded lt = Models.load(dir.resolve("teacher"), be);
              Models.Loaded ls = Models.load(dir.resolve("student"), be);
              SafetensorsFile want = SafetensorsFile.open(dir.resolve("expected.safetensors"))) {
-            TeacherModel teacher = (TeacherModel) lt.model();
-            PhiMambaTrainable student = PhiMambaTrainable.of((PhiMambaStudent) ls.model(), be);
+            TransformerLM teacher = (TransformerLM) lt.model();
+            MohawkStudentTrainable student = MohawkStudentTrainable.of((MohawkStudent) ls.model(), be);
             int d = student.spec().hidden(), layers = student.spec().layers();
 
             // per layer, on phi-mamba's own teacher targets (the student side alone)

@@ -7,7 +7,7 @@ import mamba4j.core.DType;
 import mamba4j.core.Tensor;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.models.teachers.TeacherSaver;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -46,9 +46,9 @@ class LlamaMlpBiasTest {
         TeacherSaver.save(tmp.resolve("m"), cfg, t);
         int[][] ids = {{3, 17, 5, 9, 2, 11, 7}};
         try (Models.Loaded biased = Models.load(tmp.resolve("m"), be); Models.Loaded plain = Models.load(src, be)) {
-            TeacherModel m = assertInstanceOf(TeacherModel.class, biased.model());
+            TransformerLM m = assertInstanceOf(TransformerLM.class, biased.model());
             float[] inference = m.forward(ids, Trace.NONE).toFloatArray();
-            float[] training = ((TeacherModel) Models.trainable(biased, be)).logits(ids).toFloatArray();
+            float[] training = ((TransformerLM) Models.trainable(biased, be)).logits(ids).toFloatArray();
             float[] without = plain.model().forward(ids, Trace.NONE).toFloatArray();
             assertTrue(relErr(inference, training) < 1e-6, "inference vs training forward: " + relErr(inference, training));
             assertTrue(relErr(inference, without) > 1e-2, "the biases change the logits: " + relErr(inference, without));

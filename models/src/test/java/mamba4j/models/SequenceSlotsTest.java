@@ -33,11 +33,11 @@ class SequenceSlotsTest {
         Map<String, CausalLM> m = new LinkedHashMap<>();
         m.put("mamba1", Mamba1Init.random(Mamba1IdentityTest.TINY, DType.F32, 3, CPU));
         m.put("mamba2", Mamba2IdentityTest.perturbed(Mamba2IdentityTest.TINY, 2, CPU));
-        m.put("phi teacher", PhiMambaStudentTest.teacher(PhiMambaStudentTest.PHI).model(CPU));
-        m.put("llama teacher (GQA)", PhiMambaStudentTest.teacher("llama/gqa_untied").model(CPU));
-        m.put("phi-mamba student", PhiMambaStudentTest.student(Set.of(), false, CPU));
-        m.put("phi-mamba hybrid (attention at 1)", PhiMambaStudentTest.student(Set.of(1), false, CPU));
-        m.put("llama-mamba student", PhiMambaStudentTest.teacher("llama/gqa_untied").student(Set.of(), false, CPU));
+        m.put("phi teacher", MohawkStudentTest.teacher(MohawkStudentTest.PHI).model(CPU));
+        m.put("llama teacher (GQA)", MohawkStudentTest.teacher("llama/gqa_untied").model(CPU));
+        m.put("phi-mamba student", MohawkStudentTest.student(Set.of(), false, CPU));
+        m.put("phi-mamba hybrid (attention at 1)", MohawkStudentTest.student(Set.of(1), false, CPU));
+        m.put("llama-mamba student", MohawkStudentTest.teacher("llama/gqa_untied").student(Set.of(), false, CPU));
         return m;
     }
 
@@ -125,7 +125,7 @@ class SequenceSlotsTest {
     /** Two sequences of different lengths in one state step as each does in a state of its own copies (same batch, uniform path). */
     @Test
     void teacherRowsStepAtTheirOwnPositions() {
-        CausalLM m = PhiMambaStudentTest.teacher("llama/gqa_untied").model(CPU);
+        CausalLM m = MohawkStudentTest.teacher("llama/gqa_untied").model(CPU);
         int v = m.logitsSize();
         CausalLM.DecodeState sa = m.newState(1), sb = m.newState(1), two = m.newState(2), aa = m.newState(2), bb = m.newState(2);
         m.prefill(sa, ids(m, 1, 5, 4));
@@ -145,7 +145,7 @@ class SequenceSlotsTest {
 
     @Test
     void hybridStatesRefuseSequencesOfDifferentLengths() {
-        CausalLM m = PhiMambaStudentTest.student(Set.of(1), false, CPU);
+        CausalLM m = MohawkStudentTest.student(Set.of(1), false, CPU);
         CausalLM.DecodeState two = m.newState(2), a = m.newState(1), b = m.newState(1);
         m.prefill(a, ids(m, 1, 5, 4));
         m.prefill(b, ids(m, 1, 6, 5));

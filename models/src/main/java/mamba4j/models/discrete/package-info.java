@@ -7,10 +7,10 @@
  * <p>Here: the mixer's whole-sequence forward (chunked SSD), its recurrent step, its materialised (B, H, T, T) mixing
  * matrix, its training forward on the autograd tape; the student {@link mamba4j.models.CausalLM} (the teacher's blocks
  * with the attention replaced — Phi's parallel LayerNorm block or Llama's sequential RMSNorm/SwiGLU block — optionally keeping attention copied from the teacher at chosen layers), its construction from a
- * teacher ({@link mamba4j.models.discrete.PhiMambaInit}), its trainable form with the pieces the MOHAWK stages train
- * ({@link mamba4j.models.discrete.PhiMambaTrainable}) and its checkpoint format
- * ({@link mamba4j.models.discrete.PhiMambaCheckpoint}, {@code model_type: phi-mamba} or {@code llama-mamba}). The
- * classes keep the Phi-Mamba name of the paper's first student; {@link mamba4j.models.discrete.PhiMambaStudent.Wiring}
+ * teacher ({@link mamba4j.models.discrete.MohawkStudentInit}), its trainable form with the pieces the MOHAWK stages train
+ * ({@link mamba4j.models.discrete.MohawkStudentTrainable}) and its checkpoint format
+ * ({@link mamba4j.models.discrete.MohawkStudentCheckpoint}, {@code model_type: phi-mamba} or {@code llama-mamba}). The
+ * classes keep the Phi-Mamba name of the paper's first student; {@link mamba4j.models.discrete.MohawkStudent.Wiring}
  * holds what differs between the two.
  *
  * <p>Not here: the stages and the distiller ({@code mamba4j.models.distill}); students of GPT-2 teachers (learned

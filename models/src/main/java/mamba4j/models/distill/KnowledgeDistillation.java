@@ -2,8 +2,8 @@ package mamba4j.models.distill;
 
 import mamba4j.core.autograd.Tape;
 import mamba4j.core.autograd.Var;
-import mamba4j.models.discrete.PhiMambaTrainable;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.teachers.TransformerLM;
 
 /**
  * Stage 3, knowledge distillation end to end: mean over tokens of CE(softmax(teacher/τ), softmax(student/τ)), no
@@ -12,7 +12,7 @@ import mamba4j.models.teachers.TeacherModel;
 public final class KnowledgeDistillation extends Stage {
     private final double temperature;
 
-    public KnowledgeDistillation(TeacherModel teacher, PhiMambaTrainable student, double temperature) {
+    public KnowledgeDistillation(TransformerLM teacher, MohawkStudentTrainable student, double temperature) {
         super(teacher, student);
         this.temperature = temperature;
     }

@@ -2,15 +2,15 @@ package mamba4j.models.distill;
 
 import mamba4j.core.autograd.Tape;
 import mamba4j.core.autograd.Var;
-import mamba4j.models.discrete.PhiMambaTrainable;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.teachers.TransformerLM;
 
 /**
  * Stage 1, matrix orientation: Σ_l mean_{batch, head} ‖T_student,l(LN_l h_l) − softmax attention_teacher,l‖_F with
  * the teacher's h_l as every layer's input, so layers train independently (one tape each).
  */
 public final class MatrixOrientation extends Stage {
-    public MatrixOrientation(TeacherModel teacher, PhiMambaTrainable student) { super(teacher, student); }
+    public MatrixOrientation(TransformerLM teacher, MohawkStudentTrainable student) { super(teacher, student); }
 
     @Override protected double objective(int[][] ids, float scale, boolean backward) {
         int b = ids.length, t = ids[0].length;

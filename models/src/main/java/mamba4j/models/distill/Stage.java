@@ -1,8 +1,8 @@
 package mamba4j.models.distill;
 
 import mamba4j.core.autograd.Parameter;
-import mamba4j.models.discrete.PhiMambaTrainable;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.nn.TrainableModel;
 
 import java.nio.file.Path;
@@ -15,10 +15,10 @@ import java.util.Set;
  * whole student. Subclasses define {@link #objective} only.
  */
 public abstract sealed class Stage implements TrainableModel permits MatrixOrientation, HiddenStateAlignment, KnowledgeDistillation {
-    protected final TeacherModel teacher;
-    protected final PhiMambaTrainable student;
+    protected final TransformerLM teacher;
+    protected final MohawkStudentTrainable student;
 
-    protected Stage(TeacherModel teacher, PhiMambaTrainable student) {
+    protected Stage(TransformerLM teacher, MohawkStudentTrainable student) {
         if (teacher.spec().layers() != student.spec().layers())
             throw new IllegalArgumentException("teacher has " + teacher.spec().layers() + " layers, the student " + student.spec().layers());
         this.teacher = teacher;

@@ -2,7 +2,7 @@ package mamba4j.models.distill;
 
 import mamba4j.core.Tensor;
 import mamba4j.models.Trace;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 
 /**
  * What the stages read from the teacher for one batch (MATH.md "MOHAWK": every student layer l receives the TEACHER's
@@ -10,7 +10,7 @@ import mamba4j.models.teachers.TeacherModel;
  * probabilities per layer (B, H, T, T) when asked for, and the logits (B·T, V). Copies, owned by this record.
  */
 record TeacherTargets(Tensor[] residual, Tensor[] probs, Tensor logits) {
-    static TeacherTargets of(TeacherModel teacher, int[][] ids, boolean withProbs) {
+    static TeacherTargets of(TransformerLM teacher, int[][] ids, boolean withProbs) {
         int layers = teacher.spec().layers();
         Tensor[] residual = new Tensor[layers + 1], probs = withProbs ? new Tensor[layers] : null;
         Tensor logits = teacher.forward(ids, new Trace() {

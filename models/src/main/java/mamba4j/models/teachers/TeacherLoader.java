@@ -95,10 +95,10 @@ public final class TeacherLoader {
     }
 
     /** An inference model over the checkpoint (linear weights keep their dtype; GPT-2's Conv1D weights (in, out) as F32). */
-    public static TeacherModel load(TeacherSpec s, CheckpointTensors ck, Backend backend) { return TeacherModel.load(s, ck, backend); }
+    public static TransformerLM load(TeacherSpec s, CheckpointTensors ck, Backend backend) { return TransformerLM.load(s, ck, backend); }
 
     /** As {@link #load(TeacherSpec, CheckpointTensors, Backend)} with linear weights and embeddings in {@code weightType} (null: as stored). */
-    public static TeacherModel load(TeacherSpec s, CheckpointTensors ck, Backend backend, mamba4j.core.DType weightType) {
-        return TeacherModel.load(s, ck, backend, weightType);
+    public static TransformerLM load(TeacherSpec s, CheckpointTensors ck, Backend backend, mamba4j.core.DType weightType) {
+        return TransformerLM.load(s, ck, backend, weightType);
     }
 }

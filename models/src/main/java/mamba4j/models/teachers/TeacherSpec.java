@@ -3,7 +3,7 @@ package mamba4j.models.teachers;
 import mamba4j.core.UserInputException;
 
 /**
- * What {@link TeacherModel} needs from any of the three configs ({@link PhiConfig}, {@link LlamaConfig},
+ * What {@link TransformerLM} needs from any of the three configs ({@link PhiConfig}, {@link LlamaConfig},
  * {@link Gpt2Config}), in one vocabulary. Shapes use D = hidden, H = heads, Hkv = kvHeads, Dh = headDim, I = intermediate.
  *
  * @param rotaryDim dims of each head that rotary rotates (0: no rotary, learned positions instead)

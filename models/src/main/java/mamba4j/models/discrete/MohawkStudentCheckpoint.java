@@ -25,7 +25,7 @@ import java.util.TreeSet;
 
 /**
  * A MOHAWK student's checkpoint: config.json with {@code "model_type": "phi-mamba"} (Phi teacher) or
- * {@code "llama-mamba"} (Llama teacher) and model.safetensors under the names of {@link PhiMambaStudent#tensors()}
+ * {@code "llama-mamba"} (Llama teacher) and model.safetensors under the names of {@link MohawkStudent#tensors()}
  * (goombalab phi-mamba's layout), the conv weight stored (C, 1, K) as PyTorch stores it.
  *
  * <p>config.json holds the teacher's keys exactly as {@link TeacherSaver#config} writes them (and
@@ -40,8 +40,8 @@ import java.util.TreeSet;
  * Every tensor of the checkpoint must be used: an extra one (e.g. in_proj.bias under {@code "bias": false}) is an error,
  * not silently dropped.
  */
-public final class PhiMambaCheckpoint {
-    private PhiMambaCheckpoint() {}
+public final class MohawkStudentCheckpoint {
+    private MohawkStudentCheckpoint() {}
 
     /** config.json's model_type of a Phi-Mamba student. */
     public static final String MODEL_TYPE = "phi-mamba";
@@ -61,7 +61,7 @@ public final class PhiMambaCheckpoint {
     /** config.json for a student of these shapes; attentionBias and mlpBias are Llama's attention_bias and mlp_bias. */
     public static ObjectNode config(TeacherSpec spec, DiscreteMamba2Config mixer, Set<Integer> attentionLayers, boolean lmHeadBias,
                                     boolean attentionBias, boolean mlpBias) {
-        PhiMambaStudent.Wiring wiring = new PhiMambaStudent.Wiring(spec.arch());
+        MohawkStudent.Wiring wiring = new MohawkStudent.Wiring(spec.arch());
         if (mixer.dModel() != spec.hidden())
             throw new IllegalArgumentException("mixer d_model " + mixer.dModel() + " != hidden_size " + spec.hidden());
         for (int i : attentionLayers)
@@ -103,11 +103,11 @@ public final class PhiMambaCheckpoint {
     }
 
     /** Saves the student with the config of its own shapes; "dtype" is the embedding's. */
-    public static void save(Path dir, PhiMambaStudent s) {
+    public static void save(Path dir, MohawkStudent s) {
         Set<Integer> attention = new TreeSet<>();
         boolean attentionBias = false, mlpBias = false;
         for (int i = 0; i < s.layers().size(); i++) {
-            PhiMambaStudent.Layer l = s.layers().get(i);
+            MohawkStudent.Layer l = s.layers().get(i);
             if (l.isAttention()) attention.add(i);
             if (l.isAttention() && l.attention().qBias() != null) attentionBias = true;
             if (l.upBias() != null) mlpBias = true;
@@ -172,29 +172,29 @@ public final class PhiMambaCheckpoint {
 
     /**
      * The student from config.json and its tensors: the name → field mapping below is the whole contract (the
-     * inverse of {@link PhiMambaStudent#tensors()}). Matmul weights and the embedding keep their dtype (F32, BF16,
+     * inverse of {@link MohawkStudent#tensors()}). Matmul weights and the embedding keep their dtype (F32, BF16,
      * F16); the rest is read as F32. The conv weight may be (C, 1, K) or (C, K).
      */
-    public static PhiMambaStudent load(JsonConfig json, CheckpointTensors ck, Backend backend) { return load(json, ck, backend, null); }
+    public static MohawkStudent load(JsonConfig json, CheckpointTensors ck, Backend backend) { return load(json, ck, backend, null); }
 
     /** As {@link #load(JsonConfig, CheckpointTensors, Backend)} with matmul weights and the embedding in {@code weightType} (null: as stored). */
-    public static PhiMambaStudent load(JsonConfig json, CheckpointTensors ck, Backend backend, mamba4j.core.DType weightType) {
+    public static MohawkStudent load(JsonConfig json, CheckpointTensors ck, Backend backend, mamba4j.core.DType weightType) {
         Config c = readConfig(json);
         TeacherSpec s = c.spec();
-        PhiMambaStudent.Wiring wi = new PhiMambaStudent.Wiring(s.arch());
+        MohawkStudent.Wiring wi = new MohawkStudent.Wiring(s.arch());
         boolean llama = wi.llama();
         boolean attnBias = !llama || json.optBool("attention_bias", false), mlpBias = !llama || json.optBool("mlp_bias", false);
         DiscreteMamba2Config mc = c.mixer();
         Names n = new Names(new CheckpointNames(ck, weightType), new HashSet<>());
         int d = s.hidden(), in = s.intermediate(), qd = s.heads() * s.headDim(), kvd = s.kvHeads() * s.headDim(), v = s.vocabSize();
-        List<PhiMambaStudent.Layer> layers = new ArrayList<>();
+        List<MohawkStudent.Layer> layers = new ArrayList<>();
         for (int i = 0; i < s.layers(); i++) {
             String p = "backbone.layers." + i + ".";
             DiscreteMamba2Mixer mixer = null;
-            PhiMambaStudent.Attention attention = null;
+            MohawkStudent.Attention attention = null;
             if (c.attentionLayers().contains(i)) {
                 String o = p + "mixer." + wi.attentionOut();
-                attention = new PhiMambaStudent.Attention(
+                attention = new MohawkStudent.Attention(
                         n.weight(p + "mixer.q_proj.weight", qd, d), n.bias(attnBias, p + "mixer.q_proj.bias", qd),
                         n.weight(p + "mixer.k_proj.weight", kvd, d), n.bias(attnBias, p + "mixer.k_proj.bias", kvd),
                         n.weight(p + "mixer.v_proj.weight", kvd, d), n.bias(attnBias, p + "mixer.v_proj.bias", kvd),
@@ -203,7 +203,7 @@ public final class PhiMambaCheckpoint {
                 mixer = new DiscreteMamba2Mixer(mc, backend, mixerWeights(n, mc, p + "mixer."));
             }
             String up = p + "mlp." + wi.up(), down = p + "mlp." + wi.down(), gate = llama ? p + "mlp." + wi.gate() : null;
-            layers.add(new PhiMambaStudent.Layer(n.f32(p + "input_layernorm.weight", d), n.bias(!llama, p + "input_layernorm.bias", d), mixer, attention,
+            layers.add(new MohawkStudent.Layer(n.f32(p + "input_layernorm.weight", d), n.bias(!llama, p + "input_layernorm.bias", d), mixer, attention,
                     llama ? n.f32(p + wi.norm2() + ".weight", d) : null,
                     llama ? n.weight(gate + ".weight", in, d) : null, llama ? n.bias(mlpBias, gate + ".bias", in) : null,
                     n.weight(up + ".weight", in, d), n.bias(mlpBias, up + ".bias", in),
@@ -216,7 +216,7 @@ public final class PhiMambaCheckpoint {
         boolean headBias = json.has("lm_head_bias") ? json.bool("lm_head_bias") : ck.contains("lm_head.bias");
         Tensor headBiasT = headBias ? n.f32("lm_head.bias", v) : null;
         n.rejectUnused(json);
-        return new PhiMambaStudent(s, mc, backend, emb, layers, normF, normFBias, head, headBiasT);
+        return new MohawkStudent(s, mc, backend, emb, layers, normF, normFBias, head, headBiasT);
     }
 
     /** One mixer's tensors under {@code p} = "backbone.layers.i.mixer."; the optional ones as the config says. */

@@ -16,7 +16,7 @@ import java.util.SplittableRandom;
 import java.util.TreeSet;
 
 /**
- * Builds a {@link PhiMambaStudent} from a Phi or Llama teacher's checkpoint (transformers' PhiForCausalLM /
+ * Builds a {@link MohawkStudent} from a Phi or Llama teacher's checkpoint (transformers' PhiForCausalLM /
  * LlamaForCausalLM names): MOHAWK's weight transfer and the paper's mixer initialisation (MATH.md "MOHAWK" and
  * "Discrete Mamba-2"). A Phi teacher gives a Phi-Mamba student, a Llama teacher a Llama-Mamba one.
  *
@@ -27,11 +27,11 @@ import java.util.TreeSet;
  * silu(z + z_bias) starts "open"; D = 1; out_proj ~ nn.Linear's U(±1/√E) scaled by 1/√n_layer; x, B, C and A_log rows
  * ~ nn.Linear's U(±1/√D) (phi-mamba's default init), or x, B, C copied from the teacher's V, K, Q projections.
  *
- * <p>The tensors are read from the checkpoint rather than from a {@code TeacherModel}, which does not expose its
+ * <p>The tensors are read from the checkpoint rather than from a {@code TransformerLM}, which does not expose its
  * embedding, final norm and head; the names below are the same ones {@code TeacherLoader} reads.
  */
-public final class PhiMambaInit {
-    private PhiMambaInit() {}
+public final class MohawkStudentInit {
+    private MohawkStudentInit() {}
 
     /**
      * @param mixer           the student mixer's shape ({@link DiscreteMamba2Config#forTeacher} by default)
@@ -53,12 +53,12 @@ public final class PhiMambaInit {
     }
 
     /**
-     * The weight transfer as a visible mapping: student name ({@link PhiMambaStudent#tensors}) → teacher checkpoint name
+     * The weight transfer as a visible mapping: student name ({@link MohawkStudent#tensors}) → teacher checkpoint name
      * (transformers' PhiForCausalLM / LlamaForCausalLM), for every tensor copied from the teacher, in order. Optional
      * biases are listed when the checkpoint has them.
      */
     public static Map<String, String> transferNames(TeacherSpec s, Set<Integer> attentionLayers, CheckpointTensors ck) {
-        PhiMambaStudent.Wiring wi = new PhiMambaStudent.Wiring(s.arch());
+        MohawkStudent.Wiring wi = new MohawkStudent.Wiring(s.arch());
         Map<String, String> m = new LinkedHashMap<>();
         m.put("backbone.embedding.weight", "model.embed_tokens.weight");
         for (int i = 0; i < s.layers(); i++) {
@@ -84,7 +84,7 @@ public final class PhiMambaInit {
     }
 
     /** The student of a Phi or Llama teacher whose config gave {@code s} and whose tensors are in {@code ck}. */
-    public static PhiMambaStudent fromTeacher(TeacherSpec s, CheckpointTensors ck, Backend backend, Options o) {
+    public static MohawkStudent fromTeacher(TeacherSpec s, CheckpointTensors ck, Backend backend, Options o) {
         if (s.arch() != TeacherSpec.Arch.PHI && s.arch() != TeacherSpec.Arch.LLAMA)
             throw new UserInputException("MOHAWK students are built from Phi or Llama teachers, got " + s.arch());
         for (int i : o.attentionLayers())
@@ -118,7 +118,7 @@ public final class PhiMambaInit {
             putIf(t, p + "out_proj.bias", w.outProjBias());
         }
         try {
-            return PhiMambaStudent.fromTensors(s, mc, o.attentionLayers(), backend, t);
+            return MohawkStudent.fromTensors(s, mc, o.attentionLayers(), backend, t);
         } catch (UserInputException ex) {                                         // name the teacher's tensor, not the student's
             for (Map.Entry<String, String> e : names.entrySet())
                 if (ex.getMessage().contains("'" + e.getKey() + "'"))

@@ -6,9 +6,9 @@ import mamba4j.core.Tensor;
 import mamba4j.core.autograd.Tape;
 import mamba4j.core.autograd.Var;
 import mamba4j.models.discrete.DiscreteMamba2Mixer;
-import mamba4j.models.discrete.PhiMambaStudent;
-import mamba4j.models.discrete.PhiMambaTrainable;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.discrete.MohawkStudent;
+import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.teachers.TransformerLM;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -24,15 +24,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * stage-1 loss against the materialised mixer of {@link DiscreteMamba2Mixer#materialize} (whose product with x is
  * tested to equal the mixer in {@code DiscreteMamba2MixerTest}) and the teacher's attention probabilities.
  */
-class PhiMambaTrainableTest {
+class MohawkStudentTrainableTest {
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {PhiMambaStudentTest.PHI, "llama/gqa_untied", "llama/gqa_tied"})
+    @ValueSource(strings = {MohawkStudentTest.PHI, "llama/gqa_untied", "llama/gqa_tied"})
     void trainingForwardEqualsInferenceForward(String teacher) {
-        PhiMambaStudentTest.Teacher te = PhiMambaStudentTest.teacher(teacher);
+        MohawkStudentTest.Teacher te = MohawkStudentTest.teacher(teacher);
         for (Set<Integer> attention : java.util.List.of(Set.<Integer>of(), Set.of(1), Set.of(0, 1))) {
             Backend be = Backends.get("cpu");
-            PhiMambaStudent s = te.student(attention, false, be);
-            PhiMambaTrainable tr = PhiMambaTrainable.of(s, be);
+            MohawkStudent s = te.student(attention, false, be);
+            MohawkStudentTrainable tr = MohawkStudentTrainable.of(s, be);
             int[][] ids = te.ids(2, 13, 5);
             Tensor expected = s.forward(ids, Trace.NONE);
             Tensor actual = tr.logits(tr.newTape(), ids).value();
@@ -42,13 +42,13 @@ class PhiMambaTrainableTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {PhiMambaStudentTest.PHI, "llama/gqa_untied"})
+    @ValueSource(strings = {MohawkStudentTest.PHI, "llama/gqa_untied"})
     void matrixDistanceIsTheFrobeniusDistanceOfTheMaterialisedMixerToTheTeachersAttention(String name) {
-        PhiMambaStudentTest.Teacher te = PhiMambaStudentTest.teacher(name);
+        MohawkStudentTest.Teacher te = MohawkStudentTest.teacher(name);
         Backend be = Backends.get("reference");
-        PhiMambaStudent s = te.student(Set.of(), false, be);
-        PhiMambaTrainable tr = PhiMambaTrainable.of(s, be);
-        TeacherModel teacher = te.model(be);
+        MohawkStudent s = te.student(Set.of(), false, be);
+        MohawkStudentTrainable tr = MohawkStudentTrainable.of(s, be);
+        TransformerLM teacher = te.model(be);
         int[][] ids = te.ids(2, 9, 8);
         int b = 2, t = 9, h = te.spec().heads(), layers = te.spec().layers();
         Tensor[] residual = new Tensor[layers + 1], probs = new Tensor[layers];
@@ -66,7 +66,7 @@ class PhiMambaTrainableTest {
             double loss = tape.lossValue(tr.matrixDistance(tape, l, tape.constant(residual[l]), b, t, probs[l]));
             // by hand: u = norm_l(h_l) (Phi LayerNorm, Llama RMSNorm) through the student's layer, T = materialize(u),
             // mean over (b, h) of ‖T − A‖_F
-            PhiMambaStudent.Layer layer = s.layers().get(l);
+            MohawkStudent.Layer layer = s.layers().get(l);
             Tensor u = Tensor.zeros(mamba4j.core.DType.F32, (long) b * t, te.spec().hidden());
             if (s.wiring().llama()) be.rmsNorm(residual[l], layer.norm(), (float) te.spec().normEps(), u);
             else be.layerNorm(residual[l], layer.norm(), layer.normBias(), (float) te.spec().normEps(), u);
@@ -88,12 +88,12 @@ class PhiMambaTrainableTest {
     @Test
     void frozenParametersGetNoGradient() {
         Backend be = Backends.get("cpu");
-        PhiMambaTrainable tr = PhiMambaTrainable.of(PhiMambaStudentTest.student(Set.of(), false, be), be);
+        MohawkStudentTrainable tr = MohawkStudentTrainable.of(MohawkStudentTest.student(Set.of(), false, be), be);
         tr.trainOnly(n -> n.contains(".mixer."));
         assertTrue(tr.parameters().stream().allMatch(p -> p.name().contains(".mixer.")));
         assertTrue(tr.parameters().size() < tr.allParameters().size());
-        int[][] ids = PhiMambaStudentTest.ids(1, 7, 2);
-        int[][] targets = PhiMambaStudentTest.ids(1, 7, 3);
+        int[][] ids = MohawkStudentTest.ids(1, 7, 2);
+        int[][] targets = MohawkStudentTest.ids(1, 7, 3);
         tr.lossAndBackward(ids, targets, 1f);
         for (var p : tr.allParameters()) {
             double norm = 0;

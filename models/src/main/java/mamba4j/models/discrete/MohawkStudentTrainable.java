@@ -25,7 +25,7 @@ import java.util.TreeSet;
 import java.util.function.Predicate;
 
 /**
- * A {@link PhiMambaStudent} as trainable F32 parameters under its checkpoint names ({@link PhiMambaStudent#tensors}),
+ * A {@link MohawkStudent} as trainable F32 parameters under its checkpoint names ({@link MohawkStudent#tensors}),
  * with its forward recorded on a {@link Tape}, op for op the inference path: embedding → blocks (Phi: LN → mixer (or
  * kept attention) ∥ MLP, added to the residual; Llama: h += mixer(RMS h), h += swiglu(RMS h)) → final norm → lm_head. Besides the whole model (plain next-token
  * loss, for {@code train}) it exposes the pieces the MOHAWK stages train: one mixer's materialised-matrix distance, one
@@ -34,9 +34,9 @@ import java.util.function.Predicate;
  * <p>Freezing: {@link #trainOnly} restricts {@link #parameters()} to the names a predicate accepts; the others enter
  * the tape as constants (no gradient is computed for them) and the trainer does not update them.
  */
-public final class PhiMambaTrainable implements TrainableModel {
+public final class MohawkStudentTrainable implements TrainableModel {
     private final TeacherSpec spec;
-    private final PhiMambaStudent.Wiring wiring;
+    private final MohawkStudent.Wiring wiring;
     private final DiscreteMamba2Config mixer;
     private final Set<Integer> attentionLayers;
     private final boolean lmHeadBias;
@@ -46,7 +46,7 @@ public final class PhiMambaTrainable implements TrainableModel {
     private final Tensor cos, sin;                  // rotary tables for kept attention, or null
     private Predicate<String> trainable = name -> true;
 
-    private PhiMambaTrainable(PhiMambaStudent s, Backend backend) {
+    private MohawkStudentTrainable(MohawkStudent s, Backend backend) {
         this.spec = s.spec();
         this.wiring = s.wiring();
         this.mixer = s.mixerConfig();
@@ -72,10 +72,10 @@ public final class PhiMambaTrainable implements TrainableModel {
     }
 
     /** F32 copies of the student's weights. */
-    public static PhiMambaTrainable of(PhiMambaStudent s, Backend backend) { return new PhiMambaTrainable(s, backend); }
+    public static MohawkStudentTrainable of(MohawkStudent s, Backend backend) { return new MohawkStudentTrainable(s, backend); }
 
     public TeacherSpec spec() { return spec; }
-    public PhiMambaStudent.Wiring wiring() { return wiring; }
+    public MohawkStudent.Wiring wiring() { return wiring; }
     public DiscreteMamba2Config mixerConfig() { return mixer; }
     public Set<Integer> attentionLayers() { return attentionLayers; }
     public Backend backend() { return backend; }
@@ -84,7 +84,7 @@ public final class PhiMambaTrainable implements TrainableModel {
     public List<Parameter> allParameters() { return params.list(); }
 
     /** Only the parameters whose names {@code names} accepts train from now on (the rest are constants on the tape). */
-    public PhiMambaTrainable trainOnly(Predicate<String> names) {
+    public MohawkStudentTrainable trainOnly(Predicate<String> names) {
         this.trainable = names;
         return this;
     }
@@ -100,11 +100,11 @@ public final class PhiMambaTrainable implements TrainableModel {
      * An inference model over the SAME tensors (no copy): it sees every later update of the parameters. Used for
      * evaluation, generation and the per-layer metrics.
      */
-    public PhiMambaStudent student() {
+    public MohawkStudent student() {
         Map<String, Tensor> t = new java.util.LinkedHashMap<>();
         for (Parameter p : params.list()) t.put(p.name(), p.value());
         if (spec.tieWordEmbeddings()) t.put("lm_head.weight", t.get("backbone.embedding.weight"));
-        return PhiMambaStudent.fromTensors(spec, mixer, attentionLayers, backend, t);
+        return MohawkStudent.fromTensors(spec, mixer, attentionLayers, backend, t);
     }
 
     // ------------------------------------------------------------------ the pieces on the tape
@@ -223,9 +223,9 @@ public final class PhiMambaTrainable implements TrainableModel {
         return mamba4j.models.Sampler.argmaxRows(all, b, t, v, v);
     }
 
-    /** config.json + model.safetensors of the student ({@link PhiMambaCheckpoint}), every parameter, frozen or not. */
+    /** config.json + model.safetensors of the student ({@link MohawkStudentCheckpoint}), every parameter, frozen or not. */
     @Override public void save(Path dir) {
-        PhiMambaCheckpoint.save(dir, student());
+        MohawkStudentCheckpoint.save(dir, student());
     }
 
     /** Copies the tensors of dir's checkpoint (as {@link #save} wrote them) into the parameters, in place. */

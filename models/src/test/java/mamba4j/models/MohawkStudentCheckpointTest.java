@@ -10,9 +10,9 @@ import mamba4j.core.UserInputException;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
 import mamba4j.io.Safetensors;
-import mamba4j.models.discrete.PhiMambaCheckpoint;
-import mamba4j.models.discrete.PhiMambaInit;
-import mamba4j.models.discrete.PhiMambaStudent;
+import mamba4j.models.discrete.MohawkStudentCheckpoint;
+import mamba4j.models.discrete.MohawkStudentInit;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TeacherLoader;
 import mamba4j.models.teachers.TeacherSpec;
 import mamba4j.testkit.Repo;
@@ -44,7 +44,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * tensors bit for bit, logits bit-identical to the in-memory student's, decode == forward; bad checkpoints give a
  * {@link UserInputException} naming the key or tensor at fault.
  */
-class PhiMambaCheckpointTest {
+class MohawkStudentCheckpointTest {
     static final Path TEACHER = Repo.golden().resolve("phi").resolve("partial_rotary");
     static CheckpointTensors teacher;
     static TeacherSpec spec;
@@ -61,15 +61,15 @@ class PhiMambaCheckpointTest {
     @AfterAll
     static void close() { teacher.close(); }
 
-    /** A student of the tiny teacher; chunk 5 so the chunked SSD path is exercised (as PhiMambaStudentTest). */
-    PhiMambaStudent student(Set<Integer> attention) {
-        PhiMambaInit.Options d = PhiMambaInit.defaults(spec, 7);
-        return PhiMambaInit.fromTeacher(spec, teacher, cpu, new PhiMambaInit.Options(d.mixer().withChunkSize(5), attention, false, 7));
+    /** A student of the tiny teacher; chunk 5 so the chunked SSD path is exercised (as MohawkStudentTest). */
+    MohawkStudent student(Set<Integer> attention) {
+        MohawkStudentInit.Options d = MohawkStudentInit.defaults(spec, 7);
+        return MohawkStudentInit.fromTeacher(spec, teacher, cpu, new MohawkStudentInit.Options(d.mixer().withChunkSize(5), attention, false, 7));
     }
 
     /** The same student with another spec, head and head bias (the constructor is public; the layers are shared). */
-    static PhiMambaStudent withHead(PhiMambaStudent s, TeacherSpec spec, Tensor head, Tensor headBias) {
-        return new PhiMambaStudent(spec, s.mixerConfig(), s.backend(), s.embedding(), s.layers(), s.normF(), s.normFBias(), head, headBias);
+    static MohawkStudent withHead(MohawkStudent s, TeacherSpec spec, Tensor head, Tensor headBias) {
+        return new MohawkStudent(spec, s.mixerConfig(), s.backend(), s.embedding(), s.layers(), s.normF(), s.normFBias(), head, headBias);
     }
 
     static TeacherSpec tied(TeacherSpec s) {
@@ -87,15 +87,15 @@ class PhiMambaCheckpointTest {
     static byte[] bytes(Tensor t) { return t.segment().toArray(ValueLayout.JAVA_BYTE); }
 
     /** Saves, loads through Models.load, and checks config, tensors, logits and decode against the in-memory student. */
-    void assertRoundTrip(String what, PhiMambaStudent s) {
+    void assertRoundTrip(String what, MohawkStudent s) {
         Path dir = tmp.resolve(what.replaceAll("\\W+", "_"));
-        PhiMambaCheckpoint.save(dir, s);
+        MohawkStudentCheckpoint.save(dir, s);
         try (Models.Loaded loaded = Models.load(dir, cpu)) {
             assertEquals(s.wiring().modelType(), Models.architecture(loaded.json()), what);
-            PhiMambaCheckpoint.Config c = (PhiMambaCheckpoint.Config) loaded.config();
+            MohawkStudentCheckpoint.Config c = (MohawkStudentCheckpoint.Config) loaded.config();
             assertEquals(s.spec(), c.spec(), what + " spec");
             assertEquals(s.mixerConfig(), c.mixer(), what + " mixer config");
-            PhiMambaStudent m = (PhiMambaStudent) loaded.model();
+            MohawkStudent m = (MohawkStudent) loaded.model();
             assertEquals(s.spec().tieWordEmbeddings(), !loaded.checkpoint().contains("lm_head.weight"), what + ": lm_head.weight stored iff untied");
             assertEquals(Shape.of(s.mixerConfig().convDim(), 1, s.mixerConfig().convKernel()),
                     loaded.checkpoint().shape("backbone.layers.0.mixer.conv1d.weight"), what + ": conv stored (C, 1, K)");
@@ -110,29 +110,29 @@ class PhiMambaCheckpointTest {
             Random r = new Random(3);
             for (int[] row : ids) for (int j = 0; j < 13; j++) row[j] = r.nextInt(s.vocabSize());
             assertArrayEquals(s.forward(ids, Trace.NONE).toFloatArray(), m.forward(ids, Trace.NONE).toFloatArray(), what + " logits");
-            PhiMambaStudentTest.assertDecodeEqualsForward(m, what + " loaded", ids, 4, Tolerance.F32_IDENTITY, false);
+            MohawkStudentTest.assertDecodeEqualsForward(m, what + " loaded", ids, 4, Tolerance.F32_IDENTITY, false);
         }
     }
 
     @Test
     void savedLlamaMambaStudentsLoadBitIdentical() {
         for (String name : List.of("llama/gqa_untied", "llama/gqa_tied")) {
-            PhiMambaStudentTest.Teacher te = PhiMambaStudentTest.teacher(name);
+            MohawkStudentTest.Teacher te = MohawkStudentTest.teacher(name);
             assertRoundTrip(name + " pure SSM", te.student(Set.of(), false, cpu));
             assertRoundTrip(name + " hybrid (attention at 1, x/B/C from V/K/Q)", te.student(Set.of(1), true, cpu));
         }
         // a Llama student whose kept attention and MLPs have biases (attention_bias, mlp_bias): every bias round-trips
-        PhiMambaStudent h = PhiMambaStudentTest.teacher("llama/gqa_untied").student(Set.of(1), false, cpu);
-        List<PhiMambaStudent.Layer> biased = new java.util.ArrayList<>();
+        MohawkStudent h = MohawkStudentTest.teacher("llama/gqa_untied").student(Set.of(1), false, cpu);
+        List<MohawkStudent.Layer> biased = new java.util.ArrayList<>();
         Random r = new Random(5);
-        for (PhiMambaStudent.Layer l : h.layers()) {
-            PhiMambaStudent.Attention a = l.attention() == null ? null : new PhiMambaStudent.Attention(l.attention().q(), rand(r, l.attention().q().dim(0)),
+        for (MohawkStudent.Layer l : h.layers()) {
+            MohawkStudent.Attention a = l.attention() == null ? null : new MohawkStudent.Attention(l.attention().q(), rand(r, l.attention().q().dim(0)),
                     l.attention().k(), rand(r, l.attention().k().dim(0)), l.attention().v(), rand(r, l.attention().v().dim(0)),
                     l.attention().dense(), rand(r, l.attention().dense().dim(0)));
-            biased.add(new PhiMambaStudent.Layer(l.norm(), null, l.mixer(), a, l.norm2(), l.gate(), rand(r, l.gate().dim(0)),
+            biased.add(new MohawkStudent.Layer(l.norm(), null, l.mixer(), a, l.norm2(), l.gate(), rand(r, l.gate().dim(0)),
                     l.up(), rand(r, l.up().dim(0)), l.down(), rand(r, l.down().dim(0))));
         }
-        PhiMambaStudent withBiases = new PhiMambaStudent(h.spec(), h.mixerConfig(), cpu, h.embedding(), biased, h.normF(), null, h.lmHead(), null);
+        MohawkStudent withBiases = new MohawkStudent(h.spec(), h.mixerConfig(), cpu, h.embedding(), biased, h.normF(), null, h.lmHead(), null);
         assertRoundTrip("llama with attention and MLP biases", withBiases);
         int[][] ids = {{1, 2, 3, 4, 5}};
         assertFalse(java.util.Arrays.equals(h.forward(ids, Trace.NONE).toFloatArray(), withBiases.forward(ids, Trace.NONE).toFloatArray()),
@@ -149,17 +149,17 @@ class PhiMambaCheckpointTest {
     void savedStudentsLoadBitIdentical() {
         assertTrue(teacher.contains("lm_head.bias"), "the tiny Phi teacher has an lm_head bias");
         assertRoundTrip("pure SSM", student(Set.of()));
-        PhiMambaStudent hybrid = student(Set.of(1));
+        MohawkStudent hybrid = student(Set.of(1));
         assertRoundTrip("hybrid (attention at 1)", hybrid);
         assertRoundTrip("no lm_head bias", withHead(hybrid, spec, hybrid.lmHead(), null));
-        PhiMambaStudent pure = student(Set.of());
+        MohawkStudent pure = student(Set.of());
         assertRoundTrip("tied embeddings", withHead(pure, tied(spec), pure.embedding(), pure.lmHeadBias()));
     }
 
     @Test
     void configIsThePhiConfigPlusSsmCfgAndAttnLayers() {
-        PhiMambaStudent s = student(Set.of(1));
-        ObjectNode c = PhiMambaCheckpoint.config(spec, s.mixerConfig(), Set.of(1), true);
+        MohawkStudent s = student(Set.of(1));
+        ObjectNode c = MohawkStudentCheckpoint.config(spec, s.mixerConfig(), Set.of(1), true);
         assertEquals("phi-mamba", c.get("model_type").asText());
         assertEquals("PhiMambaForCausalLM", c.get("architectures").get(0).asText());
         ObjectNode phi = mamba4j.models.teachers.TeacherSaver.config(spec, false, false);
@@ -177,17 +177,17 @@ class PhiMambaCheckpointTest {
         assertTrue(ssm.get("conv_bias").asBoolean());
         assertEquals(5, ssm.get("chunk_size").asInt());
         assertEquals("[1]", c.get("attn_layers").toString());
-        assertEquals("[0,1]", PhiMambaCheckpoint.config(spec, s.mixerConfig(), Set.of(1, 0), true).get("attn_layers").toString(), "sorted");
+        assertEquals("[0,1]", MohawkStudentCheckpoint.config(spec, s.mixerConfig(), Set.of(1, 0), true).get("attn_layers").toString(), "sorted");
         JsonConfig json = JsonConfig.of(tmp.resolve("config.json"), c);
-        assertEquals(spec, PhiMambaCheckpoint.spec(json));
-        assertEquals(s.mixerConfig(), PhiMambaCheckpoint.mixerConfig(json));
-        assertEquals(Set.of(1), PhiMambaCheckpoint.attentionLayers(json));
+        assertEquals(spec, MohawkStudentCheckpoint.spec(json));
+        assertEquals(s.mixerConfig(), MohawkStudentCheckpoint.mixerConfig(json));
+        assertEquals(Set.of(1), MohawkStudentCheckpoint.attentionLayers(json));
     }
 
     @Test
     void matmulWeightsMayBeBf16AndTheConvMayBeCK() {
-        PhiMambaStudent s = student(Set.of(1));
-        ObjectNode config = PhiMambaCheckpoint.config(spec, s.mixerConfig(), Set.of(1), true);
+        MohawkStudent s = student(Set.of(1));
+        ObjectNode config = MohawkStudentCheckpoint.config(spec, s.mixerConfig(), Set.of(1), true);
         // BF16 linear weights and embedding (stored dtype kept by the loader), conv written (C, K) directly
         LinkedHashMap<String, Tensor> t = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : s.tensors().entrySet()) {
@@ -195,15 +195,15 @@ class PhiMambaCheckpointTest {
             t.put(e.getKey(), matmul ? e.getValue().to(DType.BF16) : e.getValue());
         }
         Path dir = tmp.resolve("bf16");
-        PhiMambaCheckpoint.save(dir, config, t);
+        MohawkStudentCheckpoint.save(dir, config, t);
         Safetensors.write(dir.resolve("model.safetensors"), t, Map.of("format", "pt"));     // conv (C, K), as stored in memory
         try (Models.Loaded loaded = Models.load(dir, cpu)) {
             assertEquals(2, loaded.checkpoint().shape("backbone.layers.0.mixer.conv1d.weight").rank(), "conv stored (C, K)");
-            PhiMambaStudent m = (PhiMambaStudent) loaded.model();
+            MohawkStudent m = (MohawkStudent) loaded.model();
             assertEquals(DType.BF16, m.tensors().get("backbone.layers.0.mixer.in_proj.weight").dtype());
             assertEquals(DType.BF16, m.tensors().get("backbone.layers.1.mixer.q_proj.weight").dtype());
             assertEquals(DType.BF16, m.embedding().dtype());
-            PhiMambaStudentTest.assertDecodeEqualsForward(m, "bf16 weights", ids(2, 9, 4), 3, Tolerance.F32_IDENTITY, false);
+            MohawkStudentTest.assertDecodeEqualsForward(m, "bf16 weights", ids(2, 9, 4), 3, Tolerance.F32_IDENTITY, false);
         }
     }
 
@@ -211,13 +211,13 @@ class PhiMambaCheckpointTest {
 
     /** A good hybrid checkpoint, edited, must fail to load with every fragment in the message. */
     void assertRejected(Consumer<ObjectNode> editConfig, Consumer<LinkedHashMap<String, Tensor>> editTensors, String... fragments) {
-        PhiMambaStudent s = student(Set.of(1));
+        MohawkStudent s = student(Set.of(1));
         Path dir = tmp.resolve("bad" + System.nanoTime());
-        ObjectNode config = PhiMambaCheckpoint.config(spec, s.mixerConfig(), Set.of(1), true);
+        ObjectNode config = MohawkStudentCheckpoint.config(spec, s.mixerConfig(), Set.of(1), true);
         editConfig.accept(config);
         LinkedHashMap<String, Tensor> t = new LinkedHashMap<>(s.tensors());
         editTensors.accept(t);
-        PhiMambaCheckpoint.save(dir, config, t);
+        MohawkStudentCheckpoint.save(dir, config, t);
         UserInputException e = assertThrows(UserInputException.class, () -> Models.load(dir, cpu).close());
         for (String f : fragments) assertTrue(e.getMessage().contains(f), "message should contain '" + f + "': " + e.getMessage());
     }
@@ -226,33 +226,33 @@ class PhiMambaCheckpointTest {
 
     @Test
     void badCheckpointsNameTheProblem() {
-        assertRejected(PhiMambaCheckpointTest::none, t -> t.remove("backbone.layers.0.mixer.D"), "missing tensor 'backbone.layers.0.mixer.D'");
-        assertRejected(PhiMambaCheckpointTest::none, t -> t.put("backbone.layers.0.mixer.D", Tensor.zeros(DType.F32, 5)),
+        assertRejected(MohawkStudentCheckpointTest::none, t -> t.remove("backbone.layers.0.mixer.D"), "missing tensor 'backbone.layers.0.mixer.D'");
+        assertRejected(MohawkStudentCheckpointTest::none, t -> t.put("backbone.layers.0.mixer.D", Tensor.zeros(DType.F32, 5)),
                 "'backbone.layers.0.mixer.D'", "(5)", "(4)");
-        assertRejected(PhiMambaCheckpointTest::none, t -> t.put("backbone.layers.0.mixer.conv1d.weight", Tensor.zeros(DType.F32, 96, 3)),
+        assertRejected(MohawkStudentCheckpointTest::none, t -> t.put("backbone.layers.0.mixer.conv1d.weight", Tensor.zeros(DType.F32, 96, 3)),
                 "'backbone.layers.0.mixer.conv1d.weight'", "(96, 1, 3)", "(96, 1, 4)");
-        assertRejected(PhiMambaCheckpointTest::none, t -> t.remove("backbone.layers.1.mixer.q_proj.weight"),
+        assertRejected(MohawkStudentCheckpointTest::none, t -> t.remove("backbone.layers.1.mixer.q_proj.weight"),
                 "missing tensor 'backbone.layers.1.mixer.q_proj.weight'");
-        assertRejected(c -> c.putArray("attn_layers").add(1).add(2), PhiMambaCheckpointTest::none, "attn_layers", "layer 2", "num_hidden_layers is 2");
-        assertRejected(c -> c.putArray("attn_layers").add(-1), PhiMambaCheckpointTest::none, "attn_layers", "layer -1");
-        assertRejected(c -> ((ObjectNode) c.get("ssm_cfg")).remove("d_state"), PhiMambaCheckpointTest::none, "ssm_cfg.d_state");
-        assertRejected(c -> ((ObjectNode) c.get("ssm_cfg")).remove("chunk_size"), PhiMambaCheckpointTest::none, "ssm_cfg.chunk_size");
-        assertRejected(c -> c.remove("ssm_cfg"), PhiMambaCheckpointTest::none, "ssm_cfg");
-        assertRejected(c -> ((ObjectNode) c.get("ssm_cfg")).put("n_qk_heads", 3), PhiMambaCheckpointTest::none, "config.json", "n_qk_heads 3");
-        assertRejected(c -> ((ObjectNode) c.get("ssm_cfg")).put("activation", "silu"), PhiMambaCheckpointTest::none, "ssm_cfg.activation", "silu");
+        assertRejected(c -> c.putArray("attn_layers").add(1).add(2), MohawkStudentCheckpointTest::none, "attn_layers", "layer 2", "num_hidden_layers is 2");
+        assertRejected(c -> c.putArray("attn_layers").add(-1), MohawkStudentCheckpointTest::none, "attn_layers", "layer -1");
+        assertRejected(c -> ((ObjectNode) c.get("ssm_cfg")).remove("d_state"), MohawkStudentCheckpointTest::none, "ssm_cfg.d_state");
+        assertRejected(c -> ((ObjectNode) c.get("ssm_cfg")).remove("chunk_size"), MohawkStudentCheckpointTest::none, "ssm_cfg.chunk_size");
+        assertRejected(c -> c.remove("ssm_cfg"), MohawkStudentCheckpointTest::none, "ssm_cfg");
+        assertRejected(c -> ((ObjectNode) c.get("ssm_cfg")).put("n_qk_heads", 3), MohawkStudentCheckpointTest::none, "config.json", "n_qk_heads 3");
+        assertRejected(c -> ((ObjectNode) c.get("ssm_cfg")).put("activation", "silu"), MohawkStudentCheckpointTest::none, "ssm_cfg.activation", "silu");
         // the config decides which tensors exist: an extra one is an error, not silently dropped
-        assertRejected(PhiMambaCheckpointTest::none, t -> t.put("backbone.layers.0.mixer.in_proj.bias", Tensor.zeros(DType.F32, 4)),
+        assertRejected(MohawkStudentCheckpointTest::none, t -> t.put("backbone.layers.0.mixer.in_proj.bias", Tensor.zeros(DType.F32, 4)),
                 "unexpected tensor 'backbone.layers.0.mixer.in_proj.bias'");
-        assertRejected(c -> c.put("lm_head_bias", false), PhiMambaCheckpointTest::none, "unexpected tensor 'lm_head.bias'");
-        assertRejected(PhiMambaCheckpointTest::none, t -> t.remove("lm_head.bias"), "missing tensor 'lm_head.bias'");
+        assertRejected(c -> c.put("lm_head_bias", false), MohawkStudentCheckpointTest::none, "unexpected tensor 'lm_head.bias'");
+        assertRejected(MohawkStudentCheckpointTest::none, t -> t.remove("lm_head.bias"), "missing tensor 'lm_head.bias'");
         // attention at layer 0 in the config, a mixer's tensors in the checkpoint
-        assertRejected(c -> c.putArray("attn_layers").add(0).add(1), PhiMambaCheckpointTest::none, "missing tensor 'backbone.layers.0.mixer.q_proj.weight'");
+        assertRejected(c -> c.putArray("attn_layers").add(0).add(1), MohawkStudentCheckpointTest::none, "missing tensor 'backbone.layers.0.mixer.q_proj.weight'");
     }
 
     @Test
     void configRejectsAttentionLayersOutOfRange() {
-        PhiMambaStudent s = student(Set.of());
-        assertThrows(IllegalArgumentException.class, () -> PhiMambaCheckpoint.config(spec, s.mixerConfig(), Set.of(2), true));
-        assertThrows(IllegalArgumentException.class, () -> PhiMambaCheckpoint.config(spec, s.mixerConfig(), Set.of(-1), true));
+        MohawkStudent s = student(Set.of());
+        assertThrows(IllegalArgumentException.class, () -> MohawkStudentCheckpoint.config(spec, s.mixerConfig(), Set.of(2), true));
+        assertThrows(IllegalArgumentException.class, () -> MohawkStudentCheckpoint.config(spec, s.mixerConfig(), Set.of(-1), true));
     }
 }

@@ -10,7 +10,7 @@ import mamba4j.models.KvCache;
 import mamba4j.models.CausalLM;
 import mamba4j.models.TokenIds;
 import mamba4j.models.Trace;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.models.teachers.TeacherSpec;
 
 import java.lang.foreign.MemorySegment;
@@ -20,7 +20,7 @@ import java.util.Map;
 
 /**
  * MOHAWK's students: the teacher's blocks with the attention replaced by a {@link DiscreteMamba2Mixer}, except at the
- * layers that keep attention (hybrid), computed there exactly as {@code TeacherModel} computes the teacher's.
+ * layers that keep attention (hybrid), computed there exactly as {@code TransformerLM} computes the teacher's.
  * <ul>
  * <li><b>Phi-Mamba</b> (Phi teacher; goombalab phi-mamba {@code modules/phi_block.py}): the parallel block
  *     {@code h + mixer(LN h) + mlp(LN h)}, one LayerNorm with bias, fc1 → gelu_new → fc2, final LayerNorm, lm_head with bias.</li>
@@ -34,7 +34,7 @@ import java.util.Map;
  * teacher's ("embedding", "block_out", "norm_f", "attn_probs" where attention is kept) plus "mixer_out" (the mixer's or
  * the kept attention's output after out_proj / dense / o_proj, (B·T, D)) and the mixers' "mixer_y".
  */
-public final class PhiMambaStudent implements CausalLM {
+public final class MohawkStudent implements CausalLM {
     /** A kept attention block's projections (Phi: q_proj, k_proj, v_proj, dense, with bias; Llama: …, o_proj, biases optional). */
     public record Attention(Tensor q, Tensor qBias, Tensor k, Tensor kBias, Tensor v, Tensor vBias,   // (H·Dh, D), (Hkv·Dh, D)
                             Tensor dense, Tensor denseBias) {}                                       // (D, H·Dh)
@@ -97,7 +97,7 @@ public final class PhiMambaStudent implements CausalLM {
     private final Tensor cos, sin;                  // (P, rotaryDim/2), only when some layer keeps attention
     private final boolean anyAttention;
 
-    public PhiMambaStudent(TeacherSpec spec, DiscreteMamba2Config mixerConfig, Backend backend, Tensor embedding, List<Layer> layers,
+    public MohawkStudent(TeacherSpec spec, DiscreteMamba2Config mixerConfig, Backend backend, Tensor embedding, List<Layer> layers,
                            Tensor normF, Tensor normFBias, Tensor lmHead, Tensor lmHeadBias) {
         this.wiring = new Wiring(spec.arch());
         for (Layer l : layers)
@@ -118,7 +118,7 @@ public final class PhiMambaStudent implements CausalLM {
         this.lmHeadBias = lmHeadBias;
         anyAttention = this.layers.stream().anyMatch(Layer::isAttention);
         if (anyAttention && spec.rotaryDim() > 0) {
-            Tensor[] t = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);   // as TeacherModel
+            Tensor[] t = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);   // as TransformerLM
             cos = t[0];
             sin = t[1];
         } else {
@@ -130,7 +130,7 @@ public final class PhiMambaStudent implements CausalLM {
      * A student over the given tensors, named as {@link #tensors()} names them (no copies: the model reads them in
      * place). The conv weight may be (C, K) or phi-mamba's (C, 1, K). Missing or misshapen tensors are named.
      */
-    public static PhiMambaStudent fromTensors(TeacherSpec spec, DiscreteMamba2Config mc, java.util.Set<Integer> attentionLayers, Backend backend,
+    public static MohawkStudent fromTensors(TeacherSpec spec, DiscreteMamba2Config mc, java.util.Set<Integer> attentionLayers, Backend backend,
                                               Map<String, Tensor> t) {
         Wiring wi = new Wiring(spec.arch());
         int d = spec.hidden(), in = spec.intermediate(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
@@ -165,7 +165,7 @@ public final class PhiMambaStudent implements CausalLM {
         Tensor emb = need(t, "backbone.embedding.weight", spec.vocabSize(), d);
         Tensor head = t.containsKey("lm_head.weight") ? need(t, "lm_head.weight", spec.vocabSize(), d)
                 : spec.tieWordEmbeddings() ? emb : need(t, "lm_head.weight", spec.vocabSize(), d);
-        return new PhiMambaStudent(spec, mc, backend, emb, layers, need(t, "backbone.final_layernorm.weight", d),
+        return new MohawkStudent(spec, mc, backend, emb, layers, need(t, "backbone.final_layernorm.weight", d),
                 opt(t, "backbone.final_layernorm.bias", d), head, opt(t, "lm_head.bias", spec.vocabSize()));
     }
 
@@ -292,7 +292,7 @@ public final class PhiMambaStudent implements CausalLM {
         return w.u;
     }
 
-    /** A kept attention block over whole sequences, op for op as TeacherModel's: u (B·T, D) → a (B·T, D). */
+    /** A kept attention block over whole sequences, op for op as TransformerLM's: u (B·T, D) → a (B·T, D). */
     private void attention(Attention l, Work w, State cache, int li) {
         int b = w.b, t = w.t, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), past = cache == null ? 0 : cache.len;
         backend.linear(w.u, l.q, l.qBias, w.q);                                   // (B·T, H·Dh) = (B, T, H, Dh)
@@ -334,7 +334,7 @@ public final class PhiMambaStudent implements CausalLM {
 
     /** fc1 → gelu_new → fc2 (Phi) or down(up(u) · silu(gate(u))) (Llama): u (M, D) → out (M, D), as the teacher's. */
     private void mlp(Layer l, Tensor u, Tensor mid, Tensor gateOut, Tensor out) {
-        TeacherModel.mlp(backend, u, l.gate, l.gateBias, l.up, l.upBias, l.down, l.downBias, mid, gateOut, out);
+        TransformerLM.mlp(backend, u, l.gate, l.gateBias, l.up, l.upBias, l.down, l.downBias, mid, gateOut, out);
     }
 
     private final class Work {

@@ -37,7 +37,7 @@ import java.util.SplittableRandom;
  * against the KV cache (keys after rotary), mirroring {@link #block} line for line. Every tensor is named once, in
  * {@link TeacherWeights}.
  */
-public final class TeacherModel implements CausalLM, TrainableModel {
+public final class TransformerLM implements CausalLM, TrainableModel {
     private final TeacherSpec spec;
     private final Backend backend;
     private final InferenceRun inference = new InferenceRun();   // the inference forward's workspaces, reused by every call
@@ -47,7 +47,7 @@ public final class TeacherModel implements CausalLM, TrainableModel {
     private final Tensor cos, sin;                     // (P, rotaryDim/2) or null
     private final Workspace trainWs = Workspace.collected(); // one training step's tape
 
-    private TeacherModel(TeacherSpec spec, Backend backend, TeacherWeights<Tensor> weights, TeacherWeights<Parameter> params,
+    private TransformerLM(TeacherSpec spec, Backend backend, TeacherWeights<Tensor> weights, TeacherWeights<Parameter> params,
                          boolean attentionBias, boolean mlpBias) {
         this.spec = spec;
         this.backend = backend;
@@ -80,18 +80,18 @@ public final class TeacherModel implements CausalLM, TrainableModel {
     }
 
     /** An inference model over the checkpoint's tensors (linear weights keep their dtype), every shape asserted with its name. */
-    public static TeacherModel load(TeacherSpec spec, CheckpointTensors ck, Backend backend) { return load(spec, ck, backend, null); }
+    public static TransformerLM load(TeacherSpec spec, CheckpointTensors ck, Backend backend) { return load(spec, ck, backend, null); }
 
     /** As {@link #load(TeacherSpec, CheckpointTensors, Backend)} with linear weights and embeddings in {@code weightType} (null: as stored). */
-    public static TeacherModel load(TeacherSpec spec, CheckpointTensors ck, Backend backend, DType weightType) {
+    public static TransformerLM load(TeacherSpec spec, CheckpointTensors ck, Backend backend, DType weightType) {
         Layout layout = Layout.of(spec, ck);
         CheckpointNames names = new CheckpointNames(ck, weightType);
-        return new TeacherModel(spec, backend, layout.table(spec).map(e -> backend.upload(e.read(names))), null,
+        return new TransformerLM(spec, backend, layout.table(spec).map(e -> backend.upload(e.read(names))), null,
                 layout.attentionBias(), layout.mlpBias());
     }
 
     /** A trainable model: F32 copies of a checkpoint's tensors (any floating dtype) as parameters. */
-    public static TeacherModel fromCheckpoint(TeacherSpec spec, CheckpointTensors ck, Backend backend) {
+    public static TransformerLM fromCheckpoint(TeacherSpec spec, CheckpointTensors ck, Backend backend) {
         Layout layout = Layout.of(spec, ck);
         CheckpointNames names = new CheckpointNames(ck);
         TeacherWeights<TensorSpec> table = layout.table(spec);
@@ -103,7 +103,7 @@ public final class TeacherModel implements CausalLM, TrainableModel {
      * embedding weights N(0, 0.02) (GPT-2's c_proj N(0, 0.02/√(2·n_layer)), as GPT2PreTrainedModel), biases 0, norms 1,
      * drawn in checkpoint order from {@code seed}. Phi gets its lm_head bias; Llama has no biases.
      */
-    public static TeacherModel random(TeacherSpec spec, long seed, Backend backend) {
+    public static TransformerLM random(TeacherSpec spec, long seed, Backend backend) {
         Layout layout = Layout.fresh(spec);
         TeacherWeights<TensorSpec> table = layout.table(spec);
         SplittableRandom rnd = new SplittableRandom(seed);
@@ -123,11 +123,11 @@ public final class TeacherModel implements CausalLM, TrainableModel {
         return trainable(spec, backend, table, table.map(init::get), layout);
     }
 
-    private static TeacherModel trainable(TeacherSpec spec, Backend backend, TeacherWeights<TensorSpec> table, TeacherWeights<Tensor> values,
+    private static TransformerLM trainable(TeacherSpec spec, Backend backend, TeacherWeights<TensorSpec> table, TeacherWeights<Tensor> values,
                                           Layout layout) {
         Map<Tensor, Parameter> ps = TensorSpec.parameters(values.all(), table.all(), backend);
         TeacherWeights<Parameter> params = values.map(ps::get);
-        return new TeacherModel(spec, backend, params.map(Parameter::value), params, layout.attentionBias(), layout.mlpBias());
+        return new TransformerLM(spec, backend, params.map(Parameter::value), params, layout.attentionBias(), layout.mlpBias());
     }
 
     public TeacherSpec spec() { return spec; }
@@ -252,14 +252,14 @@ public final class TeacherModel implements CausalLM, TrainableModel {
         boolean wantProbs = trace.wants("attn_probs");
         inference.logits(backend, new InferenceRun.Stack() {
             @Override public int layers() { return spec.layers(); }
-            @Override public Var embed(Tape tape) { return TeacherModel.this.embed(tape, idsT, b, t); }
+            @Override public Var embed(Tape tape) { return TransformerLM.this.embed(tape, idsT, b, t); }
             @Override public Var block(Tape tape, int i, Var h) {
                 Tensor probs = wantProbs ? backend.zeros(b, spec.heads(), t, t) : null;
-                Var out = TeacherModel.this.block(tape, i, h, b, t, cache == null ? null : cache.kv[i], probs);
+                Var out = TransformerLM.this.block(tape, i, h, b, t, cache == null ? null : cache.kv[i], probs);
                 if (probs != null) trace.record("attn_probs", i, probs);
                 return out;
             }
-            @Override public Var head(Tape tape, Var h) { return TeacherModel.this.head(tape, h, lastOnly ? Trace.NONE : trace); }
+            @Override public Var head(Tape tape, Var h) { return TransformerLM.this.head(tape, h, lastOnly ? Trace.NONE : trace); }
         }, b, t, trace, lastOnly, logits);
     }
 
@@ -269,7 +269,7 @@ public final class TeacherModel implements CausalLM, TrainableModel {
     @Override public List<Parameter> parameters() { return trainableParams().all(); }
 
     private TeacherWeights<Parameter> trainableParams() {
-        if (params == null) throw new IllegalStateException("an inference model: build it with TeacherModel.fromCheckpoint or random to train");
+        if (params == null) throw new IllegalStateException("an inference model: build it with TransformerLM.fromCheckpoint or random to train");
         return params;
     }
 

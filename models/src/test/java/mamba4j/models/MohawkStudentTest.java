@@ -8,10 +8,10 @@ import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
 import mamba4j.models.discrete.DiscreteMamba2Config;
 import mamba4j.models.discrete.DiscreteMamba2Mixer;
-import mamba4j.models.discrete.PhiMambaInit;
-import mamba4j.models.discrete.PhiMambaStudent;
+import mamba4j.models.discrete.MohawkStudentInit;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TeacherLoader;
-import mamba4j.models.teachers.TeacherModel;
+import mamba4j.models.teachers.TransformerLM;
 import mamba4j.models.teachers.TeacherSpec;
 import mamba4j.testkit.Repo;
 import mamba4j.testkit.Tolerance;
@@ -41,15 +41,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * every layer kept as attention == the teacher exactly (logits, hidden states, decode), the weight transfer bit for
  * bit, and the init.
  */
-class PhiMambaStudentTest {
+class MohawkStudentTest {
     static final String PHI = "phi/partial_rotary";
 
     /** A committed teacher: its spec and open checkpoint. */
     record Teacher(String name, TeacherSpec spec, CheckpointTensors ck) {
-        PhiMambaStudent student(Set<Integer> attention, boolean fromVkq, Backend be) {
-            PhiMambaInit.Options d = PhiMambaInit.defaults(spec, 42);
+        MohawkStudent student(Set<Integer> attention, boolean fromVkq, Backend be) {
+            MohawkStudentInit.Options d = MohawkStudentInit.defaults(spec, 42);
             // chunk 5: does not divide the lengths used, so the chunked path is exercised
-            return PhiMambaInit.fromTeacher(spec, ck, be, new PhiMambaInit.Options(d.mixer().withChunkSize(5), attention, fromVkq, 42));
+            return MohawkStudentInit.fromTeacher(spec, ck, be, new MohawkStudentInit.Options(d.mixer().withChunkSize(5), attention, fromVkq, 42));
         }
 
         int[][] ids(int b, int t, long seed) {
@@ -59,7 +59,7 @@ class PhiMambaStudentTest {
             return ids;
         }
 
-        TeacherModel model(Backend be) { return TeacherLoader.load(spec, ck, be); }
+        TransformerLM model(Backend be) { return TeacherLoader.load(spec, ck, be); }
     }
 
     private static final Map<String, Teacher> OPEN = new ConcurrentHashMap<>();
@@ -85,7 +85,7 @@ class PhiMambaStudentTest {
         assertEquals(TeacherSpec.Arch.LLAMA, teacher("llama/gqa_untied").spec().arch());
     }
 
-    static PhiMambaStudent student(Set<Integer> attention, boolean fromVkq, Backend be) { return teacher(PHI).student(attention, fromVkq, be); }
+    static MohawkStudent student(Set<Integer> attention, boolean fromVkq, Backend be) { return teacher(PHI).student(attention, fromVkq, be); }
 
     static int[][] ids(int b, int t, long seed) { return teacher(PHI).ids(b, t, seed); }
 
@@ -125,7 +125,7 @@ class PhiMambaStudentTest {
         assertDecodeEqualsForward(te.student(Set.of(0), true, be), "hybrid, x/B/C from V/K/Q", ids, 4, Tolerance.F32_IDENTITY, false);
         // all three teachers: D 32, H 4, P = N = 8, C = E + 2GN = 96, K 4: per layer and sequence conv 96·4 + ssm 4·8·8
         // floats, whatever the length
-        PhiMambaStudent pure = te.student(Set.of(), false, be);
+        MohawkStudent pure = te.student(Set.of(), false, be);
         CausalLM.DecodeState s = pure.newState(2);
         long expected = 2L /* layers */ * 2 /* batch */ * (96 * 4 + 4 * 8 * 8) * 4;
         pure.prefill(s, te.ids(2, 3, 5));
@@ -139,8 +139,8 @@ class PhiMambaStudentTest {
     void everyLayerAttentionEqualsTheTeacherExactly(String name) {
         Teacher te = teacher(name);
         Backend be = Backends.get("cpu");
-        TeacherModel teacher = te.model(be);
-        PhiMambaStudent s = te.student(Set.of(0, 1), false, be);
+        TransformerLM teacher = te.model(be);
+        MohawkStudent s = te.student(Set.of(0, 1), false, be);
         int[][] ids = te.ids(2, 11, 2);
         Map<String, float[]> ts = new TreeMap<>(), ss = new TreeMap<>();
         float[] tl = teacher.forward(ids, (n, l, t) -> ts.put(n + l, t.toFloatArray())).toFloatArray();
@@ -166,9 +166,9 @@ class PhiMambaStudentTest {
         CheckpointTensors ck = te.ck();
         boolean llama = spec.arch() == TeacherSpec.Arch.LLAMA;
         for (Set<Integer> attention : java.util.List.of(Set.<Integer>of(), Set.of(1))) {
-            PhiMambaStudent s = te.student(attention, false, Backends.get("reference"));
+            MohawkStudent s = te.student(attention, false, Backends.get("reference"));
             Map<String, Tensor> st = s.tensors();
-            Map<String, String> names = PhiMambaInit.transferNames(spec, attention, ck);
+            Map<String, String> names = MohawkStudentInit.transferNames(spec, attention, ck);
             // Phi: embedding, per layer LN (w, b) + fc1, fc2 (w, b), final LN (w, b), head (w, b), kept attention q, k, v, dense (w, b).
             // Llama (no biases): embedding, per layer 2 RMSNorms + gate, up, down, final norm, head, kept attention q, k, v, o.
             int expected = llama ? 1 + spec.layers() * 5 + 1 + 1 + attention.size() * 4
@@ -199,17 +199,17 @@ class PhiMambaStudentTest {
         t.remove("model.layers.1.post_attention_layernorm.weight");
         mamba4j.io.Safetensors.write(tmp.resolve("model.safetensors"), t, Map.of());
         try (CheckpointTensors bad = CheckpointTensors.open(tmp)) {
-            PhiMambaInit.Options o = PhiMambaInit.defaults(te.spec(), 1);
+            MohawkStudentInit.Options o = MohawkStudentInit.defaults(te.spec(), 1);
             var e = org.junit.jupiter.api.Assertions.assertThrows(mamba4j.core.UserInputException.class,
-                    () -> PhiMambaInit.fromTeacher(te.spec(), bad, Backends.get("reference"), o));
+                    () -> MohawkStudentInit.fromTeacher(te.spec(), bad, Backends.get("reference"), o));
             assertTrue(e.getMessage().contains("missing tensor 'model.layers.1.post_attention_layernorm.weight'"), e.getMessage());
             t.put("model.layers.1.post_attention_layernorm.weight", te.ck().get("model.layers.1.post_attention_layernorm.weight"));
         }
         mamba4j.io.Safetensors.write(tmp.resolve("model.safetensors"), t, Map.of());
         try (CheckpointTensors bad = CheckpointTensors.open(tmp)) {
-            PhiMambaInit.Options o = PhiMambaInit.defaults(te.spec(), 1);
+            MohawkStudentInit.Options o = MohawkStudentInit.defaults(te.spec(), 1);
             var e = org.junit.jupiter.api.Assertions.assertThrows(mamba4j.core.UserInputException.class,
-                    () -> PhiMambaInit.fromTeacher(te.spec(), bad, Backends.get("reference"), o));
+                    () -> MohawkStudentInit.fromTeacher(te.spec(), bad, Backends.get("reference"), o));
             assertTrue(e.getMessage().contains("tensor 'model.layers.0.mlp.up_proj.weight'") && e.getMessage().contains("(8, 32)")
                     && e.getMessage().contains("model.safetensors"), e.getMessage());
         }
@@ -220,14 +220,14 @@ class PhiMambaStudentTest {
     void mixerInitIsThePapers(String name) {
         Teacher te = teacher(name);
         TeacherSpec spec = te.spec();
-        PhiMambaStudent s = te.student(Set.of(), false, Backends.get("reference"));
+        MohawkStudent s = te.student(Set.of(), false, Backends.get("reference"));
         DiscreteMamba2Config c = s.mixerConfig();
         int dm = c.dModel(), e = c.dInner(), cd = c.convDim(), k = c.convKernel(), h = c.nVHeads();
         assertEquals(spec.hidden(), dm);
         assertEquals(spec.headDim(), c.dState());
         assertEquals(spec.heads(), c.nVHeads());
         double outBound = 1 / Math.sqrt(e) / Math.sqrt(spec.layers());
-        for (PhiMambaStudent.Layer l : s.layers()) {
+        for (MohawkStudent.Layer l : s.layers()) {
             DiscreteMamba2Mixer.Weights w = l.mixer().weights();
             for (int ch = 0; ch < cd; ch++)
                 for (int j = 0; j < k; j++) assertEquals(j == k - 1 ? 1f : 0f, w.convWeight().getFloat((long) ch * k + j), "conv identity");
@@ -244,7 +244,7 @@ class PhiMambaStudentTest {
         }
         // x ← V, B ← K, C ← Q, bit for bit (F32 teacher); with grouped KV heads (Llama: 4 query heads, 2 KV heads) query
         // head q reads KV head q / 2, so V and K rows repeat: student row r of x or B = teacher row (r / Dh / 2) · Dh + r % Dh
-        PhiMambaStudent v = te.student(Set.of(), true, Backends.get("reference"));
+        MohawkStudent v = te.student(Set.of(), true, Backends.get("reference"));
         int dh = spec.headDim();
         for (int i = 0; i < spec.layers(); i++) {
             Tensor in = v.layers().get(i).mixer().weights().inProj();
