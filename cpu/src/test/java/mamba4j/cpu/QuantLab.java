@@ -80,10 +80,13 @@ public final class QuantLab {
         else CpuLinear.linear(x, w, null, out);
     }
 
-    private static double time(Runnable r) {
-        for (int i = 0; i < 3; i++) r.run();
+    private static double time(Runnable r) { return time(r, 3, 7); }
+
+    /** Best of {@code reps} timed runs after {@code warm} untimed ones, in seconds (QuantLab3 too). */
+    static double time(Runnable r, int warm, int reps) {
+        for (int i = 0; i < warm; i++) r.run();
         double best = Double.MAX_VALUE;
-        for (int i = 0; i < 7; i++) {
+        for (int i = 0; i < reps; i++) {
             long t0 = System.nanoTime();
             r.run();
             best = Math.min(best, (System.nanoTime() - t0) / 1e9);

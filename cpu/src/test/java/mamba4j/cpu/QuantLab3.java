@@ -24,14 +24,5 @@ public final class QuantLab3 {
         }
     }
 
-    private static double time(Runnable r) {
-        for (int i = 0; i < 5; i++) r.run();
-        double best = Double.MAX_VALUE;
-        for (int i = 0; i < 15; i++) {
-            long t0 = System.nanoTime();
-            r.run();
-            best = Math.min(best, (System.nanoTime() - t0) / 1e9);
-        }
-        return best;
-    }
+    private static double time(Runnable r) { return QuantLab.time(r, 5, 15); }
 }

@@ -41,6 +41,7 @@ public final class CudaDevice implements AutoCloseable {
     private final KernelCache cache;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment launchArgs;   // void*[1]: the address of the parameter struct
+    private final MemorySegment pointerArg;   // the one 8-byte argument of launchPointer
     private final Map<Long, Long> allocations = new LinkedHashMap<>();
     private final List<PinnedBuffer> pinned = new ArrayList<>();
     private final List<CudaGraph> graphs = new ArrayList<>();
@@ -74,6 +75,7 @@ public final class CudaDevice implements AutoCloseable {
         pools = drv.hasMemPools() && drv.attribute(dev, Driver.ATTR_MEMORY_POOLS_SUPPORTED) == 1;
         if (pools) drv.setPoolReleaseThreshold(dev, Long.MAX_VALUE);   // keep freed blocks cached in the pool
         launchArgs = arena.allocate(ValueLayout.ADDRESS);
+        pointerArg = arena.allocate(ValueLayout.JAVA_LONG);
     }
 
     /** Opens device {@code ordinal} with the libraries of this machine and the default kernel cache. */
@@ -342,12 +344,11 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
-    /** Launches a kernel that takes one pointer argument (the self-test's layout check). */
+    /** Launches a kernel that takes one 8-byte argument (the self-test's layout check, the profiler's spin). */
     void launchPointer(CudaModule.Function fn, long ptr) {
         bind();
-        MemorySegment arg = arena.allocate(ValueLayout.JAVA_LONG);
-        arg.set(ValueLayout.JAVA_LONG, 0, ptr);
-        launchArgs.set(ValueLayout.ADDRESS, 0, arg);
+        pointerArg.set(ValueLayout.JAVA_LONG, 0, ptr);   // reused: cuLaunchKernel copies the argument before returning
+        launchArgs.set(ValueLayout.ADDRESS, 0, pointerArg);
         drv.launchKernel(fn.handle(), 1, 1, 1, 1, 1, 1, 0, stream, launchArgs, fn.name());
     }
 

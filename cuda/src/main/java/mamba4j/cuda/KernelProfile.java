@@ -14,8 +14,9 @@ import java.util.Map;
  * Off by default; it slows everything down and is for measurement only.
  */
 final class KernelProfile {
-    static final boolean ENABLED = System.getenv("MAMBA4J_CUDA_PROFILE") != null
-            && !System.getenv("MAMBA4J_CUDA_PROFILE").isEmpty() && !"0".equals(System.getenv("MAMBA4J_CUDA_PROFILE"));
+    static final boolean ENABLED = on(System.getenv("MAMBA4J_CUDA_PROFILE"));
+
+    private static boolean on(String v) { return v != null && !v.isEmpty() && !"0".equals(v); }
 
     private record Totals(long calls, double ms) {}
 

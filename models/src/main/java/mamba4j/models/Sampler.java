@@ -9,28 +9,21 @@ import java.util.SplittableRandom;
  * generator that draws each step's uniform, so a row samples the same ids on the host and on a device.
  */
 public final class Sampler {
-    private final float temperature;
-    private final int topK;
-    private final float topP;
+    private final Sampling settings;   // temperature, top-k, top-p (validated there); its uniform unused
     private final SplittableRandom random;
 
     public Sampler(float temperature, int topK, float topP, long seed) {
-        if (!(temperature >= 0)) throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
-        if (topK < 0) throw new IllegalArgumentException("top-k must be >= 0 (0 = off), got " + topK);
-        if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
-        this.temperature = temperature;
-        this.topK = topK;
-        this.topP = topP;
+        this.settings = new Sampling(temperature, topK, topP, 0);
         this.random = new SplittableRandom(seed);
     }
 
     public static Sampler greedy() { return new Sampler(0f, 0, 1f, 0); }
 
-    public boolean isGreedy() { return temperature == 0f; }
+    public boolean isGreedy() { return settings.isGreedy(); }
 
     /** The next row's settings with a fresh draw from this sampler's generator (none when greedy). */
     public Sampling next() {
-        return isGreedy() ? Sampling.greedy() : new Sampling(temperature, topK, topP, random.nextDouble());
+        return isGreedy() ? Sampling.greedy() : new Sampling(settings.temperature(), settings.topK(), settings.topP(), random.nextDouble());
     }
 
     /** Picks an id from logits[offset, offset + vocab) ({@link Sampling#pick}, with {@link #next}'s draw). */
