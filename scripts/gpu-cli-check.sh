@@ -12,7 +12,9 @@ rows=""; bad=0
 for cfg in $(find testdata/golden -name config.json -not -path '*/training/*' | sort); do
   m=$(dirname "$cfg")
   a=$("${J[@]}" generate --model "$m" --prompt-ids 1,2,3,4,5 --max-new-tokens 24 --no-stop --ids --backend cpu 2>/dev/null | tail -1)
-  b=$("${J[@]}" generate --model "$m" --prompt-ids 1,2,3,4,5 --max-new-tokens 24 --no-stop --ids --backend cuda 2>&1 | tail -1)
+  # stdout holds the ids only (the timing line goes to stderr); on a failure the row names the error
+  b=$("${J[@]}" generate --model "$m" --prompt-ids 1,2,3,4,5 --max-new-tokens 24 --no-stop --ids --backend cuda 2>/tmp/cli-check.err | tail -1)
+  if [ -z "$b" ]; then cat /tmp/cli-check.err >&2; b=$(grep -E "^(error|internal error)" /tmp/cli-check.err | head -1); fi
   if [ -n "$a" ] && [ "$a" = "$b" ]; then r=same; else r="DIFFER (cpu: $a; cuda: $b)"; bad=1; fi
   rows+="| generate $m | $r |"$'\n'
 done

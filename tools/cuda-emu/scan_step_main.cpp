@@ -18,7 +18,7 @@ int run(int B, int E, int N, bool bias, bool Dz) {
     ScanStepParams p{}; p.state = st.data(); p.u = u.data(); p.delta = dl.data(); p.delta_bias = bias ? db.data() : nullptr; p.A = A.data();
     p.Bm = Bm.data(); p.Cm = Cm.data(); p.D = Dz ? D.data() : nullptr; p.z = Dz ? z.data() : nullptr; p.out = out.data();
     p.b_sb = N+3; p.c_sb = N+5; p.batch = B; p.channels = E; p.dstate = N; p.delta_softplus = 1;
-    int gs = 1; while (gs < N && gs < 32) gs <<= 1;
+    int gs = scan_step_group(N, (long long)B*E);
     long long n = (long long)B*E*gs; int blocks = (int)((n + 255)/256);
     launch(selective_scan_step, p, {(unsigned)blocks,1,1}, {256,1,1});
     double md = 0, ms = 0;
@@ -27,4 +27,4 @@ int run(int B, int E, int N, bool bias, bool Dz) {
     printf("B%d E%d N%d: max |dy| %.2e, max |dstate| %.2e\n", B, E, N, md, ms);
     return md < 1e-4 && ms < 1e-5 ? 0 : 1;
 }
-int main() { int bad = 0; bad += run(3,70,16,true,true); bad += run(1,33,3,false,false); bad += run(2,17,64,true,true); bad += run(1,40,40,true,false); bad += run(2,9,1,false,true); printf(bad ? "FAIL\n" : "ok\n"); return bad; }
+int main() { int bad = 0; bad += run(3,70,16,true,true); bad += run(1,33,3,false,false); bad += run(2,17,64,true,true); bad += run(1,40,40,true,false); bad += run(2,9,1,false,true); bad += run(70,4096,16,true,true); bad += run(9,4000,128,true,false); printf(bad ? "FAIL\n" : "ok\n"); return bad; }

@@ -48,6 +48,7 @@ template <> inline double* slots<double>() { return g_slot_d; }
 template <> inline float* slots<float>() { return g_slot_f; }
 template <> inline int* slots<int>() { return g_slot_i; }
 template <> inline unsigned* slots<unsigned>() { return g_slot_u; }
+inline int __ffs(int x) { return __builtin_ffs(x); }
 template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
     const int t = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x;
     T* s = slots<T>();

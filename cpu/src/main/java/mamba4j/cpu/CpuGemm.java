@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import mamba4j.core.Checks;
+import mamba4j.core.DType;
 import mamba4j.core.Formulas;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.SelectiveScanGrads;
@@ -55,7 +56,7 @@ final class CpuGemm {
         if (k == 0) { if (!accumulate) out.fill(0f); return; }
         int panels = (n + NR - 1) / NR;
         float[] bp = packedB(panels * k * NR);
-        packB(b.segment(), transB, k, n, panels, bp);
+        packB(b.segment(), b.dtype(), transB, k, n, panels, bp);
         matmulPacked(a, transA, bp, out, accumulate, m, k, n);
     }
 
@@ -97,8 +98,28 @@ final class CpuGemm {
         });
     }
 
-    /** bp[(q·K + p)·NR + c] = op(b)[p, q·NR + c], zero for columns past N. */
-    private static void packB(MemorySegment bs, boolean transB, int k, int n, int panels, float[] bp) {
+    /**
+     * bp[(q·K + p)·NR + c] = op(b)[p, q·NR + c], zero for columns past N. b is F32, or (transposed, as linear's weights
+     * are) F16/BF16, widened here: once per call, then reused by every row of a.
+     */
+    private static void packB(MemorySegment bs, DType dt, boolean transB, int k, int n, int panels, float[] bp) {
+        if (dt != DType.F32) {
+            if (!transB || (dt != DType.F16 && dt != DType.BF16)) throw new IllegalStateException("packB: " + dt + (transB ? "" : " not transposed"));
+            Parallel.forRange(panels, (q0, q1) -> {
+                float[] row = scratch(0, k);
+                for (int q = q0; q < q1; q++) {
+                    int j0 = q * NR, w = Math.min(NR, n - j0), base = q * k * NR;
+                    if (w < NR) Arrays.fill(bp, base, base + k * NR, 0f);
+                    for (int c = 0; c < w; c++) {
+                        long from = (long) (j0 + c) * k;
+                        if (dt == DType.F16) CpuLinear.widenF16(bs, from, k, row);
+                        else for (int p = 0; p < k; p++) row[p] = Tensor.bf16ToFloat(bs.getAtIndex(Tensor.I16, from + p));
+                        for (int p = 0; p < k; p++) bp[base + p * NR + c] = row[p];
+                    }
+                }
+            });
+            return;
+        }
         Parallel.forRange(panels, (q0, q1) -> {
             for (int q = q0; q < q1; q++) {
                 int j0 = q * NR, w = Math.min(NR, n - j0);

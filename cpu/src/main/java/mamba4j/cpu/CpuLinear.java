@@ -1,6 +1,8 @@
 package mamba4j.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -42,25 +44,32 @@ final class CpuLinear {
         int m = x.size(0), k = x.size(1), n = w.size(0);
         MemorySegment xs = x.segment(), os = out.segment();
         DType wt = w.dtype();
-        if (m >= 32 && wt == DType.F32) {
-            // prefill/training shapes: the packed 6×32 matmul kernel (no horizontal sums), then the bias
+        if (m >= 32 && (wt == DType.F32 || wt == DType.F16 || wt == DType.BF16)) {
+            // prefill/training shapes: the packed 6×32 matmul kernel (no horizontal sums), then the bias; 16-bit
+            // weights are widened once per call as they are packed, then reused by every row of x
             CpuGemm.matmul(x, false, w, true, out, false, m, k, n);
             if (bias != null) addBias(bias, out, m, n);
             return;
         }
-        if (m <= 8 && wt == DType.BF16 && I_SPECIES.length() == VL) {
-            // the same decode blocking for BF16 weights, widened in registers (half the bytes from memory)
+        if (m <= 8 && (wt == DType.BF16 || wt == DType.F16) && I_SPECIES.length() == VL) {
+            // the same decode blocking for 16-bit weights, widened in registers (half the bytes from memory); x is
+            // rearranged once here, before the dispatch, and read by every thread
             MemorySegment ws = w.segment();
+            boolean f16 = wt == DType.F16;
+            int kp = paddedK(k);
+            float[] xd = deinterleave(xs, m, k);
             Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
-                float[] xd = deinterleave(xs, m, k);
                 int j = n0;
                 for (; j + 8 <= n1; j += 8)
-                    for (int i = 0; i < m; i++) dot8Bf16(xd, i * k, ws, (long) j * k * 2, k, os, (long) i * n + j);
+                    for (int i = 0; i < m; i++) {
+                        if (f16) dot8F16(xd, i * kp, ws, (long) j * k * 2, k, os, (long) i * n + j);
+                        else dot8Bf16(xd, i * kp, ws, (long) j * k * 2, k, os, (long) i * n + j);
+                    }
                 for (; j < n1; j++)
                     for (int i = 0; i < m; i++) {
                         float acc = 0f;
                         for (int p = 0; p < k; p++)
-                            acc += xs.getAtIndex(Tensor.F32, (long) i * k + p) * Tensor.bf16ToFloat(ws.getAtIndex(Tensor.I16, (long) j * k + p));
+                            acc += xs.getAtIndex(Tensor.F32, (long) i * k + p) * half(ws.getAtIndex(Tensor.I16, (long) j * k + p), f16);
                         os.setAtIndex(Tensor.F32, (long) i * n + j, acc);
                     }
                 if (bias != null)
@@ -134,11 +143,20 @@ final class CpuLinear {
                 f.intoArray(dst, i);
             }
         }
-        for (; i < total; i++) {
-            short s = src.getAtIndex(Tensor.I16, base + i);
-            dst[i] = bf16 ? Tensor.bf16ToFloat(s) : Float.float16ToFloat(s);
-        }
+        if (bf16) {
+            for (; i < total; i++) dst[i] = Tensor.bf16ToFloat(src.getAtIndex(Tensor.I16, base + i));
+        } else widenF16(src, base, total, dst);
         return MemorySegment.ofArray(dst);
+    }
+
+    /**
+     * dst[0, count) = the F16 values from element index {@code from} of src. Nothing but the conversion in the loop:
+     * C2 turns it into vcvtph2ps over whole vectors (0.08 ns per element on the CI machine class, 5× the same loop
+     * shape with BF16's shifts). For widening once and reusing (prefill); decode widens in registers instead
+     * ({@link #dot4F16}), as the stores here halve the rate at which two threads stream weights.
+     */
+    static void widenF16(MemorySegment src, long from, int count, float[] dst) {
+        for (int i = 0; i < count; i++) dst[i] = Float.float16ToFloat(src.getAtIndex(Tensor.I16, from + i));
     }
 
     private static void kernel4x4(MemorySegment xs, long xOff, MemorySegment ws, long wOff, int k,
@@ -264,28 +282,39 @@ final class CpuLinear {
 
     private static final VectorSpecies<Integer> I_SPECIES = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
 
+    private static float half(short bits, boolean f16) { return f16 ? Float.float16ToFloat(bits) : Tensor.bf16ToFloat(bits); }
+
+    /** k rounded up to whole chunks of 2·VL: the row stride of {@link #deinterleave}'s output. */
+    private static int paddedK(int k) { return (k + 2 * VL - 1) / (2 * VL) * (2 * VL); }
+
     /**
-     * x rows rearranged for {@link #dot8Bf16}: per chunk of 2·VL elements, the VL even-indexed values then the VL
-     * odd-indexed ones, matching how one int-vector load of 2·VL bf16 weights splits into two float vectors.
+     * x rows rearranged for {@link #dot8Bf16} and {@link #dot8F16}: per chunk of 2·VL elements, the VL even-indexed
+     * values then the VL odd-indexed ones, matching how one int-vector load of 2·VL 16-bit weights splits into two float
+     * vectors. The last, partial chunk is laid out the same way and padded with zeros (its weights are read with a
+     * masked load); rows are {@link #paddedK} apart. In the calling thread's scratch.
      */
     private static float[] deinterleave(MemorySegment xs, int m, int k) {
+        int kp = paddedK(k), chunk = 2 * VL;
         float[][] sc = SCRATCH.get();
-        if (sc[0].length < m * k) sc[0] = new float[m * k];
+        if (sc[0].length < m * kp) sc[0] = new float[m * kp];
         float[] d = sc[0];
-        int chunk = 2 * VL, full = k - k % chunk;
-        for (int i = 0; i < m; i++)
-            for (int p = 0; p < k; p++) {
-                float v = xs.getAtIndex(Tensor.F32, (long) i * k + p);
-                if (p < full) d[i * k + p - p % chunk + (p % 2) * VL + (p % chunk) / 2] = v;
-                else d[i * k + p] = v;
-            }
+        for (int i = 0; i < m; i++) {
+            int row = i * kp;
+            java.util.Arrays.fill(d, row + k - k % chunk, row + kp, 0f);
+            for (int c = 0; c < k; c += chunk)
+                for (int t = 0, len = Math.min(chunk, k - c); 2 * t < len; t++) {
+                    d[row + c + t] = xs.getAtIndex(Tensor.F32, (long) i * k + c + 2 * t);
+                    if (2 * t + 1 < len) d[row + c + VL + t] = xs.getAtIndex(Tensor.F32, (long) i * k + c + 2 * t + 1);
+                }
+        }
         return d;
     }
 
     /**
      * {@link #dot8} for BF16 weights. One int-vector load holds 2·VL bf16 values; an int's low half is the even
      * element (shift left 16 → its float) and its high half the odd one (mask the low half → its float), so no
-     * shape-changing conversion is needed. xd is the row of {@link #deinterleave} at offset xa (floats).
+     * shape-changing conversion is needed. xd is the row of {@link #deinterleave} at offset xa (floats). The last
+     * partial chunk (k not a multiple of 2·VL) goes through {@link #pairTail}; an odd last element is scalar.
      */
     private static void dot8Bf16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
         long rx = (long) k * 2;
@@ -294,32 +323,148 @@ final class CpuLinear {
         for (; p < full; p += chunk) {
             long off = (long) p * 2;
             FloatVector xe = FloatVector.fromArray(S, xd, xa + p), xo = FloatVector.fromArray(S, xd, xa + p + VL);
-            jdk.incubator.vector.IntVector w;
-            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 0 + off, LE);
+            IntVector w;
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + off, LE);
             c0 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c0));
-            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + rx + off, LE);
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + rx + off, LE);
             c1 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c1));
-            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 2 * rx + off, LE);
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 2 * rx + off, LE);
             c2 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c2));
-            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 3 * rx + off, LE);
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 3 * rx + off, LE);
             c3 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c3));
-            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 4 * rx + off, LE);
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 4 * rx + off, LE);
             c4 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c4));
-            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 5 * rx + off, LE);
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 5 * rx + off, LE);
             c5 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c5));
-            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 6 * rx + off, LE);
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 6 * rx + off, LE);
             c6 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c6));
-            w = jdk.incubator.vector.IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 7 * rx + off, LE);
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 7 * rx + off, LE);
             c7 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c7));
         }
-        float[] r = {VMath.sum(c0), VMath.sum(c1), VMath.sum(c2),
-                VMath.sum(c3), VMath.sum(c4), VMath.sum(c5),
-                VMath.sum(c6), VMath.sum(c7)};
-        for (; p < k; p++)
-            for (int b = 0; b < 8; b++) r[b] += xd[xa + p] * Tensor.bf16ToFloat(ws.getAtIndex(Tensor.I16, (wOff + b * rx) / 2 + p));
-        for (int b = 0; b < 8; b++) os.setAtIndex(Tensor.F32, o + b, r[b]);
+        os.setAtIndex(Tensor.F32, o, VMath.sum(c0));
+        os.setAtIndex(Tensor.F32, o + 1, VMath.sum(c1));
+        os.setAtIndex(Tensor.F32, o + 2, VMath.sum(c2));
+        os.setAtIndex(Tensor.F32, o + 3, VMath.sum(c3));
+        os.setAtIndex(Tensor.F32, o + 4, VMath.sum(c4));
+        os.setAtIndex(Tensor.F32, o + 5, VMath.sum(c5));
+        os.setAtIndex(Tensor.F32, o + 6, VMath.sum(c6));
+        os.setAtIndex(Tensor.F32, o + 7, VMath.sum(c7));
+        if (k - full >= 2) pairTail(xd, xa, ws, wOff, k, os, o, false);
+        if ((k & 1) != 0) oddTail(xd, xa, ws, wOff, k, os, o, false);
     }
 
+    /**
+     * {@link #dot8Bf16} for F16 weights, widened exactly by integer ops (the Vector API of JDK 25 has no f16 lanes
+     * and no conversion to them): an f16's magnitude bits shifted left by 13 are an f32 of the same mantissa whose
+     * exponent is 112 too small, subnormals included, so one multiply by 2^112 gives its value; an arithmetic shift
+     * keeps the sign bit in place. The low half: shift left 16, then arithmetically right 3; the high half: right 3;
+     * then mask sign, exponent and mantissa (0x8fffe000). Infinities and NaNs (exponent 31) would come out as
+     * finite values ≥ 65536: the main loop notes that it saw one and those rows are redone element by element
+     * ({@link #nonFinite4F16}); the tails turn such lanes into ±infinity in place.
+     */
+    private static void dot8F16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+        dot4F16(xd, xa, ws, wOff, k, os, o);
+        dot4F16(xd, xa, ws, wOff + 4L * k * 2, k, os, o + 4);
+        int full = k - k % (2 * VL);
+        if (k - full >= 2) pairTail(xd, xa, ws, wOff, k, os, o, true);
+        if ((k & 1) != 0) oddTail(xd, xa, ws, wOff, k, os, o, true);
+    }
+
+    /**
+     * Four rows of {@link #dot8F16}'s full chunks, the widening written out per row: the conversion takes ~4× the ops
+     * of bf16's, and eight rows of it in one method pass C2's inlining budget (vector ops left out are boxed).
+     */
+    private static void dot4F16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+        long rx = (long) k * 2;
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+        IntVector bad = IntVector.zero(I_SPECIES);
+        int chunk = 2 * VL, full = k - k % chunk;
+        for (int p = 0; p < full; p += chunk) {
+            long off = (long) p * 2;
+            FloatVector xe = FloatVector.fromArray(S, xd, xa + p), xo = FloatVector.fromArray(S, xd, xa + p + VL);
+            IntVector w;
+            FloatVector lo, hi;
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + off, LE);
+            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
+            c0 = xo.fma(hi, xe.fma(lo, c0));
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + rx + off, LE);
+            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
+            c1 = xo.fma(hi, xe.fma(lo, c1));
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 2 * rx + off, LE);
+            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
+            c2 = xo.fma(hi, xe.fma(lo, c2));
+            w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 3 * rx + off, LE);
+            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
+            c3 = xo.fma(hi, xe.fma(lo, c3));
+        }
+        os.setAtIndex(Tensor.F32, o, VMath.sum(c0));
+        os.setAtIndex(Tensor.F32, o + 1, VMath.sum(c1));
+        os.setAtIndex(Tensor.F32, o + 2, VMath.sum(c2));
+        os.setAtIndex(Tensor.F32, o + 3, VMath.sum(c3));
+        if (bad.lanewise(VectorOperators.AND, 0x80008000).compare(VectorOperators.NE, 0).anyTrue()) nonFinite4F16(xd, xa, ws, wOff, k, os, o);
+    }
+
+    /**
+     * {@link #dot4F16} again, element by element, for rows holding an infinity or NaN: the integer widening turns
+     * exponent 31 into finite values, so the fast loop only notes that one was seen (exponent + 1 carries into the
+     * half's top bit: 3 integer ops per 32 weights, against 8 to fix each lane up in place).
+     */
+    private static void nonFinite4F16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+        int chunk = 2 * VL, full = k - k % chunk;
+        for (int b = 0; b < 4; b++) {
+            float acc = 0f;
+            for (int p = 0; p < full; p++) {
+                int t = p % chunk;
+                acc += xd[xa + p - t + (t % 2) * VL + t / 2] * Float.float16ToFloat(ws.getAtIndex(Tensor.I16, wOff / 2 + (long) b * k + p));
+            }
+            os.setAtIndex(Tensor.F32, o + b, acc);
+        }
+    }
+
+    private static final float F16_SCALE = 0x1p112f, F16_NONFINITE = 65536f;
+
+    private static final FloatVector F16_ONE = FloatVector.broadcast(S, 1f), F16_INF = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
+
+    /**
+     * The pairs of the last, partial chunk of 8 rows, by a masked load each (zero lanes meet zero x), added to the
+     * outputs. Kept out of the main loops: a masked load there (even one whose mask is all true) is not compiled to a
+     * plain vector load and costs the whole kernel 20×.
+     */
+    private static void pairTail(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, boolean f16) {
+        int full = k - k % (2 * VL);
+        VectorMask<Integer> mk = I_SPECIES.indexInRange(0, (k - full) / 2);
+        FloatVector xe = FloatVector.fromArray(S, xd, xa + full), xo = FloatVector.fromArray(S, xd, xa + full + VL);
+        for (int b = 0; b < 8; b++) {
+            IntVector w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + ((long) b * k + full) * 2, LE, mk);
+            FloatVector lo, hi;
+            if (f16) {       // as in dot4F16
+                lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+                hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+                lo = lo.mul(F16_INF.blend(F16_ONE, lo.abs().compare(VectorOperators.LT, F16_NONFINITE)));
+                hi = hi.mul(F16_INF.blend(F16_ONE, hi.abs().compare(VectorOperators.LT, F16_NONFINITE)));
+            } else {
+                lo = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                hi = w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats();
+            }
+            os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + VMath.sum(xo.fma(hi, xe.mul(lo))));
+        }
+    }
+
+    /** For odd k: the last element of the 8 rows, which the paired loads leave out (in its chunk's even half). */
+    private static void oddTail(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, boolean f16) {
+        int last = k - 1, chunk = 2 * VL;
+        float xv = xd[xa + last - last % chunk + (last % chunk) / 2];
+        for (int b = 0; b < 8; b++)
+            os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + xv * half(ws.getAtIndex(Tensor.I16, wOff / 2 + (long) b * k + last), f16));
+    }
 
     /** Like {@link #dot8} for two consecutive x rows at once: out[o..o+7] and out[o+n..o+n+7]. */
     private static void dot8x2(MemorySegment xs, long xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, int n) {

@@ -3,6 +3,7 @@ package mamba4j.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -25,7 +26,6 @@ public final class VMath {
     private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;   // Cody–Waite split of ln 2
     private static final float ROUND = 12582912f;                                  // 1.5·2^23: adds round to integer
     private static final float LO = -87.33654f, HI = 88.72283f;
-    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[VL]);
 
     /** e^x, lane by lane. */
     public static FloatVector exp(FloatVector x) {
@@ -77,12 +77,20 @@ public final class VMath {
         return m.blend(m.neg(), x.compare(VectorOperators.LT, 0f));
     }
 
-    /** Σ lanes, left to right (a fixed order, unlike reduceLanes(ADD)). */
+    /**
+     * Σ lanes in a fixed pairwise order: lane i is added to lane i + VL/2, then i + VL/4, …, so the result is the same on
+     * every run (unlike reduceLanes(ADD), whose order is the implementation's), in log₂(VL) shuffle-adds instead of VL − 1
+     * dependent scalar adds after a spill.
+     */
     public static float sum(FloatVector v) {
-        float[] a = LANES.get();
-        v.intoArray(a, 0);
-        float s = a[0];
-        for (int i = 1; i < a.length; i++) s += a[i];
-        return s;
+        if (VL >= 16) v = v.add(v.rearrange(SWAP8));
+        if (VL >= 8) v = v.add(v.rearrange(SWAP4));
+        if (VL >= 4) v = v.add(v.rearrange(SWAP2));
+        if (VL >= 2) v = v.add(v.rearrange(SWAP1));
+        return v.lane(0);
     }
+
+    private static final VectorShuffle<Float> SWAP8 = swap(8), SWAP4 = swap(4), SWAP2 = swap(2), SWAP1 = swap(1);
+
+    private static VectorShuffle<Float> swap(int d) { return VectorShuffle.fromOp(S, i -> (i ^ d) % VL); }
 }

@@ -167,14 +167,18 @@ public final class CudaOps {
         var p = params(KernelParams.SCAN_STEP).set("state", state).set("u", u).set("delta", delta).set("delta_bias", deltaBias)
                 .set("A", a).set("Bm", bm).set("Cm", cm).set("D", d).set("z", z).set("out", out).set("b_sb", bSb).set("c_sb", cSb)
                 .set("batch", batch).set("channels", channels).set("dstate", dstate).set("delta_softplus", deltaSoftplus);
-        long n = (long) batch * channels * scanStepGroup(dstate);
+        long n = (long) batch * channels * scanStepGroup(dstate, (long) batch * channels);
         launcher.launch("scan.cu", "selective_scan_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
-    /** Lanes per channel of selective_scan_step (scan.cu scan_step_group): N rounded up to a power of two, at most 32. */
-    static int scanStepGroup(int dstate) {
+    /**
+     * Lanes per channel of selective_scan_step (scan.cu scan_step_group, which the grid must match): N rounded up to a
+     * power of two, at most 32, then halved while more than 2^20 lanes would run.
+     */
+    static int scanStepGroup(int dstate, long channels) {
         int gs = 1;
         while (gs < dstate && gs < 32) gs <<= 1;
+        while (gs > 1 && channels * gs > (1L << 20)) gs >>= 1;
         return gs;
     }
 

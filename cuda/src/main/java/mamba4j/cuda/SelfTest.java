@@ -140,7 +140,7 @@ public final class SelfTest {
                 scanV1 = false;
             }
         });
-        check("selective scan step", () -> { scanStep(3, 70, 16, true, true); scanStep(1, 2048, 16, true, false); });
+        check("selective scan step", () -> { scanStep(3, 70, 16, true, true); scanStep(1, 2048, 16, true, false); scanStep(70, 4096, 16, true, true); scanStep(9, 4000, 128, true, false); });
         check("decode == forward (scan)", this::decodeEqualsForward);
         check("ssd (recurrence, ssd_scan)", () -> {
             ssd(false, 2, 300, 4, 7, 2, 16, true, true, true);

@@ -153,27 +153,33 @@ extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 2) selective_scan_fwd
 // One decode step: a group of gs lanes per (b, e) (gs = N rounded up to a power of two, at most 32), lane j holding
 // states n = j, j + gs, ...: the state row is read and written coalesced, every lane takes one exp2 per state it
 // holds, and y is summed across the group by shuffles — instead of one thread walking the N states in turn, which
-// left decode waiting on N dependent loads per channel with only B·E threads in flight.
-__device__ __forceinline__ int scan_step_group(int N) {
+// left decode waiting on N dependent loads per channel with only B·E threads in flight. With many channels (large
+// batches) the group shrinks until about 2^20 lanes are in flight: each lane's share of the per-channel work (the
+// softplus, the loads of u, Δ, z) was redone by every lane of its group, and at batch 64 that, not memory, bounded
+// the kernel (H200: 62 µs for 34 MB of state, 0.54 TB/s).
+__device__ __forceinline__ int scan_step_group(int N, long long channels) {
     int gs = 1;
     while (gs < N && gs < 32) gs <<= 1;
+    while (gs > 1 && channels * gs > (1LL << 20)) gs >>= 1;
     return gs;
 }
 
 extern "C" __global__ void selective_scan_step(ScanStepParams p) {
-    const int N = p.dstate, gs = scan_step_group(N);
+    const int N = p.dstate;
+    const int total = p.batch * p.channels;
+    const int gs = scan_step_group(N, total), lg = __ffs(gs) - 1;
     const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    const long long idx = t / gs;                     // (b, e); the whole group of a channel is inside one warp
-    const int j = (int)(t % gs);
-    const bool live = idx < (long long)p.batch * p.channels;
+    const int idx = (int)(t >> lg);                   // (b, e); the whole group of a channel is inside one warp
+    const int j = (int)(t & (gs - 1));
+    const bool live = t < ((long long)total << lg);
     float y = 0.0f, ut = 0.0f;
     if (live) {
-        const int b = (int)(idx / p.channels), e = (int)(idx % p.channels);
+        const int b = idx / p.channels, e = idx - b * p.channels;
         ut = p.u[idx];
         float d = p.delta[idx] + (p.delta_bias ? p.delta_bias[e] : 0.0f);
         if (p.delta_softplus) d = softplus_f(d);
         const float du = d * ut;
-        float* s = p.state + idx * N;
+        float* s = p.state + (long long)idx * N;
         const float* A = p.A + (long long)e * N;
         const float* Bm = p.Bm + (long long)b * p.b_sb;
         const float* Cm = p.Cm + (long long)b * p.c_sb;
@@ -185,7 +191,7 @@ extern "C" __global__ void selective_scan_step(ScanStepParams p) {
     }
     for (int o = gs >> 1; o > 0; o >>= 1) y += __shfl_xor_sync(FULL_MASK, y, o);   // every lane of the warp takes part
     if (live && j == 0) {
-        const int e = (int)(idx % p.channels);
+        const int e = idx % p.channels;
         y += p.D ? p.D[e] * ut : 0.0f;
         if (p.z) y *= silu_f(p.z[idx]);
         p.out[idx] = y;

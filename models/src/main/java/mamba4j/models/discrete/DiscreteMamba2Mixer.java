@@ -90,8 +90,8 @@ public final class DiscreteMamba2Mixer {
             bXbc = bALog = null;
             bZ = w.zBias;
         }
-        minusOnes = Tensor.zeros(DType.F32, h);
-        minusOnes.fill(-1f);
+        minusOnes = backend.zeros(h);
+        backend.fill(minusOnes, -1f);
     }
 
     public DiscreteMamba2Config config() { return config; }
@@ -107,7 +107,7 @@ public final class DiscreteMamba2Mixer {
      */
     public void forward(Tensor u, int b, int t, Tensor out, Cache cache, Trace trace, int layer) {
         SsdInputs in = ssdInputs(u, b, t, cache == null ? null : cache.conv);              // in_proj → conv → x | B | C, logA
-        Tensor y = Tensor.zeros(DType.F32, b, t, config.nVHeads(), config.headDim());
+        Tensor y = backend.zeros(b, t, config.nVHeads(), config.headDim());
         ssd(in, b, t, cache == null ? null : cache.ssm, y);                                 // S_t = a_t·S_{t−1} + x_t⊗B_t; y = S·C + D·x
         trace.record("mixer_y", layer, y);
         gateAndProject(y.reshape((long) b * t, config.dInner()), in.z, out);                // out_proj(y ⊙ silu(z + z_bias))
@@ -120,17 +120,17 @@ public final class DiscreteMamba2Mixer {
     public SsdInputs ssdInputs(Tensor u, int b, int t, Tensor convState) {
         long bt = (long) b * t;
         int e = config.dInner(), c = config.convDim(), h = config.nVHeads(), gn = config.nQkHeads() * config.dState();
-        Tensor xbcRaw = Tensor.zeros(DType.F32, bt, c), z = Tensor.zeros(DType.F32, bt, e), aLog = Tensor.zeros(DType.F32, bt, h);
+        Tensor xbcRaw = backend.zeros(bt, c), z = backend.zeros(bt, e), aLog = backend.zeros(bt, h);
         backend.linear(u, wXbc, bXbc, xbcRaw);                                             // (B·T, C)
         backend.linear(u, wZ, bZ, z);                                                      // (B·T, E)  z + z_bias
         backend.linear(u, wALog, bALog, aLog);                                             // (B·T, H)
-        Tensor xbc = Tensor.zeros(DType.F32, bt, c);
+        Tensor xbc = backend.zeros(bt, c);
         if (convState == null) backend.causalConv1d(xbcRaw.reshape(b, t, c), w.convWeight, w.convBias, false, xbc.reshape(b, t, c));
         else mamba4j.models.SequenceCopies.convWithHistory(backend, xbcRaw, b, t, convState, w.convWeight, w.convBias, false, xbc.reshape(b, t, c));
-        Tensor x = Tensor.zeros(DType.F32, bt, e), bm = Tensor.zeros(DType.F32, bt, gn), cm = Tensor.zeros(DType.F32, bt, gn);
+        Tensor x = backend.zeros(bt, e), bm = backend.zeros(bt, gn), cm = backend.zeros(bt, gn);
         backend.splitColumns(xbc, x, bm, cm);
-        Tensor logA = Tensor.zeros(DType.F32, bt, h);
-        decay(aLog, Tensor.zeros(DType.F32, bt, h), logA);
+        Tensor logA = backend.zeros(bt, h);
+        decay(aLog, backend.zeros(bt, h), logA);
         return new SsdInputs(xbcRaw, x, bm, cm, logA, z);
     }
 
@@ -143,7 +143,7 @@ public final class DiscreteMamba2Mixer {
 
     /** out (M, D) = out_proj(y ⊙ silu(z)) for y, z (M, E); z already carries z_bias. */
     public void gateAndProject(Tensor y, Tensor z, Tensor out) {
-        Tensor gated = Tensor.zeros(DType.F32, y.dim(0), config.dInner());
+        Tensor gated = backend.zeros(y.dim(0), config.dInner());
         backend.mulSilu(y, z, gated);
         backend.linear(gated, w.outProj, w.outProjBias, out);
     }
@@ -204,14 +204,14 @@ public final class DiscreteMamba2Mixer {
         Cache(int batch) {
             int e = config.dInner(), c = config.convDim(), h = config.nVHeads(), p = config.headDim(), g = config.nQkHeads(), n = config.dState();
             this.batch = batch;
-            conv = Tensor.zeros(DType.F32, batch, c, config.convKernel());
-            ssm = Tensor.zeros(DType.F32, batch, h, p, n);
-            xbc = Tensor.zeros(DType.F32, batch, c); z = Tensor.zeros(DType.F32, batch, e); aLog = Tensor.zeros(DType.F32, batch, h);
-            xbcConv = Tensor.zeros(DType.F32, batch, c);
+            conv = backend.zeros(batch, c, config.convKernel());
+            ssm = backend.zeros(batch, h, p, n);
+            xbc = backend.zeros(batch, c); z = backend.zeros(batch, e); aLog = backend.zeros(batch, h);
+            xbcConv = backend.zeros(batch, c);
             convParts = new mamba4j.models.ColumnParts(backend, xbcConv, e, (long) g * n, (long) g * n);   // views at batch 1
             x = convParts.get(0); bm = convParts.get(1); cm = convParts.get(2);
-            sp = Tensor.zeros(DType.F32, batch, h); logA = Tensor.zeros(DType.F32, batch, h);
-            y = Tensor.zeros(DType.F32, batch, 1, h, p); gated = Tensor.zeros(DType.F32, batch, e);
+            sp = backend.zeros(batch, h); logA = backend.zeros(batch, h);
+            y = backend.zeros(batch, 1, h, p); gated = backend.zeros(batch, e);
             ssdStep = new Ssd(x.reshape(batch, 1, h, p), logA.reshape(batch, 1, h), null,
                     bm.reshape(batch, 1, g, n), cm.reshape(batch, 1, g, n), w.d, ssm, y);
         }

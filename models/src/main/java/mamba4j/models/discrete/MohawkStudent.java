@@ -262,7 +262,7 @@ public final class MohawkStudent implements CausalLM {
     @Override public Tensor forward(int[][] ids, Trace trace) {
         int b = ids.length, t = ids[0].length;
         Tensor h = hidden(ids, trace, null);
-        Tensor logits = Tensor.zeros(DType.F32, (long) b * t, spec.vocabSize());
+        Tensor logits = backend.zeros((long) b * t, spec.vocabSize());
         backend.linear(h, lmHead, lmHeadBias, logits);
         return logits.reshape(b, t, spec.vocabSize());
     }
@@ -273,7 +273,7 @@ public final class MohawkStudent implements CausalLM {
         if (anyAttention && past + t > spec.maxPositions())
             throw new UserInputException("input of " + (past + t) + " tokens is longer than the attention layers' " + spec.maxPositions() + " positions");
         int[] flat = TokenIds.flattenChecked(ids, spec.vocabSize());
-        Tensor h = Tensor.zeros(DType.F32, (long) b * t, d);                        // (B·T, D) residual stream
+        Tensor h = backend.zeros((long) b * t, d);                        // (B·T, D) residual stream
         backend.embedding(embedding, backend.ids(flat), h);
         trace.record("embedding", -1, h);
         Work w = new Work(b, t, anyAttention && trace.wants("attn_probs"));
@@ -346,16 +346,16 @@ public final class MohawkStudent implements CausalLM {
             this.t = t;
             long bt = (long) b * t;
             int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
-            u = Tensor.zeros(DType.F32, bt, d);
-            a = Tensor.zeros(DType.F32, bt, d);
-            mid = Tensor.zeros(DType.F32, bt, spec.intermediate());
-            gateOut = wiring.llama() ? Tensor.zeros(DType.F32, bt, spec.intermediate()) : null;
-            m = Tensor.zeros(DType.F32, bt, d);
-            q = anyAttention ? Tensor.zeros(DType.F32, bt, qd) : null;
-            k = anyAttention ? Tensor.zeros(DType.F32, bt, kvd) : null;
-            v = anyAttention ? Tensor.zeros(DType.F32, bt, kvd) : null;
-            y = anyAttention ? Tensor.zeros(DType.F32, bt, qd) : null;
-            probs = wantProbs ? Tensor.zeros(DType.F32, b, spec.heads(), t, t) : null;
+            u = backend.zeros(bt, d);
+            a = backend.zeros(bt, d);
+            mid = backend.zeros(bt, spec.intermediate());
+            gateOut = wiring.llama() ? backend.zeros(bt, spec.intermediate()) : null;
+            m = backend.zeros(bt, d);
+            q = anyAttention ? backend.zeros(bt, qd) : null;
+            k = anyAttention ? backend.zeros(bt, kvd) : null;
+            v = anyAttention ? backend.zeros(bt, kvd) : null;
+            y = anyAttention ? backend.zeros(bt, qd) : null;
+            probs = wantProbs ? backend.zeros(b, spec.heads(), t, t) : null;
         }
     }
 
@@ -382,12 +382,12 @@ public final class MohawkStudent implements CausalLM {
                 else kv[i] = new KvCache(backend, batch, spec.kvHeads(), spec.headDim(), spec.maxPositions());
             }
             int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
-            h = Tensor.zeros(DType.F32, batch, d); u = Tensor.zeros(DType.F32, batch, d); a = Tensor.zeros(DType.F32, batch, d);
-            mid = Tensor.zeros(DType.F32, batch, spec.intermediate()); m = Tensor.zeros(DType.F32, batch, d);
-            gateOut = wiring.llama() ? Tensor.zeros(DType.F32, batch, spec.intermediate()) : null;
-            q = Tensor.zeros(DType.F32, batch, qd); k = Tensor.zeros(DType.F32, batch, kvd); v = Tensor.zeros(DType.F32, batch, kvd);
-            y = Tensor.zeros(DType.F32, batch, qd);
-            logits = Tensor.zeros(DType.F32, batch, spec.vocabSize());
+            h = backend.zeros(batch, d); u = backend.zeros(batch, d); a = backend.zeros(batch, d);
+            mid = backend.zeros(batch, spec.intermediate()); m = backend.zeros(batch, d);
+            gateOut = wiring.llama() ? backend.zeros(batch, spec.intermediate()) : null;
+            q = backend.zeros(batch, qd); k = backend.zeros(batch, kvd); v = backend.zeros(batch, kvd);
+            y = backend.zeros(batch, qd);
+            logits = backend.zeros(batch, spec.vocabSize());
         }
 
         void reserve(int need) { for (KvCache c : kv) if (c != null) c.reserve(need, len); }
