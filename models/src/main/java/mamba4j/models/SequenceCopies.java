@@ -37,8 +37,17 @@ public final class SequenceCopies {
      * K inputs. x (B·T, C); out (B, T, C).
      */
     public static void convWithHistory(Backend be, Tensor x, int b, int t, Tensor convState, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        convWithHistory(be, be::zeros, x, b, t, convState, w, bias, silu, out);
+    }
+
+    /** Where {@link #convWithHistory} takes its two (B, T + K − 1, C) intermediates from. */
+    @FunctionalInterface
+    public interface Scratch { Tensor zeros(long... dims); }
+
+    /** {@link #convWithHistory(Backend, Tensor, int, int, Tensor, Tensor, Tensor, boolean, Tensor)}, its intermediates from {@code scratch}. */
+    public static void convWithHistory(Backend be, Scratch scratch, Tensor x, int b, int t, Tensor convState, Tensor w, Tensor bias, boolean silu, Tensor out) {
         int c = convState.size(1), k = convState.size(2), th = t + k - 1;
-        Tensor hist = be.zeros(b, th, c), histOut = be.zeros(b, th, c);
+        Tensor hist = scratch.zeros(b, th, c), histOut = scratch.zeros(b, th, c);
         // hist[b, j, :] = conv_state[b, :, j + 1] for j < K − 1 (the history), then hist[b, K − 1 + τ, :] = x[b, τ, :]
         be.copy(convState, hist, new CopyRegion(new long[]{b, k - 1, c}, 1, new long[]{(long) c * k, 1, k}, 0, new long[]{(long) th * c, c, 1}));
         be.copy(x, hist, CopyRegion.block(b, (long) t * c, 0, (long) t * c, (long) (k - 1) * c, (long) th * c));

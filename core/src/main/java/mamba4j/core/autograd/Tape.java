@@ -85,6 +85,16 @@ public final class Tape {
 
     private Tensor zerosLike(Tensor t) { return zeros(t, t.shape().dims()); }
 
+    /**
+     * A zero F32 tensor on the backend's device for a model's own intermediates beside the tape's ops, carved from the
+     * tape's workspace when it has one (so a prefill does not fault in fresh memory for it on every call); valid as
+     * long as the tape's results are.
+     */
+    public Tensor scratch(long... dims) {
+        if (ws != null) return ws.zeros(DType.F32, dims);
+        return be.zeros(DType.F32, dims);
+    }
+
     // ------------------------------------------------------------------ the ops (forward now, backward later)
 
     /** The recorded ops. Each record keeps what its backward needs. */

@@ -106,7 +106,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         Var[] xz = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, e);             // x, z: (B·T, E)
         Var xc = convState == null
                 ? tape.conv(xz[0].reshape(b, t, e), l.convWeight(), l.convBias(), true)      // silu(conv(x))  (B, T, E)
-                : tape.constant(withHistory(xz[0].value(), l, convState, b, t, e));                 // continuing the cache
+                : tape.constant(withHistory(tape, xz[0].value(), l, convState, b, t, e));                 // continuing the cache
         Var delta, bm, cm;
         if (config.selective()) {
             Var[] dbc = tape.split(tape.linear(xc.reshape(bt, e), l.xProj(), null), r, n, n); // Δ | B | C
@@ -127,9 +127,9 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
     }
 
     /** silu(conv(x)) (B, T, E) over the conv history in convState, which is left after the last token. */
-    private Tensor withHistory(Tensor x, Mamba1Weights.Layer<Var> l, Tensor convState, int b, int t, int e) {
-        Tensor out = backend.zeros(b, t, e);
-        SequenceCopies.convWithHistory(backend, x, b, t, convState, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, out);
+    private Tensor withHistory(Tape tape, Tensor x, Mamba1Weights.Layer<Var> l, Tensor convState, int b, int t, int e) {
+        Tensor out = tape.scratch(b, t, e);
+        SequenceCopies.convWithHistory(backend, tape::scratch, x, b, t, convState, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, out);
         return out;
     }
 

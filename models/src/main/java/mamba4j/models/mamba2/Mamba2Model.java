@@ -109,7 +109,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         Var[] zxbcdt = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, c, nh);               // z | xBC | dt
         Var xbc = convState == null
                 ? tape.conv(zxbcdt[1].reshape(b, t, c), l.convWeight(), l.convBias(), true)           // silu(conv(xBC))  (B, T, C)
-                : tape.constant(withHistory(zxbcdt[1].value(), l, convState, b, t));              // continuing the cache
+                : tape.constant(withHistory(tape, zxbcdt[1].value(), l, convState, b, t));              // continuing the cache
         Var[] xBC = tape.split(xbc.reshape(bt, c), e, (long) g * n, (long) g * n);                     // x | B | C
         Var dt = tape.softplusClamp(zxbcdt[2], l.dtBias(), lo, hi);                                    // clamp(softplus(dt + dt_bias))  (B·T, H)
         Var logA = tape.mulColumns(dt, tape.negExp(l.aLog()));                                         // dt·A, A = −exp(A_log)
@@ -124,9 +124,9 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
     }
 
     /** silu(conv(xBC)) (B, T, C) over the conv history in convState, which is left after the last token. */
-    private Tensor withHistory(Tensor xbc, Mamba2Weights.Layer<Var> l, Tensor convState, int b, int t) {
-        Tensor out = backend.zeros(b, t, config.convDim());
-        SequenceCopies.convWithHistory(backend, xbc, b, t, convState, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, out);
+    private Tensor withHistory(Tape tape, Tensor xbc, Mamba2Weights.Layer<Var> l, Tensor convState, int b, int t) {
+        Tensor out = tape.scratch(b, t, config.convDim());
+        SequenceCopies.convWithHistory(backend, tape::scratch, xbc, b, t, convState, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, out);
         return out;
     }
 
