@@ -69,9 +69,42 @@ final class CpuSsd {
             });
             return;
         }
+        float[] cb = groupProducts(a, chunk);
         Parallel.forRange(b * h, (k0, k1) -> {
-            for (int k = k0; k < k1; k++) headForward(a, chunk, chunkStates, k / h, k % h, d[k % h]);
+            for (int k = k0; k < k1; k++) headForward(a, chunk, chunkStates, k / h, k % h, d[k % h], cb);
         });
+    }
+
+    /** Floats of C·Bᵀ kept for sharing between the heads of a group (32 MiB); past it each head computes its own. */
+    private static final long GROUP_PRODUCTS_MAX = 8L << 20;
+
+    /**
+     * C_i·B_j (j ≤ i) of every chunk of every (batch, group), cb[((bi·G + gi)·chunks + c)·Q² + i·Q + j]: the same for
+     * all H/G heads of a group, so computed once here instead of once per head ({@link #headForward} does each
+     * head's Q²/2 products of length N itself when this returns null: one head per group, or too large).
+     */
+    private static float[] groupProducts(Ssd a, int chunk) {
+        int b = a.batch(), l = a.length(), g = a.groups(), n = a.stateSize(), np = padded(n);
+        int q = Math.min(chunk, l), chunks = (l + chunk - 1) / chunk;
+        long size = (long) b * g * chunks * q * q;
+        if (a.heads() == g || size > GROUP_PRODUCTS_MAX) return null;
+        float[] cb = new float[(int) size];
+        MemorySegment bs = a.bm().segment(), cs = a.cm().segment();
+        Parallel.forRange(b * g * chunks, (u0, u1) -> {
+            float[] bc = scratch(2, q * np), cc = scratch(3, q * np);
+            for (int u = u0; u < u1; u++) {
+                int c = u % chunks, bg = u / chunks, bi = bg / g, gi = bg % g, t0 = c * chunk, len = Math.min(chunk, l - t0);
+                for (int i = 0; i < len; i++) {
+                    long ig = (((long) bi * l + t0 + i) * g + gi) * n;
+                    loadRow(bs, ig, n, bc, i * np, np);
+                    loadRow(cs, ig, n, cc, i * np, np);
+                }
+                int base = u * q * q;
+                for (int i = 0; i < len; i++)
+                    for (int j = 0; j <= i; j++) cb[base + i * q + j] = dot(cc, i * np, bc, j * np, np);
+            }
+        });
+        return cb;
     }
 
     /** S = exp(logA)·S + s·x ⊗ B; y = S·C + D·x for L = 1, lanes over N, state rows in place. */
@@ -131,7 +164,7 @@ final class CpuSsd {
      * (no horizontal sums); only C_i·B_j reduces across lanes. cum is summed in double, so exp(cum_i − cum_j)
      * does not lose the small differences of two large sums.
      */
-    private static void headForward(Ssd a, int chunk, Tensor chunkStates, int bi, int hi, float dSkip) {
+    private static void headForward(Ssd a, int chunk, Tensor chunkStates, int bi, int hi, float dSkip, float[] cb) {
         int l = a.length(), h = a.heads(), p = a.headDim(), g = a.groups(), n = a.stateSize(), hpg = h / g, gi = hi / hpg;
         int pp = padded(p), np = padded(n), q = Math.min(chunk, l), chunks = (l + chunk - 1) / chunk;
         MemorySegment xseg = a.x().segment(), la = a.logA().segment(), bs = a.bm().segment(), cs = a.cm().segment(), os = a.out().segment();
@@ -168,7 +201,10 @@ final class CpuSsd {
                 int r = i * q;
                 for (int j = 0; j <= i; j++) m[r + j] = (float) (cum[i] - cum[j]);
                 expInPlace(m, r, i + 1);
-                for (int j = 0; j <= i; j++) m[r + j] *= dot(cc, i * np, bc, j * np, np);
+                if (cb != null) {
+                    int cbRow = (((bi * g + gi) * chunks + c) * q + i) * q;
+                    for (int j = 0; j <= i; j++) m[r + j] *= cb[cbRow + j];
+                } else for (int j = 0; j <= i; j++) m[r + j] *= dot(cc, i * np, bc, j * np, np);
             }
             // y_i = Y_diag + exp(cum_i)·S_{t0}·C_i + D·x_i
             for (int i = 0; i < len; i++) {
