@@ -100,11 +100,13 @@ final class CpuGemm {
 
     /**
      * bp[(q·K + p)·NR + c] = op(b)[p, q·NR + c], zero for columns past N. b is F32, or (transposed, as linear's weights
-     * are) F16/BF16, widened here: once per call, then reused by every row of a.
+     * are) F16/BF16, widened here: once per call, then reused by every row of a. A transposed b (N, K) is read a whole
+     * row at a time (a copy, or the widening loop) and scattered into its panel column: faster than gathering NR rows
+     * element by element along K (mamba2-130m prefill +10–20%).
      */
     private static void packB(MemorySegment bs, DType dt, boolean transB, int k, int n, int panels, float[] bp) {
-        if (dt != DType.F32) {
-            if (!transB || (dt != DType.F16 && dt != DType.BF16)) throw new IllegalStateException("packB: " + dt + (transB ? "" : " not transposed"));
+        if (transB) {
+            if (dt != DType.F32 && dt != DType.F16 && dt != DType.BF16) throw new IllegalStateException("packB: " + dt);
             Parallel.forRange(panels, (q0, q1) -> {
                 float[] row = scratch(0, k);
                 for (int q = q0; q < q1; q++) {
@@ -112,7 +114,8 @@ final class CpuGemm {
                     if (w < NR) Arrays.fill(bp, base, base + k * NR, 0f);
                     for (int c = 0; c < w; c++) {
                         long from = (long) (j0 + c) * k;
-                        if (dt == DType.F16) CpuLinear.widenF16(bs, from, k, row);
+                        if (dt == DType.F32) MemorySegment.copy(bs, Tensor.F32, from * 4, row, 0, k);
+                        else if (dt == DType.F16) CpuLinear.widenF16(bs, from, k, row);
                         else for (int p = 0; p < k; p++) row[p] = Tensor.bf16ToFloat(bs.getAtIndex(Tensor.I16, from + p));
                         for (int p = 0; p < k; p++) bp[base + p * NR + c] = row[p];
                     }
@@ -124,23 +127,15 @@ final class CpuGemm {
             for (int q = q0; q < q1; q++) {
                 int j0 = q * NR, w = Math.min(NR, n - j0);
                 int base = q * k * NR;
-                if (!transB) {                                   // b (K, N): NR contiguous floats per row
-                    for (int p = 0; p < k; p++) {
-                        long src = ((long) p * n + j0) * 4;
-                        int dst = base + p * NR;
-                        if (w == NR) {
-                            FloatVector.fromMemorySegment(S, bs, src, LE).intoArray(bp, dst);
-                            FloatVector.fromMemorySegment(S, bs, src + VL * 4L, LE).intoArray(bp, dst + VL);
-                        } else {
-                            for (int c = 0; c < w; c++) bp[dst + c] = bs.getAtIndex(Tensor.F32, (long) p * n + j0 + c);
-                            Arrays.fill(bp, dst + w, dst + NR, 0f);
-                        }
-                    }
-                } else {                                         // b (N, K): NR rows read in step along K (their lines stay in L1)
-                    for (int p = 0; p < k; p++) {
-                        int dst = base + p * NR;
-                        for (int c = 0; c < w; c++) bp[dst + c] = bs.getAtIndex(Tensor.F32, (long) (j0 + c) * k + p);
-                        if (w < NR) Arrays.fill(bp, dst + w, dst + NR, 0f);
+                for (int p = 0; p < k; p++) {                    // b (K, N) F32: NR contiguous floats per row
+                    long src = ((long) p * n + j0) * 4;
+                    int dst = base + p * NR;
+                    if (w == NR) {
+                        FloatVector.fromMemorySegment(S, bs, src, LE).intoArray(bp, dst);
+                        FloatVector.fromMemorySegment(S, bs, src + VL * 4L, LE).intoArray(bp, dst + VL);
+                    } else {
+                        for (int c = 0; c < w; c++) bp[dst + c] = bs.getAtIndex(Tensor.F32, (long) p * n + j0 + c);
+                        Arrays.fill(bp, dst + w, dst + NR, 0f);
                     }
                 }
             }
