@@ -123,6 +123,7 @@ final class CpuGemm {
             });
             return;
         }
+        if (dt != DType.F32) throw new IllegalStateException("packB: " + dt + " not transposed");
         Parallel.forRange(panels, (q0, q1) -> {
             for (int q = q0; q < q1; q++) {
                 int j0 = q * NR, w = Math.min(NR, n - j0);
