@@ -109,10 +109,15 @@ final class BenchCommand implements Callable<Integer> {
             for (int b : batches) {
                 int[][] p = new int[b][];
                 for (int i = 0; i < b; i++) p[i] = rnd.ints(16, 0, lm.vocabSize()).toArray();
+                int[] tok = new int[b];
+                // warm-up as llama-bench's: one untimed run of the same length (at least 64 steps) on a state of its
+                // own, so the JIT has compiled the decode kernels before the clock starts and the timed run starts
+                // at the same position
+                CausalLM.DecodeState warm = lm.newState(b);
+                lm.prefill(warm, p);
+                for (int i = 0; i < Math.max(64, decodeTokens); i++) lm.step(warm, tok);
                 CausalLM.DecodeState st = lm.newState(b);
                 lm.prefill(st, p);
-                int[] tok = new int[b];
-                for (int i = 0; i < 8; i++) lm.step(st, tok);                 // warm-up
                 backend.sync();
                 if (backend.kernels() instanceof ProfilingKernels pb) pb.reset();
                 long s0 = System.nanoTime();

@@ -58,11 +58,12 @@ final class CpuLinear {
             boolean f16 = wt == DType.F16;
             int kp = paddedK(k);
             float[] xd = deinterleave(xs, m, k);
+            float[] unscale = f16 ? prescaleF16(xd, m, kp) : null;
             Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
                 int j = n0;
                 for (; j + 8 <= n1; j += 8)
                     for (int i = 0; i < m; i++) {
-                        if (f16) dot8F16(xd, i * kp, ws, (long) j * k * 2, k, os, (long) i * n + j);
+                        if (f16) dot8F16(xd, i * kp, unscale[i], xs, (long) i * k, ws, (long) j * k * 2, k, os, (long) i * n + j);
                         else dot8Bf16(xd, i * kp, ws, (long) j * k * 2, k, os, (long) i * n + j);
                     }
                 for (; j < n1; j++)
@@ -349,32 +350,40 @@ final class CpuLinear {
         os.setAtIndex(Tensor.F32, o + 5, VMath.sum(c5));
         os.setAtIndex(Tensor.F32, o + 6, VMath.sum(c6));
         os.setAtIndex(Tensor.F32, o + 7, VMath.sum(c7));
-        if (k - full >= 2) pairTail(xd, xa, ws, wOff, k, os, o, false);
-        if ((k & 1) != 0) oddTail(xd, xa, ws, wOff, k, os, o, false);
+        if (k - full >= 2) pairTail(xd, xa, 1f, ws, wOff, k, os, o, false);
+        if ((k & 1) != 0) {
+            int last = k - 1;
+            oddTail(xd[xa + last - last % chunk + (last % chunk) / 2], ws, wOff, k, os, o, false);
+        }
     }
 
     /**
      * {@link #dot8Bf16} for F16 weights, widened exactly by integer ops (the Vector API of JDK 25 has no f16 lanes
      * and no conversion to them): an f16's magnitude bits shifted left by 13 are an f32 of the same mantissa whose
-     * exponent is 112 too small, subnormals included, so one multiply by 2^112 gives its value; an arithmetic shift
-     * keeps the sign bit in place. The low half: shift left 16, then arithmetically right 3; the high half: right 3;
-     * then mask sign, exponent and mantissa (0x8fffe000). Infinities and NaNs (exponent 31) would come out as
-     * finite values ≥ 65536: the main loop notes that it saw one and those rows are redone element by element
-     * ({@link #nonFinite4F16}); the tails turn such lanes into ±infinity in place.
+     * exponent is 112 too small, subnormals included; an arithmetic shift keeps the sign bit in place. The low half:
+     * shift left 16, then arithmetically right 3; the high half: right 3; then mask sign, exponent and mantissa
+     * (0x8fffe000). The missing 2^112 is carried by x, which {@link #prescaleF16} multiplied by 2^112 (2^(112-s) with
+     * its unscale 2^s for rows whose values reach 2^15): each product is then the product of the true values, so the
+     * sums are those of widening first, at half the ops of a multiply per weight (DecodeLab: 21 → 41 GB/s on 2 vCPUs).
+     * Infinities and NaNs (exponent 31) would come out as finite values: the main loop notes that it saw one and those
+     * rows are redone element by element from the unscaled x ({@link #nonFinite4F16}); the tails turn such lanes
+     * into ±infinity in place.
      */
-    private static void dot8F16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
-        dot4F16(xd, xa, ws, wOff, k, os, o);
-        dot4F16(xd, xa, ws, wOff + 4L * k * 2, k, os, o + 4);
+    private static void dot8F16(float[] xd, int xa, float unscale, MemorySegment xs, long xRow, MemorySegment ws, long wOff,
+                                int k, MemorySegment os, long o) {
+        dot4F16(xd, xa, unscale, xs, xRow, ws, wOff, k, os, o);
+        dot4F16(xd, xa, unscale, xs, xRow, ws, wOff + 4L * k * 2, k, os, o + 4);
         int full = k - k % (2 * VL);
-        if (k - full >= 2) pairTail(xd, xa, ws, wOff, k, os, o, true);
-        if ((k & 1) != 0) oddTail(xd, xa, ws, wOff, k, os, o, true);
+        if (k - full >= 2) pairTail(xd, xa, unscale, ws, wOff, k, os, o, true);
+        if ((k & 1) != 0) oddTail(xs.getAtIndex(Tensor.F32, xRow + k - 1), ws, wOff, k, os, o, true);
     }
 
     /**
-     * Four rows of {@link #dot8F16}'s full chunks, the widening written out per row: the conversion takes ~4× the ops
-     * of bf16's, and eight rows of it in one method pass C2's inlining budget (vector ops left out are boxed).
+     * Four rows of {@link #dot8F16}'s full chunks, the widening written out per row: eight rows of it in one method
+     * pass C2's inlining budget (vector ops left out are boxed).
      */
-    private static void dot4F16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+    private static void dot4F16(float[] xd, int xa, float unscale, MemorySegment xs, long xRow, MemorySegment ws, long wOff,
+                                int k, MemorySegment os, long o) {
         long rx = (long) k * 2;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
         IntVector bad = IntVector.zero(I_SPECIES);
@@ -385,51 +394,69 @@ final class CpuLinear {
             IntVector w;
             FloatVector lo, hi;
             w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + off, LE);
-            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
-            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
+            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
             bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
             c0 = xo.fma(hi, xe.fma(lo, c0));
             w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + rx + off, LE);
-            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
-            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
+            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
             bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
             c1 = xo.fma(hi, xe.fma(lo, c1));
             w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 2 * rx + off, LE);
-            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
-            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
+            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
             bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
             c2 = xo.fma(hi, xe.fma(lo, c2));
             w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 3 * rx + off, LE);
-            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
-            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
+            hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
             bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
             c3 = xo.fma(hi, xe.fma(lo, c3));
         }
-        os.setAtIndex(Tensor.F32, o, VMath.sum(c0));
-        os.setAtIndex(Tensor.F32, o + 1, VMath.sum(c1));
-        os.setAtIndex(Tensor.F32, o + 2, VMath.sum(c2));
-        os.setAtIndex(Tensor.F32, o + 3, VMath.sum(c3));
-        if (bad.lanewise(VectorOperators.AND, 0x80008000).compare(VectorOperators.NE, 0).anyTrue()) nonFinite4F16(xd, xa, ws, wOff, k, os, o);
+        os.setAtIndex(Tensor.F32, o, VMath.sum(c0) * unscale);
+        os.setAtIndex(Tensor.F32, o + 1, VMath.sum(c1) * unscale);
+        os.setAtIndex(Tensor.F32, o + 2, VMath.sum(c2) * unscale);
+        os.setAtIndex(Tensor.F32, o + 3, VMath.sum(c3) * unscale);
+        if (bad.lanewise(VectorOperators.AND, 0x80008000).compare(VectorOperators.NE, 0).anyTrue()) nonFinite4F16(xs, xRow, ws, wOff, full, k, os, o);
     }
 
     /**
-     * {@link #dot4F16} again, element by element, for rows holding an infinity or NaN: the integer widening turns
-     * exponent 31 into finite values, so the fast loop only notes that one was seen (exponent + 1 carries into the
-     * half's top bit: 3 integer ops per 32 weights, against 8 to fix each lane up in place).
+     * {@link #dot4F16} again, element by element from the unscaled x row, for rows holding an infinity or NaN: the
+     * integer widening turns exponent 31 into finite values, so the fast loop only notes that one was seen (exponent
+     * + 1 carries into the half's top bit: 3 integer ops per 32 weights, against 8 to fix each lane up in place).
      */
-    private static void nonFinite4F16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
-        int chunk = 2 * VL, full = k - k % chunk;
+    private static void nonFinite4F16(MemorySegment xs, long xRow, MemorySegment ws, long wOff, int full, int k, MemorySegment os, long o) {
         for (int b = 0; b < 4; b++) {
             float acc = 0f;
-            for (int p = 0; p < full; p++) {
-                int t = p % chunk;
-                acc += xd[xa + p - t + (t % 2) * VL + t / 2] * Float.float16ToFloat(ws.getAtIndex(Tensor.I16, wOff / 2 + (long) b * k + p));
-            }
+            for (int p = 0; p < full; p++)
+                acc += xs.getAtIndex(Tensor.F32, xRow + p) * Float.float16ToFloat(ws.getAtIndex(Tensor.I16, wOff / 2 + (long) b * k + p));
             os.setAtIndex(Tensor.F32, o + b, acc);
         }
     }
 
-    private static final float F16_SCALE = 0x1p112f, F16_NONFINITE = 65536f;
+    /**
+     * Multiplies each of the m rows of xd (a {@link #deinterleave} output, rows kp apart) by 2^112 for {@link #dot4F16},
+     * or by 2^(112-s) where the row's largest magnitude reaches 2^15 (so that no value passes the float range), and
+     * returns each row's 2^s (1 for ordinary activations; then the sums are exactly those of widening first).
+     */
+    private static float[] prescaleF16(float[] xd, int m, int kp) {
+        float[] unscale = new float[m];
+        for (int i = 0; i < m; i++) {
+            int row = i * kp;
+            FloatVector mx = FloatVector.zero(S);
+            for (int p = 0; p < kp; p += VL) mx = mx.max(FloatVector.fromArray(S, xd, row + p).abs());
+            float max = mx.reduceLanes(VectorOperators.MAX);
+            int s = max >= 0x1p15f && max < Float.POSITIVE_INFINITY ? Math.getExponent(max) - 14 : 0;
+            float scale = Math.scalb(1f, 112 - s);
+            unscale[i] = Math.scalb(1f, s);
+            for (int p = 0; p < kp; p += VL) FloatVector.fromArray(S, xd, row + p).mul(scale).intoArray(xd, row + p);
+        }
+        return unscale;
+    }
+
+    /** 65536 (where exponent 31 lands: an f16 infinity or NaN) without the 2^112 that x carries. */
+    private static final float F16_NONFINITE = 0x1p-96f;
 
     private static final FloatVector F16_ONE = FloatVector.broadcast(S, 1f), F16_INF = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
 
@@ -438,32 +465,30 @@ final class CpuLinear {
      * outputs. Kept out of the main loops: a masked load there (even one whose mask is all true) is not compiled to a
      * plain vector load and costs the whole kernel 20×.
      */
-    private static void pairTail(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, boolean f16) {
+    private static void pairTail(float[] xd, int xa, float unscale, MemorySegment ws, long wOff, int k, MemorySegment os, long o, boolean f16) {
         int full = k - k % (2 * VL);
         VectorMask<Integer> mk = I_SPECIES.indexInRange(0, (k - full) / 2);
         FloatVector xe = FloatVector.fromArray(S, xd, xa + full), xo = FloatVector.fromArray(S, xd, xa + full + VL);
         for (int b = 0; b < 8; b++) {
             IntVector w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + ((long) b * k + full) * 2, LE, mk);
             FloatVector lo, hi;
-            if (f16) {       // as in dot4F16
-                lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
-                hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats().mul(F16_SCALE);
+            if (f16) {       // as in dot4F16 (x carries the 2^112)
+                lo = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
+                hi = w.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, 0x8fffe000).reinterpretAsFloats();
                 lo = lo.mul(F16_INF.blend(F16_ONE, lo.abs().compare(VectorOperators.LT, F16_NONFINITE)));
                 hi = hi.mul(F16_INF.blend(F16_ONE, hi.abs().compare(VectorOperators.LT, F16_NONFINITE)));
             } else {
                 lo = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
                 hi = w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats();
             }
-            os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + VMath.sum(xo.fma(hi, xe.mul(lo))));
+            os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + VMath.sum(xo.fma(hi, xe.mul(lo))) * unscale);
         }
     }
 
-    /** For odd k: the last element of the 8 rows, which the paired loads leave out (in its chunk's even half). */
-    private static void oddTail(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, boolean f16) {
-        int last = k - 1, chunk = 2 * VL;
-        float xv = xd[xa + last - last % chunk + (last % chunk) / 2];
+    /** For odd k: the last element of the 8 rows (x's is xv), which the paired loads leave out. */
+    private static void oddTail(float xv, MemorySegment ws, long wOff, int k, MemorySegment os, long o, boolean f16) {
         for (int b = 0; b < 8; b++)
-            os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + xv * half(ws.getAtIndex(Tensor.I16, wOff / 2 + (long) b * k + last), f16));
+            os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + xv * half(ws.getAtIndex(Tensor.I16, wOff / 2 + (long) b * k + k - 1), f16));
     }
 
     /** Like {@link #dot8} for two consecutive x rows at once: out[o..o+7] and out[o+n..o+n+7]. */

@@ -33,4 +33,31 @@ class HalfWeightsTest {
             }
         }
     }
+
+    /**
+     * x carries the 2^112 that the widening leaves out (2^(112-s) for rows past 2^15, scaled back after): rows of
+     * ordinary, tiny and huge activations (one row at 1e30 would overflow without the shift), with k odd so the pair
+     * and single-element tails run, against the sum in double of the same widened weights.
+     */
+    @Test
+    void activationsOfEveryMagnitudeGiveTheWidenedSums() {
+        int k = 67, n = 24, m = 4;
+        java.util.Random r = new java.util.Random(5);
+        Tensor w = Tensor.zeros(DType.F16, n, k);
+        for (int i = 0; i < n * k; i++) w.segment().setAtIndex(Tensor.I16, i, Float.floatToFloat16((float) r.nextGaussian() * (i % 7 == 0 ? 1e-6f : 0.5f)));
+        float[] scales = {1f, 1e-20f, 4e4f, 1e30f};
+        Tensor x = Tensor.zeros(DType.F32, m, k), out = Tensor.zeros(DType.F32, m, n);
+        for (int i = 0; i < m * k; i++) x.setFloat(i, (float) r.nextGaussian() * scales[i / k]);
+        CpuLinear.linear(x, w, null, out);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double want = 0, mag = 0;
+                for (int p = 0; p < k; p++) {
+                    double t = (double) x.getFloat((long) i * k + p) * Float.float16ToFloat(w.segment().getAtIndex(Tensor.I16, (long) j * k + p));
+                    want += t;
+                    mag += Math.abs(t);
+                }
+                assertEquals(want, out.getFloat((long) i * n + j), 1e-6 * mag, "row " + i + " (x scale " + scales[i] + "), output " + j);
+            }
+    }
 }
