@@ -35,6 +35,7 @@ class SequenceSlotsTest {
         m.put("mamba2", Mamba2IdentityTest.perturbed(Mamba2IdentityTest.TINY, 2, CPU));
         m.put("phi teacher", MohawkStudentTest.teacher(MohawkStudentTest.PHI).model(CPU));
         m.put("llama teacher (GQA)", MohawkStudentTest.teacher("llama/gqa_untied").model(CPU));
+        m.put("gpt2 teacher (learned positions)", MohawkStudentTest.teacher("gpt2/tied").model(CPU));
         m.put("phi-mamba student", MohawkStudentTest.student(Set.of(), false, CPU));
         m.put("phi-mamba hybrid (attention at 1)", MohawkStudentTest.student(Set.of(1), false, CPU));
         m.put("llama-mamba student", MohawkStudentTest.teacher("llama/gqa_untied").student(Set.of(), false, CPU));

@@ -119,7 +119,7 @@ public final class Tape {
         record MatMul(Var x, Var w, Var bias, Var out) implements Node {}
         record LayerNorm(Var x, Var w, Var b, float eps, Var out) implements Node {}
         record GeluTanh(Var x, Var out) implements Node {}
-        record Rotary(Var x, Tensor cos, Tensor sin, int rotaryDim, Var out) implements Node {}
+        record Rotary(Var x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Var out) implements Node {}
         record Attention(Var q, Var k, Var v, float scale, Tensor lse, Var out) implements Node {}
         /** A distillation loss (scalar out) whose gradients were computed with its value: {@code grads[i]} belongs to {@code inputs[i]}. */
         record Distance(Var[] inputs, Tensor[] grads, double loss, Var out) implements Node {}
@@ -305,10 +305,13 @@ public final class Tape {
      * Rotary embedding of the first rotaryDim dims of every head, token t at position t: x (B, T, H, Dh) → same;
      * cos, sin (P ≥ T, rotaryDim/2) constant tables (see {@link Backend#rotary}).
      */
-    public Var rotary(Var x, Tensor cos, Tensor sin, int rotaryDim) {
+    public Var rotary(Var x, Tensor cos, Tensor sin, int rotaryDim) { return rotary(x, cos, sin, rotaryDim, 0); }
+
+    /** As {@link #rotary(Var, Tensor, Tensor, int)} with token t at position pos0 + t (a prompt continued after pos0 cached positions). */
+    public Var rotary(Var x, Tensor cos, Tensor sin, int rotaryDim, int pos0) {
         Var out = result(zerosLike(x.value()), x);
-        be.rotary(x.value(), cos, sin, rotaryDim, 0, out.value());
-        record(new Node.Rotary(x, cos, sin, rotaryDim, out));
+        be.rotary(x.value(), cos, sin, rotaryDim, pos0, out.value());
+        record(new Node.Rotary(x, cos, sin, rotaryDim, pos0, out));
         return out;
     }
 
@@ -570,7 +573,7 @@ public final class Tape {
                 // a rotation by the angle: its transpose rotates back, dx = R(−θ)·g
                 if (n.x().requiresGrad()) {
                     Tensor dx = zerosLike(n.x().value());
-                    be.rotaryBackward(g.reshape(dx.shape().dims()), n.cos(), n.sin(), n.rotaryDim(), 0, dx);
+                    be.rotaryBackward(g.reshape(dx.shape().dims()), n.cos(), n.sin(), n.rotaryDim(), n.pos0(), dx);
                     accumulate(n.x(), dx);
                 }
             }

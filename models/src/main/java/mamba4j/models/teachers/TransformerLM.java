@@ -161,13 +161,13 @@ public final class TransformerLM implements CausalLM, TrainableModel {
         return params != null ? params.layers().get(i).map(tape::param) : w.layers().get(i).map(tape::constant);
     }
 
-    /** Token (and GPT-2 position) embedding: h_0 (B·T, D). */
-    private Var embed(Tape tape, Tensor ids, int b, int t) {
+    /** Token (and GPT-2 position) embedding: h_0 (B·T, D), token t at position pos0 + t. */
+    private Var embed(Tape tape, Tensor ids, int b, int t, int pos0) {
         TeacherWeights<Var> v = vars(tape);
         Var h = tape.embedding(v.embedding(), ids);                                             // (B·T, D) residual stream
         if (v.positions() != null) {                                                            // GPT-2: + wpe[0..T)
             int[] pos = new int[b * t];
-            for (int i = 0; i < pos.length; i++) pos[i] = i % t;
+            for (int i = 0; i < pos.length; i++) pos[i] = pos0 + i % t;
             h = tape.add(h, tape.embedding(v.positions(), backend.ids(pos)));
         }
         return h;
@@ -176,19 +176,20 @@ public final class TransformerLM implements CausalLM, TrainableModel {
     /**
      * Block i: attention and MLP, parallel (Phi: both read one LayerNorm's output) or sequential pre-norm (Llama,
      * GPT-2), added to the residual. (B·T, D) → (B·T, D). On an inference tape, keys (after rotary) and values go to
-     * {@code kv} when given and the attention probabilities to {@code probs} (B, H, T, T) when given.
+     * {@code kv} when given and the attention probabilities to {@code probs} (B, H, T, T) when given. The tokens sit
+     * at positions [pos0, pos0 + T): after pos0 positions already in {@code kv} (inference only).
      */
-    private Var block(Tape tape, int i, Var h, int b, int t, KvCache kv, Tensor probs) {
+    private Var block(Tape tape, int i, Var h, int b, int t, KvCache kv, Tensor probs, int pos0) {
         TeacherWeights.Layer<Var> l = layerVars(tape, i);
         Var u = norm(tape, h, l.norm1(), l.norm1Bias());
-        Var a = attention(tape, u, l, b, t, kv, probs);
+        Var a = attention(tape, u, l, b, t, kv, probs, pos0);
         if (spec.arch() == TeacherSpec.Arch.PHI) return tape.add(tape.add(h, a), mlp(tape, u, l));    // parallel block
         Var h1 = tape.add(h, a);                                                                 // sequential pre-norm block
         return tape.add(h1, mlp(tape, norm(tape, h1, l.norm2(), l.norm2Bias()), l));
     }
 
     /** Self-attention of one block: u (B·T, D) → (B·T, D). */
-    private Var attention(Tape tape, Var u, TeacherWeights.Layer<Var> l, int b, int t, KvCache kv, Tensor probs) {
+    private Var attention(Tape tape, Var u, TeacherWeights.Layer<Var> l, int b, int t, KvCache kv, Tensor probs, int pos0) {
         int h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), qd = h * dh, kvd = hkv * dh;
         Var q, k, v;
         if (l.qkv() != null) {                                                                   // GPT-2's c_attn: one (D, 3D) Conv1D
@@ -201,11 +202,17 @@ public final class TransformerLM implements CausalLM, TrainableModel {
         }
         Var q4 = q.reshape(b, t, h, dh), k4 = k.reshape(b, t, hkv, dh), v4 = v.reshape(b, t, hkv, dh);
         if (cos != null) {
-            q4 = tape.rotary(q4, cos, sin, spec.rotaryDim());
-            k4 = tape.rotary(k4, cos, sin, spec.rotaryDim());
+            q4 = tape.rotary(q4, cos, sin, spec.rotaryDim(), pos0);
+            k4 = tape.rotary(k4, cos, sin, spec.rotaryDim(), pos0);
         }
-        if (kv != null) kv.write(k4.value(), v4.value(), 0);
-        Var y = tape.attention(q4, k4, v4, spec.attentionScale(), probs);                       // (B, T, H, Dh)
+        if (kv != null) kv.write(k4.value(), v4.value(), pos0);
+        Var y;
+        if (pos0 == 0) y = tape.attention(q4, k4, v4, spec.attentionScale(), probs);              // (B, T, H, Dh)
+        else {                                                                                   // queries after the cached positions
+            Tensor yt = tape.scratch(b, t, h, dh);
+            kv.attendCached(q4.value(), pos0, spec.attentionScale(), yt);
+            y = tape.constant(yt);
+        }
         return project(tape, y.reshape((long) b * t, qd), l.o(), l.oBias());
     }
 
@@ -240,22 +247,23 @@ public final class TransformerLM implements CausalLM, TrainableModel {
     @Override public Tensor forward(int[][] ids, Trace trace) {
         int b = ids.length, t = ids[0].length;
         Tensor logits = backend.zeros((long) b * t, spec.vocabSize());
-        run(ids, trace, null, logits, false);
+        run(ids, trace, null, logits, false, 0);
         return logits.reshape(b, t, spec.vocabSize());
     }
 
-    private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly) {
+    /** The inference forward of ids (B, T) at positions [pos0, pos0 + T), after pos0 positions held in cache. */
+    private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly, int pos0) {
         int b = ids.length, t = ids[0].length;
-        if (t > spec.maxPositions())
-            throw new UserInputException("input of " + t + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
+        if (pos0 + t > spec.maxPositions())
+            throw new UserInputException("input of " + (pos0 + t) + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
         Tensor idsT = backend.ids(TokenIds.flattenChecked(ids, spec.vocabSize()));
         boolean wantProbs = trace.wants("attn_probs");
         inference.logits(backend, new InferenceRun.Stack() {
             @Override public int layers() { return spec.layers(); }
-            @Override public Var embed(Tape tape) { return TransformerLM.this.embed(tape, idsT, b, t); }
+            @Override public Var embed(Tape tape) { return TransformerLM.this.embed(tape, idsT, b, t, pos0); }
             @Override public Var block(Tape tape, int i, Var h) {
                 Tensor probs = wantProbs ? backend.zeros(b, spec.heads(), t, t) : null;
-                Var out = TransformerLM.this.block(tape, i, h, b, t, cache == null ? null : cache.kv[i], probs);
+                Var out = TransformerLM.this.block(tape, i, h, b, t, cache == null ? null : cache.kv[i], probs, pos0);
                 if (probs != null) trace.record("attn_probs", i, probs);
                 return out;
             }
@@ -278,8 +286,8 @@ public final class TransformerLM implements CausalLM, TrainableModel {
         int b = inputs.length, t = inputs[0].length;
         if (t > spec.maxPositions())
             throw new UserInputException("input of " + t + " tokens is longer than the model's " + spec.maxPositions() + " positions (max_position_embeddings / n_positions)");
-        Var h = embed(tape, backend.ids(TokenIds.flattenChecked(inputs, spec.vocabSize())), b, t);
-        for (int i = 0; i < spec.layers(); i++) h = block(tape, i, h, b, t, null, null);
+        Var h = embed(tape, backend.ids(TokenIds.flattenChecked(inputs, spec.vocabSize())), b, t, 0);
+        for (int i = 0; i < spec.layers(); i++) h = block(tape, i, h, b, t, null, null, 0);
         return head(tape, h, Trace.NONE);
     }
 
@@ -407,20 +415,30 @@ public final class TransformerLM implements CausalLM, TrainableModel {
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         s.len = 0;
         s.reserve(t);
-        run(prompts, Trace.NONE, s, s.logits, true);
+        run(prompts, Trace.NONE, s, s.logits, true, 0);
         s.len = t;
         java.util.Arrays.fill(s.at, t);
         return s.logits;
     }
 
     /**
-     * Feeds more tokens (B, T): from an empty cache the whole-sequence prefill; after cached positions token by token
-     * through {@link #step} (each row at its own position), the same attention over the same keys.
+     * Feeds more tokens (B, T): from an empty cache the whole-sequence prefill; after cached positions, with every row
+     * at the same position, the whole-sequence path over the new tokens (their projections and MLPs as one matmul)
+     * with each query attending to the cache ({@link KvCache#attendCached}); rows at different positions step token
+     * by token through {@link #step}, each at its own position.
      */
     @Override public Tensor extend(DecodeState state, int[][] ids) {
         State s = (State) state;
-        for (int p : s.at) if (p != 0) return CausalLM.stepThrough(this, s, ids);
-        return prefill(s, ids);
+        int b = ids.length, t = ids[0].length, past = s.at[0];
+        if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
+        if (t == 0) throw new IllegalArgumentException("extend: no tokens");
+        if (!s.uniform()) return CausalLM.stepThrough(this, s, ids);
+        if (past == 0) return prefill(s, ids);
+        s.reserve(past + t);
+        run(ids, Trace.NONE, s, s.logits, true, past);
+        s.len = past + t;
+        java.util.Arrays.fill(s.at, s.len);
+        return s.logits;
     }
 
     /** Copies one sequence's keys, values and position; the rows of a state may be at different positions. */
