@@ -88,12 +88,6 @@ public interface CausalLM {
          */
         default boolean growsWithLength() { return false; }
 
-        /**
-         * Whether every sequence of the batch must be at the same position for {@link CausalLM#step} (a KV cache
-         * written at one position for all rows); a server then batches such sequences one per state.
-         */
-        default boolean sequencesShareOnePosition() { return growsWithLength(); }
-
         /** Bytes the state's tensors occupy as allocated (a KV cache at its capacity, not only its filled part). */
         default long allocatedBytes() { return stateBytes(); }
 

@@ -3,11 +3,7 @@ package mamba4j.models;
 import mamba4j.core.Sampling;
 import mamba4j.core.Tensor;
 
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 
 /**
  * Autoregressive generation over a {@link CausalLM}: a prefill of the prompts, then one {@link CausalLM#step} per
@@ -18,9 +14,7 @@ import java.util.Map;
  * {@code generate}). Different lengths need no padding: each row is prefilled alone into a state of batch 1 and
  * copied into its slot of the batched state ({@link CausalLM#copySequence}), after which the decode steps run
  * batched with every row at its own position. A row's step does not depend on the other rows (SequenceSlotsTest), so
- * a row's greedy output in a batch of different lengths is the output it gets alone. States whose rows must share
- * one position ({@link CausalLM.DecodeState#sequencesShareOnePosition}: MOHAWK hybrids keeping attention) decode
- * each group of equal prompt lengths as its own batch.
+ * a row's greedy output in a batch of different lengths is the output it gets alone.
  */
 public final class Generator {
     /** Called for every generated token, in order; row is the batch index. */
@@ -58,22 +52,7 @@ public final class Generator {
             for (int i = 0; i < b; i++) same[i] = prompts[i].clone();
             return same;
         }
-        CausalLM.DecodeState state = model.newState(b);
-        if (equalLengths(prompts) || !state.sequencesShareOnePosition())
-            return batch(model, state, prompts, maxNewTokens, samplers, stopAtEos, listener);
-        // one batch per prompt length; rows keep their indices for the listener and the result
-        Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();
-        for (int i = 0; i < b; i++) byLength.computeIfAbsent(prompts[i].length, k -> new ArrayList<>()).add(i);
-        int[][] out = new int[b][];
-        for (List<Integer> rows : byLength.values()) {
-            int[][] group = new int[rows.size()][];
-            Sampler[] gs = new Sampler[rows.size()];
-            for (int r = 0; r < group.length; r++) { group[r] = prompts[rows.get(r)]; gs[r] = samplers[rows.get(r)]; }
-            int[][] done = batch(model, model.newState(group.length), group, maxNewTokens, gs, stopAtEos,
-                    (row, id) -> listener.token(rows.get(row), id));
-            for (int r = 0; r < group.length; r++) out[rows.get(r)] = done[r];
-        }
-        return out;
+        return batch(model, model.newState(b), prompts, maxNewTokens, samplers, stopAtEos, listener);
     }
 
     /** The rows as one batch: prefilled together (equal lengths) or each alone into its slot, then stepped together. */

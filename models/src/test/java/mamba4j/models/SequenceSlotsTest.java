@@ -99,7 +99,6 @@ class SequenceSlotsTest {
     void aRowStepsTheSameWhateverTheOtherRowsHold() {
         for (var e : models().entrySet()) {
             CausalLM m = e.getValue();
-            if (m.newState(1).sequencesShareOnePosition()) continue;   // the hybrid students: served one sequence per state
             int p = 8, t = 7, v = m.logitsSize();
             int[][] prompts = ids(m, p, t, 3);
             CausalLM.DecodeState alone = m.newState(1);
@@ -123,35 +122,33 @@ class SequenceSlotsTest {
         }
     }
 
-    /** Two sequences of different lengths in one state step as each does in a state of its own copies (same batch, uniform path). */
+    /**
+     * Two sequences of different lengths in one state step as each does in a state of its own copies (same batch,
+     * uniform path): the Transformer's KV cache, and a hybrid student's kept attention layer.
+     */
     @Test
-    void teacherRowsStepAtTheirOwnPositions() {
-        CausalLM m = MohawkStudentTest.teacher("llama/gqa_untied").model(CPU);
-        int v = m.logitsSize();
-        CausalLM.DecodeState sa = m.newState(1), sb = m.newState(1), two = m.newState(2), aa = m.newState(2), bb = m.newState(2);
-        m.prefill(sa, ids(m, 1, 5, 4));
-        m.prefill(sb, ids(m, 1, 9, 5));
-        m.copySequence(sb, 0, two, 1);
-        m.copySequence(sa, 0, two, 0);
-        for (int r = 0; r < 2; r++) {
-            m.copySequence(sa, 0, aa, r);
-            m.copySequence(sb, 0, bb, r);
+    void kvCacheRowsStepAtTheirOwnPositions() {
+        Map<String, CausalLM> models = new LinkedHashMap<>();
+        models.put("llama teacher (GQA)", MohawkStudentTest.teacher("llama/gqa_untied").model(CPU));
+        models.put("phi-mamba hybrid (attention at 1)", MohawkStudentTest.student(Set.of(1), false, CPU));
+        for (var e : models.entrySet()) {
+            CausalLM m = e.getValue();
+            int v = m.logitsSize();
+            CausalLM.DecodeState sa = m.newState(1), sb = m.newState(1), two = m.newState(2), aa = m.newState(2), bb = m.newState(2);
+            m.prefill(sa, ids(m, 1, 5, 4));
+            m.prefill(sb, ids(m, 1, 9, 5));
+            m.copySequence(sb, 0, two, 1);
+            m.copySequence(sa, 0, two, 0);
+            for (int r = 0; r < 2; r++) {
+                m.copySequence(sa, 0, aa, r);
+                m.copySequence(sb, 0, bb, r);
+            }
+            for (int s = 0; s < 4; s++) {
+                float[] both = m.step(two, new int[]{s + 1, s + 2}).toFloatArray();
+                assertArrayEquals(row(m.step(aa, new int[]{s + 1, s + 1}), 0, v), Arrays.copyOfRange(both, 0, v), e.getKey() + ": row 0 (5 + " + s + " positions)");
+                assertArrayEquals(row(m.step(bb, new int[]{s + 2, s + 2}), 1, v), Arrays.copyOfRange(both, v, 2 * v), e.getKey() + ": row 1 (9 + " + s + " positions)");
+            }
         }
-        for (int s = 0; s < 4; s++) {
-            float[] both = m.step(two, new int[]{s + 1, s + 2}).toFloatArray();
-            assertArrayEquals(row(m.step(aa, new int[]{s + 1, s + 1}), 0, v), Arrays.copyOfRange(both, 0, v), "row 0 (5 + " + s + " positions)");
-            assertArrayEquals(row(m.step(bb, new int[]{s + 2, s + 2}), 1, v), Arrays.copyOfRange(both, v, 2 * v), "row 1 (9 + " + s + " positions)");
-        }
-    }
-
-    @Test
-    void hybridStatesRefuseSequencesOfDifferentLengths() {
-        CausalLM m = MohawkStudentTest.student(Set.of(1), false, CPU);
-        CausalLM.DecodeState two = m.newState(2), a = m.newState(1), b = m.newState(1);
-        m.prefill(a, ids(m, 1, 5, 4));
-        m.prefill(b, ids(m, 1, 6, 5));
-        m.copySequence(a, 0, two, 0);
-        assertThrows(IllegalArgumentException.class, () -> m.copySequence(b, 0, two, 1));
     }
 
     static int[][] cols(int[][] ids, int from, int to) {

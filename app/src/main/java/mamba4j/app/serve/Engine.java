@@ -29,9 +29,9 @@ import java.util.concurrent.TimeUnit;
  * </ol>
  * Slots live in pages: decode states of a fixed batch P ({@code stepBatch}) stepped whole, idle rows included, so a
  * row's arithmetic never depends on how many other sequences are active (the CPU kernels compute each row alike at a
- * fixed batch: a greedy request gives the same tokens alone and among others). A Transformer's KV cache steps each
- * row at its own position, bounded by the max context, and idle rows are cleared after every step so they never
- * grow; the hybrid students keep all sequences of a state at one position, so they get one sequence per page.
+ * fixed batch: a greedy request gives the same tokens alone and among others). A KV cache (Transformers, and the
+ * attention layers the hybrid students keep) steps each row at its own position, bounded by the max context, and
+ * idle rows are cleared after every step so they never grow.
  *
  * <p>The engine talks to the model API only (extend, copySequence, step, logits); a CUDA backend plugs in beneath
  * it. HTTP threads only {@link #submit} and read their {@link Stream}'s events.
@@ -134,7 +134,7 @@ public final class Engine implements AutoCloseable {
         this.eos = tokenizer.eosTokenId().orElse(model.eosTokenId());
         empty = model.newState(1);
         scratch = model.newState(1);
-        pageSize = empty.sequencesShareOnePosition() ? 1 : Math.min(settings.stepBatch(), settings.maxSequences());
+        pageSize = Math.min(settings.stepBatch(), settings.maxSequences());
         clearIdleRows = empty.growsWithLength();
         int n = (settings.maxSequences() + pageSize - 1) / pageSize;
         pages = new CausalLM.DecodeState[n];

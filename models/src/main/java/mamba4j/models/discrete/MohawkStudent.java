@@ -368,12 +368,14 @@ public final class MohawkStudent implements CausalLM {
         final int batch;
         final DiscreteMamba2Mixer.Cache[] mixers;
         final KvCache[] kv;
-        int len;
+        int len;                                    // the longest row's positions (what the KV caches hold)
+        final int[] at;                             // each row's positions: rows step at their own (as the Transformer's)
         final Tensor h, u, a, mid, gateOut, m, q, k, v, y, logits;
 
         State(int batch) {
             tokenIds = backend.zeros(DType.I32, batch);
             this.batch = batch;
+            at = new int[batch];
             mixers = new DiscreteMamba2Mixer.Cache[layers.size()];
             kv = new KvCache[layers.size()];
             for (int i = 0; i < layers.size(); i++) {
@@ -391,6 +393,17 @@ public final class MohawkStudent implements CausalLM {
         }
 
         void reserve(int need) { for (KvCache c : kv) if (c != null) c.reserve(need, len); }
+
+        boolean uniform() {
+            for (int p : at) if (p != at[0]) return false;
+            return true;
+        }
+
+        /** Every row at {@code n} positions. */
+        void setLength(int n) {
+            len = n;
+            java.util.Arrays.fill(at, n);
+        }
 
         @Override public int batch() { return batch; }
 
@@ -427,50 +440,62 @@ public final class MohawkStudent implements CausalLM {
         int b = prompts.length, t = prompts[0].length;
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         for (DiscreteMamba2Mixer.Cache c : s.mixers) if (c != null) c.reset();
-        s.len = 0;
+        s.setLength(0);
         s.reserve(t);
         Tensor hf = hidden(prompts, Trace.NONE, s);                                   // (B·T, D)
-        s.len = t;
+        s.setLength(t);
         mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
     }
 
-    /** Feeds more tokens (B, T), continuing the mixers' states and the kept attention's caches; {@link #prefill} is this from empty. */
+    /**
+     * Feeds more tokens (B, T), continuing the mixers' states and the kept attention's caches; {@link #prefill} is this
+     * from empty. With a kept attention and rows at different positions, token by token through {@link #step}.
+     */
     @Override public Tensor extend(DecodeState state, int[][] ids) {
         State s = (State) state;
         int b = ids.length, t = ids[0].length;
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
-        if (anyAttention) s.reserve(s.len + t);
+        if (anyAttention && !s.uniform()) return CausalLM.stepThrough(this, s, ids);
+        int past = s.at[0];
+        if (anyAttention) s.reserve(past + t);
+        s.len = past;                                                                 // the whole-sequence path continues from here
         Tensor hf = hidden(ids, Trace.NONE, s);                                       // (B·T, D)
-        s.len += t;
+        s.setLength(past + t);
         mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
     }
 
-    /** Copies one sequence's mixer states and kept-attention caches (with a kept attention, dst must be empty, at src's length or hold one sequence). */
+    /** Copies one sequence's mixer states, kept-attention caches and position; the rows of a state may be at different positions. */
     @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
         State a = (State) src, d = (State) dst;
-        if (anyAttention && d.batch != 1 && d.len != 0 && d.len != a.len)
-            throw new IllegalArgumentException("the sequences of a KV-cache state share one length: copying " + a.len + " positions into a batch at " + d.len);
+        int n = a.at[srcRow];
         for (int i = 0; i < layers.size(); i++) {
             if (a.mixers[i] != null) {
                 mamba4j.models.SequenceCopies.copyRow(backend, a.mixers[i].convState(), srcRow, d.mixers[i].convState(), dstRow);
                 mamba4j.models.SequenceCopies.copyRow(backend, a.mixers[i].ssmState(), srcRow, d.mixers[i].ssmState(), dstRow);
             } else {
-                KvCache.copyRow(a.kv[i], srcRow, d.kv[i], dstRow, a.len, d.len);
+                KvCache.copyRow(a.kv[i], srcRow, d.kv[i], dstRow, n, d.len);
             }
         }
-        d.len = a.len;
+        d.at[dstRow] = n;
+        d.len = d.batch == 1 ? n : Math.max(d.len, n);
     }
 
-    /** One token per sequence through every block, mirroring {@link #hidden} line for line. Returns logits (B, V). */
+    /**
+     * One token per sequence through every block, mirroring {@link #hidden} line for line. Returns logits (B, V). Each
+     * row sits at its own position; rows at different positions (sequences copied in by {@link #copySequence}) take
+     * rotary, the cache write and attention one row at a time, as TransformerLM's step.
+     */
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
         TokenIds.check(tokens, -1, spec.vocabSize());
-        int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.len;
-        if (anyAttention) s.reserve(at + 1);
+        int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.at[0], last = 0;
+        boolean uniform = s.uniform();
+        for (int p : s.at) last = Math.max(last, p);
+        if (anyAttention) s.reserve(last + 1);
         backend.ids(tokens, s.tokenIds);
         backend.embedding(embedding, s.tokenIds, s.h);
         for (int i = 0; i < layers.size(); i++) {
@@ -483,19 +508,32 @@ public final class MohawkStudent implements CausalLM {
                 backend.linear(s.u, att.q, att.qBias, s.q);
                 backend.linear(s.u, att.k, att.kBias, s.k);
                 backend.linear(s.u, att.v, att.vBias, s.v);
-                Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
-                if (cos != null) {
-                    backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
-                    backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
-                }
                 KvCache c = s.kv[i];
-                c.write(k, s.v.reshape(b, 1, hkv, dh), at);
-                backend.attentionDecode(s.q.reshape(b, h, dh), c.keys(), c.values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
+                if (uniform) {
+                    Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
+                    if (cos != null) {
+                        backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
+                        backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
+                    }
+                    c.write(k, s.v.reshape(b, 1, hkv, dh), at);
+                    backend.attentionDecode(s.q.reshape(b, h, dh), c.keys(), c.values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
+                } else for (int r = 0; r < b; r++) {                                // the same, one row at its own position
+                    int p = s.at[r];
+                    Tensor q = s.q.rows(r, r + 1).reshape(1, 1, h, dh), k = s.k.rows(r, r + 1).reshape(1, 1, hkv, dh);
+                    if (cos != null) {
+                        backend.rotary(q, cos, sin, spec.rotaryDim(), p, q);
+                        backend.rotary(k, cos, sin, spec.rotaryDim(), p, k);
+                    }
+                    c.writeRow(k, s.v.rows(r, r + 1).reshape(1, 1, hkv, dh), r, p);
+                    backend.attentionDecode(q.reshape(1, h, dh), c.keys().rows(r, r + 1), c.values().rows(r, r + 1), p + 1,
+                            spec.attentionScale(), s.y.rows(r, r + 1).reshape(1, h, dh));
+                }
                 backend.linear(s.y, att.dense, att.denseBias, s.a);
             }
             block(l, s.h, s.u, s.a, s.mid, s.gateOut, s.m);
         }
-        s.len = at + 1;
+        for (int r = 0; r < b; r++) s.at[r]++;
+        s.len = last + 1;
         norm(s.h, normF, normFBias, s.u);
         backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;

@@ -384,9 +384,6 @@ public final class TransformerLM implements CausalLM, TrainableModel {
 
         @Override public boolean growsWithLength() { return true; }
 
-        /** Rows step at their own positions (see {@link #step}). */
-        @Override public boolean sequencesShareOnePosition() { return false; }
-
         /** Makes room for {@code need} positions in every layer's cache. */
         void reserve(int need) { for (KvCache c : kv) c.reserve(need, len); }
 
