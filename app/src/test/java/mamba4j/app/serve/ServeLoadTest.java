@@ -83,11 +83,15 @@ class ServeLoadTest {
         }
     }
 
-    /** The demo's Phi teacher: KV-cache rows at their own positions in one batched state give the same greedy text as alone. */
+    /**
+     * The demo's Phi teacher: KV-cache rows at their own positions in one batched state give the same greedy text as
+     * alone. Prompts go in chunks of 4 tokens, so all but the first chunk continue a KV cache (the whole-sequence path
+     * attending to the cache), and the repeats start from cached prefixes.
+     */
     @Test
     void aTransformerTeacherBatchesWithoutChangingGreedyOutput() throws Exception {
         java.nio.file.Path teacher = java.nio.file.Path.of(System.getProperty("mamba4j.repo", ".")).resolve("app/src/main/resources/demo/teacher");
-        try (Server s = new Server(Server.Options.defaults(teacher).withPort(0).withMaxContext(512))) {
+        try (Server s = new Server(Server.Options.defaults(teacher).withPort(0).withMaxContext(512).withPrefixCache(64L << 20, 4))) {
             int port = s.port();
             String[] prompts = {"It is a truth universally", "Mr. Darcy", "She was", "Elizabeth, having rather expected"};
             String[] alone = new String[prompts.length];
