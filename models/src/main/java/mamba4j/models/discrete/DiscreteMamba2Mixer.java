@@ -270,13 +270,14 @@ public final class DiscreteMamba2Mixer {
         Var[] xbcZA = tape.split(tape.linear(u, p.inProj(), p.inProjBias()), cd, e, h);         // xBC | z | A_log
         Var xbc = tape.conv(xbcZA[0].reshape(b, t, cd), p.convWeight(), p.convBias(), false);   // identity activation
         Var[] xBC = tape.split(xbc.reshape(bt, cd), e, (long) g * n, (long) g * n);            // x | B | C
-        Tensor minusOnes = Tensor.zeros(DType.F32, h);
-        minusOnes.fill(-1f);
+        mamba4j.core.Backend be = tape.backend();
+        Tensor minusOnes = be.zeros(h);
+        be.fill(minusOnes, -1f);
         Var logA = tape.mulColumns(tape.softplusClamp(xbcZA[2], null, 0f, Float.POSITIVE_INFINITY), tape.constant(minusOnes));
         Var z = xbcZA[1];
         if (p.zBias() != null) {
-            Tensor ones = Tensor.zeros(DType.F32, bt, 1);
-            ones.fill(1f);
+            Tensor ones = be.zeros(bt, 1);
+            be.fill(ones, 1f);
             z = tape.add(z, tape.linear(tape.constant(ones), p.zBias().reshape(e, 1), null));    // z + z_bias per row
         }
         return new TapeInputs(xBC[0], logA.reshape(b, t, h), xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), z);

@@ -119,8 +119,8 @@ public final class MohawkStudent implements CausalLM {
         anyAttention = this.layers.stream().anyMatch(Layer::isAttention);
         if (anyAttention && spec.rotaryDim() > 0) {
             Tensor[] t = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);   // as TransformerLM
-            cos = t[0];
-            sin = t[1];
+            cos = backend.upload(t[0]);
+            sin = backend.upload(t[1]);
         } else {
             cos = sin = null;
         }

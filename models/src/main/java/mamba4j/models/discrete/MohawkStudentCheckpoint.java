@@ -185,7 +185,7 @@ public final class MohawkStudentCheckpoint {
         boolean llama = wi.llama();
         boolean attnBias = !llama || json.optBool("attention_bias", false), mlpBias = !llama || json.optBool("mlp_bias", false);
         DiscreteMamba2Config mc = c.mixer();
-        Names n = new Names(new CheckpointNames(ck, weightType), new HashSet<>());
+        Names n = new Names(new CheckpointNames(ck, weightType), new HashSet<>(), backend);
         int d = s.hidden(), in = s.intermediate(), qd = s.heads() * s.headDim(), kvd = s.kvHeads() * s.headDim(), v = s.vocabSize();
         List<MohawkStudent.Layer> layers = new ArrayList<>();
         for (int i = 0; i < s.layers(); i++) {
@@ -233,16 +233,19 @@ public final class MohawkStudentCheckpoint {
                 c.bias() ? n.f32(p + "out_proj.bias", dm) : null);
     }
 
-    /** {@link CheckpointNames} that remembers which tensors were read, to reject the rest. */
-    private record Names(CheckpointNames names, Set<String> used) {
+    /**
+     * {@link CheckpointNames} that remembers which tensors were read, to reject the rest, and uploads each to the
+     * backend's device (zero-copy on the host).
+     */
+    private record Names(CheckpointNames names, Set<String> used, Backend backend) {
         Tensor weight(String name, long... dims) {
             used.add(name);
-            return names.weight(name, dims);
+            return backend.upload(names.weight(name, dims));
         }
 
         Tensor f32(String name, long... dims) {
             used.add(name);
-            return names.f32(name, dims);
+            return backend.upload(names.f32(name, dims));
         }
 
         /** A bias the configuration says exists (then required), or null. */
