@@ -92,7 +92,10 @@ final class CpuConv {
             if (silu) {   // SiLU over this chunk in vector lanes
                 int i = r0, bound = r0 + S.loopBound(r1 - r0);
                 for (; i < bound; i += VL) silu(FloatVector.fromMemorySegment(S, os, i * 4L, LE)).intoMemorySegment(os, i * 4L, LE);
-                for (; i < r1; i++) os.setAtIndex(Tensor.F32, i, Formulas.silu(os.getAtIndex(Tensor.F32, i)));
+                if (i < r1) {   // the tail masked, by the same formula: a channel's value does not depend on the chunking
+                    jdk.incubator.vector.VectorMask<Float> m = S.indexInRange(0, r1 - i);
+                    silu(FloatVector.fromMemorySegment(S, os, i * 4L, LE, m)).intoMemorySegment(os, i * 4L, LE, m);
+                }
             }
         });
     }

@@ -2,6 +2,7 @@ package mamba4j.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import mamba4j.core.CopyRegion;
@@ -10,7 +11,6 @@ import mamba4j.core.Kernels;
 import mamba4j.core.Shape;
 import mamba4j.core.DType;
 import mamba4j.core.Checks;
-import mamba4j.core.Formulas;
 import mamba4j.core.ReferenceKernels;
 import mamba4j.core.SelectiveScan;
 import mamba4j.core.SelectiveScanGrads;
@@ -63,7 +63,6 @@ final class CpuElementwise {
 
     private interface Lanewise {
         FloatVector vec(FloatVector a, FloatVector b);
-        float scalar(float a, float b);
     }
 
     private static void elementwise(Tensor a, Tensor b, Tensor out, Lanewise f) {
@@ -76,8 +75,12 @@ final class CpuElementwise {
                 FloatVector bv = bs == null ? av : FloatVector.fromMemorySegment(S, bs, i * 4L, LE);
                 f.vec(av, bv).intoMemorySegment(os, i * 4L, LE);
             }
-            for (; i < e; i++)
-                os.setAtIndex(Tensor.F32, i, f.scalar(as.getAtIndex(Tensor.F32, i), bs == null ? 0f : bs.getAtIndex(Tensor.F32, i)));
+            if (i < e) {      // the tail by the same vector formula (masked), so an element's value never depends on where a chunk or row ends
+                VectorMask<Float> m = S.indexInRange(0, e - i);
+                FloatVector av = FloatVector.fromMemorySegment(S, as, i * 4L, LE, m);
+                FloatVector bv = bs == null ? av : FloatVector.fromMemorySegment(S, bs, i * 4L, LE, m);
+                f.vec(av, bv).intoMemorySegment(os, i * 4L, LE, m);
+            }
         });
     }
 
@@ -90,19 +93,15 @@ final class CpuElementwise {
 
     private static final Lanewise ADD = new Lanewise() {
         public FloatVector vec(FloatVector a, FloatVector b) { return a.add(b); }
-        public float scalar(float a, float b) { return a + b; }
     };
     private static final Lanewise SILU = new Lanewise() {
         public FloatVector vec(FloatVector a, FloatVector b) { return silu(a); }
-        public float scalar(float a, float b) { return Formulas.silu(a); }
     };
     private static final Lanewise SOFTPLUS = new Lanewise() {
         public FloatVector vec(FloatVector a, FloatVector b) { return softplus(a); }
-        public float scalar(float a, float b) { return Formulas.softplus(a); }
     };
     private static final Lanewise MUL_SILU = new Lanewise() {
         public FloatVector vec(FloatVector a, FloatVector b) { return a.mul(silu(b)); }
-        public float scalar(float a, float b) { return a * Formulas.silu(b); }
     };
 
     static void add(Tensor a, Tensor b, Tensor out) {

@@ -95,6 +95,11 @@ class SequenceSlotsTest {
         }
     }
 
+    /**
+     * A row of a step is computed alike whatever the other rows hold and whatever the batch (up to the decode GEMV's
+     * 8 rows): the sequence in a quiet batch of 8, among 7 others, and alone in a batch of 1 and of 2 (what serve's
+     * compacted steps use) gives the same logits bit for bit.
+     */
     @Test
     void aRowStepsTheSameWhateverTheOtherRowsHold() {
         for (var e : models().entrySet()) {
@@ -104,8 +109,9 @@ class SequenceSlotsTest {
             CausalLM.DecodeState alone = m.newState(1);
             Tensor first = m.prefill(alone, new int[][]{prompts[0]});
             // the sequence alone in a batch of p (the other rows empty) at row 0, and among p − 1 others at row 5
-            CausalLM.DecodeState quiet = m.newState(p), busy = m.newState(p);
+            CausalLM.DecodeState quiet = m.newState(p), busy = m.newState(p), pair = m.newState(2);
             m.copySequence(alone, 0, quiet, 0);
+            m.copySequence(alone, 0, pair, 1);
             for (int i = 0; i < p; i++) {
                 CausalLM.DecodeState other = m.newState(1);
                 m.prefill(other, new int[][]{prompts[i]});
@@ -117,6 +123,8 @@ class SequenceSlotsTest {
                 for (int i = 0; i < p; i++) if (i != 5) tb[i] = (i * 7 + s) % m.vocabSize();
                 float[] q = row(m.step(quiet, tq), 0, v), bz = row(m.step(busy, tb), 5, v);
                 assertArrayEquals(q, bz, e.getKey() + ": step " + s + ", row 0 of a quiet batch vs row 5 of a busy one");
+                assertArrayEquals(q, row(m.step(alone, new int[]{tq[0]}), 0, v), e.getKey() + ": step " + s + ", batch of 8 vs batch of 1");
+                assertArrayEquals(q, row(m.step(pair, new int[]{tb[1], tq[0]}), 1, v), e.getKey() + ": step " + s + ", batch of 8 vs batch of 2");
                 tq[0] = tb[5] = Sampler.argmax(q, 0, m.vocabSize());
             }
         }

@@ -27,9 +27,11 @@ import java.util.concurrent.TimeUnit;
  * <li>one decode step over every page that holds an active sequence, then sampling, text, stop checks; a finished
  *     or cancelled (client gone) sequence frees its slot here, at the step boundary.</li>
  * </ol>
- * Slots live in pages: decode states of a fixed batch P ({@code stepBatch}) stepped whole, idle rows included, so a
- * row's arithmetic never depends on how many other sequences are active (the CPU kernels compute each row alike at a
- * fixed batch: a greedy request gives the same tokens alone and among others). A KV cache (Transformers, and the
+ * Slots live in pages: decode states of a fixed batch P ({@code stepBatch}), stepped whole, idle rows included, while
+ * more than half their rows are busy; a page with fewer busy rows is stepped at the next power of two above their count
+ * (its rows copied into a state of that batch and back), on the host backend only, where each row of a step is
+ * computed alike at any batch up to the GEMV's block (SequenceSlotsTest): a greedy request gives the same tokens alone
+ * and among others, and one stream does not pay for eight. A KV cache (Transformers, and the
  * attention layers the hybrid students keep) steps each row at its own position, bounded by the max context, and
  * idle rows are cleared after every step so they never grow.
  *
@@ -117,6 +119,9 @@ public final class Engine implements AutoCloseable {
     private final Seq[][] slots;                             // [page][row], null = free
     private final int[][] pageTokens;
     private final CausalLM.DecodeState scratch, empty;       // batch 1: the prompt being prefilled; an empty state
+    private final boolean compact;                           // step a lightly used page at a smaller batch (host backends)
+    private final CausalLM.DecodeState[] work;               // [w]: a batch-w state for compacted steps, made when first needed
+    private final int[][] workTokens;
     private final ArrayBlockingQueue<Stream> queue;
     private final Object wake = new Object();
     private final Thread loop;
@@ -136,6 +141,9 @@ public final class Engine implements AutoCloseable {
         scratch = model.newState(1);
         pageSize = Math.min(settings.stepBatch(), settings.maxSequences());
         clearIdleRows = empty.growsWithLength();
+        compact = model.backend().device().isHost() && pageSize > 1;
+        work = new CausalLM.DecodeState[pageSize];
+        workTokens = new int[pageSize][];
         int n = (settings.maxSequences() + pageSize - 1) / pageSize;
         pages = new CausalLM.DecodeState[n];
         slots = new Seq[n][];
@@ -275,6 +283,13 @@ public final class Engine implements AutoCloseable {
                 any |= q != null;
             }
             if (!any) continue;
+            int busy = 0;
+            for (Seq q : rows) if (q != null) busy++;
+            int w = compact ? workBatch(busy) : pageSize;
+            if (w < pageSize) {
+                compactStep(p, rows, w, v);
+                continue;
+            }
             float[] logits = hostLogits(model.step(pages[p], pageTokens[p]), pageSize);
             if (clearIdleRows) for (int r = 0; r < pageSize; r++) if (rows[r] == null) model.copySequence(empty, 0, pages[p], r);
             for (int r = 0; r < pageSize; r++) {
@@ -283,6 +298,49 @@ public final class Engine implements AutoCloseable {
             }
         }
         return true;
+    }
+
+    /**
+     * The batch a page with {@code busy} active rows steps at: the smallest power of two holding them while that is at
+     * most half the page (a step's cost grows with its rows on the CPU: mamba-130m stepped 8 rows in ~3× the time of
+     * one), else the whole page.
+     */
+    private int workBatch(int busy) {
+        int w = Integer.highestOneBit(busy);
+        if (w < busy) w <<= 1;
+        return 2 * w <= pageSize ? w : pageSize;
+    }
+
+    /**
+     * One step of a page's busy rows at batch w: copied into a batch-w state, stepped, copied back. On the host
+     * backend each row of a decode step is computed alike at any batch up to the GEMV's block (SequenceSlotsTest), so
+     * this gives the tokens the whole page's step would, at a fraction of its cost; the copies are one state per row.
+     */
+    private void compactStep(int p, Seq[] rows, int w, int v) {
+        if (work[w] == null) {
+            work[w] = model.newState(w);
+            workTokens[w] = new int[w];
+        }
+        CausalLM.DecodeState ws = work[w];
+        int[] tokens = workTokens[w];
+        int[] at = new int[w];
+        int k = 0;
+        for (int r = 0; r < pageSize; r++)
+            if (rows[r] != null) {
+                model.copySequence(pages[p], r, ws, k);
+                tokens[k] = rows[r].last;
+                at[k++] = r;
+            }
+        for (int i = k; i < w; i++) {                        // spare rows step a dummy token from an empty state
+            model.copySequence(empty, 0, ws, i);
+            tokens[i] = 0;
+        }
+        float[] logits = hostLogits(model.step(ws, tokens), w);
+        for (int i = 0; i < k; i++) {
+            model.copySequence(ws, i, pages[p], at[i]);
+            Seq q = rows[at[i]];
+            accept(q, q.sampler.sample(logits, i * v, model.vocabSize()));
+        }
     }
 
     private float[] hostLogits(Tensor logits, int rows) {
