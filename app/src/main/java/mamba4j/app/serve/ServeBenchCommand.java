@@ -73,7 +73,7 @@ public final class ServeBenchCommand implements Callable<Integer> {
         Server.Options o = Server.Options.defaults(dir).withPort(0).withPrefixCache(0, 64)
                 .withMaxSequences(maxSequences, 1024).withMaxContext(Math.max(4096, promptTokens + maxTokens + 1));
         o = new Server.Options(o.model(), o.backend(), o.host(), o.port(), o.maxSequences(), o.maxContext(), null, stepBatch, o.prefillChunk(),
-                o.maxQueue(), o.prefixCacheBytes(), o.maxBodyBytes(), null, null);
+                o.maxQueue(), o.prefixCacheBytes(), o.maxBodyBytes(), null, null, true);
         try (Server server = new Server(o)) {
             System.out.printf("model %s: decode state per stream at %d tokens of context %.3f MB; %d slots, %d per step batch%n",
                     dir.getFileName(), promptTokens + maxTokens, perStream / 1e6, maxSequences, server.engine().pageSize());

@@ -38,12 +38,15 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--served-model-name", description = "The model id in /v1/models and responses (default: the model folder's name, or the ORG/NAME given).")
     String servedModelName;
 
+    @Option(names = "--no-warmup", description = "Start serving at once, without first running the decode kernels for ~2 s (the JIT compiles them over the first few hundred steps).")
+    boolean noWarmup;
+
     @Override public Integer call() throws Exception {
         Path given = model;
         model = mamba4j.app.ModelSource.resolve("--model", model);
         if (servedModelName == null && !model.equals(given)) servedModelName = given.toString();   // a hub model: its ORG/NAME, not the commit folder's name
         Server.Options o = new Server.Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue,
-                prefixCacheMb << 20, maxBodyBytes, chatTemplate, servedModelName);
+                prefixCacheMb << 20, maxBodyBytes, chatTemplate, servedModelName, !noWarmup);
         Server server = new Server(o);
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -16,19 +16,20 @@ public final class Server implements AutoCloseable {
     /** Everything the command line sets. */
     public record Options(Path model, String backend, String host, int port, int maxSequences, int maxContext, String apiKey,
                           int stepBatch, int prefillChunk, int maxQueue, long prefixCacheBytes, int maxBodyBytes, Path chatTemplate,
-                          String servedModelName) {
+                          String servedModelName, boolean warmup) {
         /** Defaults for everything but the model (the command line's defaults). */
         public static Options defaults(Path model) {
-            return new Options(model, "cpu", "127.0.0.1", 8080, 64, 4096, null, 8, 64, 256, 256L << 20, 1 << 20, null, null);
+            return new Options(model, "cpu", "127.0.0.1", 8080, 64, 4096, null, 8, 64, 256, 256L << 20, 1 << 20, null, null, true);
         }
 
-        public Options withPort(int p) { return new Options(model, backend, host, p, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName); }
-        public Options withApiKey(String k) { return new Options(model, backend, host, port, maxSequences, maxContext, k, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName); }
-        public Options withMaxSequences(int m, int queue) { return new Options(model, backend, host, port, m, maxContext, apiKey, stepBatch, prefillChunk, queue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName); }
-        public Options withMaxContext(int c) { return new Options(model, backend, host, port, maxSequences, c, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName); }
-        public Options withChatTemplate(Path t) { return new Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, t, servedModelName); }
-        public Options withPrefixCache(long bytes, int chunk) { return new Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, chunk, maxQueue, bytes, maxBodyBytes, chatTemplate, servedModelName); }
-        public Options withMaxBodyBytes(int b) { return new Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, b, chatTemplate, servedModelName); }
+        public Options withPort(int p) { return new Options(model, backend, host, p, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName, warmup); }
+        public Options withApiKey(String k) { return new Options(model, backend, host, port, maxSequences, maxContext, k, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName, warmup); }
+        public Options withMaxSequences(int m, int queue) { return new Options(model, backend, host, port, m, maxContext, apiKey, stepBatch, prefillChunk, queue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName, warmup); }
+        public Options withMaxContext(int c) { return new Options(model, backend, host, port, maxSequences, c, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName, warmup); }
+        public Options withChatTemplate(Path t) { return new Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, t, servedModelName, warmup); }
+        public Options withPrefixCache(long bytes, int chunk) { return new Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, chunk, maxQueue, bytes, maxBodyBytes, chatTemplate, servedModelName, warmup); }
+        public Options withWarmup(boolean w) { return new Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, maxBodyBytes, chatTemplate, servedModelName, w); }
+        public Options withMaxBodyBytes(int b) { return new Options(model, backend, host, port, maxSequences, maxContext, apiKey, stepBatch, prefillChunk, maxQueue, prefixCacheBytes, b, chatTemplate, servedModelName, warmup); }
     }
 
     private final Models.Loaded loaded;
@@ -54,7 +55,7 @@ public final class Server implements AutoCloseable {
             ChatTemplate chat = ChatTemplate.load(mamba4j.io.ModelFolders.resolve(o.model()), o.chatTemplate());
             int maxContext = o.maxContext();
             engine = new Engine(loaded.model(), tokenizer, new Engine.Settings(o.maxSequences(), maxContext, o.stepBatch(), o.prefillChunk(),
-                    o.maxQueue(), o.prefixCacheBytes()), metrics);
+                    o.maxQueue(), o.prefixCacheBytes(), o.warmup() ? 3000 : 0), metrics);
             String name = o.servedModelName() != null ? o.servedModelName() : o.model().toAbsolutePath().normalize().getFileName().toString();
             http = new HttpApi(engine, tokenizer, chat, vocab, metrics, new HttpApi.Settings(o.host(), o.port(), o.apiKey(), name, o.maxBodyBytes(), 16));
         } catch (Exception | Error e) {
