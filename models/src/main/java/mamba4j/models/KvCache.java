@@ -89,6 +89,38 @@ public final class KvCache {
     }
 
     /**
+     * One decode step's attention, shared by the Transformer LM and the students' kept layers: q, y (B, H·Dh) and k, v
+     * (B, Hkv·Dh) as the projections leave them; row r sits at position at[r]. Rotary on q and k (when cos is given;
+     * tables as {@link Backend#rotary}), k and v written at the row's position (room reserved before), then each query
+     * against its row's positions so far. Rows all at one position go as one batch; otherwise one row at a time.
+     */
+    public void stepAttention(Tensor q, Tensor k, Tensor v, int[] at, int heads, Tensor cos, Tensor sin, int rotaryDim, float scale, Tensor y) {
+        int b = batch, hkv = kvHeads, dh = headDim;
+        boolean uniform = true;
+        for (int p : at) uniform &= p == at[0];
+        if (uniform) {
+            int p = at[0];
+            Tensor q4 = q.reshape(b, 1, heads, dh), k4 = k.reshape(b, 1, hkv, dh);
+            if (cos != null) {
+                backend.rotary(q4, cos, sin, rotaryDim, p, q4);
+                backend.rotary(k4, cos, sin, rotaryDim, p, k4);
+            }
+            write(k4, v.reshape(b, 1, hkv, dh), p);
+            backend.attentionDecode(q.reshape(b, heads, dh), keys, values, p + 1, scale, y.reshape(b, heads, dh));
+        } else for (int r = 0; r < b; r++) {
+            int p = at[r];
+            Tensor qr = q.rows(r, r + 1).reshape(1, 1, heads, dh), kr = k.rows(r, r + 1).reshape(1, 1, hkv, dh);
+            if (cos != null) {
+                backend.rotary(qr, cos, sin, rotaryDim, p, qr);
+                backend.rotary(kr, cos, sin, rotaryDim, p, kr);
+            }
+            writeRow(kr, v.rows(r, r + 1).reshape(1, 1, hkv, dh), r, p);
+            backend.attentionDecode(qr.reshape(1, heads, dh), keys.rows(r, r + 1), values.rows(r, r + 1), p + 1, scale,
+                    y.rows(r, r + 1).reshape(1, heads, dh));
+        }
+    }
+
+    /**
      * Row {@code dstRow} of dst's first {@code len} positions = src's row {@code srcRow} (src holds at least len
      * positions); dst grows to hold len positions, carrying its own first {@code dstLen}.
      */

@@ -492,8 +492,7 @@ public final class MohawkStudent implements CausalLM {
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
         TokenIds.check(tokens, -1, spec.vocabSize());
-        int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.at[0], last = 0;
-        boolean uniform = s.uniform();
+        int b = s.batch, h = spec.heads(), last = 0;
         for (int p : s.at) last = Math.max(last, p);
         if (anyAttention) s.reserve(last + 1);
         backend.ids(tokens, s.tokenIds);
@@ -508,26 +507,7 @@ public final class MohawkStudent implements CausalLM {
                 backend.linear(s.u, att.q, att.qBias, s.q);
                 backend.linear(s.u, att.k, att.kBias, s.k);
                 backend.linear(s.u, att.v, att.vBias, s.v);
-                KvCache c = s.kv[i];
-                if (uniform) {
-                    Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
-                    if (cos != null) {
-                        backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
-                        backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
-                    }
-                    c.write(k, s.v.reshape(b, 1, hkv, dh), at);
-                    backend.attentionDecode(s.q.reshape(b, h, dh), c.keys(), c.values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
-                } else for (int r = 0; r < b; r++) {                                // the same, one row at its own position
-                    int p = s.at[r];
-                    Tensor q = s.q.rows(r, r + 1).reshape(1, 1, h, dh), k = s.k.rows(r, r + 1).reshape(1, 1, hkv, dh);
-                    if (cos != null) {
-                        backend.rotary(q, cos, sin, spec.rotaryDim(), p, q);
-                        backend.rotary(k, cos, sin, spec.rotaryDim(), p, k);
-                    }
-                    c.writeRow(k, s.v.rows(r, r + 1).reshape(1, 1, hkv, dh), r, p);
-                    backend.attentionDecode(q.reshape(1, h, dh), c.keys().rows(r, r + 1), c.values().rows(r, r + 1), p + 1,
-                            spec.attentionScale(), s.y.rows(r, r + 1).reshape(1, h, dh));
-                }
+                s.kv[i].stepAttention(s.q, s.k, s.v, s.at, h, cos, sin, spec.rotaryDim(), spec.attentionScale(), s.y);
                 backend.linear(s.y, att.dense, att.denseBias, s.a);
             }
             block(l, s.h, s.u, s.a, s.mid, s.gateOut, s.m);

@@ -455,8 +455,7 @@ public final class TransformerLM implements CausalLM, TrainableModel {
     @Override public Tensor step(DecodeState state, int[] tokens) {
         State s = (State) state;
         TokenIds.check(tokens, -1, spec.vocabSize());
-        boolean uniform = s.uniform();
-        int b = s.batch, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), at = s.at[0], last = 0;
+        int b = s.batch, h = spec.heads(), last = 0;
         for (int p : s.at) last = Math.max(last, p);
         s.reserve(last + 1);
         backend.ids(tokens, s.tokenIds);
@@ -478,25 +477,7 @@ public final class TransformerLM implements CausalLM, TrainableModel {
                 project(s.u, l.k(), l.kBias(), s.k);
                 project(s.u, l.v(), l.vBias(), s.v);
             }
-            if (uniform) {
-                Tensor q = s.q.reshape(b, 1, h, dh), k = s.k.reshape(b, 1, hkv, dh);
-                if (cos != null) {
-                    backend.rotary(q, cos, sin, spec.rotaryDim(), at, q);
-                    backend.rotary(k, cos, sin, spec.rotaryDim(), at, k);
-                }
-                s.kv[i].write(k, s.v.reshape(b, 1, hkv, dh), at);
-                backend.attentionDecode(s.q.reshape(b, h, dh), s.kv[i].keys(), s.kv[i].values(), at + 1, spec.attentionScale(), s.y.reshape(b, h, dh));
-            } else for (int r = 0; r < b; r++) {                                    // the same, one row at its own position
-                int p = s.at[r];
-                Tensor q = s.q.rows(r, r + 1).reshape(1, 1, h, dh), k = s.k.rows(r, r + 1).reshape(1, 1, hkv, dh);
-                if (cos != null) {
-                    backend.rotary(q, cos, sin, spec.rotaryDim(), p, q);
-                    backend.rotary(k, cos, sin, spec.rotaryDim(), p, k);
-                }
-                s.kv[i].writeRow(k, s.v.rows(r, r + 1).reshape(1, 1, hkv, dh), r, p);
-                backend.attentionDecode(q.reshape(1, h, dh), s.kv[i].keys().rows(r, r + 1), s.kv[i].values().rows(r, r + 1), p + 1,
-                        spec.attentionScale(), s.y.rows(r, r + 1).reshape(1, h, dh));
-            }
+            s.kv[i].stepAttention(s.q, s.k, s.v, s.at, h, cos, sin, spec.rotaryDim(), spec.attentionScale(), s.y);
             project(s.y, l.o(), l.oBias(), s.a);
             if (spec.arch() == TeacherSpec.Arch.PHI) {
                 mlp(l, s.u, s.mid, s.gateOut, s.m);
