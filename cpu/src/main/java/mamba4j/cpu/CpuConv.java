@@ -66,16 +66,70 @@ final class CpuConv {
         });
     }
 
+    // step16's lane maps (16 lanes = 4 channels × 4 taps): shift each channel's taps left by one; the lane of tap j
+    // + t of the same channel; x (or bias) of channel 4q + g to lane 4g + 3 (4g); lane 4g's sum to lane 4q + g
+    private static final jdk.incubator.vector.VectorShuffle<Float> SHIFT1 = shuffle(i -> i % 4 == 3 ? i : i + 1),
+            NEXT1 = shuffle(i -> i + 1 & 15), NEXT2 = shuffle(i -> i + 2 & 15), NEXT3 = shuffle(i -> i + 3 & 15);
+    private static final jdk.incubator.vector.VectorShuffle<Float>[] SPREAD = new jdk.incubator.vector.VectorShuffle[4], GATHER = new jdk.incubator.vector.VectorShuffle[4];
+    private static final jdk.incubator.vector.VectorMask<Float> LAST_TAP = mask(i -> i % 4 == 3);
+    private static final jdk.incubator.vector.VectorMask<Float>[] QUARTER = new jdk.incubator.vector.VectorMask[4];
+    static {
+        for (int q = 0; q < 4; q++) {
+            int qq = q;
+            SPREAD[q] = shuffle(i -> 4 * qq + i / 4);
+            GATHER[q] = shuffle(i -> i / 4 == qq ? 4 * (i % 4) : 0);
+            QUARTER[q] = mask(i -> i / 4 == qq);
+        }
+    }
+
+    private static jdk.incubator.vector.VectorShuffle<Float> shuffle(java.util.function.IntUnaryOperator f) {
+        int[] m = new int[VL];
+        for (int i = 0; i < VL; i++) m[i] = VL == 16 ? f.applyAsInt(i) : i;
+        return jdk.incubator.vector.VectorShuffle.fromArray(S, m, 0);
+    }
+
+    private static jdk.incubator.vector.VectorMask<Float> mask(java.util.function.IntPredicate f) {
+        boolean[] m = new boolean[VL];
+        for (int i = 0; i < VL; i++) m[i] = VL == 16 && f.test(i);
+        return jdk.incubator.vector.VectorMask.fromArray(S, m, 0);
+    }
+
     /**
-     * Same as the reference; differs in doing the shift and the K-tap dot per channel in scalar code (K is tiny)
-     * and the SiLU afterwards in vector lanes over all channels.
+     * The decode conv step of channels r … r + 15 (ch … ch + 15 of one batch row; K = 4, 16 lanes) in vector lanes:
+     * each channel's 4 taps shifted left with x entering the last, then bias + Σ taps·w summed tap by tap in the
+     * scalar loop's order (so the values are the scalar loop's, bit for bit).
+     */
+    private static void step16(MemorySegment ss, MemorySegment xs, MemorySegment ws, MemorySegment bsg, MemorySegment os, int r, int ch) {
+        FloatVector xv = FloatVector.fromMemorySegment(S, xs, r * 4L, LE);
+        FloatVector bv = bsg == null ? FloatVector.zero(S) : FloatVector.fromMemorySegment(S, bsg, ch * 4L, LE);
+        FloatVector acc = FloatVector.zero(S);
+        for (int q = 0; q < 4; q++) {
+            long so = ((long) r + 4 * q) * 16, wo = ((long) ch + 4 * q) * 16;
+            FloatVector st = FloatVector.fromMemorySegment(S, ss, so, LE).rearrange(SHIFT1).blend(xv.rearrange(SPREAD[q]), LAST_TAP);
+            st.intoMemorySegment(ss, so, LE);
+            FloatVector p = st.mul(FloatVector.fromMemorySegment(S, ws, wo, LE));      // tap products, lanes 4g + j
+            FloatVector sum = bv.rearrange(SPREAD[q]).add(p).add(p.rearrange(NEXT1)).add(p.rearrange(NEXT2)).add(p.rearrange(NEXT3));
+            acc = acc.blend(sum.rearrange(GATHER[q]), QUARTER[q]);                       // lane 4g holds channel 4q + g
+        }
+        acc.intoMemorySegment(os, r * 4L, LE);
+    }
+
+    /**
+     * Same as the reference; differs in doing the shift and the K-tap dot per channel in scalar code (K is tiny; with
+     * K = 4, 16 channels at a time in vector lanes: {@link #step16}) and the SiLU afterwards in vector lanes.
      */
     static void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         int b = state.size(0), c = state.size(1), k = state.size(2);
         MemorySegment ss = state.segment(), xs = x.segment(), ws = w.segment(), os = out.segment();
         MemorySegment bsg = bias == null ? null : bias.segment();
+        boolean lanes = VL == 16 && k == 4 && c % 16 == 0;            // 16 channels at a time in 4 vectors of 4 taps
         Parallel.forRange(b * c, 256, (long) b * c * k * 8, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
+                if (lanes) {
+                    step16(ss, xs, ws, bsg, os, r, r % c);
+                    r += 15;
+                    continue;
+                }
                 long base = (long) r * k;
                 int ch = r % c;
                 float acc = bsg == null ? 0f : bsg.getAtIndex(Tensor.F32, ch);
