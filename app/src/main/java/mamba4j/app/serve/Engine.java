@@ -167,23 +167,29 @@ public final class Engine implements AutoCloseable {
      * Runs prefills and decode steps at every batch the loop will step (1, 2, 4 and the page) on states of their own,
      * for about {@code millis}, before the first request: the JIT compiles the decode kernels over the first few hundred
      * steps (a fresh server streamed the demo teacher at ~10 ms a token for its first ~200 tokens against 0.5 ms a
-     * step once compiled). As llama-server's start-up warm-up; serve --no-warmup skips it. Touches no slot.
+     * step once compiled). As llama-server's start-up warm-up; serve --no-warmup skips it. Touches no slot. At most
+     * 48 positions (a 32-token prompt, the packed-GEMM size, then 16 steps); a model with fewer positions than that is
+     * warmed as far as its positions go.
      */
     private void warmUp(long millis) {
         if (millis <= 0) return;
         long t0 = System.nanoTime();
-        int promptLen = Math.max(1, Math.min(settings.prefillChunk(), settings.maxContext() / 2));
-        int steps = Math.max(0, Math.min(32, settings.maxContext() - promptLen - 1));
+        int promptLen = Math.max(1, Math.min(Math.min(settings.prefillChunk(), 32), settings.maxContext() / 2));
+        int steps = Math.max(0, Math.min(16, settings.maxContext() - promptLen - 1));
         java.util.TreeSet<Integer> sizes = new java.util.TreeSet<>(List.of(pageSize));
         if (compact) for (int w = 1; 2 * w <= pageSize; w *= 2) sizes.add(w);
-        do {
-            for (int w : sizes) {
-                CausalLM.DecodeState s = model.newState(w);
-                hostLogits(model.extend(s, new int[w][promptLen]), w);
-                if (w == 1 && promptLen > 16) hostLogits(model.extend(model.newState(1), new int[1][16]), 1);   // short prompts: the small-M matmul
-                for (int i = 0; i < steps; i++) hostLogits(model.step(s, new int[w]), w);
-            }
-        } while (System.nanoTime() - t0 < millis * 1_000_000L);
+        try {
+            do {
+                for (int w : sizes) {
+                    CausalLM.DecodeState s = model.newState(w);
+                    hostLogits(model.extend(s, new int[w][promptLen]), w);
+                    if (w == 1 && promptLen > 16) hostLogits(model.extend(model.newState(1), new int[1][16]), 1);   // short prompts: the small-M matmul
+                    for (int i = 0; i < steps; i++) hostLogits(model.step(s, new int[w]), w);
+                }
+            } while (System.nanoTime() - t0 < millis * 1_000_000L);
+        } catch (mamba4j.core.UserInputException tooLong) {
+            // the model has fewer positions than the warm-up used: requests are bounded by them all the same
+        }
     }
 
     public Settings settings() { return settings; }

@@ -171,6 +171,15 @@ class ServeHttpTest {
         }
     }
 
+    /** A Transformer of 64 positions under the default --max-context 4096: the start-up warm-up stays within its positions. */
+    @Test
+    void aModelWithFewPositionsStartsAndServes() throws Exception {
+        Path llama = mamba4j.testkit.Repo.golden().resolve("llama/gqa_untied");
+        try (Server s = new Server(Server.Options.defaults(llama).withPort(0))) {
+            assertEquals(200, post(s.port(), "/v1/completions", "{\"prompt\": [1, 2, 3], \"max_tokens\": 5}").status());
+        }
+    }
+
     @Test
     void anApiKeyIsRequiredWhenSet() throws Exception {
         try (Server s = new Server(ServeFixture.options().withApiKey("sk-test"))) {
