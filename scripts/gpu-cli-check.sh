@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The CLI end to end on the GPU host (issue "CUDA backend", "done when"): for every golden checkpoint,
 # `generate --backend cuda --ids` prints the same greedy ids as `--backend cpu`, and `perplexity --backend cuda` gives
-# the cpu's figure. Prints a table last; exit 1 when a generate row differs. (`serve` is not in the slimmed jar that
-# gpu-pack.sh carries: its HTTP server and template engine do not fit the 64 MiB a call may carry.)
+# the cpu's figure. Prints a table last; exit 1 when a generate row differs. (`serve`: scripts/gpu-serve-check.sh.)
 #   bash scripts/gpu-cli-check.sh            (carry .gpu; scripts/gpu-pack.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -53,13 +53,21 @@ public final class ServeBenchCommand implements Callable<Integer> {
     int maxSequences;
     @Option(names = "--step-batch", defaultValue = "8", description = "Server slots per batched state (default: ${DEFAULT-VALUE}).")
     int stepBatch;
+    @Option(names = "--backend", defaultValue = "cpu", description = "The server's backend: cpu, cuda (cuda:N for another GPU) or reference (default: ${DEFAULT-VALUE}).")
+    String backend;
+    @Option(names = "--dtype", defaultValue = "f32", description = "With --shape: the weights' dtype, f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
+    String dtype;
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Override public Integer call() throws Exception {
         if ((model == null) == (shape == null)) throw new UserInputException("give exactly one of --model and --shape");
         if (promptTokens < 1 || maxTokens < 1) throw new UserInputException("--prompt-tokens and --max-tokens must be >= 1");
-        Path dir = model != null ? mamba4j.app.ModelSource.resolve("--model", model) : writeShape(shape);
+        Backends.get(backend);   // an unknown or unavailable backend is reported before any work
+        DType weights = DType.parseWeightType(dtype);
+        if (weights == null || !weights.isFloating()) throw new UserInputException("--dtype " + dtype + ": expected f32, bf16 or f16");
+        if (model != null && weights != DType.F32) throw new UserInputException("--dtype applies to --shape only (a checkpoint keeps its own dtype)");
+        Path dir = model != null ? mamba4j.app.ModelSource.resolve("--model", model) : writeShape(shape, weights);
         long perStream;
         int vocab;
         try (Models.Loaded m = Models.load(dir, Backends.get("cpu"))) {
@@ -72,7 +80,7 @@ public final class ServeBenchCommand implements Callable<Integer> {
         }
         Server.Options o = Server.Options.defaults(dir).withPort(0).withPrefixCache(0, 64)
                 .withMaxSequences(maxSequences, 1024).withMaxContext(Math.max(4096, promptTokens + maxTokens + 1));
-        o = new Server.Options(o.model(), o.backend(), o.host(), o.port(), o.maxSequences(), o.maxContext(), null, stepBatch, o.prefillChunk(),
+        o = new Server.Options(o.model(), backend, o.host(), o.port(), o.maxSequences(), o.maxContext(), null, stepBatch, o.prefillChunk(),
                 o.maxQueue(), o.prefixCacheBytes(), o.maxBodyBytes(), null, null, true);
         try (Server server = new Server(o)) {
             System.out.printf("model %s: decode state per stream at %d tokens of context %.3f MB; %d slots, %d per step batch%n",
@@ -152,11 +160,11 @@ public final class ServeBenchCommand implements Callable<Integer> {
     }
 
     /** A random Mamba-1 of a published shape with the GPT-NeoX tokenizer (testdata/tokenizers), in a temporary folder. */
-    private static Path writeShape(String name) throws Exception {
+    private static Path writeShape(String name, DType dtype) throws Exception {
         Path tok = Path.of(System.getProperty("mamba4j.home", ".")).resolve("testdata/tokenizers/gpt-neox-20b.tokenizer.json");
         if (!Files.isRegularFile(tok)) throw new UserInputException(tok + ": not found (run from the repository checkout)");
         Path dir = Files.createTempDirectory("mamba4j-bench-serve-" + name);
-        Mamba1Saver.save(Mamba1Init.random(Mamba1Init.shape(name), DType.F32, 1, Backends.get("cpu")), dir);
+        Mamba1Saver.save(Mamba1Init.random(Mamba1Init.shape(name), dtype, 1, Backends.get("cpu")), dir);
         Files.copy(tok, dir.resolve("tokenizer.json"));
         dir.toFile().deleteOnExit();
         return dir;
