@@ -25,6 +25,9 @@ inline std::barrier<>* g_bar;
 #define __shared__ static
 #define FULL_MASK 0xffffffffu
 #define LOG2E_F 1.4426950408889634f
+#define PDL_WAIT() do {} while (0)                // blocks run one launch at a time here: nothing to wait for
+#define PDL_LAUNCH_DEPENDENTS() do {} while (0)
+#define PDL_ENTRY() do {} while (0)
 inline void __syncthreads() { g_bar->arrive_and_wait(); }
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(16) uint4 { unsigned x, y, z, w; };

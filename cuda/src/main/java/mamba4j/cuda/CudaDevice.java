@@ -42,6 +42,8 @@ public final class CudaDevice implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment launchArgs;   // void*[1]: the address of the parameter struct
     private final MemorySegment pointerArg;   // the one 8-byte argument of launchPointer
+    private final MemorySegment launchConfig; // CUlaunchConfig of cuLaunchKernelEx, its one attribute after it
+    private boolean programmatic;             // kernels launched with programmatic stream serialization (see launch)
     private final Map<Long, Long> allocations = new LinkedHashMap<>();
     private final List<PinnedBuffer> pinned = new ArrayList<>();
     private final List<CudaGraph> graphs = new ArrayList<>();
@@ -76,7 +78,29 @@ public final class CudaDevice implements AutoCloseable {
         if (pools) drv.setPoolReleaseThreshold(dev, Long.MAX_VALUE);   // keep freed blocks cached in the pool
         launchArgs = arena.allocate(ValueLayout.ADDRESS);
         pointerArg = arena.allocate(ValueLayout.JAVA_LONG);
+        launchConfig = arena.allocate(KernelParams.LAUNCH_CONFIG.byteSize() + KernelParams.LAUNCH_ATTRIBUTE.byteSize(), 16);
+        MemorySegment attr = launchConfig.asSlice(KernelParams.LAUNCH_CONFIG.byteSize());
+        attr.set(ValueLayout.JAVA_INT, KernelParams.offset(KernelParams.LAUNCH_ATTRIBUTE, "id"), KernelParams.ATTR_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attr.set(ValueLayout.JAVA_INT, KernelParams.offset(KernelParams.LAUNCH_ATTRIBUTE, "value"), 1);
+        launchConfig.set(ValueLayout.ADDRESS, KernelParams.offset(KernelParams.LAUNCH_CONFIG, "attrs"), attr);
+        launchConfig.set(ValueLayout.JAVA_INT, KernelParams.offset(KernelParams.LAUNCH_CONFIG, "numAttrs"), 1);
+        launchConfig.set(ValueLayout.JAVA_LONG, KernelParams.offset(KernelParams.LAUNCH_CONFIG, "hStream"), stream);
+        programmatic = programmaticLaunchWanted(drv.hasLaunchEx(), ccMajor, System.getenv("MAMBA4J_CUDA_PDL"), KernelProfile.ENABLED);
     }
+
+    /**
+     * Whether kernels are launched with programmatic dependent launch (Hopper and later, a driver with
+     * cuLaunchKernelEx): a kernel may then start while the one before it on the stream finishes, runs what depends on
+     * no earlier kernel (a GEMV's first weight loads) and waits in {@code PDL_WAIT} (griddepcontrol.wait) for the rest,
+     * so the launch latency and the ramp of the memory pipeline between two decode kernels overlap the previous one.
+     * Off with {@code MAMBA4J_CUDA_PDL=0} and while profiling (each launch is timed alone then).
+     */
+    static boolean programmaticLaunchWanted(boolean driverHasLaunchEx, int ccMajor, String env, boolean profiling) {
+        return driverHasLaunchEx && ccMajor >= 9 && !"0".equals(env) && !profiling;
+    }
+
+    /** Whether launches are programmatic (see {@link #programmaticLaunchWanted}); false after the driver refused one. */
+    public boolean programmaticLaunch() { return programmatic; }
 
     /** Opens device {@code ordinal} with the libraries of this machine and the default kernel cache. */
     public static CudaDevice open(int ordinal) {
@@ -91,8 +115,8 @@ public final class CudaDevice implements AutoCloseable {
     public long stream() { return stream; }
 
     public String describe() {
-        return String.format("cuda:%d %s (%s, %d SMs, %.1f GiB, %s)", ordinal, name, arch(), smCount, totalMemory / (double) (1L << 30),
-                pools ? "stream-ordered pool" : "cuMemAlloc");
+        return String.format("cuda:%d %s (%s, %d SMs, %.1f GiB, %s%s)", ordinal, name, arch(), smCount, totalMemory / (double) (1L << 30),
+                pools ? "stream-ordered pool" : "cuMemAlloc", programmatic ? ", programmatic dependent launch" : "");
     }
 
     /** Makes the context current on this thread if another thread used it last. */
@@ -323,7 +347,26 @@ public final class CudaDevice implements AutoCloseable {
         MemorySegment struct = params.segment();
         launchArgs.set(ValueLayout.ADDRESS, 0, struct);   // cuLaunchKernel copies the arguments before returning
         if (KernelProfile.ENABLED) profiled(fn.name() + " <<<" + gx + "," + gy + "," + gz + ">>>", () -> drv.launchKernel(fn.handle(), gx, gy, gz, bx, by, bz, sharedBytes, stream, launchArgs, fn.name()));
+        else if (programmatic && fn.programmatic()) launchProgrammatic(fn, gx, gy, gz, bx, by, bz, sharedBytes);
         else drv.launchKernel(fn.handle(), gx, gy, gz, bx, by, bz, sharedBytes, stream, launchArgs, fn.name());
+    }
+
+    /**
+     * A launch that may overlap the kernel before it: the kernel calls PDL_WAIT before it reads or writes anything an
+     * earlier kernel touches (every kernel of kernels/ but the profiler's spin; KernelSourcesTest checks each). When
+     * the driver refuses the attribute, launches go back to plain ones for the rest of the session.
+     */
+    private void launchProgrammatic(CudaModule.Function fn, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes) {
+        int[] dims = {gx, gy, gz, bx, by, bz, sharedBytes};
+        String[] names = {"gridDimX", "gridDimY", "gridDimZ", "blockDimX", "blockDimY", "blockDimZ", "sharedMemBytes"};
+        for (int i = 0; i < dims.length; i++) launchConfig.set(ValueLayout.JAVA_INT, KernelParams.offset(KernelParams.LAUNCH_CONFIG, names[i]), dims[i]);
+        try {
+            drv.launchKernelEx(launchConfig, fn.handle(), launchArgs, fn.name());
+        } catch (CudaException e) {
+            if (capturing) throw e;   // capture() retries the whole capture with plain launches
+            programmatic = false;
+            drv.launchKernel(fn.handle(), gx, gy, gz, bx, by, bz, sharedBytes, stream, launchArgs, fn.name());
+        }
     }
 
     /** Runs {@code body} (one launch) between two events and adds its GPU time to {@link KernelProfile} under {@code name}. */
@@ -379,7 +422,28 @@ public final class CudaDevice implements AutoCloseable {
      * pageable memory or synchronize.
      */
     public CudaGraph capture(Runnable body) {
+        if (!programmatic) return captureOnce(body);
+        try {
+            return captureOnce(body);
+        } catch (CudaException e) {   // a driver that cannot record programmatic launches into a graph: plain ones
+            programmatic = false;
+            return captureOnce(body);
+        }
+    }
+
+    private boolean capturing;
+
+    private CudaGraph captureOnce(Runnable body) {
         bind();
+        capturing = true;
+        try {
+            return record(body);
+        } finally {
+            capturing = false;
+        }
+    }
+
+    private CudaGraph record(Runnable body) {
         drv.streamBeginCapture(stream, Driver.CAPTURE_MODE_THREAD_LOCAL);
         long graph;
         try {

@@ -10,8 +10,14 @@ public final class CudaModule {
     private final long handle;
     private final Map<String, Function> functions = new HashMap<>();
 
-    /** A kernel: its CUfunction handle and its name (for error messages). */
-    public record Function(String name, long handle) {}
+    /** Kernels launched plainly ("file:kernel"), never programmatically: they do not wait in PDL_WAIT (the profiler's spin). */
+    public static final java.util.Set<String> PLAIN_LAUNCH = java.util.Set.of("profile.cu:spin_ns");
+
+    /** A kernel: its CUfunction handle and its name, "file:kernel" (for error messages). */
+    public record Function(String name, long handle) {
+        /** Whether it may be launched programmatically (it reaches PDL_WAIT first; see CudaDevice.launch). */
+        public boolean programmatic() { return !PLAIN_LAUNCH.contains(name); }
+    }
 
     CudaModule(CudaDevice device, String file, long handle) {
         this.device = device;

@@ -46,6 +46,8 @@ public final class Driver {
             cuStreamEndCapture, cuGraphInstantiateWithFlags, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy;
     // stream-ordered allocator (CUDA 11.2+); null when the driver lacks it, then cuMemAlloc is used
     private final MethodHandle cuMemAllocAsync, cuMemFreeAsync, cuDeviceGetDefaultMemPool, cuMemPoolSetAttribute;
+    // launch with attributes (CUDA 11.8+); null when the driver lacks it, then no programmatic dependent launch
+    private final MethodHandle cuLaunchKernelEx;
 
     Driver(NativeLib lib) {
         this.lib = lib;
@@ -93,6 +95,7 @@ public final class Driver {
         cuMemFreeAsync = lib.find("cuMemFreeAsync", intFn(L, L)).orElse(null);
         cuDeviceGetDefaultMemPool = lib.find("cuDeviceGetDefaultMemPool", intFn(A, I)).orElse(null);
         cuMemPoolSetAttribute = lib.find("cuMemPoolSetAttribute", intFn(L, I, A)).orElse(null);
+        cuLaunchKernelEx = lib.find("cuLaunchKernelEx", intFn(A, L, A, A)).orElse(null);
     }
 
     /** cuGetErrorName's name for a CUresult, or "CUresult N" when the driver does not know it. */
@@ -322,6 +325,23 @@ public final class Driver {
         if (r != CUDA_SUCCESS)
             throw new CudaException("cuLaunchKernel(" + what + ", grid " + gx + "x" + gy + "x" + gz + ", block " + bx + "x" + by + "x" + bz
                     + ", smem " + sharedBytes + ")", r, errorName(r));
+    }
+
+    /** Whether the driver has cuLaunchKernelEx (launch attributes, so programmatic dependent launch). */
+    public boolean hasLaunchEx() { return cuLaunchKernelEx != null; }
+
+    /**
+     * cuLaunchKernelEx with a prepared {@code CUlaunchConfig} ({@link KernelParams#LAUNCH_CONFIG}: grid, block, shared
+     * bytes, stream and its attributes filled by the caller); kernelParams as for {@link #launchKernel}.
+     */
+    public void launchKernelEx(MemorySegment config, long fn, MemorySegment kernelParams, String what) {
+        int r;
+        try {
+            r = (int) cuLaunchKernelEx.invokeExact(config, fn, kernelParams, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw NativeLib.rethrow(t);
+        }
+        if (r != CUDA_SUCCESS) throw new CudaException("cuLaunchKernelEx(" + what + ", programmatic dependent launch)", r, errorName(r));
     }
 
     // ---------------------------------------------------------------- events

@@ -101,6 +101,18 @@ public final class KernelParams {
     public static final List<StructLayout> ALL = List.of(RMSNORM, EMBEDDING, CONV1D, CONV1D_STEP, SCAN, SCAN_STEP, ELTWISE, CAST, FILL,
             ROW, CLAMP, FILL_BITS, COPY, LAYERNORM, ROTARY, GEMV, CROSS_ENTROPY, ATTENTION, SSD, SSD_CHUNKED, SAMPLE);
 
+    /**
+     * The driver's {@code CUlaunchConfig} (cuda.h, CUDA 11.8+): grid and block sizes, dynamic shared bytes, the stream
+     * and its launch attributes; and one {@code CUlaunchAttribute} (an id, padding to 8, a 64-byte value union whose
+     * first int is {@code programmaticStreamSerializationAllowed} for {@link #ATTR_PROGRAMMATIC_STREAM_SERIALIZATION}).
+     */
+    public static final StructLayout LAUNCH_CONFIG = struct("CUlaunchConfig", i32("gridDimX"), i32("gridDimY"), i32("gridDimZ"),
+            i32("blockDimX"), i32("blockDimY"), i32("blockDimZ"), i32("sharedMemBytes"), ptr("hStream"), ptr("attrs"), i32("numAttrs"));
+    public static final StructLayout LAUNCH_ATTRIBUTE = MemoryLayout.structLayout(ValueLayout.JAVA_INT.withName("id"), MemoryLayout.paddingLayout(4),
+            ValueLayout.JAVA_INT.withName("value"), MemoryLayout.paddingLayout(60)).withName("CUlaunchAttribute");
+    /** CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION of CUlaunchAttributeID. */
+    public static final int ATTR_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+
     /** Weight dtype codes of params.cuh. */
     public static final int DTYPE_F32 = 0, DTYPE_BF16 = 1, DTYPE_F16 = 2;
 

@@ -9,6 +9,7 @@
 #define ATT_R (ATT_MAX_DH / 32)
 
 extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS) attention_rows(AttentionParams p) {
+    PDL_ENTRY();
     __shared__ float sq[ATT_WARPS][ATT_MAX_DH];
     const int wib = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const long long row = (long long)blockIdx.x * ATT_WARPS + wib;   // (b, h, i) flattened, i fastest

@@ -4,6 +4,19 @@
 #include "params.cuh"
 
 #define FULL_MASK 0xffffffffu
+// Programmatic dependent launch (sm_90 and later; CudaDevice.launch): a kernel may start while the one before it on the
+// stream is finishing. PDL_WAIT blocks until that kernel has completed and its writes are visible (a no-op when the
+// launch was a plain one); PDL_LAUNCH_DEPENDENTS lets the next kernel begin launching. Every kernel reaches PDL_WAIT,
+// in every thread, before it reads or writes memory that an earlier kernel touches (PDL_ENTRY at its top; the decode
+// GEMV first issues its weight loads), so ordering on the stream still holds transitively.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
+#define PDL_LAUNCH_DEPENDENTS() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
+#else
+#define PDL_WAIT() do {} while (0)
+#define PDL_LAUNCH_DEPENDENTS() do {} while (0)
+#endif
+#define PDL_ENTRY() do { PDL_WAIT(); PDL_LAUNCH_DEPENDENTS(); } while (0)
 // A grid-stride loop over n elements.
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 #define LOG2E_F 1.4426950408889634f

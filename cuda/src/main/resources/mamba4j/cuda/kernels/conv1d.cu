@@ -7,6 +7,7 @@
 // Thread (b, c, time tile): the last K inputs slide through registers, right-aligned in hist[] (hist[7] newest)
 // with the weights right-aligned to match, so every index is static. grid (ceil(C/128), ceil(L/64), B), block 128.
 extern "C" __global__ void causal_conv1d(Conv1dParams p) {
+    PDL_ENTRY();
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     const int b = blockIdx.z;
     if (c >= p.channels) return;
@@ -47,6 +48,7 @@ extern "C" __global__ void causal_conv1d(Conv1dParams p) {
 
 // One decode step, thread per (b, c).
 extern "C" __global__ void causal_conv1d_step(Conv1dStepParams p) {
+    PDL_ENTRY();
     const int idx = blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= p.batch * p.channels) return;
     const int c = idx % p.channels, K = p.width;

@@ -2,6 +2,7 @@
 #include "common.cuh"
 
 extern "C" __global__ void embedding(EmbeddingParams p) {
+    PDL_ENTRY();
     const int i = blockIdx.x;
     if (i >= p.n) return;
     const long long src = (long long)p.ids[i] * p.dim, dst = (long long)i * p.dim;

@@ -4,14 +4,17 @@
 #include "common.cuh"
 
 extern "C" __global__ void add_row(RowParams p) {
+    PDL_ENTRY();
     GRID_STRIDE(i, p.rows * p.cols) p.out[i] = p.x[i] + p.row[i % p.cols];
 }
 
 extern "C" __global__ void mul_row(RowParams p) {
+    PDL_ENTRY();
     GRID_STRIDE(i, p.rows * p.cols) p.out[i] = p.x[i] * p.row[i % p.cols];
 }
 
 extern "C" __global__ void softplus_clamp(ClampParams p) {
+    PDL_ENTRY();
     GRID_STRIDE(i, p.rows * p.cols) {
         float v = softplus_f(p.x[i] + (p.bias ? p.bias[i % p.cols] : 0.0f));
         p.out[i] = fminf(fmaxf(v, p.lo), p.hi);
@@ -19,6 +22,7 @@ extern "C" __global__ void softplus_clamp(ClampParams p) {
 }
 
 extern "C" __global__ void fill_bits(FillBitsParams p) {
+    PDL_ENTRY();
     GRID_STRIDE(i, p.n) {
         switch (p.elem_bytes) {
             case 1: ((unsigned char*)p.out)[i] = (unsigned char)p.bits; break;
@@ -30,6 +34,7 @@ extern "C" __global__ void fill_bits(FillBitsParams p) {
 }
 
 extern "C" __global__ void copy_strided(CopyParams p) {
+    PDL_ENTRY();
     GRID_STRIDE(i, p.count) {
         long long r = i;
         const long long i3 = r % p.size3; r /= p.size3;
@@ -50,6 +55,7 @@ extern "C" __global__ void copy_strided(CopyParams p) {
 // One block per row: the mean, then the biased variance around it (two passes, as the reference: no E[x^2] - E[x]^2
 // cancellation), then the affine map.
 extern "C" __global__ void layernorm(LayerNormParams p) {
+    PDL_ENTRY();
     const int row = blockIdx.x;
     if (row >= p.rows) return;
     const float* x = p.x + (long long)row * p.dim;
@@ -68,6 +74,7 @@ extern "C" __global__ void layernorm(LayerNormParams p) {
 // Thread per (b, t, h, j): j < r = rotary_dim / 2 rotates the pair (j, j + r); the others copy one pass-through dim
 // (rotary_dim + j - r) of a partial rotary.
 extern "C" __global__ void rotary(RotaryParams p) {
+    PDL_ENTRY();
     const int r = p.rotary_dim / 2;
     const int per = r + (p.head_dim - p.rotary_dim);   // pairs, then pass-through dims
     const long long n = (long long)p.batch * p.tokens * p.heads * per;
@@ -151,25 +158,36 @@ __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
     float acc[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
-    if (col < p.n) {
-        const long long row = (long long)col * p.k;
-        const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2, per = 16 / esize;
-        const char* wrow = (const char*)p.w + row * esize;
-        if (p.k % per == 0 && (((unsigned long long)wrow) & 15) == 0 && (((unsigned long long)p.x) & 15) == 0) {
-            const uint4* w4 = (const uint4*)wrow;
-            const int chunks = p.k / per, stride = 32 * split;
-            int c = sub * 32 + lane;
-            for (; c + (GEMV_UNROLL - 1) * stride < chunks; c += GEMV_UNROLL * stride) {
-                uint4 raw[GEMV_UNROLL];
+    const long long row = (long long)col * p.k;
+    const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2, per = 16 / esize;
+    const char* wrow = (const char*)p.w + row * esize;
+    const bool vec = col < p.n && p.k % per == 0 && (((unsigned long long)wrow) & 15) == 0 && (((unsigned long long)p.x) & 15) == 0;
+    const uint4* w4 = (const uint4*)wrow;
+    const int chunks = p.k / per, stride = 32 * split;
+    int c = sub * 32 + lane;
+    // The first GEMV_UNROLL chunks of weights are requested before PDL_WAIT: no kernel writes weights, so under a
+    // programmatic launch these loads overlap the end of the kernel before (the decode step's chain of small kernels).
+    uint4 raw[GEMV_UNROLL];
 #pragma unroll
-                for (int u = 0; u < GEMV_UNROLL; ++u) raw[u] = __ldg(w4 + c + u * stride);
+    for (int u = 0; u < GEMV_UNROLL; ++u)
+        if (vec && c + u * stride < chunks) raw[u] = __ldg(w4 + c + u * stride);
+    PDL_ENTRY();
+    if (vec) {
+        // chunks c, c + stride, ... in order, GEMV_UNROLL loads in flight; the next group is requested after this one is used
+        while (c + (GEMV_UNROLL - 1) * stride < chunks) {
 #pragma unroll
-                for (int u = 0; u < GEMV_UNROLL; ++u) gemv_chunk<MAXM>(acc, p, raw[u], (c + u * stride) * per);
-            }
-            for (; c < chunks; c += stride) gemv_chunk<MAXM>(acc, p, __ldg(w4 + c), c * per);
-        } else {
-            for (int j = sub * 32 + lane; j < p.k; j += 32 * split) gemv_fma<MAXM>(acc, p, j, load_w(p.w, row + j, p.w_dtype));
+            for (int u = 0; u < GEMV_UNROLL; ++u) gemv_chunk<MAXM>(acc, p, raw[u], (c + u * stride) * per);
+            c += GEMV_UNROLL * stride;
+#pragma unroll
+            for (int u = 0; u < GEMV_UNROLL; ++u)
+                if (c + u * stride < chunks) raw[u] = __ldg(w4 + c + u * stride);
         }
+        // fewer than GEMV_UNROLL chunks left: those loaded are raw[0 ..] in order
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; ++u)
+            if (c + u * stride < chunks) gemv_chunk<MAXM>(acc, p, raw[u], (c + u * stride) * per);
+    } else if (col < p.n) {
+        for (int j = sub * 32 + lane; j < p.k; j += 32 * split) gemv_fma<MAXM>(acc, p, j, load_w(p.w, row + j, p.w_dtype));
     }
 #pragma unroll
     for (int m = 0; m < MAXM; ++m)
@@ -200,6 +218,7 @@ extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1(Gemv
 
 // Cross-entropy, step 1 (one block): count the rows whose target is not -100.
 extern "C" __global__ void cross_entropy_count(CrossEntropyParams p) {
+    PDL_ENTRY();
     float c = 0.0f;
     for (int i = threadIdx.x; i < p.rows; i += blockDim.x) c += p.targets[i] != -100 ? 1.0f : 0.0f;
     c = block_sum(c);
@@ -208,6 +227,7 @@ extern "C" __global__ void cross_entropy_count(CrossEntropyParams p) {
 
 // Step 2, one block per row: logsumexp, the row's negative log-likelihood (in double) and the gradient.
 extern "C" __global__ void cross_entropy_rows(CrossEntropyParams p) {
+    PDL_ENTRY();
     const int row = blockIdx.x;
     if (row >= p.rows) return;
     const float* x = p.logits + (long long)row * p.vocab;
@@ -234,6 +254,7 @@ extern "C" __global__ void cross_entropy_rows(CrossEntropyParams p) {
 
 // Step 3 (one block): the mean over the counted rows, summed in double.
 extern "C" __global__ void cross_entropy_mean(CrossEntropyParams p) {
+    PDL_ENTRY();
     __shared__ double part[1024];
     double s = 0.0;
     for (int i = threadIdx.x; i < p.rows; i += blockDim.x) s += p.row_loss[i];

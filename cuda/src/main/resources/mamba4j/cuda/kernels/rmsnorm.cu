@@ -2,6 +2,7 @@
 #include "common.cuh"
 
 extern "C" __global__ void rmsnorm(RmsNormParams p) {
+    PDL_ENTRY();
     const int row = blockIdx.x;
     if (row >= p.rows) return;
     const long long base = (long long)row * p.dim;

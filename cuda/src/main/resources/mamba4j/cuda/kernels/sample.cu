@@ -114,6 +114,7 @@ __device__ Cut threshold(const float* x, float temperature, float mx, int vocab,
 __device__ __forceinline__ bool kept(unsigned int o, int i, Cut c) { return o > c.score || (o == c.score && i <= c.last_id); }
 
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(SampleParams p) {
+    PDL_ENTRY();
     const int row = blockIdx.x;
     const float* x = p.logits + (long long)row * p.width;
     const float temperature = p.temperature[row];

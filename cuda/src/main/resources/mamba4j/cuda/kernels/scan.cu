@@ -43,6 +43,7 @@ __device__ __forceinline__ void scan_stage_out(const float* sX, float* g, long l
 // and B and C (shared by the block's channels) once per chunk, SCAN_NGROUP states at a time, laid out
 // [state][item][lane] so that the lanes' reads of one (state, item) hit consecutive banks.
 extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 2) selective_scan_fwd(ScanParams p) {
+    PDL_ENTRY();
     __shared__ float sB[SCAN_NGROUP * SCAN_JPITCH], sC[SCAN_NGROUP * SCAN_JPITCH], sX[SCAN_ITEMS * SCAN_XPITCH];
     const int lane = threadIdx.x, ch = threadIdx.y, tid = threadIdx.y * 32 + threadIdx.x;
     const int e0 = blockIdx.x * SCAN_WARPS, e = e0 + ch;
@@ -165,6 +166,7 @@ __device__ __forceinline__ int scan_step_group(int N, long long channels) {
 }
 
 extern "C" __global__ void selective_scan_step(ScanStepParams p) {
+    PDL_ENTRY();
     const int N = p.dstate;
     const int total = p.batch * p.channels;
     const int gs = scan_step_group(N, total), lg = __ffs(gs) - 1;

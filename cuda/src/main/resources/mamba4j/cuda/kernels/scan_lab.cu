@@ -16,6 +16,7 @@
 // B and C of a chunk are shared by the block's channels: staged once per chunk in shared memory, SCAN_NGROUP states
 // at a time, laid out [state][item][lane] so that the lanes' reads of one (state, item) hit consecutive banks.
 extern "C" __global__ void __launch_bounds__(128) selective_scan_fwd_v1(ScanParams p) {
+    PDL_ENTRY();
     __shared__ float sB[SCAN_NGROUP * SCAN_JPITCH], sC[SCAN_NGROUP * SCAN_JPITCH];
     const int lane = threadIdx.x, tid = threadIdx.y * 32 + threadIdx.x;
     const int e = blockIdx.x * blockDim.y + threadIdx.y;

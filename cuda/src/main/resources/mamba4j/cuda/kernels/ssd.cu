@@ -9,6 +9,7 @@
 #define SSD_R (SSD_MAX_N / 32)
 
 extern "C" __global__ void __launch_bounds__(32 * SSD_WARPS) ssd_scan(SsdParams p) {
+    PDL_ENTRY();
     const int lane = threadIdx.x & 31;
     const long long w = (long long)blockIdx.x * SSD_WARPS + (threadIdx.x >> 5);   // (b, h, pp), pp fastest
     const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length;

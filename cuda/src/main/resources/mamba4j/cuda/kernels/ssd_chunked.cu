@@ -81,6 +81,7 @@ __device__ __forceinline__ void ssd_zero(float (&acc)[4][4]) {
 // 1. acum[b][h][t] = sum of logA[b, t', h] over t0 <= t' <= t, t0 the start of t's chunk. Thread per (b, chunk, h),
 // h fastest (the logA reads of a warp are consecutive). Every later kernel reads these same values.
 extern "C" __global__ void ssd_chunk_cumsum(SsdChunkParams p) {
+    PDL_ENTRY();
     const int H = p.heads, L = p.length, nc = ssd_chunks(L);
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i >= (long long)p.batch * nc * H) return;
@@ -97,6 +98,7 @@ extern "C" __global__ void ssd_chunk_cumsum(SsdChunkParams p) {
 // 2. states[b][c][h][n][p] = sum_{s < len} w_s B[t0 + s][n] x[t0 + s][p], w_s = exp(acum[len - 1] - acum[s]) scale_s.
 // grid (B·H, chunks, N tiles · P tiles): one 64 (n) x 64 (p) tile per block, k = the chunk's steps.
 extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_state(SsdChunkParams p) {
+    PDL_ENTRY();
     __shared__ float4 sB4[SSD_T * SSD_PITCH / 4], sX4[SSD_T * SSD_PITCH / 4];   // float4: 16-byte aligned rows
     __shared__ float sW[SSD_Q];
     float* sB = reinterpret_cast<float*>(sB4);   // [s][n]
@@ -139,6 +141,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_state(SsdChu
 // of states is read (the chunk's own state) and overwritten with the state entering that chunk. The reads do not
 // depend on the running state, so SSD_PASS_UNROLL of them are issued ahead.
 extern "C" __global__ void ssd_state_pass(SsdChunkParams p) {
+    PDL_ENTRY();
     const int H = p.heads, P = p.head_dim, N = p.dstate, L = p.length, nc = ssd_chunks(L);
     const long long per = (long long)N * P;
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -178,6 +181,7 @@ extern "C" __global__ void ssd_state_pass(SsdChunkParams p) {
 // 4. cb[b][c][g][s][t] = C[t0 + t] . B[t0 + s] (zero past the chunk's end). grid (B·G, chunks): one 64 x 64 tile per
 // block, k = the state index n in tiles of 64 (B and C staged transposed, [n][step]).
 extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_cb(SsdChunkParams p) {
+    PDL_ENTRY();
     __shared__ float4 sB4[SSD_T * SSD_PITCH / 4], sC4[SSD_T * SSD_PITCH / 4];
     float* sB = reinterpret_cast<float*>(sB4);   // [n][s]
     float* sC = reinterpret_cast<float*>(sC4);   // [n][t]
@@ -207,6 +211,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_cb(SsdChunkP
 //   part 2: acc += M (t, s) . x (s, p), M[t][s] = cb[s][t] exp(acum[t] - acum[s]) scale_s for s <= t (else 0);
 //   then + D x_t[p].
 extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_scan(SsdChunkParams p) {
+    PDL_ENTRY();
     __shared__ float4 sA4[SSD_T * SSD_PITCH / 4], sB4[SSD_T * SSD_PITCH / 4];
     __shared__ float sAcum[SSD_Q], sScale[SSD_Q];
     float* sA = reinterpret_cast<float*>(sA4);   // part 1: C^T [n][t]; part 2: M^T [s][t]
