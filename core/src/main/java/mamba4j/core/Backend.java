@@ -320,6 +320,21 @@ public final class Backend {
         k.selectiveScan(args);
     }
 
+    /** One decode step with Δ = dtLow · dtProjᵀ computed in it ({@link Kernels#selectiveScanStep}). */
+    public void selectiveScanStep(Tensor dtLow, Tensor dtProj, SelectiveScan args) {
+        scan("selectiveScanStep", args);
+        act("selectiveScanStep", dtLow);
+        weight("selectiveScanStep", dtProj);
+        if (args.length() != 1 || args.state() == null)
+            throw new IllegalArgumentException("selectiveScanStep: one step (L = 1) with a state, got L = " + args.length()
+                    + (args.state() == null ? " and no state" : ""));
+        rank("selectiveScanStep", "dtLow", dtLow, 2);
+        if (dtLow.dim(0) != args.batch() || dtProj.rank() != 2 || dtProj.dim(0) != args.channels() || dtProj.dim(1) != dtLow.dim(1))
+            throw new IllegalArgumentException("selectiveScanStep: dtLow " + dtLow.shape() + " and dtProj " + dtProj.shape() + " are not (B="
+                    + args.batch() + ", R) and (E=" + args.channels() + ", R)");
+        k.selectiveScanStep(dtLow, dtProj, args);
+    }
+
     // ------------------------------------------------------------------ training
 
     public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate) {

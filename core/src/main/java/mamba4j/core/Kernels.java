@@ -160,6 +160,16 @@ public interface Kernels {
     /** The fused selective scan of Mamba-1; see {@link SelectiveScan}. States are never stored per step. */
     void selectiveScan(SelectiveScan args);
 
+    /**
+     * One decode step of Mamba-1's scan with its Δ projection: args.delta (B, 1, E) ← dtLow (B, R) · dtProjᵀ (dtProj
+     * (E, R), a stored weight of any float dtype), then {@link #selectiveScan}(args) (L = 1, state in place). An
+     * accelerator computes each channel's Δ inside the scan step (one kernel fewer per layer of a decode step).
+     */
+    default void selectiveScanStep(Tensor dtLow, Tensor dtProj, SelectiveScan args) {
+        linear(dtLow, dtProj, null, args.delta().reshape(args.batch(), args.channels()));
+        selectiveScan(args);
+    }
+
     // ------------------------------------------------------------------ training: backward ops and updates
     // Gradient outputs named d* are written (overwritten) unless the doc says "accumulate" (+=), which is how
     // parameter gradients are collected across uses and micro-batches.

@@ -349,6 +349,20 @@ public final class CudaKernels implements Kernels {
                 ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.z()), ptr(s.state()), ptr(s.state()), ptr(s.out()), b, l, e, n));
     }
 
+    /** Decode kernels that fuse two ops (the scan step with its Δ projection); MAMBA4J_CUDA_FUSE=0 runs them apart, to compare. */
+    static final boolean FUSE = !"0".equals(System.getenv("MAMBA4J_CUDA_FUSE"));
+
+    /** Δ = dtLow · dtProjᵀ computed by each channel's lanes inside the scan step (scan.cu), and written to args.delta. */
+    @Override public void selectiveScanStep(Tensor dtLow, Tensor dtProj, SelectiveScan s) {
+        if (!FUSE || !dtProj.dtype().isFloating() || dtProj.dtype() == DType.F64) {
+            Kernels.super.selectiveScanStep(dtLow, dtProj, s);
+            return;
+        }
+        int b = s.batch(), e = s.channels(), n = s.stateSize(), r = dtLow.size(1);
+        ops().selectiveScanStep(ptr(s.state()), ptr(s.u()), ptr(s.delta()), ptr(s.deltaBias()), s.deltaSoftplus(), ptr(s.a()),
+                ptr(s.bm()), n, ptr(s.cm()), n, ptr(s.d()), ptr(s.z()), ptr(s.out()), b, e, n, ptr(dtProj), code(dtProj.dtype()), ptr(dtLow), r, r);
+    }
+
     /**
      * Whole sequences (L ≥ {@link CudaOps#SSD_CHUNKED_MIN_LENGTH}) by the chunked kernels, with their own chunk of 64
      * steps; short ones and decode steps by the recurrence. Every chunk size gives the same result up to rounding, so

@@ -163,10 +163,22 @@ public final class CudaOps {
      */
     public void selectiveScanStep(long state, long u, long delta, long deltaBias, boolean deltaSoftplus, long a, long bm, long bSb,
                                   long cm, long cSb, long d, long z, long out, int batch, int channels, int dstate) {
+        selectiveScanStep(state, u, delta, deltaBias, deltaSoftplus, a, bm, bSb, cm, cSb, d, z, out, batch, channels, dstate, 0, 0, 0, 0, 0);
+    }
+
+    /**
+     * The same with Δ computed in the step: delta (B, E) ← dtLow (B, R; row stride dtSb) · dtWᵀ (dtW (E, R) in
+     * dtWDtype), Mamba-1's dt_proj; dtW = 0 reads delta as given.
+     */
+    public void selectiveScanStep(long state, long u, long delta, long deltaBias, boolean deltaSoftplus, long a, long bm, long bSb,
+                                  long cm, long cSb, long d, long z, long out, int batch, int channels, int dstate,
+                                  long dtW, int dtWDtype, long dtLow, long dtSb, int dtRank) {
         positive("selectiveScanStep", batch, channels, dstate);
+        if (dtW != 0) positive("selectiveScanStep (dt_rank)", dtRank);
         var p = params(KernelParams.SCAN_STEP).set("state", state).set("u", u).set("delta", delta).set("delta_bias", deltaBias)
                 .set("A", a).set("Bm", bm).set("Cm", cm).set("D", d).set("z", z).set("out", out).set("b_sb", bSb).set("c_sb", cSb)
-                .set("batch", batch).set("channels", channels).set("dstate", dstate).set("delta_softplus", deltaSoftplus);
+                .set("batch", batch).set("channels", channels).set("dstate", dstate).set("delta_softplus", deltaSoftplus)
+                .set("dt_w", dtW).set("dt_low", dtLow).set("dt_sb", dtSb).set("dt_rank", dtRank).set("dt_w_dtype", dtWDtype);
         long n = (long) batch * channels * scanStepGroup(dstate, (long) batch * channels);
         launcher.launch("scan.cu", "selective_scan_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }

@@ -45,7 +45,8 @@ public final class KernelParams {
 
     public static final StructLayout SCAN_STEP = struct("ScanStepParams",
             ptr("state"), ptr("u"), ptr("delta"), ptr("delta_bias"), ptr("A"), ptr("Bm"), ptr("Cm"), ptr("D"), ptr("z"), ptr("out"),
-            i64("b_sb"), i64("c_sb"), i32("batch"), i32("channels"), i32("dstate"), i32("delta_softplus"));
+            i64("b_sb"), i64("c_sb"), i32("batch"), i32("channels"), i32("dstate"), i32("delta_softplus"),
+            ptr("dt_w"), ptr("dt_low"), i64("dt_sb"), i32("dt_rank"), i32("dt_w_dtype"));
 
     public static final StructLayout ELTWISE = struct("EltwiseParams", ptr("a"), ptr("b"), ptr("out"), i64("n"));
 

@@ -94,11 +94,12 @@ struct ScanParams {
     int delta_softplus;
 };
 
-// scan.cu, selective_scan_step: the recurrence above for one token, state (B, E, N) updated in place.
+// scan.cu, selective_scan_step: the recurrence above for one token, state (B, E, N) updated in place. With dt_w,
+// delta is first computed (and written): delta[b, e] = dt_low[b, :] . dt_w[e, :] (Mamba-1's dt_proj, R = dt_rank).
 struct ScanStepParams {
     float* state;            // (B, E, N)
     const float* u;          // (B, E)
-    const float* delta;      // (B, E)
+    float* delta;            // (B, E); written when dt_w
     const float* delta_bias; // (E) or NULL
     const float* A;          // (E, N)
     const float* Bm;         // (B, N) row stride b_sb
@@ -112,6 +113,11 @@ struct ScanStepParams {
     int channels;
     int dstate;
     int delta_softplus;
+    const void* dt_w;        // (E, R) in dt_w_dtype, or NULL: delta is an input
+    const float* dt_low;     // (B, R) row stride dt_sb
+    long long dt_sb;
+    int dt_rank;
+    int dt_w_dtype;
 };
 
 // elementwise.cu: add (out = a + b), silu (out = a * sigmoid(a)), mul_silu (out = a * silu(b)); out may alias a or b.

@@ -165,8 +165,11 @@ __device__ __forceinline__ int scan_step_group(int N, long long channels) {
     return gs;
 }
 
+// With dt_w (Mamba-1's dt_proj fused in, one kernel fewer per layer of a decode step), the group's lanes also split
+// the R-long dot product delta = dt_low[b, :] . dt_w[e, :] (lane j takes r = j, j + gs, ...) and add it up by shuffles;
+// the first DT_PREFETCH of each lane's weights are loaded before PDL_WAIT (no kernel writes weights).
+#define DT_PREFETCH 8
 extern "C" __global__ void selective_scan_step(ScanStepParams p) {
-    PDL_ENTRY();
     const int N = p.dstate;
     const int total = p.batch * p.channels;
     const int gs = scan_step_group(N, total), lg = __ffs(gs) - 1;
@@ -174,11 +177,32 @@ extern "C" __global__ void selective_scan_step(ScanStepParams p) {
     const int idx = (int)(t >> lg);                   // (b, e); the whole group of a channel is inside one warp
     const int j = (int)(t & (gs - 1));
     const bool live = t < ((long long)total << lg);
+    const int b = live ? idx / p.channels : 0, e = live ? idx - b * p.channels : 0;
+    const int R = p.dt_rank;
+    float wpre[DT_PREFETCH];
+#pragma unroll
+    for (int q = 0; q < DT_PREFETCH; ++q) {
+        const int r = j + q * gs;
+        wpre[q] = p.dt_w && live && r < R ? load_w(p.dt_w, (long long)e * R + r, p.dt_w_dtype) : 0.0f;
+    }
+    PDL_ENTRY();
+    float dproj = 0.0f;
+    if (p.dt_w) {   // uniform over the grid: every lane of a warp reaches the shuffles
+        if (live) {
+            const float* xl = p.dt_low + (long long)b * p.dt_sb;
+#pragma unroll
+            for (int q = 0; q < DT_PREFETCH; ++q)
+                if (j + q * gs < R) dproj = fmaf(xl[j + q * gs], wpre[q], dproj);
+            for (int r = j + DT_PREFETCH * gs; r < R; r += gs) dproj = fmaf(xl[r], load_w(p.dt_w, (long long)e * R + r, p.dt_w_dtype), dproj);
+        }
+        for (int o = gs >> 1; o > 0; o >>= 1) dproj += __shfl_xor_sync(FULL_MASK, dproj, o);
+    }
     float y = 0.0f, ut = 0.0f;
     if (live) {
-        const int b = idx / p.channels, e = idx - b * p.channels;
         ut = p.u[idx];
-        float d = p.delta[idx] + (p.delta_bias ? p.delta_bias[e] : 0.0f);
+        float d = p.dt_w ? dproj : p.delta[idx];
+        if (p.dt_w && j == 0) p.delta[idx] = dproj;
+        d += p.delta_bias ? p.delta_bias[e] : 0.0f;
         if (p.delta_softplus) d = softplus_f(d);
         const float du = d * ut;
         float* s = p.state + (long long)idx * N;
@@ -193,7 +217,6 @@ extern "C" __global__ void selective_scan_step(ScanStepParams p) {
     }
     for (int o = gs >> 1; o > 0; o >>= 1) y += __shfl_xor_sync(FULL_MASK, y, o);   // every lane of the warp takes part
     if (live && j == 0) {
-        const int e = idx % p.channels;
         y += p.D ? p.D[e] * ut : 0.0f;
         if (p.z) y *= silu_f(p.z[idx]);
         p.out[idx] = y;

@@ -365,13 +365,14 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
             if (config.selective()) {
                 backend.linear(s.xc, l.xProj(), null, s.dbc);
                 s.dbcParts.split(backend);
-                backend.linear(s.dt, l.dtProjWeight(), null, s.delta);
+                // Δ = dt · dt_projᵀ, then one step of the recurrence (ssm_state in place): one kernel on an accelerator
+                backend.selectiveScanStep(s.dt, l.dtProjWeight(), s.scans[i]);
             } else {
                 backend.linear(s.one, l.dtConst(), null, s.delta);
                 backend.linear(s.one, l.bConst(), null, s.bm);
                 backend.linear(s.one, l.cConst(), null, s.cm);
+                backend.selectiveScan(s.scans[i]);                          // one step of the recurrence, ssm_state in place
             }
-            backend.selectiveScan(s.scans[i]);                              // one step of the recurrence, ssm_state in place
             backend.linear(s.y, l.outProj(), l.outProjBias(), s.o);
             // h + o, and the next block's RMSNorm (the final norm after the last block) in one op
             backend.addRmsNorm(s.h, s.o, i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).norm() : w.normF(), eps, s.u);

@@ -869,6 +869,26 @@ public abstract class BackendConformance {
         }
     }
 
+    /** (B, E, N, R): batch 1 and several, odd sizes, R below and above a lane group. */
+    static Stream<Arguments> scanStepShapes() {
+        return Stream.of(Arguments.of(1, 21, 4, 5), Arguments.of(3, 64, 16, 8), Arguments.of(2, 40, 19, 3), Arguments.of(1, 33, 16, 40),
+                Arguments.of(4, 17, 1, 2));
+    }
+
+    @ParameterizedTest(name = "B={0} E={1} N={2} R={3}")
+    @MethodSource("scanStepShapes")
+    @Covers("selectiveScanStep")
+    void scanStepWithItsDeltaProjection(int b, int e, int n, int rank) {
+        Random r = new Random(b * 1000L + e * 10L + n + rank);
+        ScanInputs in = ScanInputs.random(r, b, 1, e, n, true);
+        Tensor dtLow = gauss(r, 1, b, rank), dtProj = gauss(r, 0.5, e, rank);
+        for (DType wt : List.of(DType.F32, DType.BF16))
+            in.declare(op("selectiveScanStep B=" + b + " E=" + e + " N=" + n + " R=" + rank + " " + wt), FAST_VS_REFERENCE)
+                    .in("dtLow", dtLow).in("dtProj", dtProj.to(wt))
+                    .out("out", nan(b, 1, e), FAST_VS_REFERENCE)
+                    .run((be, t) -> be.selectiveScanStep(t.get("dtLow"), t.get("dtProj"), in.args(t, t.get("state"), t.get("out"))));
+    }
+
     @Test
     @Covers("selectiveScan")
     void scanInTwoPiecesWithStateEqualsOnePiece() {
