@@ -38,7 +38,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--served-model-name", description = "The model id in /v1/models and responses (default: the model folder's name, or the ORG/NAME given).")
     String servedModelName;
 
-    @Option(names = "--no-warmup", description = "Start serving at once, without first running the decode kernels for ~3 s (the JIT compiles them over the first few hundred steps).")
+    @Option(names = "--no-warmup", description = "Start serving at once, without first running the decode kernels and a few short generations for ~3 s (the JIT compiles them over the first few hundred steps).")
     boolean noWarmup;
 
     @Override public Integer call() throws Exception {

@@ -176,7 +176,14 @@ class ServeHttpTest {
     void aModelWithFewPositionsStartsAndServes() throws Exception {
         Path llama = mamba4j.testkit.Repo.golden().resolve("llama/gqa_untied");
         try (Server s = new Server(Server.Options.defaults(llama).withPort(0))) {
-            assertEquals(200, post(s.port(), "/v1/completions", "{\"prompt\": [1, 2, 3], \"max_tokens\": 5}").status());
+            // the warm-up's own generations (it ran: defaults) are not in the metrics a user reads
+            String before = get(s.port(), "/metrics").body();
+            assertTrue(before.contains("mamba4j_generation_tokens_total 0.0"), before);
+            ServeFixture.Reply r = post(s.port(), "/v1/completions", "{\"prompt\": [1, 2, 3], \"max_tokens\": 5}");
+            assertEquals(200, r.status());
+            int n = r.json().path("usage").path("completion_tokens").asInt();
+            String after = get(s.port(), "/metrics").body();
+            assertTrue(n > 0 && after.contains("mamba4j_generation_tokens_total " + n + ".0"), n + " tokens; " + after);
         }
     }
 
