@@ -350,7 +350,7 @@ public final class CudaKernels implements Kernels {
     }
 
     /** Decode kernels that fuse two ops (the scan step with its Δ projection); MAMBA4J_CUDA_FUSE=0 runs them apart, to compare. */
-    static final boolean FUSE = !"0".equals(System.getenv("MAMBA4J_CUDA_FUSE"));
+    static final boolean FUSE = CudaOps.DECODE_V2;
 
     /** Δ = dtLow · dtProjᵀ computed by each channel's lanes inside the scan step (scan.cu), and written to args.delta. */
     @Override public void selectiveScanStep(Tensor dtLow, Tensor dtProj, SelectiveScan s) {

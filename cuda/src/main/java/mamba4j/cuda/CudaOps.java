@@ -402,8 +402,22 @@ public final class CudaOps {
         var p = params(KernelParams.SSD).set("x", x).set("logA", logA).set("scale", scale).set("Bm", bm).set("Cm", cm).set("D", d)
                 .set("state", state).set("out", out).set("batch", batch).set("length", length).set("heads", heads)
                 .set("head_dim", headDim).set("groups", groups).set("dstate", dstate);
-        long warps = (long) batch * heads * headDim;
-        launcher.launch("ssd.cu", "ssd_scan", blocks(warps, SSD_WARPS), 1, 1, 32 * SSD_WARPS, 1, 1, p);
+        long rows = (long) batch * heads * headDim;
+        if (ssdStepApplies(length, dstate, state, bm, cm)) {   // a decode step: ssd_step, 16-byte state accesses
+            launcher.launch("ssd.cu", "ssd_step", blocks((rows + SSD_STEP_ROWS - 1) / SSD_STEP_ROWS, SSD_WARPS), 1, 1, 32 * SSD_WARPS, 1, 1, p);
+            return;
+        }
+        launcher.launch("ssd.cu", "ssd_scan", blocks(rows, SSD_WARPS), 1, 1, 32 * SSD_WARPS, 1, 1, p);
+    }
+
+    /** ssd.cu's SSD_STEP_ROWS: state rows per warp of ssd_step. */
+    static final int SSD_STEP_ROWS = 2;
+    /** The decode kernels of before (the separate dt_proj GEMV, ssd_scan for a step) with MAMBA4J_CUDA_FUSE=0, to compare. */
+    static final boolean DECODE_V2 = !"0".equals(System.getenv("MAMBA4J_CUDA_FUSE"));
+
+    /** Whether a call of {@link #ssd} runs ssd_step: one step with a state, N a multiple of 4 up to 128, 16-byte aligned rows. */
+    static boolean ssdStepApplies(int length, int dstate, long state, long bm, long cm) {
+        return DECODE_V2 && length == 1 && state != 0 && dstate % 4 == 0 && dstate <= 128 && ((state | bm | cm) & 15) == 0;
     }
 
     /** ssd_chunked.cu's SSD_Q (chunk length), SSD_T (tile edge) and SSD_THREADS (block size); a CI test reads them there. */

@@ -153,6 +153,22 @@ class CudaOpsLaunchTest {
         assertTrue(!CudaOps.ssdUsesChunks(65535 * 64 + 1));   // more chunks than gridDim.y holds: the recurrence
     }
 
+    @Test void aDecodeStepOfTheSsdTakesTheVectorKernelWhenItsRowsAllow() {
+        // B 3, L 1, H 4, P 5, G 2, N 16: 60 rows, 2 a warp, 4 warps a block -> 8 blocks
+        ops.ssd(0x100, 0x200, 0, 0x300, 0x400, 0, 0x500, 0x600, 3, 1, 4, 5, 2, 16);
+        assertEquals("ssd.cu:ssd_step", launches.getLast().file() + ":" + launches.getLast().kernel());
+        assertArrayEquals(new int[]{8, 1, 1, 128, 1, 1}, launches.getLast().grid());
+        ops.ssd(0x100, 0x200, 0, 0x304, 0x400, 0, 0x500, 0x600, 3, 1, 4, 5, 2, 16);   // B not 16-byte aligned
+        ops.ssd(0x100, 0x200, 0, 0x300, 0x400, 0, 0x500, 0x600, 3, 1, 4, 5, 2, 18);   // N not a multiple of 4
+        ops.ssd(0x100, 0x200, 0, 0x300, 0x400, 0, 0x500, 0x600, 3, 1, 4, 5, 2, 256);  // N over 128
+        ops.ssd(0x100, 0x200, 0, 0x300, 0x400, 0, 0, 0x600, 3, 1, 4, 5, 2, 16);       // no state
+        ops.ssd(0x100, 0x200, 0, 0x300, 0x400, 0, 0x500, 0x600, 3, 2, 4, 5, 2, 16);   // two steps
+        for (Launch l : launches.subList(launches.size() - 5, launches.size())) assertEquals("ssd_scan", l.kernel());
+        var m = java.util.regex.Pattern.compile("#define SSD_STEP_ROWS (\\d+)").matcher(KernelSources.read("ssd.cu"));
+        assertTrue(m.find());
+        assertEquals(CudaOps.SSD_STEP_ROWS, Integer.parseInt(m.group(1)));
+    }
+
     @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
         String src = KernelSources.read("ssd_chunked.cu");
         for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS).entrySet()) {
