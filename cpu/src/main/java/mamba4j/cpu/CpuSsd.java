@@ -69,10 +69,66 @@ final class CpuSsd {
             });
             return;
         }
+        if (chunkStates == null && RECURRENT_FORWARD) {   // inference: no chunk states to save
+            Parallel.forRange(b * h, (k0, k1) -> {
+                for (int k = k0; k < k1; k++) headRecurrence(a, k / h, k % h, d[k % h]);
+            });
+            return;
+        }
         float[] cb = groupProducts(a, chunk);
         Parallel.forRange(b * h, (k0, k1) -> {
             for (int k = k0; k < k1; k++) headForward(a, chunk, chunkStates, k / h, k % h, d[k % h], cb);
         });
+    }
+
+    /**
+     * Whole sequences without saved chunk states (inference) by the recurrence rather than the chunked form: on these
+     * vector units both cost about 6·P·N flops a token and head, and the recurrence keeps one head's state (N × P) in
+     * L1/L2 with no Q×Q products, exponentials of differences or passes between chunks. {@code -Dmamba4j.ssd.chunked=true}
+     * restores the chunked forward (to compare).
+     */
+    static final boolean RECURRENT_FORWARD = !Boolean.getBoolean("mamba4j.ssd.chunked");
+
+    /**
+     * One (batch, head) over all L steps: S_t = exp(logA_t)·S_{t−1} + s_t·x_t ⊗ B_t; y_t = S_t·C_t + D·x_t. The state
+     * is held transposed, st (N, pp), lanes over P: per step and state index j, S[j, :] = decay·S[j, :] + B_t[j]·(s x_t)
+     * and y += S[j, :]·C_t[j] with broadcast scalars (no horizontal sums).
+     */
+    private static void headRecurrence(Ssd a, int bi, int hi, float dSkip) {
+        int l = a.length(), h = a.heads(), p = a.headDim(), g = a.groups(), n = a.stateSize(), hpg = h / g, gi = hi / hpg;
+        int pp = padded(p);
+        MemorySegment xseg = a.x().segment(), la = a.logA().segment(), bs = a.bm().segment(), cs = a.cm().segment(), os = a.out().segment();
+        MemorySegment sc = a.scale() == null ? null : a.scale().segment(), st0 = a.state() == null ? null : a.state().segment();
+        float[] st = scratch(8, n * pp), xs = scratch(9, pp), y = scratch(10, pp), bc = scratch(11, 2 * n);
+        long sBase = ((long) bi * h + hi) * p * n;
+        Arrays.fill(st, 0, n * pp, 0f);
+        if (st0 != null) for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) st[j * pp + pi] = f(st0, sBase + (long) pi * n + j);
+        for (int t = 0; t < l; t++) {
+            long ih = ((long) bi * l + t) * h + hi, ig = (((long) bi * l + t) * g + gi) * n;
+            float decay = (float) Math.exp(f(la, ih)), s = sc == null ? 1f : f(sc, ih);
+            loadRow(xseg, ih * p, p, xs, 0, pp);
+            MemorySegment.copy(bs, Tensor.F32, ig * 4, bc, 0, n);
+            MemorySegment.copy(cs, Tensor.F32, ig * 4, bc, n, n);
+            recurrenceStep(st, xs, bc, n, pp, decay, s, y);
+            long ix = ih * p;
+            for (int pi = 0; pi < p; pi++) os.setAtIndex(Tensor.F32, ix + pi, y[pi] + dSkip * xs[pi]);
+        }
+        if (st0 != null) for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) st0.setAtIndex(Tensor.F32, sBase + (long) pi * n + j, st[j * pp + pi]);
+    }
+
+    /** st (N, pp) advanced by one step (B in bc[0, n), C in bc[n, 2n)); y[0, pp) = S·C. xs holds x unscaled. */
+    private static void recurrenceStep(float[] st, float[] xs, float[] bc, int n, int pp, float decay, float s, float[] y) {
+        FloatVector dv = FloatVector.broadcast(S, decay);
+        for (int c = 0; c < pp; c += VL) {
+            FloatVector sx = FloatVector.fromArray(S, xs, c).mul(s), acc = FloatVector.zero(S);
+            for (int j = 0; j < n; j++) {
+                int o = j * pp + c;
+                FloatVector sv = FloatVector.fromArray(S, st, o).fma(dv, sx.mul(bc[j]));
+                sv.intoArray(st, o);
+                acc = sv.fma(FloatVector.broadcast(S, bc[n + j]), acc);
+            }
+            acc.intoArray(y, c);
+        }
     }
 
     /** Floats of C·Bᵀ kept for sharing between the heads of a group (32 MiB); past it each head computes its own. */
