@@ -119,7 +119,36 @@ final class CpuSsd {
     /** st (N, pp) advanced by one step (B in bc[0, n), C in bc[n, 2n)); y[0, pp) = S·C. xs holds x unscaled. */
     private static void recurrenceStep(float[] st, float[] xs, float[] bc, int n, int pp, float decay, float s, float[] y) {
         FloatVector dv = FloatVector.broadcast(S, decay);
-        for (int c = 0; c < pp; c += VL) {
+        int c = 0;
+        // four vectors of P at a time, state index j inner: each j reads and writes one contiguous run of S[j, :], and
+        // B[j], C[j] are broadcast once for the four
+        for (; c + 4 * VL <= pp; c += 4 * VL) {
+            FloatVector x0 = FloatVector.fromArray(S, xs, c).mul(s), x1 = FloatVector.fromArray(S, xs, c + VL).mul(s);
+            FloatVector x2 = FloatVector.fromArray(S, xs, c + 2 * VL).mul(s), x3 = FloatVector.fromArray(S, xs, c + 3 * VL).mul(s);
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
+            for (int j = 0; j < n; j++) {
+                int o = j * pp + c;
+                float bj = bc[j];
+                FloatVector cj = FloatVector.broadcast(S, bc[n + j]);
+                FloatVector s0 = FloatVector.fromArray(S, st, o).fma(dv, x0.mul(bj));
+                FloatVector s1 = FloatVector.fromArray(S, st, o + VL).fma(dv, x1.mul(bj));
+                FloatVector s2 = FloatVector.fromArray(S, st, o + 2 * VL).fma(dv, x2.mul(bj));
+                FloatVector s3 = FloatVector.fromArray(S, st, o + 3 * VL).fma(dv, x3.mul(bj));
+                s0.intoArray(st, o);
+                s1.intoArray(st, o + VL);
+                s2.intoArray(st, o + 2 * VL);
+                s3.intoArray(st, o + 3 * VL);
+                a0 = s0.fma(cj, a0);
+                a1 = s1.fma(cj, a1);
+                a2 = s2.fma(cj, a2);
+                a3 = s3.fma(cj, a3);
+            }
+            a0.intoArray(y, c);
+            a1.intoArray(y, c + VL);
+            a2.intoArray(y, c + 2 * VL);
+            a3.intoArray(y, c + 3 * VL);
+        }
+        for (; c < pp; c += VL) {
             FloatVector sx = FloatVector.fromArray(S, xs, c).mul(s), acc = FloatVector.zero(S);
             for (int j = 0; j < n; j++) {
                 int o = j * pp + c;
