@@ -102,7 +102,7 @@ final class CpuSsd {
         float[] st = scratch(8, n * pp), xs = scratch(9, pp), y = scratch(10, pp), bc = scratch(11, 2 * n);
         long sBase = ((long) bi * h + hi) * p * n;
         Arrays.fill(st, 0, n * pp, 0f);
-        if (st0 != null) for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) st[j * pp + pi] = f(st0, sBase + (long) pi * n + j);
+        if (st0 != null) loadTransposed(st0, sBase, p, n, st, pp);
         for (int t = 0; t < l; t++) {
             long ih = ((long) bi * l + t) * h + hi, ig = (((long) bi * l + t) * g + gi) * n;
             float decay = (float) Math.exp(f(la, ih)), s = sc == null ? 1f : f(sc, ih);
@@ -113,7 +113,7 @@ final class CpuSsd {
             long ix = ih * p;
             for (int pi = 0; pi < p; pi++) os.setAtIndex(Tensor.F32, ix + pi, y[pi] + dSkip * xs[pi]);
         }
-        if (st0 != null) for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) st0.setAtIndex(Tensor.F32, sBase + (long) pi * n + j, st[j * pp + pi]);
+        if (st0 != null) storeTransposed(st, pp, st0, sBase, p, n);
     }
 
     /** st (N, pp) advanced by one step (B in bc[0, n), C in bc[n, 2n)); y[0, pp) = S·C. xs holds x unscaled. */
@@ -259,7 +259,7 @@ final class CpuSsd {
         double[] cum = dscratch(q);
         long sBase = ((long) bi * h + hi) * p * n;
         Arrays.fill(st, 0, n * pp, 0f);
-        if (st0 != null) for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) st[j * pp + pi] = f(st0, sBase + (long) pi * n + j);
+        if (st0 != null) loadTransposed(st0, sBase, p, n, st, pp);
         for (int c = 0; c < chunks; c++) {
             int t0 = c * chunk, len = Math.min(chunk, l - t0);
             if (chunkStates != null) {
@@ -303,7 +303,17 @@ final class CpuSsd {
             for (int j = 0; j < n; j++) for (int i = 0; i < len; i++) wb[j * q + i] = w[i] * bc[i * np + j];
             updateState(st, xs, wb, q, len, n, pp, (float) Math.exp(last));
         }
-        if (st0 != null) for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) st0.setAtIndex(Tensor.F32, sBase + (long) pi * n + j, st[j * pp + pi]);
+        if (st0 != null) storeTransposed(st, pp, st0, sBase, p, n);
+    }
+
+    /** st[j·pp + pi] = state[base + pi·n + j]: a head's (P, N) state row-major into the transposed (N, pp) scratch. */
+    private static void loadTransposed(MemorySegment state, long base, int p, int n, float[] st, int pp) {
+        for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) st[j * pp + pi] = f(state, base + (long) pi * n + j);
+    }
+
+    /** The inverse of {@link #loadTransposed}. */
+    private static void storeTransposed(float[] st, int pp, MemorySegment state, long base, int p, int n) {
+        for (int pi = 0; pi < p; pi++) for (int j = 0; j < n; j++) state.setAtIndex(Tensor.F32, base + (long) pi * n + j, st[j * pp + pi]);
     }
 
     /** a[off, off + len) = exp(a[off, off + len)). */

@@ -353,13 +353,18 @@ public final class CudaDevice implements AutoCloseable {
 
     /**
      * A launch that may overlap the kernel before it: the kernel calls PDL_WAIT before it reads or writes anything an
-     * earlier kernel touches (every kernel of kernels/ but the profiler's spin; KernelSourcesTest checks each). When
+     * earlier kernel touches (every kernel of kernels/ but the profiler's spin; ProgrammaticLaunchTest checks each). When
      * the driver refuses the attribute, launches go back to plain ones for the rest of the session.
      */
     private void launchProgrammatic(CudaModule.Function fn, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes) {
-        int[] dims = {gx, gy, gz, bx, by, bz, sharedBytes};
-        String[] names = {"gridDimX", "gridDimY", "gridDimZ", "blockDimX", "blockDimY", "blockDimZ", "sharedMemBytes"};
-        for (int i = 0; i < dims.length; i++) launchConfig.set(ValueLayout.JAVA_INT, KernelParams.offset(KernelParams.LAUNCH_CONFIG, names[i]), dims[i]);
+        // CUlaunchConfig begins with these seven unsigned ints, in this order (ProgrammaticLaunchTest checks the layout)
+        launchConfig.set(ValueLayout.JAVA_INT, 0, gx);
+        launchConfig.set(ValueLayout.JAVA_INT, 4, gy);
+        launchConfig.set(ValueLayout.JAVA_INT, 8, gz);
+        launchConfig.set(ValueLayout.JAVA_INT, 12, bx);
+        launchConfig.set(ValueLayout.JAVA_INT, 16, by);
+        launchConfig.set(ValueLayout.JAVA_INT, 20, bz);
+        launchConfig.set(ValueLayout.JAVA_INT, 24, sharedBytes);
         try {
             drv.launchKernelEx(launchConfig, fn.handle(), launchArgs, fn.name());
         } catch (CudaException e) {

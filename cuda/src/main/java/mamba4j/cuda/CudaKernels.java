@@ -349,9 +349,6 @@ public final class CudaKernels implements Kernels {
                 ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.z()), ptr(s.state()), ptr(s.state()), ptr(s.out()), b, l, e, n));
     }
 
-    /** Decode kernels that fuse two ops (the scan step with its Δ projection); MAMBA4J_CUDA_FUSE=0 runs them apart, to compare. */
-    static final boolean FUSE = CudaOps.DECODE_V2;
-
     /**
      * At batch 1, Δ = dtLow · dtProjᵀ computed by each channel's lanes inside the scan step (scan.cu), and written to
      * args.delta; at larger batches the projection and the step run apart: every (sequence, channel) group re-reads its
@@ -359,7 +356,7 @@ public final class CudaKernels implements Kernels {
      * (batch 1: 487 against 463, programmatic launch on in both).
      */
     @Override public void selectiveScanStep(Tensor dtLow, Tensor dtProj, SelectiveScan s) {
-        if (!FUSE || s.batch() > 1 || !dtProj.dtype().isFloating() || dtProj.dtype() == DType.F64) {
+        if (!CudaOps.FUSED_DECODE || s.batch() > 1 || !dtProj.dtype().isFloating() || dtProj.dtype() == DType.F64) {
             Kernels.super.selectiveScanStep(dtLow, dtProj, s);
             return;
         }

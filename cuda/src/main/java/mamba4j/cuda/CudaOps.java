@@ -412,12 +412,15 @@ public final class CudaOps {
 
     /** ssd.cu's SSD_STEP_ROWS: state rows per warp of ssd_step. */
     static final int SSD_STEP_ROWS = 2;
-    /** The decode kernels of before (the separate dt_proj GEMV, ssd_scan for a step) with MAMBA4J_CUDA_FUSE=0, to compare. */
-    static final boolean DECODE_V2 = !"0".equals(System.getenv("MAMBA4J_CUDA_FUSE"));
+    /**
+     * The decode kernels of this version: Mamba-1's scan step with its Δ projection (CudaKernels.selectiveScanStep) and
+     * Mamba-2's ssd_step; MAMBA4J_CUDA_FUSE=0 runs those of before (the separate dt_proj GEMV, ssd_scan), to compare.
+     */
+    static final boolean FUSED_DECODE = !"0".equals(System.getenv("MAMBA4J_CUDA_FUSE"));
 
     /** Whether a call of {@link #ssd} runs ssd_step: one step with a state, N a multiple of 4 up to 128, 16-byte aligned rows. */
     static boolean ssdStepApplies(int length, int dstate, long state, long bm, long cm) {
-        return DECODE_V2 && length == 1 && state != 0 && dstate % 4 == 0 && dstate <= 128 && ((state | bm | cm) & 15) == 0;
+        return FUSED_DECODE && length == 1 && state != 0 && dstate % 4 == 0 && dstate <= 128 && ((state | bm | cm) & 15) == 0;
     }
 
     /** ssd_chunked.cu's SSD_Q (chunk length), SSD_T (tile edge) and SSD_THREADS (block size); a CI test reads them there. */

@@ -25,7 +25,9 @@ class ProgrammaticLaunchTest {
     @Test void launchConfigAndAttributeHaveCudaHsLayout() {
         // CUlaunchConfig: seven unsigned ints (28 bytes), padding to 8, CUstream, CUlaunchAttribute*, unsigned int numAttrs
         assertEquals(56, KernelParams.LAUNCH_CONFIG.byteSize());
-        assertEquals(24, KernelParams.offset(KernelParams.LAUNCH_CONFIG, "sharedMemBytes"));
+        String[] dims = {"gridDimX", "gridDimY", "gridDimZ", "blockDimX", "blockDimY", "blockDimZ", "sharedMemBytes"};
+        for (int i = 0; i < dims.length; i++)   // CudaDevice.launchProgrammatic writes them at these offsets
+            assertEquals(4L * i, KernelParams.offset(KernelParams.LAUNCH_CONFIG, dims[i]), dims[i]);
         assertEquals(32, KernelParams.offset(KernelParams.LAUNCH_CONFIG, "hStream"));
         assertEquals(40, KernelParams.offset(KernelParams.LAUNCH_CONFIG, "attrs"));
         assertEquals(48, KernelParams.offset(KernelParams.LAUNCH_CONFIG, "numAttrs"));
