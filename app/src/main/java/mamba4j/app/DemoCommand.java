@@ -13,7 +13,6 @@ import mamba4j.models.Sampler;
 import mamba4j.models.discrete.DiscreteMamba2Config;
 import mamba4j.models.discrete.MohawkStudentInit;
 import mamba4j.models.discrete.MohawkStudent;
-import mamba4j.models.discrete.MohawkStudentTrainable;
 import mamba4j.models.distill.DistillPlan;
 import mamba4j.models.distill.Distiller;
 import mamba4j.models.distill.Metrics;
@@ -102,7 +101,7 @@ final class DemoCommand implements Callable<Integer> {
             String arch = tm.spec().arch() == mamba4j.models.teachers.TeacherSpec.Arch.LLAMA ? "Llama" : "Phi";
             if (scratchOnly) {
                 long tokens = p.totalTokens() * scratchMultiplier;
-                MohawkStudentTrainable s = scratchStudent(t, p, be, out.resolve("scratch"), text, tokens, !noProgress, !noPlots);
+                MohawkStudent s = scratchStudent(t, p, be, out.resolve("scratch"), text, tokens, !noProgress, !noPlots);
                 try (TokenFile tf = TokenFile.open(TokenFile.defaultTokensPath(text))) {
                     TokenWindows windows = new TokenWindows(tf, p.valFraction());
                     List<Batch> val = new java.util.ArrayList<>();
@@ -118,7 +117,7 @@ final class DemoCommand implements Callable<Integer> {
 
             long scratchTokens = p.totalTokens() * scratchMultiplier;
             err.printf("== 2/3  the same student trained from scratch on %,d tokens (next-token loss)%n", scratchTokens);
-            MohawkStudentTrainable scratch = scratchStudent(t, p, be, out.resolve("scratch"), text, scratchTokens, !noProgress, !noPlots);
+            MohawkStudent scratch = scratchStudent(t, p, be, out.resolve("scratch"), text, scratchTokens, !noProgress, !noPlots);
 
             err.printf("== 3/3  evaluation: perplexity and agreement on the validation split, decode at %d tokens of context%n", context);
             try (TokenFile tokens = TokenFile.open(TokenFile.defaultTokensPath(text))) {
@@ -126,9 +125,9 @@ final class DemoCommand implements Callable<Integer> {
                 List<Batch> val = new java.util.ArrayList<>();
                 for (int i = 0; i < p.evalBatches(); i++) val.add(windows.validationBatch(i, p.batchSize(), p.seqLen()));
                 MohawkStudent distilledStudent = (MohawkStudent) Models.load(distilled.student(), be).model();
-                MohawkStudentTrainable d = MohawkStudentTrainable.of(distilledStudent, be);
+                MohawkStudent d = distilledStudent.trainable();
                 Metrics md = Metrics.measure("distilled", p.totalTokens(), tm, d, val), ms = Metrics.measure("scratch", scratchTokens, tm, scratch, val);
-                Decode dt = decode(tm, context), dd = decode(d.student(), context), ds = decode(scratch.student(), context);
+                Decode dt = decode(tm, context), dd = decode(d, context), ds = decode(scratch, context);
                 System.out.println();
                 System.out.printf(Locale.ROOT, "%-34s %10s %12s %10s %12s %16s%n", "model (byte-level Austen)", "tokens", "val ppl", "agree", "decode tok/s", "state @ " + context);
                 row("teacher: " + arch + ", attention", "(trained)", md.teacherPerplexity(), 1.0, dt);
@@ -136,8 +135,8 @@ final class DemoCommand implements Callable<Integer> {
                 row(arch + "-Mamba from scratch", String.format(Locale.ROOT, "%,d", scratchTokens), ms.studentPerplexity(), ms.agreement(), ds);
                 System.out.println();
                 ByteTokenizer bytes = new ByteTokenizer();
-                for (var e : List.of(java.util.Map.entry("teacher", (CausalLM) tm), java.util.Map.entry("distilled", (CausalLM) d.student()),
-                        java.util.Map.entry("scratch", (CausalLM) scratch.student()))) {
+                for (var e : List.of(java.util.Map.entry("teacher", (CausalLM) tm), java.util.Map.entry("distilled", (CausalLM) d),
+                        java.util.Map.entry("scratch", (CausalLM) scratch))) {
                     int[] ids = bytes.encode(PROMPT);
                     int[][] outIds = Generator.generate(e.getValue(), new int[][]{ids}, 160, new Sampler(0.7f, 0, 1f, 7), false, (r, id) -> {});
                     System.out.printf("%-10s %s%n", e.getKey() + ":", bytes.decode(outIds[0]).replace('\n', ' '));
@@ -188,14 +187,14 @@ final class DemoCommand implements Callable<Integer> {
      * The baseline: the same Phi-Mamba architecture with every weight fresh (a student of a randomly initialised
      * teacher of the same shape), trained with the next-token loss on {@code tokens} tokens; resumes in {@code dir}.
      */
-    static MohawkStudentTrainable scratchStudent(Models.Loaded t, DistillPlan p, Backend be, Path dir, Path text, long tokens, boolean progress, boolean plots) throws IOException {
+    static MohawkStudent scratchStudent(Models.Loaded t, DistillPlan p, Backend be, Path dir, Path text, long tokens, boolean progress, boolean plots) throws IOException {
         TransformerLM tm = (TransformerLM) t.model();
         Path randomTeacher = dir.resolve("random-teacher");
         if (!Files.exists(randomTeacher.resolve("model.safetensors"))) TransformerLM.random(tm.spec(), p.seed() + 100, be).save(randomTeacher);
-        MohawkStudentTrainable s;
+        MohawkStudent s;
         try (CheckpointTensors ck = CheckpointTensors.open(randomTeacher)) {
-            s = MohawkStudentTrainable.of(MohawkStudentInit.fromTeacher(tm.spec(), ck, be,
-                    new MohawkStudentInit.Options(DiscreteMamba2Config.forTeacher(tm.spec()), p.attentionLayers(), false, p.seed())), be);
+            s = MohawkStudentInit.fromTeacher(tm.spec(), ck, be,
+                    new MohawkStudentInit.Options(DiscreteMamba2Config.forTeacher(tm.spec()), p.attentionLayers(), false, p.seed())).trainable();
         }
         long steps = Math.max(1, tokens / ((long) p.batchSize() * p.seqLen()));
         com.fasterxml.jackson.databind.node.ObjectNode o = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();

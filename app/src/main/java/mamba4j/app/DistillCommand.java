@@ -9,8 +9,8 @@ import mamba4j.io.HfTokenizer;
 import mamba4j.io.Tokenizer;
 import mamba4j.models.Models;
 import mamba4j.models.discrete.DiscreteMamba2Config;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.discrete.MohawkStudentInit;
-import mamba4j.models.discrete.MohawkStudentTrainable;
 import mamba4j.models.distill.DistillPlan;
 import mamba4j.models.distill.Distiller;
 import mamba4j.models.distill.Metrics;
@@ -98,8 +98,8 @@ final class DistillCommand implements Callable<Integer> {
                         + windows.validationTokens() + " for validation (val_fraction " + p.valFraction() + "); each needs at least the plan's seq_len + 1 = "
                         + (p.seqLen() + 1) + ": a longer text is needed");
 
-            MohawkStudentTrainable student = MohawkStudentTrainable.of(MohawkStudentInit.fromTeacher(spec, t.checkpoint(), be,
-                    new MohawkStudentInit.Options(DiscreteMamba2Config.forTeacher(spec), p.attentionLayers(), p.xbcFromVkq(), p.seed())), be);
+            MohawkStudent student = MohawkStudentInit.fromTeacher(spec, t.checkpoint(), be,
+                    new MohawkStudentInit.Options(DiscreteMamba2Config.forTeacher(spec), p.attentionLayers(), p.xbcFromVkq(), p.seed())).trainable();
             checkTrainPatterns(p, student);
             console.printf("teacher %s (%s), student %s %,d parameters; data %s%n", t.json().file().getParent(),
                     spec.arch(), student.wiring().studentName(), student.allParameters().stream().mapToLong(q -> q.value().numel()).sum(), windows.describe());
@@ -110,7 +110,7 @@ final class DistillCommand implements Callable<Integer> {
     }
 
     /** Every 'train' pattern of every stage must match a parameter of the student, else the stage would train nothing of it. */
-    static void checkTrainPatterns(DistillPlan p, MohawkStudentTrainable student) {
+    static void checkTrainPatterns(DistillPlan p, MohawkStudent student) {
         java.util.List<String> names = student.allParameters().stream().map(q -> q.name()).toList();
         for (DistillPlan.Stage s : p.stages())
             for (String pattern : s.train()) {

@@ -121,7 +121,7 @@ final class PerplexityCommand implements Callable<Integer> {
     /** The longest input the model takes: its attention layers' positions, else unlimited. */
     static int maxPositions(CausalLM lm) {
         if (lm instanceof TransformerLM t) return t.spec().maxPositions();
-        if (lm instanceof MohawkStudent s && s.layers().stream().anyMatch(MohawkStudent.Layer::isAttention)) return s.spec().maxPositions();
+        if (lm instanceof MohawkStudent s && !s.attentionLayers().isEmpty()) return s.spec().maxPositions();
         return Integer.MAX_VALUE;
     }
 

@@ -13,7 +13,6 @@ import mamba4j.io.MemoryBudget;
 import mamba4j.io.Tokenizer;
 import mamba4j.models.Models;
 import mamba4j.models.discrete.MohawkStudent;
-import mamba4j.models.discrete.MohawkStudentTrainable;
 import mamba4j.models.mamba1.Mamba1Config;
 import mamba4j.models.mamba1.Mamba1Init;
 import mamba4j.models.mamba1.Mamba1Model;
@@ -268,12 +267,12 @@ final class TrainCommand implements Callable<Integer> {
     /** A distilled Phi-Mamba or Llama-Mamba student (the output of {@code distill}), trained further with the next-token loss: needs --init. */
     private Built buildStudent(String arch, int vocab, Backend be) {
         if (init == null) throw new UserInputException("model.arch=" + arch + " needs --init DIR (a student written by `mamba4j distill`)");
-        MohawkStudentTrainable t;
+        MohawkStudent t;
         try (Models.Loaded l = Models.load(init, be)) {
             if (!(l.model() instanceof MohawkStudent s) || !s.wiring().modelType().equals(arch))
                 throw new UserInputException("--init " + init + ": not a " + arch + " student (model_type " + Models.architecture(l.json()) + ")");
             if (s.vocabSize() < vocab) throw new UserInputException("--init " + init + ": vocabulary " + s.vocabSize() + " is smaller than the data's " + vocab);
-            t = MohawkStudentTrainable.of(s, be);
+            t = s.trainable();
         }
         return new Built(t, t::loadFrom, String.format("%s student (%d layers, attention kept at %s)", t.wiring().studentName(), t.spec().layers(), t.attentionLayers()));
     }

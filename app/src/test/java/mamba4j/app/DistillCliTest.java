@@ -128,7 +128,7 @@ class DistillCliTest {
         assertTrue(m.get(1).get("matrix_distance").get(1).isNumber());
         try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
             MohawkStudent s = assertInstanceOf(MohawkStudent.class, l.model());
-            assertTrue(s.layers().get(2).isAttention() && !s.layers().get(1).isAttention());
+            assertTrue(s.weights().layers().get(2).isAttention() && !s.weights().layers().get(1).isAttention());
             assertDecodeEqualsForward(s, "the hybrid");
         }
     }
@@ -167,7 +167,7 @@ class DistillCliTest {
         assertEquals("llama-mamba", JSON.readTree(out.resolve("student/config.json").toFile()).get("model_type").asText());
         try (Models.Loaded l = Models.load(out.resolve("student"), Backends.get("cpu"))) {
             MohawkStudent s = assertInstanceOf(MohawkStudent.class, l.model());
-            assertTrue(s.wiring().llama() && s.layers().get(1).isAttention() && !s.layers().get(0).isAttention());
+            assertTrue(s.wiring().llama() && s.weights().layers().get(1).isAttention() && !s.weights().layers().get(0).isAttention());
             assertDecodeEqualsForward(s, "the Llama-Mamba hybrid");
         }
         Path more = assertGeneratesAndTrains(out.resolve("student"), "llama-mamba", tmp);

@@ -25,6 +25,14 @@ public final class InferenceRun implements AutoCloseable {
         block.close();
     }
 
+    /** Logits (B, T, V) of every position of ids (B, T): {@code run} fills them as (B·T, V). A model's whole-sequence forward. */
+    public static Tensor allPositions(Backend be, int[][] ids, int vocab, java.util.function.Consumer<Tensor> run) {
+        int b = ids.length, t = ids[0].length;
+        Tensor logits = be.zeros((long) b * t, vocab);
+        run.accept(logits);
+        return logits.reshape(b, t, vocab);
+    }
+
     /** The model as its three pieces on a tape (the same pieces training records). */
     public interface Stack {
         int layers();

@@ -116,7 +116,7 @@ public final class Models {
             case Mamba1Model m -> Mamba1Model.trainable(m.config(), backend, m.weights(), Mamba1Loader.embeddingName(ck));
             case Mamba2Model m -> Mamba2Model.trainable(m.config(), backend, m.weights(), Mamba2Loader.embeddingName(ck));
             case mamba4j.models.teachers.TransformerLM m -> mamba4j.models.teachers.TransformerLM.fromCheckpoint(m.spec(), ck, backend);
-            case mamba4j.models.discrete.MohawkStudent m -> mamba4j.models.discrete.MohawkStudentTrainable.of(m, backend);
+            case mamba4j.models.discrete.MohawkStudent m -> m.trainable();
             default -> throw new UserInputException("model " + loaded.model().getClass().getSimpleName() + " has no trainable form");
         };
     }

@@ -9,6 +9,7 @@ import mamba4j.core.autograd.Tape;
 import mamba4j.core.autograd.Var;
 import mamba4j.models.discrete.DiscreteMamba2Config;
 import mamba4j.models.discrete.DiscreteMamba2Mixer;
+import mamba4j.models.discrete.StudentWeights;
 import mamba4j.testkit.Tolerance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -32,14 +33,14 @@ class DiscreteMamba2MixerTest {
     }
 
     /** Random weights in every tensor (not the paper's init, whose zeros and identities would hide paths). */
-    static DiscreteMamba2Mixer.Weights randomWeights(DiscreteMamba2Config c, long seed) {
+    static StudentWeights.Mixer<Tensor> randomWeights(DiscreteMamba2Config c, long seed) {
         Random r = new Random(seed);
         int dm = c.dModel(), e = c.dInner(), cd = c.convDim(), h = c.nVHeads(), in = c.inProjSize();
         Tensor inProj = gauss(r, 0.3, in, dm);
         // A_log rows shifted so decays spread over (0, 1): some near 1 (long memory), some small
         for (int row = cd + e; row < in; row++)
             for (int col = 0; col < dm; col++) inProj.setFloat((long) row * dm + col, inProj.getFloat((long) row * dm + col) * 2f);
-        return new DiscreteMamba2Mixer.Weights(inProj, c.bias() ? gauss(r, 0.5, in) : null, gauss(r, 0.4, cd, c.convKernel()),
+        return new StudentWeights.Mixer<>(inProj, c.bias() ? gauss(r, 0.5, in) : null, gauss(r, 0.4, cd, c.convKernel()),
                 c.convBias() ? gauss(r, 0.2, cd) : null, c.bias() ? null : gauss(r, 0.5, e), gauss(r, 0.5, h),
                 gauss(r, 0.3, dm, e), c.bias() ? gauss(r, 0.2, dm) : null);
     }
@@ -52,7 +53,7 @@ class DiscreteMamba2MixerTest {
 
     static Tensor forward(DiscreteMamba2Mixer m, Tensor u, int b, int t) {
         Tensor out = Tensor.zeros(DType.F32, (long) b * t, m.config().dModel());
-        m.forward(u, b, t, out, null, Trace.NONE, 0);
+        m.forward(u, b, t, out, null, Trace.NONE);
         return out;
     }
 
@@ -60,7 +61,7 @@ class DiscreteMamba2MixerTest {
     @ValueSource(booleans = {false, true})
     void chunkedEqualsRecurrentForAnyChunk(boolean bias) {
         DiscreteMamba2Config c = tiny(bias);
-        DiscreteMamba2Mixer.Weights w = randomWeights(c, 1);
+        StudentWeights.Mixer<Tensor> w = randomWeights(c, 1);
         Backend be = Backends.get("cpu");
         Tensor u = gauss(new Random(2), 1, 2 * 13, c.dModel());
         Tensor ref = forward(new DiscreteMamba2Mixer(c.withChunkSize(1), be, w), u, 2, 13);   // chunk 1: the recurrence
@@ -81,7 +82,7 @@ class DiscreteMamba2MixerTest {
             if (prefix > 0) {
                 Tensor up = Tensor.zeros(DType.F32, (long) b * prefix, dm), op = Tensor.zeros(DType.F32, (long) b * prefix, dm);
                 for (int bi = 0; bi < b; bi++) up.rows((long) bi * prefix, (long) (bi + 1) * prefix).copyFrom(u.rows((long) bi * t, (long) bi * t + prefix));
-                m.forward(up, b, prefix, op, cache, Trace.NONE, 0);
+                m.forward(up, b, prefix, op, cache, Trace.NONE);
                 for (int bi = 0; bi < b; bi++)
                     assertRelClose("prefill " + prefix + " batch " + bi, op.rows((long) bi * prefix, (long) (bi + 1) * prefix),
                             full.rows((long) bi * t, (long) bi * t + prefix), Tolerance.F32_IDENTITY);
@@ -123,15 +124,14 @@ class DiscreteMamba2MixerTest {
             for (int hi = 0; hi < h; hi++)
                 for (int i = 0; i < t; i++)
                     for (int j = i + 1; j < t; j++) assertEquals(0f, mat.getFloat((((long) bi * h + hi) * t + i) * t + j));
-        Tensor y = Tensor.zeros(DType.F32, b, t, h, p);
-        m.ssd(in, b, t, null, y);
-        assertRelClose("T·x == SSD y", yT, y, Tolerance.F32_IDENTITY);
         Tensor[] traced = new Tensor[1];
         Tensor out = Tensor.zeros(DType.F32, (long) b * t, c.dModel());
-        m.forward(u, b, t, out, null, (name, layer, x) -> { if (name.equals("mixer_y")) traced[0] = x.copy(); }, 0);
-        assertRelClose("forward's traced mixer_y == SSD y", traced[0], y, 0);
-        Tensor outT = Tensor.zeros(DType.F32, (long) b * t, c.dModel());
-        m.gateAndProject(yT.reshape((long) b * t, e), in.z(), outT);
+        m.forward(u, b, t, out, null, (name, layer, x) -> { if (name.equals("mixer_y")) traced[0] = x.copy(); });
+        assertRelClose("T·x == the forward's SSD output (traced mixer_y)", yT, traced[0], Tolerance.F32_IDENTITY);
+        Tensor outT = Tensor.zeros(DType.F32, (long) b * t, c.dModel()), gated = Tensor.zeros(DType.F32, (long) b * t, e);
+        Backend be = m.backend();
+        be.mulSilu(yT.reshape((long) b * t, e), in.z(), gated);
+        be.linear(gated, m.weights().outProj(), m.weights().outProjBias(), outT);
         assertRelClose("out_proj(T·x ⊙ silu(z + z_bias)) == mixer(u)", outT, out, Tolerance.F32_IDENTITY);
     }
 
@@ -139,7 +139,7 @@ class DiscreteMamba2MixerTest {
     @ValueSource(booleans = {false, true})
     void cpuEqualsReference(boolean bias) {
         DiscreteMamba2Config c = tiny(bias);
-        DiscreteMamba2Mixer.Weights w = randomWeights(c, 7);
+        StudentWeights.Mixer<Tensor> w = randomWeights(c, 7);
         Tensor u = gauss(new Random(8), 1, 3 * 7, c.dModel());
         assertRelClose("cpu vs reference", forward(new DiscreteMamba2Mixer(c, Backends.get("cpu"), w), u, 3, 7),
                 forward(new DiscreteMamba2Mixer(c, Backends.get("reference"), w), u, 3, 7), Tolerance.F32_IDENTITY);
@@ -148,7 +148,7 @@ class DiscreteMamba2MixerTest {
     /** Tape leaves for the weights (parameters, so gradients land in Parameter.grad()). */
     record Params(Parameter inProj, Parameter inProjBias, Parameter conv, Parameter convBias, Parameter zBias, Parameter d,
                   Parameter outProj, Parameter outProjBias) {
-        static Params of(DiscreteMamba2Mixer.Weights w) {
+        static Params of(StudentWeights.Mixer<Tensor> w) {
             return new Params(p("in_proj.weight", w.inProj()), p("in_proj.bias", w.inProjBias()), p("conv1d.weight", w.convWeight()),
                     p("conv1d.bias", w.convBias()), p("z_bias", w.zBias()), p("D", w.d()), p("out_proj.weight", w.outProj()),
                     p("out_proj.bias", w.outProjBias()));
@@ -158,8 +158,8 @@ class DiscreteMamba2MixerTest {
 
         Parameter[] all() { return new Parameter[]{inProj, inProjBias, conv, convBias, zBias, d, outProj, outProjBias}; }
 
-        DiscreteMamba2Mixer.Vars vars(Tape tape) {
-            return new DiscreteMamba2Mixer.Vars(v(tape, inProj), v(tape, inProjBias), v(tape, conv), v(tape, convBias), v(tape, zBias),
+        StudentWeights.Mixer<Var> vars(Tape tape) {
+            return new StudentWeights.Mixer<>(v(tape, inProj), v(tape, inProjBias), v(tape, conv), v(tape, convBias), v(tape, zBias),
                     v(tape, d), v(tape, outProj), v(tape, outProjBias));
         }
 
@@ -178,12 +178,12 @@ class DiscreteMamba2MixerTest {
     void tapeForwardEqualsInferenceAndGradientsMatchDifferences(boolean bias) {
         DiscreteMamba2Config c = tiny(bias);
         Backend be = Backends.get("reference");
-        DiscreteMamba2Mixer.Weights w = randomWeights(c, 9);
+        StudentWeights.Mixer<Tensor> w = randomWeights(c, 9);
         int b = 2, t = 7;
         Tensor u = gauss(new Random(10), 1, (long) b * t, c.dModel());
         Params ps = Params.of(w);
         Tape tape = new Tape(be);
-        Var out = DiscreteMamba2Mixer.forward(tape, c, ps.vars(tape), tape.constant(u), b, t);
+        Var out = DiscreteMamba2Mixer.forward(tape, c, ps.vars(tape), tape.constant(u), b, t, null, Trace.NONE, 0);
         assertRelClose("tape forward == inference forward", out.value(), forward(new DiscreteMamba2Mixer(c, be, w), u, b, t), Tolerance.F32_IDENTITY);
         tape.backward(out, 1f);                            // seeding every output with 1: the gradient of Σ out
         // central differences of Σ out along a random direction of each parameter, on the reference backend
@@ -202,7 +202,7 @@ class DiscreteMamba2MixerTest {
                 double sign = s == 0 ? 1 : -1;
                 for (long i = 0; i < dir.numel(); i++) p.value().setFloat(i, (float) (saved.getDouble(i) + sign * eps * dir.getDouble(i)));
                 Tape tp = new Tape(be);
-                f[s] = sum(DiscreteMamba2Mixer.forward(tp, c, ps.vars(tp), tp.constant(u), b, t).value());
+                f[s] = sum(DiscreteMamba2Mixer.forward(tp, c, ps.vars(tp), tp.constant(u), b, t, null, Trace.NONE, 0).value());
             }
             p.value().copyFrom(saved);
             double numeric = (f[0] - f[1]) / (2 * eps);

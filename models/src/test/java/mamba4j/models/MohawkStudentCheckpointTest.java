@@ -12,6 +12,7 @@ import mamba4j.io.JsonConfig;
 import mamba4j.io.Safetensors;
 import mamba4j.models.discrete.MohawkStudentCheckpoint;
 import mamba4j.models.discrete.MohawkStudentInit;
+import mamba4j.models.discrete.StudentWeights;
 import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TeacherLoader;
 import mamba4j.models.teachers.TeacherSpec;
@@ -69,7 +70,9 @@ class MohawkStudentCheckpointTest {
 
     /** The same student with another spec, head and head bias (the constructor is public; the layers are shared). */
     static MohawkStudent withHead(MohawkStudent s, TeacherSpec spec, Tensor head, Tensor headBias) {
-        return new MohawkStudent(spec, s.mixerConfig(), s.backend(), s.embedding(), s.layers(), s.normF(), s.normFBias(), head, headBias);
+        StudentWeights<Tensor> w = s.weights();
+        return MohawkStudent.of(spec, s.mixerConfig(), s.backend(),
+                new StudentWeights<>(w.arch(), w.embedding(), w.layers(), w.normF(), w.normFBias(), head, headBias));
     }
 
     static TeacherSpec tied(TeacherSpec s) {
@@ -123,16 +126,18 @@ class MohawkStudentCheckpointTest {
         }
         // a Llama student whose kept attention and MLPs have biases (attention_bias, mlp_bias): every bias round-trips
         MohawkStudent h = MohawkStudentTest.teacher("llama/gqa_untied").student(Set.of(1), false, cpu);
-        List<MohawkStudent.Layer> biased = new java.util.ArrayList<>();
+        List<StudentWeights.Layer<Tensor>> biased = new java.util.ArrayList<>();
         Random r = new Random(5);
-        for (MohawkStudent.Layer l : h.layers()) {
-            MohawkStudent.Attention a = l.attention() == null ? null : new MohawkStudent.Attention(l.attention().q(), rand(r, l.attention().q().dim(0)),
+        StudentWeights<Tensor> hw = h.weights();
+        for (StudentWeights.Layer<Tensor> l : hw.layers()) {
+            StudentWeights.Attention<Tensor> a = l.attention() == null ? null : new StudentWeights.Attention<>(l.attention().q(), rand(r, l.attention().q().dim(0)),
                     l.attention().k(), rand(r, l.attention().k().dim(0)), l.attention().v(), rand(r, l.attention().v().dim(0)),
-                    l.attention().dense(), rand(r, l.attention().dense().dim(0)));
-            biased.add(new MohawkStudent.Layer(l.norm(), null, l.mixer(), a, l.norm2(), l.gate(), rand(r, l.gate().dim(0)),
+                    l.attention().o(), rand(r, l.attention().o().dim(0)));
+            biased.add(new StudentWeights.Layer<>(l.norm(), null, l.mixer(), a, l.norm2(), l.gate(), rand(r, l.gate().dim(0)),
                     l.up(), rand(r, l.up().dim(0)), l.down(), rand(r, l.down().dim(0))));
         }
-        MohawkStudent withBiases = new MohawkStudent(h.spec(), h.mixerConfig(), cpu, h.embedding(), biased, h.normF(), null, h.lmHead(), null);
+        MohawkStudent withBiases = MohawkStudent.of(h.spec(), h.mixerConfig(), cpu,
+                new StudentWeights<>(hw.arch(), hw.embedding(), biased, hw.normF(), null, hw.lmHead(), null));
         assertRoundTrip("llama with attention and MLP biases", withBiases);
         int[][] ids = {{1, 2, 3, 4, 5}};
         assertFalse(java.util.Arrays.equals(h.forward(ids, Trace.NONE).toFloatArray(), withBiases.forward(ids, Trace.NONE).toFloatArray()),
@@ -151,7 +156,7 @@ class MohawkStudentCheckpointTest {
         assertRoundTrip("pure SSM", student(Set.of()));
         MohawkStudent hybrid = student(Set.of(1));
         assertRoundTrip("hybrid (attention at 1)", hybrid);
-        assertRoundTrip("no lm_head bias", withHead(hybrid, spec, hybrid.lmHead(), null));
+        assertRoundTrip("no lm_head bias", withHead(hybrid, spec, hybrid.weights().lmHead(), null));
         MohawkStudent pure = student(Set.of());
         assertRoundTrip("tied embeddings", withHead(pure, tied(spec), pure.embedding(), pure.lmHeadBias()));
     }

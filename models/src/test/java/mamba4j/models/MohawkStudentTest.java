@@ -8,6 +8,7 @@ import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
 import mamba4j.models.discrete.DiscreteMamba2Config;
 import mamba4j.models.discrete.DiscreteMamba2Mixer;
+import mamba4j.models.discrete.StudentWeights;
 import mamba4j.models.discrete.MohawkStudentInit;
 import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TeacherLoader;
@@ -227,8 +228,8 @@ class MohawkStudentTest {
         assertEquals(spec.headDim(), c.dState());
         assertEquals(spec.heads(), c.nVHeads());
         double outBound = 1 / Math.sqrt(e) / Math.sqrt(spec.layers());
-        for (MohawkStudent.Layer l : s.layers()) {
-            DiscreteMamba2Mixer.Weights w = l.mixer().weights();
+        for (int li = 0; li < spec.layers(); li++) {
+            StudentWeights.Mixer<Tensor> w = s.mixer(li).weights();
             for (int ch = 0; ch < cd; ch++)
                 for (int j = 0; j < k; j++) assertEquals(j == k - 1 ? 1f : 0f, w.convWeight().getFloat((long) ch * k + j), "conv identity");
             for (long i = 0; i < cd; i++) assertEquals(0f, w.convBias().getFloat(i), "conv bias");
@@ -247,7 +248,7 @@ class MohawkStudentTest {
         MohawkStudent v = te.student(Set.of(), true, Backends.get("reference"));
         int dh = spec.headDim();
         for (int i = 0; i < spec.layers(); i++) {
-            Tensor in = v.layers().get(i).mixer().weights().inProj();
+            Tensor in = v.mixer(i).weights().inProj();
             String p = "model.layers." + i + ".self_attn.";
             String[] src = {"v_proj", "k_proj", "q_proj"};
             for (int part = 0; part < 3; part++) {

@@ -105,6 +105,7 @@ public final class Tape {
         record Linear(Var x, Var w, Var bias, Var out) implements Node {}
         record RmsNorm(Var x, Var w, float eps, Var out) implements Node {}
         record Add(Var a, Var b, Var out) implements Node {}
+        record AddRow(Var x, Var row, Var out) implements Node {}
         record Split(Var src, Var[] parts, Var out) implements Node {}
         record Conv(Var x, Var w, Var bias, boolean silu, Var out) implements Node {}
         record NegExp(Var x, Var out) implements Node {}
@@ -155,6 +156,14 @@ public final class Tape {
         Var out = result(zerosLike(a.value()), a, b);
         be.add(a.value(), b.value(), out.value());
         record(new Node.Add(a, b, out));
+        return out;
+    }
+
+    /** x (M, N) + row (N) added to every row: a bias that is not part of a linear. */
+    public Var addRow(Var x, Var row) {
+        Var out = result(zerosLike(x.value()), x, row);
+        be.addRow(x.value(), row.value(), out.value());
+        record(new Node.AddRow(x, row, out));
         return out;
     }
 
@@ -479,6 +488,11 @@ public final class Tape {
                 // y = a + b: both receive g
                 if (n.a().requiresGrad()) accumulateShared(n.a(), g);
                 if (n.b().requiresGrad()) accumulateShared(n.b(), g);
+            }
+            case Node.AddRow n -> {
+                // y = x + 1·rowᵀ: dx = g, drow += Σ_rows g
+                if (n.x().requiresGrad()) accumulateShared(n.x(), g);
+                if (n.row().requiresGrad()) be.sumRows(g, n.row().gradForAccumulate(), true);
             }
             case Node.Split n -> backwardSplit(n);
             case Node.Conv n -> {

@@ -91,6 +91,7 @@ class TapeGradientTest {
                 (t, v) -> t.linear(v[0], v[1], null)));
         c.add(new Case("rmsNorm", Tape.Node.RmsNorm.class, r -> of(g(r, 3, 5), g(r, 5)), (t, v) -> t.rmsNorm(v[0], v[1], 1e-5f)));
         c.add(new Case("add", Tape.Node.Add.class, r -> of(g(r, 3, 5), g(r, 3, 5)), (t, v) -> t.add(v[0], v[1])));
+        c.add(new Case("addRow", Tape.Node.AddRow.class, r -> of(g(r, 3, 5), g(r, 5)), (t, v) -> t.addRow(v[0], v[1])));
         c.add(new Case("add of a value to itself", Tape.Node.Add.class, r -> of(g(r, 2, 3)), (t, v) -> t.add(v[0], v[0])));
         c.add(new Case("split, one part unused", Tape.Node.Split.class, r -> of(g(r, 3, 7)), (t, v) -> {
             Var[] parts = t.split(v[0], 3, 3, 1);

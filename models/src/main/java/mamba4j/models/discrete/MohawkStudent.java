@@ -2,21 +2,32 @@ package mamba4j.models.discrete;
 
 import mamba4j.core.Backend;
 import mamba4j.core.DType;
-import mamba4j.core.Checks;
 import mamba4j.core.Formulas;
+import mamba4j.core.Shape;
 import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
-import mamba4j.models.KvCache;
+import mamba4j.core.Workspace;
+import mamba4j.core.autograd.Parameter;
+import mamba4j.core.autograd.Tape;
+import mamba4j.core.autograd.Var;
 import mamba4j.models.CausalLM;
+import mamba4j.models.InferenceRun;
+import mamba4j.models.KvCache;
+import mamba4j.models.TensorSpec;
 import mamba4j.models.TokenIds;
 import mamba4j.models.Trace;
-import mamba4j.models.teachers.TransformerLM;
 import mamba4j.models.teachers.TeacherSpec;
+import mamba4j.models.teachers.TransformerLM;
+import mamba4j.nn.TrainableModel;
 
-import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Predicate;
 
 /**
  * MOHAWK's students: the teacher's blocks with the attention replaced by a {@link DiscreteMamba2Mixer}, except at the
@@ -29,37 +40,19 @@ import java.util.Map;
  * </ul>
  * embedding → blocks → final norm → lm_head.
  *
- * <p>{@link #forward} runs whole sequences (chunked SSD, fused causal attention); {@link #step} runs one token from the
- * state: per mixer layer a constant-size (conv_state, ssm_state), per attention layer a KV cache. Trace names as the
- * teacher's ("embedding", "block_out", "norm_f", "attn_probs" where attention is kept) plus "mixer_out" (the mixer's or
- * the kept attention's output after out_proj / dense / o_proj, (B·T, D)) and the mixers' "mixer_y".
+ * <p>ONE forward ({@link #block}) serves inference and training: on an inference tape it records nothing, frees each
+ * block's intermediates before the next and may continue from a decode state (the mixers' conv and SSM states, the
+ * kept attention's KV caches); on a recording tape (weights as parameters, {@link #trainable()}) it is what the loss
+ * and the MOHAWK stages differentiate: the whole model, one block (stage 2), one mixer's materialised-matrix distance
+ * (stage 1). {@link #step} runs one token from the state, mirroring {@link #block} line for line. Every tensor is
+ * named once, in {@link StudentWeights}. Trace names as the teacher's ("embedding", "block_out", "norm_f",
+ * "attn_probs" where attention is kept) plus "mixer_out" (the mixer's or the kept attention's output after out_proj /
+ * dense / o_proj, (B·T, D)) and the mixers' "mixer_y".
+ *
+ * <p>Freezing: {@link #trainOnly} restricts {@link #parameters()} to the names a predicate accepts; the others enter
+ * the tape as constants (no gradient is computed for them) and the trainer does not update them.
  */
-public final class MohawkStudent implements CausalLM {
-    /** A kept attention block's projections (Phi: q_proj, k_proj, v_proj, dense, with bias; Llama: …, o_proj, biases optional). */
-    public record Attention(Tensor q, Tensor qBias, Tensor k, Tensor kBias, Tensor v, Tensor vBias,   // (H·Dh, D), (Hkv·Dh, D)
-                            Tensor dense, Tensor denseBias) {}                                       // (D, H·Dh)
-
-    /**
-     * One block: the input norm, exactly one of mixer and attention, the MLP. Phi: up = fc1, down = fc2, gelu_new, no
-     * norm2 and no gate. Llama: norm2 = post_attention_layernorm, gate/up/down = gate_proj/up_proj/down_proj (SwiGLU);
-     * RMSNorms have no bias.
-     */
-    public record Layer(Tensor norm, Tensor normBias,                // (D) each
-                        DiscreteMamba2Mixer mixer, Attention attention,
-                        Tensor norm2,                                // (D), Llama only
-                        Tensor gate, Tensor gateBias,                // (I, D), (I), Llama only
-                        Tensor up, Tensor upBias,                    // (I, D), (I)
-                        Tensor down, Tensor downBias) {              // (D, I), (D)
-        public Layer {
-            if ((mixer == null) == (attention == null))
-                throw new IllegalArgumentException("a student layer has exactly one of a mixer and an attention");
-            if ((norm2 == null) != (gate == null))
-                throw new IllegalArgumentException("a Llama block has both post_attention_layernorm and gate_proj, a Phi block neither");
-        }
-
-        public boolean isAttention() { return attention != null; }
-    }
-
+public final class MohawkStudent implements CausalLM, TrainableModel {
     /**
      * The names that differ between the two wirings, under {@code backbone.layers.i.} (student) and
      * {@code model.layers.i.} (teacher): the attention's output projection, the MLP's projections, the second norm.
@@ -90,33 +83,47 @@ public final class MohawkStudent implements CausalLM {
     private final Wiring wiring;
     private final DiscreteMamba2Config mixerConfig;
     private final Backend backend;
-    private final Tensor embedding;                 // (V, D)
-    private final List<Layer> layers;
-    private final Tensor normF, normFBias;          // (D)
-    private final Tensor lmHead, lmHeadBias;        // (V, D), (V) or null
+    private final StudentWeights<Tensor> w;         // what forward and step read: stored tensors, or parameter values
+    private final StudentWeights<Parameter> params; // null unless trainable
+    private final StudentWeights<TensorSpec> table;
+    private final DiscreteMamba2Mixer[] mixers;     // per layer, the mixer's step (null where attention is kept)
+    private final Set<Integer> attentionLayers;
     private final Tensor cos, sin;                  // (P, rotaryDim/2), only when some layer keeps attention
     private final boolean anyAttention;
+    private final InferenceRun inference = new InferenceRun();   // the inference forward's workspaces, reused by every call
+    private final Workspace trainWs = Workspace.collected();     // one training tape's intermediates
+    private Predicate<String> trainable = name -> true;
 
-    public MohawkStudent(TeacherSpec spec, DiscreteMamba2Config mixerConfig, Backend backend, Tensor embedding, List<Layer> layers,
-                           Tensor normF, Tensor normFBias, Tensor lmHead, Tensor lmHeadBias) {
+    private MohawkStudent(TeacherSpec spec, DiscreteMamba2Config mixerConfig, Backend backend, StudentWeights<Tensor> weights,
+                          StudentWeights<Parameter> params) {
         this.wiring = new Wiring(spec.arch());
-        for (Layer l : layers)
-            if ((l.norm2 != null) != wiring.llama())
-                throw new IllegalArgumentException("a " + spec.arch() + " student's layers " + (wiring.llama() ? "need" : "have no") + " norm2 and gate");
-        if (layers.size() != spec.layers())
-            throw new IllegalArgumentException("student has " + layers.size() + " layers, the spec " + spec.layers());
+        if (weights.layers().size() != spec.layers())
+            throw new IllegalArgumentException("student has " + weights.layers().size() + " layers, the spec " + spec.layers());
         if (mixerConfig.dModel() != spec.hidden())
             throw new IllegalArgumentException("mixer d_model " + mixerConfig.dModel() + " != hidden_size " + spec.hidden());
         this.spec = spec;
         this.mixerConfig = mixerConfig;
         this.backend = backend;
-        this.embedding = embedding;
-        this.layers = List.copyOf(layers);
-        this.normF = normF;
-        this.normFBias = normFBias;
-        this.lmHead = lmHead;
-        this.lmHeadBias = lmHeadBias;
-        anyAttention = this.layers.stream().anyMatch(Layer::isAttention);
+        this.w = weights;
+        this.params = params;
+        Set<Integer> attn = new TreeSet<>();
+        mixers = new DiscreteMamba2Mixer[spec.layers()];
+        boolean attentionBias = false, mlpBias = false;
+        for (int i = 0; i < spec.layers(); i++) {
+            StudentWeights.Layer<Tensor> l = weights.layers().get(i);
+            if ((l.norm2() != null) != wiring.llama() || (l.gate() != null) != wiring.llama())
+                throw new IllegalArgumentException("a " + spec.arch() + " student's layers " + (wiring.llama() ? "need" : "have no") + " norm2 and gate");
+            if (l.isAttention()) {
+                attn.add(i);
+                attentionBias |= l.attention().qBias() != null;
+            } else {
+                mixers[i] = new DiscreteMamba2Mixer(mixerConfig, backend, l.mixer());
+            }
+            mlpBias |= l.upBias() != null;
+        }
+        this.attentionLayers = Set.copyOf(attn);
+        this.table = StudentWeights.table(spec, mixerConfig, attentionLayers, new StudentWeights.Presence(attentionBias, mlpBias, weights.lmHeadBias() != null));
+        anyAttention = !attn.isEmpty();
         if (anyAttention && spec.rotaryDim() > 0) {
             Tensor[] t = Formulas.ropeTables(spec.ropeTheta(), spec.rotaryDim(), spec.maxPositions(), DType.F32);   // as TransformerLM
             cos = backend.upload(t[0]);
@@ -126,72 +133,57 @@ public final class MohawkStudent implements CausalLM {
         }
     }
 
+    /** An inference student over these tensors as they are (mapped, any linear weight dtype; conv weights (C, K)). */
+    public static MohawkStudent of(TeacherSpec spec, DiscreteMamba2Config mixerConfig, Backend backend, StudentWeights<Tensor> weights) {
+        return new MohawkStudent(spec, mixerConfig, backend, weights, null);
+    }
+
     /**
      * A student over the given tensors, named as {@link #tensors()} names them (no copies: the model reads them in
-     * place). The conv weight may be (C, K) or phi-mamba's (C, 1, K). Missing or misshapen tensors are named.
+     * place). The conv weight may be (C, K) or phi-mamba's (C, 1, K). Which optional tensors exist follows the map;
+     * missing or misshapen tensors are named.
      */
-    public static MohawkStudent fromTensors(TeacherSpec spec, DiscreteMamba2Config mc, java.util.Set<Integer> attentionLayers, Backend backend,
-                                              Map<String, Tensor> t) {
-        Wiring wi = new Wiring(spec.arch());
-        int d = spec.hidden(), in = spec.intermediate(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
-        List<Layer> layers = new java.util.ArrayList<>();
-        for (int i = 0; i < spec.layers(); i++) {
-            String p = "backbone.layers." + i + ".";
-            DiscreteMamba2Mixer mixer = null;
-            Attention attention = null;
-            if (attentionLayers.contains(i)) {
-                String o = p + "mixer." + wi.attentionOut();
-                attention = new Attention(need(t, p + "mixer.q_proj.weight", qd, d), opt(t, p + "mixer.q_proj.bias", qd),
-                        need(t, p + "mixer.k_proj.weight", kvd, d), opt(t, p + "mixer.k_proj.bias", kvd),
-                        need(t, p + "mixer.v_proj.weight", kvd, d), opt(t, p + "mixer.v_proj.bias", kvd),
-                        need(t, o + ".weight", d, qd), opt(t, o + ".bias", d));
-            } else {
-                String m = p + "mixer.";
-                Tensor conv = t.get(m + "conv1d.weight");
-                if (conv != null && conv.rank() == 3 && conv.dim(1) == 1) conv = conv.reshape(conv.dim(0), conv.dim(2));
-                if (conv == null) throw new UserInputException("missing tensor '" + m + "conv1d.weight'");
-                mixer = new DiscreteMamba2Mixer(mc, backend, new DiscreteMamba2Mixer.Weights(
-                        need(t, m + "in_proj.weight", mc.inProjSize(), d), opt(t, m + "in_proj.bias", mc.inProjSize()),
-                        conv, opt(t, m + "conv1d.bias", mc.convDim()), opt(t, m + "z_bias", mc.dInner()), need(t, m + "D", mc.nVHeads()),
-                        need(t, m + "out_proj.weight", d, mc.dInner()), opt(t, m + "out_proj.bias", d)));
-            }
-            String up = p + "mlp." + wi.up(), down = p + "mlp." + wi.down(), gate = wi.llama() ? p + "mlp." + wi.gate() : null;
-            layers.add(new Layer(need(t, p + "input_layernorm.weight", d), opt(t, p + "input_layernorm.bias", d), mixer, attention,
-                    wi.llama() ? need(t, p + wi.norm2() + ".weight", d) : null,
-                    gate == null ? null : need(t, gate + ".weight", in, d), gate == null ? null : opt(t, gate + ".bias", in),
-                    need(t, up + ".weight", in, d), opt(t, up + ".bias", in),
-                    need(t, down + ".weight", d, in), opt(t, down + ".bias", d)));
-        }
-        Tensor emb = need(t, "backbone.embedding.weight", spec.vocabSize(), d);
-        Tensor head = t.containsKey("lm_head.weight") ? need(t, "lm_head.weight", spec.vocabSize(), d)
-                : spec.tieWordEmbeddings() ? emb : need(t, "lm_head.weight", spec.vocabSize(), d);
-        return new MohawkStudent(spec, mc, backend, emb, layers, need(t, "backbone.final_layernorm.weight", d),
-                opt(t, "backbone.final_layernorm.bias", d), head, opt(t, "lm_head.bias", spec.vocabSize()));
+    public static MohawkStudent fromTensors(TeacherSpec spec, DiscreteMamba2Config mc, Set<Integer> attentionLayers, Backend backend,
+                                            Map<String, Tensor> t) {
+        boolean llama = new Wiring(spec.arch()).llama();
+        StudentWeights.Presence pr = new StudentWeights.Presence(llama && t.keySet().stream().anyMatch(n -> n.endsWith(".mixer.q_proj.bias")),
+                llama && t.keySet().stream().anyMatch(n -> n.contains(".mlp.") && n.endsWith(".bias")), t.containsKey("lm_head.bias"));
+        StudentWeights<TensorSpec> table = StudentWeights.table(spec, mc, attentionLayers, pr);
+        Set<String> known = new java.util.HashSet<>(table.named(table).keySet());
+        known.add("lm_head.weight");
+        for (String name : t.keySet())
+            if (!known.contains(name)) throw new UserInputException("unexpected tensor '" + name + "' for this student's configuration");
+        return of(spec, mc, backend, table.map(s -> {
+            Tensor v = t.get(s.name());
+            if (v == null) throw new UserInputException("missing tensor '" + s.name() + "'");
+            if (v.shape().equals(Shape.of(s.stored())) && s.stored().length != s.dims().length) v = v.reshape(s.dims());   // (C, 1, K) → (C, K)
+            if (!v.shape().equals(Shape.of(s.dims())))
+                throw new UserInputException("tensor '" + s.name() + "' has shape " + v.shape() + ", expected " + Shape.of(s.dims()));
+            return v;
+        }));
     }
 
-    private static Tensor need(Map<String, Tensor> t, String name, long... dims) {
-        Tensor v = t.get(name);
-        if (v == null) throw new UserInputException("missing tensor '" + name + "'");
-        return opt(t, name, dims);
-    }
-
-    private static Tensor opt(Map<String, Tensor> t, String name, long... dims) {
-        Tensor v = t.get(name);
-        if (v != null && !v.shape().equals(mamba4j.core.Shape.of(dims)))
-            throw new UserInputException("tensor '" + name + "' has shape " + v.shape() + ", expected " + mamba4j.core.Shape.of(dims));
-        return v;
+    /**
+     * A trainable student: F32 copies of these weights as parameters on the backend's device, named by the table.
+     * {@link #trainable()} of an inference student.
+     */
+    public MohawkStudent trainable() {
+        Map<Tensor, Parameter> ps = TensorSpec.parameters(w.all(), table.all(), backend);
+        StudentWeights<Parameter> p = w.map(ps::get);
+        return new MohawkStudent(spec, mixerConfig, backend, p.map(Parameter::value), p);
     }
 
     public TeacherSpec spec() { return spec; }
     public Wiring wiring() { return wiring; }
     public DiscreteMamba2Config mixerConfig() { return mixerConfig; }
     public Backend backend() { return backend; }
-    public List<Layer> layers() { return layers; }
-    public Tensor embedding() { return embedding; }
-    public Tensor normF() { return normF; }
-    public Tensor normFBias() { return normFBias; }
-    public Tensor lmHead() { return lmHead; }
-    public Tensor lmHeadBias() { return lmHeadBias; }
+    public StudentWeights<Tensor> weights() { return w; }
+    public Set<Integer> attentionLayers() { return attentionLayers; }
+    public Tensor embedding() { return w.embedding(); }
+    public Tensor lmHeadBias() { return w.lmHeadBias(); }
+
+    /** Layer i's mixer (its weights and step), or null where attention is kept. */
+    public DiscreteMamba2Mixer mixer(int i) { return mixers[i]; }
 
     @Override public int logitsSize() { return spec.vocabSize(); }
     @Override public int vocabSize() { return spec.vocabSize(); }
@@ -205,158 +197,207 @@ public final class MohawkStudent implements CausalLM {
      * {@code backbone.layers.i.mixer.*}, {@code backbone.layers.i.mlp.*}, {@code backbone.final_layernorm.*},
      * {@code lm_head.*}); a kept attention's projections as {@code mixer.q_proj} … {@code mixer.dense} (Llama:
      * {@code mixer.o_proj}); the MLP as the teacher names it (fc1/fc2, or gate_proj/up_proj/down_proj), Llama's second
-     * norm as {@code post_attention_layernorm}. The conv weight is (C, K) here (phi-mamba stores (C, 1, K)).
+     * norm as {@code post_attention_layernorm}. The conv weight is (C, K) here (phi-mamba stores (C, 1, K)); a tied
+     * lm_head.weight is listed too (the embedding).
      */
     public Map<String, Tensor> tensors() {
-        Map<String, Tensor> m = new LinkedHashMap<>();
-        m.put("backbone.embedding.weight", embedding);
-        for (int i = 0; i < layers.size(); i++) {
-            Layer l = layers.get(i);
-            String p = "backbone.layers." + i + ".";
-            put(m, p + "input_layernorm.weight", l.norm);
-            put(m, p + "input_layernorm.bias", l.normBias);
-            if (l.mixer != null) {
-                DiscreteMamba2Mixer.Weights w = l.mixer.weights();
-                put(m, p + "mixer.in_proj.weight", w.inProj());
-                put(m, p + "mixer.in_proj.bias", w.inProjBias());
-                put(m, p + "mixer.z_bias", w.zBias());
-                put(m, p + "mixer.conv1d.weight", w.convWeight());
-                put(m, p + "mixer.conv1d.bias", w.convBias());
-                put(m, p + "mixer.D", w.d());
-                put(m, p + "mixer.out_proj.weight", w.outProj());
-                put(m, p + "mixer.out_proj.bias", w.outProjBias());
-            } else {
-                Attention a = l.attention;
-                String o = p + "mixer." + wiring.attentionOut();
-                put(m, p + "mixer.q_proj.weight", a.q); put(m, p + "mixer.q_proj.bias", a.qBias);
-                put(m, p + "mixer.k_proj.weight", a.k); put(m, p + "mixer.k_proj.bias", a.kBias);
-                put(m, p + "mixer.v_proj.weight", a.v); put(m, p + "mixer.v_proj.bias", a.vBias);
-                put(m, o + ".weight", a.dense); put(m, o + ".bias", a.denseBias);
-            }
-            if (wiring.llama()) {
-                put(m, p + wiring.norm2() + ".weight", l.norm2);
-                put(m, p + "mlp." + wiring.gate() + ".weight", l.gate); put(m, p + "mlp." + wiring.gate() + ".bias", l.gateBias);
-            }
-            put(m, p + "mlp." + wiring.up() + ".weight", l.up); put(m, p + "mlp." + wiring.up() + ".bias", l.upBias);
-            put(m, p + "mlp." + wiring.down() + ".weight", l.down); put(m, p + "mlp." + wiring.down() + ".bias", l.downBias);
+        Map<String, Tensor> named = w.named(table), m = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : named.entrySet()) {
+            if (e.getKey().equals("lm_head.bias") && w.tied()) m.put("lm_head.weight", w.lmHead());
+            m.put(e.getKey(), e.getValue());
         }
-        put(m, "backbone.final_layernorm.weight", normF);
-        put(m, "backbone.final_layernorm.bias", normFBias);
-        put(m, "lm_head.weight", lmHead);
-        put(m, "lm_head.bias", lmHeadBias);
+        if (w.tied() && !m.containsKey("lm_head.weight")) m.put("lm_head.weight", w.lmHead());
         return m;
     }
 
-    private static void put(Map<String, Tensor> m, String name, Tensor t) { if (t != null) m.put(name, t); }
-
     /** Every weight once, the head once, one embedding row; the kept attention's KV cache is read on top of this. */
     @Override public long weightBytesPerToken() {
-        long bytes = 0;
-        for (Map.Entry<String, Tensor> e : tensors().entrySet())
-            if (!e.getKey().equals("backbone.embedding.weight")) bytes += e.getValue().byteSize();
-        return bytes + embedding.dtype().byteCount(spec.hidden());
+        long bytes = w.lmHead().byteSize() + w.embedding().dtype().byteCount(spec.hidden());
+        for (Tensor t : w.all()) if (t != w.embedding() && t != w.lmHead()) bytes += t.byteSize();
+        return bytes;
     }
 
-    // ------------------------------------------------------------------ whole sequence
+    // ------------------------------------------------------------------ the one forward
 
-    @Override public Tensor forward(int[][] ids, Trace trace) {
+    private Var leaf(Tape tape, Tensor t, Parameter p) {
+        return p == null ? tape.constant(t) : trainable.test(p.name()) ? tape.param(p) : tape.constant(p.value());
+    }
+
+    private StudentWeights.Layer<Var> layerVars(Tape tape, int i) {
+        return params == null ? w.layers().get(i).map(tape::constant) : params.layers().get(i).map(p -> leaf(tape, null, p));
+    }
+
+    private Var embed(Tape tape, Tensor ids) { return tape.embedding(leaf(tape, w.embedding(), params == null ? null : params.embedding()), ids); }
+
+    /** The residual stream after the embedding, (B·T, D). */
+    public Var embed(Tape tape, int[][] ids) { return embed(tape, backend.ids(TokenIds.flattenChecked(ids, spec.vocabSize()))); }
+
+    /** Layer l's input norm of h (B·T, D): what its mixer reads (and, in a Phi block, its MLP too). */
+    public Var norm(Tape tape, int l, Var h) {
+        StudentWeights.Layer<Var> v = layerVars(tape, l);
+        return TransformerLM.norm(tape, spec, h, v.norm(), v.normBias());
+    }
+
+    /** One block on a recording tape, (B·T, D) → (B·T, D) (MOHAWK stage 2's student side). */
+    public Var block(Tape tape, int l, Var h, int b, int t) { return block(tape, l, h, b, t, null, Trace.NONE, 0); }
+
+    /**
+     * Block i, (B·T, D) → (B·T, D): Phi's h + mixer(LN h) + mlp(LN h), or Llama's h' = h + mixer(RMS₁ h); h' + mlp(RMS₂ h').
+     * With a state (inference tapes) the mixer continues from its cache and a kept attention writes its KV cache, the
+     * tokens at positions [pos0, pos0 + T).
+     */
+    private Var block(Tape tape, int i, Var h, int b, int t, State cache, Trace trace, int pos0) {
+        StudentWeights.Layer<Var> l = layerVars(tape, i);
+        Var u = TransformerLM.norm(tape, spec, h, l.norm(), l.normBias());
+        Var a;
+        if (l.mixer() != null) {
+            a = DiscreteMamba2Mixer.forward(tape, mixerConfig, l.mixer(), u, b, t, cache == null ? null : cache.mixers[i], trace, i);
+        } else {
+            StudentWeights.Attention<Var> at = l.attention();
+            Tensor probs = trace.wants("attn_probs") ? tape.scratch(b, spec.heads(), t, t) : null;
+            Var y = TransformerLM.attend(tape, spec, cos, sin, tape.linear(u, at.q(), at.qBias()), tape.linear(u, at.k(), at.kBias()),
+                    tape.linear(u, at.v(), at.vBias()), b, t, cache == null ? null : cache.kv[i], probs, pos0);
+            a = tape.linear(y, at.o(), at.oBias());
+            if (probs != null) trace.record("attn_probs", i, probs);
+        }
+        trace.record("mixer_out", i, a.value());
+        if (!wiring.llama()) return tape.add(tape.add(h, a), mlp(tape, u, l));                 // parallel block
+        Var h1 = tape.add(h, a);                                                                 // sequential pre-norm block
+        return tape.add(h1, mlp(tape, TransformerLM.norm(tape, spec, h1, l.norm2(), null), l));
+    }
+
+    private static Var mlp(Tape tape, Var u, StudentWeights.Layer<Var> l) {
+        return TransformerLM.mlp(tape, u, l.gate(), l.gateBias(), l.up(), l.upBias(), l.down(), l.downBias(), Tape::linear);
+    }
+
+    /** Final norm → head: (R, D) → logits (R, V). */
+    private Var head(Tape tape, Var h, Trace trace) {
+        boolean p = params != null;
+        Var hf = TransformerLM.norm(tape, spec, h, leaf(tape, w.normF(), p ? params.normF() : null), w.normFBias() == null ? null
+                : leaf(tape, w.normFBias(), p ? params.normFBias() : null));
+        trace.record("norm_f", -1, hf.value());
+        Var head = leaf(tape, w.lmHead(), p ? params.lmHead() : null);
+        return tape.linear(hf, head, w.lmHeadBias() == null ? null : leaf(tape, w.lmHeadBias(), p ? params.lmHeadBias() : null));
+    }
+
+    /** Logits (B·T, V) of inputs (B, T), recorded on one tape. */
+    public Var logits(Tape tape, int[][] ids) {
         int b = ids.length, t = ids[0].length;
-        Tensor h = hidden(ids, trace, null);
-        Tensor logits = backend.zeros((long) b * t, spec.vocabSize());
-        backend.linear(h, lmHead, lmHeadBias, logits);
-        return logits.reshape(b, t, spec.vocabSize());
+        checkLength(t);
+        Var h = embed(tape, ids);
+        for (int l = 0; l < spec.layers(); l++) h = block(tape, l, h, b, t);
+        return head(tape, h, Trace.NONE);
     }
 
-    /** Runs the blocks and returns the final norm's output (B·T, D); fills the state (from empty) when one is given. */
-    private Tensor hidden(int[][] ids, Trace trace, State cache) {
-        int b = ids.length, t = ids[0].length, d = spec.hidden(), past = cache == null ? 0 : cache.len;
-        if (anyAttention && past + t > spec.maxPositions())
-            throw new UserInputException("input of " + (past + t) + " tokens is longer than the attention layers' " + spec.maxPositions() + " positions");
-        int[] flat = TokenIds.flattenChecked(ids, spec.vocabSize());
-        Tensor h = backend.zeros((long) b * t, d);                        // (B·T, D) residual stream
-        backend.embedding(embedding, backend.ids(flat), h);
-        trace.record("embedding", -1, h);
-        Work w = new Work(b, t, anyAttention && trace.wants("attn_probs"));
-        for (int i = 0; i < layers.size(); i++) {
-            Layer l = layers.get(i);
-            norm(h, l.norm, l.normBias, w.u);
-            if (l.mixer != null) l.mixer.forward(w.u, b, t, w.a, cache == null ? null : cache.mixers[i], trace, i);
-            else attention(l.attention, w, cache, i);                             // w.u → w.a (B·T, D)
-            trace.record("mixer_out", i, w.a);
-            block(l, h, w.u, w.a, w.mid, w.gateOut, w.m);
-            if (l.attention != null && w.probs != null) trace.record("attn_probs", i, w.probs);
-            trace.record("block_out", i, h);
-        }
-        norm(h, normF, normFBias, w.u);
-        trace.record("norm_f", -1, w.u);
-        return w.u;
-    }
-
-    /** A kept attention block over whole sequences, op for op as TransformerLM's: u (B·T, D) → a (B·T, D). */
-    private void attention(Attention l, Work w, State cache, int li) {
-        int b = w.b, t = w.t, h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim(), past = cache == null ? 0 : cache.len;
-        backend.linear(w.u, l.q, l.qBias, w.q);                                   // (B·T, H·Dh) = (B, T, H, Dh)
-        backend.linear(w.u, l.k, l.kBias, w.k);
-        backend.linear(w.u, l.v, l.vBias, w.v);
-        Tensor q = w.q.reshape(b, t, h, dh), k = w.k.reshape(b, t, hkv, dh), v = w.v.reshape(b, t, hkv, dh);
-        if (cos != null) {
-            backend.rotary(q, cos, sin, spec.rotaryDim(), past, q);
-            backend.rotary(k, cos, sin, spec.rotaryDim(), past, k);
-        }
-        if (cache != null) cache.kv[li].write(k, v, past);
-        if (past == 0) backend.attention(q, k, v, spec.attentionScale(), w.y.reshape(b, t, h, dh), null, w.probs);
-        else cache.kv[li].attendCached(q, past, spec.attentionScale(), w.y.reshape(b, t, h, dh));   // queries after the cached positions
-        backend.linear(w.y, l.dense, l.denseBias, w.a);
-    }
-
-    /** LayerNorm with bias (Phi) or RMSNorm (Llama), the teacher's. */
-    private void norm(Tensor x, Tensor w, Tensor b, Tensor out) {
-        if (wiring.llama()) backend.rmsNorm(x, w, (float) spec.normEps(), out);
-        else backend.layerNorm(x, w, b, (float) spec.normEps(), out);
+    private void checkLength(int positions) {
+        if (anyAttention && positions > spec.maxPositions())
+            throw new UserInputException("input of " + positions + " tokens is longer than the attention layers' " + spec.maxPositions() + " positions");
     }
 
     /**
-     * The rest of a block once the mixer (or attention) has turned u = norm(h) into a, updating h in place. Phi's
-     * parallel block: h + a + mlp(u). Llama's sequential one: h += a; h += mlp(norm2(h)) (u is overwritten).
+     * MOHAWK stage 1 for mixer layer l: the mean over batch and head of ‖T_student(u) − target‖_F, u = LN_l(h) of the
+     * given residual stream h (B·T, D), target (B, H, T, T) the teacher's attention probabilities.
      */
-    private void block(Layer l, Tensor h, Tensor u, Tensor a, Tensor mid, Tensor gateOut, Tensor m) {
-        if (wiring.llama()) {
-            backend.add(h, a, h);
-            norm(h, l.norm2, null, u);
-            mlp(l, u, mid, gateOut, m);
-            backend.add(h, m, h);
-        } else {
-            mlp(l, u, mid, gateOut, m);
-            backend.add(h, a, h);
-            backend.add(h, m, h);
+    public Var matrixDistance(Tape tape, int l, Var h, int b, int t, Tensor target) {
+        if (attentionLayers.contains(l)) throw new IllegalArgumentException("layer " + l + " keeps attention: it has no mixer matrix");
+        StudentWeights.Mixer<Var> p = layerVars(tape, l).mixer();
+        DiscreteMamba2Mixer.TapeInputs in = DiscreteMamba2Mixer.ssdInputs(tape, mixerConfig, p, norm(tape, l, h), b, t, null);
+        return tape.matrixDistance(in.logA(), in.bm(), in.cm(), p.d(), target);
+    }
+
+    // ------------------------------------------------------------------ inference: the forward on inference tapes
+
+    @Override public Tensor forward(int[][] ids, Trace trace) {
+        return InferenceRun.allPositions(backend, ids, spec.vocabSize(), logits -> run(ids, trace, null, logits, false, 0));
+    }
+
+    /** The inference forward of ids (B, T) at positions [pos0, pos0 + T), continuing the state when given. */
+    private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly, int pos0) {
+        int b = ids.length, t = ids[0].length;
+        checkLength(pos0 + t);
+        Tensor idsT = backend.ids(TokenIds.flattenChecked(ids, spec.vocabSize()));
+        inference.logits(backend, new InferenceRun.Stack() {
+            @Override public int layers() { return spec.layers(); }
+            @Override public Var embed(Tape tape) { return MohawkStudent.this.embed(tape, idsT); }
+            @Override public Var block(Tape tape, int i, Var h) { return MohawkStudent.this.block(tape, i, h, b, t, cache, trace, pos0); }
+            @Override public Var head(Tape tape, Var h) { return MohawkStudent.this.head(tape, h, lastOnly ? Trace.NONE : trace); }
+        }, b, t, trace, lastOnly, logits);
+    }
+
+    // ------------------------------------------------------------------ training: the forward on a recording tape
+
+    private StudentWeights<Parameter> trainableParams() {
+        if (params == null) throw new IllegalStateException("an inference student: call trainable() to train");
+        return params;
+    }
+
+    /** Every parameter, trainable or frozen, in checkpoint order. */
+    public List<Parameter> allParameters() { return trainableParams().all(); }
+
+    /** Only the parameters whose names {@code names} accepts train from now on (the rest are constants on the tape). */
+    public MohawkStudent trainOnly(Predicate<String> names) {
+        trainableParams();
+        this.trainable = names;
+        return this;
+    }
+
+    /** The trainable parameters (see {@link #trainOnly}). */
+    @Override public List<Parameter> parameters() {
+        List<Parameter> out = new ArrayList<>();
+        for (Parameter p : trainableParams().all()) if (trainable.test(p.name())) out.add(p);
+        return out;
+    }
+
+    /** A fresh recording tape over this model's training workspace (reset: anything from the previous tape is gone). */
+    public Tape newTape() {
+        trainWs.reset();
+        return new Tape(backend, trainWs.on(backend));
+    }
+
+    @Override public double lossAndBackward(int[][] inputs, int[][] targets, float gradScale) {
+        trainableParams();
+        Tape tape = newTape();
+        Var loss = tape.crossEntropy(logits(tape, inputs), TokenIds.flatten(targets));
+        tape.backward(loss, gradScale);
+        return tape.lossValue(loss);
+    }
+
+    @Override public double loss(int[][] inputs, int[][] targets) {
+        trainableParams();
+        Tape tape = newTape();
+        return tape.lossValue(tape.crossEntropy(logits(tape, inputs), TokenIds.flatten(targets)));
+    }
+
+    /** Greedy prediction per position (B, T). */
+    @Override public int[][] predict(int[][] inputs) {
+        int b = inputs.length, t = inputs[0].length, v = spec.vocabSize();
+        float[] all = backend.download(forward(inputs, Trace.NONE)).toFloatArray();
+        return mamba4j.models.Sampler.argmaxRows(all, b, t, v, v);
+    }
+
+    /** config.json + model.safetensors of the student ({@link MohawkStudentCheckpoint}), every parameter, frozen or not. */
+    @Override public void save(Path dir) { MohawkStudentCheckpoint.save(dir, this); }
+
+    /** Copies the tensors of dir's checkpoint (as {@link #save} wrote them) into the parameters, in place. */
+    public void loadFrom(Path dir) {
+        trainableParams();
+        try (mamba4j.io.CheckpointTensors ck = mamba4j.io.CheckpointTensors.open(dir)) {
+            for (Map.Entry<String, Parameter> e : params.named(table).entrySet()) {
+                String name = e.getKey();
+                Tensor to = e.getValue().value();
+                if (!ck.contains(name)) throw new UserInputException(ck.source() + ": missing tensor '" + name + "'");
+                Tensor from = ck.get(name);
+                if (from.numel() != to.numel())
+                    throw new UserInputException(ck.source() + ": tensor '" + name + "' has shape " + from.shape() + ", expected " + to.shape());
+                backend.write(from.to(DType.F32).reshape(to.shape().dims()), to);
+            }
         }
     }
 
-    /** fc1 → gelu_new → fc2 (Phi) or down(up(u) · silu(gate(u))) (Llama): u (M, D) → out (M, D), as the teacher's. */
-    private void mlp(Layer l, Tensor u, Tensor mid, Tensor gateOut, Tensor out) {
-        TransformerLM.mlp(backend, u, l.gate, l.gateBias, l.up, l.upBias, l.down, l.downBias, mid, gateOut, out);
-    }
-
-    private final class Work {
-        final int b, t;
-        final Tensor u, q, k, v, y, a, mid, gateOut, m, probs;
-
-        Work(int b, int t, boolean wantProbs) {
-            this.b = b;
-            this.t = t;
-            long bt = (long) b * t;
-            int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
-            u = backend.zeros(bt, d);
-            a = backend.zeros(bt, d);
-            mid = backend.zeros(bt, spec.intermediate());
-            gateOut = wiring.llama() ? backend.zeros(bt, spec.intermediate()) : null;
-            m = backend.zeros(bt, d);
-            q = anyAttention ? backend.zeros(bt, qd) : null;
-            k = anyAttention ? backend.zeros(bt, kvd) : null;
-            v = anyAttention ? backend.zeros(bt, kvd) : null;
-            y = anyAttention ? backend.zeros(bt, qd) : null;
-            probs = wantProbs ? backend.zeros(b, spec.heads(), t, t) : null;
-        }
+    /** Frees the workspaces (the weights stay valid until unreachable). */
+    @Override public void close() {
+        trainWs.close();
+        inference.close();
     }
 
     // ------------------------------------------------------------------ decoding
@@ -376,11 +417,10 @@ public final class MohawkStudent implements CausalLM {
             tokenIds = backend.zeros(DType.I32, batch);
             this.batch = batch;
             at = new int[batch];
-            mixers = new DiscreteMamba2Mixer.Cache[layers.size()];
-            kv = new KvCache[layers.size()];
-            for (int i = 0; i < layers.size(); i++) {
-                Layer l = layers.get(i);
-                if (l.mixer != null) mixers[i] = l.mixer.newCache(batch);
+            mixers = new DiscreteMamba2Mixer.Cache[spec.layers()];
+            kv = new KvCache[spec.layers()];
+            for (int i = 0; i < spec.layers(); i++) {
+                if (MohawkStudent.this.mixers[i] != null) mixers[i] = MohawkStudent.this.mixers[i].newCache(batch);
                 else kv[i] = new KvCache(backend, batch, spec.kvHeads(), spec.headDim(), spec.maxPositions());
             }
             int d = spec.hidden(), qd = spec.heads() * spec.headDim(), kvd = spec.kvHeads() * spec.headDim();
@@ -437,21 +477,15 @@ public final class MohawkStudent implements CausalLM {
 
     @Override public Tensor prefill(DecodeState state, int[][] prompts) {
         State s = (State) state;
-        int b = prompts.length, t = prompts[0].length;
-        if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         for (DiscreteMamba2Mixer.Cache c : s.mixers) if (c != null) c.reset();
         s.setLength(0);
-        s.reserve(t);
-        Tensor hf = hidden(prompts, Trace.NONE, s);                                   // (B·T, D)
-        s.setLength(t);
-        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
-        backend.linear(s.u, lmHead, lmHeadBias, s.logits);
-        return s.logits;
+        return extend(s, prompts);
     }
 
     /**
-     * Feeds more tokens (B, T), continuing the mixers' states and the kept attention's caches; {@link #prefill} is this
-     * from empty. With a kept attention and rows at different positions, token by token through {@link #step}.
+     * Feeds more tokens (B, T) through the whole-sequence path, continuing the mixers' states and the kept attention's
+     * caches; {@link #prefill} is this from empty. With a kept attention and rows at different positions, token by token
+     * through {@link #step}.
      */
     @Override public Tensor extend(DecodeState state, int[][] ids) {
         State s = (State) state;
@@ -459,12 +493,11 @@ public final class MohawkStudent implements CausalLM {
         if (b != s.batch) throw new IllegalArgumentException("state is for batch " + s.batch + ", prompts are " + b);
         if (anyAttention && !s.uniform()) return CausalLM.stepThrough(this, s, ids);
         int past = s.at[0];
+        checkLength(past + t);
         if (anyAttention) s.reserve(past + t);
-        s.len = past;                                                                 // the whole-sequence path continues from here
-        Tensor hf = hidden(ids, Trace.NONE, s);                                       // (B·T, D)
+        s.len = past;
+        run(ids, Trace.NONE, s, s.logits, true, past);
         s.setLength(past + t);
-        mamba4j.models.SequenceCopies.lastPositions(backend, hf, b, t, s.u);
-        backend.linear(s.u, lmHead, lmHeadBias, s.logits);
         return s.logits;
     }
 
@@ -472,7 +505,7 @@ public final class MohawkStudent implements CausalLM {
     @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {
         State a = (State) src, d = (State) dst;
         int n = a.at[srcRow];
-        for (int i = 0; i < layers.size(); i++) {
+        for (int i = 0; i < spec.layers(); i++) {
             if (a.mixers[i] != null) {
                 mamba4j.models.SequenceCopies.copyRow(backend, a.mixers[i].convState(), srcRow, d.mixers[i].convState(), dstRow);
                 mamba4j.models.SequenceCopies.copyRow(backend, a.mixers[i].ssmState(), srcRow, d.mixers[i].ssmState(), dstRow);
@@ -485,7 +518,7 @@ public final class MohawkStudent implements CausalLM {
     }
 
     /**
-     * One token per sequence through every block, mirroring {@link #hidden} line for line. Returns logits (B, V). Each
+     * One token per sequence through every block, mirroring {@link #block} line for line. Returns logits (B, V). Each
      * row sits at its own position; rows at different positions (sequences copied in by {@link #copySequence}) take
      * rotary, the cache write and attention one row at a time, as TransformerLM's step.
      */
@@ -496,26 +529,41 @@ public final class MohawkStudent implements CausalLM {
         for (int p : s.at) last = Math.max(last, p);
         if (anyAttention) s.reserve(last + 1);
         backend.ids(tokens, s.tokenIds);
-        backend.embedding(embedding, s.tokenIds, s.h);
-        for (int i = 0; i < layers.size(); i++) {
-            Layer l = layers.get(i);
-            norm(s.h, l.norm, l.normBias, s.u);
-            if (l.mixer != null) {
-                l.mixer.step(s.mixers[i], s.u, s.a);
+        backend.embedding(w.embedding(), s.tokenIds, s.h);
+        for (int i = 0; i < spec.layers(); i++) {
+            StudentWeights.Layer<Tensor> l = w.layers().get(i);
+            norm(s.h, l.norm(), l.normBias(), s.u);
+            if (mixers[i] != null) {
+                mixers[i].step(s.mixers[i], s.u, s.a);
             } else {
-                Attention att = l.attention;
-                backend.linear(s.u, att.q, att.qBias, s.q);
-                backend.linear(s.u, att.k, att.kBias, s.k);
-                backend.linear(s.u, att.v, att.vBias, s.v);
+                StudentWeights.Attention<Tensor> att = l.attention();
+                backend.linear(s.u, att.q(), att.qBias(), s.q);
+                backend.linear(s.u, att.k(), att.kBias(), s.k);
+                backend.linear(s.u, att.v(), att.vBias(), s.v);
                 s.kv[i].stepAttention(s.q, s.k, s.v, s.at, h, cos, sin, spec.rotaryDim(), spec.attentionScale(), s.y);
-                backend.linear(s.y, att.dense, att.denseBias, s.a);
+                backend.linear(s.y, att.o(), att.oBias(), s.a);
             }
-            block(l, s.h, s.u, s.a, s.mid, s.gateOut, s.m);
+            if (wiring.llama()) {                                                 // the block's rest, as the forward's
+                backend.add(s.h, s.a, s.h);
+                norm(s.h, l.norm2(), null, s.u);
+                TransformerLM.mlp(backend, s.u, l.gate(), l.gateBias(), l.up(), l.upBias(), l.down(), l.downBias(), s.mid, s.gateOut, s.m);
+                backend.add(s.h, s.m, s.h);
+            } else {
+                TransformerLM.mlp(backend, s.u, l.gate(), l.gateBias(), l.up(), l.upBias(), l.down(), l.downBias(), s.mid, s.gateOut, s.m);
+                backend.add(s.h, s.a, s.h);
+                backend.add(s.h, s.m, s.h);
+            }
         }
         for (int r = 0; r < b; r++) s.at[r]++;
         s.len = last + 1;
-        norm(s.h, normF, normFBias, s.u);
-        backend.linear(s.u, lmHead, lmHeadBias, s.logits);
+        norm(s.h, w.normF(), w.normFBias(), s.u);
+        backend.linear(s.u, w.lmHead(), w.lmHeadBias(), s.logits);
         return s.logits;
+    }
+
+    /** LayerNorm with bias (Phi) or RMSNorm (Llama), the teacher's. */
+    private void norm(Tensor x, Tensor weight, Tensor bias, Tensor out) {
+        if (wiring.llama()) backend.rmsNorm(x, weight, (float) spec.normEps(), out);
+        else backend.layerNorm(x, weight, bias, (float) spec.normEps(), out);
     }
 }

@@ -9,6 +9,7 @@ import mamba4j.core.UserInputException;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.io.JsonConfig;
 import mamba4j.models.CheckpointNames;
+import mamba4j.models.TensorSpec;
 import mamba4j.models.teachers.TeacherLoader;
 import mamba4j.models.teachers.TeacherSaver;
 import mamba4j.models.teachers.TeacherSpec;
@@ -104,16 +105,13 @@ public final class MohawkStudentCheckpoint {
 
     /** Saves the student with the config of its own shapes; "dtype" is the embedding's. */
     public static void save(Path dir, MohawkStudent s) {
-        Set<Integer> attention = new TreeSet<>();
         boolean attentionBias = false, mlpBias = false;
-        for (int i = 0; i < s.layers().size(); i++) {
-            MohawkStudent.Layer l = s.layers().get(i);
-            if (l.isAttention()) attention.add(i);
+        for (StudentWeights.Layer<Tensor> l : s.weights().layers()) {
             if (l.isAttention() && l.attention().qBias() != null) attentionBias = true;
             if (l.upBias() != null) mlpBias = true;
         }
         boolean llama = s.wiring().llama();
-        ObjectNode c = config(s.spec(), s.mixerConfig(), attention, s.lmHeadBias() != null, llama && attentionBias, llama && mlpBias);
+        ObjectNode c = config(s.spec(), s.mixerConfig(), s.attentionLayers(), s.lmHeadBias() != null, llama && attentionBias, llama && mlpBias);
         c.put("dtype", switch (s.embedding().dtype()) { case BF16 -> "bfloat16"; case F16 -> "float16"; default -> "float32"; });
         save(dir, c, s.tensors());
     }
@@ -180,57 +178,14 @@ public final class MohawkStudentCheckpoint {
     /** As {@link #load(JsonConfig, CheckpointTensors, Backend)} with matmul weights and the embedding in {@code weightType} (null: as stored). */
     public static MohawkStudent load(JsonConfig json, CheckpointTensors ck, Backend backend, mamba4j.core.DType weightType) {
         Config c = readConfig(json);
-        TeacherSpec s = c.spec();
-        MohawkStudent.Wiring wi = new MohawkStudent.Wiring(s.arch());
-        boolean llama = wi.llama();
-        boolean attnBias = !llama || json.optBool("attention_bias", false), mlpBias = !llama || json.optBool("mlp_bias", false);
-        DiscreteMamba2Config mc = c.mixer();
-        Names n = new Names(new CheckpointNames(ck, weightType), new HashSet<>(), backend);
-        int d = s.hidden(), in = s.intermediate(), qd = s.heads() * s.headDim(), kvd = s.kvHeads() * s.headDim(), v = s.vocabSize();
-        List<MohawkStudent.Layer> layers = new ArrayList<>();
-        for (int i = 0; i < s.layers(); i++) {
-            String p = "backbone.layers." + i + ".";
-            DiscreteMamba2Mixer mixer = null;
-            MohawkStudent.Attention attention = null;
-            if (c.attentionLayers().contains(i)) {
-                String o = p + "mixer." + wi.attentionOut();
-                attention = new MohawkStudent.Attention(
-                        n.weight(p + "mixer.q_proj.weight", qd, d), n.bias(attnBias, p + "mixer.q_proj.bias", qd),
-                        n.weight(p + "mixer.k_proj.weight", kvd, d), n.bias(attnBias, p + "mixer.k_proj.bias", kvd),
-                        n.weight(p + "mixer.v_proj.weight", kvd, d), n.bias(attnBias, p + "mixer.v_proj.bias", kvd),
-                        n.weight(o + ".weight", d, qd), n.bias(attnBias, o + ".bias", d));
-            } else {
-                mixer = new DiscreteMamba2Mixer(mc, backend, mixerWeights(n, mc, p + "mixer."));
-            }
-            String up = p + "mlp." + wi.up(), down = p + "mlp." + wi.down(), gate = llama ? p + "mlp." + wi.gate() : null;
-            layers.add(new MohawkStudent.Layer(n.f32(p + "input_layernorm.weight", d), n.bias(!llama, p + "input_layernorm.bias", d), mixer, attention,
-                    llama ? n.f32(p + wi.norm2() + ".weight", d) : null,
-                    llama ? n.weight(gate + ".weight", in, d) : null, llama ? n.bias(mlpBias, gate + ".bias", in) : null,
-                    n.weight(up + ".weight", in, d), n.bias(mlpBias, up + ".bias", in),
-                    n.weight(down + ".weight", d, in), n.bias(mlpBias, down + ".bias", d)));
-        }
-        Tensor emb = n.weight("backbone.embedding.weight", v, d);
-        Tensor normF = n.f32("backbone.final_layernorm.weight", d), normFBias = n.bias(!llama, "backbone.final_layernorm.bias", d);
-        Tensor head = s.tieWordEmbeddings() ? emb : n.weight("lm_head.weight", v, d);
-        if (s.tieWordEmbeddings()) n.used().add("lm_head.weight");              // a tied copy, if stored, is ignored
         boolean headBias = json.has("lm_head_bias") ? json.bool("lm_head_bias") : ck.contains("lm_head.bias");
-        Tensor headBiasT = headBias ? n.f32("lm_head.bias", v) : null;
+        StudentWeights<TensorSpec> table = StudentWeights.table(c.spec(), c.mixer(), c.attentionLayers(),
+                new StudentWeights.Presence(json.optBool("attention_bias", false), json.optBool("mlp_bias", false), headBias));
+        Names n = new Names(new CheckpointNames(ck, weightType), new HashSet<>(), backend);
+        StudentWeights<Tensor> w = table.map(n::read);
+        if (table.tied()) n.used().add("lm_head.weight");                      // a tied copy, if stored, is ignored
         n.rejectUnused(json);
-        return new MohawkStudent(s, mc, backend, emb, layers, normF, normFBias, head, headBiasT);
-    }
-
-    /** One mixer's tensors under {@code p} = "backbone.layers.i.mixer."; the optional ones as the config says. */
-    private static DiscreteMamba2Mixer.Weights mixerWeights(Names n, DiscreteMamba2Config c, String p) {
-        int dm = c.dModel(), e = c.dInner(), cd = c.convDim(), h = c.nVHeads(), rows = c.inProjSize();
-        return new DiscreteMamba2Mixer.Weights(
-                n.weight(p + "in_proj.weight", rows, dm),
-                c.bias() ? n.f32(p + "in_proj.bias", rows) : null,
-                n.conv(p + "conv1d.weight", cd, c.convKernel()),
-                c.convBias() ? n.f32(p + "conv1d.bias", cd) : null,
-                c.bias() ? null : n.f32(p + "z_bias", e),                      // phi-mamba has z_bias only without in_proj bias
-                n.f32(p + "D", h),
-                n.weight(p + "out_proj.weight", dm, e),
-                c.bias() ? n.f32(p + "out_proj.bias", dm) : null);
+        return MohawkStudent.of(c.spec(), c.mixer(), backend, w);
     }
 
     /**
@@ -238,6 +193,12 @@ public final class MohawkStudentCheckpoint {
      * backend's device (zero-copy on the host).
      */
     private record Names(CheckpointNames names, Set<String> used, Backend backend) {
+        /** The tensor a table entry names: a conv weight as below, a linear weight or embedding in the weight dtype, the rest F32. */
+        Tensor read(TensorSpec s) {
+            if (s.stored().length == 3) return conv(s.name(), (int) s.dims()[0], (int) s.dims()[1]);
+            return s.keepsDtype() ? weight(s.name(), s.dims()) : f32(s.name(), s.dims());
+        }
+
         Tensor weight(String name, long... dims) {
             used.add(name);
             return backend.upload(names.weight(name, dims));
@@ -247,9 +208,6 @@ public final class MohawkStudentCheckpoint {
             used.add(name);
             return backend.upload(names.f32(name, dims));
         }
-
-        /** A bias the configuration says exists (then required), or null. */
-        Tensor bias(boolean exists, String name, long... dims) { return exists ? f32(name, dims) : null; }
 
         /** A depthwise conv weight (C, 1, K) as PyTorch stores it, or (C, K); returned (C, K) as F32. */
         Tensor conv(String name, int c, int k) {

@@ -106,7 +106,7 @@ public final class MohawkStudentInit {
         SplittableRandom rnd = new SplittableRandom(o.seed());
         for (int i = 0; i < s.layers(); i++) {
             if (o.attentionLayers().contains(i)) continue;
-            DiscreteMamba2Mixer.Weights w = o.xbcFromVkq() ? mixerFromVkq(mc, n, "model.layers." + i + ".", s, rnd) : mixerWeights(mc, s.layers(), rnd, null);
+            StudentWeights.Mixer<Tensor> w = o.xbcFromVkq() ? mixerFromVkq(mc, n, "model.layers." + i + ".", s, rnd) : mixerWeights(mc, s.layers(), rnd, null);
             String p = "backbone.layers." + i + ".mixer.";
             t.put(p + "in_proj.weight", w.inProj());
             putIf(t, p + "in_proj.bias", w.inProjBias());
@@ -141,7 +141,7 @@ public final class MohawkStudentInit {
      * One mixer's weights with the paper's init; {@code xbc} = the (x | B | C) rows and their bias (null: random rows,
      * no bias) to start from instead of random.
      */
-    static DiscreteMamba2Mixer.Weights mixerWeights(DiscreteMamba2Config c, int nLayer, SplittableRandom rnd, Tensor[] xbc) {
+    static StudentWeights.Mixer<Tensor> mixerWeights(DiscreteMamba2Config c, int nLayer, SplittableRandom rnd, Tensor[] xbc) {
         int dm = c.dModel(), e = c.dInner(), cd = c.convDim(), h = c.nVHeads(), k = c.convKernel(), rows = c.inProjSize();
         Tensor inProj = Tensor.zeros(DType.F32, rows, dm);
         double bound = 1 / Math.sqrt(dm);                                        // nn.Linear default: U(±1/√fan_in)
@@ -171,14 +171,14 @@ public final class MohawkStudentInit {
         double ob = 1 / Math.sqrt(e), scale = 1 / Math.sqrt(nLayer);              // out_proj / √n_layer (MATH.md)
         for (long i = 0; i < outProj.numel(); i++) outProj.setFloat(i, (float) (rnd.nextDouble(-ob, ob) * scale));
         Tensor outProjBias = c.bias() ? Tensor.zeros(DType.F32, dm) : null;
-        return new DiscreteMamba2Mixer.Weights(inProj, inProjBias, conv, convBias, zBias, dSkip, outProj, outProjBias);
+        return new StudentWeights.Mixer<>(inProj, inProjBias, conv, convBias, zBias, dSkip, outProj, outProjBias);
     }
 
     /**
      * The paper's init with x ← V, B ← K, C ← Q (rows of in_proj, and the biases when in_proj has one and the teacher
      * has them). With grouped KV heads, query head h reads KV head h / (H / Hkv): its V and K rows are repeated.
      */
-    private static DiscreteMamba2Mixer.Weights mixerFromVkq(DiscreteMamba2Config c, CheckpointNames n, String p, TeacherSpec s, SplittableRandom rnd) {
+    private static StudentWeights.Mixer<Tensor> mixerFromVkq(DiscreteMamba2Config c, CheckpointNames n, String p, TeacherSpec s, SplittableRandom rnd) {
         int dm = c.dModel(), e = c.dInner(), gn = c.nQkHeads() * c.dState(), dh = s.headDim(), qd = s.heads() * dh, kvd = s.kvHeads() * dh;
         if (e != qd || gn != qd)
             throw new UserInputException("x, B, C from V, K, Q need E = G·N = H·Dh; got E " + e + ", G·N " + gn + ", H·Dh " + qd);

@@ -4,11 +4,13 @@
  * from a loaded teacher — Phi-Mamba from Phi, Llama-Mamba from Llama — with MOHAWK's weight transfer and initialisation (MATH.md "Discrete
  * Mamba-2" and "MOHAWK").
  *
- * <p>Here: the mixer's whole-sequence forward (chunked SSD), its recurrent step, its materialised (B, H, T, T) mixing
- * matrix, its training forward on the autograd tape; the student {@link mamba4j.models.CausalLM} (the teacher's blocks
- * with the attention replaced — Phi's parallel LayerNorm block or Llama's sequential RMSNorm/SwiGLU block — optionally keeping attention copied from the teacher at chosen layers), its construction from a
- * teacher ({@link mamba4j.models.discrete.MohawkStudentInit}), its trainable form with the pieces the MOHAWK stages train
- * ({@link mamba4j.models.discrete.MohawkStudentTrainable}) and its checkpoint format
+ * <p>Here: the mixer's one forward on the autograd tape (inference and training), its recurrent step and its
+ * materialised (B, H, T, T) mixing matrix; the student (the teacher's blocks with the attention replaced — Phi's
+ * parallel LayerNorm block or Llama's sequential RMSNorm/SwiGLU block — optionally keeping attention copied from the
+ * teacher at chosen layers), ONE definition that is both a {@link mamba4j.models.CausalLM} and, as
+ * {@link mamba4j.models.discrete.MohawkStudent#trainable()}, a trainable model with the pieces the MOHAWK stages train;
+ * its one name table ({@link mamba4j.models.discrete.StudentWeights}), its construction from a teacher
+ * ({@link mamba4j.models.discrete.MohawkStudentInit}) and its checkpoint format
  * ({@link mamba4j.models.discrete.MohawkStudentCheckpoint}, {@code model_type: phi-mamba} or {@code llama-mamba}). The
  * classes keep the Phi-Mamba name of the paper's first student; {@link mamba4j.models.discrete.MohawkStudent.Wiring}
  * holds what differs between the two.

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import mamba4j.core.Backend;
 import mamba4j.io.JsonConfig;
-import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TransformerLM;
 import mamba4j.nn.Checkpoints;
 import mamba4j.nn.Plots;
@@ -34,7 +34,7 @@ public final class Distiller {
     public record Result(List<Metrics> metrics, Path student, double seconds) {}
 
     private final TransformerLM teacher;
-    private final MohawkStudentTrainable student;
+    private final MohawkStudent student;
     private final DistillPlan plan;
     private final DataSource data;
     private final Backend backend;
@@ -42,7 +42,7 @@ public final class Distiller {
     private final PrintStream console;
     private final boolean progress, plot;
 
-    public Distiller(TransformerLM teacher, MohawkStudentTrainable student, DistillPlan plan, DataSource data, Backend backend, Path out,
+    public Distiller(TransformerLM teacher, MohawkStudent student, DistillPlan plan, DataSource data, Backend backend, Path out,
                      PrintStream console, boolean progress, boolean plot) {
         this.teacher = teacher;
         this.student = student;

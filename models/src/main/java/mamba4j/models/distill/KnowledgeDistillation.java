@@ -2,7 +2,7 @@ package mamba4j.models.distill;
 
 import mamba4j.core.autograd.Tape;
 import mamba4j.core.autograd.Var;
-import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TransformerLM;
 
 /**
@@ -12,7 +12,7 @@ import mamba4j.models.teachers.TransformerLM;
 public final class KnowledgeDistillation extends Stage {
     private final double temperature;
 
-    public KnowledgeDistillation(TransformerLM teacher, MohawkStudentTrainable student, double temperature) {
+    public KnowledgeDistillation(TransformerLM teacher, MohawkStudent student, double temperature) {
         super(teacher, student);
         this.temperature = temperature;
     }

@@ -2,7 +2,7 @@ package mamba4j.models.distill;
 
 import mamba4j.core.autograd.Tape;
 import mamba4j.core.autograd.Var;
-import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TransformerLM;
 
 /**
@@ -10,7 +10,7 @@ import mamba4j.models.teachers.TransformerLM;
  * the teacher's h_l as every layer's input, so layers train independently (one tape each).
  */
 public final class MatrixOrientation extends Stage {
-    public MatrixOrientation(TransformerLM teacher, MohawkStudentTrainable student) { super(teacher, student); }
+    public MatrixOrientation(TransformerLM teacher, MohawkStudent student) { super(teacher, student); }
 
     @Override protected double objective(int[][] ids, float scale, boolean backward) {
         int b = ids.length, t = ids[0].length;

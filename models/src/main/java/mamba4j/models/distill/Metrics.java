@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import mamba4j.core.Tensor;
 import mamba4j.core.autograd.Tape;
-import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TransformerLM;
 import mamba4j.nn.data.Batch;
 
@@ -31,7 +31,7 @@ public record Metrics(String after, long tokens, double[] matrixDistance, double
     public double teacherPerplexity() { return Math.exp(teacherLoss); }
 
     /** Measures the student against the teacher on {@code batches} (inputs and next-token targets). */
-    public static Metrics measure(String after, long tokens, TransformerLM teacher, MohawkStudentTrainable student, List<Batch> batches) {
+    public static Metrics measure(String after, long tokens, TransformerLM teacher, MohawkStudent student, List<Batch> batches) {
         int layers = student.spec().layers(), v = student.spec().vocabSize();
         double[] md = new double[layers], hd = new double[layers];
         double sLoss = 0, tLoss = 0, agree = 0, kl = 0;

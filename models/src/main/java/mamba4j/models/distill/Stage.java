@@ -1,7 +1,7 @@
 package mamba4j.models.distill;
 
 import mamba4j.core.autograd.Parameter;
-import mamba4j.models.discrete.MohawkStudentTrainable;
+import mamba4j.models.discrete.MohawkStudent;
 import mamba4j.models.teachers.TransformerLM;
 import mamba4j.nn.TrainableModel;
 
@@ -16,9 +16,9 @@ import java.util.Set;
  */
 public abstract sealed class Stage implements TrainableModel permits MatrixOrientation, HiddenStateAlignment, KnowledgeDistillation {
     protected final TransformerLM teacher;
-    protected final MohawkStudentTrainable student;
+    protected final MohawkStudent student;
 
-    protected Stage(TransformerLM teacher, MohawkStudentTrainable student) {
+    protected Stage(TransformerLM teacher, MohawkStudent student) {
         if (teacher.spec().layers() != student.spec().layers())
             throw new IllegalArgumentException("teacher has " + teacher.spec().layers() + " layers, the student " + student.spec().layers());
         this.teacher = teacher;

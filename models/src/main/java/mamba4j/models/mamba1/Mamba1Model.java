@@ -151,10 +151,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
     // ------------------------------------------------------------------ inference: the forward on an inference tape
 
     @Override public Tensor forward(int[][] ids, Trace trace) {
-        int b = ids.length, t = ids[0].length;
-        Tensor logits = backend.zeros((long) b * t, config.paddedVocabSize());
-        run(ids, trace, null, logits, false);
-        return logits.reshape(b, t, config.paddedVocabSize());
+        return InferenceRun.allPositions(backend, ids, config.paddedVocabSize(), logits -> run(ids, trace, null, logits, false));
     }
 
     /** The one forward on inference tapes ({@link InferenceRun}); fills the cache when one is given. */

@@ -142,10 +142,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
     // ------------------------------------------------------------------ inference: the forward on inference tapes
 
     @Override public Tensor forward(int[][] ids, Trace trace) {
-        int b = ids.length, t = ids[0].length;
-        Tensor logits = backend.zeros((long) b * t, config.paddedVocabSize());
-        run(ids, trace, null, logits, false);
-        return logits.reshape(b, t, config.paddedVocabSize());
+        return InferenceRun.allPositions(backend, ids, config.paddedVocabSize(), logits -> run(ids, trace, null, logits, false));
     }
 
     private void run(int[][] ids, Trace trace, State cache, Tensor logits, boolean lastOnly) {

@@ -200,6 +200,19 @@ public final class TransformerLM implements CausalLM, TrainableModel {
             k = project(tape, u, l.k(), l.kBias());                                              // (B, T, Hkv, Dh)
             v = project(tape, u, l.v(), l.vBias());
         }
+        Var y = attend(tape, spec, cos, sin, q, k, v, b, t, kv, probs, pos0);
+        return project(tape, y, l.o(), l.oBias());
+    }
+
+    /**
+     * The attention between the projections, shared by the teacher and the students' kept layers: q (B·T, H·Dh), k and
+     * v (B·T, Hkv·Dh) → (partial) rotary at positions [pos0, pos0 + T) → causal attention (grouped KV heads) → y
+     * (B·T, H·Dh). On an inference tape the keys (after rotary) and values go to {@code kv} when given, the
+     * probabilities to {@code probs} (B, H, T, T) when given, and pos0 &gt; 0 attends to the cached positions too.
+     */
+    public static Var attend(Tape tape, TeacherSpec spec, Tensor cos, Tensor sin, Var q, Var k, Var v, int b, int t, KvCache kv,
+                             Tensor probs, int pos0) {
+        int h = spec.heads(), hkv = spec.kvHeads(), dh = spec.headDim();
         Var q4 = q.reshape(b, t, h, dh), k4 = k.reshape(b, t, hkv, dh), v4 = v.reshape(b, t, hkv, dh);
         if (cos != null) {
             q4 = tape.rotary(q4, cos, sin, spec.rotaryDim(), pos0);
@@ -213,18 +226,30 @@ public final class TransformerLM implements CausalLM, TrainableModel {
             kv.attendCached(q4.value(), pos0, spec.attentionScale(), yt);
             y = tape.constant(yt);
         }
-        return project(tape, y.reshape((long) b * t, qd), l.o(), l.oBias());
+        return y.reshape((long) b * t, (long) h * dh);
     }
 
     /** gelu_new MLP (Phi, GPT-2) or SwiGLU (Llama): u (M, D) → (M, D). */
     private Var mlp(Tape tape, Var u, TeacherWeights.Layer<Var> l) {
-        Var up = project(tape, u, l.up(), l.upBias());                                           // (M, I)
-        Var mid = l.gate() != null ? tape.mulSilu(up, project(tape, u, l.gate(), l.gateBias()))  // up · silu(gate)
-                : tape.geluTanh(up);
-        return project(tape, mid, l.down(), l.downBias());
+        return mlp(tape, u, l.gate(), l.gateBias(), l.up(), l.upBias(), l.down(), l.downBias(), this::project);
     }
 
-    private Var norm(Tape tape, Var x, Var weight, Var bias) {
+    /** A projection x → x·W (+ bias) on the tape: nn.Linear, or GPT-2's Conv1D as stored. */
+    @FunctionalInterface
+    public interface Projection { Var apply(Tape tape, Var x, Var weight, Var bias); }
+
+    /** The MLP shared by the teacher and the students: down(up(u) · silu(gate(u))) with a gate (Llama), else down(gelu_new(up(u))). */
+    public static Var mlp(Tape tape, Var u, Var gate, Var gateBias, Var up, Var upBias, Var down, Var downBias, Projection p) {
+        Var a = p.apply(tape, u, up, upBias);                                                    // (M, I)
+        Var mid = gate != null ? tape.mulSilu(a, p.apply(tape, u, gate, gateBias))               // up · silu(gate)
+                : tape.geluTanh(a);
+        return p.apply(tape, mid, down, downBias);
+    }
+
+    private Var norm(Tape tape, Var x, Var weight, Var bias) { return norm(tape, spec, x, weight, bias); }
+
+    /** The block norms: RMSNorm (Llama) or LayerNorm with its bias (Phi, GPT-2). */
+    public static Var norm(Tape tape, TeacherSpec spec, Var x, Var weight, Var bias) {
         if (spec.arch() == TeacherSpec.Arch.LLAMA) return tape.rmsNorm(x, weight, (float) spec.normEps());
         return tape.layerNorm(x, weight, bias, (float) spec.normEps());
     }
@@ -245,10 +270,7 @@ public final class TransformerLM implements CausalLM, TrainableModel {
     // ------------------------------------------------------------------ inference: the forward on inference tapes
 
     @Override public Tensor forward(int[][] ids, Trace trace) {
-        int b = ids.length, t = ids[0].length;
-        Tensor logits = backend.zeros((long) b * t, spec.vocabSize());
-        run(ids, trace, null, logits, false, 0);
-        return logits.reshape(b, t, spec.vocabSize());
+        return InferenceRun.allPositions(backend, ids, spec.vocabSize(), logits -> run(ids, trace, null, logits, false, 0));
     }
 
     /** The inference forward of ids (B, T) at positions [pos0, pos0 + T), after pos0 positions held in cache. */

@@ -7,7 +7,6 @@ import mamba4j.core.autograd.Tape;
 import mamba4j.core.autograd.Var;
 import mamba4j.models.discrete.DiscreteMamba2Mixer;
 import mamba4j.models.discrete.MohawkStudent;
-import mamba4j.models.discrete.MohawkStudentTrainable;
 import mamba4j.models.teachers.TransformerLM;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -24,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * stage-1 loss against the materialised mixer of {@link DiscreteMamba2Mixer#materialize} (whose product with x is
  * tested to equal the mixer in {@code DiscreteMamba2MixerTest}) and the teacher's attention probabilities.
  */
-class MohawkStudentTrainableTest {
+class MohawkStudentTrainingTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {MohawkStudentTest.PHI, "llama/gqa_untied", "llama/gqa_tied"})
     void trainingForwardEqualsInferenceForward(String teacher) {
@@ -32,12 +31,12 @@ class MohawkStudentTrainableTest {
         for (Set<Integer> attention : java.util.List.of(Set.<Integer>of(), Set.of(1), Set.of(0, 1))) {
             Backend be = Backends.get("cpu");
             MohawkStudent s = te.student(attention, false, be);
-            MohawkStudentTrainable tr = MohawkStudentTrainable.of(s, be);
+            MohawkStudent tr = s.trainable();
             int[][] ids = te.ids(2, 13, 5);
             Tensor expected = s.forward(ids, Trace.NONE);
             Tensor actual = tr.logits(tr.newTape(), ids).value();
             assertRelClose("logits, attention at " + attention, actual.toFloatArray(), expected.toFloatArray(), 1e-5);
-            assertRelClose("student() over the parameters", tr.student().forward(ids, Trace.NONE).toFloatArray(), expected.toFloatArray(), 1e-6);
+            assertRelClose("the trainable's inference forward over its parameters", tr.forward(ids, Trace.NONE).toFloatArray(), expected.toFloatArray(), 1e-6);
         }
     }
 
@@ -47,7 +46,7 @@ class MohawkStudentTrainableTest {
         MohawkStudentTest.Teacher te = MohawkStudentTest.teacher(name);
         Backend be = Backends.get("reference");
         MohawkStudent s = te.student(Set.of(), false, be);
-        MohawkStudentTrainable tr = MohawkStudentTrainable.of(s, be);
+        MohawkStudent tr = s.trainable();
         TransformerLM teacher = te.model(be);
         int[][] ids = te.ids(2, 9, 8);
         int b = 2, t = 9, h = te.spec().heads(), layers = te.spec().layers();
@@ -66,11 +65,11 @@ class MohawkStudentTrainableTest {
             double loss = tape.lossValue(tr.matrixDistance(tape, l, tape.constant(residual[l]), b, t, probs[l]));
             // by hand: u = norm_l(h_l) (Phi LayerNorm, Llama RMSNorm) through the student's layer, T = materialize(u),
             // mean over (b, h) of ‖T − A‖_F
-            MohawkStudent.Layer layer = s.layers().get(l);
+            var layer = s.weights().layers().get(l);
             Tensor u = Tensor.zeros(mamba4j.core.DType.F32, (long) b * t, te.spec().hidden());
             if (s.wiring().llama()) be.rmsNorm(residual[l], layer.norm(), (float) te.spec().normEps(), u);
             else be.layerNorm(residual[l], layer.norm(), layer.normBias(), (float) te.spec().normEps(), u);
-            Tensor m = layer.mixer().materialize(u, b, t);
+            Tensor m = s.mixer(l).materialize(u, b, t);
             double want = 0;
             for (int bh = 0; bh < b * h; bh++) {
                 double sq = 0;
@@ -88,7 +87,7 @@ class MohawkStudentTrainableTest {
     @Test
     void frozenParametersGetNoGradient() {
         Backend be = Backends.get("cpu");
-        MohawkStudentTrainable tr = MohawkStudentTrainable.of(MohawkStudentTest.student(Set.of(), false, be), be);
+        MohawkStudent tr = MohawkStudentTest.student(Set.of(), false, be).trainable();
         tr.trainOnly(n -> n.contains(".mixer."));
         assertTrue(tr.parameters().stream().allMatch(p -> p.name().contains(".mixer.")));
         assertTrue(tr.parameters().size() < tr.allParameters().size());
