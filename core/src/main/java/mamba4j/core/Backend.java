@@ -423,6 +423,53 @@ public final class Backend {
         k.sumSquares(x, out, accumulate);
     }
 
+    /** MOHAWK stage 1's loss into loss (1) and, when dLogA is given, its gradients added into dLogA, dBm, dCm (and dD); see {@link Kernels#matrixDistance}. */
+    public void matrixDistance(Tensor logA, Tensor bm, Tensor cm, Tensor d, Tensor target, Tensor dLogA, Tensor dBm, Tensor dCm,
+                               Tensor dD, Tensor loss) {
+        act("matrixDistance", logA, bm, cm, d, target, dLogA, dBm, dCm, dD);
+        rank("matrixDistance", "logA", logA, 3);
+        rank("matrixDistance", "B", bm, 4);
+        long b = logA.dim(0), t = logA.dim(1), h = logA.dim(2), g = bm.dim(2);
+        if (bm.dim(0) != b || bm.dim(1) != t || g <= 0 || h % g != 0)
+            throw new IllegalArgumentException("matrixDistance: B " + bm.shape() + " does not fit logA " + logA.shape() + " (B, T, G, N) with H % G == 0");
+        Checks.checkSameShape("matrixDistance", bm, cm);
+        if (d != null) vec("matrixDistance", "D", d, h);
+        if (!target.shape().equals(Shape.of(b, h, t, t)))
+            throw new IllegalArgumentException("matrixDistance: target " + target.shape() + ", expected " + Shape.of(b, h, t, t));
+        if (dLogA != null) {
+            Checks.checkSameShape("matrixDistance", logA, dLogA);
+            Checks.checkSameShape("matrixDistance", bm, dBm, dCm);
+            if ((d == null) != (dD == null)) throw new IllegalArgumentException("matrixDistance: dD must be given exactly when D is");
+            if (dD != null) Checks.checkSameShape("matrixDistance", d, dD);
+        } else if (dBm != null || dCm != null || dD != null) throw new IllegalArgumentException("matrixDistance: gradients need dLogA");
+        on("matrixDistance", loss);
+        scalarOut("matrixDistance", loss);
+        k.matrixDistance(logA, bm, cm, d, target, dLogA, dBm, dCm, dD, loss);
+    }
+
+    /** MOHAWK stage 2's loss into loss (1), its gradient added into dx when given; see {@link Kernels#rowDistance}. */
+    public void rowDistance(Tensor x, Tensor target, Tensor dx, Tensor loss) {
+        act("rowDistance", x, target, dx);
+        rank("rowDistance", "x", x, 2);
+        Checks.checkSameShape("rowDistance", x, target);
+        if (dx != null) Checks.checkSameShape("rowDistance", x, dx);
+        on("rowDistance", loss);
+        scalarOut("rowDistance", loss);
+        k.rowDistance(x, target, dx, loss);
+    }
+
+    /** MOHAWK stage 3's loss into loss (1), its gradient added into dStudent when given; see {@link Kernels#softCrossEntropy}. */
+    public void softCrossEntropy(Tensor student, Tensor teacher, double tau, Tensor dStudent, Tensor loss) {
+        act("softCrossEntropy", student, teacher, dStudent);
+        rank("softCrossEntropy", "student", student, 2);
+        Checks.checkSameShape("softCrossEntropy", student, teacher);
+        if (dStudent != null) Checks.checkSameShape("softCrossEntropy", student, dStudent);
+        if (!(tau > 0) || Double.isInfinite(tau)) throw new IllegalArgumentException("softCrossEntropy: temperature " + tau + " must be positive and finite");
+        on("softCrossEntropy", loss);
+        scalarOut("softCrossEntropy", loss);
+        k.softCrossEntropy(student, teacher, tau, dStudent, loss);
+    }
+
     public void scale(Tensor x, float s) {
         act("scale", x);
         k.scale(x, s);

@@ -26,7 +26,7 @@ public interface Kernels {
     Set<String> TRAINING_OPS = Set.of("embeddingBackward", "sumRows", "rmsNormBackward", "siluBackward",
             "softplusBackward", "mulSiluBackward", "causalConv1dBackward", "selectiveScanForward", "selectiveScanBackward", "sumSquares",
             "scale", "adamW", "ssdForward", "ssdBackward", "softplusClampBackward", "mulColumnsBackward", "layerNormBackward",
-            "geluTanhBackward", "rotaryBackward", "attentionBackward");
+            "geluTanhBackward", "rotaryBackward", "attentionBackward", "matrixDistance", "rowDistance", "softCrossEntropy");
 
     /** The name users pick it by ({@code --backend NAME}). */
     String name();
@@ -223,6 +223,31 @@ public interface Kernels {
 
     /** out[0] = Σ x² over all elements (or out[0] += … when accumulate), summed in double; out (1) F32/F64. */
     void sumSquares(Tensor x, Tensor out, boolean accumulate);
+
+    /**
+     * MOHAWK stage 1: loss (1) F32/F64 = the mean over batch and head of ‖T − target‖_F, T the Discrete Mamba-2 mixing
+     * matrix of logA (B, T, H), bm and cm (B, T, G, N) and d (H) or null, target (B, H, T, T); the gradients of the
+     * loss are ADDED into dLogA, dBm, dCm, dD (all null: the loss only; dD null when d is). Definition and default (host
+     * tensors): {@link DistillationLosses#matrix}.
+     */
+    default void matrixDistance(Tensor logA, Tensor bm, Tensor cm, Tensor d, Tensor target, Tensor dLogA, Tensor dBm, Tensor dCm,
+                                Tensor dD, Tensor loss) {
+        DistillationLosses.matrix(logA, bm, cm, d, target, dLogA == null ? null : new Tensor[]{dLogA, dBm, dCm, dD}, loss);
+    }
+
+    /**
+     * MOHAWK stage 2: loss (1) = the mean over rows of ‖x_m − target_m‖₂, x and target (M, D); its gradient ADDED into
+     * dx, or null. Default (host tensors): {@link DistillationLosses#rows}.
+     */
+    default void rowDistance(Tensor x, Tensor target, Tensor dx, Tensor loss) { DistillationLosses.rows(x, target, dx, loss); }
+
+    /**
+     * MOHAWK stage 3: loss (1) = the mean over rows of CE(softmax(teacher/τ), softmax(student/τ)), both (M, V); its
+     * gradient ADDED into dStudent, or null. Default (host tensors): {@link DistillationLosses#soft}.
+     */
+    default void softCrossEntropy(Tensor student, Tensor teacher, double tau, Tensor dStudent, Tensor loss) {
+        DistillationLosses.soft(student, teacher, tau, dStudent, loss);
+    }
 
     /** x *= s, in place. */
     void scale(Tensor x, float s);

@@ -432,6 +432,10 @@ public final class CudaKernels implements Kernels {
 
     @Override public void embeddingBackward(Tensor ids, Tensor dOut, Tensor dWeight) { throw training("embeddingBackward"); }
     @Override public void sumRows(Tensor x, Tensor out, boolean accumulate) { throw training("sumRows"); }
+    @Override public void matrixDistance(Tensor logA, Tensor bm, Tensor cm, Tensor d, Tensor target, Tensor dLogA, Tensor dBm, Tensor dCm,
+                                         Tensor dD, Tensor loss) { throw training("matrixDistance"); }
+    @Override public void rowDistance(Tensor x, Tensor target, Tensor dx, Tensor loss) { throw training("rowDistance"); }
+    @Override public void softCrossEntropy(Tensor student, Tensor teacher, double tau, Tensor dStudent, Tensor loss) { throw training("softCrossEntropy"); }
     @Override public void rmsNormBackward(Tensor x, Tensor w, float eps, Tensor dy, Tensor dx, Tensor dw) { throw training("rmsNormBackward"); }
     @Override public void siluBackward(Tensor x, Tensor dy, Tensor dx) { throw training("siluBackward"); }
     @Override public void softplusBackward(Tensor x, Tensor dy, Tensor dx) { throw training("softplusBackward"); }

@@ -123,7 +123,7 @@ public final class Tape {
         record Rotary(Var x, Tensor cos, Tensor sin, int rotaryDim, int pos0, Var out) implements Node {}
         record Attention(Var q, Var k, Var v, float scale, Tensor lse, Var out) implements Node {}
         /** A distillation loss (scalar out) whose gradients were computed with its value: {@code grads[i]} belongs to {@code inputs[i]}. */
-        record Distance(Var[] inputs, Tensor[] grads, double loss, Var out) implements Node {}
+        record Distance(Var[] inputs, Tensor[] grads, Var out) implements Node {}
     }
 
     /** As {@link #embedding(Var, Tensor)} for ids on the host (uploaded once, as I32). */
@@ -368,7 +368,7 @@ public final class Tape {
     public double lossValue(Var loss) {
         for (int i = nodes.size() - 1; i >= 0; i--) {
             if (nodes.get(i) instanceof Node.CrossEntropy ce && ce.out() == loss) return be.item(ce.out().value());
-            if (nodes.get(i) instanceof Node.Distance d && d.out() == loss) return d.loss();
+            if (nodes.get(i) instanceof Node.Distance d && d.out() == loss) return be.item(d.out().value());
         }
         throw new IllegalArgumentException("not a loss recorded on this tape");
     }
@@ -377,32 +377,34 @@ public final class Tape {
 
     /**
      * MOHAWK stage 1: mean over batch and head of ‖T − target‖_F, T the Discrete Mamba-2 mixing matrix built from
-     * logA (B, T, H), B and C (B, T, G, N) and D (H, or null), target (B, H, T, T) constant (see {@link Distances#matrix}).
+     * logA (B, T, H), B and C (B, T, G, N) and D (H, or null), target (B, H, T, T) constant (see {@link mamba4j.core.DistillationLosses#matrix}).
      */
     public Var matrixDistance(Var logA, Var bm, Var cm, Var d, Tensor target) {
         Tensor[] g = {zerosLike(logA.value()), zerosLike(bm.value()), zerosLike(cm.value()),
                 d == null ? null : zerosLike(d.value())};
-        double loss = Distances.matrix(logA.value(), bm.value(), cm.value(), d == null ? null : d.value(), target, g);
+        Tensor loss = be.zeros(DType.F64, 1);
+        be.matrixDistance(logA.value(), bm.value(), cm.value(), d == null ? null : d.value(), target, g[0], g[1], g[2], g[3], loss);
         return distance(new Var[]{logA, bm, cm, d}, g, loss);
     }
 
     /** MOHAWK stage 2: mean over rows of ‖x_m − target_m‖₂, x and target (M, D). */
     public Var rowDistance(Var x, Tensor target) {
-        Tensor g = zerosLike(x.value());
-        double loss = Distances.rows(x.value(), target, g);
+        Tensor g = zerosLike(x.value()), loss = be.zeros(DType.F64, 1);
+        be.rowDistance(x.value(), target, g, loss);
         return distance(new Var[]{x}, new Tensor[]{g}, loss);
     }
 
     /** MOHAWK stage 3: mean over rows of CE(softmax(teacher/τ), softmax(logits/τ)), logits and teacher (M, V). */
     public Var softCrossEntropy(Var logits, Tensor teacherLogits, double tau) {
-        Tensor g = zerosLike(logits.value());
-        double loss = Distances.soft(logits.value(), teacherLogits, tau, g);
+        Tensor g = zerosLike(logits.value()), loss = be.zeros(DType.F64, 1);
+        be.softCrossEntropy(logits.value(), teacherLogits, tau, g, loss);
         return distance(new Var[]{logits}, new Tensor[]{g}, loss);
     }
 
-    private Var distance(Var[] inputs, Tensor[] grads, double loss) {
-        Var out = result(Tensor.of(new float[]{(float) loss}, 1), inputs);
-        record(new Node.Distance(inputs, grads, loss, out));
+    /** A loss (1) on the device whose gradients with respect to the inputs were written with it (by the loss op). */
+    private Var distance(Var[] inputs, Tensor[] grads, Tensor loss) {
+        Var out = result(loss, inputs);
+        record(new Node.Distance(inputs, grads, out));
         return out;
     }
 

@@ -746,6 +746,42 @@ public abstract class BackendConformance {
         }
     }
 
+    /** MOHAWK's three losses: value and gradients (added into a non-zero start), with and without the gradients. */
+    @ParameterizedTest
+    @CsvSource({"1, 1, 1, 1, 1", "2, 7, 4, 2, 3", "1, 17, 3, 3, 16", "2, 33, 2, 1, 5"})
+    @Covers({"matrixDistance", "rowDistance", "softCrossEntropy"})
+    void distillationLossesWithAndWithoutGradients(int b, int t, int h, int g, int n) {
+        Random r = new Random(31L * t + n);
+        Tensor logA = gauss(r, 0.5, b, t, h);
+        for (long i = 0; i < logA.numel(); i++) logA.setFloat(i, -Math.abs(logA.getFloat(i)));        // decays in (0, 1]
+        Tensor bm = gauss(r, 1, b, t, g, n), cm = gauss(r, 1, b, t, g, n), d = gauss(r, 1, h), target = gauss(r, 0.3, b, h, t, t);
+        for (Tensor dd : java.util.Arrays.asList(d, null)) {
+            OpCase c = op("matrixDistance B" + b + " T" + t + " H" + h + " G" + g + " N" + n + (dd == null ? " no D" : ""))
+                    .in("logA", logA).in("bm", bm).in("cm", cm).in("d", dd).in("target", target)
+                    .out("dLogA", gauss(r, 1, b, t, h), FAST_VS_REFERENCE).out("dBm", gauss(r, 1, b, t, g, n), FAST_VS_REFERENCE)
+                    .out("dCm", gauss(r, 1, b, t, g, n), FAST_VS_REFERENCE).out("loss", Tensor.zeros(DType.F64, 1), DOUBLE_SCALAR);
+            if (dd == null) c.in("dD", null);
+            else c.out("dD", gauss(r, 1, h), FAST_VS_REFERENCE);
+            c.run((be, x) -> be.matrixDistance(x.get("logA"), x.get("bm"), x.get("cm"), x.get("d"), x.get("target"), x.get("dLogA"),
+                            x.get("dBm"), x.get("dCm"), x.get("dD"), x.get("loss")));
+        }
+        op("matrixDistance loss only T" + t).in("logA", logA).in("bm", bm).in("cm", cm).in("d", d).in("target", target)
+                .out("loss", Tensor.zeros(DType.F32, 1), DOUBLE_SCALAR)
+                .run((be, x) -> be.matrixDistance(x.get("logA"), x.get("bm"), x.get("cm"), x.get("d"), x.get("target"), null, null, null, null, x.get("loss")));
+        int m = b * t, v = 3 * n + 1;
+        Tensor xs = gauss(r, 1, m, v), ys = gauss(r, 1, m, v);
+        ys.setFloat(0, xs.getFloat(0));
+        op("rowDistance M" + m + " D" + v).in("x", xs).in("y", ys).out("dx", gauss(r, 1, m, v), FAST_VS_REFERENCE)
+                .out("loss", Tensor.zeros(DType.F64, 1), DOUBLE_SCALAR)
+                .run((be, x) -> be.rowDistance(x.get("x"), x.get("y"), x.get("dx"), x.get("loss")));
+        for (double tau : new double[]{1, 2.5})
+            op("softCrossEntropy M" + m + " V" + v + " tau " + tau).in("s", xs).in("t", ys).out("ds", gauss(r, 1, m, v), FAST_VS_REFERENCE)
+                    .out("loss", Tensor.zeros(DType.F64, 1), DOUBLE_SCALAR)
+                    .run((be, x) -> be.softCrossEntropy(x.get("s"), x.get("t"), tau, x.get("ds"), x.get("loss")));
+        op("softCrossEntropy loss only").in("s", xs).in("t", ys).out("loss", Tensor.zeros(DType.F32, 1), DOUBLE_SCALAR)
+                .run((be, x) -> be.softCrossEntropy(x.get("s"), x.get("t"), 1, null, x.get("loss")));
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 17, 64, 1003})
     @Covers("adamW")

@@ -1,18 +1,16 @@
-package mamba4j.core.autograd;
-
-import mamba4j.core.Checks;
-import mamba4j.core.Formulas;
-import mamba4j.core.Tensor;
+package mamba4j.core;
 
 import java.util.stream.IntStream;
 
 /**
- * The three distillation losses of MOHAWK (MATH.md "MOHAWK"), each a value and its gradient with respect to the
- * student's side, computed in double. They are losses at the end of a tape, not layers: O(B·H·T²·N) for the matrix
- * distance, O(M·D) and O(M·V) for the others, so plain loops (parallel over the batch where it matters) suffice.
+ * The three distillation losses of MOHAWK (MATH.md "MOHAWK") on host tensors, each a value and its gradient with
+ * respect to the student's side, computed in double: the definition of the ops {@link Kernels#matrixDistance},
+ * {@link Kernels#rowDistance} and {@link Kernels#softCrossEntropy} (their default, which every host backend uses). They
+ * are losses at the end of a tape, not layers: O(B·H·T²·N) for the matrix distance, O(M·D) and O(M·V) for the
+ * others, so plain loops (parallel over the batch where it matters) suffice. Shapes are checked by the {@link Backend} front.
  */
-final class Distances {
-    private Distances() {}
+public final class DistillationLosses {
+    private DistillationLosses() {}
 
     /**
      * Stage 1, matrix orientation: the mean over batch and head of ‖T − A‖_F, where T is the Discrete Mamba-2 mixing
@@ -28,12 +26,10 @@ final class Distances {
      * @param d      (H) or null
      * @param target (B, H, T, T)
      * @param grads  null (value only) or {dLogA, dB, dC, dD} with the shapes above (dD may be null); ADDED into
-     * @return the loss
+     * @param loss   (1): the loss is written here
      */
-    static double matrix(Tensor logA, Tensor bm, Tensor cm, Tensor d, Tensor target, Tensor[] grads) {
+    public static void matrix(Tensor logA, Tensor bm, Tensor cm, Tensor d, Tensor target, Tensor[] grads, Tensor loss) {
         int b = (int) logA.dim(0), t = (int) logA.dim(1), h = (int) logA.dim(2), g = (int) bm.dim(2), n = (int) bm.dim(3);
-        if (target.rank() != 4 || target.dim(0) != b || target.dim(1) != h || target.dim(2) != t || target.dim(3) != t)
-            throw new IllegalArgumentException("matrix distance: target " + target.shape() + ", expected (" + b + ", " + h + ", " + t + ", " + t + ")");
         int per = h / g;
         double[] la = logA.toDoubleArray(), bv = bm.toDoubleArray(), cv = cm.toDoubleArray(), av = target.toDoubleArray();
         double[] dv = d == null ? null : d.toDoubleArray();
@@ -104,8 +100,9 @@ final class Distances {
             dC[bi] = gc;
             dD[bi] = gd;
         });
-        double loss = 0;
-        for (double v : perBatch) loss += v;
+        double sum = 0;
+        for (double v : perBatch) sum += v;
+        Formulas.store(loss, 0, sum * scale);
         if (grads != null) {
             for (int bi = 0; bi < b; bi++) {
                 addInto(grads[0], (long) bi * t * h, dLogA[bi]);
@@ -114,16 +111,14 @@ final class Distances {
                 if (grads[3] != null) addInto(grads[3], 0, dD[bi]);
             }
         }
-        return loss * scale;
     }
 
     /**
      * Stage 2, hidden-state alignment: the mean over rows of ‖x_m − y_m‖₂ for x, y (M, D); gradient
-     * (x_m − y_m) / (‖x_m − y_m‖₂ · M) (0 for a row that matches exactly).
+     * (x_m − y_m) / (‖x_m − y_m‖₂ · M) (0 for a row that matches exactly) ADDED into dx (or null: the value only).
      */
-    static double rows(Tensor x, Tensor y, Tensor dx) {
+    public static void rows(Tensor x, Tensor y, Tensor dx, Tensor lossOut) {
         int m = (int) x.dim(0), dd = (int) x.dim(1);
-        if (!x.shape().equals(y.shape())) throw new IllegalArgumentException("row distance: " + x.shape() + " vs target " + y.shape());
         double[] xv = x.toDoubleArray(), yv = y.toDoubleArray();
         double loss = 0;
         for (int r = 0; r < m; r++) {
@@ -140,17 +135,15 @@ final class Distances {
                     Formulas.store(dx, i, dx.getDouble(i) + (xv[r * dd + k] - yv[r * dd + k]) / (norm * m));
                 }
         }
-        return loss / m;
+        Formulas.store(lossOut, 0, loss / m);
     }
 
     /**
      * Stage 3, knowledge distillation: the mean over rows of the cross-entropy −Σ_v p_v log q_v with
-     * p = softmax(teacher/τ), q = softmax(student/τ) over (M, V) logits; gradient (q − p) / (τ·M).
+     * p = softmax(teacher/τ), q = softmax(student/τ) over (M, V) logits; gradient (q − p) / (τ·M) ADDED into dStudent (or null).
      */
-    static double soft(Tensor student, Tensor teacher, double tau, Tensor dStudent) {
+    public static void soft(Tensor student, Tensor teacher, double tau, Tensor dStudent, Tensor lossOut) {
         int m = (int) student.dim(0), v = (int) student.dim(1);
-        if (!student.shape().equals(teacher.shape()))
-            throw new IllegalArgumentException("soft cross-entropy: student " + student.shape() + " vs teacher " + teacher.shape());
         double[] s = student.toDoubleArray(), te = teacher.toDoubleArray();
         double loss = 0;
         double[] q = new double[v], p = new double[v];
@@ -166,7 +159,7 @@ final class Distances {
                     Formulas.store(dStudent, i, dStudent.getDouble(i) + (q[k] - p[k]) / (tau * m));
                 }
         }
-        return loss / m;
+        Formulas.store(lossOut, 0, loss / m);
     }
 
     /** out = softmax(x[off .. off+v) / τ); returns the log-sum-exp of x/τ. */
