@@ -170,13 +170,13 @@ final class DemoCommand implements Callable<Integer> {
         for (int i = 0; i < prompt; i++) ids[0][i] = 32 + i % 90;
         CausalLM.DecodeState s = m.newState(1);
         Tensor logits = m.prefill(s, ids);
-        int[] next = {Sampler.argmax(logits.toFloatArray(), 0, m.vocabSize())};
+        int[] next = {Sampler.argmax(m.backend().download(logits).toFloatArray(), 0, m.vocabSize())};
         double best = 0;
         for (int r = -1; r < rounds; r++) {
             long t0 = System.nanoTime();
             for (int i = 0; i < (r < 0 ? warm : steps); i++) {
                 logits = m.step(s, next);
-                next[0] = Sampler.argmax(logits.toFloatArray(), 0, m.vocabSize());
+                next[0] = Sampler.argmax(m.backend().download(logits).toFloatArray(), 0, m.vocabSize());
             }
             if (r >= 0) best = Math.max(best, steps / ((System.nanoTime() - t0) * 1e-9));
         }

@@ -171,10 +171,12 @@ public final class DiscreteMamba2Mixer {
      * −softplus). Scalar, float64 accumulation; O(B·H·T²·N).
      */
     public Tensor materialize(Tensor u, int b, int t) {
-        return materialize(config, ssdInputs(u, b, t), w.d(), b, t);
+        SsdInputs in = ssdInputs(u, b, t);
+        return materialize(config, new SsdInputs(backend.download(in.x()), backend.download(in.bm()), backend.download(in.cm()),
+                backend.download(in.logA()), backend.download(in.z())), backend.download(w.d()), b, t);
     }
 
-    /** {@link #materialize(Tensor, int, int)} from already computed SSD inputs. */
+    /** {@link #materialize(Tensor, int, int)} from already computed SSD inputs on the host. */
     public static Tensor materialize(DiscreteMamba2Config c, SsdInputs in, Tensor d, int b, int t) {
         int h = c.nVHeads(), g = c.nQkHeads(), n = c.dState(), per = h / g, gn = g * n;
         Tensor out = Tensor.zeros(DType.F32, b, h, t, t);

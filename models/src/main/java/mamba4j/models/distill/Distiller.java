@@ -70,7 +70,7 @@ public final class Distiller {
     private void checkSameStart() {
         java.util.zip.CRC32 crc = new java.util.zip.CRC32();
         for (var p : student.allParameters()) {
-            float[] f = p.value().toFloatArray();
+            float[] f = student.backend().download(p.value()).toFloatArray();
             java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(f.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
             bytes.asFloatBuffer().put(f);
             crc.update(bytes);

@@ -49,7 +49,8 @@ public record Metrics(String after, long tokens, double[] matrixDistance, double
                         / batches.size();
             }
             Tape tape = student.newTape();
-            float[] s = student.logits(tape, ids).value().toFloatArray(), te = target.logits().toFloatArray();
+            float[] s = student.backend().download(student.logits(tape, ids).value()).toFloatArray(),
+                    te = teacher.backend().download(target.logits()).toFloatArray();
             for (int row = 0; row < b * t; row++) {
                 int y = batch.targets()[row / t][row % t];
                 if (y == Batch.IGNORE) continue;
