@@ -97,8 +97,8 @@ class SequenceSlotsTest {
 
     /**
      * A row of a step is computed alike whatever the other rows hold and whatever the batch (up to the decode GEMV's
-     * 8 rows): the sequence in a quiet batch of 8, among 7 others, and alone in a batch of 1 and of 2 (what serve's
-     * compacted steps use) gives the same logits bit for bit.
+     * 8 rows): the sequence in a quiet batch of 8, among 7 others, alone in a batch of 1, in a pair, as the odd last row
+     * of a batch of 5 and inside a pair of a batch of 7 (what serve's compacted steps use) gives the same logits bit for bit.
      */
     @Test
     void aRowStepsTheSameWhateverTheOtherRowsHold() {
@@ -109,9 +109,11 @@ class SequenceSlotsTest {
             CausalLM.DecodeState alone = m.newState(1);
             Tensor first = m.prefill(alone, new int[][]{prompts[0]});
             // the sequence alone in a batch of p (the other rows empty) at row 0, and among p − 1 others at row 5
-            CausalLM.DecodeState quiet = m.newState(p), busy = m.newState(p), pair = m.newState(2);
+            CausalLM.DecodeState quiet = m.newState(p), busy = m.newState(p), pair = m.newState(2), five = m.newState(5), seven = m.newState(7);
             m.copySequence(alone, 0, quiet, 0);
             m.copySequence(alone, 0, pair, 1);
+            m.copySequence(alone, 0, five, 4);
+            m.copySequence(alone, 0, seven, 3);
             for (int i = 0; i < p; i++) {
                 CausalLM.DecodeState other = m.newState(1);
                 m.prefill(other, new int[][]{prompts[i]});
@@ -125,6 +127,9 @@ class SequenceSlotsTest {
                 assertArrayEquals(q, bz, e.getKey() + ": step " + s + ", row 0 of a quiet batch vs row 5 of a busy one");
                 assertArrayEquals(q, row(m.step(alone, new int[]{tq[0]}), 0, v), e.getKey() + ": step " + s + ", batch of 8 vs batch of 1");
                 assertArrayEquals(q, row(m.step(pair, new int[]{tb[1], tq[0]}), 1, v), e.getKey() + ": step " + s + ", batch of 8 vs batch of 2");
+                assertArrayEquals(q, row(m.step(five, new int[]{tb[1], tb[2], tb[3], tb[4], tq[0]}), 4, v), e.getKey() + ": step " + s + ", batch of 8 vs row 4 of 5");
+                assertArrayEquals(q, row(m.step(seven, new int[]{tb[1], tb[2], tb[3], tq[0], tb[4], tb[6], tb[7]}), 3, v),
+                        e.getKey() + ": step " + s + ", batch of 8 vs row 3 of 7");
                 tq[0] = tb[5] = Sampler.argmax(q, 0, m.vocabSize());
             }
         }

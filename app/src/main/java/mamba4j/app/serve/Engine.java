@@ -28,8 +28,8 @@ import java.util.concurrent.TimeUnit;
  *     or cancelled (client gone) sequence frees its slot here, at the step boundary.</li>
  * </ol>
  * Slots live in pages: decode states of a fixed batch P ({@code stepBatch}), stepped whole, idle rows included, while
- * more than half their rows are busy; a page with fewer busy rows is stepped at the next power of two above their count
- * (its rows copied into a state of that batch and back), on the host backend only, where each row of a step is
+ * most of their rows are busy; a page with fewer busy rows is stepped at a smaller batch ({@link #workBatch}: their
+ * count, for pages of up to 8 rows) with its rows copied into a state of that batch and back, on the host backend only, where each row of a step is
  * computed alike at any batch up to the GEMV's block (SequenceSlotsTest): a greedy request gives the same tokens alone
  * and among others, and one stream does not pay for eight. A KV cache (Transformers, and the
  * attention layers the hybrid students keep) steps each row at its own position, bounded by the max context, and
@@ -202,7 +202,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Runs prefills and decode steps at every batch the loop will step (1, 2, 4 and the page) on states of their own,
+     * Runs prefills and decode steps at every batch the loop will step ({@link #workBatches}) on states of their own,
      * for about {@code millis}, before the first request: the JIT compiles the decode kernels over the first few hundred
      * steps (a fresh server streamed the demo teacher at ~10 ms a token for its first ~200 tokens against 0.5 ms a
      * step once compiled). As llama-server's start-up warm-up; serve --no-warmup skips it. Touches no slot. At most
@@ -214,8 +214,7 @@ public final class Engine implements AutoCloseable {
         long t0 = System.nanoTime();
         int promptLen = Math.max(1, Math.min(Math.min(settings.prefillChunk(), 32), settings.maxContext() / 2));
         int steps = Math.max(0, Math.min(16, settings.maxContext() - promptLen - 1));
-        java.util.TreeSet<Integer> sizes = new java.util.TreeSet<>(List.of(pageSize));
-        if (compact) for (int w = 1; 2 * w <= pageSize; w *= 2) sizes.add(w);
+        java.util.SortedSet<Integer> sizes = workBatches();
         try {
             do {
                 for (int w : sizes) {
@@ -370,14 +369,28 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * The batch a page with {@code busy} active rows steps at: the smallest power of two holding them while that is at
-     * most half the page (a step's cost grows with its rows on the CPU: mamba-130m stepped 8 rows in ~3× the time of
-     * one), else the whole page.
+     * The batch a page with {@code busy} active rows steps at. A step's cost grows with its rows on the CPU (mamba-130m
+     * f32: 17.5 ms at 1 row, 28.9 at 4, 33.9 at 5, 37.8 at 6, 46.0 at 8), against two state copies per busy row
+     * (~0.2 ms each for mamba-130m). Pages of at most {@link #EXACT_PAGE} rows, whose rows the decode GEMV computes alike
+     * at every batch, step at exactly their busy count while it is at most three quarters of the page (past that the
+     * copies eat the saving); larger pages at the smallest power of two holding the busy rows while that is at most
+     * half the page. Else the whole page.
      */
     private int workBatch(int busy) {
+        if (pageSize <= EXACT_PAGE) return 4 * busy <= 3 * pageSize ? busy : pageSize;
         int w = Integer.highestOneBit(busy);
         if (w < busy) w <<= 1;
         return 2 * w <= pageSize ? w : pageSize;
+    }
+
+    /** The decode GEMV's block of rows: a row of a step is computed alike at any batch up to it (SequenceSlotsTest). */
+    static final int EXACT_PAGE = 8;
+
+    /** Every batch {@link #workBatch} may return, the page's included. */
+    private java.util.SortedSet<Integer> workBatches() {
+        java.util.TreeSet<Integer> sizes = new java.util.TreeSet<>(List.of(pageSize));
+        if (compact) for (int busy = 1; busy < pageSize; busy++) sizes.add(workBatch(busy));
+        return sizes;
     }
 
     /**
