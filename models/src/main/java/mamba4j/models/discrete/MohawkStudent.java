@@ -75,8 +75,6 @@ public final class MohawkStudent implements CausalLM, TrainableModel {
         public String gate() { return llama() ? "gate_proj" : null; }
         /** Llama's post_attention_layernorm, or null (Phi: one norm feeds both). */
         public String norm2() { return llama() ? "post_attention_layernorm" : null; }
-        /** The teacher's final norm (the student's is backbone.final_layernorm for both). */
-        public String teacherFinalNorm() { return llama() ? "model.norm" : "model.final_layernorm"; }
     }
 
     private final TeacherSpec spec;                 // the teacher's shapes: D, I, heads, rotary, norm eps, vocab

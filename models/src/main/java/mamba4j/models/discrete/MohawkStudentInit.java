@@ -6,6 +6,8 @@ import mamba4j.core.Tensor;
 import mamba4j.core.UserInputException;
 import mamba4j.io.CheckpointTensors;
 import mamba4j.models.CheckpointNames;
+import mamba4j.models.TensorSpec;
+import mamba4j.models.teachers.TeacherWeights;
 import mamba4j.models.teachers.TeacherSpec;
 
 import java.util.LinkedHashMap;
@@ -54,33 +56,52 @@ public final class MohawkStudentInit {
 
     /**
      * The weight transfer as a visible mapping: student name ({@link MohawkStudent#tensors}) → teacher checkpoint name
-     * (transformers' PhiForCausalLM / LlamaForCausalLM), for every tensor copied from the teacher, in order. Optional
-     * biases are listed when the checkpoint has them.
+     * (transformers' PhiForCausalLM / LlamaForCausalLM), for every tensor copied from the teacher, in order: the two
+     * name tables ({@link StudentWeights#table}, {@link TeacherWeights#table}) zipped field by field. Optional biases
+     * are listed when the checkpoint has them; a tied head maps lm_head.weight to the embedding.
      */
     public static Map<String, String> transferNames(TeacherSpec s, Set<Integer> attentionLayers, CheckpointTensors ck) {
-        MohawkStudent.Wiring wi = new MohawkStudent.Wiring(s.arch());
+        StudentWeights.Presence pr = presence(s, ck);
+        StudentWeights<TensorSpec> st = StudentWeights.table(s, DiscreteMamba2Config.forTeacher(s), attentionLayers, pr);
+        TeacherWeights<TensorSpec> tt = TeacherWeights.table(s, "transformer.", pr.attentionBias(), pr.mlpBias(), pr.lmHeadBias());
         Map<String, String> m = new LinkedHashMap<>();
-        m.put("backbone.embedding.weight", "model.embed_tokens.weight");
+        pair(m, st.embedding(), tt.embedding());
         for (int i = 0; i < s.layers(); i++) {
-            String st = "backbone.layers." + i + ".", te = "model.layers." + i + ".";
-            List<String> norms = wi.llama() ? List.of("input_layernorm", wi.norm2()) : List.of("input_layernorm");
-            for (String norm : norms) put(m, ck, st + norm, te + norm);
-            if (attentionLayers.contains(i))
-                for (String proj : List.of("q_proj", "k_proj", "v_proj", wi.attentionOut()))
-                    put(m, ck, st + "mixer." + proj, te + "self_attn." + proj);
-            List<String> mlp = wi.llama() ? List.of(wi.gate(), wi.up(), wi.down()) : List.of(wi.up(), wi.down());
-            for (String fc : mlp) put(m, ck, st + "mlp." + fc, te + "mlp." + fc);
+            StudentWeights.Layer<TensorSpec> sl = st.layers().get(i);
+            TeacherWeights.Layer<TensorSpec> tl = tt.layers().get(i);
+            pair(m, sl.norm(), tl.norm1());
+            pair(m, sl.normBias(), tl.norm1Bias());
+            pair(m, sl.norm2(), tl.norm2());
+            if (sl.isAttention()) {
+                StudentWeights.Attention<TensorSpec> a = sl.attention();
+                pair(m, a.q(), tl.q()); pair(m, a.qBias(), tl.qBias());
+                pair(m, a.k(), tl.k()); pair(m, a.kBias(), tl.kBias());
+                pair(m, a.v(), tl.v()); pair(m, a.vBias(), tl.vBias());
+                pair(m, a.o(), tl.o()); pair(m, a.oBias(), tl.oBias());
+            }
+            pair(m, sl.gate(), tl.gate()); pair(m, sl.gateBias(), tl.gateBias());
+            pair(m, sl.up(), tl.up()); pair(m, sl.upBias(), tl.upBias());
+            pair(m, sl.down(), tl.down()); pair(m, sl.downBias(), tl.downBias());
         }
-        put(m, ck, "backbone.final_layernorm", wi.teacherFinalNorm());
-        m.put("lm_head.weight", s.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight");
-        if (ck.contains("lm_head.bias")) m.put("lm_head.bias", "lm_head.bias");
+        pair(m, st.normF(), tt.normF());
+        pair(m, st.normFBias(), tt.normFBias());
+        m.put("lm_head.weight", tt.lmHead().name());
+        pair(m, st.lmHeadBias(), tt.lmHeadBias());
         return m;
     }
 
-    /** student.weight ← teacher.weight, and the biases where the teacher has one. */
-    private static void put(Map<String, String> m, CheckpointTensors ck, String student, String teacher) {
-        m.put(student + ".weight", teacher + ".weight");
-        if (ck.contains(teacher + ".bias")) m.put(student + ".bias", teacher + ".bias");
+    /** Which optional tensors the teacher has, as the student's table takes them (Phi has every bias). */
+    static StudentWeights.Presence presence(TeacherSpec s, CheckpointTensors ck) {
+        boolean llama = s.arch() == TeacherSpec.Arch.LLAMA;
+        return new StudentWeights.Presence(llama && ck.contains("model.layers.0.self_attn.q_proj.bias"),
+                llama && ck.contains("model.layers.0.mlp.up_proj.bias"), ck.contains("lm_head.bias"));
+    }
+
+    /** student ← teacher, where both tables have the tensor (one side only would be a table bug). */
+    private static void pair(Map<String, String> m, TensorSpec student, TensorSpec teacher) {
+        if ((student == null) != (teacher == null))
+            throw new IllegalStateException("student " + student + " and teacher " + teacher + " tables disagree");
+        if (student != null) m.put(student.name(), teacher.name());
     }
 
     /** The student of a Phi or Llama teacher whose config gave {@code s} and whose tensors are in {@code ck}. */
@@ -104,18 +125,13 @@ public final class MohawkStudentInit {
         }
         if (s.tieWordEmbeddings()) t.put("lm_head.weight", t.get("backbone.embedding.weight"));
         SplittableRandom rnd = new SplittableRandom(o.seed());
+        StudentWeights<TensorSpec> table = StudentWeights.table(s, mc, o.attentionLayers(), presence(s, ck));
         for (int i = 0; i < s.layers(); i++) {
             if (o.attentionLayers().contains(i)) continue;
             StudentWeights.Mixer<Tensor> w = o.xbcFromVkq() ? mixerFromVkq(mc, n, "model.layers." + i + ".", s, rnd) : mixerWeights(mc, s.layers(), rnd, null);
-            String p = "backbone.layers." + i + ".mixer.";
-            t.put(p + "in_proj.weight", w.inProj());
-            putIf(t, p + "in_proj.bias", w.inProjBias());
-            putIf(t, p + "z_bias", w.zBias());
-            t.put(p + "conv1d.weight", w.convWeight());
-            putIf(t, p + "conv1d.bias", w.convBias());
-            t.put(p + "D", w.d());
-            t.put(p + "out_proj.weight", w.outProj());
-            putIf(t, p + "out_proj.bias", w.outProjBias());
+            List<TensorSpec> specs = table.layers().get(i).mixer().all();
+            List<Tensor> values = w.all();
+            for (int j = 0; j < specs.size(); j++) t.put(specs.get(j).name(), values.get(j));
         }
         try {
             return MohawkStudent.fromTensors(s, mc, o.attentionLayers(), backend, t);
@@ -127,8 +143,6 @@ public final class MohawkStudentInit {
             throw ex;
         }
     }
-
-    private static void putIf(Map<String, Tensor> t, String name, Tensor v) { if (v != null) t.put(name, v); }
 
     /** Layers that get a mixer: all but the attention ones (for callers listing the mixer layers). */
     public static Set<Integer> mixerLayers(TeacherSpec s, Set<Integer> attentionLayers) {

@@ -34,7 +34,8 @@ public record StudentWeights<T>(TeacherSpec.Arch arch, T embedding, List<Layer<T
             return new Mixer<>(m(f, inProj), m(f, inProjBias), m(f, convWeight), m(f, convBias), m(f, zBias), m(f, d), m(f, outProj), m(f, outProjBias));
         }
 
-        List<T> all() { return present(inProj, inProjBias, zBias, convWeight, convBias, d, outProj, outProjBias); }
+        /** The present elements in checkpoint order. */
+        public List<T> all() { return present(inProj, inProjBias, zBias, convWeight, convBias, d, outProj, outProjBias); }
     }
 
     /** A kept attention under {@code mixer.}: q, k, v (H·Dh or Hkv·Dh, D) and the output projection o (D, H·Dh): Phi's dense, Llama's o_proj. */
