@@ -15,7 +15,6 @@ import mamba4j.models.teachers.TeacherSaver;
 import mamba4j.models.teachers.TeacherSpec;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
