@@ -46,16 +46,19 @@ class ReferenceGradientTest {
     }
 
     /** ∂loss/∂t by central differences, element by element. */
-    static double[] numericGrad(Tensor t, Loss f) {
+    static double[] numericGrad(Tensor t, Loss f) { return numericGrad(t, f, H); }
+
+    /** ∂loss/∂t by central differences of step h, element by element. */
+    static double[] numericGrad(Tensor t, Loss f, double h) {
         double[] g = new double[Math.toIntExact(t.numel())];
         for (int i = 0; i < g.length; i++) {
             double v = t.getDouble(i);
-            Formulas.store(t, i, v + H);
+            Formulas.store(t, i, v + h);
             double fp = f.eval();
-            Formulas.store(t, i, v - H);
+            Formulas.store(t, i, v - h);
             double fm = f.eval();
             Formulas.store(t, i, v);
-            g[i] = (fp - fm) / (2 * H);
+            g[i] = (fp - fm) / (2 * h);
         }
         return g;
     }

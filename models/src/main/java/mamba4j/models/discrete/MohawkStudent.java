@@ -199,12 +199,8 @@ public final class MohawkStudent implements CausalLM, TrainableModel {
      * lm_head.weight is listed too (the embedding).
      */
     public Map<String, Tensor> tensors() {
-        Map<String, Tensor> named = w.named(table), m = new LinkedHashMap<>();
-        for (Map.Entry<String, Tensor> e : named.entrySet()) {
-            if (e.getKey().equals("lm_head.bias") && w.tied()) m.put("lm_head.weight", w.lmHead());
-            m.put(e.getKey(), e.getValue());
-        }
-        if (w.tied() && !m.containsKey("lm_head.weight")) m.put("lm_head.weight", w.lmHead());
+        Map<String, Tensor> m = new LinkedHashMap<>(w.named(table));
+        if (w.tied()) m.put("lm_head.weight", w.lmHead());
         return m;
     }
 

@@ -1,11 +1,8 @@
-package mamba4j.core.autograd;
+package mamba4j.core;
 
-import mamba4j.core.DType;
-import mamba4j.core.DistillationLosses;
-import mamba4j.core.Checks;
-import mamba4j.core.Formulas;
-import mamba4j.core.ReferenceKernels;
-import mamba4j.core.Tensor;
+import mamba4j.core.autograd.Parameter;
+import mamba4j.core.autograd.Tape;
+import mamba4j.core.autograd.Var;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;
@@ -20,7 +17,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class DistillationLossesTest {
     private static final double H = 1e-6, TOL = 1e-6;
 
-    interface F { double eval(); }
 
     /** The ops' definitions ({@link DistillationLosses}), their loss returned. */
     static double matrix(Tensor logA, Tensor bm, Tensor cm, Tensor d, Tensor target, Tensor[] grads) {
@@ -47,18 +43,13 @@ class DistillationLossesTest {
         return t;
     }
 
-    static void assertFd(String what, Tensor analytic, Tensor x, F f) {
+    static void assertFd(String what, Tensor analytic, Tensor x, ReferenceGradientTest.Loss f) {
+        double[] fd = ReferenceGradientTest.numericGrad(x, f, H);
         double num = 0, den = 0;
-        for (long i = 0; i < x.numel(); i++) {
-            double v = x.getDouble(i);
-            Formulas.store(x, i, v + H);
-            double fp = f.eval();
-            Formulas.store(x, i, v - H);
-            double fm = f.eval();
-            Formulas.store(x, i, v);
-            double g = (fp - fm) / (2 * H), e = analytic.getDouble(i) - g;
+        for (int i = 0; i < fd.length; i++) {
+            double e = analytic.getDouble(i) - fd[i];
             num += e * e;
-            den += g * g;
+            den += fd[i] * fd[i];
         }
         double rel = Math.sqrt(num / den);
         assertTrue(rel <= TOL, what + ": relative error " + rel);
@@ -102,7 +93,7 @@ class DistillationLossesTest {
         assertEquals(matrixByProducts(logA, bm, cm, d, target), loss, 1e-12 * Math.abs(loss));
         Tensor[] grads = {Tensor.zeros(DType.F64, b, t, h), Tensor.zeros(DType.F64, b, t, g, n), Tensor.zeros(DType.F64, b, t, g, n), Tensor.zeros(DType.F64, h)};
         assertEquals(loss, matrix(logA, bm, cm, d, target, grads), 0);
-        F f = () -> matrix(logA, bm, cm, d, target, null);
+        ReferenceGradientTest.Loss f = () -> matrix(logA, bm, cm, d, target, null);
         assertFd("dlogA", grads[0], logA, f);
         assertFd("dB", grads[1], bm, f);
         assertFd("dC", grads[2], cm, f);
