@@ -53,6 +53,7 @@ def import_mamba_ssm(src):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", default=".golden-tmp/mamba")
+    ap.add_argument("--no-decode", action="store_true", help="the forward columns only")
     ap.add_argument("shapes", nargs="*")
     a = ap.parse_args()
     MambaConfig, MambaLMHeadModel = import_mamba_ssm(a.src)
@@ -68,7 +69,7 @@ def main():
                               fused_add_norm=True, pad_vocab_size_multiple=8)
             torch.manual_seed(0)
             model = MambaLMHeadModel(cfg, device="cuda", dtype=torch.bfloat16).eval()
-            for b in (1, 64):
+            for b in () if a.no_decode else (1, 64):
                 ids = torch.randint(0, 50280, (b, 16), device="cuda")
                 try:
                     with torch.inference_mode():
@@ -81,6 +82,9 @@ def main():
                     cells.append("n/a (no CUDA extension)")
                     continue
                 ids = torch.randint(0, 50280, (1, L), device="cuda")
+                for m in model.modules():   # the fused split+conv+scan path needs causal_conv1d's extension: take the
+                    if hasattr(m, "use_mem_eff_path"):   # unfused one (torch conv1d, then the Triton chunked SSD)
+                        m.use_mem_eff_path = False
                 try:
                     with torch.inference_mode():
                         s = timed(lambda: model(ids))

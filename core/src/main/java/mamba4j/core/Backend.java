@@ -311,6 +311,15 @@ public final class Backend {
         k.causalConv1dStep(state, x, w, bias, silu, out);
     }
 
+    public void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        act("causalConv1dContinue", state, x, w, bias, out);
+        conv("causalConv1dContinue", x, w, bias, out);
+        if (!state.shape().equals(Shape.of(x.dim(0), x.dim(2), w.dim(1))))
+            throw new IllegalArgumentException("causalConv1dContinue: state " + state.shape() + " is not (B, C, K) = ("
+                    + x.dim(0) + ", " + x.dim(2) + ", " + w.dim(1) + ")");
+        k.causalConv1dContinue(state, x, w, bias, silu, out);
+    }
+
     private void scan(String op, SelectiveScan s) {   // shapes were checked when the record was built
         act(op, s.u(), s.delta(), s.deltaBias(), s.a(), s.bm(), s.cm(), s.d(), s.z(), s.state(), s.out());
     }

@@ -157,6 +157,14 @@ public interface Kernels {
      */
     void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
 
+    /**
+     * {@link #causalConv1d} continuing sequences whose last K inputs are in state (B, C, K), oldest first: before t = 0
+     * x is the state's last K − 1 inputs (x[b, −j, c] = state[b, c, K − j]) instead of zero; the state is then left
+     * holding the last K inputs of [state | x]. x, out (B, L, C). A prefill from a zeroed state, or the next chunk of a
+     * long prompt, without copying x beside its history.
+     */
+    void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
+
     /** The fused selective scan of Mamba-1; see {@link SelectiveScan}. States are never stored per step. */
     void selectiveScan(SelectiveScan args);
 

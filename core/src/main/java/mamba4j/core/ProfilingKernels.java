@@ -98,6 +98,10 @@ public final class ProfilingKernels implements Kernels {
         long t0 = System.nanoTime(); inner.causalConv1d(x, w, bias, silu, out); add("causalConv1d", t0, 0);
     }
 
+    @Override public void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        long t0 = System.nanoTime(); inner.causalConv1dContinue(state, x, w, bias, silu, out); add("causalConv1dContinue", t0, 0);
+    }
+
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         long t0 = System.nanoTime(); inner.causalConv1dStep(state, x, w, bias, silu, out); add("causalConv1dStep", t0, 0);
     }

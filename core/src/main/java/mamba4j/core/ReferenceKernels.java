@@ -150,6 +150,23 @@ public final class ReferenceKernels implements Kernels {
                 }
     }
 
+    @Override public void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        int b = x.size(0), l = x.size(1), c = x.size(2), k = w.size(1);
+        for (int bi = 0; bi < b; bi++)
+            for (int ch = 0; ch < c; ch++) {
+                long base = ((long) bi * c + ch) * k;
+                double[] in = new double[k - 1 + l];                 // [the state's last K − 1 inputs | x]
+                for (int j = 1; j < k; j++) in[j - 1] = state.getDouble(base + j);
+                for (int t = 0; t < l; t++) in[k - 1 + t] = x.getDouble(((long) bi * l + t) * c + ch);
+                for (int t = 0; t < l; t++) {
+                    double acc = bias == null ? 0 : bias.getDouble(ch);
+                    for (int j = 0; j < k; j++) acc += w.getDouble((long) ch * k + j) * in[t + j];
+                    Formulas.store(out, ((long) bi * l + t) * c + ch, silu ? Formulas.silu(acc) : acc);
+                }
+                for (int j = 0; j < k; j++) Formulas.store(state, base + j, in[l - 1 + j]);
+            }
+    }
+
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         int b = state.size(0), c = state.size(1), k = state.size(2);
         for (int bi = 0; bi < b; bi++)

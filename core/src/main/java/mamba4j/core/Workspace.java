@@ -52,8 +52,8 @@ public final class Workspace implements AutoCloseable {
         return this;
     }
 
-    /** A zero-filled tensor on the device, carved from device blocks as {@link #zeros} carves host ones. */
-    private Tensor deviceZeros(DType dtype, Shape s, long bytes, long aligned) {
+    /** A tensor on the device (zero-filled when {@code fill}), carved from device blocks as {@link #zeros} carves host ones. */
+    private Tensor deviceCarve(DType dtype, Shape s, long bytes, long aligned, boolean fill) {
         while (true) {
             if (block == deviceBlocks.size()) {
                 long size = deviceBlocks.isEmpty() ? MIN_BLOCK : Math.min(MAX_BLOCK, 2 * deviceBlocks.getLast().byteSize());
@@ -63,7 +63,7 @@ public final class Workspace implements AutoCloseable {
             if (offset + aligned <= b.byteSize()) {
                 Tensor t = Tensor.onDevice(dtype, s, (Storage.OnDevice) b.storage(), b.byteOffset() + offset);
                 offset += aligned;
-                if (bytes > 0) device.fill(t, 0f);
+                if (fill && bytes > 0) device.fill(t, 0f);
                 return t;
             }
             block++;
@@ -78,11 +78,19 @@ public final class Workspace implements AutoCloseable {
     }
 
     /** A zero-filled tensor valid until the next reset. */
-    public Tensor zeros(DType dtype, long... dims) {
-        Shape s = Shape.of(dims);
+    public Tensor zeros(DType dtype, long... dims) { return carve(dtype, Shape.of(dims), true); }
+
+    /**
+     * A tensor valid until the next reset whose elements are whatever its bytes held before (an earlier step's
+     * intermediates): for the output of an op that writes every element, which the conformance suite checks by giving
+     * every such op a NaN-filled output. Saves the fill — on a GPU prefill, a write of every intermediate's bytes.
+     */
+    public Tensor uninitialized(DType dtype, long... dims) { return carve(dtype, Shape.of(dims), false); }
+
+    private Tensor carve(DType dtype, Shape s, boolean fill) {
         long bytes = dtype.byteCount(s.numel());
         long aligned = (bytes + 63) & ~63L;
-        if (device != null) return deviceZeros(dtype, s, bytes, aligned);
+        if (device != null) return deviceCarve(dtype, s, bytes, aligned, fill);
         while (true) {
             if (block == blocks.size()) {                  // blocks grow from 1 MiB to 64 MiB: small models stay small
                 long size = blocks.isEmpty() ? MIN_BLOCK : Math.min(MAX_BLOCK, 2 * blocks.getLast().byteSize());
@@ -99,7 +107,7 @@ public final class Workspace implements AutoCloseable {
             if (offset + aligned <= b.byteSize()) {
                 MemorySegment seg = b.asSlice(offset, bytes);
                 offset += aligned;
-                seg.fill((byte) 0);
+                if (fill) seg.fill((byte) 0);
                 return Tensor.wrap(dtype, s, seg);
             }
             block++;

@@ -35,8 +35,20 @@ final class CpuConv {
     // ---------------------------------------------------------------- conv
 
     /** Lanes run over channels (x is channels-last); the (C, K) kernel is transposed to (K, C) once per call. */
-    static void causalConv1d(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+    static void causalConv1d(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) { causalConv1d(null, x, w, bias, silu, out); }
+
+    /**
+     * As {@link #causalConv1d(Tensor, Tensor, Tensor, boolean, Tensor)} over [history | x] when state (B, C, K) is
+     * given (Kernels.causalConv1dContinue): its last K − 1 inputs are transposed to (B, K − 1, C) once, read where the
+     * window reaches before t = 0, and the state is left holding the last K inputs.
+     */
+    static void causalConv1d(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         int b = x.size(0), l = x.size(1), c = x.size(2), k = w.size(1);
+        float[] hist = state == null ? null : new float[b * (k - 1) * c];   // hist[(bi·(K − 1) + K − 1 + p)·C + ch] = input at p < 0
+        if (state != null)
+            for (int bi = 0; bi < b; bi++)
+                for (int ch = 0; ch < c; ch++)
+                    for (int j = 1; j < k; j++) hist[(bi * (k - 1) + j - 1) * c + ch] = state.getFloat(((long) bi * c + ch) * k + j);
         float[] wt = new float[k * c];
         for (int ch = 0; ch < c; ch++) for (int j = 0; j < k; j++) wt[j * c + ch] = w.getFloat((long) ch * k + j);
         float[] bs = new float[c];
@@ -45,12 +57,15 @@ final class CpuConv {
         int bound = S.loopBound(c);
         Parallel.forRange(b * l, Math.max(1, 2048 / c), (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
-                int t = r % l;
+                int t = r % l, hj = hist == null ? Math.max(0, k - 1 - t) : 0;   // the first tap read from x
                 long row = (long) r * c;
+                int hrow = (r / l) * (k - 1) + t;                               // history row of tap j: hrow + j
                 int ch = 0;
                 for (; ch < bound; ch += VL) {
                     FloatVector acc = FloatVector.fromArray(S, bs, ch);
-                    for (int j = Math.max(0, k - 1 - t); j < k; j++) {
+                    for (int j = hj; j < k - 1 - t; j++)
+                        acc = FloatVector.fromArray(S, hist, (hrow + j) * c + ch).fma(FloatVector.fromArray(S, wt, j * c + ch), acc);
+                    for (int j = Math.max(hj, k - 1 - t); j < k; j++) {
                         long src = (row + (long) (j - k + 1) * c + ch) * 4;
                         acc = FloatVector.fromMemorySegment(S, xs, src, LE).fma(FloatVector.fromArray(S, wt, j * c + ch), acc);
                     }
@@ -58,12 +73,21 @@ final class CpuConv {
                 }
                 for (; ch < c; ch++) {
                     float acc = bs[ch];
-                    for (int j = Math.max(0, k - 1 - t); j < k; j++)
+                    for (int j = hj; j < k - 1 - t; j++) acc += wt[j * c + ch] * hist[(hrow + j) * c + ch];
+                    for (int j = Math.max(hj, k - 1 - t); j < k; j++)
                         acc += wt[j * c + ch] * xs.getAtIndex(Tensor.F32, row + (long) (j - k + 1) * c + ch);
                     os.setAtIndex(Tensor.F32, row + ch, silu ? Formulas.silu(acc) : acc);
                 }
             }
         });
+        if (state == null) return;
+        for (int bi = 0; bi < b; bi++)                                     // the last K inputs of [history | x]
+            for (int ch = 0; ch < c; ch++)
+                for (int j = 0; j < k; j++) {
+                    int p = l - k + j;
+                    state.setFloat(((long) bi * c + ch) * k + j, p >= 0 ? x.getFloat(((long) bi * l + p) * c + ch)
+                            : hist[(bi * (k - 1) + k - 1 + p) * c + ch]);
+                }
     }
 
     // step16's lane maps (16 lanes = 4 channels × 4 taps): shift each channel's taps left by one; the lane of tap j

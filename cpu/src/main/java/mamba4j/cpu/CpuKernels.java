@@ -167,6 +167,11 @@ public final class CpuKernels implements Kernels {
         CpuConv.causalConv1d(x, w, bias, silu, out);
     }
 
+    @Override public void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        if (!VECTOR) { REF.causalConv1dContinue(state, x, w, bias, silu, out); return; }
+        CpuConv.causalConv1d(state, x, w, bias, silu, out);
+    }
+
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         if (!VECTOR) { REF.causalConv1dStep(state, x, w, bias, silu, out); return; }
         CpuConv.causalConv1dStep(state, x, w, bias, silu, out);

@@ -329,7 +329,13 @@ public final class CudaKernels implements Kernels {
 
     @Override public void causalConv1d(Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         int b = x.size(0), l = x.size(1), c = x.size(2);
-        ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), 0, b, l, c, w.size(1), silu);
+        ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), 0, 0, b, l, c, w.size(1), silu);
+    }
+
+    /** One launch: the kernel reads the history from the state and leaves the last K inputs there (no copies). */
+    @Override public void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        int b = x.size(0), l = x.size(1), c = x.size(2);
+        ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), ptr(state), ptr(state), b, l, c, w.size(1), silu);
     }
 
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {

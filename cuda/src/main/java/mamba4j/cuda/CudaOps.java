@@ -85,16 +85,16 @@ public final class CudaOps {
 
     /**
      * Causal depthwise conv over time: x (B, L, C) with batch/time strides xSb, xSt (elements; channels contiguous),
-     * w (C, K), bias (C) or 0, out (B, L, C) contiguous, SiLU when asked; stateOut (B, C, K) or 0 receives the last K
-     * inputs (zero-padded) for decoding after a prefill.
+     * w (C, K), bias (C) or 0, out (B, L, C) contiguous, SiLU when asked; stateIn (B, C, K) or 0 holds the inputs
+     * before t = 0 (zeros when 0); stateOut (B, C, K) or 0, which may be stateIn, receives the last K inputs.
      */
-    public void causalConv1d(long x, long xSb, long xSt, long w, long bias, int wDtype, long out, long stateOut,
+    public void causalConv1d(long x, long xSb, long xSt, long w, long bias, int wDtype, long out, long stateOut, long stateIn,
                              int batch, int length, int channels, int width, boolean silu) {
         positive("causalConv1d", batch, length, channels, width);
         dtype("causalConv1d", wDtype);
         if (width > MAX_CONV_WIDTH) throw new IllegalArgumentException("causalConv1d: width " + width + " > " + MAX_CONV_WIDTH);
         var p = params(KernelParams.CONV1D).set("x", x).set("w", w).set("bias", bias).set("out", out).set("state_out", stateOut)
-                .set("x_sb", xSb).set("x_st", xSt).set("batch", batch).set("length", length).set("channels", channels)
+                .set("state_in", stateIn).set("x_sb", xSb).set("x_st", xSt).set("batch", batch).set("length", length).set("channels", channels)
                 .set("width", width).set("silu", silu).set("w_dtype", wDtype);
         launcher.launch("conv1d.cu", "causal_conv1d", (channels + CONV_BLOCK - 1) / CONV_BLOCK,
                 (length + CONV_TILE - 1) / CONV_TILE, batch, CONV_BLOCK, 1, 1, p);

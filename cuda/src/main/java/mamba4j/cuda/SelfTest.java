@@ -351,7 +351,7 @@ public final class SelfTest {
         Tensor w = Tensor.of(uniform(c * k, -0.5, 0.5), c, k).to(dtype(code));
         Tensor bs = bias ? Tensor.of(uniform(c, -0.5, 0.5), c).to(dtype(code)) : null;
         long pxz = dev.upload(xz), pw = upload(w), pb = bias ? upload(bs) : 0, po = dev.alloc(4L * b * l * c), ps = dev.alloc(4L * b * c * k);
-        ops.causalConv1d(pxz, (long) l * 2 * c, 2L * c, pw, pb, code, po, ps, b, l, c, k, silu);
+        ops.causalConv1d(pxz, (long) l * 2 * c, 2L * c, pw, pb, code, po, ps, 0, b, l, c, k, silu);
         Tensor want = Tensor.zeros(DType.F32, b, l, c);
         REF.causalConv1d(Tensor.of(x, b, l, c), w.to(DType.F32), bs == null ? null : bs.to(DType.F32), silu, want);
         String shape = "B " + b + " L " + l + " C " + c + " K " + k + (silu ? " silu" : "") + " w " + dtype(code) + " strided x";

@@ -57,12 +57,19 @@ class CudaOpsLaunchTest {
     }
 
     @Test void convTilesTimeAndChannels() {
-        ops.causalConv1d(0x10, 200L * 2 * 300, 2L * 300, 0x20, 0, KernelParams.DTYPE_BF16, 0x30, 0, 2, 200, 300, 4, true);
+        ops.causalConv1d(0x10, 200L * 2 * 300, 2L * 300, 0x20, 0, KernelParams.DTYPE_BF16, 0x30, 0, 0, 2, 200, 300, 4, true);
         Launch l = only();
         assertArrayEquals(new int[] {3, 4, 2, 128, 1, 1}, l.grid());   // ceil(300 / 128), ceil(200 / 64), B
         assertEquals(600L, l.ptr("x_st"));
         assertEquals(1, l.i32("w_dtype"));
         assertEquals(1, l.i32("silu"));
+    }
+
+    @Test void convContinuingReadsAndLeavesTheState() {
+        ops.causalConv1d(0x10, 7L * 96, 96, 0x20, 0, KernelParams.DTYPE_F32, 0x30, 0x40, 0x40, 1, 7, 96, 4, true);
+        Launch l = only();
+        assertEquals(0x40L, l.ptr("state_in"));
+        assertEquals(0x40L, l.ptr("state_out"));
     }
 
     @Test void everyOpFillsItsWholeStruct() {
@@ -179,7 +186,7 @@ class CudaOpsLaunchTest {
     }
 
     @Test void impossibleArgumentsAreRefusedBeforeALaunch() {
-        assertThrows(IllegalArgumentException.class, () -> ops.causalConv1d(1, 1, 1, 2, 0, 0, 3, 0, 1, 10, 10, 9, false));
+        assertThrows(IllegalArgumentException.class, () -> ops.causalConv1d(1, 1, 1, 2, 0, 0, 3, 0, 0, 1, 10, 10, 9, false));
         assertThrows(IllegalArgumentException.class, () -> ops.selectiveScan(CudaOps.Scan.contiguous(1, 2, 0, true, 3, 4, 5, 0, 0, 0, 0, 6, 1, 10, 10, 65)));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ops.selectiveScan(CudaOps.Scan.contiguous(1, 2, 0, true, 3, 0, 5, 0, 0, 0, 0, 6, 1, 10, 10, 16)));

@@ -86,6 +86,17 @@ public final class Tape {
     private Tensor zerosLike(Tensor t) { return zeros(t, t.shape().dims()); }
 
     /**
+     * An op's forward output, which the op writes in full (the conformance suite gives every such op a NaN-filled
+     * output): from the workspace unfilled, else as {@link #zeros}.
+     */
+    private Tensor output(Tensor like, long... dims) {
+        if (ws == null) return zeros(like, dims);
+        return ws.uninitialized(like.dtype() == DType.F64 ? DType.F64 : DType.F32, dims);
+    }
+
+    private Tensor outputLike(Tensor t) { return output(t, t.shape().dims()); }
+
+    /**
      * A zero F32 tensor on the backend's device for a model's own intermediates beside the tape's ops, carved from the
      * tape's workspace when it has one (so a prefill does not fault in fresh memory for it on every call); valid as
      * long as the tape's results are.
@@ -131,7 +142,7 @@ public final class Tape {
 
     /** out[i] = weight[ids[i]]. weight (V, D), ids (n) I32 on the backend's device → (n, D). */
     public Var embedding(Var weight, Tensor ids) {
-        Var out = result(zeros(weight.value(), ids.numel(), weight.value().dim(1)), weight);
+        Var out = result(output(weight.value(), ids.numel(), weight.value().dim(1)), weight);
         be.embedding(weight.value(), ids, out.value());
         record(new Node.Embedding(weight, ids, out));
         return out;
@@ -139,21 +150,21 @@ public final class Tape {
 
     /** x (M, K) · wᵀ (N, K) + bias → (M, N). */
     public Var linear(Var x, Var w, Var bias) {
-        Var out = result(zeros(x.value(), x.value().dim(0), w.value().dim(0)), x, w, bias);
+        Var out = result(output(x.value(), x.value().dim(0), w.value().dim(0)), x, w, bias);
         be.linear(x.value(), w.value(), bias == null ? null : bias.value(), out.value());
         record(new Node.Linear(x, w, bias, out));
         return out;
     }
 
     public Var rmsNorm(Var x, Var w, float eps) {
-        Var out = result(zerosLike(x.value()), x, w);
+        Var out = result(outputLike(x.value()), x, w);
         be.rmsNorm(x.value(), w.value(), eps, out.value());
         record(new Node.RmsNorm(x, w, eps, out));
         return out;
     }
 
     public Var add(Var a, Var b) {
-        Var out = result(zerosLike(a.value()), a, b);
+        Var out = result(outputLike(a.value()), a, b);
         be.add(a.value(), b.value(), out.value());
         record(new Node.Add(a, b, out));
         return out;
@@ -161,7 +172,7 @@ public final class Tape {
 
     /** x (M, N) + row (N) added to every row: a bias that is not part of a linear. */
     public Var addRow(Var x, Var row) {
-        Var out = result(zerosLike(x.value()), x, row);
+        Var out = result(outputLike(x.value()), x, row);
         be.addRow(x.value(), row.value(), out.value());
         record(new Node.AddRow(x, row, out));
         return out;
@@ -173,7 +184,7 @@ public final class Tape {
         for (long w : widths) sum += w;
         if (sum != src.value().dim(1)) throw new IllegalArgumentException("split widths " + sum + " != " + src.value().dim(1));
         Var[] parts = new Var[widths.length];
-        for (int i = 0; i < widths.length; i++) parts[i] = result(zeros(src.value(), m, widths[i]), src);
+        for (int i = 0; i < widths.length; i++) parts[i] = result(output(src.value(), m, widths[i]), src);
         Tensor[] values = new Tensor[parts.length];
         for (int i = 0; i < parts.length; i++) values[i] = parts[i].value();
         be.splitColumns(src.value(), values);
@@ -182,9 +193,22 @@ public final class Tape {
         return parts;
     }
 
+    /**
+     * As {@link #conv(Var, Var, Var, boolean)} continuing the sequences whose last K inputs are in {@code state}
+     * (B, C, K) when it is given (inference tapes only; a zeroed state is a plain prefill), which is left holding the
+     * last K inputs, for decoding or extending on.
+     */
+    public Var conv(Var x, Var w, Var bias, boolean silu, Tensor state) {
+        if (state == null) return conv(x, w, bias, silu);
+        if (recording) throw new IllegalArgumentException("conv: a carried state is for inference tapes");
+        Var out = result(outputLike(x.value()), x, w, bias);
+        be.causalConv1dContinue(state, x.value(), w.value(), bias == null ? null : bias.value(), silu, out.value());
+        return out;
+    }
+
     /** Causal depthwise conv over time: x (B, L, C), w (C, K), bias (C) or null; SiLU after if asked. */
     public Var conv(Var x, Var w, Var bias, boolean silu) {
-        Var out = result(zerosLike(x.value()), x, w, bias);
+        Var out = result(outputLike(x.value()), x, w, bias);
         be.causalConv1d(x.value(), w.value(), bias == null ? null : bias.value(), silu, out.value());
         record(new Node.Conv(x, w, bias, silu, out));
         return out;
@@ -192,7 +216,7 @@ public final class Tape {
 
     /** out = −exp(x): A from A_log. */
     public Var negExp(Var x) {
-        Var out = result(zerosLike(x.value()), x);
+        Var out = result(outputLike(x.value()), x);
         be.negExp(x.value(), out.value());
         record(new Node.NegExp(x, out));
         return out;
@@ -211,7 +235,7 @@ public final class Tape {
     public Var selectiveScan(Var u, Var delta, Var deltaBias, boolean softplus, Var a, Var bm, Var cm, Var d, Var z, Tensor finalState) {
         Tensor uv = u.value();
         int b = uv.size(0), l = uv.size(1), e = uv.size(2), n = a.value().size(1);
-        Var out = result(zeros(uv, b, l, e), u, delta, deltaBias, a, bm, cm, d, z);
+        Var out = result(output(uv, b, l, e), u, delta, deltaBias, a, bm, cm, d, z);
         SelectiveScan args = new SelectiveScan(uv, delta.value(), deltaBias == null ? null : deltaBias.value(), softplus,
                 a.value(), bm.value(), cm.value(), d == null ? null : d.value(), z == null ? null : z.value(), finalState, out.value());
         if (!recording) {
@@ -241,7 +265,7 @@ public final class Tape {
         Tensor xv = x.value();
         int b = xv.size(0), l = xv.size(1), h = xv.size(2), p = xv.size(3), n = bm.value().size(3);
         if (chunk <= 0) throw new IllegalArgumentException("ssd: chunk must be positive, got " + chunk);
-        Var out = result(zeros(xv, b, l, h, p), x, logA, scale, bm, cm, d);
+        Var out = result(output(xv, b, l, h, p), x, logA, scale, bm, cm, d);
         Ssd args = new Ssd(xv, logA.value(), scale == null ? null : scale.value(), bm.value(), cm.value(),
                 d == null ? null : d.value(), state, out.value());
         if (!recording) {
@@ -257,7 +281,7 @@ public final class Tape {
 
     /** out = clamp(softplus(x + bias[h]), lo, hi): Mamba-2's dt. x (M, H), bias (H) or null. */
     public Var softplusClamp(Var x, Var bias, float lo, float hi) {
-        Var out = result(zerosLike(x.value()), x, bias);
+        Var out = result(outputLike(x.value()), x, bias);
         be.softplusClamp(x.value(), bias == null ? null : bias.value(), lo, hi, out.value());
         record(new Node.SoftplusClamp(x, bias, lo, hi, out));
         return out;
@@ -265,7 +289,7 @@ public final class Tape {
 
     /** out[m, h] = x[m, h] · a[h]. x (M, H), a (H). */
     public Var mulColumns(Var x, Var a) {
-        Var out = result(zerosLike(x.value()), x, a);
+        Var out = result(outputLike(x.value()), x, a);
         be.mulColumns(x.value(), a.value(), out.value());
         record(new Node.MulColumns(x, a, out));
         return out;
@@ -273,7 +297,7 @@ public final class Tape {
 
     /** out = y · silu(z), same shapes: the output gate. */
     public Var mulSilu(Var y, Var z) {
-        Var out = result(zerosLike(y.value()), y, z);
+        Var out = result(outputLike(y.value()), y, z);
         be.mulSilu(y.value(), z.value(), out.value());
         record(new Node.MulSilu(y, z, out));
         return out;
@@ -287,7 +311,7 @@ public final class Tape {
         long m = x.value().dim(0), n = w.value().dim(1);
         if (x.value().dim(1) != w.value().dim(0))
             throw new IllegalArgumentException("matmul: x " + x.value().shape() + " · w " + w.value().shape());
-        Var out = result(zeros(x.value(), m, n), x, w, bias);
+        Var out = result(output(x.value(), m, n), x, w, bias);
         be.matmul(x.value(), false, w.value(), false, out.value(), false);
         if (bias != null) be.addRow(out.value(), bias.value(), out.value());
         record(new Node.MatMul(x, w, bias, out));
@@ -296,7 +320,7 @@ public final class Tape {
 
     /** LayerNorm over the last dim with weight w and bias b (may be null): x (M, D) → (M, D). */
     public Var layerNorm(Var x, Var w, Var b, float eps) {
-        Var out = result(zerosLike(x.value()), x, w, b);
+        Var out = result(outputLike(x.value()), x, w, b);
         be.layerNorm(x.value(), w.value(), b == null ? null : b.value(), eps, out.value());
         record(new Node.LayerNorm(x, w, b, eps, out));
         return out;
@@ -304,7 +328,7 @@ public final class Tape {
 
     /** gelu_new (the tanh approximation), elementwise. */
     public Var geluTanh(Var x) {
-        Var out = result(zerosLike(x.value()), x);
+        Var out = result(outputLike(x.value()), x);
         be.geluTanh(x.value(), out.value());
         record(new Node.GeluTanh(x, out));
         return out;
@@ -318,7 +342,7 @@ public final class Tape {
 
     /** As {@link #rotary(Var, Tensor, Tensor, int)} with token t at position pos0 + t (a prompt continued after pos0 cached positions). */
     public Var rotary(Var x, Tensor cos, Tensor sin, int rotaryDim, int pos0) {
-        Var out = result(zerosLike(x.value()), x);
+        Var out = result(outputLike(x.value()), x);
         be.rotary(x.value(), cos, sin, rotaryDim, pos0, out.value());
         record(new Node.Rotary(x, cos, sin, rotaryDim, pos0, out));
         return out;
@@ -336,7 +360,7 @@ public final class Tape {
      */
     public Var attention(Var q, Var k, Var v, float scale, Tensor probs) {
         Tensor qv = q.value();
-        Var out = result(zerosLike(qv), q, k, v);
+        Var out = result(outputLike(qv), q, k, v);
         if (!recording) {
             be.attention(qv, k.value(), v.value(), scale, out.value(), null, probs);
             return out;

@@ -13,6 +13,7 @@ extern "C" __global__ void causal_conv1d(Conv1dParams p) {
     if (c >= p.channels) return;
     const int K = p.width;
     const float* x = p.x + (long long)b * p.x_sb + c;
+    const float* hs = p.state_in ? p.state_in + ((long long)b * p.channels + c) * K : 0;   // x at t < 0: hs[K + t]
     float wr[CONV_MAXK], hist[CONV_MAXK];
 #pragma unroll
     for (int i = 0; i < CONV_MAXK; ++i) {
@@ -25,7 +26,7 @@ extern "C" __global__ void causal_conv1d(Conv1dParams p) {
 #pragma unroll
     for (int i = 1; i < CONV_MAXK; ++i) {   // the window ending at t0 - 1: hist[i] = x[t0 - CONV_MAXK + i], the K - 1 taps needed
         const int t = t0 - CONV_MAXK + i;
-        hist[i] = (t >= 0 && i > CONV_MAXK - K) ? x[(long long)t * p.x_st] : 0.0f;
+        hist[i] = i <= CONV_MAXK - K ? 0.0f : t >= 0 ? x[(long long)t * p.x_st] : hs ? hs[K + t] : 0.0f;
     }
     float* out = p.out + ((long long)b * p.length) * p.channels + c;
     for (int t = t0; t < t1; ++t) {
@@ -37,11 +38,11 @@ extern "C" __global__ void causal_conv1d(Conv1dParams p) {
         for (int i = 0; i < CONV_MAXK; ++i) acc = fmaf(wr[i], hist[i], acc);
         out[(long long)t * p.channels] = p.silu ? silu_f(acc) : acc;
     }
-    if (p.state_out && blockIdx.y == 0) {
+    if (p.state_out && blockIdx.y == 0) {   // the only block of channel c that reads hs (t0 = 0), after its reads
         float* s = p.state_out + ((long long)b * p.channels + c) * K;
-        for (int k = 0; k < K; ++k) {
+        for (int k = 0; k < K; ++k) {       // in place (s == hs) too: s[k] is written after hs[L + k], k < L + k, was read
             const int t = p.length - K + k;
-            s[k] = t >= 0 ? x[(long long)t * p.x_st] : 0.0f;
+            s[k] = t >= 0 ? x[(long long)t * p.x_st] : hs ? hs[K + t] : 0.0f;
         }
     }
 }

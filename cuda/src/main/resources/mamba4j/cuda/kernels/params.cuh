@@ -35,13 +35,16 @@ struct EmbeddingParams {
 };
 
 // conv1d.cu, causal_conv1d: out[b, t, c] = bias[c] + sum_k w[c, k] * x[b, t - K + 1 + k, c] (zero before t = 0),
-// then SiLU if silu != 0. state_out (when not NULL) receives the last K inputs, oldest first, zero-padded when L < K.
+// then SiLU if silu != 0; state_in (when not NULL) holds the inputs before t = 0: x[b, -j, c] = state_in[b, c, K - j].
+// state_out (when not NULL) receives the last K inputs, oldest first (from state_in, or zeros, where L < K); it may be
+// state_in itself.
 struct Conv1dParams {
     const float* x;          // (B, L, C) with strides x_sb, x_st
     const void* w;           // (C, K) in w_dtype
     const void* bias;        // (C) in w_dtype, or NULL
     float* out;              // (B, L, C) contiguous
     float* state_out;        // (B, C, K) or NULL
+    const float* state_in;   // (B, C, K) or NULL
     long long x_sb;          // batch stride of x
     long long x_st;          // time stride of x
     int batch;               // B

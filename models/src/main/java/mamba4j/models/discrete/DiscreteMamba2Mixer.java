@@ -8,7 +8,6 @@ import mamba4j.core.Tensor;
 import mamba4j.core.autograd.Tape;
 import mamba4j.core.autograd.Var;
 import mamba4j.core.Workspace;
-import mamba4j.models.SequenceCopies;
 import mamba4j.models.Trace;
 
 
@@ -113,14 +112,7 @@ public final class DiscreteMamba2Mixer {
         int e = c.dInner(), cd = c.convDim(), h = c.nVHeads(), g = c.nQkHeads(), n = c.dState();
         Backend be = tape.backend();
         Var[] xbcZA = tape.split(tape.linear(u, p.inProj(), p.inProjBias()), cd, e, h);         // xBC | z | A_log
-        Var xbc;
-        if (convState == null) xbc = tape.conv(xbcZA[0].reshape(b, t, cd), p.convWeight(), p.convBias(), false);   // identity activation
-        else {                                                                                    // continuing the cache (inference tapes)
-            Tensor out = tape.scratch(b, t, cd);
-            SequenceCopies.convWithHistory(be, tape::scratch, xbcZA[0].value(), b, t, convState, p.convWeight().value(),
-                    p.convBias() == null ? null : p.convBias().value(), false, out);
-            xbc = tape.constant(out);
-        }
+        Var xbc = tape.conv(xbcZA[0].reshape(b, t, cd), p.convWeight(), p.convBias(), false, convState);   // identity activation
         Var[] xBC = tape.split(xbc.reshape(bt, cd), e, (long) g * n, (long) g * n);            // x | B | C
         Tensor minusOnes = tape.scratch(h);
         be.fill(minusOnes, -1f);

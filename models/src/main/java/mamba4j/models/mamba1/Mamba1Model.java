@@ -104,9 +104,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         long bt = (long) b * t;
         Var u = tape.rmsNorm(h, l.norm(), (float) config.layerNormEpsilon());                 // (B·T, D)
         Var[] xz = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, e);             // x, z: (B·T, E)
-        Var xc = convState == null
-                ? tape.conv(xz[0].reshape(b, t, e), l.convWeight(), l.convBias(), true)      // silu(conv(x))  (B, T, E)
-                : tape.constant(withHistory(tape, xz[0].value(), l, convState, b, t, e));                 // continuing the cache
+        Var xc = tape.conv(xz[0].reshape(b, t, e), l.convWeight(), l.convBias(), true, convState);  // silu(conv(x))  (B, T, E)
         Var delta, bm, cm;
         if (config.selective()) {
             Var[] dbc = tape.split(tape.linear(xc.reshape(bt, e), l.xProj(), null), r, n, n); // Δ | B | C
@@ -124,13 +122,6 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
                 cm.reshape(b, t, n), l.d(), xz[1].reshape(b, t, e), ssmState);               // gate y·silu(z) inside
         Var o = tape.linear(y.reshape(bt, e), l.outProj(), l.outProjBias());                 // (B·T, D)
         return tape.add(h, o);
-    }
-
-    /** silu(conv(x)) (B, T, E) over the conv history in convState, which is left after the last token. */
-    private Tensor withHistory(Tape tape, Tensor x, Mamba1Weights.Layer<Var> l, Tensor convState, int b, int t, int e) {
-        Tensor out = tape.scratch(b, t, e);
-        SequenceCopies.convWithHistory(backend, tape::scratch, x, b, t, convState, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, out);
-        return out;
     }
 
     /** Final RMSNorm → head: (B·T, D) → logits (B·T, V'). */

@@ -107,9 +107,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         float eps = (float) config.layerNormEpsilon();
         Var u = tape.rmsNorm(h, l.norm(), eps);
         Var[] zxbcdt = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, c, nh);               // z | xBC | dt
-        Var xbc = convState == null
-                ? tape.conv(zxbcdt[1].reshape(b, t, c), l.convWeight(), l.convBias(), true)           // silu(conv(xBC))  (B, T, C)
-                : tape.constant(withHistory(tape, zxbcdt[1].value(), l, convState, b, t));              // continuing the cache
+        Var xbc = tape.conv(zxbcdt[1].reshape(b, t, c), l.convWeight(), l.convBias(), true, convState);   // silu(conv(xBC))  (B, T, C)
         Var[] xBC = tape.split(xbc.reshape(bt, c), e, (long) g * n, (long) g * n);                     // x | B | C
         Var dt = tape.softplusClamp(zxbcdt[2], l.dtBias(), lo, hi);                                    // clamp(softplus(dt + dt_bias))  (B·T, H)
         Var logA = tape.mulColumns(dt, tape.negExp(l.aLog()));                                         // dt·A, A = −exp(A_log)
@@ -121,13 +119,6 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
                 : tape.rmsNorm(gated, l.gateNorm(), eps);                                              // per group of E/G, or over all E
         Var o = tape.linear(normed, l.outProj(), l.outProjBias());                                     // (B·T, D)
         return tape.add(h, o);
-    }
-
-    /** silu(conv(xBC)) (B, T, C) over the conv history in convState, which is left after the last token. */
-    private Tensor withHistory(Tape tape, Tensor xbc, Mamba2Weights.Layer<Var> l, Tensor convState, int b, int t) {
-        Tensor out = tape.scratch(b, t, config.convDim());
-        SequenceCopies.convWithHistory(backend, tape::scratch, xbc, b, t, convState, l.convWeight().value(), l.convBias() == null ? null : l.convBias().value(), true, out);
-        return out;
     }
 
     /** Final RMSNorm → head: (R, D) → logits (R, V'). */

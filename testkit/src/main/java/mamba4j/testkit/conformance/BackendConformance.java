@@ -849,6 +849,38 @@ public abstract class BackendConformance {
         }
     }
 
+    @ParameterizedTest
+    @CsvSource({"1, 4", "5, 4", "16, 4", "17, 3", "37, 4", "80, 4", "33, 2"})
+    @Covers("causalConv1dContinue")
+    void convContinuingAStateMatchesTheReferenceAndTheWholeSequence(int c, int k) {
+        Random r = new Random(c * 31L + k);
+        int b = 2;
+        for (int l : new int[]{1, 2, 3, 11, 70})                         // shorter than the window too: the state keeps history
+            for (boolean silu : new boolean[]{false, true})
+                for (Tensor bs : Arrays.asList(gauss(r, 1, c), null))
+                    op("causalConv1dContinue C=" + c + " K=" + k + " L=" + l + (silu ? " silu" : "") + (bs == null ? " no bias" : ""))
+                            .in("x", gauss(r, 1, b, l, c)).in("w", gauss(r, 1, c, k)).in("bias", bs)
+                            .out("state", gauss(r, 1, b, c, k), FAST_VS_REFERENCE).out("out", nan(b, l, c), FAST_VS_REFERENCE)
+                            .run((be, t) -> be.causalConv1dContinue(t.get("state"), t.get("x"), t.get("w"), t.get("bias"), silu, t.get("out")));
+        // from a zero state it is the whole-sequence conv; a prompt in three pieces equals it in one, state included
+        Backend be = backend();
+        int l = 13;
+        Tensor x = up(gauss(r, 1, b, l, c)), w = up(gauss(r, 1, c, k)), bias = up(gauss(r, 1, c));
+        Tensor whole = up(nan(b, l, c)), once = up(nan(b, l, c)), pieces = up(nan(b, l, c));
+        be.causalConv1d(x, w, bias, true, whole);
+        Tensor s1 = be.zeros(b, c, k), s3 = be.zeros(b, c, k);
+        be.causalConv1dContinue(s1, x, w, bias, true, once);
+        Compare.assertRelClose("conv continuing a zero state == conv C=" + c, down(once), down(whole), FAST_VS_REFERENCE);
+        int[] cuts = {0, 2, 7, l};
+        for (int i = 0; i + 1 < cuts.length; i++) {
+            Tensor part = up(nan(b, cuts[i + 1] - cuts[i], c));
+            be.causalConv1dContinue(s3, time(x, cuts[i], cuts[i + 1]), w, bias, true, part);
+            putTime(pieces, cuts[i], part);
+        }
+        Compare.assertRelClose("conv in pieces == in one C=" + c, down(pieces), down(once), FAST_VS_REFERENCE);
+        Compare.assertRelClose("conv state in pieces == in one C=" + c, down(s3), down(s1), EXACT);
+    }
+
     // ------------------------------------------------------------------ selective scan (Mamba-1)
 
     /** Scan inputs on the host: u, Δ, Δ bias, A, B, C, D, z, h_0. */

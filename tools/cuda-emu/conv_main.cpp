@@ -1,0 +1,38 @@
+#include <mutex>
+#include "conv.cpp"
+#include <cstdio>
+#include <random>
+// causal_conv1d continuing a state (state_in == state_out, in place), x a strided view (every other C columns of a
+// (B, L, 2C) buffer), against a float64 conv over [the state's last K − 1 inputs | x] and the state it must leave
+int run(int B, int L, int C, int K, bool bias, bool silu, bool withState) {
+    std::mt19937 rng(B*1000+L*100+C*10+K); std::uniform_real_distribution<float> U(-1,1);
+    std::vector<float> xz((size_t)B*L*2*C), w((size_t)C*K), bs(C), st((size_t)B*C*K), out((size_t)B*L*C, NAN);
+    for (auto* v : {&xz,&w,&bs,&st}) for (auto& e : *v) e = U(rng);
+    if (!withState) std::fill(st.begin(), st.end(), 0.0f);
+    std::vector<double> want((size_t)B*L*C), wantS((size_t)B*C*K);
+    for (int b = 0; b < B; b++) for (int c = 0; c < C; c++) {
+        std::vector<double> in(K - 1 + L);
+        for (int j = 1; j < K; j++) in[j - 1] = st[((size_t)b*C + c)*K + j];
+        for (int t = 0; t < L; t++) in[K - 1 + t] = xz[((size_t)b*L + t)*2*C + c];
+        for (int t = 0; t < L; t++) {
+            double acc = bias ? bs[c] : 0;
+            for (int j = 0; j < K; j++) acc += (double)w[(size_t)c*K + j] * in[t + j];
+            want[((size_t)b*L + t)*C + c] = silu ? acc / (1 + std::exp(-acc)) : acc;
+        }
+        for (int j = 0; j < K; j++) wantS[((size_t)b*C + c)*K + j] = in[L - 1 + j];
+    }
+    Conv1dParams p{}; p.x = xz.data(); p.w = w.data(); p.bias = bias ? bs.data() : nullptr; p.out = out.data();
+    p.state_out = st.data(); p.state_in = withState ? st.data() : nullptr; p.x_sb = (long long)L*2*C; p.x_st = 2*C;
+    p.batch = B; p.length = L; p.channels = C; p.width = K; p.silu = silu; p.w_dtype = 0;
+    launch(causal_conv1d, p, {(unsigned)((C + 127)/128), (unsigned)((L + CONV_TILE - 1)/CONV_TILE), (unsigned)B}, {128,1,1});
+    double my = 0, ms = 0;
+    for (size_t i = 0; i < want.size(); i++) my = std::max(my, std::fabs(out[i]-want[i])/(1+std::fabs(want[i])));
+    for (size_t i = 0; i < wantS.size(); i++) ms = std::max(ms, std::fabs(st[i]-wantS[i]));
+    printf("B%d L%d C%d K%d%s%s%s: max rel |dy| %.2e, max |dstate| %.2e\n", B, L, C, K, bias ? " bias" : "", silu ? " silu" : "",
+           withState ? " continuing" : " from zeros", my, ms);
+    return my < 1e-5 && ms == 0 && !std::isnan(my) ? 0 : 1;
+}
+int main() { int bad = 0;
+    for (int L : {1, 2, 3, 70, 130}) { bad += run(2,L,5,4,true,true,true); bad += run(1,L,130,3,false,false,true); }
+    bad += run(2,9,33,2,true,true,true); bad += run(3,4,17,4,true,false,false); bad += run(1,65,129,4,false,true,false);
+    printf(bad ? "FAIL\n" : "ok\n"); return bad; }
