@@ -43,7 +43,6 @@ inline float load_w(const void* p, long long i, int dtype) {
     return ((const float*)p)[i];
 }
 inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
-inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float softplus_f(float x) { return x <= 20.0f ? log1pf(expf(x)) : x; }
 
 inline double g_slot_d[1024]; inline float g_slot_f[1024]; inline int g_slot_i[1024]; inline unsigned g_slot_u[1024];

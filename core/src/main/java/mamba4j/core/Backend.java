@@ -247,21 +247,6 @@ public final class Backend {
         k.linear(x, w, bias, out);
     }
 
-    public void rmsNormLinear(Tensor x, Tensor normW, float eps, Tensor w, Tensor bias, Tensor out) {
-        act("rmsNormLinear", x, normW, bias, out);
-        weight("rmsNormLinear", w);
-        vec("rmsNormLinear", "normW", normW, x.dim(-1));
-        Checks.checkLinearShapes(x, w, bias, out);
-        k.rmsNormLinear(x, normW, eps, w, bias, out);
-    }
-
-    public void linearAdd(Tensor x, Tensor w, Tensor bias, Tensor out) {
-        act("linearAdd", x, bias, out);
-        weight("linearAdd", w);
-        Checks.checkLinearShapes(x, w, bias, out);
-        k.linearAdd(x, w, bias, out);
-    }
-
     public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out) {
         act("rmsNorm", x, w, out);
         Checks.checkSameShape("rmsNorm", x, out);

@@ -133,27 +133,6 @@ public interface Kernels {
         rmsNorm(h, w, eps, out);
     }
 
-    /**
-     * out = rmsNorm(x, normW) · wᵀ + bias: a block's norm and its input projection in one op (on an accelerator at
-     * decode batch sizes one kernel: the dot products that read every x also sum its squares). x (M, K); normW (K);
-     * w (N, K); bias (N) or null; out (M, N).
-     */
-    default void rmsNormLinear(Tensor x, Tensor normW, float eps, Tensor w, Tensor bias, Tensor out) {
-        Tensor u = allocate(DType.F32, x.shape());
-        rmsNorm(x, normW, eps, u);
-        linear(u, w, bias, out);
-    }
-
-    /**
-     * out ← out + x · wᵀ + bias: a block's output projection and its residual add in one op (the GEMV's epilogue on an
-     * accelerator). x (M, K); w (N, K); bias (N) or null; out (M, N), not aliasing x.
-     */
-    default void linearAdd(Tensor x, Tensor w, Tensor bias, Tensor out) {
-        Tensor o = allocate(DType.F32, out.shape());
-        linear(x, w, bias, o);
-        add(out, o, out);
-    }
-
     /** out = a + b, elementwise, same shapes (out may alias a or b). */
     void add(Tensor a, Tensor b, Tensor out);
 

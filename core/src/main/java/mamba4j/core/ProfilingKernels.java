@@ -98,14 +98,6 @@ public final class ProfilingKernels implements Kernels {
         long t0 = System.nanoTime(); inner.causalConv1d(x, w, bias, silu, out); add("causalConv1d", t0, 0);
     }
 
-    @Override public void rmsNormLinear(Tensor x, Tensor normW, float eps, Tensor w, Tensor bias, Tensor out) {
-        long t0 = System.nanoTime(); inner.rmsNormLinear(x, normW, eps, w, bias, out); add("rmsNormLinear " + w.shape(), t0, w.byteSize());
-    }
-
-    @Override public void linearAdd(Tensor x, Tensor w, Tensor bias, Tensor out) {
-        long t0 = System.nanoTime(); inner.linearAdd(x, w, bias, out); add("linearAdd " + w.shape(), t0, w.byteSize());
-    }
-
     @Override public void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         long t0 = System.nanoTime(); inner.causalConv1dContinue(state, x, w, bias, silu, out); add("causalConv1dContinue", t0, 0);
     }

@@ -47,7 +47,6 @@ public final class CudaKernels implements Kernels {
         final CudaOps ops;
         final ConcurrentLinkedQueue<Long> unreachable = new ConcurrentLinkedQueue<>();
         long scratch, scratchBytes;   // reused by one op at a time (activations cast for a GEMM, loss rows, the chunked SSD's states)
-        long normed, normedBytes;     // rmsNormLinear's normalised rows above the GEMV's batch sizes
 
         State(int ordinal) {
             dev = CudaDevice.open(ordinal);
@@ -309,42 +308,6 @@ public final class CudaKernels implements Kernels {
             a = cast;
         }
         o.linear(a, ptr(w), dt, ptr(out), m, n, k, 0f);
-        if (bias != null) o.addRow(ptr(out), ptr(bias), ptr(out), m, n);
-    }
-
-    /** At decode batch sizes one GEMV launch normalising x on the fly; above them the norm into its own buffer, then the GEMM. */
-    @Override public void rmsNormLinear(Tensor x, Tensor normW, float eps, Tensor w, Tensor bias, Tensor out) {
-        int m = x.size(0), k = x.size(1), n = w.size(0);
-        if (m <= CudaOps.GEMV_MAX_M) {
-            ops().linearRows(ptr(x), ptr(normW), eps, ptr(w), code(w.dtype()), ptr(bias), ptr(out), false, m, n, k);
-            return;
-        }
-        if (st.normedBytes < 4L * m * k) {   // not the shared scratch: linear casts x into that
-            if (st.normed != 0) dev.free(st.normed);
-            st.normedBytes = Math.max(4L * m * k, 2 * st.normedBytes);
-            st.normed = dev.alloc(st.normedBytes);
-        }
-        Tensor u = Tensor.onDevice(DType.F32, x.shape(), new Storage.OnDevice(device(), st.normed, 4L * m * k, null), 0);
-        rmsNorm(x, normW, eps, u);
-        linear(u, w, bias, out);
-    }
-
-    /** At decode batch sizes the GEMV's accumulating epilogue; above them cuBLAS with beta = 1. */
-    @Override public void linearAdd(Tensor x, Tensor w, Tensor bias, Tensor out) {
-        int m = x.size(0), k = x.size(1), n = w.size(0);
-        CudaOps o = ops();
-        if (m <= CudaOps.GEMV_MAX_M) {
-            o.linearRows(ptr(x), 0, 0f, ptr(w), code(w.dtype()), ptr(bias), ptr(out), true, m, n, k);
-            return;
-        }
-        int dt = code(w.dtype());
-        long a = ptr(x);
-        if (dt != KernelParams.DTYPE_F32) {
-            long cast = scratch((long) m * k * 2);
-            o.cast(a, cast, dt, (long) m * k);
-            a = cast;
-        }
-        o.linear(a, ptr(w), dt, ptr(out), m, n, k, 1f);
         if (bias != null) o.addRow(ptr(out), ptr(bias), ptr(out), m, n);
     }
 

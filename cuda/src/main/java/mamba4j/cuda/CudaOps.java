@@ -333,22 +333,13 @@ public final class CudaOps {
 
     /** out (M, N) = x (M, K) · wᵀ + bias for M ≤ {@link #GEMV_MAX_M}: the decode path, weights read once in their stored dtype. */
     public void linearRows(long x, long w, int wDtype, long bias, long out, int m, int n, int k) {
-        linearRows(x, 0, 0f, w, wDtype, bias, out, false, m, n, k);
-    }
-
-    /**
-     * {@link #linearRows(long, long, int, long, long, int, int, int)} with its decode epilogues: when normW (K, f32) is
-     * not 0, each row of x is RMS-normalised first (rsqrt(mean(x²) + eps) · normW); when accumulate, out ← out + result.
-     */
-    public void linearRows(long x, long normW, float eps, long w, int wDtype, long bias, long out, boolean accumulate, int m, int n, int k) {
         positive("linearRows", m, n, k);
         dtype("linearRows", wDtype);
         if (m > GEMV_MAX_M) throw new IllegalArgumentException("linearRows: M = " + m + " > " + GEMV_MAX_M);
         int split = gemvSplit(n, k, wDtype, dev == null ? 132 : dev.smCount);
         int columnsPerBlock = GEMV_WARPS / split;
         var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", m).set("n", n).set("k", k)
-                .set("w_dtype", wDtype).set("split", split)
-                .set("norm_w", normW).set("eps", eps).set("accumulate", accumulate);
+                .set("w_dtype", wDtype).set("split", split);
         launcher.launch("ops.cu", m == 1 ? "linear_rows_1" : "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
 

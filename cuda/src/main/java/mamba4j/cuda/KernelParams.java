@@ -76,8 +76,7 @@ public final class KernelParams {
             i32("batch"), i32("tokens"), i32("heads"), i32("head_dim"), i32("rotary_dim"), i32("pos0"));
 
     public static final StructLayout GEMV = struct("GemvParams",
-            ptr("x"), ptr("w"), ptr("bias"), ptr("out"), i32("m"), i32("n"), i32("k"), i32("w_dtype"), i32("split"),
-            f32("eps"), i32("accumulate"), ptr("norm_w"));
+            ptr("x"), ptr("w"), ptr("bias"), ptr("out"), i32("m"), i32("n"), i32("k"), i32("w_dtype"), i32("split"));
 
     public static final StructLayout CROSS_ENTROPY = struct("CrossEntropyParams",
             ptr("logits"), ptr("targets"), ptr("dlogits"), ptr("loss"), ptr("row_loss"), ptr("count"),

@@ -117,45 +117,25 @@ extern "C" __global__ void rotary(RotaryParams p) {
 // GPU. When K is a multiple of 16 bytes' worth and the rows are 16-byte aligned, each lane reads 16 bytes of weights
 // at a time (8 bf16/f16 or 4 f32), GEMV_UNROLL of them issued before any is used, so enough bytes are in flight to
 // cover the memory latency; x is read as float4 (from L1/L2: it is small and shared by every column).
-// Two epilogues of a decode step, so that a block's norm and its residual add need no kernels of their own: with
-// norm_w, x is RMS-normalised (the column's warps read all of each row of x anyway, so they also sum its squares, and
-// the dot product of x . norm_w with the weights is scaled by rsqrt(mean(x^2) + eps) at the end); with accumulate,
-// the result is added to out (h += out_proj(y)).
 #define GEMV_MAX_M 8
 #define GEMV_WARPS 8
 #define GEMV_UNROLL 4
 template <int MAXM>
-__device__ __forceinline__ void gemv_fma(float (&acc)[MAXM], float (&ss)[MAXM], const GemvParams& p, int j, float w) {
-    const float g = p.norm_w ? p.norm_w[j] : 1.0f;
+__device__ __forceinline__ void gemv_fma(float (&acc)[MAXM], const GemvParams& p, int j, float w) {
 #pragma unroll
     for (int m = 0; m < MAXM; ++m)
-        if (m < p.m) {
-            const float x = p.x[(long long)m * p.k + j];
-            ss[m] = fmaf(x, x, ss[m]);
-            acc[m] = fmaf(x * g, w, acc[m]);
-        }
-}
-
-// x[m, j0 .. j0 + 3] (times norm_w there, its squares summed into ss) as a float4
-__device__ __forceinline__ float4 gemv_x4(float& ss, const GemvParams& p, int m, int j0) {
-    float4 x = *(const float4*)(p.x + (long long)m * p.k + j0);
-    if (p.norm_w) {
-        ss = fmaf(x.x, x.x, fmaf(x.y, x.y, fmaf(x.z, x.z, fmaf(x.w, x.w, ss))));
-        const float4 g = *(const float4*)(p.norm_w + j0);
-        x.x *= g.x; x.y *= g.y; x.z *= g.z; x.w *= g.w;
-    }
-    return x;
+        if (m < p.m) acc[m] = fmaf(p.x[(long long)m * p.k + j], w, acc[m]);
 }
 
 // One 16-byte chunk of weights (elements j0 ..) against the same columns of each row of x.
 template <int MAXM>
-__device__ __forceinline__ void gemv_chunk(float (&acc)[MAXM], float (&ss)[MAXM], const GemvParams& p, uint4 raw, int j0) {
+__device__ __forceinline__ void gemv_chunk(float (&acc)[MAXM], const GemvParams& p, uint4 raw, int j0) {
     if (p.w_dtype == DTYPE_F32) {
         const float w0 = __uint_as_float(raw.x), w1 = __uint_as_float(raw.y), w2 = __uint_as_float(raw.z), w3 = __uint_as_float(raw.w);
 #pragma unroll
         for (int m = 0; m < MAXM; ++m)
             if (m < p.m) {
-                const float4 x = gemv_x4(ss[m], p, m, j0);
+                const float4 x = *(const float4*)(p.x + (long long)m * p.k + j0);
                 acc[m] = fmaf(w0, x.x, fmaf(w1, x.y, fmaf(w2, x.z, fmaf(w3, x.w, acc[m]))));
             }
         return;
@@ -172,8 +152,8 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[MAXM], float (&ss)[MAXM]
 #pragma unroll
     for (int m = 0; m < MAXM; ++m)
         if (m < p.m) {
-            const float4 xa = gemv_x4(ss[m], p, m, j0);
-            const float4 xb = gemv_x4(ss[m], p, m, j0 + 4);
+            const float4 xa = *(const float4*)(p.x + (long long)m * p.k + j0);
+            const float4 xb = *(const float4*)(p.x + (long long)m * p.k + j0 + 4);
             float a = acc[m];
             a = fmaf(w[0], xa.x, a); a = fmaf(w[1], xa.y, a); a = fmaf(w[2], xa.z, a); a = fmaf(w[3], xa.w, a);
             a = fmaf(w[4], xb.x, a); a = fmaf(w[5], xb.y, a); a = fmaf(w[6], xb.z, a); a = fmaf(w[7], xb.w, a);
@@ -185,19 +165,18 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[MAXM], float (&ss)[MAXM]
 // accumulator, which leaves room for more resident warps and so more loads in flight).
 template <int MAXM>
 __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
-    __shared__ float part[GEMV_WARPS][MAXM], sqs[GEMV_WARPS][MAXM];
+    __shared__ float part[GEMV_WARPS][MAXM];
     const int wib = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int split = p.split;
     const int col = blockIdx.x * (GEMV_WARPS / split) + wib / split;   // this warp's output column
     const int sub = wib % split;                                       // and its share of K
-    float acc[MAXM], ss[MAXM];
+    float acc[MAXM];
 #pragma unroll
-    for (int m = 0; m < MAXM; ++m) acc[m] = ss[m] = 0.0f;
+    for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
     const long long row = (long long)col * p.k;
     const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2, per = 16 / esize;
     const char* wrow = (const char*)p.w + row * esize;
-    const bool vec = col < p.n && p.k % per == 0 && (((unsigned long long)wrow) & 15) == 0 && (((unsigned long long)p.x) & 15) == 0
-            && (((unsigned long long)p.norm_w) & 15) == 0;
+    const bool vec = col < p.n && p.k % per == 0 && (((unsigned long long)wrow) & 15) == 0 && (((unsigned long long)p.x) & 15) == 0;
     const uint4* w4 = (const uint4*)wrow;
     const int chunks = p.k / per, stride = 32 * split;
     int c = sub * 32 + lane;
@@ -212,7 +191,7 @@ __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
         // chunks c, c + stride, ... in order, GEMV_UNROLL loads in flight; the next group is requested after this one is used
         while (c + (GEMV_UNROLL - 1) * stride < chunks) {
 #pragma unroll
-            for (int u = 0; u < GEMV_UNROLL; ++u) gemv_chunk<MAXM>(acc, ss, p, raw[u], (c + u * stride) * per);
+            for (int u = 0; u < GEMV_UNROLL; ++u) gemv_chunk<MAXM>(acc, p, raw[u], (c + u * stride) * per);
             c += GEMV_UNROLL * stride;
 #pragma unroll
             for (int u = 0; u < GEMV_UNROLL; ++u)
@@ -221,40 +200,30 @@ __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
         // fewer than GEMV_UNROLL chunks left: those loaded are raw[0 ..] in order
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; ++u)
-            if (c + u * stride < chunks) gemv_chunk<MAXM>(acc, ss, p, raw[u], (c + u * stride) * per);
+            if (c + u * stride < chunks) gemv_chunk<MAXM>(acc, p, raw[u], (c + u * stride) * per);
     } else if (col < p.n) {
-        for (int j = sub * 32 + lane; j < p.k; j += 32 * split) gemv_fma<MAXM>(acc, ss, p, j, load_w(p.w, row + j, p.w_dtype));
+        for (int j = sub * 32 + lane; j < p.k; j += 32 * split) gemv_fma<MAXM>(acc, p, j, load_w(p.w, row + j, p.w_dtype));
     }
-    const bool norm = p.norm_w != 0;
 #pragma unroll
     for (int m = 0; m < MAXM; ++m)
-        for (int o = 16; o > 0; o >>= 1) {
-            acc[m] += __shfl_xor_sync(FULL_MASK, acc[m], o);
-            if (norm) ss[m] += __shfl_xor_sync(FULL_MASK, ss[m], o);
-        }
+        for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(FULL_MASK, acc[m], o);
     if (split > 1) {   // the column's warps add their partial sums in a fixed order
         if (lane == 0)
 #pragma unroll
-            for (int m = 0; m < MAXM; ++m) { part[wib][m] = acc[m]; sqs[wib][m] = ss[m]; }
+            for (int m = 0; m < MAXM; ++m) part[wib][m] = acc[m];
         __syncthreads();
         if (lane == 0 && sub == 0)
 #pragma unroll
             for (int m = 0; m < MAXM; ++m) {
-                float v = part[wib][m], q = sqs[wib][m];
-                for (int s = 1; s < split; ++s) { v += part[wib + s][m]; q += sqs[wib + s][m]; }
+                float v = part[wib][m];
+                for (int s = 1; s < split; ++s) v += part[wib + s][m];
                 acc[m] = v;
-                ss[m] = q;
             }
     }
     if (lane == 0 && sub == 0 && col < p.n)
 #pragma unroll
         for (int m = 0; m < MAXM; ++m)
-            if (m < p.m) {
-                float v = norm ? acc[m] * rsqrtf(ss[m] / (float)p.k + p.eps) : acc[m];
-                v += p.bias ? p.bias[col] : 0.0f;
-                float* o = p.out + (long long)m * p.n + col;
-                *o = p.accumulate ? *o + v : v;
-            }
+            if (m < p.m) p.out[(long long)m * p.n + col] = acc[m] + (p.bias ? p.bias[col] : 0.0f);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvParams p) { gemv_rows<GEMV_MAX_M>(p); }

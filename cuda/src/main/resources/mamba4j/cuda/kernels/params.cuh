@@ -229,9 +229,6 @@ struct GemvParams {
     int k;
     int w_dtype;
     int split;               // warps per output column: 1, 2, 4 or 8
-    float eps;               // with norm_w
-    int accumulate;          // out = out + (x . w^T + bias)
-    const float* norm_w;     // (K) or NULL: x is RMS-normalised first, each row by its own rsqrt(mean(x^2) + eps), times norm_w
 };
 
 // ops.cu, cross_entropy_*: mean cross-entropy over the rows whose target is not -100; dlogits (when not NULL) =

@@ -245,7 +245,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final Tensor[] conv, ssm, a;                // per layer; A = −exp(A_log) (E, N), computed once per state
         final int[] pos;                            // (B) tokens each sequence has consumed (0 = empty)
-        final Tensor h, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits, one;
+        final Tensor h, u, o, xz, x, z, xc, dbc, dt, bm, cm, delta, y, logits, one;
         final ColumnParts xzParts, dbcParts;                 // x | z and Δ | B | C: views at batch 1
         final SelectiveScan[] scans;
         final mamba4j.models.StepReplay replay = new mamba4j.models.StepReplay(backend, () -> stepOps(this));
@@ -265,7 +265,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
                 a[i] = backend.allocate(DType.F32, aLog.shape());
                 backend.negExp(aLog, a[i]);
             }
-            h = backend.zeros(batch, dm);
+            h = backend.zeros(batch, dm); u = backend.zeros(batch, dm); o = backend.zeros(batch, dm);
             xz = backend.zeros(batch, 2L * e);
             xzParts = new ColumnParts(backend, xz, e, e);
             x = xzParts.get(0); z = xzParts.get(1); xc = backend.zeros(batch, e);
@@ -291,7 +291,7 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         }
 
         @Override public long bufferBytes() {
-            return DecodeState.bytes(tokenIds, h, xz, xc, dbc, delta, y, logits, one) + xzParts.extraBytes() + dbcParts.extraBytes();
+            return DecodeState.bytes(tokenIds, h, u, o, xz, xc, dbc, delta, y, logits, one) + xzParts.extraBytes() + dbcParts.extraBytes();
         }
     }
 
@@ -344,9 +344,10 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
     private void stepOps(State s) {
         backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
+        backend.rmsNorm(s.h, w.layers().get(0).norm(), eps, s.u);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             Mamba1Weights.Layer<Tensor> l = w.layers().get(i);
-            backend.rmsNormLinear(s.h, l.norm(), eps, l.inProj(), l.inProjBias(), s.xz);       // the norm inside the projection
+            backend.linear(s.u, l.inProj(), l.inProjBias(), s.xz);
             s.xzParts.split(backend);
             backend.causalConv1dStep(s.conv[i], s.x, l.convWeight(), l.convBias(), true, s.xc);
             if (config.selective()) {
@@ -360,8 +361,10 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
                 backend.linear(s.one, l.cConst(), null, s.cm);
                 backend.selectiveScan(s.scans[i]);                          // one step of the recurrence, ssm_state in place
             }
-            backend.linearAdd(s.y, l.outProj(), l.outProjBias(), s.h);                         // h + out_proj(y)
+            backend.linear(s.y, l.outProj(), l.outProjBias(), s.o);
+            // h + o, and the next block's RMSNorm (the final norm after the last block) in one op
+            backend.addRmsNorm(s.h, s.o, i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).norm() : w.normF(), eps, s.u);
         }
-        backend.rmsNormLinear(s.h, w.normF(), eps, w.lmHead(), null, s.logits);
+        backend.linear(s.u, w.lmHead(), null, s.logits);
     }
 }

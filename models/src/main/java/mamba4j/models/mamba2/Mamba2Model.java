@@ -229,7 +229,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         final Tensor tokenIds;                      // (B) I32: the step's input ids on the backend's device
         final int batch;
         final Tensor[] conv, ssm, a;
-        final Tensor h, zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, logits;
+        final Tensor h, u, o, zxbcdt, z, xbc, dtRaw, xbcAct, x, bm, cm, dt, logA, y, gated, normed, logits;
         final mamba4j.models.ColumnParts inParts, actParts;   // z | xBC | dt and x | B | C: views at batch 1
         final Ssd[] ssds;
         final mamba4j.models.StepReplay replay = new mamba4j.models.StepReplay(backend, () -> stepOps(this));
@@ -250,7 +250,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
                 a[i] = backend.allocate(DType.F32, aLog.shape());
                 backend.negExp(aLog, a[i]);                                    // A = −exp(A_log), once per state
             }
-            h = backend.zeros(batch, dm);
+            h = backend.zeros(batch, dm); u = backend.zeros(batch, dm); o = backend.zeros(batch, dm);
             zxbcdt = backend.zeros(batch, config.inProjSize());
             inParts = new mamba4j.models.ColumnParts(backend, zxbcdt, e, c, nh);
             z = inParts.get(0); xbc = inParts.get(1); dtRaw = inParts.get(2);
@@ -276,7 +276,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         }
 
         @Override public long bufferBytes() {
-            return DecodeState.bytes(tokenIds, h, zxbcdt, xbcAct, dt, logA, y, gated, normed, logits) + inParts.extraBytes() + actParts.extraBytes();
+            return DecodeState.bytes(tokenIds, h, u, o, zxbcdt, xbcAct, dt, logA, y, gated, normed, logits) + inParts.extraBytes() + actParts.extraBytes();
         }
 
         /** Layer i's conv_state (B, E + 2GN, K), oldest input first (transformers' cache layout). */
@@ -323,9 +323,10 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
     private void stepOps(State s) {
         backend.embedding(w.embedding(), s.tokenIds, s.h);
         float eps = (float) config.layerNormEpsilon();
+        backend.rmsNorm(s.h, w.layers().get(0).norm(), eps, s.u);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             Mamba2Weights.Layer<Tensor> l = w.layers().get(i);
-            backend.rmsNormLinear(s.h, l.norm(), eps, l.inProj(), l.inProjBias(), s.zxbcdt);   // the norm inside the projection
+            backend.linear(s.u, l.inProj(), l.inProjBias(), s.zxbcdt);
             s.inParts.split(backend);
             backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight(), l.convBias(), true, s.xbcAct);
             s.actParts.split(backend);
@@ -341,9 +342,11 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
                 backend.rmsNorm(s.gated.reshape((long) s.batch * gr, e / gr), groupOnes, eps, s.normed.reshape((long) s.batch * gr, e / gr));
                 backend.mulColumns(s.normed, l.gateNorm(), s.normed);
             } else backend.rmsNorm(s.gated, l.gateNorm(), eps, s.normed);
-            backend.linearAdd(s.normed, l.outProj(), l.outProjBias(), s.h);                    // h + out_proj(...)
+            backend.linear(s.normed, l.outProj(), l.outProjBias(), s.o);
+            // h + o, and the next block's RMSNorm (the final norm after the last block) in one op
+            backend.addRmsNorm(s.h, s.o, i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).norm() : w.normF(), eps, s.u);
         }
-        backend.rmsNormLinear(s.h, w.normF(), eps, w.lmHead(), null, s.logits);
+        backend.linear(s.u, w.lmHead(), null, s.logits);
     }
 
     @Override public void copySequence(DecodeState src, int srcRow, DecodeState dst, int dstRow) {

@@ -497,27 +497,6 @@ public abstract class BackendConformance {
         }
     }
 
-    /** The decode step's fused linears: norm → projection, projection → residual add (rows of decode and of prefill sizes). */
-    @ParameterizedTest
-    @ValueSource(ints = {1, 2, 8, 9, 33})
-    @Covers({"rmsNormLinear", "linearAdd"})
-    void normedAndAccumulatingLinearsOfEachWeightDtype(int m) {
-        Random r = new Random(m + 77);
-        for (int[] nk : new int[][]{{5, 7}, {16, 16}, {17, 31}, {64, 64}, {130, 200}, {3, 1024}}) {
-            int n = nk[0], k = nk[1];
-            Tensor x = gauss(r, 2, m, k), g = gauss(r, 1, k), w = gauss(r, 0.3, n, k), b = gauss(r, 1, n);
-            for (DType wt : List.of(DType.F32, DType.BF16, DType.F16))
-                for (Tensor bias : Arrays.asList(null, b)) {
-                    String s = " M=" + m + " N=" + n + " K=" + k + " " + wt + (bias == null ? " no bias" : "");
-                    double tol = wt == DType.F32 ? FAST_VS_REFERENCE : halfWeightLinearTolerance(m);
-                    op("rmsNormLinear" + s).in("x", x).in("g", g).in("w", w.to(wt)).in("bias", bias).out("out", nan(m, n), tol)
-                            .run((be, t) -> be.rmsNormLinear(t.get("x"), t.get("g"), 1e-5f, t.get("w"), t.get("bias"), t.get("out")));
-                    op("linearAdd" + s).in("x", x).in("w", w.to(wt)).in("bias", bias).out("out", gauss(r, 3, m, n), tol)
-                            .run((be, t) -> be.linearAdd(t.get("x"), t.get("w"), t.get("bias"), t.get("out")));
-                }
-        }
-    }
-
     /**
      * Q8_0 and Q4_0 weights (K a multiple of the block of 32): decode rows (the cpu backend's GEMV below 32 rows) and
      * prefill rows (its packed GEMM), N with tails of the 4-row groups and of the GEMM's panels.
