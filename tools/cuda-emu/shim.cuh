@@ -31,6 +31,9 @@ inline std::barrier<>* g_bar;
 inline void __syncthreads() { g_bar->arrive_and_wait(); }
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(16) uint4 { unsigned x, y, z, w; };
+struct alignas(8) uint2 { unsigned x, y; };
+#define ALIGNED16(ptr) ((((unsigned long long)(ptr)) & 15) == 0)
+#define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 inline unsigned __float_as_uint(float f) { return std::bit_cast<unsigned>(f); }
 inline float __uint_as_float(unsigned u) { return std::bit_cast<float>(u); }
 inline float __int_as_float(int i) { return std::bit_cast<float>(i); }
@@ -43,6 +46,12 @@ inline float load_w(const void* p, long long i, int dtype) {
     return ((const float*)p)[i];
 }
 inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
+inline unsigned short f32_to_bf16(float f) {   // round to nearest even, NaN kept a (quiet) NaN
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+inline unsigned short f32_to_f16(float f) { return std::bit_cast<unsigned short>((_Float16)f); }
 inline float softplus_f(float x) { return x <= 20.0f ? log1pf(expf(x)) : x; }
 
 inline double g_slot_d[1024]; inline float g_slot_f[1024]; inline int g_slot_i[1024]; inline unsigned g_slot_u[1024];

@@ -89,7 +89,8 @@ class CudaOpsLaunchTest {
         assertEquals(1e-5f, norm.f32("eps"));
         assertEquals(333, norm.i32("dim"));
         assertArrayEquals(new int[] {13, 1, 1, 256, 1, 1}, launches.get(3).grid());   // B·E = 200 channels × 16 lanes (N 16)
-        assertArrayEquals(new int[] {4, 1, 1, 256, 1, 1}, launches.get(4).grid());
+        assertArrayEquals(new int[] {1, 1, 1, 256, 1, 1}, launches.get(4).grid());   // add: 4 floats a thread (float4 when aligned)
+        assertArrayEquals(new int[] {4, 1, 1, 256, 1, 1}, launches.get(5).grid());   // silu: one a thread
         assertEquals(0L, launches.get(5).ptr("b"));
     }
 

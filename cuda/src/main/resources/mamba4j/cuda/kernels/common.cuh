@@ -18,6 +18,7 @@
 #endif
 #define PDL_ENTRY() do { PDL_WAIT(); PDL_LAUNCH_DEPENDENTS(); } while (0)
 // A grid-stride loop over n elements.
+#define ALIGNED16(ptr) ((((unsigned long long)(ptr)) & 15) == 0)
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 #define LOG2E_F 1.4426950408889634f
 #ifndef INFINITY

@@ -8,9 +8,22 @@ extern "C" __global__ void add_row(RowParams p) {
     GRID_STRIDE(i, p.rows * p.cols) p.out[i] = p.x[i] + p.row[i % p.cols];
 }
 
+// float4 groups with 32-bit index math when the rows are whole groups and aligned (Mamba-2's gate norm weight over
+// L x E in a prefill); else element by element. CudaOps sizes the grid for n / 4 threads.
 extern "C" __global__ void mul_row(RowParams p) {
     PDL_ENTRY();
-    GRID_STRIDE(i, p.rows * p.cols) p.out[i] = p.x[i] * p.row[i % p.cols];
+    const long long n = p.rows * p.cols;
+    if (p.cols % 4 == 0 && n < 0x7fffffffLL && ALIGNED16(p.x) && ALIGNED16(p.row) && ALIGNED16(p.out)) {
+        const unsigned c4 = (unsigned)p.cols >> 2, n4 = (unsigned)(n >> 2);
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) {
+            const float4 x = ((const float4*)p.x)[i], r = ((const float4*)p.row)[i % c4];
+            float4 o;
+            o.x = x.x * r.x; o.y = x.y * r.y; o.z = x.z * r.z; o.w = x.w * r.w;
+            ((float4*)p.out)[i] = o;
+        }
+        return;
+    }
+    GRID_STRIDE(i, n) p.out[i] = p.x[i] * p.row[i % p.cols];
 }
 
 extern "C" __global__ void softplus_clamp(ClampParams p) {
@@ -45,6 +58,16 @@ extern "C" __global__ void fill_bits(FillBitsParams p) {
 // division per element instead of the general path's four 64-bit ones.
 extern "C" __global__ void copy_strided(CopyParams p) {
     PDL_ENTRY();
+    if (p.size0 == 1 && p.size1 == 1 && p.count < 0x7fffffffLL && p.elem_bytes == 4 && p.ss3 == 1 && p.ds3 == 1
+            && ((p.size3 | p.ss2 | p.ds2 | p.src_offset | p.dst_offset) & 3) == 0
+            && ALIGNED16(p.src) && ALIGNED16(p.dst)) {   // rows of whole float4 groups: 16 bytes a thread
+        const unsigned n4 = (unsigned)(p.count >> 2), c4 = (unsigned)(p.size3 >> 2);
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) {
+            const unsigned r = i / c4, c = i - r * c4;
+            ((float4*)p.dst)[(p.dst_offset + r * p.ds2) / 4 + c] = ((const float4*)p.src)[(p.src_offset + r * p.ss2) / 4 + c];
+        }
+        return;
+    }
     if (p.size0 == 1 && p.size1 == 1 && p.count < 0x7fffffffLL) {
         const unsigned n = (unsigned)p.count, cols = (unsigned)p.size3;
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
