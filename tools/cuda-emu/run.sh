@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs cuda kernels on the CPU (shim.cuh) against float64 / host references, for a machine without a GPU:
-#   bash tools/cuda-emu/run.sh [sample|scan_step|gemv|ssd_chunked|ssd_step|conv|eltwise ...]     (default: all; needs g++ with C++20)
+#   bash tools/cuda-emu/run.sh [sample|scan_step|gemv|ssd_chunked|ssd_step|conv|eltwise|rmsnorm ...]     (default: all; needs g++ with C++20)
 # Each harness includes the kernel source from cuda/src/main/resources/mamba4j/cuda/kernels unchanged (the whole file,
 # or the kernel's section of it) with "common.cuh" replaced by shim.cuh. A check, not a substitute for the GPU run
 # (scripts/gpu-test.sh): it cannot see NVRTC's dialect, races between warps, or speed.
@@ -26,9 +26,10 @@ section "$k/ops.cu" "#define GEMV_MAX_M 8" "// Cross-entropy, step 1" > "$work/g
 sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/ssd.cu" > "$work/ssd_step.cpp"
 section "$k/conv1d.cu" "#define CONV_MAXK" "// One decode step, thread per (b, c)." > "$work/conv.cpp"
 sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/elementwise.cu" > "$work/eltwise.cpp"
+sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/rmsnorm.cu" > "$work/rmsnorm.cpp"
 section "$k/ops.cu" "extern \"C\" __global__ void add_row" "// One block per row: the mean" > "$work/movement.cpp"
 status=0
-for t in "${@:-sample scan_step gemv ssd_chunked ssd_step conv eltwise}"; do
+for t in "${@:-sample scan_step gemv ssd_chunked ssd_step conv eltwise rmsnorm}"; do
   for name in $t; do
     g++ -std=c++20 -O1 -pthread -o "$work/$name" "$work/${name}_main.cpp"
     echo "== $name"

@@ -46,6 +46,7 @@ inline float load_w(const void* p, long long i, int dtype) {
     return ((const float*)p)[i];
 }
 inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline unsigned short f32_to_bf16(float f) {   // round to nearest even, NaN kept a (quiet) NaN
     unsigned u = __float_as_uint(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
@@ -61,6 +62,15 @@ template <> inline float* slots<float>() { return g_slot_f; }
 template <> inline int* slots<int>() { return g_slot_i; }
 template <> inline unsigned* slots<unsigned>() { return g_slot_u; }
 inline int __ffs(int x) { return __builtin_ffs(x); }
+// The block's sum, every thread's value added in thread order (the GPU's tree order differs: a rounding apart).
+inline float block_sum(float v) {
+    const int t = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y * blockDim.z;
+    float* s = slots<float>();
+    s[t] = v; __syncthreads();
+    float r = 0.0f; for (int i = 0; i < nt; ++i) r += s[i];
+    __syncthreads();
+    return r;
+}
 template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
     const int t = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x;
     T* s = slots<T>();
