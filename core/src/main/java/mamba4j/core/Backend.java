@@ -247,6 +247,21 @@ public final class Backend {
         k.linear(x, w, bias, out);
     }
 
+    public void linearParts(Tensor x, Tensor w, Tensor bias, Tensor full, Tensor... parts) {
+        act("linearParts", x, bias, full);
+        act("linearParts", parts);
+        weight("linearParts", w);
+        Checks.checkLinearShapes(x, w, bias, full);
+        long col = 0;
+        for (Tensor p : parts) {
+            if (p.rank() != 2 || p.dim(0) != x.dim(0))
+                throw new IllegalArgumentException("linearParts: part " + p.shape() + " does not have the " + x.dim(0) + " rows of x " + x.shape());
+            col += p.dim(1);
+        }
+        if (col != w.dim(0)) throw new IllegalArgumentException("linearParts: parts of " + col + " columns for w " + w.shape());
+        k.linearParts(x, w, bias, full, parts);
+    }
+
     public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out) {
         act("rmsNorm", x, w, out);
         Checks.checkSameShape("rmsNorm", x, out);

@@ -121,6 +121,21 @@ public interface Kernels {
         for (int r = 0; r < rows.length; r++) ids[r] = rows[r].pick(all, r * width, vocab);
     }
 
+    /**
+     * parts (M, N_i) = x · wᵀ + bias restricted to consecutive row ranges of w (N_0 rows, then N_1, …; ΣN_i = N): a
+     * linear whose output is split by columns, as a Mamba block's in_proj into x | z. {@code full} (M, N) is scratch
+     * the op may use: the default computes the whole product there and copies the parts out; an accelerator runs one
+     * GEMM per part over that part's weight rows and copies nothing.
+     */
+    default void linearParts(Tensor x, Tensor w, Tensor bias, Tensor full, Tensor... parts) {
+        linear(x, w, bias, full);
+        long m = full.dim(0), width = full.dim(1), col = 0;
+        for (Tensor p : parts) {
+            copy(full, p, CopyRegion.block(m, p.dim(1), col, width, 0, p.dim(1)));
+            col += p.dim(1);
+        }
+    }
+
     /** out = x / sqrt(mean(x², last dim) + eps) · w. x, out (M, D); w (D). */
     void rmsNorm(Tensor x, Tensor w, float eps, Tensor out);
 

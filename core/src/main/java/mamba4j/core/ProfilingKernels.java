@@ -98,6 +98,10 @@ public final class ProfilingKernels implements Kernels {
         long t0 = System.nanoTime(); inner.causalConv1d(x, w, bias, silu, out); add("causalConv1d", t0, 0);
     }
 
+    @Override public void linearParts(Tensor x, Tensor w, Tensor bias, Tensor full, Tensor... parts) {
+        long t0 = System.nanoTime(); inner.linearParts(x, w, bias, full, parts); add("linearParts " + w.shape(), t0, w.byteSize());
+    }
+
     @Override public void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         long t0 = System.nanoTime(); inner.causalConv1dContinue(state, x, w, bias, silu, out); add("causalConv1dContinue", t0, 0);
     }

@@ -311,6 +311,37 @@ public final class CudaKernels implements Kernels {
         if (bias != null) o.addRow(ptr(out), ptr(bias), ptr(out), m, n);
     }
 
+    /**
+     * One GEMM (or decode GEMV) per part over that part's rows of w, writing the part directly; x cast to the weights'
+     * dtype once for all of them. {@code full} is not touched: no product is written whole and copied out.
+     */
+    @Override public void linearParts(Tensor x, Tensor w, Tensor bias, Tensor full, Tensor... parts) {
+        if (!CudaOps.SPLIT_GEMM) {
+            Kernels.super.linearParts(x, w, bias, full, parts);
+            return;
+        }
+        int m = x.size(0), k = x.size(1), dt = code(w.dtype());
+        CudaOps o = ops();
+        boolean gemv = m <= CudaOps.GEMV_MAX_M;
+        long xa = ptr(x);
+        if (!gemv && dt != KernelParams.DTYPE_F32) {   // tensor cores take both operands in the weight's dtype
+            long cast = scratch((long) m * k * 2);
+            o.cast(xa, cast, dt, (long) m * k);
+            xa = cast;
+        }
+        long row = 0, eb = w.dtype().byteSize();
+        for (Tensor p : parts) {
+            int n = p.size(1);
+            long wp = ptr(w) + row * k * eb, bp = bias == null ? 0 : ptr(bias) + row * 4;
+            if (gemv) o.linearRows(xa, wp, dt, bp, ptr(p), m, n, k);
+            else {
+                o.linear(xa, wp, dt, ptr(p), m, n, k, 0f);
+                if (bias != null) o.addRow(ptr(p), bp, ptr(p), m, n);
+            }
+            row += n;
+        }
+    }
+
     @Override public void addRmsNorm(Tensor h, Tensor o, Tensor w, float eps, Tensor out) {   // rmsnorm.cu's residual path: one launch
         ops().rmsNorm(ptr(h), ptr(o), ptr(h), ptr(w), KernelParams.DTYPE_F32, ptr(out), (int) (h.numel() / w.numel()), (int) w.numel(), eps);
     }

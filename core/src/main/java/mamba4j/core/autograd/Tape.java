@@ -206,6 +206,26 @@ public final class Tape {
         return out;
     }
 
+    /**
+     * {@link #split}({@link #linear}(x, w, bias), widths): on a recording tape those two ops; on an inference tape one,
+     * {@link Backend#linearParts}, which on an accelerator writes each part by its own GEMM instead of copying it out of
+     * the whole product (a Mamba block's in_proj into x | z, its x_proj into Δ | B | C).
+     */
+    public Var[] linearSplit(Var x, Var w, Var bias, long... widths) {
+        if (recording) return split(linear(x, w, bias), widths);
+        Tensor xv = x.value();
+        long m = xv.dim(0);
+        Tensor full = output(xv, m, w.value().dim(0));
+        Var[] parts = new Var[widths.length];
+        Tensor[] values = new Tensor[widths.length];
+        for (int i = 0; i < widths.length; i++) {
+            parts[i] = result(output(xv, m, widths[i]), x, w, bias);
+            values[i] = parts[i].value();
+        }
+        be.linearParts(xv, w.value(), bias == null ? null : bias.value(), full, values);
+        return parts;
+    }
+
     /** Causal depthwise conv over time: x (B, L, C), w (C, K), bias (C) or null; SiLU after if asked. */
     public Var conv(Var x, Var w, Var bias, boolean silu) {
         Var out = result(outputLike(x.value()), x, w, bias);

@@ -111,7 +111,7 @@ public final class DiscreteMamba2Mixer {
         long bt = (long) b * t;
         int e = c.dInner(), cd = c.convDim(), h = c.nVHeads(), g = c.nQkHeads(), n = c.dState();
         Backend be = tape.backend();
-        Var[] xbcZA = tape.split(tape.linear(u, p.inProj(), p.inProjBias()), cd, e, h);         // xBC | z | A_log
+        Var[] xbcZA = tape.linearSplit(u, p.inProj(), p.inProjBias(), cd, e, h);     // xBC | z | A_log
         Var xbc = tape.conv(xbcZA[0].reshape(b, t, cd), p.convWeight(), p.convBias(), false, convState);   // identity activation
         Var[] xBC = tape.split(xbc.reshape(bt, cd), e, (long) g * n, (long) g * n);            // x | B | C
         Tensor minusOnes = tape.scratch(h);

@@ -103,11 +103,11 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         int e = config.dInner(), n = config.stateSize(), r = config.dtRank();
         long bt = (long) b * t;
         Var u = tape.rmsNorm(h, l.norm(), (float) config.layerNormEpsilon());                 // (B·T, D)
-        Var[] xz = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, e);             // x, z: (B·T, E)
+        Var[] xz = tape.linearSplit(u, l.inProj(), l.inProjBias(), e, e);         // x, z: (B·T, E)
         Var xc = tape.conv(xz[0].reshape(b, t, e), l.convWeight(), l.convBias(), true, convState);  // silu(conv(x))  (B, T, E)
         Var delta, bm, cm;
         if (config.selective()) {
-            Var[] dbc = tape.split(tape.linear(xc.reshape(bt, e), l.xProj(), null), r, n, n); // Δ | B | C
+            Var[] dbc = tape.linearSplit(xc.reshape(bt, e), l.xProj(), null, r, n, n); // Δ | B | C
             delta = tape.linear(dbc[0], l.dtProjWeight(), null);                              // bias added in the scan, before softplus
             bm = dbc[1];
             cm = dbc[2];

@@ -106,7 +106,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         long bt = (long) b * t;
         float eps = (float) config.layerNormEpsilon();
         Var u = tape.rmsNorm(h, l.norm(), eps);
-        Var[] zxbcdt = tape.split(tape.linear(u, l.inProj(), l.inProjBias()), e, c, nh);               // z | xBC | dt
+        Var[] zxbcdt = tape.linearSplit(u, l.inProj(), l.inProjBias(), e, c, nh);          // z | xBC | dt
         Var xbc = tape.conv(zxbcdt[1].reshape(b, t, c), l.convWeight(), l.convBias(), true, convState);   // silu(conv(xBC))  (B, T, C)
         Var[] xBC = tape.split(xbc.reshape(bt, c), e, (long) g * n, (long) g * n);                     // x | B | C
         Var dt = tape.softplusClamp(zxbcdt[2], l.dtBias(), lo, hi);                                    // clamp(softplus(dt + dt_bias))  (B·T, H)

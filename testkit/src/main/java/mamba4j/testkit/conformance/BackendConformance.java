@@ -497,6 +497,30 @@ public abstract class BackendConformance {
         }
     }
 
+    /** A linear split by columns at once: parts of the weight's rows, at decode and prefill row counts, odd part widths. */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 3, 9, 33})
+    @Covers("linearParts")
+    void linearIntoColumnPartsOfEachWeightDtype(int m) {
+        Random r = new Random(m + 555);
+        for (int[] widths : new int[][]{{8, 8}, {5, 16, 3}, {64, 1, 31}}) {
+            int n = Arrays.stream(widths).sum(), k = 40;
+            Tensor x = gauss(r, 1, m, k), w = gauss(r, 0.3, n, k), b = gauss(r, 1, n);
+            for (DType wt : List.of(DType.F32, DType.BF16, DType.F16))
+                for (Tensor bias : Arrays.asList(null, b)) {
+                    OpCase c = op("linearParts M=" + m + " " + Arrays.toString(widths) + " " + wt + (bias == null ? " no bias" : ""))
+                            .in("x", x).in("w", w.to(wt)).in("bias", bias).in("full", nan(m, n));
+                    double tol = wt == DType.F32 ? FAST_VS_REFERENCE : halfWeightLinearTolerance(m);
+                    for (int i = 0; i < widths.length; i++) c.out("part" + i, nan(m, widths[i]), tol);
+                    c.run((be, t) -> {
+                        Tensor[] parts = new Tensor[widths.length];
+                        for (int i = 0; i < parts.length; i++) parts[i] = t.get("part" + i);
+                        be.linearParts(t.get("x"), t.get("w"), t.get("bias"), t.get("full"), parts);
+                    });
+                }
+        }
+    }
+
     /**
      * Q8_0 and Q4_0 weights (K a multiple of the block of 32): decode rows (the cpu backend's GEMV below 32 rows) and
      * prefill rows (its packed GEMM), N with tails of the 4-row groups and of the GEMM's panels.
