@@ -294,21 +294,27 @@ public final class CudaKernels implements Kernels {
     @Override public void negExp(Tensor x, Tensor out) { ops().negExp(ptr(x), ptr(out), x.numel()); }
 
     @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
-        int m = x.size(0), k = x.size(1), n = w.size(0);
-        CudaOps o = ops();
+        int m = x.size(0), k = x.size(1), n = w.size(0), dt = code(w.dtype());
+        linearRowsOf(ops(), linearInput(x, dt), ptr(w), dt, ptr(bias), ptr(out), m, n, k);
+    }
+
+    /** x as the linear reads it: itself for the decode GEMV (≤ 8 rows) or f32 weights; else cast into the scratch, as tensor cores take both operands in the weights' dtype. */
+    private long linearInput(Tensor x, int dt) {
+        int m = x.size(0), k = x.size(1);
+        if (m <= CudaOps.GEMV_MAX_M || dt == KernelParams.DTYPE_F32) return ptr(x);
+        long cast = scratch((long) m * k * 2);
+        ops().cast(ptr(x), cast, dt, (long) m * k);
+        return cast;
+    }
+
+    /** out (M, N) = x · (the N weight rows at w)ᵀ + bias (0: none), x from {@link #linearInput}: the GEMV, or cuBLAS then the bias. */
+    private static void linearRowsOf(CudaOps o, long x, long w, int dt, long bias, long out, int m, int n, int k) {
         if (m <= CudaOps.GEMV_MAX_M) {
-            o.linearRows(ptr(x), ptr(w), code(w.dtype()), ptr(bias), ptr(out), m, n, k);
+            o.linearRows(x, w, dt, bias, out, m, n, k);
             return;
         }
-        int dt = code(w.dtype());
-        long a = ptr(x);
-        if (dt != KernelParams.DTYPE_F32) {   // tensor cores take both operands in the weight's dtype
-            long cast = scratch((long) m * k * 2);
-            o.cast(a, cast, dt, (long) m * k);
-            a = cast;
-        }
-        o.linear(a, ptr(w), dt, ptr(out), m, n, k, 0f);
-        if (bias != null) o.addRow(ptr(out), ptr(bias), ptr(out), m, n);
+        o.linear(x, w, dt, out, m, n, k, 0f);
+        if (bias != 0) o.addRow(out, bias, out, m, n);
     }
 
     /**
@@ -321,23 +327,10 @@ public final class CudaKernels implements Kernels {
             return;
         }
         int m = x.size(0), k = x.size(1), dt = code(w.dtype());
-        CudaOps o = ops();
-        boolean gemv = m <= CudaOps.GEMV_MAX_M;
-        long xa = ptr(x);
-        if (!gemv && dt != KernelParams.DTYPE_F32) {   // tensor cores take both operands in the weight's dtype
-            long cast = scratch((long) m * k * 2);
-            o.cast(xa, cast, dt, (long) m * k);
-            xa = cast;
-        }
-        long row = 0, eb = w.dtype().byteSize();
+        long xa = linearInput(x, dt), row = 0, eb = w.dtype().byteSize();
         for (Tensor p : parts) {
             int n = p.size(1);
-            long wp = ptr(w) + row * k * eb, bp = bias == null ? 0 : ptr(bias) + row * 4;
-            if (gemv) o.linearRows(xa, wp, dt, bp, ptr(p), m, n, k);
-            else {
-                o.linear(xa, wp, dt, ptr(p), m, n, k, 0f);
-                if (bias != null) o.addRow(ptr(p), bp, ptr(p), m, n);
-            }
+            linearRowsOf(ops(), xa, ptr(w) + row * k * eb, dt, bias == null ? 0 : ptr(bias) + row * 4, ptr(p), m, n, k);
             row += n;
         }
     }

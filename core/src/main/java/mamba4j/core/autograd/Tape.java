@@ -76,12 +76,8 @@ public final class Tape {
         return new Var(t, rg, null, null, ws);
     }
 
-    /** An intermediate in the dtype of the tensor it derives from: F64 stays F64 (float64 checks on the reference), else F32. */
-    private Tensor zeros(Tensor like, long... dims) {
-        DType d = like.dtype() == DType.F64 ? DType.F64 : DType.F32;
-        if (ws != null) return ws.zeros(d, dims);
-        return be.device().isHost() ? Tensor.zeros(d, dims) : be.zeros(d, dims);
-    }
+    /** A zero-filled intermediate ({@link #intermediate}). */
+    private Tensor zeros(Tensor like, long... dims) { return intermediate(like, true, dims); }
 
     private Tensor zerosLike(Tensor t) { return zeros(t, t.shape().dims()); }
 
@@ -89,9 +85,13 @@ public final class Tape {
      * An op's forward output, which the op writes in full (the conformance suite gives every such op a NaN-filled
      * output): from the workspace unfilled, else as {@link #zeros}.
      */
-    private Tensor output(Tensor like, long... dims) {
-        if (ws == null) return zeros(like, dims);
-        return ws.uninitialized(like.dtype() == DType.F64 ? DType.F64 : DType.F32, dims);
+    private Tensor output(Tensor like, long... dims) { return intermediate(like, false, dims); }
+
+    /** An intermediate in the dtype of the tensor it derives from: F64 stays F64 (float64 checks on the reference), else F32. */
+    private Tensor intermediate(Tensor like, boolean fill, long... dims) {
+        DType d = like.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        if (ws != null) return fill ? ws.zeros(d, dims) : ws.uninitialized(d, dims);
+        return be.device().isHost() ? Tensor.zeros(d, dims) : be.zeros(d, dims);
     }
 
     private Tensor outputLike(Tensor t) { return output(t, t.shape().dims()); }

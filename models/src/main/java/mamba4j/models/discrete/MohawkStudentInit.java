@@ -131,6 +131,8 @@ public final class MohawkStudentInit {
             StudentWeights.Mixer<Tensor> w = o.xbcFromVkq() ? mixerFromVkq(mc, n, "model.layers." + i + ".", s, rnd) : mixerWeights(mc, s.layers(), rnd, null);
             List<TensorSpec> specs = table.layers().get(i).mixer().all();
             List<Tensor> values = w.all();
+            if (specs.size() != values.size())
+                throw new IllegalStateException("layer " + i + ": the mixer has " + values.size() + " tensors, its name table " + specs.size());
             for (int j = 0; j < specs.size(); j++) t.put(specs.get(j).name(), values.get(j));
         }
         try {
