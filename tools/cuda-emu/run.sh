@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 k=$here/../../cuda/src/main/resources/mamba4j/cuda/kernels
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$here"/shim.cuh "$here"/*_main.cpp "$k"/params.cuh "$work"/
+cp "$here"/shim.cuh "$here"/*_main.cpp "$k"/params.cuh "$k"/tf32.cuh "$work"/
 section() {   # file, first line's text, text after the section (empty: to the end)
   python3 - "$1" "$2" "$3" <<'PY'
 import sys
@@ -35,7 +35,7 @@ for t in "${@:-sample scan_step gemv ssd_chunked ssd_step conv eltwise rmsnorm}"
     echo "== $name"
     if [ "$name" = ssd_chunked ]; then
       # B L H P G N scale D state: the shapes of the self-test
-      for a in "2 300 4 7 2 16 1 1 1" "1 1000 3 64 1 128 0 0 0" "1 192 2 16 1 256 1 1 1" "1 129 24 64 1 128 1 1 1" "1 200 3 100 3 200 1 0 1"; do
+      for a in "2 300 4 7 2 16 1 1 1" "1 1000 3 64 1 128 0 0 0" "1 192 2 16 1 256 1 1 1" "1 129 24 64 1 128 1 1 1" "1 200 3 100 3 200 1 0 1" "2 300 4 20 2 24 1 1 1" "1 130 2 36 1 8 1 1 1"; do
         (cd "$work" && ./"$name" $a) || status=1
       done
     else

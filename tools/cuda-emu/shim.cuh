@@ -18,11 +18,14 @@ struct Dim3 { unsigned x, y, z; };
 inline thread_local Dim3 threadIdx, blockIdx;
 inline Dim3 blockDim, gridDim;
 inline std::barrier<>* g_bar;
+inline std::vector<std::barrier<>*> g_warp_bar;   // one per warp of the block: warp-level collectives (mma_tf32)
+inline std::vector<float> g_dyn_shared;           // the block's dynamic shared memory (blocks run one at a time)
 #define __global__
 #define __device__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(g_dyn_shared.data())
 #define FULL_MASK 0xffffffffu
 #define LOG2E_F 1.4426950408889634f
 #define PDL_WAIT() do {} while (0)                // blocks run one launch at a time here: nothing to wait for
@@ -77,13 +80,42 @@ template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
     s[t] = v; __syncthreads(); T r = s[t ^ o]; __syncthreads();
     return r;
 }
+// Tensor cores: the fragments of mma.sync m16n8k8 (see common.cuh) exchanged within the warp through slots between
+// two warp barriers; each lane then sums its four outputs over k in order (the hardware's order is its own).
+inline unsigned f32_to_tf32(float f) {   // cvt.rna: round to nearest, ties away from zero, to 10 mantissa bits
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7f800000u) == 0x7f800000u) return u;
+    return (u + 0x1000u) & 0xffffe000u;
+}
+inline unsigned g_mma_a[1024][4], g_mma_b[1024][2];
+inline void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    const int t = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x, w = t / 32, lane = t % 32, base = 32 * w;
+    for (int i = 0; i < 4; ++i) g_mma_a[t][i] = a[i];
+    for (int i = 0; i < 2; ++i) g_mma_b[t][i] = b[i];
+    g_warp_bar[w]->arrive_and_wait();
+    auto A = [&](int r, int k) { return __uint_as_float(g_mma_a[base + 4 * (r % 8) + k % 4][(r >= 8) + 2 * (k >= 4)]); };
+    auto B = [&](int k, int c) { return __uint_as_float(g_mma_b[base + 4 * c + k % 4][k >= 4]); };
+    const int g = lane / 4, q = lane % 4;
+    for (int e = 0; e < 4; ++e) {
+        const int r = g + 8 * (e >> 1), c = 2 * q + (e & 1);
+        float s = d[e];
+        for (int k = 0; k < 8; ++k) s = std::fma(A(r, k), B(k, c), s);
+        d[e] = s;
+    }
+    g_warp_bar[w]->arrive_and_wait();
+}
+#include "tf32.cuh"
 inline int atomicMin(int* p, int v) { static std::mutex m; std::lock_guard<std::mutex> g(m); int old = *p; if (v < old) *p = v; return old; }
 using std::min; using std::max;
 
 // kernel<<<g, b>>>(p): blocks one after another, the threads of a block at once
-template <class P> void launch(void (*k)(P), P p, Dim3 g, Dim3 b) {
+template <class P> void launch(void (*k)(P), P p, Dim3 g, Dim3 b, size_t sharedBytes = 0) {
     gridDim = g; blockDim = b;
     const int nt = b.x * b.y * b.z;
+    g_dyn_shared.assign(sharedBytes / 4 + 4, NAN);   // unwritten shared memory reads as NaN
+    for (auto* w : g_warp_bar) delete w;
+    g_warp_bar.clear();
+    for (int w = 0; w < (nt + 31) / 32; ++w) g_warp_bar.push_back(new std::barrier<>(std::min(32, nt - 32 * w)));
     for (unsigned z = 0; z < g.z; ++z) for (unsigned y = 0; y < g.y; ++y) for (unsigned x = 0; x < g.x; ++x) {
         std::barrier<> bar(nt); g_bar = &bar;
         std::vector<std::thread> ts;

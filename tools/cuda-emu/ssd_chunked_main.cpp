@@ -18,6 +18,18 @@ static void ssd_chunked(SsdChunkParams p) {
     launch(ssd_chunk_scan, p, {(unsigned)bh, (unsigned)nc, (unsigned)pT}, {256, 1, 1});
 }
 
+// mirrors CudaOps.ssdChunked's fused launches (ssdFusedSharedBytes for the shared size)
+static bool fused_applies(int P, int N) { return N <= 128 && N % 8 == 0 && P % 4 == 0; }
+static void ssd_fused(SsdChunkParams p) {
+    int B = p.batch, L = p.length, H = p.heads, P = p.head_dim, G = p.groups, N = p.dstate, nc = (L + 63) / 64;
+    long long bh = (long long)B * H;
+    int n32 = (N + 31) / 32 * 32, n16 = (N + 15) / 16 * 16;
+    size_t shared = 4 * (64 * (n32 + 4) + 64 * (n32 + 8) + 64 * 40 + n16 * 40 + 64 * 68 + 4 * 64);
+    launch(ssd_chunk_cumsum, p, {(unsigned)blocks(bh * nc, 256), 1, 1}, {256, 1, 1});
+    launch(ssd_chunk_cb, p, {(unsigned)(B * G), (unsigned)nc, 1}, {256, 1, 1});
+    launch(ssd_chunk_fused, p, {(unsigned)bh, (unsigned)((P + 31) / 32), 1}, {256, 1, 1}, shared);
+}
+
 int main(int argc, char** argv) {
     int B = atoi(argv[1]), L = atoi(argv[2]), H = atoi(argv[3]), P = atoi(argv[4]), G = atoi(argv[5]), N = atoi(argv[6]);
     bool wS = atoi(argv[7]), wD = atoi(argv[8]), wSt = atoi(argv[9]);
@@ -58,7 +70,6 @@ int main(int argc, char** argv) {
     p.D = wD ? d.data() : nullptr; p.state = wSt ? stc.data() : nullptr; p.out = out.data();
     p.acum = scratch.data(); p.states = scratch.data() + align16(4LL*B*H*L)/4; p.cb = p.states + align16(4LL*B*nc*H*N*P)/4;
     p.batch = B; p.length = L; p.heads = H; p.head_dim = P; p.groups = G; p.dstate = N;
-    ssd_chunked(p);
     auto cmp = [](const char* what, const float* got, const double* want, size_t n) {
         double ma = 0, mr = 0, mw = 0; long bad = -1;
         for (size_t i = 0; i < n; ++i) {
@@ -73,7 +84,16 @@ int main(int argc, char** argv) {
         return bad < 0;
     };
     printf("B %d L %d H %d P %d G %d N %d scale %d D %d state %d\n", B, L, H, P, G, N, wS, wD, wSt);
-    bool ok = cmp("out", out.data(), yr.data(), out.size());
-    if (wSt) ok &= cmp("final state", stc.data(), sr.data(), stc.size());
+    bool ok = true;
+    for (int fused = 0; fused < 2; ++fused) {
+        if (fused && !fused_applies(P, N)) break;
+        std::fill(scratch.begin(), scratch.end(), NAN);
+        std::fill(out.begin(), out.end(), NAN);
+        stc = st;
+        if (fused) ssd_fused(p); else ssd_chunked(p);
+        printf(" %s\n", fused ? "fused (tensor cores, emulated)" : "five kernels");
+        ok &= cmp("out", out.data(), yr.data(), out.size());
+        if (wSt) ok &= cmp("final state", stc.data(), sr.data(), stc.size());
+    }
     return ok ? 0 : 1;
 }

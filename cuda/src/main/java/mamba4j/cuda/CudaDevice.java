@@ -31,6 +31,8 @@ public final class CudaDevice implements AutoCloseable {
     public final int ordinal;
     public final String name;
     public final int ccMajor, ccMinor, smCount;
+    /** The most shared memory one block may ask for, opting in (227 KiB on an H100; 48 KiB without opting in). */
+    public final int maxSharedPerBlock;
     public final long totalMemory;
     /** True when allocations come from the stream-ordered pool. */
     public final boolean pools;
@@ -43,6 +45,9 @@ public final class CudaDevice implements AutoCloseable {
     private final MemorySegment launchArgs;   // void*[1]: the address of the parameter struct
     private final MemorySegment pointerArg;   // the one 8-byte argument of launchPointer
     private final MemorySegment launchConfig; // CUlaunchConfig of cuLaunchKernelEx, its one attribute after it
+    /** Dynamic shared memory a block gets without opting in; past it, each function is raised once (cuFuncSetAttribute). */
+    static final int DEFAULT_SHARED_LIMIT = 48 * 1024;
+    private final java.util.Map<Long, Integer> sharedOptIn = new java.util.HashMap<>();
     private boolean programmatic;             // kernels launched with programmatic stream serialization (see launch)
     private final Map<Long, Long> allocations = new LinkedHashMap<>();
     private final List<PinnedBuffer> pinned = new ArrayList<>();
@@ -69,6 +74,7 @@ public final class CudaDevice implements AutoCloseable {
         ccMajor = drv.attribute(dev, Driver.ATTR_COMPUTE_CAPABILITY_MAJOR);
         ccMinor = drv.attribute(dev, Driver.ATTR_COMPUTE_CAPABILITY_MINOR);
         smCount = drv.attribute(dev, Driver.ATTR_MULTIPROCESSOR_COUNT);
+        maxSharedPerBlock = drv.attribute(dev, Driver.ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
         totalMemory = drv.totalMemory(dev);
         ctx = drv.primaryCtxRetain(dev);
         drv.ctxSetCurrent(ctx);
@@ -344,6 +350,10 @@ public final class CudaDevice implements AutoCloseable {
     /** Launches a kernel whose only argument is the parameter struct {@code params} (passed by value). */
     public void launch(CudaModule.Function fn, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes, KernelParams.Block params) {
         bind();
+        if (sharedBytes > DEFAULT_SHARED_LIMIT && sharedOptIn.getOrDefault(fn.handle(), 0) < sharedBytes) {
+            drv.funcSetAttribute(fn.handle(), Driver.FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes);
+            sharedOptIn.put(fn.handle(), sharedBytes);
+        }
         MemorySegment struct = params.segment();
         launchArgs.set(ValueLayout.ADDRESS, 0, struct);   // cuLaunchKernel copies the arguments before returning
         if (KernelProfile.ENABLED) profiled(fn.name() + " <<<" + gx + "," + gy + "," + gz + ">>>", () -> drv.launchKernel(fn.handle(), gx, gy, gz, bx, by, bz, sharedBytes, stream, launchArgs, fn.name()));

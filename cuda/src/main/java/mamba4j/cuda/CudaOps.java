@@ -18,22 +18,31 @@ public final class CudaOps {
 
     /** Where the ops' launches go: the device, or a recorder in the CI tests (which have no GPU). */
     interface Launcher {
-        void launch(String file, String kernel, int gx, int gy, int gz, int bx, int by, int bz, KernelParams.Block params);
+        void launch(String file, String kernel, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes, KernelParams.Block params);
+
+        default void launch(String file, String kernel, int gx, int gy, int gz, int bx, int by, int bz, KernelParams.Block params) {
+            launch(file, kernel, gx, gy, gz, bx, by, bz, 0, params);
+        }
     }
 
     private final CudaDevice dev;
     private final Launcher launcher;
+    private final int tensorCoreShared;
+    /** Whether {@link #ssdChunked} takes the fused tensor-core kernel where it applies; MAMBA4J_CUDA_SSD_FUSED=0 turns it off (to compare). */
+    boolean ssdFused = !"0".equals(System.getenv("MAMBA4J_CUDA_SSD_FUSED"));
     private final MemorySegment gemmScalars;   // {alpha, beta} as f32
     private final MemorySegment scratch;       // the parameter struct of the launch being prepared (cuLaunchKernel copies it)
 
     public CudaOps(CudaDevice dev) {
-        this(dev, dev.arena(), (file, kernel, gx, gy, gz, bx, by, bz, p) ->
-                dev.launch(dev.module(file).function(kernel), gx, gy, gz, bx, by, bz, 0, p));
+        this(dev, dev.arena(), (file, kernel, gx, gy, gz, bx, by, bz, shared, p) ->
+                dev.launch(dev.module(file).function(kernel), gx, gy, gz, bx, by, bz, shared, p), dev.ccMajor >= 8 ? dev.maxSharedPerBlock : 0);
     }
 
-    CudaOps(CudaDevice dev, Arena arena, Launcher launcher) {
+    /** {@code tensorCoreShared}: the shared bytes a tensor-core kernel's block may use; 0 where there are none (below sm_80). */
+    CudaOps(CudaDevice dev, Arena arena, Launcher launcher, int tensorCoreShared) {
         this.dev = dev;
         this.launcher = launcher;
+        this.tensorCoreShared = tensorCoreShared;
         this.gemmScalars = arena.allocate(8, 8);
         this.scratch = arena.allocate(1024, 16);
     }
@@ -453,22 +462,48 @@ public final class CudaOps {
 
     private static long align16(long bytes) { return (bytes + 15) & ~15L; }
 
+    /** ssd_chunked.cu's SSDF_P (columns p per block), SSDF_THREADS and SSDF_MAX_N: the fused kernel's tiling. */
+    static final int SSD_FUSED_P = 32, SSD_FUSED_THREADS = 256, SSD_FUSED_MAX_N = 128;
+
+    /** ssd_chunk_fused's dynamic shared memory (the kernel's layout): C, B, x, S, M tiles and four per-step vectors. */
+    static int ssdFusedSharedBytes(int dstate) {
+        int n32 = (dstate + 31) / 32 * 32, n16 = (dstate + 15) / 16 * 16;
+        return 4 * (SSD_CHUNK * (n32 + 4) + SSD_CHUNK * (n32 + 8) + SSD_CHUNK * 40 + n16 * 40 + SSD_CHUNK * 68 + 4 * SSD_CHUNK);
+    }
+
+    /**
+     * Whether {@link #ssdChunked} runs the fused tensor-core kernel (ssd_chunk_fused: the state on chip, no chunk states
+     * in memory): N ≤ 128 and a multiple of 8, P a multiple of 4, x, B and C 16-byte aligned (float4 staging), a device
+     * of sm_80 or later with the shared memory, and not turned off.
+     */
+    public boolean ssdFusedApplies(int headDim, int dstate, long x, long bm, long cm) {
+        return ssdFused && dstate <= SSD_FUSED_MAX_N && dstate % 8 == 0 && headDim % 4 == 0 && ((x | bm | cm) & 15) == 0
+                && ssdFusedSharedBytes(dstate) <= tensorCoreShared;
+    }
+
     /**
      * Device scratch bytes of {@link #ssdChunked}: acum (B, H, L), the chunk states (B, chunks, H, N, P) and cb
      * (B, chunks, G, 64, 64), f32, one after the other at 16-byte boundaries. The states are the big part: N/64 times
-     * the size of x (2x for Mamba-2's N = 128).
+     * the size of x (2x for Mamba-2's N = 128); the fused kernel ({@code fused}) needs none of them.
      */
-    public static long ssdChunkedScratchBytes(int batch, int length, int heads, int headDim, int groups, int dstate) {
+    public static long ssdChunkedScratchBytes(int batch, int length, int heads, int headDim, int groups, int dstate, boolean fused) {
         long chunks = ssdChunkCount(length);
-        return align16(4L * batch * heads * length) + align16(4L * batch * chunks * heads * dstate * headDim)
+        return align16(4L * batch * heads * length) + (fused ? 0 : align16(4L * batch * chunks * heads * dstate * headDim))
                 + align16(4L * batch * chunks * groups * SSD_CHUNK * SSD_CHUNK);
+    }
+
+    /** Scratch bytes enough for either path of {@link #ssdChunked}. */
+    public static long ssdChunkedScratchBytes(int batch, int length, int heads, int headDim, int groups, int dstate) {
+        return ssdChunkedScratchBytes(batch, length, heads, headDim, groups, dstate, false);
     }
 
     /**
      * The SSD by chunks of 64 steps (ssd_chunked.cu), same operands and result as {@link #ssd} up to float rounding,
-     * for whole sequences: five launches (cumulative log-decays, each chunk's own state, the state passed from chunk
-     * to chunk, C·B within each chunk, the outputs). {@code scratch} is a device buffer of
-     * {@link #ssdChunkedScratchBytes} bytes, used by this op alone until its kernels have run (stream order).
+     * for whole sequences. Where {@link #ssdFusedApplies}: three launches (cumulative log-decays, C·B within each
+     * chunk, then one block per (b, h, 32 columns) walking the chunks with its state on chip, the products on tensor
+     * cores); else five (the decays, each chunk's own state, the state passed from chunk to chunk, C·B, the outputs).
+     * {@code scratch} is a device buffer of {@link #ssdChunkedScratchBytes} bytes (with {@code fused} as this call
+     * takes it), used by this op alone until its kernels have run (stream order).
      */
     public void ssdChunked(long x, long logA, long scale, long bm, long cm, long d, long state, long out, long scratch,
                            int batch, int length, int heads, int headDim, int groups, int dstate) {
@@ -486,13 +521,21 @@ public final class CudaOps {
         int nTiles = (dstate + SSD_TILE - 1) / SSD_TILE, pTiles = (headDim + SSD_TILE - 1) / SSD_TILE;
         if (chunks > MAX_GRID_YZ || bh > Integer.MAX_VALUE || (long) nTiles * pTiles > MAX_GRID_YZ)
             throw new IllegalArgumentException("ssdChunked: " + chunks + " chunks, B·H " + bh + ", P " + headDim + " past the grid limits");
-        long acum = scratch, states = acum + align16(4L * batch * heads * length), cb = states + align16(4L * batch * chunks * heads * dstate * headDim);
+        boolean fused = ssdFusedApplies(headDim, dstate, x, bm, cm);
+        long acum = scratch, states = fused ? 0 : acum + align16(4L * batch * heads * length);
+        long cb = acum + align16(4L * batch * heads * length) + (fused ? 0 : align16(4L * batch * chunks * heads * dstate * headDim));
         java.util.function.Supplier<KernelParams.Block> p = () -> params(KernelParams.SSD_CHUNKED).set("x", x).set("logA", logA)
                 .set("scale", scale).set("Bm", bm).set("Cm", cm).set("D", d).set("state", state).set("out", out)
                 .set("acum", acum).set("states", states).set("cb", cb).set("batch", batch).set("length", length).set("heads", heads)
                 .set("head_dim", headDim).set("groups", groups).set("dstate", dstate);
         String f = "ssd_chunked.cu";
         launcher.launch(f, "ssd_chunk_cumsum", blocks(bh * chunks, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
+        if (fused) {
+            launcher.launch(f, "ssd_chunk_cb", (int) bg, chunks, 1, SSD_CHUNK_THREADS, 1, 1, p.get());
+            launcher.launch(f, "ssd_chunk_fused", (int) bh, (headDim + SSD_FUSED_P - 1) / SSD_FUSED_P, 1, SSD_FUSED_THREADS, 1, 1,
+                    ssdFusedSharedBytes(dstate), p.get());
+            return;
+        }
         launcher.launch(f, "ssd_chunk_state", (int) bh, chunks, nTiles * pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
         launcher.launch(f, "ssd_state_pass", blocks(bh * dstate * headDim, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
         launcher.launch(f, "ssd_chunk_cb", (int) bg, chunks, 1, SSD_CHUNK_THREADS, 1, 1, p.get());

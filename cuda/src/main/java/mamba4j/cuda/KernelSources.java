@@ -13,7 +13,7 @@ public final class KernelSources {
 
     public static final String ROOT = "mamba4j/cuda/kernels/";
     /** Headers handed to NVRTC by name (no include path: NVRTC sees only these). */
-    public static final List<String> HEADERS = List.of("params.cuh", "common.cuh");
+    public static final List<String> HEADERS = List.of("params.cuh", "tf32.cuh", "common.cuh");
 
     public static String read(String file) {
         try (InputStream in = KernelSources.class.getClassLoader().getResourceAsStream(ROOT + file)) {

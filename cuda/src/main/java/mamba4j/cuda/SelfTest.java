@@ -152,6 +152,8 @@ public final class SelfTest {
             ssd(true, 1, 64 * 3, 2, 16, 1, 256, true, true, true);   // whole chunks only, N = 256 (four state tiles)
             ssd(true, 1, 129, 24, 64, 1, 128, true, true, true);     // mamba2-130m heads, a last chunk of one step
             ssd(true, 1, 200, 3, 100, 3, 200, true, false, true);    // P and N over several tiles, G = H
+            ssd(true, 2, 300, 4, 20, 2, 24, true, true, true);       // fused: a partial column tile, N not a multiple of 16
+            ssd(true, 1, 130, 2, 36, 1, 8, true, true, true);        // fused: N 8 (one warp's update rows half padding)
         });
         check("ssd chunked == ssd_scan", () -> ssdChunkedEqualsScan(2, 4133, 8, 64, 2, 128));
         check("gemm (cuBLAS)", () -> {
@@ -491,19 +493,33 @@ public final class SelfTest {
         }
     }
 
-    /** One SSD on the device, by the chunked kernels (ssd_chunked.cu) or the recurrence (ssd.cu), against the reference. */
+    /**
+     * One SSD on the device against the reference: by the recurrence (ssd.cu), or chunked (ssd_chunked.cu) by the
+     * five-kernel path and, where it applies, the fused tensor-core kernel.
+     */
     private void ssd(boolean chunked, int b, int l, int h, int p, int g, int n, boolean withScale, boolean withD, boolean withState) {
         SsdCase c = new SsdCase(b, l, h, p, g, n, withScale, withD, withState);
-        long px = up(c.x), pla = up(c.logA), psc = up(c.scale), pb = up(c.bm), pc = up(c.cm), pd = up(c.d), pst = up(c.state);
-        long po = dev.alloc(4L * b * l * h * p), work = chunked ? dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n)) : 0;
-        if (chunked) ops.ssdChunked(px, pla, psc, pb, pc, pd, pst, po, work, b, l, h, p, g, n);
-        else ops.ssd(px, pla, psc, pb, pc, pd, pst, po, b, l, h, p, g, n);
         Tensor[] want = c.reference();
-        String name = chunked ? "ssd chunked" : "ssd_scan";
-        Tolerance tol = chunked ? F32_SSD_CHUNKED : F32_SCAN;
-        compare(name, c.shape(), download(po, b * l * h * p), want[0], tol);
-        if (withState) compare(name + " final state", c.shape(), download(pst, b * h * p * n), want[1], tol);
-        free(px, pla, psc, pb, pc, pd, pst, po, work);
+        long px = up(c.x), pla = up(c.logA), psc = up(c.scale), pb = up(c.bm), pc = up(c.cm), pd = up(c.d);
+        long po = dev.alloc(4L * b * l * h * p), work = chunked ? dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n)) : 0;
+        boolean wasFused = ops.ssdFused;
+        try {
+            for (int k = 0; k < (chunked ? 2 : 1); k++) {
+                ops.ssdFused = k == 1;
+                if (k == 1 && !ops.ssdFusedApplies(p, n, px, pb, pc)) break;
+                long pst = up(c.state);
+                if (chunked) ops.ssdChunked(px, pla, psc, pb, pc, pd, pst, po, work, b, l, h, p, g, n);
+                else ops.ssd(px, pla, psc, pb, pc, pd, pst, po, b, l, h, p, g, n);
+                String name = !chunked ? "ssd_scan" : k == 1 ? "ssd chunked fused (tensor cores)" : "ssd chunked";
+                Tolerance tol = chunked ? F32_SSD_CHUNKED : F32_SCAN;
+                compare(name, c.shape(), download(po, b * l * h * p), want[0], tol);
+                if (withState) compare(name + " final state", c.shape(), download(pst, b * h * p * n), want[1], tol);
+                free(pst);
+            }
+        } finally {
+            ops.ssdFused = wasFused;
+        }
+        free(px, pla, psc, pb, pc, pd, po, work);
     }
 
     /** The chunked SSD against the recurrence kernel (ssd_scan, v1) on one longer sequence, outputs and final state. */
@@ -694,7 +710,8 @@ public final class SelfTest {
 
     /**
      * One Mamba-2 layer's SSD at a model's shape (B1, P 64, G 1, N 128, scale and state as the model passes them, no D):
-     * the recurrence (ssd_scan) and the chunked kernels, ms and bytes of x, logA, scale, B, C in + y out per second.
+     * the recurrence (ssd_scan), the five chunked kernels and the fused tensor-core kernel, ms and bytes of x, logA,
+     * scale, B, C in + y out per second.
      */
     private void timeSsd(String model, int h, int l) {
         int b = 1, p = 64, g = 1, n = 128;
@@ -709,20 +726,27 @@ public final class SelfTest {
         dev.zero(st, 4L * b * h * p * n);
         double bytes = 4.0 * (2 * xs + 2 * hs + 2 * gs);
         String shape = model + " B" + b + " L" + l + " H" + h + " P" + p + " N" + n;
-        double[] ms = new double[2];
-        for (int k = 0; k < 2; k++) {
-            boolean chunked = k == 1;
-            Runnable run = chunked ? () -> ops.ssdChunked(x, la, sc, bm, cm, 0, st, out, work, b, l, h, p, g, n)
-                    : () -> ops.ssd(x, la, sc, bm, cm, 0, st, out, b, l, h, p, g, n);
-            run.run();   // warm-up (and the compile)
-            dev.synchronize();
-            double est = dev.timeMs(run, 1);
-            ms[k] = dev.timeMs(run, reps(est));
-            float[] probe = download(out, 4);
-            String finite = Float.isFinite(probe[0]) ? "" : " NON-FINITE OUTPUT";
-            timings.add(new Timing(chunked ? "  ssd chunked (Q 64)" : "ssd_scan (recurrence)", shape, ms[k], gbps(bytes, ms[k]) + finite,
-                    chunked ? String.format(Locale.ROOT, "%.2fx ssd_scan", ms[0] / ms[1]) : ""));
-            if (!finite.isEmpty()) rows.add(new Row("ssd timing output", shape, "non-finite output", false));
+        String[] names = {"ssd_scan (recurrence)", "  ssd chunked (Q 64)", "  ssd chunked fused (tensor cores)"};
+        double[] ms = new double[3];
+        boolean wasFused = ops.ssdFused;
+        try {
+            for (int k = 0; k < 3; k++) {
+                ops.ssdFused = k == 2;
+                if (k == 2 && !ops.ssdFusedApplies(p, n, x, bm, cm)) break;
+                Runnable run = k > 0 ? () -> ops.ssdChunked(x, la, sc, bm, cm, 0, st, out, work, b, l, h, p, g, n)
+                        : () -> ops.ssd(x, la, sc, bm, cm, 0, st, out, b, l, h, p, g, n);
+                run.run();   // warm-up (and the compile)
+                dev.synchronize();
+                double est = dev.timeMs(run, 1);
+                ms[k] = dev.timeMs(run, reps(est));
+                float[] probe = download(out, 4);
+                String finite = Float.isFinite(probe[0]) ? "" : " NON-FINITE OUTPUT";
+                timings.add(new Timing(names[k], shape, ms[k], gbps(bytes, ms[k]) + finite,
+                        k > 0 ? String.format(Locale.ROOT, "%.2fx ssd_scan", ms[0] / ms[k]) : ""));
+                if (!finite.isEmpty()) rows.add(new Row("ssd timing output", shape, "non-finite output", false));
+            }
+        } finally {
+            ops.ssdFused = wasFused;
         }
         free(x, out, la, sc, bm, cm, st, work);
     }

@@ -12,12 +12,13 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Without a GPU: each op launches the right kernel with the right grid and a completely filled parameter struct. */
 class CudaOpsLaunchTest {
-    record Launch(String file, String kernel, int[] grid, StructLayout layout, MemorySegment params) {
+    record Launch(String file, String kernel, int[] grid, int sharedBytes, StructLayout layout, MemorySegment params) {
         long ptr(String m) { return params.get(ValueLayout.JAVA_LONG, KernelParams.offset(layout, m)); }
         int i32(String m) { return params.get(ValueLayout.JAVA_INT, KernelParams.offset(layout, m)); }
         float f32(String m) { return params.get(ValueLayout.JAVA_FLOAT, KernelParams.offset(layout, m)); }
@@ -25,11 +26,13 @@ class CudaOpsLaunchTest {
 
     final Arena arena = Arena.ofConfined();
     final List<Launch> launches = new ArrayList<>();
-    final CudaOps ops = new CudaOps(null, arena, (file, kernel, gx, gy, gz, bx, by, bz, p) -> {
+    final CudaOps.Launcher recorder = (file, kernel, gx, gy, gz, bx, by, bz, shared, p) -> {
         MemorySegment copy = arena.allocate(p.layout().byteSize());
         copy.copyFrom(p.segment());   // segment() throws if a member was left unset
-        launches.add(new Launch(file, kernel, new int[] {gx, gy, gz, bx, by, bz}, p.layout(), copy));
-    });
+        launches.add(new Launch(file, kernel, new int[] {gx, gy, gz, bx, by, bz}, shared, p.layout(), copy));
+    };
+    /** Ops of a device without tensor cores (the five-kernel chunked SSD), and of an H100 (227 KiB of shared memory a block). */
+    final CudaOps ops = new CudaOps(null, arena, recorder, 0), h100 = new CudaOps(null, arena, recorder, 232448);
 
     @AfterEach void close() { arena.close(); }
 
@@ -146,6 +149,30 @@ class CudaOpsLaunchTest {
                 {1, 1, 1, 256, 1, 1}, {3, 2, 8, 256, 1, 1}, {235, 1, 1, 256, 1, 1}, {3, 2, 1, 256, 1, 1}, {3, 2, 2, 256, 1, 1}});
     }
 
+    @Test void theFusedSsdTakesTheStateOnChipWhereItFits() {
+        // mamba2-1.3b: cumsum, cb, then one block per (b, h, 32 columns) with 117,760 bytes of shared memory
+        h100.ssdChunked(0x100, 0x200, 0x300, 0x400, 0x500, 0x600, 0x700, 0x800, 0x10000, 1, 2048, 64, 64, 1, 128);
+        assertEquals(List.of("ssd_chunk_cumsum", "ssd_chunk_cb", "ssd_chunk_fused"), launches.stream().map(Launch::kernel).toList());
+        assertArrayEquals(new int[] {64, 2, 1, 256, 1, 1}, launches.get(2).grid());
+        assertEquals(4 * (64 * 132 + 64 * 136 + 64 * 40 + 128 * 40 + 64 * 68 + 4 * 64), launches.get(2).sharedBytes());
+        long cb = 0x10000L + 4L * 64 * 2048;   // no chunk states between acum and cb
+        for (Launch l : launches) {
+            assertEquals(0x10000L, l.ptr("acum"));
+            assertEquals(0L, l.ptr("states"));
+            assertEquals(cb, l.ptr("cb"));
+        }
+        assertEquals(cb + 4L * 32 * 64 * 64 - 0x10000, CudaOps.ssdChunkedScratchBytes(1, 2048, 64, 64, 1, 128, true));
+        // where it does not apply, the five kernels: N 256 (more state than the warps hold), N not a multiple of 8, P
+        // not a multiple of 4, an operand off a 16-byte boundary, or no tensor cores
+        assertTrue(h100.ssdFusedApplies(36, 8, 0x100, 0x200, 0x300) && h100.ssdFusedApplies(64, 128, 0, 0, 0));
+        assertFalse(h100.ssdFusedApplies(64, 256, 0x100, 0x200, 0x300));
+        assertFalse(h100.ssdFusedApplies(64, 20, 0x100, 0x200, 0x300));
+        assertFalse(h100.ssdFusedApplies(7, 16, 0x100, 0x200, 0x300));
+        assertFalse(h100.ssdFusedApplies(64, 128, 0x100, 0x204, 0x300));
+        assertFalse(ops.ssdFusedApplies(64, 128, 0x100, 0x200, 0x300));
+        assertFalse(new CudaOps(null, arena, recorder, 48 * 1024).ssdFusedApplies(64, 128, 0x100, 0x200, 0x300));   // shared memory
+    }
+
     @Test void theScratchRegionsStartOn16ByteBoundaries() {
         // acum of B·H·L = 1·3·129 floats (1548 bytes) is padded to 1552 before the states
         ops.ssdChunked(1, 2, 0, 3, 4, 0, 0, 5, 0x10000, 1, 129, 3, 5, 1, 7);
@@ -179,7 +206,8 @@ class CudaOpsLaunchTest {
 
     @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
         String src = KernelSources.read("ssd_chunked.cu");
-        for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS).entrySet()) {
+        for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS,
+                "SSDF_P", CudaOps.SSD_FUSED_P, "SSDF_THREADS", CudaOps.SSD_FUSED_THREADS, "SSDF_MAX_N", CudaOps.SSD_FUSED_MAX_N).entrySet()) {
             var m = java.util.regex.Pattern.compile("#define " + e.getKey() + " (\\d+)").matcher(src);
             assertTrue(m.find(), e.getKey() + " defined in ssd_chunked.cu");
             assertEquals(e.getValue(), Integer.parseInt(m.group(1)), e.getKey());

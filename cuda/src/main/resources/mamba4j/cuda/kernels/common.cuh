@@ -21,6 +21,8 @@
 #define ALIGNED16(ptr) ((((unsigned long long)(ptr)) & 15) == 0)
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 #define LOG2E_F 1.4426950408889634f
+// The block's dynamic shared memory (its size is the launch's sharedBytes), as an array of type.
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
 #ifndef INFINITY
 #define INFINITY __int_as_float(0x7f800000)   // no <math.h> under NVRTC
 #endif
@@ -74,3 +76,26 @@ __device__ __forceinline__ float block_sum(float v) {
     __syncthreads();
     return partial[0];
 }
+
+// Tensor cores (sm_80 and later): a warp's D (16 x 8) += A (16 x 8) · B (8 x 8) on tf32 inputs with float32
+// accumulation (mma.sync m16n8k8). Lane = 4 g + q holds a = {A[g][q], A[g+8][q], A[g][q+4], A[g+8][q+4]},
+// b = {B[q][g], B[q+4][g]} and d = {D[g][2q], D[g][2q+1], D[g+8][2q], D[g+8][2q+1]} (the PTX ISA's fragment layout).
+// tf32 keeps 10 of float32's 23 mantissa bits; split3_tf32 and mma_3xtf32 keep float32's accuracy by splitting each
+// operand x = big + small (both tf32) and summing small·big + big·small + big·big (small·small, ~2^-22 relative, dropped).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+__device__ __forceinline__ unsigned f32_to_tf32(float f) {
+    unsigned u;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(f));
+    return u;
+}
+__device__ __forceinline__ void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#else   // the host never launches a tensor-core kernel below sm_80 (CudaOps checks the architecture)
+__device__ __forceinline__ unsigned f32_to_tf32(float f) { return __float_as_uint(f); }
+__device__ __forceinline__ void mma_tf32(float (&)[4], const unsigned (&)[4], const unsigned (&)[2]) { __trap(); }
+#endif
+
+#include "tf32.cuh"

@@ -268,3 +268,185 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_scan(SsdChun
         }
     }
 }
+
+// ==================================================================================================== fused, tensor cores
+// 6. ssd_chunk_fused replaces 2, 3 and 5 (after 1 and 4) where the state fits on chip (N <= 128): one block per
+// (b, h, 32 columns p) walks the chunks in order with its slice of the state S (N x 32) in registers, so no chunk state
+// ever reaches memory (the three-kernel path writes and reads B·chunks·H·N·P floats four times: 2 GB a layer of
+// mamba2-1.3b at 16k). Per chunk, all three products run on tensor cores (mma_3xtf32: float32 accuracy):
+//   y    = diag(exp(acum_t)) C (t, n) · S_start (n, p)  +  M (t, s) · x (s, p)  +  D x       (M as in 5, part 2)
+//   S    = exp(acum_last) S + (B diag(w))^T (n, s) · x (s, p)                                  (w as in 2)
+// Warps: for y, warp w owns rows t in [16 (w >> 1), +16) and columns p in [16 (w & 1), +16) (two 16 x 8 tiles); for the
+// update, rows n in [16 w, +16) and all 32 columns (four tiles). The operands are staged in dynamic shared memory once
+// per chunk, C and B rows pre-scaled by their decays; pitches make every fragment read hit 32 distinct banks: A
+// fragments read rows g and columns q (pitch = 4 mod 32), B fragments rows q and columns g (pitch = 8 mod 32).
+#define SSDF_P 32            // columns p per block (CudaOps.SSD_FUSED_P)
+#define SSDF_THREADS 256     // 8 warps (CudaOps.SSD_FUSED_THREADS)
+#define SSDF_MAX_N 128       // the state rows the 8 warps' update tiles cover (CudaOps.SSD_FUSED_MAX_N)
+#define SSDF_XP 40           // pitch of x [s][p] and S [n][p] (B operands)
+#define SSDF_MP 68           // pitch of M [t][s] (A operand)
+
+static_assert(SSDF_THREADS == 256 && SSDF_P == 32 && SSD_Q == 64, "the warp tiling assumes 8 warps, 32 columns, 64 steps");
+static_assert(SSDF_MAX_N == 16 * (SSDF_THREADS / 32), "each warp updates 16 state rows");
+
+// Shared floats of one block (CudaOps.ssdFusedSharedBytes mirrors it): C [64][pc], B [64][pb], x [64][XP],
+// S [N16][XP], M [64][MP], and four per-step vectors of 64.
+__device__ __forceinline__ int ssdf_pitch_c(int N) { return (N + 31) / 32 * 32 + 4; }
+__device__ __forceinline__ int ssdf_pitch_b(int N) { return (N + 31) / 32 * 32 + 8; }
+
+extern "C" __global__ void __launch_bounds__(SSDF_THREADS) ssd_chunk_fused(SsdChunkParams p) {
+    PDL_ENTRY();
+    DYNAMIC_SHARED(float4, ssdf_smem);
+    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L);
+    const int h = (int)(blockIdx.x % H), b = (int)(blockIdx.x / H), g = h / (H / G), p0 = blockIdx.y * SSDF_P;
+    const int pc = ssdf_pitch_c(N), pb = ssdf_pitch_b(N), n16 = (N + 15) / 16 * 16;
+    float* sC = reinterpret_cast<float*>(ssdf_smem);   // [t][n]: C_t exp(acum_t)
+    float* sB = sC + SSD_Q * pc;                        // [s][n]: B_s w_s, zero for n in [N, N16)
+    float* sX = sB + SSD_Q * pb;                        // [s][p]
+    float* sS = sX + SSD_Q * SSDF_XP;                   // [n][p]: the state entering the chunk
+    float* sM = sS + n16 * SSDF_XP;                     // [t][s]
+    float* sE = sM + SSD_Q * SSDF_MP;                   // exp(acum_t)
+    float* sW = sE + SSD_Q;                             // exp(acum_last - acum_s) scale_s
+    float* sAc = sW + SSD_Q;                            // acum_t
+    float* sSc = sAc + SSD_Q;                           // scale_s
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, q = lane & 3;
+    const int tt = warp >> 1, ph = warp & 1, nr = 16 * warp;
+    const bool updates = nr < N;
+    const long long bh = (long long)b * H + h;
+    const float* acum = p.acum + bh * L;
+    float* st = p.state ? p.state + bh * P * N : nullptr;   // this head's (P, N)
+    // S[n][p] at n = nr + gq + 8 (e >> 1), p = p0 + 8 j + 2 q + (e & 1): the update's accumulator layout
+    float sAcc[4][4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int n = nr + gq + 8 * (e >> 1), pp = p0 + 8 * j + 2 * q + (e & 1);
+            sAcc[j][e] = st && n < N && pp < P ? st[(long long)pp * N + n] : 0.0f;
+        }
+    const float dskip = p.D ? p.D[h] : 0.0f;
+    for (int c = 0; c < nc; ++c) {
+        const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q;
+        // The chunk's decays. Safe before the barrier: after the previous chunk's second barrier nothing reads them.
+        if (tid < SSD_Q) {
+            const bool in = tid < len;
+            const float a = in ? acum[t0 + tid] : 0.0f, last = acum[t0 + len - 1];
+            const float sc = in && p.scale ? p.scale[((long long)b * L + t0 + tid) * H + h] : 1.0f;
+            sAc[tid] = a;
+            sSc[tid] = sc;
+            sE[tid] = in ? expf(a) : 0.0f;
+            sW[tid] = in ? expf(last - a) * sc : 0.0f;
+        }
+        __syncthreads();   // the decays are visible, and every warp is done with the previous chunk's tiles
+        const float decay = expf(sAc[len - 1]);   // read before the next barrier, after which sAc may change
+        const long long ldBC = (long long)G * N;
+        const float* Cg = p.Cm + (((long long)b * L + t0) * G + g) * N;
+        const float* Bg = p.Bm + (((long long)b * L + t0) * G + g) * N;
+        const int q16 = n16 >> 2;
+        for (int i = tid; i < SSD_Q * q16; i += SSDF_THREADS) {   // float4s: N % 4 == 0 and 16-byte rows (host-checked)
+            const int t = i / q16, n = (i - t * q16) * 4;
+            float4 cv = {0.0f, 0.0f, 0.0f, 0.0f}, bv = cv;
+            if (t < len && n < N) {
+                cv = *reinterpret_cast<const float4*>(Cg + t * ldBC + n);
+                bv = *reinterpret_cast<const float4*>(Bg + t * ldBC + n);
+                const float e = sE[t], w = sW[t];
+                cv.x *= e; cv.y *= e; cv.z *= e; cv.w *= e;
+                bv.x *= w; bv.y *= w; bv.z *= w; bv.w *= w;
+            }
+            *reinterpret_cast<float4*>(sC + t * pc + n) = cv;
+            *reinterpret_cast<float4*>(sB + t * pb + n) = bv;
+        }
+        const float* Xg = p.x + (((long long)b * L + t0) * H + h) * P + p0;
+        for (int i = tid; i < SSD_Q * (SSDF_P / 4); i += SSDF_THREADS) {
+            const int s = i / (SSDF_P / 4), pp = (i % (SSDF_P / 4)) * 4;
+            float4 v = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (s < len && p0 + pp < P) v = *reinterpret_cast<const float4*>(Xg + (long long)s * H * P + pp);
+            *reinterpret_cast<float4*>(sX + s * SSDF_XP + pp) = v;
+        }
+        const float* cbg = p.cb + (((long long)b * nc + c) * G + g) * (SSD_Q * SSD_Q);
+        for (int i = tid; i < SSD_Q * SSD_Q; i += SSDF_THREADS) {
+            const int s = i / SSD_Q, t = i % SSD_Q;
+            sM[t * SSDF_MP + s] = s <= t && t < len ? cbg[i] * expf(sAc[t] - sAc[s]) * sSc[s] : 0.0f;
+        }
+        if (updates) {
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) sS[(nr + gq + 8 * (e >> 1)) * SSDF_XP + 8 * j + 2 * q + (e & 1)] = sAcc[j][e];
+        }
+        __syncthreads();   // the chunk's tiles are staged
+        if (16 * tt < len) {
+            float acc[2][4] = {}, accSmall[2][4] = {};
+            for (int k0 = 0; k0 < N; k0 += 8) {   // the state entering the chunk, read out by C: k = n
+                const float* a = sC + (16 * tt + gq) * pc + k0 + q;
+                const float af[4] = {a[0], a[8 * pc], a[4], a[8 * pc + 4]};
+                unsigned ab[4], as[4];
+                split_tf32(af, ab, as);
+#pragma unroll
+                for (int j = 0; j < 2; ++j) {
+                    const float* bp = sS + (k0 + q) * SSDF_XP + 16 * ph + 8 * j + gq;
+                    const float bf[2] = {bp[0], bp[4 * SSDF_XP]};
+                    unsigned bb[2], bs[2];
+                    split_tf32(bf, bb, bs);
+                    mma_3xtf32(acc[j], accSmall[j], ab, as, bb, bs);
+                }
+            }
+            for (int k0 = 0; k0 < 16 * (tt + 1); k0 += 8) {   // the chunk's own inputs: k = s <= t
+                const float* a = sM + (16 * tt + gq) * SSDF_MP + k0 + q;
+                const float af[4] = {a[0], a[8 * SSDF_MP], a[4], a[8 * SSDF_MP + 4]};
+                unsigned ab[4], as[4];
+                split_tf32(af, ab, as);
+#pragma unroll
+                for (int j = 0; j < 2; ++j) {
+                    const float* bp = sX + (k0 + q) * SSDF_XP + 16 * ph + 8 * j + gq;
+                    const float bf[2] = {bp[0], bp[4 * SSDF_XP]};
+                    unsigned bb[2], bs[2];
+                    split_tf32(bf, bb, bs);
+                    mma_3xtf32(acc[j], accSmall[j], ab, as, bb, bs);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 2; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int t = 16 * tt + gq + 8 * (e >> 1), pp = 16 * ph + 8 * j + 2 * q + (e & 1);
+                    if (t < len && p0 + pp < P)
+                        p.out[(((long long)b * L + t0 + t) * H + h) * P + p0 + pp] = fmaf(dskip, sX[t * SSDF_XP + pp], acc[j][e] + accSmall[j][e]);
+                }
+        }
+        if (updates) {   // S = exp(acum_last) S + (B diag(w))^T x: k = s
+            float small[4][4] = {};
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) sAcc[j][e] *= decay;
+            for (int k0 = 0; k0 < len; k0 += 8) {
+                const float* a = sB + (k0 + q) * pb + nr + gq;
+                const float af[4] = {a[0], a[8], a[4 * pb], a[4 * pb + 8]};
+                unsigned ab[4], as[4];
+                split_tf32(af, ab, as);
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const float* bp = sX + (k0 + q) * SSDF_XP + 8 * j + gq;
+                    const float bf[2] = {bp[0], bp[4 * SSDF_XP]};
+                    unsigned bb[2], bs[2];
+                    split_tf32(bf, bb, bs);
+                    mma_3xtf32(sAcc[j], small[j], ab, as, bb, bs);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) sAcc[j][e] += small[j][e];
+        }
+    }
+    if (st && updates) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int n = nr + gq + 8 * (e >> 1), pp = p0 + 8 * j + 2 * q + (e & 1);
+                if (n < N && pp < P) st[(long long)pp * N + n] = sAcc[j][e];
+            }
+    }
+}
