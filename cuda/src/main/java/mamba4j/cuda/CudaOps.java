@@ -433,11 +433,10 @@ public final class CudaOps {
     static final boolean FUSED_DECODE = !"0".equals(System.getenv("MAMBA4J_CUDA_FUSE"));
 
     /**
-     * Whether {@code linearParts} runs one GEMM per part (no copy of the product out of a whole one). Off unless
-     * MAMBA4J_CUDA_SPLIT_GEMM=1 until it has passed the conformance suite on a GPU (written when no GPU was left to the
-     * session): `MAMBA4J_CUDA_SPLIT_GEMM=1 bash scripts/gpu-test.sh`, then on by default.
+     * Whether {@code linearParts} runs one GEMM per part (no copy of the product out of a whole one): 16k prefill +5–6%
+     * on an H100 (BENCHMARKS); MAMBA4J_CUDA_SPLIT_GEMM=0 writes the whole product and copies the parts out, to compare.
      */
-    static final boolean SPLIT_GEMM = "1".equals(System.getenv("MAMBA4J_CUDA_SPLIT_GEMM"));
+    static final boolean SPLIT_GEMM = !"0".equals(System.getenv("MAMBA4J_CUDA_SPLIT_GEMM"));
 
     /** Whether a call of {@link #ssd} runs ssd_step: one step with a state, N a multiple of 4 up to 128, 16-byte aligned rows. */
     static boolean ssdStepApplies(int length, int dstate, long state, long bm, long cm) {

@@ -294,12 +294,51 @@ static_assert(SSDF_MAX_N == 16 * (SSDF_THREADS / 32), "each warp updates 16 stat
 __device__ __forceinline__ int ssdf_pitch_c(int N) { return (N + 31) / 32 * 32 + 4; }
 __device__ __forceinline__ int ssdf_pitch_b(int N) { return (N + 31) / 32 * 32 + 8; }
 
+// One chunk's operands as this thread loads them, a chunk ahead: the loads of chunk c + 1 are issued before chunk c's
+// products and consumed after them, so their latency hides behind the tensor-core work (a block walks 256 chunks at
+// 16k steps; loads waited for one by one cost it ~17 µs a chunk). Element i of each is float4 number
+// tid + SSDF_THREADS·i of its tile: C and B rows (t, 4 n), x rows (s, 4 p), cb rows (s, 4 t); zero past the chunk.
+struct SsdfAhead {
+    float4 c[8], b[8], x[2], cb[4];
+    float acum, last, scale;   // threads below 64: step tid's
+};
+
+__device__ __forceinline__ void ssdf_load(SsdfAhead& a, const SsdChunkParams& p, int b, int h, int g, int p0, int c) {
+    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L), tid = threadIdx.x;
+    const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q, q16 = (N + 15) / 16 * 4;
+    const float4 zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    const long long ldBC = (long long)G * N, row0 = (((long long)b * L + t0) * G + g) * N;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {   // 64 rows x N / 4 <= 2048 float4s
+        const int i = tid + SSDF_THREADS * k, t = i / q16, n = (i - t * q16) * 4;
+        const bool in = t < len && n < N;
+        a.c[k] = in ? *reinterpret_cast<const float4*>(p.Cm + row0 + t * ldBC + n) : zero;
+        a.b[k] = in ? *reinterpret_cast<const float4*>(p.Bm + row0 + t * ldBC + n) : zero;
+    }
+    const float* Xg = p.x + (((long long)b * L + t0) * H + h) * P + p0;
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {   // 64 rows x 8 float4s
+        const int i = tid + SSDF_THREADS * k, s = i >> 3, pp = (i & 7) * 4;
+        a.x[k] = s < len && p0 + pp < P ? *reinterpret_cast<const float4*>(Xg + (long long)s * H * P + pp) : zero;
+    }
+    const float* cbg = p.cb + (((long long)b * nc + c) * G + g) * (SSD_Q * SSD_Q);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) a.cb[k] = reinterpret_cast<const float4*>(cbg)[tid + SSDF_THREADS * k];   // 64 x 16 float4s
+    if (tid < SSD_Q) {
+        const float* acum = p.acum + ((long long)b * H + h) * L;
+        const bool in = tid < len;
+        a.acum = in ? acum[t0 + tid] : 0.0f;
+        a.last = acum[t0 + len - 1];
+        a.scale = in && p.scale ? p.scale[((long long)b * L + t0 + tid) * H + h] : 1.0f;
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(SSDF_THREADS) ssd_chunk_fused(SsdChunkParams p) {
     PDL_ENTRY();
     DYNAMIC_SHARED(float4, ssdf_smem);
     const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L);
     const int h = (int)(blockIdx.x % H), b = (int)(blockIdx.x / H), g = h / (H / G), p0 = blockIdx.y * SSDF_P;
-    const int pc = ssdf_pitch_c(N), pb = ssdf_pitch_b(N), n16 = (N + 15) / 16 * 16;
+    const int pc = ssdf_pitch_c(N), pb = ssdf_pitch_b(N), n16 = (N + 15) / 16 * 16, q16 = n16 / 4;
     float* sC = reinterpret_cast<float*>(ssdf_smem);   // [t][n]: C_t exp(acum_t)
     float* sB = sC + SSD_Q * pc;                        // [s][n]: B_s w_s, zero for n in [N, N16)
     float* sX = sB + SSD_Q * pb;                        // [s][p]
@@ -313,7 +352,6 @@ extern "C" __global__ void __launch_bounds__(SSDF_THREADS) ssd_chunk_fused(SsdCh
     const int tt = warp >> 1, ph = warp & 1, nr = 16 * warp;
     const bool updates = nr < N;
     const long long bh = (long long)b * H + h;
-    const float* acum = p.acum + bh * L;
     float* st = p.state ? p.state + bh * P * N : nullptr;   // this head's (P, N)
     // S[n][p] at n = nr + gq + 8 (e >> 1), p = p0 + 8 j + 2 q + (e & 1): the update's accumulator layout
     float sAcc[4][4];
@@ -325,48 +363,45 @@ extern "C" __global__ void __launch_bounds__(SSDF_THREADS) ssd_chunk_fused(SsdCh
             sAcc[j][e] = st && n < N && pp < P ? st[(long long)pp * N + n] : 0.0f;
         }
     const float dskip = p.D ? p.D[h] : 0.0f;
+    SsdfAhead ahead;
+    ssdf_load(ahead, p, b, h, g, p0, 0);
     for (int c = 0; c < nc; ++c) {
         const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q;
         // The chunk's decays. Safe before the barrier: after the previous chunk's second barrier nothing reads them.
         if (tid < SSD_Q) {
             const bool in = tid < len;
-            const float a = in ? acum[t0 + tid] : 0.0f, last = acum[t0 + len - 1];
-            const float sc = in && p.scale ? p.scale[((long long)b * L + t0 + tid) * H + h] : 1.0f;
-            sAc[tid] = a;
-            sSc[tid] = sc;
-            sE[tid] = in ? expf(a) : 0.0f;
-            sW[tid] = in ? expf(last - a) * sc : 0.0f;
+            sAc[tid] = ahead.acum;
+            sSc[tid] = ahead.scale;
+            sE[tid] = in ? expf(ahead.acum) : 0.0f;
+            sW[tid] = in ? expf(ahead.last - ahead.acum) * ahead.scale : 0.0f;
         }
         __syncthreads();   // the decays are visible, and every warp is done with the previous chunk's tiles
         const float decay = expf(sAc[len - 1]);   // read before the next barrier, after which sAc may change
-        const long long ldBC = (long long)G * N;
-        const float* Cg = p.Cm + (((long long)b * L + t0) * G + g) * N;
-        const float* Bg = p.Bm + (((long long)b * L + t0) * G + g) * N;
-        const int q16 = n16 >> 2;
-        for (int i = tid; i < SSD_Q * q16; i += SSDF_THREADS) {   // float4s: N % 4 == 0 and 16-byte rows (host-checked)
-            const int t = i / q16, n = (i - t * q16) * 4;
-            float4 cv = {0.0f, 0.0f, 0.0f, 0.0f}, bv = cv;
-            if (t < len && n < N) {
-                cv = *reinterpret_cast<const float4*>(Cg + t * ldBC + n);
-                bv = *reinterpret_cast<const float4*>(Bg + t * ldBC + n);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {   // C rows times exp(acum_t), B rows times w_s
+            const int i = tid + SSDF_THREADS * k, t = i / q16, n = (i - t * q16) * 4;
+            if (t < SSD_Q) {
                 const float e = sE[t], w = sW[t];
-                cv.x *= e; cv.y *= e; cv.z *= e; cv.w *= e;
-                bv.x *= w; bv.y *= w; bv.z *= w; bv.w *= w;
+                const float4 cv = ahead.c[k], bv = ahead.b[k];
+                *reinterpret_cast<float4*>(sC + t * pc + n) = {cv.x * e, cv.y * e, cv.z * e, cv.w * e};
+                *reinterpret_cast<float4*>(sB + t * pb + n) = {bv.x * w, bv.y * w, bv.z * w, bv.w * w};
             }
-            *reinterpret_cast<float4*>(sC + t * pc + n) = cv;
-            *reinterpret_cast<float4*>(sB + t * pb + n) = bv;
         }
-        const float* Xg = p.x + (((long long)b * L + t0) * H + h) * P + p0;
-        for (int i = tid; i < SSD_Q * (SSDF_P / 4); i += SSDF_THREADS) {
-            const int s = i / (SSDF_P / 4), pp = (i % (SSDF_P / 4)) * 4;
-            float4 v = {0.0f, 0.0f, 0.0f, 0.0f};
-            if (s < len && p0 + pp < P) v = *reinterpret_cast<const float4*>(Xg + (long long)s * H * P + pp);
-            *reinterpret_cast<float4*>(sX + s * SSDF_XP + pp) = v;
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int i = tid + SSDF_THREADS * k;
+            *reinterpret_cast<float4*>(sX + (i >> 3) * SSDF_XP + (i & 7) * 4) = ahead.x[k];
         }
-        const float* cbg = p.cb + (((long long)b * nc + c) * G + g) * (SSD_Q * SSD_Q);
-        for (int i = tid; i < SSD_Q * SSD_Q; i += SSDF_THREADS) {
-            const int s = i / SSD_Q, t = i % SSD_Q;
-            sM[t * SSDF_MP + s] = s <= t && t < len ? cbg[i] * expf(sAc[t] - sAc[s]) * sSc[s] : 0.0f;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {   // M[t][s] = cb[s][t] exp(acum_t - acum_s) scale_s for s <= t < len, else 0
+            const int i = tid + SSDF_THREADS * k, s = i >> 4, t4 = (i & 15) * 4;
+            const float v[4] = {ahead.cb[k].x, ahead.cb[k].y, ahead.cb[k].z, ahead.cb[k].w};
+            const float as = sAc[s], ss = sSc[s];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+                const int t = t4 + u;
+                sM[t * SSDF_MP + s] = s <= t && t < len ? v[u] * expf(sAc[t] - as) * ss : 0.0f;
+            }
         }
         if (updates) {
 #pragma unroll
@@ -375,6 +410,7 @@ extern "C" __global__ void __launch_bounds__(SSDF_THREADS) ssd_chunk_fused(SsdCh
                 for (int e = 0; e < 4; ++e) sS[(nr + gq + 8 * (e >> 1)) * SSDF_XP + 8 * j + 2 * q + (e & 1)] = sAcc[j][e];
         }
         __syncthreads();   // the chunk's tiles are staged
+        if (c + 1 < nc) ssdf_load(ahead, p, b, h, g, p0, c + 1);   // in flight during this chunk's products
         if (16 * tt < len) {
             float acc[2][4] = {}, accSmall[2][4] = {};
             for (int k0 = 0; k0 < N; k0 += 8) {   // the state entering the chunk, read out by C: k = n
