@@ -11,15 +11,23 @@
 // Decays are always exponentials of differences acum[t] - acum[s] <= 0 (logA <= 0), never exp(acum) divided, so
 // nothing overflows. Everything is float32 with float32 accumulation.
 //
-// The products (2, 4, 5) share one pattern: a 64 x 64 output tile per block of 256 threads, each thread a 4 x 4
-// register block, both operands staged in shared memory "k-major" (row k holds the 64 values of the reduction index
-// k), read as float4. Tiles are zero-padded past L, P and N, so odd shapes need no special cases in the products.
+// The products (2, 4, 5) share one pattern: a 64 x 64 output tile per block of 256 threads, both operands staged in
+// shared memory "k-major" (row k holds the 64 values of the reduction index k), zero-padded past L, P and N, so odd
+// shapes need no special cases in the products. On sm_80 and later (and in the CPU emulator) the tile is eight warps'
+// tensor-core products, 3xTF32 (float32 accuracy; tf32.cuh), each warp a 16 x 32 block; below sm_80 each thread
+// accumulates a 4 x 4 register block on CUDA cores. ssd_tile_row/col say which element acc[i][j] holds.
 #include "common.cuh"
 
 #define SSD_Q 64              // chunk length (CudaOps.SSD_CHUNK)
 #define SSD_T 64              // tile edge (CudaOps.SSD_TILE)
 #define SSD_THREADS 256       // 16 x 16 threads, each a 4 x 4 block of the tile (CudaOps.SSD_CHUNK_THREADS)
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define SSD_TENSOR_CORES 1
+#define SSD_PITCH 72          // shared row pitch: = 8 (mod 32), so a fragment's reads (rows q, columns g) hit 32 banks
+#else
+#define SSD_TENSOR_CORES 0
 #define SSD_PITCH 68          // shared row pitch: a multiple of 4 (float4 rows) and 4 banks apart (transposed stores)
+#endif
 #define SSD_PASS_UNROLL 8     // chunk states loaded ahead by ssd_state_pass
 
 static_assert(SSD_Q == SSD_T, "a chunk is one tile of steps");
@@ -43,7 +51,8 @@ __device__ __forceinline__ void ssd_stage(float* s, const float* g, long long ld
 }
 
 // The transpose: s[c][r] = g[r * ld + c] for r < rows and c < cols, else 0. A warp reads 4 rows x 8 consecutive floats
-// (four whole 32-byte sectors) and, with the pitch of 68, writes 32 distinct banks (bank = 4 c + r mod 32).
+// (four whole 32-byte sectors) and, with the pitch of 68, writes 32 distinct banks (bank = 4 c + r mod 32); with the
+// tensor cores' pitch of 72, 16 (a two-way conflict, once per tile, for conflict-free fragment reads many times over).
 __device__ __forceinline__ void ssd_stage_t(float* s, const float* g, long long ld, int rows, int cols) {
     const int lane = threadIdx.x & 31, c = (lane & 7) + 8 * (threadIdx.x >> 5);   // 8 warps x 8 columns = 64
 #pragma unroll 4
@@ -53,11 +62,47 @@ __device__ __forceinline__ void ssd_stage_t(float* s, const float* g, long long 
     }
 }
 
-// acc[i][j] += sum_{k < kcount} a[k][4 ty + i] * b[k][4 tx + j]: this thread's 4 x 4 block of the 64 x 64 product of two
-// k-major tiles. In a warp (16 tx x 2 ty) the a reads are 2 broadcast float4, the b reads 256 consecutive bytes.
-// TENSOR CORES: this loop is where an mma.sync path would go (3xTF32 to keep float32 accuracy); not written, since
-// plain TF32 (10-bit mantissas) would break the float32 tolerances the conformance suite holds this op to.
-__device__ __forceinline__ void ssd_tile_fma(float (&acc)[4][4], const float* a, const float* b, int kcount, int tx, int ty) {
+#if SSD_TENSOR_CORES
+// acc[i][j] += sum_{k < kcount} a[k][row] * b[k][col] (row, col = ssd_tile_row/col(i, j)): warp w owns rows
+// [16 (w >> 1), +16) and columns [32 (w & 1), +32), four 16 x 8 tiles i, j the fragment's element. kcount is taken up
+// to a multiple of 8: the staged rows past it are zero.
+__device__ __forceinline__ int ssd_tile_row(int, int j) { return 16 * (threadIdx.x >> 6) + ((threadIdx.x & 31) >> 2) + 8 * (j >> 1); }
+__device__ __forceinline__ int ssd_tile_col(int i, int j) { return 32 * ((threadIdx.x >> 5) & 1) + 8 * i + 2 * (threadIdx.x & 3) + (j & 1); }
+// The k count a causal product (M[t][s] = 0 for s > t, rows t) needs for this thread's rows.
+__device__ __forceinline__ int ssd_tile_causal_k() { return 16 * ((threadIdx.x >> 6) + 1); }
+
+__device__ __forceinline__ void ssd_tile_product(float (&acc)[4][4], const float* a, const float* b, int kcount) {
+    const int lane = threadIdx.x & 31, gq = lane >> 2, q = lane & 3;
+    const int m0 = 16 * (threadIdx.x >> 6), c0 = 32 * ((threadIdx.x >> 5) & 1);
+    float small[4][4] = {};
+    for (int k0 = 0; k0 < kcount; k0 += 8) {
+        const float* ap = a + (k0 + q) * SSD_PITCH + m0 + gq;
+        const float af[4] = {ap[0], ap[8], ap[4 * SSD_PITCH], ap[4 * SSD_PITCH + 8]};
+        unsigned ab[4], as[4];
+        split_tf32(af, ab, as);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const float* bp = b + (k0 + q) * SSD_PITCH + c0 + 8 * i + gq;
+            const float bf[2] = {bp[0], bp[4 * SSD_PITCH]};
+            unsigned bb[2], bs[2];
+            split_tf32(bf, bb, bs);
+            mma_3xtf32(acc[i], small[i], ab, as, bb, bs);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] += small[i][j];
+}
+#else
+// acc[i][j] += sum_{k < kcount} a[k][4 ty + i] * b[k][4 tx + j] (tx = tid & 15, ty = tid >> 4): this thread's 4 x 4
+// block of the 64 x 64 product. In a warp (16 tx x 2 ty) the a reads are 2 broadcast float4, the b reads 256 consecutive bytes.
+__device__ __forceinline__ int ssd_tile_row(int i, int) { return 4 * (threadIdx.x >> 4) + i; }
+__device__ __forceinline__ int ssd_tile_col(int, int j) { return 4 * (threadIdx.x & 15) + j; }
+__device__ __forceinline__ int ssd_tile_causal_k() { return 4 * (threadIdx.x >> 4) + 4; }
+
+__device__ __forceinline__ void ssd_tile_product(float (&acc)[4][4], const float* a, const float* b, int kcount) {
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
 #pragma unroll 8
     for (int k = 0; k < kcount; ++k) {
         const float4 av = *reinterpret_cast<const float4*>(a + k * SSD_PITCH + 4 * ty);
@@ -70,6 +115,7 @@ __device__ __forceinline__ void ssd_tile_fma(float (&acc)[4][4], const float* a,
             for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(ar[i], br[j], acc[i][j]);
     }
 }
+#endif
 
 __device__ __forceinline__ void ssd_zero(float (&acc)[4][4]) {
 #pragma unroll
@@ -107,7 +153,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_state(SsdChu
     const int h = (int)(blockIdx.x % H), b = (int)(blockIdx.x / H), c = blockIdx.y, g = h / (H / G);
     const int nTiles = (N + SSD_T - 1) / SSD_T, n0 = (int)(blockIdx.z % nTiles) * SSD_T, p0 = (int)(blockIdx.z / nTiles) * SSD_T;
     const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q;
-    const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+    const int tid = threadIdx.x;
     if (tid < SSD_Q) {
         float w = 0.0f;
         if (tid < len) {
@@ -123,18 +169,15 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_state(SsdChu
     __syncthreads();
     float acc[4][4];
     ssd_zero(acc);
-    ssd_tile_fma(acc, sB, sX, len, tx, ty);   // acc[i][j]: n = n0 + 4 ty + i, p = p0 + 4 tx + j
+    ssd_tile_product(acc, sB, sX, len);   // rows n - n0, columns p - p0
     float* dst = p.states + (((long long)b * nc + c) * H + h) * ((long long)N * P);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int n = n0 + 4 * ty + i;
-        if (n >= N) break;
+    for (int i = 0; i < 4; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            const int pp = p0 + 4 * tx + j;
-            if (pp < P) dst[(long long)n * P + pp] = acc[i][j];
+            const int n = n0 + ssd_tile_row(i, j), pp = p0 + ssd_tile_col(i, j);
+            if (n < N && pp < P) dst[(long long)n * P + pp] = acc[i][j];
         }
-    }
 }
 
 // 3. Thread per (b, h, n, p), p fastest (the chunk-state rows are coalesced), sequential over the chunks: each slot
@@ -188,7 +231,6 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_cb(SsdChunkP
     const int N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L);
     const int g = (int)(blockIdx.x % G), b = (int)(blockIdx.x / G), c = blockIdx.y;
     const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q;
-    const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
     const long long row0 = (((long long)b * L + t0) * G + g) * N, ld = (long long)G * N;
     float acc[4][4];
     ssd_zero(acc);
@@ -197,13 +239,13 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_cb(SsdChunkP
         ssd_stage_t(sB, p.Bm + row0 + n0, ld, len, N - n0);
         ssd_stage_t(sC, p.Cm + row0 + n0, ld, len, N - n0);
         __syncthreads();
-        ssd_tile_fma(acc, sB, sC, N - n0 < SSD_T ? N - n0 : SSD_T, tx, ty);   // acc[i][j]: s = 4 ty + i, t = 4 tx + j
+        ssd_tile_product(acc, sB, sC, N - n0 < SSD_T ? N - n0 : SSD_T);   // rows s, columns t
     }
     float* dst = p.cb + (((long long)b * nc + c) * G + g) * (SSD_Q * SSD_Q);
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) dst[(4 * ty + i) * SSD_Q + 4 * tx + j] = acc[i][j];
+        for (int j = 0; j < 4; ++j) dst[ssd_tile_row(i, j) * SSD_Q + ssd_tile_col(i, j)] = acc[i][j];
 }
 
 // 5. out[b, t0 + t, h, p] for one chunk and 64 columns p: grid (B·H, chunks, P tiles), a 64 (t) x 64 (p) tile per block.
@@ -220,7 +262,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_scan(SsdChun
     const int h = (int)(blockIdx.x % H), b = (int)(blockIdx.x / H), c = blockIdx.y, g = h / (H / G);
     const int p0 = blockIdx.z * SSD_T;
     const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q;
-    const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+    const int tid = threadIdx.x;
     if (tid < SSD_Q) {
         const bool in = tid < len;
         sAcum[tid] = in ? p.acum[((long long)b * H + h) * L + t0 + tid] : 0.0f;
@@ -236,14 +278,12 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_scan(SsdChun
         ssd_stage_t(sA, Cg + n0, (long long)G * N, len, N - n0);
         ssd_stage(sB, Sg + (long long)n0 * P, P, N - n0, P - p0, nullptr);
         __syncthreads();
-        ssd_tile_fma(acc, sA, sB, N - n0 < SSD_T ? N - n0 : SSD_T, tx, ty);   // acc[i][j]: t = 4 ty + i, p = p0 + 4 tx + j
+        ssd_tile_product(acc, sA, sB, N - n0 < SSD_T ? N - n0 : SSD_T);   // rows t, columns p - p0
     }
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float e = expf(sAcum[4 * ty + i]);   // acum <= 0: at most 1
+    for (int i = 0; i < 4; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] *= e;
-    }
+        for (int j = 0; j < 4; ++j) acc[i][j] *= expf(sAcum[ssd_tile_row(i, j)]);   // acum <= 0: at most 1
     // part 2: the chunk's own inputs, through the causal, decayed C.B matrix
     __syncthreads();   // part 1's readers are done with sA and sB
     const float* cb = p.cb + (((long long)b * nc + c) * G + g) * (SSD_Q * SSD_Q);
@@ -254,19 +294,15 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_scan(SsdChun
     }
     ssd_stage(sB, p.x + (((long long)b * L + t0) * H + h) * P + p0, (long long)H * P, len, P - p0, nullptr);
     __syncthreads();
-    ssd_tile_fma(acc, sA, sB, 4 * ty + 4, tx, ty);   // rows t <= 4 ty + 3 see steps s <= t only
+    ssd_tile_product(acc, sA, sB, ssd_tile_causal_k());   // a thread's rows t see steps s <= t only
     const float dskip = p.D ? p.D[h] : 0.0f;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int t = 4 * ty + i;
-        if (t >= len) break;
-        float* o = p.out + (((long long)b * L + t0 + t) * H + h) * P;
+    for (int i = 0; i < 4; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            const int pp = 4 * tx + j;
-            if (p0 + pp < P) o[p0 + pp] = fmaf(dskip, sB[t * SSD_PITCH + pp], acc[i][j]);
+            const int t = ssd_tile_row(i, j), pp = ssd_tile_col(i, j);
+            if (t < len && p0 + pp < P) p.out[(((long long)b * L + t0 + t) * H + h) * P + p0 + pp] = fmaf(dskip, sB[t * SSD_PITCH + pp], acc[i][j]);
         }
-    }
 }
 
 // ==================================================================================================== fused, tensor cores
