@@ -114,12 +114,15 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         Var y = tape.ssd(xBC[0].reshape(b, t, nh, hp), logA.reshape(b, t, nh), dt.reshape(b, t, nh),
                 xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), l.d(), config.chunkSize(), ssmState);
         Var gated = tape.mulSilu(y.reshape(bt, e), zxbcdt[0]);                                         // y · silu(z), gate first
-        Var normed = config.normPerGroup()
+        Var normed = perGroupNorm()
                 ? tape.mulColumns(tape.rmsNorm(gated.reshape(bt * g, e / g), tape.constant(groupOnes), eps).reshape(bt, e), l.gateNorm())
                 : tape.rmsNorm(gated, l.gateNorm(), eps);                                              // per group of E/G, or over all E
         Var o = tape.linear(normed, l.outProj(), l.outProjBias());                                     // (B·T, D)
         return tape.add(h, o);
     }
+
+    /** Whether the gated norm's statistics run per group apart from its weight: with one group it is the plain RMSNorm (one op, not two). */
+    private boolean perGroupNorm() { return config.normPerGroup() && config.nGroups() > 1; }
 
     /** Final RMSNorm → head: (R, D) → logits (R, V'). */
     private Var head(Tape tape, Var h, Trace trace) {
@@ -337,7 +340,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
             backend.mulColumns(s.dt, s.a[i], s.logA);
             backend.ssd(s.ssds[i], 1);                                         // one step of the recurrence, ssm_state in place
             backend.mulSilu(s.y.reshape(s.batch, config.dInner()), s.z, s.gated);
-            if (config.normPerGroup()) {                                       // the block's gated norm, per group or over all E
+            if (perGroupNorm()) {                                              // the block's gated norm, per group or over all E
                 int e = config.dInner(), gr = config.nGroups();
                 backend.rmsNorm(s.gated.reshape((long) s.batch * gr, e / gr), groupOnes, eps, s.normed.reshape((long) s.batch * gr, e / gr));
                 backend.mulColumns(s.normed, l.gateNorm(), s.normed);
