@@ -277,6 +277,13 @@ public final class Backend {
         k.addRmsNorm(h, o, w, eps, out);
     }
 
+    public void rmsNormGated(Tensor y, Tensor z, Tensor w, float eps, Tensor out) {
+        act("rmsNormGated", y, z, w, out);
+        Checks.checkSameShape("rmsNormGated", y, z, out);
+        vec("rmsNormGated", "w", w, y.dim(-1));
+        k.rmsNormGated(y, z, w, eps, out);
+    }
+
     public void add(Tensor a, Tensor b, Tensor out) {
         act("add", a, b, out);
         Checks.checkSameShape("add", a, b, out);

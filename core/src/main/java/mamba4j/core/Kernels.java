@@ -148,6 +148,16 @@ public interface Kernels {
         rmsNorm(h, w, eps, out);
     }
 
+    /**
+     * out = rmsNorm(y · silu(z), w): Mamba-2's gated norm (mamba_ssm's RMSNormGated with the gate before the norm, one
+     * group), one pass over y and z on an accelerator instead of the gate's product written and read back. y, z, out
+     * (M, D); w (D).
+     */
+    default void rmsNormGated(Tensor y, Tensor z, Tensor w, float eps, Tensor out) {
+        mulSilu(y, z, out);
+        rmsNorm(out, w, eps, out);
+    }
+
     /** out = a + b, elementwise, same shapes (out may alias a or b). */
     void add(Tensor a, Tensor b, Tensor out);
 

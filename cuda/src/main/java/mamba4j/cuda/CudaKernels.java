@@ -339,6 +339,10 @@ public final class CudaKernels implements Kernels {
         ops().rmsNorm(ptr(h), ptr(o), ptr(h), ptr(w), KernelParams.DTYPE_F32, ptr(out), (int) (h.numel() / w.numel()), (int) w.numel(), eps);
     }
 
+    @Override public void rmsNormGated(Tensor y, Tensor z, Tensor w, float eps, Tensor out) {   // rmsnorm.cu's gate: one launch
+        ops().rmsNorm(ptr(y), 0, 0, ptr(w), KernelParams.DTYPE_F32, ptr(out), (int) (y.numel() / w.numel()), (int) w.numel(), eps, ptr(z));
+    }
+
     @Override public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out) {
         ops().rmsNorm(ptr(x), 0, 0, ptr(w), KernelParams.DTYPE_F32, ptr(out), (int) (x.numel() / w.numel()), (int) w.numel(), eps);
     }

@@ -73,13 +73,19 @@ public final class CudaOps {
 
     /** r = x + residual (x alone when residual is 0); residualOut = r when not 0; out = r / sqrt(mean(r²) + eps) · w. x, residual, residualOut, out (rows, dim); w (dim). */
     public void rmsNorm(long x, long residual, long residualOut, long w, int wDtype, long out, int rows, int dim, float eps) {
+        rmsNorm(x, residual, residualOut, w, wDtype, out, rows, dim, eps, 0);
+    }
+
+    /** As above, with r = x · silu(gate) when gate is not 0 (then without a residual). */
+    public void rmsNorm(long x, long residual, long residualOut, long w, int wDtype, long out, int rows, int dim, float eps, long gate) {
         positive("rmsNorm", rows, dim);
+        if (gate != 0 && (residual != 0 || residualOut != 0)) throw new IllegalArgumentException("rmsNorm: a gate and a residual together");
         dtype("rmsNorm", wDtype);
         required("rmsNorm", "x", x);
         required("rmsNorm", "w", w);
         required("rmsNorm", "out", out);
         var p = params(KernelParams.RMSNORM).set("x", x).set("residual", residual).set("residual_out", residualOut).set("w", w)
-                .set("out", out).set("rows", rows).set("dim", dim).set("eps", eps).set("w_dtype", wDtype);
+                .set("out", out).set("gate", gate).set("rows", rows).set("dim", dim).set("eps", eps).set("w_dtype", wDtype);
         int threads = Math.min(1024, Math.max(32, (dim / 4 + 31) / 32 * 32));
         launcher.launch("rmsnorm.cu", "rmsnorm", rows, 1, 1, threads, 1, 1, p);
     }

@@ -22,7 +22,7 @@ public final class KernelParams {
     private KernelParams() {}
 
     public static final StructLayout RMSNORM = struct("RmsNormParams",
-            ptr("x"), ptr("residual"), ptr("residual_out"), ptr("w"), ptr("out"),
+            ptr("x"), ptr("residual"), ptr("residual_out"), ptr("w"), ptr("out"), ptr("gate"),
             i32("rows"), i32("dim"), f32("eps"), i32("w_dtype"));
 
     public static final StructLayout EMBEDDING = struct("EmbeddingParams",

@@ -163,6 +163,17 @@ public final class Tape {
         return out;
     }
 
+    /**
+     * rmsNorm(y · silu(z), w): on a recording tape those two ops (their gradients); on an inference tape one,
+     * {@link Backend#rmsNormGated}, which on an accelerator reads y and z once and writes only the result.
+     */
+    public Var rmsNormGated(Var y, Var z, Var w, float eps) {
+        if (recording) return rmsNorm(mulSilu(y, z), w, eps);
+        Var out = result(outputLike(y.value()), y, z, w);
+        be.rmsNormGated(y.value(), z.value(), w.value(), eps, out.value());
+        return out;
+    }
+
     public Var add(Var a, Var b) {
         Var out = result(outputLike(a.value()), a, b);
         be.add(a.value(), b.value(), out.value());

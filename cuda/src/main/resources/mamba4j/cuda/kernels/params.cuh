@@ -18,6 +18,7 @@ struct RmsNormParams {
     float* residual_out;     // (M, D) or NULL; may alias x or residual
     const void* w;           // (D) in w_dtype
     float* out;              // (M, D)
+    const float* gate;       // (M, D) or NULL: r = x · silu(gate) (Mamba-2's gated norm; no residual then)
     int rows;                // M
     int dim;                 // D
     float eps;

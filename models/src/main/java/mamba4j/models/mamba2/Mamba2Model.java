@@ -113,10 +113,10 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         Var logA = tape.mulColumns(dt, tape.negExp(l.aLog()));                                         // dt·A, A = −exp(A_log)
         Var y = tape.ssd(xBC[0].reshape(b, t, nh, hp), logA.reshape(b, t, nh), dt.reshape(b, t, nh),
                 xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), l.d(), config.chunkSize(), ssmState);
-        Var gated = tape.mulSilu(y.reshape(bt, e), zxbcdt[0]);                                         // y · silu(z), gate first
-        Var normed = perGroupNorm()
-                ? tape.mulColumns(tape.rmsNorm(gated.reshape(bt * g, e / g), tape.constant(groupOnes), eps).reshape(bt, e), l.gateNorm())
-                : tape.rmsNorm(gated, l.gateNorm(), eps);                                              // per group of E/G, or over all E
+        Var normed = perGroupNorm()                                                                    // y · silu(z), gate first, then
+                ? tape.mulColumns(tape.rmsNorm(tape.mulSilu(y.reshape(bt, e), zxbcdt[0]).reshape(bt * g, e / g),   // the norm per group of E/G,
+                        tape.constant(groupOnes), eps).reshape(bt, e), l.gateNorm())
+                : tape.rmsNormGated(y.reshape(bt, e), zxbcdt[0], l.gateNorm(), eps);                    // or over all E
         Var o = tape.linear(normed, l.outProj(), l.outProjBias());                                     // (B·T, D)
         return tape.add(h, o);
     }
@@ -339,12 +339,12 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
             backend.softplusClamp(s.dtRaw, l.dtBias(), 0f, Float.POSITIVE_INFINITY, s.dt);
             backend.mulColumns(s.dt, s.a[i], s.logA);
             backend.ssd(s.ssds[i], 1);                                         // one step of the recurrence, ssm_state in place
-            backend.mulSilu(s.y.reshape(s.batch, config.dInner()), s.z, s.gated);
             if (perGroupNorm()) {                                              // the block's gated norm, per group or over all E
                 int e = config.dInner(), gr = config.nGroups();
+                backend.mulSilu(s.y.reshape(s.batch, e), s.z, s.gated);
                 backend.rmsNorm(s.gated.reshape((long) s.batch * gr, e / gr), groupOnes, eps, s.normed.reshape((long) s.batch * gr, e / gr));
                 backend.mulColumns(s.normed, l.gateNorm(), s.normed);
-            } else backend.rmsNorm(s.gated, l.gateNorm(), eps, s.normed);
+            } else backend.rmsNormGated(s.y.reshape(s.batch, config.dInner()), s.z, l.gateNorm(), eps, s.normed);
             backend.linear(s.normed, l.outProj(), l.outProjBias(), s.o);
             // h + o, and the next block's RMSNorm (the final norm after the last block) in one op
             backend.addRmsNorm(s.h, s.o, i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).norm() : w.normF(), eps, s.u);

@@ -695,6 +695,24 @@ public abstract class BackendConformance {
         }
     }
 
+    /** The gated norm is the gate's product then the norm (Kernels' definition), whatever one kernel a backend runs for it. */
+    @ParameterizedTest
+    @MethodSource("widths")
+    @Covers("rmsNormGated")
+    void rmsNormGatedIsTheGateThenTheNorm(int d) {
+        Random r = new Random(d + 2000);
+        for (int m : new int[]{1, 37}) {
+            Tensor y = gauss(r, 1, m, d), z = gauss(r, 2, m, d), w = gauss(r, 1, d);
+            op("rmsNormGated " + m + "x" + d).in("y", y).in("z", z).in("w", w).out("out", nan(m, d), FAST_VS_REFERENCE)
+                    .run((be, t) -> be.rmsNormGated(t.get("y"), t.get("z"), t.get("w"), 1e-5f, t.get("out")));
+            Tensor gated = Tensor.zeros(DType.F32, m, d), want = Tensor.zeros(DType.F32, m, d), got = Tensor.zeros(DType.F32, m, d);
+            REF.mulSilu(y, z, gated);
+            REF.rmsNorm(gated, w, 1e-5f, want);
+            REF.rmsNormGated(y, z, w, 1e-5f, got);
+            Compare.assertRelClose("rmsNormGated == rmsNorm(mulSilu) " + m + "x" + d, want, got, FAST_VS_REFERENCE);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("normWidths")
     @Covers("rmsNormBackward")
