@@ -25,7 +25,7 @@ final class CpuGemm {
     private static final VectorSpecies<Float> S = CpuKernels.S;
     private static final int VL = CpuKernels.VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Per-thread heap scratch: the packed A block. */
+    /** Per-thread heap scratch: the output tile, and rows of b being packed. */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
     /** The calling thread's packed B (shared by the workers of one call; a nested call runs inline on its own thread). */
     private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[0]);
@@ -42,14 +42,17 @@ final class CpuGemm {
     static final int MR = 6, NR = 2 * VL;
     /** K block: a B micro-panel (KC × NR floats, 32 KiB with AVX-512) stays in L1 while the A tiles stream past it. */
     static final int KC = 256;
-    /** A work unit: MB rows (8 tiles) × NP micro-panels; units are what the threads split. */
+    /**
+     * A work unit: MB rows (8 tiles) × NP micro-panels; units are what the threads split, M blocks fastest, so that a
+     * thread's contiguous range is whole N blocks (split by M blocks, 64 rows gave one thread 48 and the other 16).
+     */
     static final int MB = 8 * MR, NP = 4;
 
     /**
      * out (M, N) (+)= op(a) (M, K) · op(b) (K, N), BLIS-style: op(b) is packed once per call (in parallel) into
-     * micro-panels of NR columns, K-major and zero-padded (this is where transB is absorbed); each thread takes
-     * (MB rows × NP panels) units, packs its A rows per K block into MR-row tiles (absorbing transA and the
-     * M tail), and runs the 6 × 2·VL broadcast-FMA micro-kernel. No horizontal reductions anywhere.
+     * micro-panels of NR columns, K-major and zero-padded (this is where transB is absorbed); op(a) likewise into
+     * MR-row tiles (absorbing transA and the M tail); then each thread takes (MB rows × NP panels) units and runs the
+     * 6 × 2·VL broadcast-FMA micro-kernel over them, K block by K block. No horizontal reductions anywhere.
      */
     static void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate, int m, int k, int n) {
         if (m == 0 || n == 0) return;
@@ -73,52 +76,72 @@ final class CpuGemm {
      * ones of {@link CpuQuant}) reuse this GEMM: they dequantise into the packed panels once per call.
      */
     static void matmulPacked(Tensor a, boolean transA, float[] bpf, Tensor out, boolean accumulate, int m, int k, int n) {
-        MemorySegment os = out.segment();
-        int panels = (n + NR - 1) / NR;
-        MemorySegment as = a.segment();
-        int mBlocks = (m + MB - 1) / MB, nBlocks = (panels + NP - 1) / NP;
-        Parallel.forRange(mBlocks * nBlocks, (u0, u1) -> {
-            float[] ap = scratch(0, MB * KC);
-            float[] tmp = scratch(1, MR * NR);
-            for (int u = u0; u < u1; u++) {
-                int i0 = (u / nBlocks) * MB, i1 = Math.min(m, i0 + MB);
-                int q0 = (u % nBlocks) * NP, q1 = Math.min(panels, q0 + NP);
-                int tiles = (i1 - i0 + MR - 1) / MR;
-                for (int k0 = 0; k0 < k; k0 += KC) {
-                    int kc = Math.min(KC, k - k0);
-                    packA(as, transA, m, k, i0, i1, k0, kc, ap);
-                    boolean addOld = accumulate || k0 > 0;
-                    for (int q = q0; q < q1; q++) {
-                        int bOff = (q * k + k0) * NR;
-                        for (int tile = 0; tile < tiles; tile++)
-                            kernel(ap, tile * kc * MR, bpf, bOff, kc, os, i0 + tile * MR, q * NR, m, n, addOld, tmp);
+        MemorySegment os = out.segment(), as = a.segment();
+        int panels = (n + NR - 1) / NR, nBlocks = (panels + NP - 1) / NP;
+        int chunk = Math.max(MB, A_FLOATS / k / MB * MB);
+        for (int c0 = 0; c0 < m; c0 += chunk) {
+            int r0 = c0, r1 = Math.min(m, c0 + chunk), tiles = (r1 - r0 + MR - 1) / MR;
+            float[] ap = packedA(tiles * MR * k);
+            Parallel.forRange(tiles, (t0, t1) -> packA(as, transA, m, k, r0, r1, t0, t1, ap));
+            int mBlocks = (r1 - r0 + MB - 1) / MB;
+            Parallel.forRange(mBlocks * nBlocks, (u0, u1) -> {
+                float[] tmp = scratch(1, MR * NR);
+                for (int u = u0; u < u1; u++) {
+                    int i0 = r0 + (u % mBlocks) * MB, i1 = Math.min(r1, i0 + MB);
+                    int q0 = (u / mBlocks) * NP, q1 = Math.min(panels, q0 + NP);
+                    int tile0 = (i0 - r0) / MR, tiles1 = (i1 - i0 + MR - 1) / MR;
+                    for (int k0 = 0; k0 < k; k0 += KC) {
+                        int kc = Math.min(KC, k - k0);
+                        boolean addOld = accumulate || k0 > 0;
+                        for (int q = q0; q < q1; q++) {
+                            int bOff = (q * k + k0) * NR;
+                            for (int t = 0; t < tiles1; t++)
+                                kernel(ap, ((tile0 + t) * k + k0) * MR, bpf, bOff, kc, os, i0 + t * MR, q * NR, m, n, addOld, tmp);
+                        }
                     }
                 }
-            }
-        });
+            });
+        }
+    }
+
+    /** Rows of op(a) packed per call at most: 4 Mi floats (16 MiB), so training's tall matmuls go in row chunks. */
+    private static final int A_FLOATS = 1 << 22;
+    /** The calling thread's packed A (shared by the workers of one call, like {@link #PACKED_B}). */
+    private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static float[] packedA(int size) {
+        float[] ap = PACKED_A.get();
+        if (ap.length < size) { ap = new float[size]; PACKED_A.set(ap); }
+        return ap;
     }
 
     /**
      * bp[(q·K + p)·NR + c] = op(b)[p, q·NR + c], zero for columns past N. b is F32, or (transposed, as linear's weights
      * are) F16/BF16, widened here: once per call, then reused by every row of a. A transposed b (N, K) is read a whole
-     * row at a time (a copy, or the widening loop) and scattered into its panel column: faster than gathering NR rows
-     * element by element along K (mamba2-130m prefill +10–20%).
+     * row at a time (a copy, or the widening loop: faster than gathering NR rows element by element along K, mamba2-130m
+     * prefill +10–20%), the NR rows of a panel into scratch, then moved into the panel by VL × VL {@link #transpose}s:
+     * each panel row written whole, where scattering one column at a time made NR passes over the panel (96 KiB for
+     * K = 768, past L1), bound by L2 traffic (GemmBench 32 × 768 × 1536: 108 → 147 GFLOP/s).
      */
     private static void packB(MemorySegment bs, DType dt, boolean transB, int k, int n, int panels, float[] bp) {
         if (transB) {
             if (dt != DType.F32 && dt != DType.F16 && dt != DType.BF16) throw new IllegalStateException("packB: " + dt);
             Parallel.forRange(panels, (q0, q1) -> {
-                float[] row = scratch(0, k);
+                float[] rows = scratch(0, NR * k), tile = scratch(1, VL * VL);
                 for (int q = q0; q < q1; q++) {
                     int j0 = q * NR, w = Math.min(NR, n - j0), base = q * k * NR;
-                    if (w < NR) Arrays.fill(bp, base, base + k * NR, 0f);
                     for (int c = 0; c < w; c++) {
                         long from = (long) (j0 + c) * k;
-                        if (dt == DType.F32) MemorySegment.copy(bs, Tensor.F32, from * 4, row, 0, k);
-                        else if (dt == DType.F16) CpuLinear.widenF16(bs, from, k, row);
-                        else for (int p = 0; p < k; p++) row[p] = Tensor.bf16ToFloat(bs.getAtIndex(Tensor.I16, from + p));
-                        for (int p = 0; p < k; p++) bp[base + p * NR + c] = row[p];
+                        if (dt == DType.F32) MemorySegment.copy(bs, Tensor.F32, from * 4, rows, c * k, k);
+                        else if (dt == DType.F16) CpuLinear.widenF16(bs, from, k, rows, c * k);
+                        else for (int p = 0; p < k; p++) rows[c * k + p] = Tensor.bf16ToFloat(bs.getAtIndex(Tensor.I16, from + p));
                     }
+                    if (w < NR) Arrays.fill(rows, w * k, NR * k, 0f);
+                    int full = k - k % VL;
+                    for (int h = 0; h < NR; h += VL)
+                        for (int p = 0; p < full; p += VL) transpose(rows, h * k + p, k, tile, bp, base + p * NR + h);
+                    for (int c = 0; c < NR; c++)
+                        for (int p = full; p < k; p++) bp[base + p * NR + c] = rows[c * k + p];
                 }
             });
             return;
@@ -143,21 +166,58 @@ final class CpuGemm {
         });
     }
 
-    /** ap[tile·kc·MR + p·MR + r] = op(a)[i0 + tile·MR + r, k0 + p], zero for rows past i1. */
-    private static void packA(MemorySegment as, boolean transA, int m, int k, int i0, int i1, int k0, int kc, float[] ap) {
-        int tiles = (i1 - i0 + MR - 1) / MR;
-        for (int tile = 0; tile < tiles; tile++) {
-            int base = tile * kc * MR;
-            int rows = Math.min(MR, i1 - i0 - tile * MR), r0 = i0 + tile * MR;
-            if (rows < MR) Arrays.fill(ap, base, base + kc * MR, 0f);
+    /**
+     * dst[d + t·NR + c] = src[s + c·stride + t] for c, t &lt; VL: a VL × VL block transposed in log₂(VL) rounds, round b
+     * swapping bit b of the row index with bit b of the lane (rows c and c | 2^b exchange the lanes whose bit b differs;
+     * one two-vector permute each), through tile between rounds.
+     */
+    private static void transpose(float[] src, int s, int stride, float[] tile, float[] dst, int d) {
+        int rounds = Integer.numberOfTrailingZeros(VL);
+        for (int b = 0; b < rounds; b++) {
+            int bit = 1 << b;
+            float[] from = b == 0 ? src : tile, to = b == rounds - 1 ? dst : tile;
+            int fOff = b == 0 ? s : 0, fStride = b == 0 ? stride : VL, tOff = b == rounds - 1 ? d : 0, tStride = b == rounds - 1 ? NR : VL;
+            FloatVector lo = FloatVector.fromArray(S, SWAP_LO, b * VL), hi = FloatVector.fromArray(S, SWAP_HI, b * VL);
+            for (int c = 0; c < VL; c++) {
+                if ((c & bit) != 0) continue;
+                FloatVector u = FloatVector.fromArray(S, from, fOff + c * fStride), v = FloatVector.fromArray(S, from, fOff + (c | bit) * fStride);
+                FloatVector x = lo.selectFrom(u, v), y = hi.selectFrom(u, v);
+                x.intoArray(to, tOff + c * tStride);
+                y.intoArray(to, tOff + (c | bit) * tStride);
+            }
+        }
+    }
+
+    /**
+     * {@link #transpose}'s permutes as float lane indices into (u, v), v's lanes from VL: round b, lane t of the new row
+     * c (bit b clear) is u[t] where t's bit b is clear, else v[t − 2^b]; of the new row c | 2^b, u[t + 2^b] or v[t].
+     */
+    private static final float[] SWAP_LO = new float[Integer.numberOfTrailingZeros(VL) * VL], SWAP_HI = SWAP_LO.clone();
+
+    static {
+        for (int b = 0, bit = 1; bit < VL; b++, bit <<= 1)
+            for (int t = 0; t < VL; t++) {
+                SWAP_LO[b * VL + t] = (t & bit) == 0 ? t : VL + (t ^ bit);
+                SWAP_HI[b * VL + t] = (t & bit) == 0 ? t ^ bit : VL + t;
+            }
+    }
+
+    /**
+     * ap[(t·K + p)·MR + r] = op(a)[r0 + t·MR + r, p] for tiles t in [t0, t1), zero for rows past r1: the whole K of a
+     * tile, packed once per call (it was packed again for every unit of NP panels: 15% of a 512-row prefill GEMM).
+     */
+    private static void packA(MemorySegment as, boolean transA, int m, int k, int r0, int r1, int t0, int t1, float[] ap) {
+        for (int t = t0; t < t1; t++) {
+            int base = t * k * MR, i0 = r0 + t * MR, rows = Math.min(MR, r1 - i0);
+            if (rows < MR) Arrays.fill(ap, base, base + k * MR, 0f);
             if (!transA) {                                       // a (M, K): each row read along K
                 for (int r = 0; r < rows; r++) {
-                    long src = (long) (r0 + r) * k + k0;
-                    for (int p = 0; p < kc; p++) ap[base + p * MR + r] = as.getAtIndex(Tensor.F32, src + p);
+                    long src = (long) (i0 + r) * k;
+                    for (int p = 0; p < k; p++) ap[base + p * MR + r] = as.getAtIndex(Tensor.F32, src + p);
                 }
             } else {                                             // a (K, M): the MR rows of a tile are contiguous per p
-                for (int p = 0; p < kc; p++) {
-                    long src = (long) (k0 + p) * m + r0;
+                for (int p = 0; p < k; p++) {
+                    long src = (long) p * m + i0;
                     for (int r = 0; r < rows; r++) ap[base + p * MR + r] = as.getAtIndex(Tensor.F32, src + r);
                 }
             }

@@ -188,7 +188,7 @@ public final class CpuKernels implements Kernels {
 
     /**
      * Same as Reference matmul; differs in being a packed, blocked GEMM: op(b) packed into 2·VL-wide K-major panels,
-     * op(a) packed per thread in 6-row tiles, a 6 × 2·VL broadcast-FMA micro-kernel, threads over (48 rows × 4
+     * op(a) packed once per call in 6-row tiles, a 6 × 2·VL broadcast-FMA micro-kernel, threads over (48 rows × 4
      * panels) units. Sums over K in float, in K-block order. F32 only.
      */
     @Override public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor out, boolean accumulate) {

@@ -35,16 +35,23 @@ final class CpuLinear {
     // ---------------------------------------------------------------- linear
 
     /**
-     * out (M, N) = x (M, K) · w (N, K)ᵀ + bias. Threads split N in blocks of 4 weight rows; each block is read
-     * once from memory and multiplied against up to 4 rows of x at a time (16 dot products in registers).
-     * For decode (M ≤ 8) this streams every weight byte exactly once, which is what the bandwidth bound assumes.
-     * BF16/F16 blocks are widened into a per-thread F32 scratch first.
+     * From this many rows of x, {@link #linear} runs the packed GEMM: below, packing w (every call) costs more than the
+     * dot kernels' horizontal sums (GemmBench, 768 × 1536 on 2 threads: 32 rows 164 against 125 GFLOP/s, 64 rows even).
+     */
+    static final int GEMM_ROWS = 64;
+
+    /**
+     * out (M, N) = x (M, K) · w (N, K)ᵀ + bias. Below {@link #GEMM_ROWS} rows, threads split N in blocks of 8 weight
+     * rows; each block is read once from memory and multiplied against every row of x, two rows at a time (16 dot
+     * products in registers). For decode (M ≤ 8) this streams every weight byte exactly once, which is what the
+     * bandwidth bound assumes. BF16/F16 blocks are widened into a per-thread F32 scratch first (past 8 rows; up to 8,
+     * in registers). From {@link #GEMM_ROWS} rows, the packed GEMM.
      */
     static void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
         int m = x.size(0), k = x.size(1), n = w.size(0);
         MemorySegment xs = x.segment(), os = out.segment();
         DType wt = w.dtype();
-        if (m >= 32 && (wt == DType.F32 || wt == DType.F16 || wt == DType.BF16)) {
+        if (m >= GEMM_ROWS && (wt == DType.F32 || wt == DType.F16 || wt == DType.BF16)) {
             // prefill/training shapes: the packed 6×32 matmul kernel (no horizontal sums), then the bias; 16-bit
             // weights are widened once per call as they are packed, then reused by every row of x
             CpuGemm.matmul(x, false, w, true, out, false, m, k, n);
@@ -80,55 +87,34 @@ final class CpuLinear {
             });
             return;
         }
-        if (m <= 8 && wt == DType.F32) {
-            // decode: blocks of 8 weight rows (8 reads in flight from memory), each block used by every x row
-            // while it is in L1/L2; x rows go in pairs so each weight load feeds 2 FMAs
-            MemorySegment ws = w.segment();
-            Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
-                int j = n0;
-                for (; j + 8 <= n1; j += 8) {
-                    long wOff = (long) j * k * 4;
-                    int i = 0;
-                    for (; i + 2 <= m; i += 2) dot8x2(xs, (long) i * k * 4, ws, wOff, k, os, (long) i * n + j, n);
-                    if (i < m) dot8(xs, (long) i * k * 4, ws, wOff, k, os, (long) i * n + j);
+        // decode and small batches: blocks of 8 weight rows (8 reads in flight from memory; 16-bit ones widened into a
+        // per-thread scratch first), each block used by every x row while it is in L1/L2; x rows go in pairs so each
+        // weight load feeds 2 FMAs
+        Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
+            float[] acc = ACC.get();
+            for (int j = n0; j < n1; j += 8) {
+                int nb = Math.min(8, n1 - j);
+                MemorySegment ws = wt == DType.F32 ? w.segment() : widen(w, j, nb, k);
+                long wOff = wt == DType.F32 ? (long) j * k * 4 : 0;
+                if (nb < 8) {
+                    kernelSmall(xs, 0, m, ws, wOff, nb, k, os, 0, j, n);
+                    continue;
                 }
-                if (j < n1) kernelSmall(xs, 0, m, ws, (long) j * k * 4, n1 - j, k, os, 0, j, n);
-                if (bias != null)
-                    for (int i = 0; i < m; i++)
-                        for (int jj = n0; jj < n1; jj++)
-                            os.setAtIndex(Tensor.F32, (long) i * n + jj, os.getAtIndex(Tensor.F32, (long) i * n + jj) + bias.getFloat(jj));
-            });
-            return;
-        }
-        Parallel.forRange(n, 4, (long) m * n * k, (n0, n1) -> {
-            MemorySegment ws;
-            long wBase;
-            for (int j = n0; j < n1; j += 4) {
-                int nb = Math.min(4, n1 - j);
-                if (wt == DType.F32) {
-                    ws = w.segment();
-                    wBase = (long) j * k * 4;
-                } else {
-                    ws = widen(w, j, nb, k);
-                    wBase = 0;
-                }
-                for (int i = 0; i < m; i += 4) {
-                    int mb = Math.min(4, m - i);
-                    if (mb == 4 && nb == 4) kernel4x4(xs, (long) i * k * 4, ws, wBase, k, os, i, j, n);
-                    else kernelSmall(xs, (long) i * k * 4, mb, ws, wBase, nb, k, os, i, j, n);
-                }
-                if (bias != null)
-                    for (int i = 0; i < m; i++)
-                        for (int jj = j; jj < j + nb; jj++)
-                            os.setAtIndex(Tensor.F32, (long) i * n + jj, os.getAtIndex(Tensor.F32, (long) i * n + jj) + bias.getFloat(jj));
+                int i = 0;
+                for (; i + 2 <= m; i += 2) dot8x2(xs, (long) i * k * 4, ws, wOff, k, os, (long) i * n + j, n, acc);
+                if (i < m) dot8(xs, (long) i * k * 4, ws, wOff, k, os, (long) i * n + j, acc);
             }
+            if (bias != null)
+                for (int i = 0; i < m; i++)
+                    for (int jj = n0; jj < n1; jj++)
+                        os.setAtIndex(Tensor.F32, (long) i * n + jj, os.getAtIndex(Tensor.F32, (long) i * n + jj) + bias.getFloat(jj));
         });
     }
 
     /** Rows [j, j+nb) of a BF16/F16 weight widened to F32 in a per-thread heap scratch. */
     private static MemorySegment widen(Tensor w, int j, int nb, int k) {
         float[][] sc = SCRATCH.get();
-        if (sc[0].length < 4 * k) sc[0] = new float[4 * k];
+        if (sc[0].length < nb * k) sc[0] = new float[nb * k];
         float[] dst = sc[0];
         MemorySegment src = w.segment();
         long base = (long) j * k;
@@ -146,55 +132,18 @@ final class CpuLinear {
         }
         if (bf16) {
             for (; i < total; i++) dst[i] = Tensor.bf16ToFloat(src.getAtIndex(Tensor.I16, base + i));
-        } else widenF16(src, base, total, dst);
+        } else widenF16(src, base, total, dst, 0);
         return MemorySegment.ofArray(dst);
     }
 
     /**
-     * dst[0, count) = the F16 values from element index {@code from} of src. Nothing but the conversion in the loop:
+     * dst[at, at + count) = the F16 values from element index {@code from} of src. Nothing but the conversion in the loop:
      * C2 turns it into vcvtph2ps over whole vectors (0.08 ns per element on the CI machine class, 5× the same loop
      * shape with BF16's shifts). For widening once and reusing (prefill); decode widens in registers instead
      * ({@link #dot4F16}), as the stores here halve the rate at which two threads stream weights.
      */
-    static void widenF16(MemorySegment src, long from, int count, float[] dst) {
-        for (int i = 0; i < count; i++) dst[i] = Float.float16ToFloat(src.getAtIndex(Tensor.I16, from + i));
-    }
-
-    private static void kernel4x4(MemorySegment xs, long xOff, MemorySegment ws, long wOff, int k,
-                                  MemorySegment os, int i, int j, int n) {
-        long rx = (long) k * 4;
-        FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
-        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
-        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        int p = 0, bound = S.loopBound(k);
-        for (; p < bound; p += VL) {
-            long o = (long) p * 4;
-            FloatVector w0 = FloatVector.fromMemorySegment(S, ws, wOff + o, LE);
-            FloatVector w1 = FloatVector.fromMemorySegment(S, ws, wOff + rx + o, LE);
-            FloatVector w2 = FloatVector.fromMemorySegment(S, ws, wOff + 2 * rx + o, LE);
-            FloatVector w3 = FloatVector.fromMemorySegment(S, ws, wOff + 3 * rx + o, LE);
-            FloatVector x0 = FloatVector.fromMemorySegment(S, xs, xOff + o, LE);
-            a00 = x0.fma(w0, a00); a01 = x0.fma(w1, a01); a02 = x0.fma(w2, a02); a03 = x0.fma(w3, a03);
-            FloatVector x1 = FloatVector.fromMemorySegment(S, xs, xOff + rx + o, LE);
-            a10 = x1.fma(w0, a10); a11 = x1.fma(w1, a11); a12 = x1.fma(w2, a12); a13 = x1.fma(w3, a13);
-            FloatVector x2 = FloatVector.fromMemorySegment(S, xs, xOff + 2 * rx + o, LE);
-            a20 = x2.fma(w0, a20); a21 = x2.fma(w1, a21); a22 = x2.fma(w2, a22); a23 = x2.fma(w3, a23);
-            FloatVector x3 = FloatVector.fromMemorySegment(S, xs, xOff + 3 * rx + o, LE);
-            a30 = x3.fma(w0, a30); a31 = x3.fma(w1, a31); a32 = x3.fma(w2, a32); a33 = x3.fma(w3, a33);
-        }
-        float[] r = {
-                VMath.sum(a00), VMath.sum(a01), VMath.sum(a02), VMath.sum(a03),
-                VMath.sum(a10), VMath.sum(a11), VMath.sum(a12), VMath.sum(a13),
-                VMath.sum(a20), VMath.sum(a21), VMath.sum(a22), VMath.sum(a23),
-                VMath.sum(a30), VMath.sum(a31), VMath.sum(a32), VMath.sum(a33)};
-        for (; p < k; p++)
-            for (int a = 0; a < 4; a++) {
-                float xv = xs.getAtIndex(Tensor.F32, xOff / 4 + (long) a * k + p);
-                for (int b = 0; b < 4; b++) r[a * 4 + b] += xv * ws.getAtIndex(Tensor.F32, wOff / 4 + (long) b * k + p);
-            }
-        for (int a = 0; a < 4; a++)
-            for (int b = 0; b < 4; b++) os.setAtIndex(Tensor.F32, (long) (i + a) * n + j + b, r[a * 4 + b]);
+    static void widenF16(MemorySegment src, long from, int count, float[] dst, int at) {
+        for (int i = 0; i < count; i++) dst[at + i] = Float.float16ToFloat(src.getAtIndex(Tensor.I16, from + i));
     }
 
     /**
@@ -254,8 +203,8 @@ final class CpuLinear {
         os.setAtIndex(Tensor.F32, o + 3, r3);
     }
 
-    /** out[o..o+7] = x · w_b for 8 consecutive weight rows from wOff (x is one row). */
-    private static void dot8(MemorySegment xs, long xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+    /** out[o..o+7] = x · w_b for 8 consecutive weight rows from wOff (x is one row); sums as in {@link #dot8x2}. */
+    private static void dot8(MemorySegment xs, long xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, float[] acc) {
         long rx = (long) k * 4;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
         int p = 0, bound = S.loopBound(k);
@@ -271,14 +220,14 @@ final class CpuLinear {
             c6 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 6 * rx + off, LE), c6);
             c7 = xv.fma(FloatVector.fromMemorySegment(S, ws, wOff + 7 * rx + off, LE), c7);
         }
-        float[] r = {VMath.sum(c0), VMath.sum(c1), VMath.sum(c2),
-                VMath.sum(c3), VMath.sum(c4), VMath.sum(c5),
-                VMath.sum(c6), VMath.sum(c7)};
+        c0.intoArray(acc, 0); c1.intoArray(acc, VL); c2.intoArray(acc, 2 * VL); c3.intoArray(acc, 3 * VL);
+        c4.intoArray(acc, 4 * VL); c5.intoArray(acc, 5 * VL); c6.intoArray(acc, 6 * VL); c7.intoArray(acc, 7 * VL);
+        storeSums(acc, 8, os, o, 0);
         for (; p < k; p++) {
             float xv = xs.getAtIndex(Tensor.F32, xa / 4 + p);
-            for (int b = 0; b < 8; b++) r[b] += xv * ws.getAtIndex(Tensor.F32, (wOff + b * rx) / 4 + p);
+            for (int b = 0; b < 8; b++)
+                os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + xv * ws.getAtIndex(Tensor.F32, (wOff + b * rx) / 4 + p));
         }
-        for (int b = 0; b < 8; b++) os.setAtIndex(Tensor.F32, o + b, r[b]);
     }
 
     private static final VectorSpecies<Integer> I_SPECIES = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
@@ -491,8 +440,12 @@ final class CpuLinear {
             os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + xv * half(ws.getAtIndex(Tensor.I16, wOff / 2 + (long) b * k + k - 1), f16));
     }
 
-    /** Like {@link #dot8} for two consecutive x rows at once: out[o..o+7] and out[o+n..o+n+7]. */
-    private static void dot8x2(MemorySegment xs, long xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, int n) {
+    /**
+     * Like {@link #dot8} for two consecutive x rows at once: out[o..o+7] and out[o+n..o+n+7]. The 16 accumulators are
+     * spilled to acc (a per-thread {@link #ACC_FLOATS} floats) and summed by {@link VMath#sumEach}: 16 calls of
+     * {@link VMath#sum} here were past C2's inlining budget, each a call with a boxed vector (half the kernel's time).
+     */
+    private static void dot8x2(MemorySegment xs, long xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, int n, float[] acc) {
         long rx = (long) k * 4;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
         FloatVector d0 = c0, d1 = c0, d2 = c0, d3 = c0, d4 = c0, d5 = c0, d6 = c0, d7 = c0;
@@ -518,24 +471,35 @@ final class CpuLinear {
             w = FloatVector.fromMemorySegment(S, ws, wOff + 7 * rx + off, LE);
             c7 = x0.fma(w, c7); d7 = x1.fma(w, d7);
         }
-        float[] r = {VMath.sum(c0), VMath.sum(c1), VMath.sum(c2),
-                VMath.sum(c3), VMath.sum(c4), VMath.sum(c5),
-                VMath.sum(c6), VMath.sum(c7),
-                VMath.sum(d0), VMath.sum(d1), VMath.sum(d2),
-                VMath.sum(d3), VMath.sum(d4), VMath.sum(d5),
-                VMath.sum(d6), VMath.sum(d7)};
+        c0.intoArray(acc, 0); c1.intoArray(acc, VL); c2.intoArray(acc, 2 * VL); c3.intoArray(acc, 3 * VL);
+        c4.intoArray(acc, 4 * VL); c5.intoArray(acc, 5 * VL); c6.intoArray(acc, 6 * VL); c7.intoArray(acc, 7 * VL);
+        d0.intoArray(acc, 8 * VL); d1.intoArray(acc, 9 * VL); d2.intoArray(acc, 10 * VL); d3.intoArray(acc, 11 * VL);
+        d4.intoArray(acc, 12 * VL); d5.intoArray(acc, 13 * VL); d6.intoArray(acc, 14 * VL); d7.intoArray(acc, 15 * VL);
+        storeSums(acc, 16, os, o, n);
         for (; p < k; p++) {
             float x0 = xs.getAtIndex(Tensor.F32, xa / 4 + p), x1 = xs.getAtIndex(Tensor.F32, (xa + rx) / 4 + p);
             for (int b = 0; b < 8; b++) {
                 float wv = ws.getAtIndex(Tensor.F32, (wOff + b * rx) / 4 + p);
-                r[b] += x0 * wv;
-                r[8 + b] += x1 * wv;
+                os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + x0 * wv);
+                os.setAtIndex(Tensor.F32, o + n + b, os.getAtIndex(Tensor.F32, o + n + b) + x1 * wv);
             }
         }
-        for (int b = 0; b < 8; b++) {
-            os.setAtIndex(Tensor.F32, o + b, r[b]);
-            os.setAtIndex(Tensor.F32, o + n + b, r[8 + b]);
-        }
+    }
+
+    /** Floats of a decode kernel's spill: 16 accumulators, or VL where vectors are wider. */
+    static final int ACC_FLOATS = Math.max(16, VL) * VL;
+    private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[ACC_FLOATS]);
+
+    /**
+     * The sums of the {@code count} (8 or 16) accumulators spilled at acc[t·VL]: t &lt; 8 to out[o + t], t ≥ 8 to
+     * out[o + n + t − 8] (the second x row). Unused slots up to VL are zeroed where vectors are wider than 16 floats.
+     */
+    private static void storeSums(float[] acc, int count, MemorySegment os, long o, int n) {
+        int slots = Math.max(count, VL);
+        if (slots > count) java.util.Arrays.fill(acc, count * VL, slots * VL, 0f);
+        for (int g = 0; g < slots; g += VL) VMath.sumEach(acc, g * VL);
+        for (int t = 0; t < count; t++)
+            os.setAtIndex(Tensor.F32, t < 8 ? o + t : o + n + t - 8, acc[(t / VL) * VL * VL + t % VL]);
     }
 
     private static float dot1(MemorySegment xs, long xa, MemorySegment ws, long wa, int k) {

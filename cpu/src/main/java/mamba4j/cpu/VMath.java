@@ -90,6 +90,44 @@ public final class VMath {
         return v.lane(0);
     }
 
+    /**
+     * acc[base + t] = Σ lanes of the vector spilled at acc[base + t·VL, base + (t+1)·VL), for t &lt; VL: a dot-product
+     * kernel's accumulators, VL at a time (the caller spills them, which keeps its own method small enough for C2 to
+     * inline every vector op).
+     * log₂(VL) rounds fold pairs of vectors into one holding both their half-length partial sums (one two-vector
+     * permute each half: vpermi2ps with AVX-512), in place: 3·(VL − 1) ops for all VL sums, against VL·log₂(VL)·2
+     * shuffle-adds of {@link #sum} called VL times. Each sum is a fixed pairwise tree, the same on every run.
+     */
+    static void sumEach(float[] acc, int base) {
+        for (int level = 0, vecs = VL; vecs > 1; level++, vecs /= 2) {
+            FloatVector lo = FloatVector.fromArray(S, FOLD_LO, level * VL), hi = FloatVector.fromArray(S, FOLD_HI, level * VL);
+            for (int t = 0; t < vecs / 2; t++) {
+                int a = base + 2 * t * VL;
+                FloatVector u = FloatVector.fromArray(S, acc, a), v = FloatVector.fromArray(S, acc, a + VL);
+                lo.selectFrom(u, v).add(hi.selectFrom(u, v)).intoArray(acc, base + t * VL);
+            }
+        }
+    }
+
+    /**
+     * The permutes of {@link #sumEach}'s rounds, as float lane indices into (u, v) (v's lanes are VL…2·VL−1). Round r
+     * halves groups of 2g lanes (g = VL/2^(r+1)): output group q of g lanes takes u's group q (q &lt; VL/2g) or v's
+     * group q − VL/2g, its low half (FOLD_LO) or high half (FOLD_HI); the halves are added. Kept as floats: a vector
+     * read from an array of vectors has no static type for C2, and its ops are not inlined.
+     */
+    private static final float[] FOLD_LO = new float[Integer.numberOfTrailingZeros(VL) * VL], FOLD_HI = FOLD_LO.clone();
+
+    static {
+        for (int level = 0, g = VL / 2; g >= 1; level++, g /= 2) {
+            int groups = VL / (2 * g);
+            for (int l = 0; l < VL; l++) {
+                int q = l / g, o = l % g;
+                FOLD_LO[level * VL + l] = (q >= groups ? VL : 0) + (q % groups) * 2 * g + o;
+                FOLD_HI[level * VL + l] = FOLD_LO[level * VL + l] + g;
+            }
+        }
+    }
+
     private static final VectorShuffle<Float> SWAP8 = swap(8), SWAP4 = swap(4), SWAP2 = swap(2), SWAP1 = swap(1);
 
     private static VectorShuffle<Float> swap(int d) { return VectorShuffle.fromOp(S, i -> (i ^ d) % VL); }
