@@ -3,6 +3,7 @@
 #include <random>
 #include <cstdlib>
 #include <algorithm>
+#include <string>
 static long long align16(long long b) { return (b + 15) & ~15LL; }
 static int blocks(long long n, int per) { return (int)((n + per - 1) / per); }
 
@@ -86,7 +87,7 @@ int main(int argc, char** argv) {
     printf("B %d L %d H %d P %d G %d N %d scale %d D %d state %d\n", B, L, H, P, G, N, wS, wD, wSt);
     bool ok = true;
     for (int fused = 0; fused < 2; ++fused) {
-        if (fused && !fused_applies(P, N)) break;
+        if (fused && (!fused_applies(P, N) || (argc > 11 && std::string(argv[11]) == "nofused"))) break;
         std::fill(scratch.begin(), scratch.end(), NAN);
         std::fill(out.begin(), out.end(), NAN);
         stc = st;

@@ -296,7 +296,11 @@ public final class CudaDevice implements AutoCloseable {
     // ---------------------------------------------------------------- kernels
 
     /** NVRTC options every kernel is compiled with (part of the cache key). */
-    public List<String> compileOptions() { return List.of("--gpu-architecture=" + arch(), "-std=c++17", "-lineinfo"); }
+    public List<String> compileOptions() {
+        List<String> o = new java.util.ArrayList<>(List.of("--gpu-architecture=" + arch(), "-std=c++17", "-lineinfo"));
+        if ("1".equals(System.getenv("MAMBA4J_CUDA_SSD_TC"))) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
+        return List.copyOf(o);
+    }
 
     /** The module of a kernel source resource, compiled for this device on first use (or read from the cache). */
     public CudaModule module(String file) {

@@ -409,7 +409,7 @@ public final class CudaKernels implements Kernels {
         if (n > CudaOps.MAX_SSD_STATE)
             throw new UserInputException("ssd: state size N = " + n + " > " + CudaOps.MAX_SSD_STATE + " is not supported by the cuda backend");
         if (CudaOps.ssdUsesChunks(l)) {
-            boolean fused = ops().ssdFusedApplies(p, n, ptr(s.x()), ptr(s.bm()), ptr(s.cm()));
+            boolean fused = ops().ssdFusedApplies(b, h, p, n, ptr(s.x()), ptr(s.bm()), ptr(s.cm()));
             long work = scratch(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n, fused));
             ops().ssdChunked(ptr(s.x()), ptr(s.logA()), ptr(s.scale()), ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.state()), ptr(s.out()),
                     work, b, l, h, p, g, n);

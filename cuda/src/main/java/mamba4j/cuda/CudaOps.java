@@ -27,22 +27,35 @@ public final class CudaOps {
 
     private final CudaDevice dev;
     private final Launcher launcher;
-    private final int tensorCoreShared;
-    /** Whether {@link #ssdChunked} takes the fused tensor-core kernel where it applies; MAMBA4J_CUDA_SSD_FUSED=0 turns it off (to compare). */
-    boolean ssdFused = !"0".equals(System.getenv("MAMBA4J_CUDA_SSD_FUSED"));
+    private final int tensorCoreShared, smCount;
+    /**
+     * When {@link #ssdChunked} takes the fused tensor-core kernel: -1 where it fits and pays (its blocks fill half the
+     * multiprocessors or more, see {@link #ssdFusedApplies}), 0 never, 1 wherever it fits. MAMBA4J_CUDA_SSD_FUSED=0 / 1
+     * set the latter two (to compare).
+     */
+    int ssdFused = switch (String.valueOf(System.getenv("MAMBA4J_CUDA_SSD_FUSED"))) {
+        case "0" -> 0;
+        case "1" -> 1;
+        default -> -1;
+    };
     private final MemorySegment gemmScalars;   // {alpha, beta} as f32
     private final MemorySegment scratch;       // the parameter struct of the launch being prepared (cuLaunchKernel copies it)
 
     public CudaOps(CudaDevice dev) {
         this(dev, dev.arena(), (file, kernel, gx, gy, gz, bx, by, bz, shared, p) ->
-                dev.launch(dev.module(file).function(kernel), gx, gy, gz, bx, by, bz, shared, p), dev.ccMajor >= 8 ? dev.maxSharedPerBlock : 0);
+                dev.launch(dev.module(file).function(kernel), gx, gy, gz, bx, by, bz, shared, p), dev.ccMajor >= 8 ? dev.maxSharedPerBlock : 0,
+                dev.smCount);
     }
 
-    /** {@code tensorCoreShared}: the shared bytes a tensor-core kernel's block may use; 0 where there are none (below sm_80). */
-    CudaOps(CudaDevice dev, Arena arena, Launcher launcher, int tensorCoreShared) {
+    /**
+     * {@code tensorCoreShared}: the shared bytes a tensor-core kernel's block may use; 0 where there are none (below
+     * sm_80). {@code smCount}: the device's multiprocessors (the fused SSD's occupancy rule).
+     */
+    CudaOps(CudaDevice dev, Arena arena, Launcher launcher, int tensorCoreShared, int smCount) {
         this.dev = dev;
         this.launcher = launcher;
         this.tensorCoreShared = tensorCoreShared;
+        this.smCount = smCount;
         this.gemmScalars = arena.allocate(8, 8);
         this.scratch = arena.allocate(1024, 16);
     }
@@ -478,12 +491,17 @@ public final class CudaOps {
 
     /**
      * Whether {@link #ssdChunked} runs the fused tensor-core kernel (ssd_chunk_fused: the state on chip, no chunk states
-     * in memory): N ≤ 128 and a multiple of 8, P a multiple of 4, x, B and C 16-byte aligned (float4 staging), a device
-     * of sm_80 or later with the shared memory, and not turned off.
+     * in memory). It fits where N ≤ 128 and a multiple of 8, P a multiple of 4, x, B and C are 16-byte aligned (float4
+     * staging), on a device of sm_80 or later with the shared memory. It pays where its blocks (B·H·⌈P/32⌉, one per
+     * multiprocessor, each walking every chunk in turn) fill at least half the multiprocessors: measured on an H100
+     * (BENCHMARKS), mamba2-1.3b's 128 blocks beat the five kernels at 2k and 16k steps (0.37 vs 0.44 ms, 2.61 vs 2.80
+     * ms), mamba2-130m's 48 lost (0.34 vs 0.21 ms, 2.51 vs 1.19 ms).
      */
-    public boolean ssdFusedApplies(int headDim, int dstate, long x, long bm, long cm) {
-        return ssdFused && dstate <= SSD_FUSED_MAX_N && dstate % 8 == 0 && headDim % 4 == 0 && ((x | bm | cm) & 15) == 0
+    public boolean ssdFusedApplies(int batch, int heads, int headDim, int dstate, long x, long bm, long cm) {
+        boolean fits = dstate <= SSD_FUSED_MAX_N && dstate % 8 == 0 && headDim % 4 == 0 && ((x | bm | cm) & 15) == 0
                 && ssdFusedSharedBytes(dstate) <= tensorCoreShared;
+        long blocks = (long) batch * heads * ((headDim + SSD_FUSED_P - 1) / SSD_FUSED_P);
+        return fits && (ssdFused == 1 || ssdFused == -1 && 2 * blocks >= smCount);
     }
 
     /**
@@ -526,7 +544,7 @@ public final class CudaOps {
         int nTiles = (dstate + SSD_TILE - 1) / SSD_TILE, pTiles = (headDim + SSD_TILE - 1) / SSD_TILE;
         if (chunks > MAX_GRID_YZ || bh > Integer.MAX_VALUE || (long) nTiles * pTiles > MAX_GRID_YZ)
             throw new IllegalArgumentException("ssdChunked: " + chunks + " chunks, B·H " + bh + ", P " + headDim + " past the grid limits");
-        boolean fused = ssdFusedApplies(headDim, dstate, x, bm, cm);
+        boolean fused = ssdFusedApplies(batch, heads, headDim, dstate, x, bm, cm);
         long acum = scratch, states = fused ? 0 : acum + align16(4L * batch * heads * length);
         long cb = acum + align16(4L * batch * heads * length) + (fused ? 0 : align16(4L * batch * chunks * heads * dstate * headDim));
         java.util.function.Supplier<KernelParams.Block> p = () -> params(KernelParams.SSD_CHUNKED).set("x", x).set("logA", logA)

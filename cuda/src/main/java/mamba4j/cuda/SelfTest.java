@@ -502,11 +502,11 @@ public final class SelfTest {
         Tensor[] want = c.reference();
         long px = up(c.x), pla = up(c.logA), psc = up(c.scale), pb = up(c.bm), pc = up(c.cm), pd = up(c.d);
         long po = dev.alloc(4L * b * l * h * p), work = chunked ? dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n)) : 0;
-        boolean wasFused = ops.ssdFused;
+        int wasFused = ops.ssdFused;
         try {
             for (int k = 0; k < (chunked ? 2 : 1); k++) {
-                ops.ssdFused = k == 1;
-                if (k == 1 && !ops.ssdFusedApplies(p, n, px, pb, pc)) break;
+                ops.ssdFused = k;
+                if (k == 1 && !ops.ssdFusedApplies(b, h, p, n, px, pb, pc)) break;
                 long pst = up(c.state);
                 if (chunked) ops.ssdChunked(px, pla, psc, pb, pc, pd, pst, po, work, b, l, h, p, g, n);
                 else ops.ssd(px, pla, psc, pb, pc, pd, pst, po, b, l, h, p, g, n);
@@ -728,11 +728,11 @@ public final class SelfTest {
         String shape = model + " B" + b + " L" + l + " H" + h + " P" + p + " N" + n;
         String[] names = {"ssd_scan (recurrence)", "  ssd chunked (Q 64)", "  ssd chunked fused (tensor cores)"};
         double[] ms = new double[3];
-        boolean wasFused = ops.ssdFused;
+        int wasFused = ops.ssdFused;
         try {
             for (int k = 0; k < 3; k++) {
-                ops.ssdFused = k == 2;
-                if (k == 2 && !ops.ssdFusedApplies(p, n, x, bm, cm)) break;
+                ops.ssdFused = k == 2 ? 1 : 0;
+                if (k == 2 && !ops.ssdFusedApplies(b, h, p, n, x, bm, cm)) break;
                 Runnable run = k > 0 ? () -> ops.ssdChunked(x, la, sc, bm, cm, 0, st, out, work, b, l, h, p, g, n)
                         : () -> ops.ssd(x, la, sc, bm, cm, 0, st, out, b, l, h, p, g, n);
                 run.run();   // warm-up (and the compile)

@@ -32,7 +32,7 @@ class CudaOpsLaunchTest {
         launches.add(new Launch(file, kernel, new int[] {gx, gy, gz, bx, by, bz}, shared, p.layout(), copy));
     };
     /** Ops of a device without tensor cores (the five-kernel chunked SSD), and of an H100 (227 KiB of shared memory a block). */
-    final CudaOps ops = new CudaOps(null, arena, recorder, 0), h100 = new CudaOps(null, arena, recorder, 232448);
+    final CudaOps ops = new CudaOps(null, arena, recorder, 0, 132), h100 = new CudaOps(null, arena, recorder, 232448, 132);
 
     @AfterEach void close() { arena.close(); }
 
@@ -164,13 +164,22 @@ class CudaOpsLaunchTest {
         assertEquals(cb + 4L * 32 * 64 * 64 - 0x10000, CudaOps.ssdChunkedScratchBytes(1, 2048, 64, 64, 1, 128, true));
         // where it does not apply, the five kernels: N 256 (more state than the warps hold), N not a multiple of 8, P
         // not a multiple of 4, an operand off a 16-byte boundary, or no tensor cores
-        assertTrue(h100.ssdFusedApplies(36, 8, 0x100, 0x200, 0x300) && h100.ssdFusedApplies(64, 128, 0, 0, 0));
-        assertFalse(h100.ssdFusedApplies(64, 256, 0x100, 0x200, 0x300));
-        assertFalse(h100.ssdFusedApplies(64, 20, 0x100, 0x200, 0x300));
-        assertFalse(h100.ssdFusedApplies(7, 16, 0x100, 0x200, 0x300));
-        assertFalse(h100.ssdFusedApplies(64, 128, 0x100, 0x204, 0x300));
-        assertFalse(ops.ssdFusedApplies(64, 128, 0x100, 0x200, 0x300));
-        assertFalse(new CudaOps(null, arena, recorder, 48 * 1024).ssdFusedApplies(64, 128, 0x100, 0x200, 0x300));   // shared memory
+        assertTrue(h100.ssdFusedApplies(1, 64, 36, 8, 0x100, 0x200, 0x300) && h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0));
+        assertFalse(h100.ssdFusedApplies(1, 64, 64, 256, 0x100, 0x200, 0x300));
+        assertFalse(h100.ssdFusedApplies(1, 64, 64, 20, 0x100, 0x200, 0x300));
+        assertFalse(h100.ssdFusedApplies(1, 64, 7, 16, 0x100, 0x200, 0x300));
+        assertFalse(h100.ssdFusedApplies(1, 64, 64, 128, 0x100, 0x204, 0x300));
+        assertFalse(ops.ssdFusedApplies(1, 64, 64, 128, 0x100, 0x200, 0x300));
+        assertFalse(new CudaOps(null, arena, recorder, 48 * 1024, 132).ssdFusedApplies(1, 64, 64, 128, 0x100, 0x200, 0x300));   // shared memory
+        // it pays where its blocks fill half the multiprocessors: mamba2-130m's 24 heads x 2 column tiles = 48 < 66
+        // do not (the five kernels), four such sequences do; forced on (MAMBA4J_CUDA_SSD_FUSED=1) it runs wherever it fits
+        assertFalse(h100.ssdFusedApplies(1, 24, 64, 128, 0, 0, 0));
+        assertTrue(h100.ssdFusedApplies(2, 24, 64, 128, 0, 0, 0));
+        h100.ssdFused = 1;
+        assertTrue(h100.ssdFusedApplies(1, 24, 64, 128, 0, 0, 0));
+        h100.ssdFused = 0;
+        assertFalse(h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0));
+        h100.ssdFused = -1;
     }
 
     @Test void theScratchRegionsStartOn16ByteBoundaries() {

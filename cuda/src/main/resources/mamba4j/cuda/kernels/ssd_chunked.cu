@@ -13,15 +13,16 @@
 //
 // The products (2, 4, 5) share one pattern: a 64 x 64 output tile per block of 256 threads, both operands staged in
 // shared memory "k-major" (row k holds the 64 values of the reduction index k), zero-padded past L, P and N, so odd
-// shapes need no special cases in the products. On sm_80 and later (and in the CPU emulator) the tile is eight warps'
-// tensor-core products, 3xTF32 (float32 accuracy; tf32.cuh), each warp a 16 x 32 block; below sm_80 each thread
-// accumulates a 4 x 4 register block on CUDA cores. ssd_tile_row/col say which element acc[i][j] holds.
+// shapes need no special cases in the products. Each thread accumulates a 4 x 4 register block on CUDA cores; compiled
+// with MAMBA4J_SSD_TENSOR_TILES (CudaDevice passes it for MAMBA4J_CUDA_SSD_TC=1) on sm_80 and later, the tile is eight
+// warps' tensor-core products instead, 3xTF32 (float32 accuracy; tf32.cuh), each warp a 16 x 32 block: opt-in until it
+// has run on a GPU (checked on the CPU emulator only). ssd_tile_row/col say which element acc[i][j] holds.
 #include "common.cuh"
 
 #define SSD_Q 64              // chunk length (CudaOps.SSD_CHUNK)
 #define SSD_T 64              // tile edge (CudaOps.SSD_TILE)
 #define SSD_THREADS 256       // 16 x 16 threads, each a 4 x 4 block of the tile (CudaOps.SSD_CHUNK_THREADS)
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#if defined(MAMBA4J_SSD_TENSOR_TILES) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
 #define SSD_TENSOR_CORES 1
 #define SSD_PITCH 72          // shared row pitch: = 8 (mod 32), so a fragment's reads (rows q, columns g) hit 32 banks
 #else
