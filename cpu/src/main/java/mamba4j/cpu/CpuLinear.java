@@ -67,18 +67,19 @@ final class CpuLinear {
             float[] xd = deinterleave(xs, m, k);
             float[] unscale = f16 ? prescaleF16(xd, m, kp) : null;
             Parallel.forRange(n, 8, (long) m * n * k, (n0, n1) -> {
+                float[] acc = ACC.get();
                 int j = n0;
                 for (; j + 8 <= n1; j += 8)
                     for (int i = 0; i < m; i++) {
-                        if (f16) dot8F16(xd, i * kp, unscale[i], xs, (long) i * k, ws, (long) j * k * 2, k, os, (long) i * n + j);
-                        else dot8Bf16(xd, i * kp, ws, (long) j * k * 2, k, os, (long) i * n + j);
+                        if (f16) dot8F16(xd, i * kp, unscale[i], xs, (long) i * k, ws, (long) j * k * 2, k, os, (long) i * n + j, acc);
+                        else dot8Bf16(xd, i * kp, ws, (long) j * k * 2, k, os, (long) i * n + j, acc);
                     }
                 for (; j < n1; j++)
                     for (int i = 0; i < m; i++) {
-                        float acc = 0f;
+                        float dot = 0f;
                         for (int p = 0; p < k; p++)
-                            acc += xs.getAtIndex(Tensor.F32, (long) i * k + p) * half(ws.getAtIndex(Tensor.I16, (long) j * k + p), f16);
-                        os.setAtIndex(Tensor.F32, (long) i * n + j, acc);
+                            dot += xs.getAtIndex(Tensor.F32, (long) i * k + p) * half(ws.getAtIndex(Tensor.I16, (long) j * k + p), f16);
+                        os.setAtIndex(Tensor.F32, (long) i * n + j, dot);
                     }
                 if (bias != null)
                     for (int i = 0; i < m; i++)
@@ -222,7 +223,7 @@ final class CpuLinear {
         }
         c0.intoArray(acc, 0); c1.intoArray(acc, VL); c2.intoArray(acc, 2 * VL); c3.intoArray(acc, 3 * VL);
         c4.intoArray(acc, 4 * VL); c5.intoArray(acc, 5 * VL); c6.intoArray(acc, 6 * VL); c7.intoArray(acc, 7 * VL);
-        storeSums(acc, 8, os, o, 0);
+        storeSums(acc, 8, os, o, 0, 1f);
         for (; p < k; p++) {
             float xv = xs.getAtIndex(Tensor.F32, xa / 4 + p);
             for (int b = 0; b < 8; b++)
@@ -266,7 +267,7 @@ final class CpuLinear {
      * shape-changing conversion is needed. xd is the row of {@link #deinterleave} at offset xa (floats). The last
      * partial chunk (k not a multiple of 2·VL) goes through {@link #pairTail}; an odd last element is scalar.
      */
-    private static void dot8Bf16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o) {
+    private static void dot8Bf16(float[] xd, int xa, MemorySegment ws, long wOff, int k, MemorySegment os, long o, float[] acc) {
         long rx = (long) k * 2;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
         int chunk = 2 * VL, full = k - k % chunk, p = 0;
@@ -291,15 +292,10 @@ final class CpuLinear {
             w = IntVector.fromMemorySegment(I_SPECIES, ws, wOff + 7 * rx + off, LE);
             c7 = xo.fma(w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats(), xe.fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), c7));
         }
-        os.setAtIndex(Tensor.F32, o, VMath.sum(c0));
-        os.setAtIndex(Tensor.F32, o + 1, VMath.sum(c1));
-        os.setAtIndex(Tensor.F32, o + 2, VMath.sum(c2));
-        os.setAtIndex(Tensor.F32, o + 3, VMath.sum(c3));
-        os.setAtIndex(Tensor.F32, o + 4, VMath.sum(c4));
-        os.setAtIndex(Tensor.F32, o + 5, VMath.sum(c5));
-        os.setAtIndex(Tensor.F32, o + 6, VMath.sum(c6));
-        os.setAtIndex(Tensor.F32, o + 7, VMath.sum(c7));
-        if (k - full >= 2) pairTail(xd, xa, 1f, ws, wOff, k, os, o, false);
+        c0.intoArray(acc, 0); c1.intoArray(acc, VL); c2.intoArray(acc, 2 * VL); c3.intoArray(acc, 3 * VL);
+        c4.intoArray(acc, 4 * VL); c5.intoArray(acc, 5 * VL); c6.intoArray(acc, 6 * VL); c7.intoArray(acc, 7 * VL);
+        storeSums(acc, 8, os, o, 0, 1f);
+        if (k - full >= 2) pairTail(xd, xa, 1f, ws, wOff, k, os, o, false, acc);
         if ((k & 1) != 0) {
             int last = k - 1;
             oddTail(xd[xa + last - last % chunk + (last % chunk) / 2], ws, wOff, k, os, o, false);
@@ -319,20 +315,24 @@ final class CpuLinear {
      * into ±infinity in place.
      */
     private static void dot8F16(float[] xd, int xa, float unscale, MemorySegment xs, long xRow, MemorySegment ws, long wOff,
-                                int k, MemorySegment os, long o) {
-        dot4F16(xd, xa, unscale, xs, xRow, ws, wOff, k, os, o);
-        dot4F16(xd, xa, unscale, xs, xRow, ws, wOff + 4L * k * 2, k, os, o + 4);
+                                int k, MemorySegment os, long o, float[] acc) {
+        long rx4 = 4L * k * 2;
+        boolean bad0 = dot4F16(xd, xa, ws, wOff, k, acc, 0), bad1 = dot4F16(xd, xa, ws, wOff + rx4, k, acc, 4 * VL);
+        storeSums(acc, 8, os, o, 0, unscale);
         int full = k - k % (2 * VL);
-        if (k - full >= 2) pairTail(xd, xa, unscale, ws, wOff, k, os, o, true);
+        if (bad0) nonFinite4F16(xs, xRow, ws, wOff, full, k, os, o);
+        if (bad1) nonFinite4F16(xs, xRow, ws, wOff + rx4, full, k, os, o + 4);
+        if (k - full >= 2) pairTail(xd, xa, unscale, ws, wOff, k, os, o, true, acc);
         if ((k & 1) != 0) oddTail(xs.getAtIndex(Tensor.F32, xRow + k - 1), ws, wOff, k, os, o, true);
     }
 
     /**
      * Four rows of {@link #dot8F16}'s full chunks, the widening written out per row: eight rows of it in one method
-     * pass C2's inlining budget (vector ops left out are boxed).
+     * pass C2's inlining budget (vector ops left out are boxed). The accumulators are spilled to acc[at, at + 4·VL)
+     * for {@link #storeSums}: four {@link VMath#sum} calls here were past C2's node budget (NodeCountInliningCutoff),
+     * each a call on a boxed vector. Returns whether a weight was an infinity or NaN.
      */
-    private static void dot4F16(float[] xd, int xa, float unscale, MemorySegment xs, long xRow, MemorySegment ws, long wOff,
-                                int k, MemorySegment os, long o) {
+    private static boolean dot4F16(float[] xd, int xa, MemorySegment ws, long wOff, int k, float[] acc, int at) {
         long rx = (long) k * 2;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
         IntVector bad = IntVector.zero(I_SPECIES);
@@ -363,11 +363,8 @@ final class CpuLinear {
             bad = bad.or(w.lanewise(VectorOperators.AND, 0x7c007c00).lanewise(VectorOperators.ADD, 0x04000400));
             c3 = xo.fma(hi, xe.fma(lo, c3));
         }
-        os.setAtIndex(Tensor.F32, o, VMath.sum(c0) * unscale);
-        os.setAtIndex(Tensor.F32, o + 1, VMath.sum(c1) * unscale);
-        os.setAtIndex(Tensor.F32, o + 2, VMath.sum(c2) * unscale);
-        os.setAtIndex(Tensor.F32, o + 3, VMath.sum(c3) * unscale);
-        if (bad.lanewise(VectorOperators.AND, 0x80008000).compare(VectorOperators.NE, 0).anyTrue()) nonFinite4F16(xs, xRow, ws, wOff, full, k, os, o);
+        c0.intoArray(acc, at); c1.intoArray(acc, at + VL); c2.intoArray(acc, at + 2 * VL); c3.intoArray(acc, at + 3 * VL);
+        return bad.lanewise(VectorOperators.AND, 0x80008000).compare(VectorOperators.NE, 0).anyTrue();
     }
 
     /**
@@ -412,9 +409,11 @@ final class CpuLinear {
     /**
      * The pairs of the last, partial chunk of 8 rows, by a masked load each (zero lanes meet zero x), added to the
      * outputs. Kept out of the main loops: a masked load there (even one whose mask is all true) is not compiled to a
-     * plain vector load and costs the whole kernel 20×.
+     * plain vector load and costs the whole kernel 20×. The 8 products are spilled to acc and summed by
+     * {@link VMath#sumEach} (8 calls of {@link VMath#sum} here were not inlined).
      */
-    private static void pairTail(float[] xd, int xa, float unscale, MemorySegment ws, long wOff, int k, MemorySegment os, long o, boolean f16) {
+    private static void pairTail(float[] xd, int xa, float unscale, MemorySegment ws, long wOff, int k, MemorySegment os, long o,
+                                 boolean f16, float[] acc) {
         int full = k - k % (2 * VL);
         VectorMask<Integer> mk = I_SPECIES.indexInRange(0, (k - full) / 2);
         FloatVector xe = FloatVector.fromArray(S, xd, xa + full), xo = FloatVector.fromArray(S, xd, xa + full + VL);
@@ -430,8 +429,10 @@ final class CpuLinear {
                 lo = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
                 hi = w.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats();
             }
-            os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + VMath.sum(xo.fma(hi, xe.mul(lo))) * unscale);
+            xo.fma(hi, xe.mul(lo)).intoArray(acc, b * VL);
         }
+        sumSpilled(acc, 8);
+        for (int b = 0; b < 8; b++) os.setAtIndex(Tensor.F32, o + b, os.getAtIndex(Tensor.F32, o + b) + acc[(b / VL) * VL * VL + b % VL] * unscale);
     }
 
     /** For odd k: the last element of the 8 rows (x's is xv), which the paired loads leave out. */
@@ -475,7 +476,7 @@ final class CpuLinear {
         c4.intoArray(acc, 4 * VL); c5.intoArray(acc, 5 * VL); c6.intoArray(acc, 6 * VL); c7.intoArray(acc, 7 * VL);
         d0.intoArray(acc, 8 * VL); d1.intoArray(acc, 9 * VL); d2.intoArray(acc, 10 * VL); d3.intoArray(acc, 11 * VL);
         d4.intoArray(acc, 12 * VL); d5.intoArray(acc, 13 * VL); d6.intoArray(acc, 14 * VL); d7.intoArray(acc, 15 * VL);
-        storeSums(acc, 16, os, o, n);
+        storeSums(acc, 16, os, o, n, 1f);
         for (; p < k; p++) {
             float x0 = xs.getAtIndex(Tensor.F32, xa / 4 + p), x1 = xs.getAtIndex(Tensor.F32, (xa + rx) / 4 + p);
             for (int b = 0; b < 8; b++) {
@@ -492,14 +493,19 @@ final class CpuLinear {
 
     /**
      * The sums of the {@code count} (8 or 16) accumulators spilled at acc[t·VL]: t &lt; 8 to out[o + t], t ≥ 8 to
-     * out[o + n + t − 8] (the second x row). Unused slots up to VL are zeroed where vectors are wider than 16 floats.
+     * out[o + n + t − 8] (the second x row), times scale (F16's unscale; 1 otherwise). Unused slots up to VL are zeroed.
      */
-    private static void storeSums(float[] acc, int count, MemorySegment os, long o, int n) {
+    private static void storeSums(float[] acc, int count, MemorySegment os, long o, int n, float scale) {
+        sumSpilled(acc, count);
+        for (int t = 0; t < count; t++)
+            os.setAtIndex(Tensor.F32, t < 8 ? o + t : o + n + t - 8, acc[(t / VL) * VL * VL + t % VL] * scale);
+    }
+
+    /** The sum of the vector spilled at acc[t·VL] into acc[(t / VL)·VL·VL + t % VL], for t &lt; count (8 or 16). */
+    private static void sumSpilled(float[] acc, int count) {
         int slots = Math.max(count, VL);
         if (slots > count) java.util.Arrays.fill(acc, count * VL, slots * VL, 0f);
         for (int g = 0; g < slots; g += VL) VMath.sumEach(acc, g * VL);
-        for (int t = 0; t < count; t++)
-            os.setAtIndex(Tensor.F32, t < 8 ? o + t : o + n + t - 8, acc[(t / VL) * VL * VL + t % VL]);
     }
 
     private static float dot1(MemorySegment xs, long xa, MemorySegment ws, long wa, int k) {

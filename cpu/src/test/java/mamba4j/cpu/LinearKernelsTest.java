@@ -17,7 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * The linear kernels of each row count against the reference: the 8-weight-row dot kernels below
  * {@link CpuLinear#GEMM_ROWS} (their accumulators summed by {@link VMath#sumEach}; 16-bit weights widened 8 rows at a
  * time past 8 rows) and the packed GEMM from there, with M, N, K off every tile (pairs of x rows, 8 weight rows, VL, the
- * GEMM's 6 × 2·VL tile, its K block) and the GEMM's A packed in row chunks.
+ * GEMM's 6 × 2·VL tile, its K block) and the GEMM's A packed in row chunks. K = 80 is whole chunks of 2·VL 16-bit
+ * weights and a pair tail (as dt_proj's K = 48), whose products are summed by sumEach too.
  */
 class LinearKernelsTest {
     @Test
@@ -38,8 +39,8 @@ class LinearKernelsTest {
     void linearOfEveryRowCountMatchesTheReference() {
         int g = CpuLinear.GEMM_ROWS;
         Random r = new Random(2);
-        for (int m : new int[]{2, 5, 9, 16, g - 1, g, g + 1, g + 7})
-            for (int[] nk : new int[][]{{8, 16}, {13, 3}, {41, 37}, {67, 300}})
+        for (int m : new int[]{1, 2, 5, 9, 16, g - 1, g, g + 1, g + 7})
+            for (int[] nk : new int[][]{{8, 16}, {13, 3}, {41, 37}, {67, 300}, {24, 80}})
                 for (DType wt : new DType[]{DType.F32, DType.BF16, DType.F16}) {
                     int n = nk[0], k = nk[1];
                     Tensor x = gauss(r, m, k), w = gauss(r, n, k).to(wt), bias = gauss(r, n);
