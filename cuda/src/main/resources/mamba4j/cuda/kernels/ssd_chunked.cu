@@ -76,20 +76,8 @@ __device__ __forceinline__ void ssd_tile_product(float (&acc)[4][4], const float
     const int lane = threadIdx.x & 31, gq = lane >> 2, q = lane & 3;
     const int m0 = 16 * (threadIdx.x >> 6), c0 = 32 * ((threadIdx.x >> 5) & 1);
     float small[4][4] = {};
-    for (int k0 = 0; k0 < kcount; k0 += 8) {
-        const float* ap = a + (k0 + q) * SSD_PITCH + m0 + gq;
-        const float af[4] = {ap[0], ap[8], ap[4 * SSD_PITCH], ap[4 * SSD_PITCH + 8]};
-        unsigned ab[4], as[4];
-        split_tf32(af, ab, as);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const float* bp = b + (k0 + q) * SSD_PITCH + c0 + 8 * i + gq;
-            const float bf[2] = {bp[0], bp[4 * SSD_PITCH]};
-            unsigned bb[2], bs[2];
-            split_tf32(bf, bb, bs);
-            mma_3xtf32(acc[i], small[i], ab, as, bb, bs);
-        }
-    }
+    for (int k0 = 0; k0 < kcount; k0 += 8)   // both operands k-major
+        mma_3xtf32_k8(acc, small, a + (k0 + q) * SSD_PITCH + m0 + gq, 8, 4 * SSD_PITCH, b + (k0 + q) * SSD_PITCH + c0 + gq, SSD_PITCH);
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -450,34 +438,10 @@ extern "C" __global__ void __launch_bounds__(SSDF_THREADS) ssd_chunk_fused(SsdCh
         if (c + 1 < nc) ssdf_load(ahead, p, b, h, g, p0, c + 1);   // in flight during this chunk's products
         if (16 * tt < len) {
             float acc[2][4] = {}, accSmall[2][4] = {};
-            for (int k0 = 0; k0 < N; k0 += 8) {   // the state entering the chunk, read out by C: k = n
-                const float* a = sC + (16 * tt + gq) * pc + k0 + q;
-                const float af[4] = {a[0], a[8 * pc], a[4], a[8 * pc + 4]};
-                unsigned ab[4], as[4];
-                split_tf32(af, ab, as);
-#pragma unroll
-                for (int j = 0; j < 2; ++j) {
-                    const float* bp = sS + (k0 + q) * SSDF_XP + 16 * ph + 8 * j + gq;
-                    const float bf[2] = {bp[0], bp[4 * SSDF_XP]};
-                    unsigned bb[2], bs[2];
-                    split_tf32(bf, bb, bs);
-                    mma_3xtf32(acc[j], accSmall[j], ab, as, bb, bs);
-                }
-            }
-            for (int k0 = 0; k0 < 16 * (tt + 1); k0 += 8) {   // the chunk's own inputs: k = s <= t
-                const float* a = sM + (16 * tt + gq) * SSDF_MP + k0 + q;
-                const float af[4] = {a[0], a[8 * SSDF_MP], a[4], a[8 * SSDF_MP + 4]};
-                unsigned ab[4], as[4];
-                split_tf32(af, ab, as);
-#pragma unroll
-                for (int j = 0; j < 2; ++j) {
-                    const float* bp = sX + (k0 + q) * SSDF_XP + 16 * ph + 8 * j + gq;
-                    const float bf[2] = {bp[0], bp[4 * SSDF_XP]};
-                    unsigned bb[2], bs[2];
-                    split_tf32(bf, bb, bs);
-                    mma_3xtf32(acc[j], accSmall[j], ab, as, bb, bs);
-                }
-            }
+            for (int k0 = 0; k0 < N; k0 += 8)   // the state entering the chunk, read out by C (row-major): k = n
+                mma_3xtf32_k8(acc, accSmall, sC + (16 * tt + gq) * pc + k0 + q, 8 * pc, 4, sS + (k0 + q) * SSDF_XP + 16 * ph + gq, SSDF_XP);
+            for (int k0 = 0; k0 < 16 * (tt + 1); k0 += 8)   // the chunk's own inputs through M (row-major): k = s <= t
+                mma_3xtf32_k8(acc, accSmall, sM + (16 * tt + gq) * SSDF_MP + k0 + q, 8 * SSDF_MP, 4, sX + (k0 + q) * SSDF_XP + 16 * ph + gq, SSDF_XP);
 #pragma unroll
             for (int j = 0; j < 2; ++j)
 #pragma unroll
@@ -493,20 +457,8 @@ extern "C" __global__ void __launch_bounds__(SSDF_THREADS) ssd_chunk_fused(SsdCh
             for (int j = 0; j < 4; ++j)
 #pragma unroll
                 for (int e = 0; e < 4; ++e) sAcc[j][e] *= decay;
-            for (int k0 = 0; k0 < len; k0 += 8) {
-                const float* a = sB + (k0 + q) * pb + nr + gq;
-                const float af[4] = {a[0], a[8], a[4 * pb], a[4 * pb + 8]};
-                unsigned ab[4], as[4];
-                split_tf32(af, ab, as);
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    const float* bp = sX + (k0 + q) * SSDF_XP + 8 * j + gq;
-                    const float bf[2] = {bp[0], bp[4 * SSDF_XP]};
-                    unsigned bb[2], bs[2];
-                    split_tf32(bf, bb, bs);
-                    mma_3xtf32(sAcc[j], small[j], ab, as, bb, bs);
-                }
-            }
+            for (int k0 = 0; k0 < len; k0 += 8)   // B diag(w) transposed: k-major A
+                mma_3xtf32_k8(sAcc, small, sB + (k0 + q) * pb + nr + gq, 8, 4 * pb, sX + (k0 + q) * SSDF_XP + gq, SSDF_XP);
 #pragma unroll
             for (int j = 0; j < 4; ++j)
 #pragma unroll

@@ -21,3 +21,21 @@ __device__ __forceinline__ void mma_3xtf32(float (&d)[4], float (&dSmall)[4], co
     mma_tf32(d, aBig, bBig);
     mma_tf32(dSmall, aBig, bSmall);
 }
+
+// One k-step of 8 for a warp: D_j (16 x 8) += A (16 x 8) · B_j (8 x 8) for j < NT, in 3xTF32 (the caller adds dSmall
+// into d). a points at this lane's A[g][q], with A[g + 8][q] at a[rowStep] and A[g][q + 4] at a[colStep] (row-major A:
+// rowStep 8·pitch, colStep 4; k-major: 8 and 4·pitch); b at this lane's B_0[q][g], k-major with row pitch bPitch and
+// B_j's columns 8 j further.
+template <int NT> __device__ __forceinline__ void mma_3xtf32_k8(float (&d)[NT][4], float (&dSmall)[NT][4], const float* a, int rowStep,
+                                                                int colStep, const float* b, int bPitch) {
+    const float af[4] = {a[0], a[rowStep], a[colStep], a[rowStep + colStep]};
+    unsigned ab[4], as[4];
+    split_tf32(af, ab, as);
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+        const float bf[2] = {b[8 * j], b[8 * j + 4 * bPitch]};
+        unsigned bb[2], bs[2];
+        split_tf32(bf, bb, bs);
+        mma_3xtf32(d[j], dSmall[j], ab, as, bb, bs);
+    }
+}
