@@ -21,7 +21,38 @@ int run(int m, int n, int k, int dt, bool unaligned) {
     printf("m%d n%d k%d dt%d split%d%s: max rel %.2e\n", m, n, k, dt, p.split, unaligned ? " unaligned x" : "", md);
     return md < 1e-4 ? 0 : 1;
 }
+// linear_rows_1_conv: the GEMV of one row, then the conv step of columns [from, from + c) (state (c, K) in place)
+int run_conv(int n, int k, int dt, int from, int c, int K, bool bias, bool silu) {
+    std::mt19937 rng(n*5+k+from); std::uniform_real_distribution<float> U(-1,1);
+    std::vector<float> x(k), wf((size_t)n*k), b(n), out(n, NAN), cw(c*K), cb(c), st(c*K), conv(c, NAN);
+    for (auto& v : x) v = U(rng); for (auto& v : wf) v = U(rng); for (auto& v : b) v = U(rng);
+    for (auto& v : cw) v = U(rng); for (auto& v : cb) v = U(rng); for (auto& v : st) v = U(rng);
+    std::vector<unsigned short> wh((size_t)n*k);
+    for (size_t i = 0; i < wf.size(); i++) if (dt == DTYPE_BF16) { unsigned u = __float_as_uint(wf[i]); wh[i] = u >> 16; wf[i] = __uint_as_float(u & 0xffff0000u); }
+    std::vector<double> want(n), wantConv(c), wantSt(st.begin(), st.end());
+    for (int col = 0; col < n; col++) { double a = bias ? b[col] : 0; for (int j = 0; j < k; j++) a += (double)x[j]*wf[(size_t)col*k+j]; want[col] = a; }
+    for (int i = 0; i < c; i++) {
+        double a = bias ? cb[i] : 0;
+        for (int j = 0; j < K; j++) { double v = j + 1 < K ? wantSt[i*K + j + 1] : want[from + i]; wantSt[i*K + j] = v; a += v * cw[i*K + j]; }
+        wantConv[i] = silu ? a / (1 + std::exp(-a)) : a;
+    }
+    GemvParams p{}; p.x = x.data(); p.w = dt == DTYPE_F32 ? (const void*)wf.data() : (const void*)wh.data(); p.bias = bias ? b.data() : nullptr;
+    p.out = out.data(); p.m = 1; p.n = n; p.k = k; p.w_dtype = dt; p.split = split_of(n, k, dt);
+    p.conv_state = st.data(); p.conv_w = cw.data(); p.conv_bias = bias ? cb.data() : nullptr; p.conv_out = conv.data();
+    p.conv_from = from; p.conv_channels = c; p.conv_width = K; p.conv_silu = silu; p.conv_w_dtype = DTYPE_F32;
+    int cpb = 8 / p.split;
+    launch(linear_rows_1_conv, p, {(unsigned)((n + cpb - 1)/cpb),1,1}, {256,1,1});
+    double md = 0;
+    for (int i = 0; i < n; i++) md = std::max(md, std::fabs(out[i]-want[i]) / (1 + std::fabs(want[i])));
+    for (int i = 0; i < c; i++) md = std::max(md, std::fabs(conv[i]-wantConv[i]) / (1 + std::fabs(wantConv[i])));
+    for (int i = 0; i < c*K; i++) md = std::max(md, std::fabs(st[i]-wantSt[i]) / (1 + std::fabs(wantSt[i])));
+    for (int i = 0; i < c; i++) if (!(conv[i] == conv[i])) md = INFINITY;
+    printf("conv m1 n%d k%d dt%d split%d conv [%d, %d) K%d%s%s: max rel %.2e\n", n, k, dt, p.split, from, from + c, K, bias ? "" : " no bias", silu ? " silu" : "", md);
+    return md < 1e-4 ? 0 : 1;
+}
 int main() { int bad = 0;
+  bad += run_conv(3072, 768, DTYPE_BF16, 0, 1536, 4, true, true); bad += run_conv(200, 512, DTYPE_F32, 40, 100, 3, false, false);
+  bad += run_conv(97, 256, DTYPE_BF16, 60, 37, 4, true, false);
   bad += run(1,160,4096,DTYPE_BF16,false); bad += run(3,200,4096,DTYPE_F16,false); bad += run(8,97,2048,DTYPE_F32,false);
   bad += run(2,100,1000,DTYPE_BF16,false); bad += run(5,5,4099,DTYPE_F32,false); bad += run(1,300,128,DTYPE_BF16,false);
   bad += run(1,33,1024,DTYPE_F32,true); bad += run(4,40,2048,DTYPE_BF16,true);

@@ -7,16 +7,16 @@
 static long long align16(long long b) { return (b + 15) & ~15LL; }
 static int blocks(long long n, int per) { return (int)((n + per - 1) / per); }
 
-// mirrors CudaOps.ssdChunked's launches
+// mirrors CudaOps.ssdChunked's launches, chunks of p.chunk steps
 static void ssd_chunked(SsdChunkParams p) {
-    int B = p.batch, L = p.length, H = p.heads, P = p.head_dim, G = p.groups, N = p.dstate, nc = (L + 63) / 64;
+    int B = p.batch, L = p.length, H = p.heads, P = p.head_dim, G = p.groups, N = p.dstate, Q = p.chunk, nc = (L + Q - 1) / Q, tq = Q / 64;
     long long bh = (long long)B * H;
     int nT = (N + 63) / 64, pT = (P + 63) / 64;
     launch(ssd_chunk_cumsum, p, {(unsigned)blocks(bh * nc, 256), 1, 1}, {256, 1, 1});
     launch(ssd_chunk_state, p, {(unsigned)bh, (unsigned)nc, (unsigned)(nT * pT)}, {256, 1, 1});
     launch(ssd_state_pass, p, {(unsigned)blocks(bh * N * P, 256), 1, 1}, {256, 1, 1});
-    launch(ssd_chunk_cb, p, {(unsigned)(B * G), (unsigned)nc, 1}, {256, 1, 1});
-    launch(ssd_chunk_scan, p, {(unsigned)bh, (unsigned)nc, (unsigned)pT}, {256, 1, 1});
+    launch(ssd_chunk_cb, p, {(unsigned)(B * G), (unsigned)nc, (unsigned)(tq * tq)}, {256, 1, 1});
+    launch(ssd_chunk_scan, p, {(unsigned)bh, (unsigned)nc, (unsigned)(tq * pT)}, {256, 1, 1});
 }
 
 // mirrors CudaOps.ssdChunked's fused launches (ssdFusedSharedBytes for the shared size)
@@ -63,8 +63,8 @@ int main(int argc, char** argv) {
         }
         for (int k = 0; k < P*N; ++k) sr[((size_t)b*H + h)*P*N + k] = S[k];
     }
-    int nc = (L + 63) / 64;
-    long long bytes = align16(4LL*B*H*L) + align16(4LL*B*nc*H*N*P) + align16(4LL*B*nc*G*64*64);
+    int nc = (L + 63) / 64, nc256 = (L + 255) / 256;   // the most chunk states (Q 64), the largest cb (Q 256)
+    long long bytes = align16(4LL*B*H*L) + align16(4LL*B*nc*H*N*P) + align16(4LL*B*nc256*G*256*256);
     std::vector<float> scratch(bytes / 4 + 4, NAN), out(x.size(), NAN), stc = st;
     SsdChunkParams p{};
     p.x = x.data(); p.logA = la.data(); p.scale = wS ? sc.data() : nullptr; p.Bm = bm.data(); p.Cm = cm.data();
@@ -86,13 +86,16 @@ int main(int argc, char** argv) {
     };
     printf("B %d L %d H %d P %d G %d N %d scale %d D %d state %d\n", B, L, H, P, G, N, wS, wD, wSt);
     bool ok = true;
-    for (int fused = 0; fused < 2; ++fused) {
+    const int chunks[] = {64, 128, 256, 64};   // the five kernels in chunks of 64, 128, 256, then the fused kernel
+    for (int k = 0; k < 4; ++k) {
+        const bool fused = k == 3;
         if (fused && (!fused_applies(P, N) || (argc > 11 && std::string(argv[11]) == "nofused"))) break;
         std::fill(scratch.begin(), scratch.end(), NAN);
         std::fill(out.begin(), out.end(), NAN);
         stc = st;
+        p.chunk = chunks[k];
         if (fused) ssd_fused(p); else ssd_chunked(p);
-        printf(" %s\n", fused ? "fused (tensor cores, emulated)" : "five kernels");
+        if (fused) printf(" fused (tensor cores, emulated)\n"); else printf(" five kernels, Q %d\n", chunks[k]);
         ok &= cmp("out", out.data(), yr.data(), out.size());
         if (wSt) ok &= cmp("final state", stc.data(), sr.data(), stc.size());
     }

@@ -333,6 +333,20 @@ public final class Backend {
         k.causalConv1dStep(state, x, w, bias, silu, out);
     }
 
+    public void linearConvStep(Tensor x, Tensor w, Tensor bias, Tensor out, long convFrom, Tensor convState, Tensor convW, Tensor convBias,
+                               boolean silu, Tensor convOut) {
+        act("linearConvStep", x, bias, out, convState, convW, convBias, convOut);
+        weight("linearConvStep", w);
+        Checks.checkLinearShapes(x, w, bias, out);
+        if (x.dim(0) != 1) throw new IllegalArgumentException("linearConvStep: one sequence (x (1, K)), got x " + x.shape());
+        if (convW.rank() != 2 || convFrom < 0 || convFrom + convW.dim(0) > out.dim(1)
+                || !convState.shape().equals(Shape.of(1, convW.dim(0), convW.dim(1))) || !convOut.shape().equals(Shape.of(1, convW.dim(0))))
+            throw new IllegalArgumentException("linearConvStep: conv columns from " + convFrom + " of out " + out.shape() + ", state "
+                    + convState.shape() + ", w " + convW.shape() + ", out " + convOut.shape() + " are not [from, from + C) of N, (1, C, K), (C, K), (1, C)");
+        vec("linearConvStep", "conv bias", convBias, convW.dim(0));
+        k.linearConvStep(x, w, bias, out, convFrom, convState, convW, convBias, silu, convOut);
+    }
+
     public void causalConv1dContinue(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         act("causalConv1dContinue", state, x, w, bias, out);
         conv("causalConv1dContinue", x, w, bias, out);

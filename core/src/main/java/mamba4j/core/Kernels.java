@@ -183,6 +183,18 @@ public interface Kernels {
     void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
 
     /**
+     * A decode step's input projection and its conv, for one sequence: out (1, N) = x (1, K) · wᵀ + bias, then
+     * {@link #causalConv1dStep} of out's columns [convFrom, convFrom + C) with convState (1, C, K'), convW (C, K'),
+     * convBias (C) or null into convOut (1, C). One kernel on an accelerator (the conv done by the threads that computed
+     * each column) instead of two.
+     */
+    default void linearConvStep(Tensor x, Tensor w, Tensor bias, Tensor out, long convFrom, Tensor convState, Tensor convW, Tensor convBias,
+                                boolean silu, Tensor convOut) {
+        linear(x, w, bias, out);
+        causalConv1dStep(convState, out.view(convFrom, 1, convW.dim(0)), convW, convBias, silu, convOut);
+    }
+
+    /**
      * {@link #causalConv1d} continuing sequences whose last K inputs are in state (B, C, K), oldest first: before t = 0
      * x is the state's last K − 1 inputs (x[b, −j, c] = state[b, c, K − j]) instead of zero; the state is then left
      * holding the last K inputs of [state | x]. x, out (B, L, C). A prefill from a zeroed state, or the next chunk of a

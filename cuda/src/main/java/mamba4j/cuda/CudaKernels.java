@@ -366,6 +366,19 @@ public final class CudaKernels implements Kernels {
         ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), ptr(state), ptr(state), b, l, c, w.size(1), silu);
     }
 
+    /** One launch (linear_rows_1_conv) where the weights are the GEMV's dtypes; else the two ops. */
+    @Override public void linearConvStep(Tensor x, Tensor w, Tensor bias, Tensor out, long convFrom, Tensor convState, Tensor convW,
+                                         Tensor convBias, boolean silu, Tensor convOut) {
+        if (!CudaOps.GEMV_CONV || !gemvReads(w.dtype()) || convW.dtype() != DType.F32 || convBias != null && convBias.dtype() != DType.F32) {
+            Kernels.super.linearConvStep(x, w, bias, out, convFrom, convState, convW, convBias, silu, convOut);
+            return;
+        }
+        ops().linearRowsConvStep(ptr(x), ptr(w), code(w.dtype()), ptr(bias), ptr(out), w.size(0), x.size(1), ptr(convState), ptr(convW),
+                ptr(convBias), KernelParams.DTYPE_F32, ptr(convOut), Math.toIntExact(convFrom), convW.size(0), convW.size(1), silu);
+    }
+
+    private static boolean gemvReads(DType d) { return d == DType.F32 || d == DType.BF16 || d == DType.F16; }
+
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         ops().causalConv1dStep(ptr(state), ptr(x), ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), x.size(0), x.size(1), w.size(1), silu);
     }
@@ -410,7 +423,7 @@ public final class CudaKernels implements Kernels {
             throw new UserInputException("ssd: state size N = " + n + " > " + CudaOps.MAX_SSD_STATE + " is not supported by the cuda backend");
         if (CudaOps.ssdUsesChunks(l)) {
             boolean fused = ops().ssdFusedApplies(b, h, p, n, ptr(s.x()), ptr(s.bm()), ptr(s.cm()));
-            long work = scratch(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n, fused));
+            long work = scratch(ops().ssdChunkedScratchBytes(b, l, h, p, g, n, fused));
             ops().ssdChunked(ptr(s.x()), ptr(s.logA()), ptr(s.scale()), ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.state()), ptr(s.out()),
                     work, b, l, h, p, g, n);
             return;

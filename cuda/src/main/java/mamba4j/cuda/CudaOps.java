@@ -1,5 +1,7 @@
 package mamba4j.cuda;
 
+import mamba4j.core.UserInputException;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -38,6 +40,12 @@ public final class CudaOps {
         case "1" -> 1;
         default -> -1;
     };
+    /**
+     * The chunk length Q of {@link #ssdChunked}'s five-kernel path: 64, 128 or 256 steps (MAMBA4J_CUDA_SSD_CHUNK, to
+     * compare; the fused kernel always takes 64). A longer chunk writes fewer chunk states (B·chunks·H·N·P floats, the
+     * five kernels' memory traffic) and spends more on each chunk's causal product.
+     */
+    int ssdChunk = ssdChunkFromEnv(System.getenv("MAMBA4J_CUDA_SSD_CHUNK"));
     private final MemorySegment gemmScalars;   // {alpha, beta} as f32
     private final MemorySegment scratch;       // the parameter struct of the launch being prepared (cuLaunchKernel copies it)
 
@@ -372,8 +380,33 @@ public final class CudaOps {
         int split = gemvSplit(n, k, wDtype, dev == null ? 132 : dev.smCount);
         int columnsPerBlock = GEMV_WARPS / split;
         var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", m).set("n", n).set("k", k)
-                .set("w_dtype", wDtype).set("split", split);
+                .set("w_dtype", wDtype).set("split", split).set("conv_state", 0L).set("conv_w", 0L).set("conv_bias", 0L).set("conv_out", 0L)
+                .set("conv_from", 0).set("conv_channels", 0).set("conv_width", 0).set("conv_silu", false).set("conv_w_dtype", 0);
         launcher.launch("ops.cu", m == 1 ? "linear_rows_1" : "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
+    }
+
+    /**
+     * {@link #linearRows} of one row (out (1, N) = x · wᵀ + bias), then {@link #causalConv1dStep} of its columns
+     * [convFrom, convFrom + channels) — one kernel (linear_rows_1_conv): the warp that computes such a column steps its
+     * conv channel (state (1, C, K) in place, convOut (1, C)), in causal_conv1d_step's arithmetic.
+     */
+    public void linearRowsConvStep(long x, long w, int wDtype, long bias, long out, int n, int k, long convState, long convW, long convBias,
+                                   int convWDtype, long convOut, int convFrom, int channels, int width, boolean silu) {
+        positive("linearRowsConvStep", n, k, channels, width);
+        dtype("linearRowsConvStep", wDtype);
+        dtype("linearRowsConvStep", convWDtype);
+        if (convFrom < 0 || (long) convFrom + channels > n)
+            throw new IllegalArgumentException("linearRowsConvStep: conv columns [" + convFrom + ", " + ((long) convFrom + channels) + ") past N = " + n);
+        required("linearRowsConvStep", "conv state", convState);
+        required("linearRowsConvStep", "conv weight", convW);
+        required("linearRowsConvStep", "conv out", convOut);
+        int split = gemvSplit(n, k, wDtype, dev == null ? 132 : dev.smCount);
+        int columnsPerBlock = GEMV_WARPS / split;
+        var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", 1).set("n", n).set("k", k)
+                .set("w_dtype", wDtype).set("split", split).set("conv_state", convState).set("conv_w", convW).set("conv_bias", convBias)
+                .set("conv_out", convOut).set("conv_from", convFrom).set("conv_channels", channels).set("conv_width", width)
+                .set("conv_silu", silu).set("conv_w_dtype", convWDtype);
+        launcher.launch("ops.cu", "linear_rows_1_conv", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
 
     /**
@@ -446,10 +479,13 @@ public final class CudaOps {
     /** ssd.cu's SSD_STEP_ROWS: state rows per warp of ssd_step. */
     static final int SSD_STEP_ROWS = 2;
     /**
-     * The decode kernels of this version: Mamba-1's scan step with its Δ projection (CudaKernels.selectiveScanStep) and
-     * Mamba-2's ssd_step; MAMBA4J_CUDA_FUSE=0 runs those of before (the separate dt_proj GEMV, ssd_scan), to compare.
+     * The decode kernels of this version: Mamba-1's scan step with its Δ projection (CudaKernels.selectiveScanStep),
+     * Mamba-2's ssd_step and, at batch 1, in_proj with the conv step (linear_rows_1_conv); MAMBA4J_CUDA_FUSE=0 runs
+     * those of before (the separate dt_proj GEMV, ssd_scan, the conv step's own kernel), to compare.
      */
     static final boolean FUSED_DECODE = !"0".equals(System.getenv("MAMBA4J_CUDA_FUSE"));
+    /** in_proj with the conv step at batch 1 (linear_rows_1_conv); MAMBA4J_CUDA_GEMV_CONV=0 runs the two kernels, to compare. */
+    static final boolean GEMV_CONV = FUSED_DECODE && !"0".equals(System.getenv("MAMBA4J_CUDA_GEMV_CONV"));
 
     /**
      * Whether {@code linearParts} runs one GEMM per part (no copy of the product out of a whole one): 16k prefill +5–6%
@@ -462,8 +498,22 @@ public final class CudaOps {
         return FUSED_DECODE && length == 1 && state != 0 && dstate % 4 == 0 && dstate <= 128 && ((state | bm | cm) & 15) == 0;
     }
 
-    /** ssd_chunked.cu's SSD_Q (chunk length), SSD_T (tile edge) and SSD_THREADS (block size); a CI test reads them there. */
-    static final int SSD_CHUNK = 64, SSD_TILE = 64, SSD_CHUNK_THREADS = 256;
+    /**
+     * ssd_chunked.cu's SSD_Q (the shortest chunk, the fused kernel's), SSD_MAX_Q (the longest), SSD_T (tile edge) and
+     * SSD_THREADS (block size); a CI test reads them there.
+     */
+    static final int SSD_CHUNK = 64, SSD_MAX_CHUNK = 256, SSD_TILE = 64, SSD_CHUNK_THREADS = 256;
+    /** The five-kernel chunk length when MAMBA4J_CUDA_SSD_CHUNK is not set. */
+    static final int SSD_DEFAULT_CHUNK = 64;
+
+    /** MAMBA4J_CUDA_SSD_CHUNK's value as a chunk length: unset is the default; anything but 64, 128, 256 is refused. */
+    static int ssdChunkFromEnv(String v) {
+        if (v == null || v.isEmpty()) return SSD_DEFAULT_CHUNK;
+        return switch (v) {
+            case "64", "128", "256" -> Integer.parseInt(v);
+            default -> throw new UserInputException("MAMBA4J_CUDA_SSD_CHUNK=" + v + ": the chunk length must be 64, 128 or 256");
+        };
+    }
     /**
      * Sequences at least this long take the chunked SSD ({@link #ssdChunked}); shorter ones and decode steps the
      * recurrence ({@link #ssd}), whose sequential steps cost less than five launches and the scratch round trips there.
@@ -476,7 +526,9 @@ public final class CudaOps {
         return length >= SSD_CHUNKED_MIN_LENGTH && ssdChunkCount(length) <= MAX_GRID_YZ;
     }
 
-    private static int ssdChunkCount(int length) { return (length + SSD_CHUNK - 1) / SSD_CHUNK; }
+    private static int ssdChunkCount(int length) { return ssdChunkCount(length, SSD_CHUNK); }
+
+    private static int ssdChunkCount(int length, int chunk) { return (length + chunk - 1) / chunk; }
 
     private static long align16(long bytes) { return (bytes + 15) & ~15L; }
 
@@ -505,23 +557,29 @@ public final class CudaOps {
     }
 
     /**
-     * Device scratch bytes of {@link #ssdChunked}: acum (B, H, L), the chunk states (B, chunks, H, N, P) and cb
-     * (B, chunks, G, 64, 64), f32, one after the other at 16-byte boundaries. The states are the big part: N/64 times
-     * the size of x (2x for Mamba-2's N = 128); the fused kernel ({@code fused}) needs none of them.
+     * Device scratch bytes of {@link #ssdChunked} with chunks of {@code chunk} steps: acum (B, H, L), the chunk states
+     * (B, chunks, H, N, P) and cb (B, chunks, G, Q, Q), f32, one after the other at 16-byte boundaries. The states are
+     * the big part: N/Q times the size of x; the fused kernel ({@code fused}, Q = 64) needs none of them.
      */
-    public static long ssdChunkedScratchBytes(int batch, int length, int heads, int headDim, int groups, int dstate, boolean fused) {
-        long chunks = ssdChunkCount(length);
+    static long ssdChunkedScratchBytes(int batch, int length, int heads, int headDim, int groups, int dstate, int chunk, boolean fused) {
+        long chunks = ssdChunkCount(length, chunk);
         return align16(4L * batch * heads * length) + (fused ? 0 : align16(4L * batch * chunks * heads * dstate * headDim))
-                + align16(4L * batch * chunks * groups * SSD_CHUNK * SSD_CHUNK);
+                + align16(4L * batch * chunks * groups * chunk * chunk);
     }
 
-    /** Scratch bytes enough for either path of {@link #ssdChunked}. */
+    /** Device scratch bytes of {@link #ssdChunked} as this instance runs it (its chunk length; {@code fused} as {@link #ssdFusedApplies} says). */
+    public long ssdChunkedScratchBytes(int batch, int length, int heads, int headDim, int groups, int dstate, boolean fused) {
+        return ssdChunkedScratchBytes(batch, length, heads, headDim, groups, dstate, fused ? SSD_CHUNK : ssdChunk, fused);
+    }
+
+    /** Scratch bytes enough for either path of {@link #ssdChunked} at any chunk length (the states' of 64, the cb's of 256). */
     public static long ssdChunkedScratchBytes(int batch, int length, int heads, int headDim, int groups, int dstate) {
-        return ssdChunkedScratchBytes(batch, length, heads, headDim, groups, dstate, false);
+        return ssdChunkedScratchBytes(batch, length, heads, headDim, groups, dstate, SSD_CHUNK, false)
+                + align16(4L * batch * ssdChunkCount(length, SSD_MAX_CHUNK) * groups * SSD_MAX_CHUNK * SSD_MAX_CHUNK);
     }
 
     /**
-     * The SSD by chunks of 64 steps (ssd_chunked.cu), same operands and result as {@link #ssd} up to float rounding,
+     * The SSD by chunks of Q steps (ssd_chunked.cu; {@link #ssdChunk}, 64 for the fused kernel), same operands and result as {@link #ssd} up to float rounding,
      * for whole sequences. Where {@link #ssdFusedApplies}: three launches (cumulative log-decays, C·B within each
      * chunk, then one block per (b, h, 32 columns) walking the chunks with its state on chip, the products on tensor
      * cores); else five (the decays, each chunk's own state, the state passed from chunk to chunk, C·B, the outputs).
@@ -539,18 +597,18 @@ public final class CudaOps {
         required("ssdChunked", "C", cm);
         required("ssdChunked", "out", out);
         required("ssdChunked", "scratch", scratch);
-        int chunks = ssdChunkCount(length);
+        boolean fused = ssdFusedApplies(batch, heads, headDim, dstate, x, bm, cm);
+        int q = fused ? SSD_CHUNK : ssdChunk, tq = q / SSD_TILE, chunks = ssdChunkCount(length, q);
         long bh = (long) batch * heads, bg = (long) batch * groups;
         int nTiles = (dstate + SSD_TILE - 1) / SSD_TILE, pTiles = (headDim + SSD_TILE - 1) / SSD_TILE;
-        if (chunks > MAX_GRID_YZ || bh > Integer.MAX_VALUE || (long) nTiles * pTiles > MAX_GRID_YZ)
+        if (chunks > MAX_GRID_YZ || bh > Integer.MAX_VALUE || (long) nTiles * pTiles > MAX_GRID_YZ || (long) tq * pTiles > MAX_GRID_YZ)
             throw new IllegalArgumentException("ssdChunked: " + chunks + " chunks, B·H " + bh + ", P " + headDim + " past the grid limits");
-        boolean fused = ssdFusedApplies(batch, heads, headDim, dstate, x, bm, cm);
         long acum = scratch, states = fused ? 0 : acum + align16(4L * batch * heads * length);
         long cb = acum + align16(4L * batch * heads * length) + (fused ? 0 : align16(4L * batch * chunks * heads * dstate * headDim));
         java.util.function.Supplier<KernelParams.Block> p = () -> params(KernelParams.SSD_CHUNKED).set("x", x).set("logA", logA)
                 .set("scale", scale).set("Bm", bm).set("Cm", cm).set("D", d).set("state", state).set("out", out)
                 .set("acum", acum).set("states", states).set("cb", cb).set("batch", batch).set("length", length).set("heads", heads)
-                .set("head_dim", headDim).set("groups", groups).set("dstate", dstate);
+                .set("head_dim", headDim).set("groups", groups).set("dstate", dstate).set("chunk", q);
         String f = "ssd_chunked.cu";
         launcher.launch(f, "ssd_chunk_cumsum", blocks(bh * chunks, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
         if (fused) {
@@ -561,8 +619,8 @@ public final class CudaOps {
         }
         launcher.launch(f, "ssd_chunk_state", (int) bh, chunks, nTiles * pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
         launcher.launch(f, "ssd_state_pass", blocks(bh * dstate * headDim, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
-        launcher.launch(f, "ssd_chunk_cb", (int) bg, chunks, 1, SSD_CHUNK_THREADS, 1, 1, p.get());
-        launcher.launch(f, "ssd_chunk_scan", (int) bh, chunks, pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
+        launcher.launch(f, "ssd_chunk_cb", (int) bg, chunks, tq * tq, SSD_CHUNK_THREADS, 1, 1, p.get());
+        launcher.launch(f, "ssd_chunk_scan", (int) bh, chunks, tq * pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
     }
 
     /**

@@ -76,7 +76,9 @@ public final class KernelParams {
             i32("batch"), i32("tokens"), i32("heads"), i32("head_dim"), i32("rotary_dim"), i32("pos0"));
 
     public static final StructLayout GEMV = struct("GemvParams",
-            ptr("x"), ptr("w"), ptr("bias"), ptr("out"), i32("m"), i32("n"), i32("k"), i32("w_dtype"), i32("split"));
+            ptr("x"), ptr("w"), ptr("bias"), ptr("out"), i32("m"), i32("n"), i32("k"), i32("w_dtype"), i32("split"),
+            ptr("conv_state"), ptr("conv_w"), ptr("conv_bias"), ptr("conv_out"), i32("conv_from"), i32("conv_channels"), i32("conv_width"),
+            i32("conv_silu"), i32("conv_w_dtype"));
 
     public static final StructLayout CROSS_ENTROPY = struct("CrossEntropyParams",
             ptr("logits"), ptr("targets"), ptr("dlogits"), ptr("loss"), ptr("row_loss"), ptr("count"),
@@ -93,7 +95,7 @@ public final class KernelParams {
     public static final StructLayout SSD_CHUNKED = struct("SsdChunkParams",
             ptr("x"), ptr("logA"), ptr("scale"), ptr("Bm"), ptr("Cm"), ptr("D"), ptr("state"), ptr("out"),
             ptr("acum"), ptr("states"), ptr("cb"),
-            i32("batch"), i32("length"), i32("heads"), i32("head_dim"), i32("groups"), i32("dstate"));
+            i32("batch"), i32("length"), i32("heads"), i32("head_dim"), i32("groups"), i32("dstate"), i32("chunk"));
 
     public static final StructLayout SAMPLE = struct("SampleParams",
             ptr("logits"), ptr("uniform"), ptr("temperature"), ptr("top_p"), ptr("top_k"), ptr("ids"), i32("width"), i32("vocab"));

@@ -495,22 +495,25 @@ public final class SelfTest {
 
     /**
      * One SSD on the device against the reference: by the recurrence (ssd.cu), or chunked (ssd_chunked.cu) by the
-     * five-kernel path and, where it applies, the fused tensor-core kernel.
+     * five-kernel path in chunks of 64, 128 and 256 steps and, where it applies, the fused tensor-core kernel.
      */
     private void ssd(boolean chunked, int b, int l, int h, int p, int g, int n, boolean withScale, boolean withD, boolean withState) {
         SsdCase c = new SsdCase(b, l, h, p, g, n, withScale, withD, withState);
         Tensor[] want = c.reference();
         long px = up(c.x), pla = up(c.logA), psc = up(c.scale), pb = up(c.bm), pc = up(c.cm), pd = up(c.d);
         long po = dev.alloc(4L * b * l * h * p), work = chunked ? dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n)) : 0;
-        int wasFused = ops.ssdFused;
+        int wasFused = ops.ssdFused, wasChunk = ops.ssdChunk;
+        int[] chunks = {CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK};
         try {
-            for (int k = 0; k < (chunked ? 2 : 1); k++) {
-                ops.ssdFused = k;
-                if (k == 1 && !ops.ssdFusedApplies(b, h, p, n, px, pb, pc)) break;
+            for (int k = 0; k < (chunked ? chunks.length + 1 : 1); k++) {
+                boolean fused = k == chunks.length;
+                ops.ssdFused = fused ? 1 : 0;
+                if (!fused) ops.ssdChunk = chunks[k];
+                if (fused && !ops.ssdFusedApplies(b, h, p, n, px, pb, pc)) break;
                 long pst = up(c.state);
                 if (chunked) ops.ssdChunked(px, pla, psc, pb, pc, pd, pst, po, work, b, l, h, p, g, n);
                 else ops.ssd(px, pla, psc, pb, pc, pd, pst, po, b, l, h, p, g, n);
-                String name = !chunked ? "ssd_scan" : k == 1 ? "ssd chunked fused (tensor cores)" : "ssd chunked";
+                String name = !chunked ? "ssd_scan" : fused ? "ssd chunked fused (tensor cores)" : "ssd chunked Q" + chunks[k];
                 Tolerance tol = chunked ? F32_SSD_CHUNKED : F32_SCAN;
                 compare(name, c.shape(), download(po, b * l * h * p), want[0], tol);
                 if (withState) compare(name + " final state", c.shape(), download(pst, b * h * p * n), want[1], tol);
@@ -518,6 +521,7 @@ public final class SelfTest {
             }
         } finally {
             ops.ssdFused = wasFused;
+            ops.ssdChunk = wasChunk;
         }
         free(px, pla, psc, pb, pc, pd, po, work);
     }
@@ -726,13 +730,16 @@ public final class SelfTest {
         dev.zero(st, 4L * b * h * p * n);
         double bytes = 4.0 * (2 * xs + 2 * hs + 2 * gs);
         String shape = model + " B" + b + " L" + l + " H" + h + " P" + p + " N" + n;
-        String[] names = {"ssd_scan (recurrence)", "  ssd chunked (Q 64)", "  ssd chunked fused (tensor cores)"};
-        double[] ms = new double[3];
-        int wasFused = ops.ssdFused;
+        String[] names = {"ssd_scan (recurrence)", "  ssd chunked (Q 64)", "  ssd chunked (Q 128)", "  ssd chunked (Q 256)",
+                "  ssd chunked fused (tensor cores)"};
+        int[] chunks = {0, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK, CudaOps.SSD_CHUNK};
+        double[] ms = new double[names.length];
+        int wasFused = ops.ssdFused, wasChunk = ops.ssdChunk;
         try {
-            for (int k = 0; k < 3; k++) {
-                ops.ssdFused = k == 2 ? 1 : 0;
-                if (k == 2 && !ops.ssdFusedApplies(b, h, p, n, x, bm, cm)) break;
+            for (int k = 0; k < names.length; k++) {
+                ops.ssdFused = k == names.length - 1 ? 1 : 0;
+                ops.ssdChunk = chunks[k] > 0 ? chunks[k] : wasChunk;
+                if (k == names.length - 1 && !ops.ssdFusedApplies(b, h, p, n, x, bm, cm)) break;
                 Runnable run = k > 0 ? () -> ops.ssdChunked(x, la, sc, bm, cm, 0, st, out, work, b, l, h, p, g, n)
                         : () -> ops.ssd(x, la, sc, bm, cm, 0, st, out, b, l, h, p, g, n);
                 run.run();   // warm-up (and the compile)
@@ -747,6 +754,7 @@ public final class SelfTest {
             }
         } finally {
             ops.ssdFused = wasFused;
+            ops.ssdChunk = wasChunk;
         }
         free(x, out, la, sc, bm, cm, st, work);
     }

@@ -101,8 +101,12 @@ class CudaOpsLaunchTest {
 
     /** The five chunked-SSD launches: same file, same fully filled struct, scratch split into acum | states | cb. */
     private void assertChunkedSsd(long scratch, int b, int l, int h, int p, int g, int n, int[][] grids) {
+        assertChunkedSsd(scratch, b, l, h, p, g, n, 64, grids);
+    }
+
+    private void assertChunkedSsd(long scratch, int b, int l, int h, int p, int g, int n, int q, int[][] grids) {
         assertEquals(SSD_KERNELS, launches.stream().map(Launch::kernel).toList());
-        int chunks = (l + 63) / 64;
+        int chunks = (l + q - 1) / q;
         long states = scratch + 4L * b * h * l, cb = states + 4L * b * chunks * h * n * p;   // the test shapes need no alignment padding
         for (int i = 0; i < launches.size(); i++) {
             Launch x = launches.get(i);
@@ -112,10 +116,32 @@ class CudaOpsLaunchTest {
             assertEquals(scratch, x.ptr("acum"));
             assertEquals(states, x.ptr("states"));
             assertEquals(cb, x.ptr("cb"));
-            assertEquals(List.of(b, l, h, p, g, n), List.of(x.i32("batch"), x.i32("length"), x.i32("heads"), x.i32("head_dim"), x.i32("groups"), x.i32("dstate")));
+            assertEquals(List.of(b, l, h, p, g, n, q), List.of(x.i32("batch"), x.i32("length"), x.i32("heads"), x.i32("head_dim"), x.i32("groups"),
+                    x.i32("dstate"), x.i32("chunk")));
             assertEquals(launches.getFirst().params().asByteBuffer(), x.params().asByteBuffer(), x.kernel() + " struct");
         }
-        assertEquals(cb + 4L * b * chunks * g * 64 * 64 - scratch, CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n));
+        long bytes = cb + 4L * b * chunks * g * q * q - scratch;
+        assertEquals(bytes, ops.ssdChunkedScratchBytes(b, l, h, p, g, n, false));
+        assertTrue(bytes <= CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n), "the any-chunk scratch covers it");
+    }
+
+    @Test void longerChunksTakeFewerChunkStatesAndMoreTilesEach() {
+        // mamba2-1.3b at 2k steps in chunks of 256: 8 chunks; cb 4 x 4 tiles a chunk (those above the diagonal return
+        // at once), the outputs 4 step tiles x 1 P tile
+        ops.ssdChunk = 256;
+        ops.ssdChunked(0x100, 0x200, 0x300, 0x400, 0x500, 0x600, 0x700, 0x800, 0x10000, 1, 2048, 64, 64, 1, 128);
+        assertChunkedSsd(0x10000, 1, 2048, 64, 64, 1, 128, 256, new int[][] {
+                {2, 1, 1, 256, 1, 1}, {64, 8, 2, 256, 1, 1}, {2048, 1, 1, 256, 1, 1}, {1, 8, 16, 256, 1, 1}, {64, 8, 4, 256, 1, 1}});
+        launches.clear();
+        // L 300 in chunks of 128: 3 chunks, the last of 44 steps
+        ops.ssdChunk = 128;
+        ops.ssdChunked(0x100, 0x200, 0, 0x400, 0x500, 0, 0, 0x800, 0x10000, 2, 300, 4, 7, 2, 16);
+        assertChunkedSsd(0x10000, 2, 300, 4, 7, 2, 16, 128, new int[][] {
+                {1, 1, 1, 256, 1, 1}, {8, 3, 1, 256, 1, 1}, {4, 1, 1, 256, 1, 1}, {4, 3, 4, 256, 1, 1}, {8, 3, 2, 256, 1, 1}});
+        assertEquals(64, CudaOps.ssdChunkFromEnv(null));
+        assertEquals(256, CudaOps.ssdChunkFromEnv("256"));
+        var e = assertThrows(mamba4j.core.UserInputException.class, () -> CudaOps.ssdChunkFromEnv("96"));
+        assertEquals("MAMBA4J_CUDA_SSD_CHUNK=96: the chunk length must be 64, 128 or 256", e.getMessage());
     }
 
     @Test void chunkedSsdAtTheMamba2_1_3bShape() {
@@ -161,7 +187,7 @@ class CudaOpsLaunchTest {
             assertEquals(0L, l.ptr("states"));
             assertEquals(cb, l.ptr("cb"));
         }
-        assertEquals(cb + 4L * 32 * 64 * 64 - 0x10000, CudaOps.ssdChunkedScratchBytes(1, 2048, 64, 64, 1, 128, true));
+        assertEquals(cb + 4L * 32 * 64 * 64 - 0x10000, h100.ssdChunkedScratchBytes(1, 2048, 64, 64, 1, 128, true));
         // where it does not apply, the five kernels: N 256 (more state than the warps hold), N not a multiple of 8, P
         // not a multiple of 4, an operand off a 16-byte boundary, or no tensor cores
         assertTrue(h100.ssdFusedApplies(1, 64, 36, 8, 0x100, 0x200, 0x300) && h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0));
@@ -188,7 +214,8 @@ class CudaOpsLaunchTest {
         Launch l = launches.getFirst();
         assertEquals(0x10000L + 1552, l.ptr("states"));
         assertEquals(0x10000L + 1552 + 1264, l.ptr("cb"));   // 3 chunks of (H 3, N 7, P 5) states: 1260 bytes, padded to 1264
-        assertEquals(1552 + 1264 + 4L * 3 * 64 * 64, CudaOps.ssdChunkedScratchBytes(1, 129, 3, 5, 1, 7));
+        assertEquals(1552 + 1264 + 4L * 3 * 64 * 64, ops.ssdChunkedScratchBytes(1, 129, 3, 5, 1, 7, false));
+        assertEquals(1552 + 1264 + 4L * 3 * 64 * 64 + 4L * 256 * 256, CudaOps.ssdChunkedScratchBytes(1, 129, 3, 5, 1, 7));   // + cb of one 256-chunk
     }
 
     @Test void wholeSequencesTakeTheChunkedSsd() {
@@ -215,7 +242,7 @@ class CudaOpsLaunchTest {
 
     @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
         String src = KernelSources.read("ssd_chunked.cu");
-        for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS,
+        for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_MAX_Q", CudaOps.SSD_MAX_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS,
                 "SSDF_P", CudaOps.SSD_FUSED_P, "SSDF_THREADS", CudaOps.SSD_FUSED_THREADS, "SSDF_MAX_N", CudaOps.SSD_FUSED_MAX_N).entrySet()) {
             var m = java.util.regex.Pattern.compile("#define " + e.getKey() + " (\\d+)").matcher(src);
             assertTrue(m.find(), e.getKey() + " defined in ssd_chunked.cu");

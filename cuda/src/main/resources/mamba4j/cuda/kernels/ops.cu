@@ -184,9 +184,25 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[MAXM], const GemvParams&
         }
 }
 
-// The body of both kernels; MAXM bounds the rows of x (registers scale with it: the batch-1 kernel keeps one
-// accumulator, which leaves room for more resident warps and so more loads in flight).
-template <int MAXM>
+// The conv1d decode step of output column col (row 0) whose value is v, when it is one of the conv's channels
+// (linear_rows_1_conv): the same arithmetic, in the same order, as conv1d.cu's causal_conv1d_step.
+__device__ __forceinline__ void gemv_conv_step(const GemvParams& p, int col, float v) {
+    const int c = col - p.conv_from, K = p.conv_width;
+    if (c < 0 || c >= p.conv_channels) return;
+    float* s = p.conv_state + (long long)c * K;
+    float acc = p.conv_bias ? load_w(p.conv_bias, c, p.conv_w_dtype) : 0.0f;
+    for (int k = 0; k < K; ++k) {
+        const float u = k + 1 < K ? s[k + 1] : v;
+        s[k] = u;
+        acc = fmaf(u, load_w(p.conv_w, (long long)c * K + k, p.conv_w_dtype), acc);
+    }
+    p.conv_out[c] = p.conv_silu ? silu_f(acc) : acc;
+}
+
+// The body of the kernels; MAXM bounds the rows of x (registers scale with it: the batch-1 kernel keeps one
+// accumulator, which leaves room for more resident warps and so more loads in flight). CONV: the conv step of the
+// columns it covers (M = 1).
+template <int MAXM, bool CONV = false>
 __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
     __shared__ float part[GEMV_WARPS][MAXM];
     const int wib = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -246,13 +262,21 @@ __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
     if (lane == 0 && sub == 0 && col < p.n)
 #pragma unroll
         for (int m = 0; m < MAXM; ++m)
-            if (m < p.m) p.out[(long long)m * p.n + col] = acc[m] + (p.bias ? p.bias[col] : 0.0f);
+            if (m < p.m) {
+                const float v = acc[m] + (p.bias ? p.bias[col] : 0.0f);
+                p.out[(long long)m * p.n + col] = v;
+                if (CONV) gemv_conv_step(p, col, v);
+            }
 }
 
 extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvParams p) { gemv_rows<GEMV_MAX_M>(p); }
 
 // Batch 1 (decode of one sequence): the same with one row of x.
 extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1(GemvParams p) { gemv_rows<1>(p); }
+
+// Batch 1 with the conv1d step of a range of the output columns (in_proj then the conv of a Mamba block's decode step:
+// one kernel instead of two).
+extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1_conv(GemvParams p) { gemv_rows<1, true>(p); }
 
 // Cross-entropy, step 1 (one block): count the rows whose target is not -100.
 extern "C" __global__ void cross_entropy_count(CrossEntropyParams p) {

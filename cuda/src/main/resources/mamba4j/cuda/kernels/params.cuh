@@ -230,6 +230,18 @@ struct GemvParams {
     int k;
     int w_dtype;
     int split;               // warps per output column: 1, 2, 4 or 8
+    // linear_rows_1_conv only (M = 1): the conv1d decode step (causal_conv1d_step) of output columns [conv_from,
+    // conv_from + conv_channels), done by the warp that computed each: conv_out[c] = act(conv_bias[c] + sum_k
+    // conv_w[c][k] window[k]), the window the state's last K - 1 inputs and out[conv_from + c], left in the state
+    float* conv_state;       // (1, C, K), updated in place
+    const void* conv_w;      // (C, K) in conv_w_dtype
+    const void* conv_bias;   // (C) in conv_w_dtype, or NULL
+    float* conv_out;         // (1, C)
+    int conv_from;
+    int conv_channels;       // C
+    int conv_width;          // K
+    int conv_silu;
+    int conv_w_dtype;
 };
 
 // ops.cu, cross_entropy_*: mean cross-entropy over the rows whose target is not -100; dlogits (when not NULL) =
@@ -286,7 +298,7 @@ struct SsdParams {
     int dstate;              // N (at most 256)
 };
 
-// ssd_chunked.cu: the same SSD as SsdParams computed by chunks of 64 steps (Mamba-2's chunked form; long sequences),
+// ssd_chunked.cu: the same SSD as SsdParams computed by chunks of Q steps (Mamba-2's chunked form; long sequences),
 // five kernels on this one struct: ssd_chunk_cumsum, ssd_chunk_state, ssd_state_pass, ssd_chunk_cb, ssd_chunk_scan.
 // acum, states and cb are device scratch (CudaOps.ssdChunkedScratchBytes), written and read by those kernels in turn.
 struct SsdChunkParams {
@@ -300,13 +312,14 @@ struct SsdChunkParams {
     float* out;              // (B, L, H, P)
     float* acum;             // (B, H, L) scratch: logA summed within each chunk up to and including t
     float* states;           // (B, chunks, H, N, P) scratch: each chunk's own state, then the state entering it
-    float* cb;               // (B, chunks, G, 64, 64) scratch: cb[s][t] = C_t . B_s within a chunk
+    float* cb;               // (B, chunks, G, Q, Q) scratch: cb[s][t] = C_t . B_s within a chunk
     int batch;
     int length;
     int heads;
     int head_dim;            // P
     int groups;              // G
     int dstate;              // N (at most 256)
+    int chunk;               // Q: 64, 128 or 256 (ssd_chunk_fused: 64)
 };
 
 // sample.cu, sample_rows: one id per row of logits (rows, width) over the first vocab columns, each row with its own

@@ -1,6 +1,7 @@
 // The SSD of Mamba-2 by chunks (the state space dual form): the same result as ssd.cu's recurrence up to float
-// rounding, with the work of a chunk of SSD_Q steps done as small matrix products on CUDA cores instead of SSD_Q
-// dependent steps. Per (b, h), with acum[t] = logA summed over the chunk's steps up to t (inclusive), u_s = scale_s x_s:
+// rounding, with the work of a chunk of Q steps done as small matrix products instead of Q dependent steps. Q is
+// p.chunk, a multiple of the 64-step tile up to SSD_MAX_Q (the fused kernel, 6, takes Q = 64): a longer chunk writes
+// fewer chunk states (B·chunks·H·N·P floats, the memory traffic of 2 and 3) for a longer causal product in 5. Per (b, h), with acum[t] = logA summed over the chunk's steps up to t (inclusive), u_s = scale_s x_s:
 //   1. ssd_chunk_cumsum  acum (B, H, L), one thread per (b, chunk, h)
 //   2. ssd_chunk_state   the chunk's own state  S_loc[n][p] = sum_s exp(acum[last] - acum[s]) u_s[p] B_s[n]
 //   3. ssd_state_pass    S_start[c + 1] = exp(acum_c[last]) S_start[c] + S_loc[c] (S_start[0] = state or 0), written
@@ -12,14 +13,15 @@
 // nothing overflows. Everything is float32 with float32 accumulation.
 //
 // The products (2, 4, 5) share one pattern: a 64 x 64 output tile per block of 256 threads, both operands staged in
-// shared memory "k-major" (row k holds the 64 values of the reduction index k), zero-padded past L, P and N, so odd
-// shapes need no special cases in the products. Each thread accumulates a 4 x 4 register block on CUDA cores; compiled
+// shared memory "k-major" (row k holds the 64 values of the reduction index k) 64 values of k at a time, zero-padded
+// past L, P and N, so odd shapes need no special cases in the products. Each thread accumulates a 4 x 4 register block on CUDA cores; compiled
 // with MAMBA4J_SSD_TENSOR_TILES (CudaDevice passes it for MAMBA4J_CUDA_SSD_TC=1) on sm_80 and later, the tile is eight
 // warps' tensor-core products instead, 3xTF32 (float32 accuracy; tf32.cuh), each warp a 16 x 32 block: opt-in until it
 // has run on a GPU (checked on the CPU emulator only). ssd_tile_row/col say which element acc[i][j] holds.
 #include "common.cuh"
 
-#define SSD_Q 64              // chunk length (CudaOps.SSD_CHUNK)
+#define SSD_Q 64              // the fused kernel's chunk length and the shortest (CudaOps.SSD_CHUNK)
+#define SSD_MAX_Q 256         // the longest chunk of the five kernels (CudaOps.SSD_MAX_CHUNK)
 #define SSD_T 64              // tile edge (CudaOps.SSD_TILE)
 #define SSD_THREADS 256       // 16 x 16 threads, each a 4 x 4 block of the tile (CudaOps.SSD_CHUNK_THREADS)
 #if defined(MAMBA4J_SSD_TENSOR_TILES) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
@@ -31,10 +33,11 @@
 #endif
 #define SSD_PASS_UNROLL 8     // chunk states loaded ahead by ssd_state_pass
 
-static_assert(SSD_Q == SSD_T, "a chunk is one tile of steps");
+static_assert(SSD_Q == SSD_T && SSD_MAX_Q % SSD_T == 0, "a chunk is a whole number of tiles of steps");
 static_assert(SSD_THREADS == 256 && SSD_T == 64, "the staging and 4 x 4 thread blocks assume 256 threads and 64-wide tiles");
 
-__device__ __forceinline__ int ssd_chunks(int L) { return (L + SSD_Q - 1) / SSD_Q; }
+__device__ __forceinline__ int ssd_chunks(int L, int Q) { return (L + Q - 1) / Q; }
+__device__ __forceinline__ int ssd_min(int a, int b) { return a < b ? a : b; }
 
 // s[r][c] = g[r * ld + c] * (rowScale ? rowScale[r] : 1) for r < rows and c < cols, else 0 (r, c < 64). A warp reads
 // 32 consecutive floats of one row (coalesced) and writes 32 consecutive banks.
@@ -117,11 +120,11 @@ __device__ __forceinline__ void ssd_zero(float (&acc)[4][4]) {
 // h fastest (the logA reads of a warp are consecutive). Every later kernel reads these same values.
 extern "C" __global__ void ssd_chunk_cumsum(SsdChunkParams p) {
     PDL_ENTRY();
-    const int H = p.heads, L = p.length, nc = ssd_chunks(L);
+    const int H = p.heads, L = p.length, Q = p.chunk, nc = ssd_chunks(L, Q);
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i >= (long long)p.batch * nc * H) return;
     const int h = (int)(i % H), c = (int)((i / H) % nc), b = (int)(i / ((long long)H * nc));
-    const int t0 = c * SSD_Q, t1 = L - t0 < SSD_Q ? L : t0 + SSD_Q;
+    const int t0 = c * Q, t1 = L - t0 < Q ? L : t0 + Q;
     float* acum = p.acum + ((long long)b * H + h) * L;
     float a = 0.0f;
     for (int t = t0; t < t1; ++t) {
@@ -131,34 +134,34 @@ extern "C" __global__ void ssd_chunk_cumsum(SsdChunkParams p) {
 }
 
 // 2. states[b][c][h][n][p] = sum_{s < len} w_s B[t0 + s][n] x[t0 + s][p], w_s = exp(acum[len - 1] - acum[s]) scale_s.
-// grid (B·H, chunks, N tiles · P tiles): one 64 (n) x 64 (p) tile per block, k = the chunk's steps.
+// grid (B·H, chunks, N tiles · P tiles): one 64 (n) x 64 (p) tile per block, k = the chunk's steps, 64 at a time.
 extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_state(SsdChunkParams p) {
     PDL_ENTRY();
     __shared__ float4 sB4[SSD_T * SSD_PITCH / 4], sX4[SSD_T * SSD_PITCH / 4];   // float4: 16-byte aligned rows
-    __shared__ float sW[SSD_Q];
+    __shared__ float sW[SSD_MAX_Q];
     float* sB = reinterpret_cast<float*>(sB4);   // [s][n]
     float* sX = reinterpret_cast<float*>(sX4);   // [s][p], times w_s
-    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L);
+    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, Q = p.chunk, nc = ssd_chunks(L, Q);
     const int h = (int)(blockIdx.x % H), b = (int)(blockIdx.x / H), c = blockIdx.y, g = h / (H / G);
     const int nTiles = (N + SSD_T - 1) / SSD_T, n0 = (int)(blockIdx.z % nTiles) * SSD_T, p0 = (int)(blockIdx.z / nTiles) * SSD_T;
-    const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q;
+    const int t0 = c * Q, len = ssd_min(L - t0, Q);
     const int tid = threadIdx.x;
-    if (tid < SSD_Q) {
-        float w = 0.0f;
-        if (tid < len) {
-            const float* acum = p.acum + ((long long)b * H + h) * L + t0;
-            w = expf(acum[len - 1] - acum[tid]);
-            if (p.scale) w *= p.scale[((long long)b * L + t0 + tid) * H + h];
-        }
-        sW[tid] = w;
+    const float* acum = p.acum + ((long long)b * H + h) * L + t0;
+    for (int s = tid; s < len; s += SSD_THREADS) {
+        float w = expf(acum[len - 1] - acum[s]);
+        if (p.scale) w *= p.scale[((long long)b * L + t0 + s) * H + h];
+        sW[s] = w;
     }
-    __syncthreads();
-    ssd_stage(sB, p.Bm + (((long long)b * L + t0) * G + g) * N + n0, (long long)G * N, len, N - n0, nullptr);
-    ssd_stage(sX, p.x + (((long long)b * L + t0) * H + h) * P + p0, (long long)H * P, len, P - p0, sW);
-    __syncthreads();
     float acc[4][4];
     ssd_zero(acc);
-    ssd_tile_product(acc, sB, sX, len);   // rows n - n0, columns p - p0
+    for (int s0 = 0; s0 < len; s0 += SSD_T) {
+        const int rows = ssd_min(len - s0, SSD_T);
+        __syncthreads();   // sW is written; the previous block of steps' readers are done
+        ssd_stage(sB, p.Bm + (((long long)b * L + t0 + s0) * G + g) * N + n0, (long long)G * N, rows, N - n0, nullptr);
+        ssd_stage(sX, p.x + (((long long)b * L + t0 + s0) * H + h) * P + p0, (long long)H * P, rows, P - p0, sW + s0);
+        __syncthreads();
+        ssd_tile_product(acc, sB, sX, rows);   // rows n - n0, columns p - p0
+    }
     float* dst = p.states + (((long long)b * nc + c) * H + h) * ((long long)N * P);
 #pragma unroll
     for (int i = 0; i < 4; ++i)
@@ -174,7 +177,7 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_state(SsdChu
 // depend on the running state, so SSD_PASS_UNROLL of them are issued ahead.
 extern "C" __global__ void ssd_state_pass(SsdChunkParams p) {
     PDL_ENTRY();
-    const int H = p.heads, P = p.head_dim, N = p.dstate, L = p.length, nc = ssd_chunks(L);
+    const int H = p.heads, P = p.head_dim, N = p.dstate, L = p.length, Q = p.chunk, nc = ssd_chunks(L, Q);
     const long long per = (long long)N * P;
     const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i >= (long long)p.batch * H * per) return;
@@ -193,7 +196,7 @@ extern "C" __global__ void ssd_state_pass(SsdChunkParams p) {
             loc[k] = 0.0f;
             decay[k] = 1.0f;
             if (c < nc) {
-                const int last = L - c * SSD_Q < SSD_Q ? L - 1 : c * SSD_Q + SSD_Q - 1;
+                const int last = ssd_min(L, c * Q + Q) - 1;
                 loc[k] = slot0[c * cstride];
                 decay[k] = expf(acum[last]);
             }
@@ -210,87 +213,100 @@ extern "C" __global__ void ssd_state_pass(SsdChunkParams p) {
     if (st) *st = s;
 }
 
-// 4. cb[b][c][g][s][t] = C[t0 + t] . B[t0 + s] (zero past the chunk's end). grid (B·G, chunks): one 64 x 64 tile per
-// block, k = the state index n in tiles of 64 (B and C staged transposed, [n][step]).
+// 4. cb[b][c][g][s][t] = C[t0 + t] . B[t0 + s] within a chunk (Q x Q, row pitch Q; zero past the chunk's end).
+// grid (B·G, chunks, (Q/64)^2): one 64 x 64 tile (steps s in tile si, t in tile ti) per block, k = the state index n
+// in tiles of 64 (B and C staged transposed, [n][step]); tiles with si > ti are never read (5 is causal) and skipped.
 extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_cb(SsdChunkParams p) {
     PDL_ENTRY();
     __shared__ float4 sB4[SSD_T * SSD_PITCH / 4], sC4[SSD_T * SSD_PITCH / 4];
     float* sB = reinterpret_cast<float*>(sB4);   // [n][s]
     float* sC = reinterpret_cast<float*>(sC4);   // [n][t]
-    const int N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L);
+    const int N = p.dstate, G = p.groups, L = p.length, Q = p.chunk, nc = ssd_chunks(L, Q), tq = Q / SSD_T;
     const int g = (int)(blockIdx.x % G), b = (int)(blockIdx.x / G), c = blockIdx.y;
-    const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q;
-    const long long row0 = (((long long)b * L + t0) * G + g) * N, ld = (long long)G * N;
+    const int si = (int)blockIdx.z / tq, ti = (int)blockIdx.z % tq;
+    const int t0 = c * Q, len = ssd_min(L - t0, Q);
+    if (si > ti || SSD_T * ti >= len) return;   // the whole block: no barrier is skipped by some threads only
+    const long long ld = (long long)G * N, row0 = (((long long)b * L + t0) * G + g) * N;
+    const float* Bs = p.Bm + row0 + SSD_T * si * ld;   // steps s of tile si
+    const float* Ct = p.Cm + row0 + SSD_T * ti * ld;   // steps t of tile ti
+    const int sRows = len - SSD_T * si, tRows = len - SSD_T * ti;
     float acc[4][4];
     ssd_zero(acc);
     for (int n0 = 0; n0 < N; n0 += SSD_T) {
         __syncthreads();   // the previous tile's readers are done
-        ssd_stage_t(sB, p.Bm + row0 + n0, ld, len, N - n0);
-        ssd_stage_t(sC, p.Cm + row0 + n0, ld, len, N - n0);
+        ssd_stage_t(sB, Bs + n0, ld, sRows, N - n0);
+        ssd_stage_t(sC, Ct + n0, ld, tRows, N - n0);
         __syncthreads();
-        ssd_tile_product(acc, sB, sC, N - n0 < SSD_T ? N - n0 : SSD_T);   // rows s, columns t
+        ssd_tile_product(acc, sB, sC, ssd_min(N - n0, SSD_T));   // rows s, columns t
     }
-    float* dst = p.cb + (((long long)b * nc + c) * G + g) * (SSD_Q * SSD_Q);
+    float* dst = p.cb + (((long long)b * nc + c) * G + g) * ((long long)Q * Q) + (long long)SSD_T * si * Q + SSD_T * ti;
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) dst[ssd_tile_row(i, j) * SSD_Q + ssd_tile_col(i, j)] = acc[i][j];
+        for (int j = 0; j < 4; ++j) dst[ssd_tile_row(i, j) * Q + ssd_tile_col(i, j)] = acc[i][j];
 }
 
-// 5. out[b, t0 + t, h, p] for one chunk and 64 columns p: grid (B·H, chunks, P tiles), a 64 (t) x 64 (p) tile per block.
+// 5. out[b, t0 + t, h, p] for 64 steps t (tile ti of the chunk) and 64 columns p: grid (B·H, chunks, Q/64 · P tiles),
+// a 64 (t) x 64 (p) tile per block.
 //   part 1: acc = C (t, n) . S_start (n, p), k = n in tiles of 64, then row t times exp(acum[t]);
-//   part 2: acc += M (t, s) . x (s, p), M[t][s] = cb[s][t] exp(acum[t] - acum[s]) scale_s for s <= t (else 0);
+//   part 2: acc += M (t, s) . x (s, p) over the chunk's steps s <= t, 64 at a time (the tiles si <= ti; causal in the
+//           last), M[t][s] = cb[s][t] exp(acum[t] - acum[s]) scale_s for s <= t (else 0);
 //   then + D x_t[p].
 extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_scan(SsdChunkParams p) {
     PDL_ENTRY();
     __shared__ float4 sA4[SSD_T * SSD_PITCH / 4], sB4[SSD_T * SSD_PITCH / 4];
-    __shared__ float sAcum[SSD_Q], sScale[SSD_Q];
+    __shared__ float sAcum[SSD_MAX_Q], sScale[SSD_MAX_Q];
     float* sA = reinterpret_cast<float*>(sA4);   // part 1: C^T [n][t]; part 2: M^T [s][t]
     float* sB = reinterpret_cast<float*>(sB4);   // part 1: S_start [n][p]; part 2: x [s][p]
-    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L);
+    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, Q = p.chunk, nc = ssd_chunks(L, Q), tq = Q / SSD_T;
     const int h = (int)(blockIdx.x % H), b = (int)(blockIdx.x / H), c = blockIdx.y, g = h / (H / G);
-    const int p0 = blockIdx.z * SSD_T;
-    const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q;
+    const int ti = (int)blockIdx.z % tq, p0 = (int)blockIdx.z / tq * SSD_T;
+    const int t0 = c * Q, len = ssd_min(L - t0, Q), u0 = SSD_T * ti, ulen = ssd_min(len - u0, SSD_T);   // this tile: steps u0 + t
+    if (ulen <= 0) return;   // past the last chunk's end: the whole block
     const int tid = threadIdx.x;
-    if (tid < SSD_Q) {
-        const bool in = tid < len;
-        sAcum[tid] = in ? p.acum[((long long)b * H + h) * L + t0 + tid] : 0.0f;
-        sScale[tid] = in && p.scale ? p.scale[((long long)b * L + t0 + tid) * H + h] : 1.0f;
+    for (int s = tid; s < u0 + SSD_T; s += SSD_THREADS) {   // steps 0 .. the tile's end
+        const bool in = s < len;
+        sAcum[s] = in ? p.acum[((long long)b * H + h) * L + t0 + s] : 0.0f;
+        sScale[s] = in && p.scale ? p.scale[((long long)b * L + t0 + s) * H + h] : 1.0f;
     }
     float acc[4][4];
     ssd_zero(acc);
     // part 1: the state entering the chunk, read out by C_t and decayed to t
-    const float* Cg = p.Cm + (((long long)b * L + t0) * G + g) * N;
+    const float* Cg = p.Cm + (((long long)b * L + t0 + u0) * G + g) * N;
     const float* Sg = p.states + (((long long)b * nc + c) * H + h) * ((long long)N * P) + p0;
     for (int n0 = 0; n0 < N; n0 += SSD_T) {
-        __syncthreads();   // the previous tile's readers are done
-        ssd_stage_t(sA, Cg + n0, (long long)G * N, len, N - n0);
+        __syncthreads();   // the previous tile's readers are done (the first time: sAcum is written)
+        ssd_stage_t(sA, Cg + n0, (long long)G * N, ulen, N - n0);
         ssd_stage(sB, Sg + (long long)n0 * P, P, N - n0, P - p0, nullptr);
         __syncthreads();
-        ssd_tile_product(acc, sA, sB, N - n0 < SSD_T ? N - n0 : SSD_T);   // rows t, columns p - p0
+        ssd_tile_product(acc, sA, sB, ssd_min(N - n0, SSD_T));   // rows t, columns p - p0
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] *= expf(sAcum[ssd_tile_row(i, j)]);   // acum <= 0: at most 1
-    // part 2: the chunk's own inputs, through the causal, decayed C.B matrix
-    __syncthreads();   // part 1's readers are done with sA and sB
-    const float* cb = p.cb + (((long long)b * nc + c) * G + g) * (SSD_Q * SSD_Q);
+        for (int j = 0; j < 4; ++j) acc[i][j] *= expf(sAcum[u0 + ssd_tile_row(i, j)]);   // acum <= 0: at most 1
+    // part 2: the chunk's own inputs, through the causal, decayed C.B matrix, one tile of 64 steps s at a time
+    const float* cb = p.cb + (((long long)b * nc + c) * G + g) * ((long long)Q * Q) + u0;
+    for (int si = 0; si <= ti; ++si) {
+        const int s0 = SSD_T * si, slen = ssd_min(len - s0, SSD_T);
+        __syncthreads();   // the previous products' readers are done with sA and sB
 #pragma unroll 4
-    for (int k = 0; k < SSD_Q * SSD_Q / SSD_THREADS; ++k) {
-        const int idx = tid + k * SSD_THREADS, s = idx / SSD_Q, t = idx % SSD_Q;
-        sA[s * SSD_PITCH + t] = s <= t && t < len ? cb[idx] * expf(sAcum[t] - sAcum[s]) * sScale[s] : 0.0f;
+        for (int k = 0; k < SSD_T * SSD_T / SSD_THREADS; ++k) {
+            const int idx = tid + k * SSD_THREADS, s = idx / SSD_T, t = idx % SSD_T;
+            sA[s * SSD_PITCH + t] = s0 + s <= u0 + t && t < ulen && s < slen
+                    ? cb[(long long)(s0 + s) * Q + t] * expf(sAcum[u0 + t] - sAcum[s0 + s]) * sScale[s0 + s] : 0.0f;
+        }
+        ssd_stage(sB, p.x + (((long long)b * L + t0 + s0) * H + h) * P + p0, (long long)H * P, slen, P - p0, nullptr);
+        __syncthreads();
+        ssd_tile_product(acc, sA, sB, si < ti ? SSD_T : ssd_tile_causal_k());   // in the last, rows t see s <= t only
     }
-    ssd_stage(sB, p.x + (((long long)b * L + t0) * H + h) * P + p0, (long long)H * P, len, P - p0, nullptr);
-    __syncthreads();
-    ssd_tile_product(acc, sA, sB, ssd_tile_causal_k());   // a thread's rows t see steps s <= t only
-    const float dskip = p.D ? p.D[h] : 0.0f;
+    const float dskip = p.D ? p.D[h] : 0.0f;   // sB holds x of this tile's own steps (si = ti)
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int t = ssd_tile_row(i, j), pp = ssd_tile_col(i, j);
-            if (t < len && p0 + pp < P) p.out[(((long long)b * L + t0 + t) * H + h) * P + p0 + pp] = fmaf(dskip, sB[t * SSD_PITCH + pp], acc[i][j]);
+            if (t < ulen && p0 + pp < P) p.out[(((long long)b * L + t0 + u0 + t) * H + h) * P + p0 + pp] = fmaf(dskip, sB[t * SSD_PITCH + pp], acc[i][j]);
         }
 }
 
@@ -329,7 +345,7 @@ struct SsdfAhead {
 };
 
 __device__ __forceinline__ void ssdf_load(SsdfAhead& a, const SsdChunkParams& p, int b, int h, int g, int p0, int c) {
-    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L), tid = threadIdx.x;
+    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L, SSD_Q), tid = threadIdx.x;
     const int t0 = c * SSD_Q, len = L - t0 < SSD_Q ? L - t0 : SSD_Q, q16 = (N + 15) / 16 * 4;
     const float4 zero = {0.0f, 0.0f, 0.0f, 0.0f};
     const long long ldBC = (long long)G * N, row0 = (((long long)b * L + t0) * G + g) * N;
@@ -361,7 +377,7 @@ __device__ __forceinline__ void ssdf_load(SsdfAhead& a, const SsdChunkParams& p,
 extern "C" __global__ void __launch_bounds__(SSDF_THREADS) ssd_chunk_fused(SsdChunkParams p) {
     PDL_ENTRY();
     DYNAMIC_SHARED(float4, ssdf_smem);
-    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L);
+    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, nc = ssd_chunks(L, SSD_Q);   // p.chunk = SSD_Q
     const int h = (int)(blockIdx.x % H), b = (int)(blockIdx.x / H), g = h / (H / G), p0 = blockIdx.y * SSDF_P;
     const int pc = ssdf_pitch_c(N), pb = ssdf_pitch_b(N), n16 = (N + 15) / 16 * 16, q16 = n16 / 4;
     float* sC = reinterpret_cast<float*>(ssdf_smem);   // [t][n]: C_t exp(acum_t)

@@ -347,9 +347,13 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
         backend.rmsNorm(s.h, w.layers().get(0).norm(), eps, s.u);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             Mamba1Weights.Layer<Tensor> l = w.layers().get(i);
-            backend.linear(s.u, l.inProj(), l.inProjBias(), s.xz);
-            s.xzParts.split(backend);
-            backend.causalConv1dStep(s.conv[i], s.x, l.convWeight(), l.convBias(), true, s.xc);
+            if (s.batch == 1)   // x | z views of xz, the conv on x's columns: one kernel on an accelerator
+                backend.linearConvStep(s.u, l.inProj(), l.inProjBias(), s.xz, 0, s.conv[i], l.convWeight(), l.convBias(), true, s.xc);
+            else {
+                backend.linear(s.u, l.inProj(), l.inProjBias(), s.xz);
+                s.xzParts.split(backend);
+                backend.causalConv1dStep(s.conv[i], s.x, l.convWeight(), l.convBias(), true, s.xc);
+            }
             if (config.selective()) {
                 backend.linear(s.xc, l.xProj(), null, s.dbc);
                 s.dbcParts.split(backend);

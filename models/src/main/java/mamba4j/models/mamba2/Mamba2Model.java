@@ -329,9 +329,13 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         backend.rmsNorm(s.h, w.layers().get(0).norm(), eps, s.u);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             Mamba2Weights.Layer<Tensor> l = w.layers().get(i);
-            backend.linear(s.u, l.inProj(), l.inProjBias(), s.zxbcdt);
-            s.inParts.split(backend);
-            backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight(), l.convBias(), true, s.xbcAct);
+            if (s.batch == 1)   // z | xBC | dt views of zxbcdt, the conv on xBC's columns: one kernel on an accelerator
+                backend.linearConvStep(s.u, l.inProj(), l.inProjBias(), s.zxbcdt, config.dInner(), s.conv[i], l.convWeight(), l.convBias(), true, s.xbcAct);
+            else {
+                backend.linear(s.u, l.inProj(), l.inProjBias(), s.zxbcdt);
+                s.inParts.split(backend);
+                backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight(), l.convBias(), true, s.xbcAct);
+            }
             s.actParts.split(backend);
             // NO clamp to time_step_limit here: transformers' cached decode step (mamba2_selective_state_update) and
             // mamba_ssm's Mamba2.step do not clamp (manifest fact "dt"; generate.json "decode_steps_clamp_dt_in_transformers":

@@ -522,6 +522,36 @@ public abstract class BackendConformance {
     }
 
     /**
+     * A decode step's in_proj and conv at once (one sequence): the product of each weight dtype, and the conv step of a
+     * range of its columns (first, middle, last, the whole), with and without biases, silu or not; the same as the
+     * linear then the conv step on the reference.
+     */
+    @ParameterizedTest
+    @CsvSource({"40, 0, 16, 4", "40, 10, 17, 4", "40, 28, 12, 3", "24, 0, 24, 4"})
+    @Covers("linearConvStep")
+    void linearConvStepIsTheLinearThenTheConvStep(int n, int from, int c, int kw) {
+        Random r = new Random(n * 7L + from + c);
+        int k = 64;
+        Tensor x = gauss(r, 1, 1, k), w = gauss(r, 0.3, n, k), b = gauss(r, 1, n), cw = gauss(r, 1, c, kw), cb = gauss(r, 1, c);
+        for (DType wt : List.of(DType.F32, DType.BF16, DType.F16))
+            for (boolean biases : new boolean[]{true, false})
+                for (boolean silu : new boolean[]{true, false}) {
+                    Tensor bias = biases ? b : null, convBias = biases ? cb : null, state = gauss(r, 1, 1, c, kw);
+                    double tol = wt == DType.F32 ? FAST_VS_REFERENCE : halfWeightLinearTolerance(1);
+                    op("linearConvStep N=" + n + " conv [" + from + ", " + (from + c) + ") K'=" + kw + " " + wt + (biases ? "" : " no biases")
+                            + (silu ? " silu" : "")).in("x", x).in("w", w.to(wt)).in("bias", bias).in("cw", cw).in("cb", convBias)
+                            .out("out", nan(1, n), tol).out("state", state, tol).out("convOut", nan(1, c), tol)
+                            .run((be, t) -> be.linearConvStep(t.get("x"), t.get("w"), t.get("bias"), t.get("out"), from, t.get("state"),
+                                    t.get("cw"), t.get("cb"), silu, t.get("convOut")));
+                    Tensor out = nan(1, n), st = state.copy(), convOut = nan(1, c), want = nan(1, c), wantSt = state.copy();
+                    REF.linearConvStep(x, w.to(wt), bias, out, from, st, cw, convBias, silu, convOut);
+                    REF.causalConv1dStep(wantSt, out.view(from, 1, c), cw, convBias, silu, want);
+                    Compare.assertRelClose("linearConvStep == linear, conv step", want, convOut, 0);
+                    Compare.assertRelClose("linearConvStep == linear, conv step: state", wantSt, st, 0);
+                }
+    }
+
+    /**
      * Q8_0 and Q4_0 weights (K a multiple of the block of 32): decode rows (the cpu backend's GEMV below 32 rows) and
      * prefill rows (its packed GEMM), N with tails of the 4-row groups and of the GEMM's panels.
      */
