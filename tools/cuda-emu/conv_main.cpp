@@ -4,7 +4,9 @@
 #include <random>
 // causal_conv1d continuing a state (state_in == state_out, in place), x a strided view (every other C columns of a
 // (B, L, 2C) buffer), against a float64 conv over [the state's last K − 1 inputs | x] and the state it must leave
-int run(int B, int L, int C, int K, bool bias, bool silu, bool withState) {
+// s1, s2: the output split by channels into three tensors (B, L, s1), (B, L, s2 - s1), (B, L, C - s2) (s1 = s2 = C: one)
+int run(int B, int L, int C, int K, bool bias, bool silu, bool withState, int s1 = 0, int s2 = 0) {
+    if (s1 == 0) s1 = s2 = C;
     std::mt19937 rng(B*1000+L*100+C*10+K); std::uniform_real_distribution<float> U(-1,1);
     std::vector<float> xz((size_t)B*L*2*C), w((size_t)C*K), bs(C), st((size_t)B*C*K), out((size_t)B*L*C, NAN);
     for (auto* v : {&xz,&w,&bs,&st}) for (auto& e : *v) e = U(rng);
@@ -24,15 +26,22 @@ int run(int B, int L, int C, int K, bool bias, bool silu, bool withState) {
     Conv1dParams p{}; p.x = xz.data(); p.w = w.data(); p.bias = bias ? bs.data() : nullptr; p.out = out.data();
     p.state_out = st.data(); p.state_in = withState ? st.data() : nullptr; p.x_sb = (long long)L*2*C; p.x_st = 2*C;
     p.batch = B; p.length = L; p.channels = C; p.width = K; p.silu = silu; p.w_dtype = 0;
+    std::vector<float> o2((size_t)B*L*(s2 - s1), NAN), o3((size_t)B*L*(C - s2), NAN), o1((size_t)B*L*s1, NAN);
+    p.split1 = s1; p.split2 = s2;
+    if (s1 < C) { p.out = o1.data(); p.out2 = o2.data(); p.out3 = o3.data(); }
     launch(causal_conv1d, p, {(unsigned)((C + 127)/128), (unsigned)((L + CONV_TILE - 1)/CONV_TILE), (unsigned)B}, {128,1,1});
+    if (s1 < C)   // the parts side by side again
+        for (size_t r = 0; r < (size_t)B*L; r++) for (int c = 0; c < C; c++)
+            out[r*C + c] = c < s1 ? o1[r*s1 + c] : c < s2 ? o2[r*(s2 - s1) + c - s1] : o3[r*(C - s2) + c - s2];
     double my = 0, ms = 0;
     for (size_t i = 0; i < want.size(); i++) my = std::max(my, std::fabs(out[i]-want[i])/(1+std::fabs(want[i])));
     for (size_t i = 0; i < wantS.size(); i++) ms = std::max(ms, std::fabs(st[i]-wantS[i]));
-    printf("B%d L%d C%d K%d%s%s%s: max rel |dy| %.2e, max |dstate| %.2e\n", B, L, C, K, bias ? " bias" : "", silu ? " silu" : "",
-           withState ? " continuing" : " from zeros", my, ms);
+    printf("B%d L%d C%d K%d%s%s%s parts at %d, %d: max rel |dy| %.2e, max |dstate| %.2e\n", B, L, C, K, bias ? " bias" : "", silu ? " silu" : "",
+           withState ? " continuing" : " from zeros", s1, s2, my, ms);
     return my < 1e-5 && ms == 0 && !std::isnan(my) ? 0 : 1;
 }
 int main() { int bad = 0;
     for (int L : {1, 2, 3, 70, 130}) { bad += run(2,L,5,4,true,true,true); bad += run(1,L,130,3,false,false,true); }
     bad += run(2,9,33,2,true,true,true); bad += run(3,4,17,4,true,false,false); bad += run(1,65,129,4,false,true,false);
+    bad += run(2,70,200,4,true,true,true,128,164); bad += run(1,130,37,4,false,true,false,20,29); bad += run(2,3,40,4,true,true,true,24,40);
     printf(bad ? "FAIL\n" : "ok\n"); return bad; }

@@ -333,6 +333,26 @@ public final class Backend {
         k.causalConv1dStep(state, x, w, bias, silu, out);
     }
 
+    public void causalConv1dSplit(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor... parts) {
+        act("causalConv1dSplit", x, w, bias, state);
+        act("causalConv1dSplit", parts);
+        rank("causalConv1dSplit", "x", x, 3);
+        if (w.rank() != 2 || w.dim(0) != x.dim(2))
+            throw new IllegalArgumentException("causalConv1dSplit: w must be (C=" + x.dim(2) + ", K), got " + w.shape());
+        vec("causalConv1dSplit", "bias", bias, x.dim(2));
+        if (state != null && !state.shape().equals(Shape.of(x.dim(0), x.dim(2), w.dim(1))))
+            throw new IllegalArgumentException("causalConv1dSplit: state " + state.shape() + " is not (B, C, K) = (" + x.dim(0) + ", " + x.dim(2) + ", " + w.dim(1) + ")");
+        if (parts.length < 1 || parts.length > 3) throw new IllegalArgumentException("causalConv1dSplit: 1 to 3 parts, got " + parts.length);
+        long col = 0;
+        for (Tensor p : parts) {
+            if (p.rank() != 3 || p.dim(0) != x.dim(0) || p.dim(1) != x.dim(1))
+                throw new IllegalArgumentException("causalConv1dSplit: part " + p.shape() + " is not (" + x.dim(0) + ", " + x.dim(1) + ", ·)");
+            col += p.dim(2);
+        }
+        if (col != x.dim(2)) throw new IllegalArgumentException("causalConv1dSplit: parts of " + col + " channels for x " + x.shape());
+        k.causalConv1dSplit(state, x, w, bias, silu, parts);
+    }
+
     public void linearConvStep(Tensor x, Tensor w, Tensor bias, Tensor out, long convFrom, Tensor convState, Tensor convW, Tensor convBias,
                                boolean silu, Tensor convOut) {
         act("linearConvStep", x, bias, out, convState, convW, convBias, convOut);

@@ -183,6 +183,23 @@ public interface Kernels {
     void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
 
     /**
+     * {@link #causalConv1d} (state null) or {@link #causalConv1dContinue} with the output (B, L, C) split by channels
+     * into parts (B, L, width_i) left to right (Mamba-2's x | B | C): an accelerator writes each part where it belongs
+     * instead of the whole output and then its copies. Here: the conv into a host buffer, then the split.
+     */
+    default void causalConv1dSplit(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor... parts) {
+        int b = x.size(0), l = x.size(1), c = x.size(2);
+        Tensor whole = Tensor.zeros(DType.F32, b, l, c);
+        if (state == null) causalConv1d(x, w, bias, silu, whole);
+        else causalConv1dContinue(state, x, w, bias, silu, whole);
+        long col = 0;
+        for (Tensor p : parts) {
+            copy(whole, p, CopyRegion.block((long) b * l, p.dim(2), col, c, 0, p.dim(2)));
+            col += p.dim(2);
+        }
+    }
+
+    /**
      * A decode step's input projection and its conv, for one sequence: out (1, N) = x (1, K) · wᵀ + bias, then
      * {@link #causalConv1dStep} of out's columns [convFrom, convFrom + C) with convState (1, C, K'), convW (C, K'),
      * convBias (C) or null into convOut (1, C). One kernel on an accelerator (the conv done by the threads that computed

@@ -366,6 +366,14 @@ public final class CudaKernels implements Kernels {
         ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), ptr(state), ptr(state), b, l, c, w.size(1), silu);
     }
 
+    /** One launch: the conv kernel writes each channel into its part (no whole output, no copies). */
+    @Override public void causalConv1dSplit(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor... parts) {
+        int b = x.size(0), l = x.size(1), c = x.size(2);
+        int s1 = parts[0].size(2), s2 = parts.length > 1 ? s1 + parts[1].size(2) : c;
+        ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(parts[0]), parts.length > 1 ? ptr(parts[1]) : 0,
+                parts.length > 2 ? ptr(parts[2]) : 0, s1, s2, ptr(state), ptr(state), b, l, c, w.size(1), silu);
+    }
+
     /** One launch (linear_rows_1_conv) where the weights are the GEMV's dtypes; else the two ops. */
     @Override public void linearConvStep(Tensor x, Tensor w, Tensor bias, Tensor out, long convFrom, Tensor convState, Tensor convW,
                                          Tensor convBias, boolean silu, Tensor convOut) {

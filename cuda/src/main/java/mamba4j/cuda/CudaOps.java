@@ -126,12 +126,25 @@ public final class CudaOps {
      */
     public void causalConv1d(long x, long xSb, long xSt, long w, long bias, int wDtype, long out, long stateOut, long stateIn,
                              int batch, int length, int channels, int width, boolean silu) {
+        causalConv1d(x, xSb, xSt, w, bias, wDtype, out, 0, 0, channels, channels, stateOut, stateIn, batch, length, channels, width, silu);
+    }
+
+    /**
+     * {@link #causalConv1d} with its output in up to three tensors by channel: [0, split1) into out (B, L, split1),
+     * [split1, split2) into out2, [split2, C) into out3 (0 where split1 = C, or split2 = C): Mamba-2's x | B | C
+     * written apart, as the SSD reads them, with no copy of the whole output.
+     */
+    public void causalConv1d(long x, long xSb, long xSt, long w, long bias, int wDtype, long out, long out2, long out3, int split1, int split2,
+                             long stateOut, long stateIn, int batch, int length, int channels, int width, boolean silu) {
         positive("causalConv1d", batch, length, channels, width);
         dtype("causalConv1d", wDtype);
         if (width > MAX_CONV_WIDTH) throw new IllegalArgumentException("causalConv1d: width " + width + " > " + MAX_CONV_WIDTH);
+        if (split1 <= 0 || split1 > split2 || split2 > channels || split1 < channels && out2 == 0 && split2 > split1 || split2 < channels && out3 == 0)
+            throw new IllegalArgumentException("causalConv1d: output parts at " + split1 + ", " + split2 + " of " + channels + " channels");
         var p = params(KernelParams.CONV1D).set("x", x).set("w", w).set("bias", bias).set("out", out).set("state_out", stateOut)
-                .set("state_in", stateIn).set("x_sb", xSb).set("x_st", xSt).set("batch", batch).set("length", length).set("channels", channels)
-                .set("width", width).set("silu", silu).set("w_dtype", wDtype);
+                .set("state_in", stateIn).set("out2", out2).set("out3", out3).set("x_sb", xSb).set("x_st", xSt).set("batch", batch)
+                .set("length", length).set("channels", channels).set("width", width).set("silu", silu).set("w_dtype", wDtype)
+                .set("split1", split1).set("split2", split2);
         launcher.launch("conv1d.cu", "causal_conv1d", (channels + CONV_BLOCK - 1) / CONV_BLOCK,
                 (length + CONV_TILE - 1) / CONV_TILE, batch, CONV_BLOCK, 1, 1, p);
     }

@@ -29,8 +29,8 @@ public final class KernelParams {
             ptr("ids"), ptr("weight"), ptr("out"), i32("n"), i32("dim"), i32("w_dtype"));
 
     public static final StructLayout CONV1D = struct("Conv1dParams",
-            ptr("x"), ptr("w"), ptr("bias"), ptr("out"), ptr("state_out"), ptr("state_in"), i64("x_sb"), i64("x_st"),
-            i32("batch"), i32("length"), i32("channels"), i32("width"), i32("silu"), i32("w_dtype"));
+            ptr("x"), ptr("w"), ptr("bias"), ptr("out"), ptr("state_out"), ptr("state_in"), ptr("out2"), ptr("out3"), i64("x_sb"), i64("x_st"),
+            i32("batch"), i32("length"), i32("channels"), i32("width"), i32("silu"), i32("w_dtype"), i32("split1"), i32("split2"));
 
     public static final StructLayout CONV1D_STEP = struct("Conv1dStepParams",
             ptr("state"), ptr("x"), ptr("w"), ptr("bias"), ptr("out"),

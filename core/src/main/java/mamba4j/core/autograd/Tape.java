@@ -245,6 +245,26 @@ public final class Tape {
         return out;
     }
 
+    /**
+     * The conv (continuing {@code state} when given, as {@link #conv(Var, Var, Var, boolean, Tensor)}) of x (B, T, C)
+     * with its output split by channels into parts (B·T, width_i), as {@link #split} gives them: on an inference tape
+     * one op, {@link Backend#causalConv1dSplit}, which on an accelerator writes each part directly; on a recording
+     * tape the conv and the split (their gradients).
+     */
+    public Var[] convSplit(Var x, Var w, Var bias, boolean silu, Tensor state, long... widths) {
+        Tensor xv = x.value();
+        long b = xv.dim(0), t = xv.dim(1);
+        if (recording) return split(conv(x, w, bias, silu, state).reshape(b * t, xv.dim(2)), widths);
+        Var[] parts = new Var[widths.length];
+        Tensor[] values = new Tensor[widths.length];
+        for (int i = 0; i < widths.length; i++) {
+            parts[i] = result(output(xv, b * t, widths[i]), x, w, bias);
+            values[i] = parts[i].value().reshape(b, t, widths[i]);
+        }
+        be.causalConv1dSplit(state, xv, w.value(), bias == null ? null : bias.value(), silu, values);
+        return parts;
+    }
+
     /** out = −exp(x): A from A_log. */
     public Var negExp(Var x) {
         Var out = result(outputLike(x.value()), x);

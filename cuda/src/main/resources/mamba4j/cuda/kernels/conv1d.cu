@@ -28,7 +28,11 @@ extern "C" __global__ void causal_conv1d(Conv1dParams p) {
         const int t = t0 - CONV_MAXK + i;
         hist[i] = i <= CONV_MAXK - K ? 0.0f : t >= 0 ? x[(long long)t * p.x_st] : hs ? hs[K + t] : 0.0f;
     }
-    float* out = p.out + ((long long)b * p.length) * p.channels + c;
+    // the output part that holds channel c, and its row width: Mamba-2's x | B | C written where the SSD reads them
+    const int part = c < p.split1 ? 0 : c < p.split2 ? 1 : 2;
+    const int lo = part == 0 ? 0 : part == 1 ? p.split1 : p.split2, hi = part == 0 ? p.split1 : part == 1 ? p.split2 : p.channels;
+    float* out = (part == 0 ? p.out : part == 1 ? p.out2 : p.out3) + ((long long)b * p.length) * (hi - lo) + (c - lo);
+    const long long ot = hi - lo;
     for (int t = t0; t < t1; ++t) {
 #pragma unroll
         for (int i = 0; i < CONV_MAXK - 1; ++i) hist[i] = hist[i + 1];
@@ -36,7 +40,7 @@ extern "C" __global__ void causal_conv1d(Conv1dParams p) {
         float acc = bias;
 #pragma unroll
         for (int i = 0; i < CONV_MAXK; ++i) acc = fmaf(wr[i], hist[i], acc);
-        out[(long long)t * p.channels] = p.silu ? silu_f(acc) : acc;
+        out[(long long)t * ot] = p.silu ? silu_f(acc) : acc;
     }
     if (p.state_out && blockIdx.y == 0) {   // the only block of channel c that reads hs (t0 = 0), after its reads
         float* s = p.state_out + ((long long)b * p.channels + c) * K;

@@ -43,9 +43,11 @@ struct Conv1dParams {
     const float* x;          // (B, L, C) with strides x_sb, x_st
     const void* w;           // (C, K) in w_dtype
     const void* bias;        // (C) in w_dtype, or NULL
-    float* out;              // (B, L, C) contiguous
+    float* out;              // (B, L, split1) contiguous: channels [0, split1)
     float* state_out;        // (B, C, K) or NULL
     const float* state_in;   // (B, C, K) or NULL
+    float* out2;             // (B, L, split2 - split1): channels [split1, split2), or NULL when split1 = C
+    float* out3;             // (B, L, C - split2): channels [split2, C), or NULL when split2 = C
     long long x_sb;          // batch stride of x
     long long x_st;          // time stride of x
     int batch;               // B
@@ -54,6 +56,8 @@ struct Conv1dParams {
     int width;               // K (at most 8)
     int silu;
     int w_dtype;
+    int split1;              // C when the output is one tensor
+    int split2;
 };
 
 // conv1d.cu, causal_conv1d_step: state (B, C, K) shifted left and x appended; out = bias + sum_k state[k] * w[k], SiLU if asked.

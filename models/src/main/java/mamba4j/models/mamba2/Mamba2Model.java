@@ -107,8 +107,8 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         float eps = (float) config.layerNormEpsilon();
         Var u = tape.rmsNorm(h, l.norm(), eps);
         Var[] zxbcdt = tape.linearSplit(u, l.inProj(), l.inProjBias(), e, c, nh);          // z | xBC | dt
-        Var xbc = tape.conv(zxbcdt[1].reshape(b, t, c), l.convWeight(), l.convBias(), true, convState);   // silu(conv(xBC))  (B, T, C)
-        Var[] xBC = tape.split(xbc.reshape(bt, c), e, (long) g * n, (long) g * n);                     // x | B | C
+        Var[] xBC = tape.convSplit(zxbcdt[1].reshape(b, t, c), l.convWeight(), l.convBias(), true, convState,   // silu(conv(xBC))
+                e, (long) g * n, (long) g * n);                                                        // as x | B | C (B·T, ·)
         Var dt = tape.softplusClamp(zxbcdt[2], l.dtBias(), lo, hi);                                    // clamp(softplus(dt + dt_bias))  (B·T, H)
         Var logA = tape.mulColumns(dt, tape.negExp(l.aLog()));                                         // dt·A, A = −exp(A_log)
         Var y = tape.ssd(xBC[0].reshape(b, t, nh, hp), logA.reshape(b, t, nh), dt.reshape(b, t, nh),

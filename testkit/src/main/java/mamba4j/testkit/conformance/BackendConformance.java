@@ -921,6 +921,30 @@ public abstract class BackendConformance {
         }
     }
 
+    /** The conv with its output split by channels (Mamba-2's x | B | C), from a state and without, 1 to 3 parts. */
+    @ParameterizedTest
+    @CsvSource({"40, 4, '40'", "40, 4, '24,16'", "37, 4, '20,9,8'", "130, 3, '64,33,33'", "5, 2, '1,1,3'"})
+    @Covers("causalConv1dSplit")
+    void convSplitIsTheConvThenTheSplit(int c, int k, String widthList) {
+        long[] widths = Arrays.stream(widthList.split(",")).mapToLong(Long::parseLong).toArray();
+        Random r = new Random(c * 13L + k + widths.length);
+        int b = 2;
+        for (int l : new int[]{1, 3, 70})
+            for (boolean withState : new boolean[]{true, false}) {
+                Tensor x = gauss(r, 1, b, l, c), w = gauss(r, 1, c, k), bias = gauss(r, 1, c), state = gauss(r, 1, b, c, k);
+                OpCase op = op("causalConv1dSplit C=" + c + " K=" + k + " parts " + widthList + " L=" + l + (withState ? " from a state" : ""))
+                        .in("x", x).in("w", w).in("bias", bias);
+                if (withState) op.out("state", state, FAST_VS_REFERENCE);
+                else op.in("state", null);
+                for (int i = 0; i < widths.length; i++) op.out("part" + i, nan(b, l, widths[i]), FAST_VS_REFERENCE);
+                op.run((be, t) -> {
+                    Tensor[] parts = new Tensor[widths.length];
+                    for (int i = 0; i < parts.length; i++) parts[i] = t.get("part" + i);
+                    be.causalConv1dSplit(t.get("state"), t.get("x"), t.get("w"), t.get("bias"), true, parts);
+                });
+            }
+    }
+
     @ParameterizedTest
     @CsvSource({"1, 4", "5, 4", "16, 4", "17, 3", "37, 4", "80, 4", "33, 2"})
     @Covers("causalConv1dContinue")
