@@ -333,6 +333,19 @@ public final class Backend {
         k.causalConv1dStep(state, x, w, bias, silu, out);
     }
 
+    public void ssdStepWithDt(Ssd s, Tensor dtRaw, Tensor dtBias, Tensor a, float lo, float hi) {
+        act("ssdStepWithDt", s.x(), s.logA(), s.scale(), s.bm(), s.cm(), s.d(), s.state(), s.out(), dtRaw, dtBias, a);
+        if (s.length() != 1 || s.state() == null || s.scale() == null)
+            throw new IllegalArgumentException("ssdStepWithDt: one step (L = 1) with a state and a scale (dt), got L " + s.length()
+                    + (s.state() == null ? ", no state" : "") + (s.scale() == null ? ", no scale" : ""));
+        if (!dtRaw.shape().equals(Shape.of(s.batch(), s.heads())))
+            throw new IllegalArgumentException("ssdStepWithDt: dt must be (B, H) = (" + s.batch() + ", " + s.heads() + "), got " + dtRaw.shape());
+        vec("ssdStepWithDt", "dt bias", dtBias, s.heads());
+        if (a == null) throw new IllegalArgumentException("ssdStepWithDt: A is required");
+        vec("ssdStepWithDt", "A", a, s.heads());
+        k.ssdStepWithDt(s, dtRaw, dtBias, a, lo, hi);
+    }
+
     public void causalConv1dSplit(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor... parts) {
         act("causalConv1dSplit", x, w, bias, state);
         act("causalConv1dSplit", parts);

@@ -183,6 +183,19 @@ public interface Kernels {
     void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out);
 
     /**
+     * Mamba-2's decode step with its Δ: s.scale() (B, 1, H) ← clamp(softplus(dtRaw + dtBias), lo, hi), s.logA() ←
+     * s.scale() · a (a (H): A = −exp(A_log)), then {@link #ssd} of the one step (s.length() = 1, with a state). dtRaw
+     * (B, H), dtBias (H) or null. On an accelerator one kernel instead of three.
+     */
+    default void ssdStepWithDt(Ssd s, Tensor dtRaw, Tensor dtBias, Tensor a, float lo, float hi) {
+        int b = s.batch(), h = s.heads();
+        Tensor dt = s.scale().reshape(b, h), logA = s.logA().reshape(b, h);
+        softplusClamp(dtRaw, dtBias, lo, hi, dt);
+        mulColumns(dt, a, logA);
+        ssd(s, 1);
+    }
+
+    /**
      * {@link #causalConv1d} (state null) or {@link #causalConv1dContinue} with the output (B, L, C) split by channels
      * into parts (B, L, width_i) left to right (Mamba-2's x | B | C): an accelerator writes each part where it belongs
      * instead of the whole output and then its copies. Here: the conv into a host buffer, then the split.

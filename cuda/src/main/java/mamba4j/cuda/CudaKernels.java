@@ -366,6 +366,16 @@ public final class CudaKernels implements Kernels {
         ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), ptr(state), ptr(state), b, l, c, w.size(1), silu);
     }
 
+    /** One launch (ssd_step computing dt and logA) where the step kernel applies; else the three ops. */
+    @Override public void ssdStepWithDt(Ssd s, Tensor dtRaw, Tensor dtBias, Tensor a, float lo, float hi) {
+        if (!CudaOps.FUSED_DECODE || !CudaOps.ssdStepApplies(1, s.stateSize(), ptr(s.state()), ptr(s.bm()), ptr(s.cm()))) {
+            Kernels.super.ssdStepWithDt(s, dtRaw, dtBias, a, lo, hi);
+            return;
+        }
+        ops().ssdStepWithDt(ptr(s.x()), ptr(dtRaw), ptr(dtBias), ptr(a), lo, hi, ptr(s.scale()), ptr(s.logA()), ptr(s.bm()), ptr(s.cm()),
+                ptr(s.d()), ptr(s.state()), ptr(s.out()), s.batch(), s.heads(), s.headDim(), s.groups(), s.stateSize());
+    }
+
     /** One launch: the conv kernel writes each channel into its part (no whole output, no copies). */
     @Override public void causalConv1dSplit(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor... parts) {
         int b = x.size(0), l = x.size(1), c = x.size(2);

@@ -479,7 +479,8 @@ public final class CudaOps {
         positive("ssd", batch, length, heads, headDim, groups, dstate);
         if (dstate > MAX_SSD_STATE) throw new IllegalArgumentException("ssd: N = " + dstate + " > " + MAX_SSD_STATE);
         var p = params(KernelParams.SSD).set("x", x).set("logA", logA).set("scale", scale).set("Bm", bm).set("Cm", cm).set("D", d)
-                .set("state", state).set("out", out).set("batch", batch).set("length", length).set("heads", heads)
+                .set("state", state).set("out", out).set("dt_raw", 0L).set("dt_bias", 0L).set("a", 0L).set("dt_out", 0L).set("logA_out", 0L)
+                .set("dt_lo", 0f).set("dt_hi", 0f).set("batch", batch).set("length", length).set("heads", heads)
                 .set("head_dim", headDim).set("groups", groups).set("dstate", dstate);
         long rows = (long) batch * heads * headDim;
         if (ssdStepApplies(length, dstate, state, bm, cm)) {   // a decode step: ssd_step, 16-byte state accesses
@@ -487,6 +488,28 @@ public final class CudaOps {
             return;
         }
         launcher.launch("ssd.cu", "ssd_scan", blocks(rows, SSD_WARPS), 1, 1, 32 * SSD_WARPS, 1, 1, p);
+    }
+
+    /**
+     * Mamba-2's decode step with its Δ (ssd_step, one kernel for three): dt = clamp(softplus(dtRaw + dtBias), lo, hi)
+     * (B, H) and logA = dt·a are computed in the step and written to dtOut and logAOut, then the step as {@link #ssd}
+     * with scale = dt. Only where {@link #ssdStepApplies} (one step, a state, 16-byte rows).
+     */
+    public void ssdStepWithDt(long x, long dtRaw, long dtBias, long a, float lo, float hi, long dtOut, long logAOut, long bm, long cm, long d,
+                              long state, long out, int batch, int heads, int headDim, int groups, int dstate) {
+        positive("ssdStepWithDt", batch, heads, headDim, groups, dstate);
+        if (!ssdStepApplies(1, dstate, state, bm, cm))
+            throw new IllegalArgumentException("ssdStepWithDt: N = " + dstate + " (a multiple of 4 up to 128), a state and 16-byte rows are required");
+        required("ssdStepWithDt", "dt", dtRaw);
+        required("ssdStepWithDt", "A", a);
+        required("ssdStepWithDt", "dt out", dtOut);
+        required("ssdStepWithDt", "logA out", logAOut);
+        var p = params(KernelParams.SSD).set("x", x).set("logA", logAOut).set("scale", dtOut).set("Bm", bm).set("Cm", cm).set("D", d)
+                .set("state", state).set("out", out).set("dt_raw", dtRaw).set("dt_bias", dtBias).set("a", a).set("dt_out", dtOut)
+                .set("logA_out", logAOut).set("dt_lo", lo).set("dt_hi", hi).set("batch", batch).set("length", 1).set("heads", heads)
+                .set("head_dim", headDim).set("groups", groups).set("dstate", dstate);
+        long rows = (long) batch * heads * headDim;
+        launcher.launch("ssd.cu", "ssd_step", blocks((rows + SSD_STEP_ROWS - 1) / SSD_STEP_ROWS, SSD_WARPS), 1, 1, 32 * SSD_WARPS, 1, 1, p);
     }
 
     /** ssd.cu's SSD_STEP_ROWS: state rows per warp of ssd_step. */

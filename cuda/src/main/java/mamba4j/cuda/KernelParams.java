@@ -90,6 +90,7 @@ public final class KernelParams {
 
     public static final StructLayout SSD = struct("SsdParams",
             ptr("x"), ptr("logA"), ptr("scale"), ptr("Bm"), ptr("Cm"), ptr("D"), ptr("state"), ptr("out"),
+            ptr("dt_raw"), ptr("dt_bias"), ptr("a"), ptr("dt_out"), ptr("logA_out"), f32("dt_lo"), f32("dt_hi"),
             i32("batch"), i32("length"), i32("heads"), i32("head_dim"), i32("groups"), i32("dstate"));
 
     public static final StructLayout SSD_CHUNKED = struct("SsdChunkParams",

@@ -294,6 +294,15 @@ struct SsdParams {
     const float* D;          // (H) or NULL
     float* state;            // (B, H, P, N) or NULL
     float* out;              // (B, L, H, P)
+    // ssd_step only, when dt_raw is set (Mamba-2's decode step): dt = clamp(softplus(dt_raw + dt_bias), dt_lo, dt_hi) and
+    // logA = dt · a are computed here (logA and scale above unread) and written to dt_out and logA_out
+    const float* dt_raw;     // (B, H) or NULL
+    const float* dt_bias;    // (H) or NULL
+    const float* a;          // (H): A = -exp(A_log)
+    float* dt_out;           // (B, H)
+    float* logA_out;         // (B, H)
+    float dt_lo;
+    float dt_hi;
     int batch;
     int length;
     int heads;

@@ -76,9 +76,21 @@ extern "C" __global__ void __launch_bounds__(32 * SSD_WARPS) ssd_step(SsdParams 
         const int pp = (int)(w % P), h = (int)((w / P) % H), b = (int)(w / ((long long)P * H));
         const int g = h / (H / G);
         const long long bh = (long long)b * H + h;
-        const float decay = expf(p.logA[bh]);
+        float logA, dt;
+        if (p.dt_raw) {   // Mamba-2's Δ in the step, in softplus_clamp's and mul_row's arithmetic
+            dt = fminf(fmaxf(softplus_f(p.dt_raw[bh] + (p.dt_bias ? p.dt_bias[h] : 0.0f)), p.dt_lo), p.dt_hi);
+            logA = dt * p.a[h];
+            if (pp == 0 && lane == 0) {
+                p.dt_out[bh] = dt;
+                p.logA_out[bh] = logA;
+            }
+        } else {
+            logA = p.logA[bh];
+            dt = p.scale ? p.scale[bh] : 1.0f;
+        }
+        const float decay = expf(logA);
         const float xv = p.x[bh * P + pp];
-        const float u = (p.scale ? p.scale[bh] : 1.0f) * xv;
+        const float u = dt * xv;
         float y = 0.0f;
         if (on) {
             const float4 Bv = *(const float4*)(p.Bm + ((long long)b * G + g) * N + 4 * lane);

@@ -340,9 +340,8 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
             // NO clamp to time_step_limit here: transformers' cached decode step (mamba2_selective_state_update) and
             // mamba_ssm's Mamba2.step do not clamp (manifest fact "dt"; generate.json "decode_steps_clamp_dt_in_transformers":
             // false), so greedy ids match transformers' generate. softplus ≥ 0, so the bounds (0, ∞) change nothing.
-            backend.softplusClamp(s.dtRaw, l.dtBias(), 0f, Float.POSITIVE_INFINITY, s.dt);
-            backend.mulColumns(s.dt, s.a[i], s.logA);
-            backend.ssd(s.ssds[i], 1);                                         // one step of the recurrence, ssm_state in place
+            // dt = softplus(dt + dt_bias), dt·A, then one step of the recurrence (ssm_state in place): one kernel on an accelerator
+            backend.ssdStepWithDt(s.ssds[i], s.dtRaw, l.dtBias(), s.a[i], 0f, Float.POSITIVE_INFINITY);
             if (perGroupNorm()) {                                              // the block's gated norm, per group or over all E
                 int e = config.dInner(), gr = config.nGroups();
                 backend.mulSilu(s.y.reshape(s.batch, e), s.z, s.gated);

@@ -1224,6 +1224,30 @@ public abstract class BackendConformance {
         }
     }
 
+    /**
+     * Mamba-2's decode step with its Δ: dt = clamp(softplus(dtRaw + dtBias)), logA = dt·A, then the step; the state,
+     * the output, dt and logA as on the reference, at state sizes the accelerators' vector step takes (N a multiple of 4
+     * up to 128) and others, with and without a dt bias, clamped and not.
+     */
+    @ParameterizedTest
+    @CsvSource({"1, 4, 8, 1, 16", "3, 6, 5, 2, 32", "2, 4, 64, 1, 128", "1, 3, 4, 3, 24", "2, 2, 3, 1, 19"})
+    @Covers("ssdStepWithDt")
+    void ssdStepWithDtIsTheDtOpsThenTheStep(int b, int h, int p, int g, int n) {
+        Random r = new Random(b * 1000L + h * 100 + p * 10 + n);
+        for (boolean bias : new boolean[]{true, false})
+            for (float hi : new float[]{Float.POSITIVE_INFINITY, 0.5f}) {
+                Tensor a = gauss(r, 1, h);
+                for (int i = 0; i < h; i++) a.setFloat(i, -Math.abs(a.getFloat(i)) - 0.1f);   // A = -exp(A_log) < 0
+                op("ssdStepWithDt B=" + b + " H=" + h + " P=" + p + " G=" + g + " N=" + n + (bias ? "" : " no dt bias") + (hi < 1 ? " clamped" : ""))
+                        .in("x", gauss(r, 1, b, 1, h, p)).in("bm", gauss(r, 1, b, 1, g, n)).in("cm", gauss(r, 1, b, 1, g, n)).in("d", gauss(r, 1, h))
+                        .in("dtRaw", gauss(r, 1, b, h)).in("dtBias", bias ? gauss(r, 1, h) : null).in("a", a)
+                        .out("state", gauss(r, 1, b, h, p, n), FAST_VS_REFERENCE).out("y", nan(b, 1, h, p), FAST_VS_REFERENCE)
+                        .out("dt", nan(b, 1, h), FAST_VS_REFERENCE).out("logA", nan(b, 1, h), FAST_VS_REFERENCE)
+                        .run((be, t) -> be.ssdStepWithDt(new Ssd(t.get("x"), t.get("logA"), t.get("dt"), t.get("bm"), t.get("cm"), t.get("d"),
+                                t.get("state"), t.get("y")), t.get("dtRaw"), t.get("dtBias"), t.get("a"), 0f, hi));
+            }
+    }
+
     /** chunkStates[:, c] is the state a plain run over the first c·chunk steps ends in. */
     @Test
     @Covers("ssdForward")
