@@ -368,7 +368,7 @@ public final class CudaKernels implements Kernels {
 
     /** One launch (ssd_step computing dt and logA) where the step kernel applies; else the three ops. */
     @Override public void ssdStepWithDt(Ssd s, Tensor dtRaw, Tensor dtBias, Tensor a, float lo, float hi) {
-        if (!CudaOps.FUSED_DECODE || !CudaOps.ssdStepApplies(1, s.stateSize(), ptr(s.state()), ptr(s.bm()), ptr(s.cm()))) {
+        if (!CudaOps.SSD_STEP_DT || !CudaOps.ssdStepApplies(1, s.stateSize(), ptr(s.state()), ptr(s.bm()), ptr(s.cm()))) {
             Kernels.super.ssdStepWithDt(s, dtRaw, dtBias, a, lo, hi);
             return;
         }
@@ -379,6 +379,16 @@ public final class CudaKernels implements Kernels {
     /** One launch: the conv kernel writes each channel into its part (no whole output, no copies). */
     @Override public void causalConv1dSplit(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor... parts) {
         int b = x.size(0), l = x.size(1), c = x.size(2);
+        if (!CudaOps.CONV_SPLIT) {   // as before (to compare): the whole output, then a copy per part
+            long whole = scratch(4L * b * l * c), col = 0;
+            ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, whole, ptr(state), ptr(state), b, l, c, w.size(1), silu);
+            for (Tensor p : parts) {
+                long pw = p.dim(2);
+                ops().copyStrided(whole, ptr(p), col, 0, new long[] {(long) b * l, pw}, new long[] {c, 1}, new long[] {pw, 1}, 4);
+                col += pw;
+            }
+            return;
+        }
         int s1 = parts[0].size(2), s2 = parts.length > 1 ? s1 + parts[1].size(2) : c;
         ops().causalConv1d(ptr(x), (long) l * c, c, ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(parts[0]), parts.length > 1 ? ptr(parts[1]) : 0,
                 parts.length > 2 ? ptr(parts[2]) : 0, s1, s2, ptr(state), ptr(state), b, l, c, w.size(1), silu);

@@ -522,6 +522,10 @@ public final class CudaOps {
     static final boolean FUSED_DECODE = !"0".equals(System.getenv("MAMBA4J_CUDA_FUSE"));
     /** in_proj with the conv step at batch 1 (linear_rows_1_conv); MAMBA4J_CUDA_GEMV_CONV=0 runs the two kernels, to compare. */
     static final boolean GEMV_CONV = FUSED_DECODE && !"0".equals(System.getenv("MAMBA4J_CUDA_GEMV_CONV"));
+    /** Mamba-2's dt computed in ssd_step; MAMBA4J_CUDA_SSD_DT=0 runs softplus_clamp and mul_row first, to compare. */
+    static final boolean SSD_STEP_DT = FUSED_DECODE && !"0".equals(System.getenv("MAMBA4J_CUDA_SSD_DT"));
+    /** Mamba-2's prompt conv writing x | B | C apart; MAMBA4J_CUDA_CONV_SPLIT=0 writes the whole output and copies, to compare. */
+    static final boolean CONV_SPLIT = !"0".equals(System.getenv("MAMBA4J_CUDA_CONV_SPLIT"));
 
     /**
      * Whether {@code linearParts} runs one GEMM per part (no copy of the product out of a whole one): 16k prefill +5–6%
