@@ -299,6 +299,8 @@ public final class CudaDevice implements AutoCloseable {
     public List<String> compileOptions() {
         List<String> o = new java.util.ArrayList<>(List.of("--gpu-architecture=" + arch(), "-std=c++17", "-lineinfo"));
         if ("1".equals(System.getenv("MAMBA4J_CUDA_SSD_TC"))) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
+        String unroll = System.getenv("MAMBA4J_CUDA_GEMV_UNROLL");   // the decode GEMV's loads in flight per lane (ops.cu), to compare
+        if (unroll != null && unroll.matches("[1-9]|1[0-6]")) o.add("-DGEMV_UNROLL=" + unroll);
         return List.copyOf(o);
     }
 

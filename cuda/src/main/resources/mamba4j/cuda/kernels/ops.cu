@@ -142,7 +142,9 @@ extern "C" __global__ void rotary(RotaryParams p) {
 // cover the memory latency; x is read as float4 (from L1/L2: it is small and shared by every column).
 #define GEMV_MAX_M 8
 #define GEMV_WARPS 8
-#define GEMV_UNROLL 4
+#ifndef GEMV_UNROLL
+#define GEMV_UNROLL 4          // 16-byte weight loads in flight per lane (MAMBA4J_CUDA_GEMV_UNROLL compiles another, to compare)
+#endif
 template <int MAXM>
 __device__ __forceinline__ void gemv_fma(float (&acc)[MAXM], const GemvParams& p, int j, float w) {
 #pragma unroll
