@@ -13,8 +13,11 @@ static void ssd_chunked(SsdChunkParams p) {
     long long bh = (long long)B * H;
     int nT = (N + 63) / 64, pT = (P + 63) / 64;
     launch(ssd_chunk_cumsum, p, {(unsigned)blocks(bh * nc, 256), 1, 1}, {256, 1, 1});
-    launch(ssd_chunk_state, p, {(unsigned)bh, (unsigned)nc, (unsigned)(nT * pT)}, {256, 1, 1});
-    launch(ssd_state_pass, p, {(unsigned)blocks(bh * N * P, 256), 1, 1}, {256, 1, 1});
+    if (getenv("SSD_WALK")) launch(ssd_state_walk, p, {(unsigned)bh, (unsigned)(nT * pT), 1}, {256, 1, 1});
+    else {
+        launch(ssd_chunk_state, p, {(unsigned)bh, (unsigned)nc, (unsigned)(nT * pT)}, {256, 1, 1});
+        launch(ssd_state_pass, p, {(unsigned)blocks(bh * N * P, 256), 1, 1}, {256, 1, 1});
+    }
     launch(ssd_chunk_cb, p, {(unsigned)(B * G), (unsigned)nc, (unsigned)(tq * tq)}, {256, 1, 1});
     launch(ssd_chunk_scan, p, {(unsigned)bh, (unsigned)nc, (unsigned)(tq * pT)}, {256, 1, 1});
 }

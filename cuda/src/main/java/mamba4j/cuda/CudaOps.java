@@ -46,6 +46,12 @@ public final class CudaOps {
      * five kernels' memory traffic) and spends more on each chunk's causal product.
      */
     int ssdChunk = ssdChunkFromEnv(System.getenv("MAMBA4J_CUDA_SSD_CHUNK"));
+    /**
+     * Whether the five-kernel path computes the chunk states and passes them in one kernel (ssd_state_walk: a block per
+     * state tile walks the chunks, the running state in registers, each chunk state written once) instead of two
+     * (ssd_chunk_state then ssd_state_pass). MAMBA4J_CUDA_SSD_WALK=1 / 0.
+     */
+    boolean ssdWalk = "1".equals(System.getenv("MAMBA4J_CUDA_SSD_WALK"));
     private final MemorySegment gemmScalars;   // {alpha, beta} as f32
     private final MemorySegment scratch;       // the parameter struct of the launch being prepared (cuLaunchKernel copies it)
 
@@ -657,8 +663,11 @@ public final class CudaOps {
                     ssdFusedSharedBytes(dstate), p.get());
             return;
         }
-        launcher.launch(f, "ssd_chunk_state", (int) bh, chunks, nTiles * pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
-        launcher.launch(f, "ssd_state_pass", blocks(bh * dstate * headDim, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
+        if (ssdWalk) launcher.launch(f, "ssd_state_walk", (int) bh, nTiles * pTiles, 1, SSD_CHUNK_THREADS, 1, 1, p.get());
+        else {
+            launcher.launch(f, "ssd_chunk_state", (int) bh, chunks, nTiles * pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
+            launcher.launch(f, "ssd_state_pass", blocks(bh * dstate * headDim, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
+        }
         launcher.launch(f, "ssd_chunk_cb", (int) bg, chunks, tq * tq, SSD_CHUNK_THREADS, 1, 1, p.get());
         launcher.launch(f, "ssd_chunk_scan", (int) bh, chunks, tq * pTiles, SSD_CHUNK_THREADS, 1, 1, p.get());
     }

@@ -503,17 +503,19 @@ public final class SelfTest {
         long px = up(c.x), pla = up(c.logA), psc = up(c.scale), pb = up(c.bm), pc = up(c.cm), pd = up(c.d);
         long po = dev.alloc(4L * b * l * h * p), work = chunked ? dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n)) : 0;
         int wasFused = ops.ssdFused, wasChunk = ops.ssdChunk;
-        int[] chunks = {CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK};
+        boolean wasWalk = ops.ssdWalk;
+        int[] chunks = {CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK, CudaOps.SSD_CHUNK, 128};   // the last two: ssd_state_walk
         try {
             for (int k = 0; k < (chunked ? chunks.length + 1 : 1); k++) {
                 boolean fused = k == chunks.length;
                 ops.ssdFused = fused ? 1 : 0;
+                ops.ssdWalk = k >= 3 && !fused;
                 if (!fused) ops.ssdChunk = chunks[k];
                 if (fused && !ops.ssdFusedApplies(b, h, p, n, px, pb, pc)) break;
                 long pst = up(c.state);
                 if (chunked) ops.ssdChunked(px, pla, psc, pb, pc, pd, pst, po, work, b, l, h, p, g, n);
                 else ops.ssd(px, pla, psc, pb, pc, pd, pst, po, b, l, h, p, g, n);
-                String name = !chunked ? "ssd_scan" : fused ? "ssd chunked fused (tensor cores)" : "ssd chunked Q" + chunks[k];
+                String name = !chunked ? "ssd_scan" : fused ? "ssd chunked fused (tensor cores)" : "ssd chunked Q" + chunks[k] + (ops.ssdWalk ? " walk" : "");
                 Tolerance tol = chunked ? F32_SSD_CHUNKED : F32_SCAN;
                 compare(name, c.shape(), download(po, b * l * h * p), want[0], tol);
                 if (withState) compare(name + " final state", c.shape(), download(pst, b * h * p * n), want[1], tol);
@@ -522,6 +524,7 @@ public final class SelfTest {
         } finally {
             ops.ssdFused = wasFused;
             ops.ssdChunk = wasChunk;
+            ops.ssdWalk = wasWalk;
         }
         free(px, pla, psc, pb, pc, pd, po, work);
     }
@@ -731,13 +734,15 @@ public final class SelfTest {
         double bytes = 4.0 * (2 * xs + 2 * hs + 2 * gs);
         String shape = model + " B" + b + " L" + l + " H" + h + " P" + p + " N" + n;
         String[] names = {"ssd_scan (recurrence)", "  ssd chunked (Q 64)", "  ssd chunked (Q 128)", "  ssd chunked (Q 256)",
-                "  ssd chunked fused (tensor cores)"};
-        int[] chunks = {0, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK, CudaOps.SSD_CHUNK};
+                "  ssd chunked, states walked (Q 64)", "  ssd chunked, states walked (Q 128)", "  ssd chunked fused (tensor cores)"};
+        int[] chunks = {0, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_CHUNK};
         double[] ms = new double[names.length];
         int wasFused = ops.ssdFused, wasChunk = ops.ssdChunk;
+        boolean wasWalk = ops.ssdWalk;
         try {
             for (int k = 0; k < names.length; k++) {
                 ops.ssdFused = k == names.length - 1 ? 1 : 0;
+                ops.ssdWalk = k == 4 || k == 5;
                 ops.ssdChunk = chunks[k] > 0 ? chunks[k] : wasChunk;
                 if (k == names.length - 1 && !ops.ssdFusedApplies(b, h, p, n, x, bm, cm)) break;
                 Runnable run = k > 0 ? () -> ops.ssdChunked(x, la, sc, bm, cm, 0, st, out, work, b, l, h, p, g, n)
@@ -755,6 +760,7 @@ public final class SelfTest {
         } finally {
             ops.ssdFused = wasFused;
             ops.ssdChunk = wasChunk;
+            ops.ssdWalk = wasWalk;
         }
         free(x, out, la, sc, bm, cm, st, work);
     }

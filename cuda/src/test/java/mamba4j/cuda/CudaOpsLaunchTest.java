@@ -138,6 +138,13 @@ class CudaOpsLaunchTest {
         ops.ssdChunked(0x100, 0x200, 0, 0x400, 0x500, 0, 0, 0x800, 0x10000, 2, 300, 4, 7, 2, 16);
         assertChunkedSsd(0x10000, 2, 300, 4, 7, 2, 16, 128, new int[][] {
                 {1, 1, 1, 256, 1, 1}, {8, 3, 1, 256, 1, 1}, {4, 1, 1, 256, 1, 1}, {4, 3, 4, 256, 1, 1}, {8, 3, 2, 256, 1, 1}});
+        launches.clear();
+        // the chunk states computed and passed in one kernel: a block per (b, h, state tile) walks the chunks
+        ops.ssdWalk = true;
+        ops.ssdChunked(0x100, 0x200, 0, 0x400, 0x500, 0, 0, 0x800, 0x10000, 2, 300, 4, 7, 2, 16);
+        assertEquals(List.of("ssd_chunk_cumsum", "ssd_state_walk", "ssd_chunk_cb", "ssd_chunk_scan"), launches.stream().map(Launch::kernel).toList());
+        assertArrayEquals(new int[] {8, 1, 1, 256, 1, 1}, launches.get(1).grid());
+        ops.ssdWalk = false;
         assertEquals(64, CudaOps.ssdChunkFromEnv(null));
         assertEquals(256, CudaOps.ssdChunkFromEnv("256"));
         var e = assertThrows(mamba4j.core.UserInputException.class, () -> CudaOps.ssdChunkFromEnv("96"));

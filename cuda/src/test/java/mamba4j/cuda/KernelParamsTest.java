@@ -127,7 +127,7 @@ class KernelParamsTest {
         want.put("attention.cu:attention_rows", KernelParams.ATTENTION.name().orElseThrow());
         want.put("ssd.cu:ssd_scan", KernelParams.SSD.name().orElseThrow());
         want.put("ssd.cu:ssd_step", KernelParams.SSD.name().orElseThrow());
-        for (String e : List.of("ssd_chunk_cumsum", "ssd_chunk_state", "ssd_state_pass", "ssd_chunk_cb", "ssd_chunk_scan", "ssd_chunk_fused"))
+        for (String e : List.of("ssd_chunk_cumsum", "ssd_chunk_state", "ssd_state_pass", "ssd_state_walk", "ssd_chunk_cb", "ssd_chunk_scan", "ssd_chunk_fused"))
             want.put("ssd_chunked.cu:" + e, KernelParams.SSD_CHUNKED.name().orElseThrow());
         want.put("sample.cu:sample_rows", KernelParams.SAMPLE.name().orElseThrow());
         Map<String, String> got = new LinkedHashMap<>();

@@ -213,6 +213,76 @@ extern "C" __global__ void ssd_state_pass(SsdChunkParams p) {
     if (st) *st = s;
 }
 
+// 2+3. ssd_state_walk replaces 2 and 3 (MAMBA4J_CUDA_SSD_WALK=1): one block per (b, h, 64 x 64 tile of the state)
+// walks the chunks in order with its tile of the running state in registers, writing the state entering each chunk
+// (what 5 reads) and adding the chunk's own (2's product) to it; the chunks' own states never reach memory, so the
+// chunk states are written once and read once (2 and 3 write, read, write and read them). grid (B·H, N tiles · P tiles).
+extern "C" __global__ void __launch_bounds__(SSD_THREADS, 2) ssd_state_walk(SsdChunkParams p) {
+    PDL_ENTRY();
+    __shared__ float4 sB4[SSD_T * SSD_PITCH / 4], sX4[SSD_T * SSD_PITCH / 4];
+    __shared__ float sW[SSD_MAX_Q];
+    float* sB = reinterpret_cast<float*>(sB4);   // [s][n]
+    float* sX = reinterpret_cast<float*>(sX4);   // [s][p], times w_s
+    const int H = p.heads, P = p.head_dim, N = p.dstate, G = p.groups, L = p.length, Q = p.chunk, nc = ssd_chunks(L, Q);
+    const int h = (int)(blockIdx.x % H), b = (int)(blockIdx.x / H), g = h / (H / G);
+    const int nTiles = (N + SSD_T - 1) / SSD_T, n0 = (int)(blockIdx.y % nTiles) * SSD_T, p0 = (int)(blockIdx.y / nTiles) * SSD_T;
+    const int tid = threadIdx.x;
+    const long long bh = (long long)b * H + h;
+    const float* acum = p.acum + bh * L;
+    float* st = p.state ? p.state + bh * P * N : nullptr;   // (P, N)
+    float run[4][4];   // the running state at (n, p) = (n0 + ssd_tile_row, p0 + ssd_tile_col)
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int n = n0 + ssd_tile_row(i, j), pp = p0 + ssd_tile_col(i, j);
+            run[i][j] = st && n < N && pp < P ? st[(long long)pp * N + n] : 0.0f;
+        }
+    for (int c = 0; c < nc; ++c) {
+        const int t0 = c * Q, len = ssd_min(L - t0, Q);
+        float* dst = p.states + (((long long)b * nc + c) * H + h) * ((long long)N * P);
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {   // the state entering chunk c
+                const int n = n0 + ssd_tile_row(i, j), pp = p0 + ssd_tile_col(i, j);
+                if (n < N && pp < P) dst[(long long)n * P + pp] = run[i][j];
+            }
+        __syncthreads();   // the previous chunk's readers of sW, sB, sX are done
+        for (int s = tid; s < len; s += SSD_THREADS) {
+            float w = expf(acum[t0 + len - 1] - acum[t0 + s]);
+            if (p.scale) w *= p.scale[((long long)b * L + t0 + s) * H + h];
+            sW[s] = w;
+        }
+        float local[4][4];
+        ssd_zero(local);
+        const float* Bc = p.Bm + (((long long)b * L + t0) * G + g) * N + n0;   // this chunk's B rows, x rows
+        const float* Xc = p.x + (((long long)b * L + t0) * H + h) * P + p0;
+        for (int s0 = 0; s0 < len; s0 += SSD_T) {
+            const int rows = ssd_min(len - s0, SSD_T);
+            __syncthreads();           // sW is written; the previous block of steps' readers are done
+            ssd_stage(sB, Bc + (long long)s0 * G * N, (long long)G * N, rows, N - n0, nullptr);
+            ssd_stage(sX, Xc + (long long)s0 * H * P, (long long)H * P, rows, P - p0, sW + s0);
+            __syncthreads();
+            ssd_tile_product(local, sB, sX, rows);
+        }
+        const float decay = expf(acum[t0 + len - 1]);
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) run[i][j] = fmaf(decay, run[i][j], local[i][j]);
+    }
+    if (st) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int n = n0 + ssd_tile_row(i, j), pp = p0 + ssd_tile_col(i, j);
+                if (n < N && pp < P) st[(long long)pp * N + n] = run[i][j];
+            }
+    }
+}
+
 // 4. cb[b][c][g][s][t] = C[t0 + t] . B[t0 + s] within a chunk (Q x Q, row pitch Q; zero past the chunk's end).
 // grid (B·G, chunks, (Q/64)^2): one 64 x 64 tile (steps s in tile si, t in tile ti) per block, k = the state index n
 // in tiles of 64 (B and C staged transposed, [n][step]); tiles with si > ti are never read (5 is causal) and skipped.
