@@ -41,6 +41,16 @@ final class CpuLinear {
     static final int GEMM_ROWS = 64;
 
     /**
+     * Whether {@link #linear} runs the packed GEMM: from {@link #GEMM_ROWS} rows, and from fewer where K is short (Mamba's
+     * dt_proj, K = dt_rank): there the dot kernels' per-row horizontal sums outweigh the few FMAs of each dot product.
+     * GemmBench on 2 threads, cold, GEMM against the dot kernels: 8 × 48 × 1536 1.3–1.6×, 16 × 48 × 1536 and 32 × 48 ×
+     * 1536 2.7–3.7×; 8 × 128 × 4096 0.8× (so K ≤ 64 from 8 rows), 16 and 32 × 128 × 4096 1.2–1.5×.
+     */
+    static boolean gemmTakes(int m, int k) {
+        return m >= GEMM_ROWS || m >= 16 && k <= 128 || m >= 8 && k <= 64;
+    }
+
+    /**
      * out (M, N) = x (M, K) · w (N, K)ᵀ + bias. Below {@link #GEMM_ROWS} rows, threads split N in blocks of 8 weight
      * rows; each block is read once from memory and multiplied against every row of x, two rows at a time (16 dot
      * products in registers). For decode (M ≤ 8) this streams every weight byte exactly once, which is what the
@@ -51,7 +61,7 @@ final class CpuLinear {
         int m = x.size(0), k = x.size(1), n = w.size(0);
         MemorySegment xs = x.segment(), os = out.segment();
         DType wt = w.dtype();
-        if (m >= GEMM_ROWS && (wt == DType.F32 || wt == DType.F16 || wt == DType.BF16)) {
+        if (gemmTakes(m, k) && (wt == DType.F32 || wt == DType.F16 || wt == DType.BF16)) {
             // prefill/training shapes: the packed 6×32 matmul kernel (no horizontal sums), then the bias; 16-bit
             // weights are widened once per call as they are packed, then reused by every row of x
             CpuGemm.matmul(x, false, w, true, out, false, m, k, n);
