@@ -46,7 +46,7 @@ final class CpuScan {
             int blocks = (e + VL - 1) / VL;
             Parallel.forRange(b * blocks, 8, (long) b * e * n * 8, (r0, r1) -> {
                 float[][] sc = SCRATCH.get();
-                if (sc[1].length < 3 * VL) sc[1] = new float[3 * VL];
+                if (sc[1].length < 3 * VL + VL * VL) sc[1] = new float[3 * VL + VL * VL];
                 for (int r = r0; r < r1; r++) {
                     int bi = r / blocks, e0 = (r % blocks) * VL;
                     if (e0 + VL <= e) stepBlock(s, bi, e0, sc[1]);
@@ -86,15 +86,36 @@ final class CpuScan {
         dt.intoArray(sc, 0);
         dt.mul(u).intoArray(sc, VL);
         long bBase = (long) bi * n * 4;
-        for (int lane = 0; lane < VL; lane++) {
-            float dtc = sc[lane], du = sc[VL + lane];
-            long ch = e0 + lane;
-            sc[2 * VL + lane] = stepState(as, st, bm, cm, ch * n * 4, ((long) bi * e + ch) * n * 4, bBase, n, dtc, du);
-        }
+        if (n == VL) stepStates16(as, st, bm, cm, ((long) bi * e + e0) * n * 4, (long) e0 * n * 4, bBase, sc);
+        else
+            for (int lane = 0; lane < VL; lane++) {
+                float dtc = sc[lane], du = sc[VL + lane];
+                long ch = e0 + lane;
+                sc[2 * VL + lane] = stepState(as, st, bm, cm, ch * n * 4, ((long) bi * e + ch) * n * 4, bBase, n, dtc, du);
+            }
         FloatVector y = FloatVector.fromArray(S, sc, 2 * VL);
         if (s.d() != null) y = y.add(FloatVector.fromMemorySegment(S, s.d().segment(), e0 * 4L, LE).mul(u));
         if (s.z() != null) y = y.mul(silu(FloatVector.fromMemorySegment(S, s.z().segment(), ie, LE)));
         y.intoMemorySegment(s.out().segment(), ie, LE);
+    }
+
+    /**
+     * {@link #stepState} of VL channels whose state rows are one vector each (N = VL, Mamba-1's d_state 16 with 16 lanes):
+     * B and C loaded once for all, each channel's h·C spilled to sc[3·VL + lane·VL …] and the VL sums taken together
+     * by {@link VMath#sumEach} into sc[2·VL …] (one horizontal sum per channel costs more than the channel's update).
+     */
+    private static void stepStates16(MemorySegment as, MemorySegment st, MemorySegment bm, MemorySegment cm, long hBase, long aBase,
+                                     long bBase, float[] sc) {
+        FloatVector b = FloatVector.fromMemorySegment(S, bm, bBase, LE), c = FloatVector.fromMemorySegment(S, cm, bBase, LE);
+        for (int lane = 0; lane < VL; lane++) {
+            long off = (long) lane * VL * 4;
+            FloatVector dA = VMath.exp(FloatVector.fromMemorySegment(S, as, aBase + off, LE).mul(sc[lane]));
+            FloatVector h = FloatVector.fromMemorySegment(S, st, hBase + off, LE).fma(dA, b.mul(sc[VL + lane]));
+            h.intoMemorySegment(st, hBase + off, LE);
+            h.mul(c).intoArray(sc, 3 * VL + lane * VL);
+        }
+        VMath.sumEach(sc, 3 * VL);
+        System.arraycopy(sc, 3 * VL, sc, 2 * VL, VL);
     }
 
     /** One time step of one channel with lanes over the state dimension N: h = exp(Δ·A)·h + Δ·u·B; y = h·C + D·u. */
