@@ -145,7 +145,9 @@ class CudaOpsLaunchTest {
         assertEquals(List.of("ssd_chunk_cumsum", "ssd_state_walk", "ssd_chunk_cb", "ssd_chunk_scan"), launches.stream().map(Launch::kernel).toList());
         assertArrayEquals(new int[] {8, 1, 1, 256, 1, 1}, launches.get(1).grid());
         ops.ssdWalk = false;
-        assertEquals(64, CudaOps.ssdChunkFromEnv(null));
+        assertEquals(0, CudaOps.ssdChunkFromEnv(null));   // by length:
+        ops.ssdChunk = 0;
+        assertEquals(List.of(64, 64, 128, 128), List.of(ops.ssdChunkFor(128), ops.ssdChunkFor(8191), ops.ssdChunkFor(8192), ops.ssdChunkFor(16384)));
         assertEquals(256, CudaOps.ssdChunkFromEnv("256"));
         var e = assertThrows(mamba4j.core.UserInputException.class, () -> CudaOps.ssdChunkFromEnv("96"));
         assertEquals("MAMBA4J_CUDA_SSD_CHUNK=96: the chunk length must be 64, 128 or 256", e.getMessage());
