@@ -41,13 +41,13 @@ final class CpuLinear {
     static final int GEMM_ROWS = 64;
 
     /**
-     * Whether {@link #linear} runs the packed GEMM: from {@link #GEMM_ROWS} rows, and from fewer where K is short (Mamba's
-     * dt_proj, K = dt_rank): there the dot kernels' per-row horizontal sums outweigh the few FMAs of each dot product.
-     * GemmBench on 2 threads, cold, GEMM against the dot kernels: 8 × 48 × 1536 1.3–1.6×, 16 × 48 × 1536 and 32 × 48 ×
-     * 1536 2.7–3.7×; 8 × 128 × 4096 0.8× (so K ≤ 64 from 8 rows), 16 and 32 × 128 × 4096 1.2–1.5×.
+     * Whether {@link #linear} runs the packed GEMM: from {@link #GEMM_ROWS} rows. Not from fewer where K is short, though
+     * the GEMM is faster there (GemmBench, 2 threads, cold: 32 × 48 × 1536 87–89 against 24–32 GFLOP/s; BENCHMARKS): its
+     * sums run in another order than the dot kernels', so a decode row's result would depend on how many rows share
+     * the batch (SequenceSlotsTest: a row steps the same whatever the other rows hold).
      */
     static boolean gemmTakes(int m, int k) {
-        return m >= GEMM_ROWS || m >= 16 && k <= 128 || m >= 8 && k <= 64;
+        return m >= GEMM_ROWS;
     }
 
     /**
