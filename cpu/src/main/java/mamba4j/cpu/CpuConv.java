@@ -43,6 +43,15 @@ final class CpuConv {
      * window reaches before t = 0, and the state is left holding the last K inputs.
      */
     static void causalConv1d(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
+        causalConv1d(state, x, w, bias, silu, out, null);
+    }
+
+    /**
+     * As above with the output split by channels into parts (B, L, width_i) when {@code parts} is given (out then
+     * unused): each row is computed into a per-thread buffer and its column ranges copied out while in L1
+     * (Kernels.causalConv1dSplit: Mamba-2's x | B | C).
+     */
+    static void causalConv1d(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out, Tensor[] parts) {
         int b = x.size(0), l = x.size(1), c = x.size(2), k = w.size(1);
         float[] hist = state == null ? null : new float[b * (k - 1) * c];   // hist[(bi·(K − 1) + K − 1 + p)·C + ch] = input at p < 0
         if (state != null)
@@ -53,9 +62,10 @@ final class CpuConv {
         for (int ch = 0; ch < c; ch++) for (int j = 0; j < k; j++) wt[j * c + ch] = w.getFloat((long) ch * k + j);
         float[] bs = new float[c];
         if (bias != null) for (int ch = 0; ch < c; ch++) bs[ch] = bias.getFloat(ch);
-        MemorySegment xs = x.segment(), os = out.segment();
+        MemorySegment xs = x.segment(), os = parts == null ? out.segment() : null;
         int bound = S.loopBound(c);
         Parallel.forRange(b * l, Math.max(1, 2048 / c), (r0, r1) -> {
+            float[] rowBuf = parts == null ? null : new float[c];   // an array, not a heap segment: os stays native at its call sites
             for (int r = r0; r < r1; r++) {
                 int t = r % l, hj = hist == null ? Math.max(0, k - 1 - t) : 0;   // the first tap read from x
                 long row = (long) r * c;
@@ -69,14 +79,26 @@ final class CpuConv {
                         long src = (row + (long) (j - k + 1) * c + ch) * 4;
                         acc = FloatVector.fromMemorySegment(S, xs, src, LE).fma(FloatVector.fromArray(S, wt, j * c + ch), acc);
                     }
-                    (silu ? silu(acc) : acc).intoMemorySegment(os, (row + ch) * 4, LE);
+                    FloatVector v = silu ? silu(acc) : acc;
+                    if (rowBuf == null) v.intoMemorySegment(os, (row + ch) * 4, LE);
+                    else v.intoArray(rowBuf, ch);
                 }
                 for (; ch < c; ch++) {
                     float acc = bs[ch];
                     for (int j = hj; j < k - 1 - t; j++) acc += wt[j * c + ch] * hist[(hrow + j) * c + ch];
                     for (int j = Math.max(hj, k - 1 - t); j < k; j++)
                         acc += wt[j * c + ch] * xs.getAtIndex(Tensor.F32, row + (long) (j - k + 1) * c + ch);
-                    os.setAtIndex(Tensor.F32, row + ch, silu ? Formulas.silu(acc) : acc);
+                    float v = silu ? Formulas.silu(acc) : acc;
+                    if (rowBuf == null) os.setAtIndex(Tensor.F32, row + ch, v);
+                    else rowBuf[ch] = v;
+                }
+                if (rowBuf != null) {   // the row's column ranges into the parts
+                    int col = 0;
+                    for (Tensor p : parts) {
+                        int pw = p.size(2);
+                        MemorySegment.copy(rowBuf, col, p.segment(), Tensor.F32, (long) r * pw * 4, pw);
+                        col += pw;
+                    }
                 }
             }
         });

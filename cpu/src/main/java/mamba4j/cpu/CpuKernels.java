@@ -172,6 +172,12 @@ public final class CpuKernels implements Kernels {
         CpuConv.causalConv1d(state, x, w, bias, silu, out);
     }
 
+    /** Each row computed once and its column ranges copied into the parts (no whole output in memory). */
+    @Override public void causalConv1dSplit(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor... parts) {
+        if (!VECTOR) { REF.causalConv1dSplit(state, x, w, bias, silu, parts); return; }
+        CpuConv.causalConv1d(state, x, w, bias, silu, null, parts);
+    }
+
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         if (!VECTOR) { REF.causalConv1dStep(state, x, w, bias, silu, out); return; }
         CpuConv.causalConv1dStep(state, x, w, bias, silu, out);
