@@ -39,16 +39,9 @@ final class CpuLinear {
      * dot kernels' horizontal sums (GemmBench, 768 × 1536 on 2 threads: 32 rows 164 against 125 GFLOP/s, 64 rows even).
      */
     static final int GEMM_ROWS = 64;
-
-    /**
-     * Whether {@link #linear} runs the packed GEMM: from {@link #GEMM_ROWS} rows. Not from fewer where K is short, though
-     * the GEMM is faster there (GemmBench, 2 threads, cold: 32 × 48 × 1536 87–89 against 24–32 GFLOP/s; BENCHMARKS): its
-     * sums run in another order than the dot kernels', so a decode row's result would depend on how many rows share
-     * the batch (SequenceSlotsTest: a row steps the same whatever the other rows hold).
-     */
-    static boolean gemmTakes(int m, int k) {
-        return m >= GEMM_ROWS;
-    }
+    // Not from fewer rows where K is short, though the GEMM is faster there (GemmBench, 2 threads, cold: 32 × 48 × 1536
+    // 87–89 against 24–32 GFLOP/s; BENCHMARKS): its sums run in another order than the dot kernels', so a decode row's
+    // result would depend on how many rows share the batch (SequenceSlotsTest).
 
     /**
      * out (M, N) = x (M, K) · w (N, K)ᵀ + bias. Below {@link #GEMM_ROWS} rows, threads split N in blocks of 8 weight
@@ -61,7 +54,7 @@ final class CpuLinear {
         int m = x.size(0), k = x.size(1), n = w.size(0);
         MemorySegment xs = x.segment(), os = out.segment();
         DType wt = w.dtype();
-        if (gemmTakes(m, k) && (wt == DType.F32 || wt == DType.F16 || wt == DType.BF16)) {
+        if (m >= GEMM_ROWS && (wt == DType.F32 || wt == DType.F16 || wt == DType.BF16)) {
             // prefill/training shapes: the packed 6×32 matmul kernel (no horizontal sums), then the bias; 16-bit
             // weights are widened once per call as they are packed, then reused by every row of x
             CpuGemm.matmul(x, false, w, true, out, false, m, k, n);

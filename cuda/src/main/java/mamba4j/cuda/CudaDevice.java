@@ -300,7 +300,11 @@ public final class CudaDevice implements AutoCloseable {
         List<String> o = new java.util.ArrayList<>(List.of("--gpu-architecture=" + arch(), "-std=c++17", "-lineinfo"));
         if ("1".equals(System.getenv("MAMBA4J_CUDA_SSD_TC"))) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
         String unroll = System.getenv("MAMBA4J_CUDA_GEMV_UNROLL");   // the decode GEMV's loads in flight per lane (ops.cu), to compare
-        if (unroll != null && unroll.matches("[1-9]|1[0-6]")) o.add("-DGEMV_UNROLL=" + unroll);
+        if (unroll != null && !unroll.isEmpty()) {
+            if (!unroll.matches("[1-9]|1[0-6]"))
+                throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_GEMV_UNROLL=" + unroll + ": the loads in flight per lane must be 1 to 16");
+            o.add("-DGEMV_UNROLL=" + unroll);
+        }
         return List.copyOf(o);
     }
 
