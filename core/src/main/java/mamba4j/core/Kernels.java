@@ -202,7 +202,7 @@ public interface Kernels {
      */
     default void causalConv1dSplit(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor... parts) {
         int b = x.size(0), l = x.size(1), c = x.size(2);
-        Tensor whole = Tensor.zeros(DType.F32, b, l, c);
+        Tensor whole = Tensor.zeros(x.dtype(), b, l, c);   // F64 on the reference's float64 checks
         if (state == null) causalConv1d(x, w, bias, silu, whole);
         else causalConv1dContinue(state, x, w, bias, silu, whole);
         long col = 0;
