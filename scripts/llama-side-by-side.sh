@@ -3,8 +3,9 @@
 #
 #   LLAMA_CPP=/path/to/llama.cpp/build scripts/llama-side-by-side.sh [options] [FILE.gguf ...]
 #
-# For each GGUF file (default: the issue's rows, random-init checkpoints of the published shapes written by
-# `mamba4j convert --shape S --dtype D --format gguf`, as llama.cpp's converter writes them) it runs llama.cpp's
+# For each GGUF file (default: the issue's rows and the bf16 and q8_0 ones of its target, random-init checkpoints of
+# the published shapes written by `mamba4j convert --shape S --dtype D --format gguf`, as llama.cpp's converter writes
+# them) it runs llama.cpp's
 # llama-bench and `mamba4j bench` interleaved — llama.cpp, mamba4j, next file, for each round — at batch 1 with the
 # same threads, prompt length and decode length, then prints the tok/s of every round and the ratio mamba4j / llama.cpp
 # (mean over rounds) as a markdown table. Without LLAMA_CPP it prints the reference table of issue 16 and says so.
@@ -22,6 +23,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 THREADS=2 PROMPT=512 DECODE=128 ROUNDS=2 WORK="$ROOT/runs/side-by-side"
+# the issue's rows, then the other weight types of its target (bf16, q8_0) for both architectures
+ROWS="mamba-130m:f32 mamba-130m:f16 mamba-130m:bf16 mamba-130m:q8_0 mamba2-130m:f32 mamba2-130m:f16 mamba2-130m:bf16 mamba2-130m:q8_0 mamba-370m:f32"
 FILES=()
 
 die() { echo "error: $*" >&2; exit 2; }
@@ -88,8 +91,8 @@ MAMBA4J="${MAMBA4J:-$ROOT/mamba4j}"
 LABELS=()
 if [ ${#FILES[@]} -eq 0 ]; then   # the issue's rows
   mkdir -p "$WORK"
-  for row in "mamba-130m f32" "mamba-130m f16" "mamba2-130m f32" "mamba2-130m f16" "mamba-370m f32"; do
-    set -- $row
+  for row in $ROWS; do
+    set -- ${row/:/ }
     f="$WORK/$1-$2.gguf"
     if [ ! -f "$f" ]; then
       echo "writing $f (random init, seed 0, as llama.cpp's converter writes it)..." >&2
@@ -141,7 +144,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-rounds() { echo $1 | awk '{ for (i = 1; i <= NF; i++) printf "%s%s", (i > 1 ? " / " : ""), $i }'; }
+rounds() { echo $1 | awk '{ for (i = 1; i <= NF; i++) printf "%s%.1f", (i > 1 ? " / " : ""), $i }'; }
 ratio() {  # MAMBA4J_VALUES LLAMA_VALUES → mean / mean
   awk -v m="$1" -v l="$2" 'BEGIN { n = split(m, a, " "); k = split(l, b, " "); s = 0; t = 0
     for (i = 1; i <= n; i++) s += a[i]; for (i = 1; i <= k; i++) t += b[i]

@@ -521,7 +521,8 @@ public final class GgufFile implements AutoCloseable {
 
     /**
      * The tensor {@code name}, row-major: a zero-copy, read-only view of the mapping for the types {@link #dtypeOf}
-     * maps (Q8_0 and Q4_0 included, as their block bytes).
+     * maps (Q8_0 and Q4_0 included, as their block bytes); llama.cpp's k-quants (Q4_K, Q5_K, Q6_K) widened to a new F32
+     * tensor.
      *
      * @throws UserInputException naming the file and tensor when there is no such tensor, or its type is one mamba4j
      *     does not read
@@ -532,13 +533,13 @@ public final class GgufFile implements AutoCloseable {
         Shape shape = t.shape();
         DType dtype = dtypeOf(t.type);
         if (dtype != null) return Tensor.wrap(dtype, shape, data.asSlice(t.offset, t.bytes));
-        if (t.type == GgufType.Q8_0 || t.type == GgufType.Q4_0) {
+        if (GgufQuant.widens(t.type)) {
             MemoryBudget.require("GGUF file " + path + ": tensor '" + name + "' widened from " + t.type + " to F32",
                     MemoryBudget.product(t.numel(), 4));
             return GgufQuant.toF32(t.type, data.asSlice(t.offset, t.bytes), shape.dims());
         }
         throw new UserInputException("GGUF file " + path + ": tensor '" + name + "' has type " + t.type + ", which mamba4j does not read"
-                + " (it reads " + Arrays.stream(GgufType.values()).filter(x -> dtypeOf(x) != null || x == GgufType.Q8_0 || x == GgufType.Q4_0)
+                + " (it reads " + Arrays.stream(GgufType.values()).filter(x -> dtypeOf(x) != null || GgufQuant.widens(x))
                 .map(Enum::name).collect(Collectors.joining(", ")) + ")");
     }
 

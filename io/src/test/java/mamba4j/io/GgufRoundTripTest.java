@@ -199,14 +199,15 @@ class GgufRoundTripTest {
 
     @Test
     void unreadableTypesAreNamedWhenRead() {
-        Path p = dir.resolve("q4k.gguf");
-        byte[] blocks = new byte[144];
-        GgufWriter.write(p, new LinkedHashMap<>(), List.of(new GgufWriter.Entry("k", GgufType.Q4_K, new long[] {256}, () -> MemorySegment.ofArray(blocks))));
+        Path p = dir.resolve("q2k.gguf");
+        byte[] blocks = new byte[84];
+        GgufWriter.write(p, new LinkedHashMap<>(), List.of(new GgufWriter.Entry("k", GgufType.Q2_K, new long[] {256}, () -> MemorySegment.ofArray(blocks))));
         try (GgufFile f = GgufFile.open(p)) {
-            assertEquals(GgufType.Q4_K, f.type("k"));
-            assertEquals(144, f.raw("k").byteSize());
+            assertEquals(GgufType.Q2_K, f.type("k"));
+            assertEquals(84, f.raw("k").byteSize());
             UserInputException e = assertThrows(UserInputException.class, () -> f.get("k"));
-            assertTrue(e.getMessage().contains("tensor 'k' has type Q4_K, which mamba4j does not read"), e.getMessage());
+            assertTrue(e.getMessage().contains("tensor 'k' has type Q2_K, which mamba4j does not read"), e.getMessage());
+            assertTrue(e.getMessage().contains("Q4_K, Q5_K, Q6_K"), e.getMessage());
             e = assertThrows(UserInputException.class, () -> f.get("absent"));
             assertTrue(e.getMessage().contains("no tensor 'absent'"), e.getMessage());
         }

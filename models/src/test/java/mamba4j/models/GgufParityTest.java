@@ -181,6 +181,37 @@ class GgufParityTest {
     }
 
     /** A llama.cpp file whose matrices are Q8_0 loads (widened to F32 until DType.Q8_0 exists) within Q8_0's rounding. */
+    /**
+     * llama.cpp's own tools (llama-quantize, and so most GGUF files in circulation) write a tensor with its trailing
+     * sizes of 1 dropped: Mamba-2's ssm_norm [d_inner, 1] becomes [d_inner]. Such a file reads as the converter's.
+     */
+    @Test
+    void trailingOnesDroppedAsGgmlWritesThemRead() {
+        Path ck = Repo.golden().resolve("mamba2/g1_tied");
+        int[][] ids = inputIds(ck);
+        try (Models.Loaded st = Models.load(ck, CPU)) {
+            Path g = export(st, "g1", DType.F32), squeezed = dir.resolve("g1-squeezed.gguf");
+            int rewritten = 0;
+            try (GgufFile f = GgufFile.open(g)) {
+                List<GgufWriter.Entry> t = new ArrayList<>();
+                for (String n : f.tensorNames()) {
+                    Tensor v = f.get(n).copy();
+                    long[] ne = f.info(n).ne();
+                    if (ne.length == 2 && ne[1] == 1) { v = v.reshape(ne[0]); rewritten++; }
+                    t.add(GgufWriter.Entry.of(n, v));
+                }
+                GgufWriter.write(squeezed, new LinkedHashMap<>(f.metadata()), t);
+            }
+            assertTrue(rewritten >= 2, rewritten + " tensors with a trailing size of 1 (ssm_norm of each layer)");
+            try (GgufFile f = GgufFile.open(squeezed)) {
+                assertArrayEquals(new long[] {((Mamba2Model) st.model()).config().dInner()}, f.info("blk.0.ssm_norm.weight").ne());
+            }
+            try (Models.Loaded a = Models.load(g, CPU); Models.Loaded b = Models.load(squeezed, CPU)) {
+                assertArrayEquals(a.model().forward(ids, Trace.NONE).toFloatArray(), b.model().forward(ids, Trace.NONE).toFloatArray());
+            }
+        }
+    }
+
     @Test
     void q8_0MatricesLoad() {
         Mamba1Config c = new Mamba1Config(64, 64, 64, 16, 2, 2, 4, 4, false, true, 1e-5, true, 0);

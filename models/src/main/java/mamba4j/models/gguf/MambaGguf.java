@@ -239,10 +239,19 @@ public final class MambaGguf {
         private Tensor checked(String gguf, long[] dims) {
             if (!f.contains(gguf)) throw new UserInputException("GGUF file " + f.path() + ": missing tensor '" + gguf + "'");
             Shape want = Shape.of(dims), got = f.shape(gguf);
-            if (!got.equals(want))
-                throw new UserInputException("GGUF file " + f.path() + ": tensor '" + gguf + "' has sizes " + ne(got) + ", expected " + ne(want)
-                        + " (ggml order, fastest first)");
-            return f.get(gguf);
+            if (got.equals(want)) return f.get(gguf);
+            // ggml drops trailing sizes of 1 when it writes a tensor (llama-quantize's Mamba-2 ssm_norm [d_inner] where
+            // the converter wrote [d_inner, 1]): the same tensor
+            if (Arrays.equals(withoutLeadingOnes(got.dims()), withoutLeadingOnes(dims))) return f.get(gguf).reshape(dims);
+            throw new UserInputException("GGUF file " + f.path() + ": tensor '" + gguf + "' has sizes " + ne(got) + ", expected " + ne(want)
+                    + " (ggml order, fastest first)");
+        }
+
+        /** Row-major sizes without their leading 1s (ggml's trailing ones). */
+        private static long[] withoutLeadingOnes(long[] dims) {
+            int i = 0;
+            while (i < dims.length - 1 && dims[i] == 1) i++;
+            return Arrays.copyOfRange(dims, i, dims.length);
         }
 
         final class Put {
