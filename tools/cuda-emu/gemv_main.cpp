@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <random>
 int split_of(int n, int k, int dt) { int per = dt == DTYPE_F32 ? 4 : 8; long chunks = k / per; int s = 1; while (s < 8 && (long)n * s < 32L * 132 && chunks >= 2L * 32 * s * 2) s *= 2; return s; }
-int run(int m, int n, int k, int dt, bool unaligned) {
+int run(int m, int n, int k, int dt, bool unaligned, bool cols = false) {
     std::mt19937 rng(m*7+n*3+k); std::uniform_real_distribution<float> U(-1,1);
     std::vector<float> xs(m*k + 8), wf(n*k), bias(n), out(m*n, NAN);
     for (auto& v : xs) v = U(rng); for (auto& v : wf) v = U(rng); for (auto& v : bias) v = U(rng);
@@ -15,11 +15,19 @@ int run(int m, int n, int k, int dt, bool unaligned) {
     for (int r = 0; r < m; r++) for (int c = 0; c < n; c++) { double a = bias[c]; for (int j = 0; j < k; j++) a += (double)x[r*k+j]*wf[c*k+j]; want[r*n+c] = a; }
     GemvParams p{}; p.x = x; p.w = dt == DTYPE_F32 ? (const void*)wf.data() : (const void*)wh.data(); p.bias = bias.data(); p.out = out.data();
     p.m = m; p.n = n; p.k = k; p.w_dtype = dt; p.split = split_of(n, k, dt);
-    int cpb = 8 / p.split;
-    launch(m == 1 ? linear_rows_1 : linear_rows, p, {(unsigned)((n + cpb - 1)/cpb),1,1}, {256,1,1});
+    int cpb = 8 / p.split * (cols ? GEMV_COLS : 1);
+    launch(m == 1 ? linear_rows_1 : cols ? linear_rows_cols : linear_rows, p, {(unsigned)((n + cpb - 1)/cpb),1,1}, {256,1,1});
     double md = 0; for (int i = 0; i < m*n; i++) md = std::max(md, std::fabs(out[i]-want[i]) / (1 + std::fabs(want[i])));
-    printf("m%d n%d k%d dt%d split%d%s: max rel %.2e\n", m, n, k, dt, p.split, unaligned ? " unaligned x" : "", md);
-    return md < 1e-4 ? 0 : 1;
+    // each row bit for bit as linear_rows_1 computes it alone (batch invariance)
+    int differ = 0;
+    for (int r = 0; r < m; r++) {
+        std::vector<float> one(n, NAN); GemvParams q = p; q.x = x + r*k; q.m = 1; q.out = one.data();
+        int cpb1 = 8 / q.split; launch(linear_rows_1, q, {(unsigned)((n + cpb1 - 1)/cpb1),1,1}, {256,1,1});
+        for (int c = 0; c < n; c++) differ += __float_as_uint(one[c]) != __float_as_uint(out[r*n+c]);
+    }
+    printf("m%d n%d k%d dt%d split%d%s%s: max rel %.2e, %d outputs differ from the row alone\n", m, n, k, dt, p.split, cols ? " cols" : "",
+           unaligned ? " unaligned x" : "", md, differ);
+    return md < 1e-4 && differ == 0 ? 0 : 1;
 }
 // linear_rows_1_conv: the GEMV of one row, then the conv step of columns [from, from + c) (state (c, K) in place)
 int run_conv(int n, int k, int dt, int from, int c, int K, bool bias, bool silu) {
@@ -56,4 +64,8 @@ int main() { int bad = 0;
   bad += run(1,160,4096,DTYPE_BF16,false); bad += run(3,200,4096,DTYPE_F16,false); bad += run(8,97,2048,DTYPE_F32,false);
   bad += run(2,100,1000,DTYPE_BF16,false); bad += run(5,5,4099,DTYPE_F32,false); bad += run(1,300,128,DTYPE_BF16,false);
   bad += run(1,33,1024,DTYPE_F32,true); bad += run(4,40,2048,DTYPE_BF16,true);
+  // linear_rows_cols: four columns a warp (N not a multiple of the columns a block covers; every dtype; split 1 .. 8)
+  bad += run(8,3072,768,DTYPE_BF16,false,true); bad += run(8,97,2048,DTYPE_F32,false,true); bad += run(3,200,4096,DTYPE_F16,false,true);
+  bad += run(2,100,1000,DTYPE_BF16,false,true); bad += run(5,5,4099,DTYPE_F32,false,true); bad += run(4,40,2048,DTYPE_BF16,true,true);
+  bad += run(8,1,512,DTYPE_BF16,false,true); bad += run(7,2562,1536,DTYPE_F16,false,true); bad += run(8,50,8192,DTYPE_BF16,false,true);
   printf(bad ? "FAIL\n" : "ok\n"); return bad; }

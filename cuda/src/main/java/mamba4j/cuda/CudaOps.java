@@ -398,12 +398,22 @@ public final class CudaOps {
         dtype("linearRows", wDtype);
         if (m > GEMV_MAX_M) throw new IllegalArgumentException("linearRows: M = " + m + " > " + GEMV_MAX_M);
         int split = gemvSplit(n, k, wDtype, dev == null ? 132 : dev.smCount);
-        int columnsPerBlock = GEMV_WARPS / split;
+        boolean cols = m > 1 && GEMV_COLS_ON;   // the same split as at M = 1: a row's sums do not depend on M
+        int columnsPerBlock = GEMV_WARPS / split * (cols ? GEMV_COLS : 1);
         var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", m).set("n", n).set("k", k)
                 .set("w_dtype", wDtype).set("split", split).set("conv_state", 0L).set("conv_w", 0L).set("conv_bias", 0L).set("conv_out", 0L)
                 .set("conv_from", 0).set("conv_channels", 0).set("conv_width", 0).set("conv_silu", false).set("conv_w_dtype", 0);
-        launcher.launch("ops.cu", m == 1 ? "linear_rows_1" : "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
+        launcher.launch("ops.cu", m == 1 ? "linear_rows_1" : cols ? "linear_rows_cols" : "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock,
+                1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
+
+    /** Output columns per warp of linear_rows_cols (ops.cu GEMV_COLS). */
+    static final int GEMV_COLS = 4;
+    /**
+     * Batched decode (2 to {@link #GEMV_MAX_M} rows) through linear_rows_cols, each warp on {@link #GEMV_COLS} columns
+     * (one read of x for four weight rows); MAMBA4J_CUDA_GEMV_COLS=0 runs linear_rows (a warp per column), to compare.
+     */
+    static final boolean GEMV_COLS_ON = !"0".equals(System.getenv("MAMBA4J_CUDA_GEMV_COLS"));
 
     /**
      * {@link #linearRows} of one row (out (1, N) = x · wᵀ + bias), then {@link #causalConv1dStep} of its columns

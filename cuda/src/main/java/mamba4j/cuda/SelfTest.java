@@ -168,6 +168,8 @@ public final class SelfTest {
             gemv(2, 1000, 1000, KernelParams.DTYPE_BF16);  // one warp per column, a tail past the unrolled loop
             gemv(5, 5, 4099, KernelParams.DTYPE_F32);      // K not a multiple of 4: the scalar path, split
             gemv(1, 4096, 128, KernelParams.DTYPE_BF16);   // dt_proj: K shorter than a warp's chunks
+            gemv(8, 8192, 2048, KernelParams.DTYPE_BF16);  // mamba-1.4b's in_proj at batch 8: four columns a warp
+            gemv(7, 2562, 1536, KernelParams.DTYPE_F16);   // N not a multiple of the columns a block covers
         });
         check("cuda graph capture + replay", this::graph);
         check("out-of-memory message", this::outOfMemory);
@@ -602,8 +604,21 @@ public final class SelfTest {
         ops.linearRows(px, pw, code, pb, po, m, n, k);
         Tensor want = Tensor.zeros(DType.F32, m, n);
         REF.linear(Tensor.of(x, m, k), w, Tensor.of(bias, n), want);
-        compare("gemv " + dtype(code) + " (split " + CudaOps.gemvSplit(n, k, code, dev.smCount) + ")", "M " + m + " N " + n + " K " + k,
-                download(po, m * n), want, F32_GEMM);
+        float[] got = download(po, m * n);
+        compare("gemv " + dtype(code) + " (split " + CudaOps.gemvSplit(n, k, code, dev.smCount) + ")" + (m > 1 && CudaOps.GEMV_COLS_ON ? ", "
+                + CudaOps.GEMV_COLS + " columns a warp" : ""), "M " + m + " N " + n + " K " + k, got, want, F32_GEMM);
+        if (m > 1) {   // each row as linear_rows_1 computes it alone, bit for bit: a decode row does not depend on the batch
+            long p1 = dev.alloc(4L * n);
+            int differ = 0;
+            for (int r = 0; r < m; r++) {
+                ops.linearRows(px + 4L * r * k, pw, code, pb, p1, 1, n, k);
+                float[] one = download(p1, n);
+                for (int c = 0; c < n; c++) if (Float.floatToRawIntBits(one[c]) != Float.floatToRawIntBits(got[r * n + c])) differ++;
+            }
+            rows.add(new Row("gemv " + dtype(code) + ", each row alone == batched", "M " + m + " N " + n + " K " + k,
+                    differ + " of " + m * n + " outputs differ", differ == 0));
+            free(p1);
+        }
         free(px, pw, pb, po);
     }
 
@@ -666,7 +681,8 @@ public final class SelfTest {
         }
         timeGemm(4096);
         timeGemm(8192);
-        for (int[] g : new int[][] {{8192, 2048}, {2048, 4096}, {160, 4096}, {4096, 128}, {50280, 2048}}) timeGemv(g[0], g[1]);
+        for (int[] g : new int[][] {{8192, 2048}, {2048, 4096}, {160, 4096}, {4096, 128}, {50280, 2048}}) timeGemv(1, g[0], g[1]);
+        for (int[] g : new int[][] {{8192, 2048}, {2048, 4096}, {50280, 2048}}) timeGemv(8, g[0], g[1]);   // batched decode
         timeDecodeLaunches();
     }
 
@@ -781,18 +797,18 @@ public final class SelfTest {
         free(xf, x, w, out);
     }
 
-    /** The decode linear at batch 1, bf16 weights (N, K): weight bytes read per µs against the copy bandwidth. */
-    private void timeGemv(int n, int k) {
-        long x = dev.alloc(4L * k), wf = dev.alloc(4L * n * k), w = dev.alloc(2L * n * k), out = dev.alloc(4L * n);
-        ops.fillUniform(x, k, 9, -1, 1);
+    /** The decode linear at batch m (≤ 8), bf16 weights (N, K): weight bytes read per µs against the copy bandwidth. */
+    private void timeGemv(int m, int n, int k) {
+        long x = dev.alloc(4L * m * k), wf = dev.alloc(4L * n * k), w = dev.alloc(2L * n * k), out = dev.alloc(4L * m * n);
+        ops.fillUniform(x, (long) m * k, 9, -1, 1);
         ops.fillUniform(wf, (long) n * k, 10, -1, 1);
         ops.cast(wf, w, KernelParams.DTYPE_BF16, (long) n * k);
-        Runnable run = () -> ops.linearRows(x, w, KernelParams.DTYPE_BF16, 0, out, 1, n, k);
+        Runnable run = () -> ops.linearRows(x, w, KernelParams.DTYPE_BF16, 0, out, m, n, k);
         run.run();
         dev.synchronize();
         double ms = dev.timeMs(run, reps(dev.timeMs(run, 1)));
-        timings.add(new Timing("decode gemv bf16 (M 1)", "N " + n + " K " + k + " split " + CudaOps.gemvSplit(n, k, KernelParams.DTYPE_BF16, dev.smCount),
-                ms, gbps(2.0 * n * k, ms), ""));
+        timings.add(new Timing("decode gemv bf16 (M " + m + (m > 1 && CudaOps.GEMV_COLS_ON ? ", " + CudaOps.GEMV_COLS + " columns a warp" : "") + ")",
+                "N " + n + " K " + k + " split " + CudaOps.gemvSplit(n, k, KernelParams.DTYPE_BF16, dev.smCount), ms, gbps(2.0 * n * k, ms), ""));
         free(x, wf, w, out);
     }
 

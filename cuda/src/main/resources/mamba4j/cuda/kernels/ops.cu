@@ -280,6 +280,136 @@ extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1(Gemv
 // one kernel instead of two).
 extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1_conv(GemvParams p) { gemv_rows<1, true>(p); }
 
+// Small M (2 .. GEMV_MAX_M rows, batched decode): as gemv_rows, but each warp computes GEMV_COLS adjacent output columns,
+// so one read of x's rows serves GEMV_COLS weight rows. gemv_rows reads, per 16 bytes of weights, 32 bytes of every row
+// of x from L1/L2 (16 bytes of x per weight byte at M = 8 in bf16), more than L1 delivers at the weights' HBM rate;
+// here 4. Each column's sums run in gemv_rows' order (the same lanes, chunks in the same sequence, the same shuffles
+// and split), so a row's output does not depend on how many rows share the call.
+#define GEMV_COLS 4
+#ifndef GEMV_COLS_UNROLL
+#define GEMV_COLS_UNROLL 1     // groups of 16-byte loads (one per column) in flight per lane (1: 118 registers at sm_90; 2 spills)
+#endif
+template <int MAXM>
+__device__ __forceinline__ void gemv_chunk_cols(float (&acc)[GEMV_COLS][MAXM], const GemvParams& p, const uint4 (&raw)[GEMV_COLS], int j0) {
+    if (p.w_dtype == DTYPE_F32) {
+#pragma unroll
+        for (int m = 0; m < MAXM; ++m)
+            if (m < p.m) {
+                const float4 x = *(const float4*)(p.x + (long long)m * p.k + j0);
+#pragma unroll
+                for (int c = 0; c < GEMV_COLS; ++c)
+                    acc[c][m] = fmaf(__uint_as_float(raw[c].x), x.x, fmaf(__uint_as_float(raw[c].y), x.y,
+                                fmaf(__uint_as_float(raw[c].z), x.z, fmaf(__uint_as_float(raw[c].w), x.w, acc[c][m]))));
+            }
+        return;
+    }
+    const bool bf = p.w_dtype == DTYPE_BF16;
+    float w[GEMV_COLS][8];
+#pragma unroll
+    for (int c = 0; c < GEMV_COLS; ++c) {
+        const unsigned int words[4] = {raw[c].x, raw[c].y, raw[c].z, raw[c].w};
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+            const unsigned short lo = (unsigned short)(words[q] & 0xffffu), hi = (unsigned short)(words[q] >> 16);
+            w[c][2 * q] = bf ? bf16_to_f32(lo) : f16_to_f32(lo);
+            w[c][2 * q + 1] = bf ? bf16_to_f32(hi) : f16_to_f32(hi);
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m)
+        if (m < p.m) {
+            const float4 xa = *(const float4*)(p.x + (long long)m * p.k + j0);
+            const float4 xb = *(const float4*)(p.x + (long long)m * p.k + j0 + 4);
+#pragma unroll
+            for (int c = 0; c < GEMV_COLS; ++c) {
+                float a = acc[c][m];
+                a = fmaf(w[c][0], xa.x, a); a = fmaf(w[c][1], xa.y, a); a = fmaf(w[c][2], xa.z, a); a = fmaf(w[c][3], xa.w, a);
+                a = fmaf(w[c][4], xb.x, a); a = fmaf(w[c][5], xb.y, a); a = fmaf(w[c][6], xb.z, a); a = fmaf(w[c][7], xb.w, a);
+                acc[c][m] = a;
+            }
+        }
+}
+
+extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_cols(GemvParams p) {
+    constexpr int MAXM = GEMV_MAX_M;
+    __shared__ float part[GEMV_WARPS][GEMV_COLS][MAXM];
+    const int wib = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int split = p.split;
+    const int col0 = (blockIdx.x * (GEMV_WARPS / split) + wib / split) * GEMV_COLS;   // this warp's first column
+    const int sub = wib % split;
+    float acc[GEMV_COLS][MAXM];
+#pragma unroll
+    for (int c = 0; c < GEMV_COLS; ++c)
+#pragma unroll
+        for (int m = 0; m < MAXM; ++m) acc[c][m] = 0.0f;
+    const int esize = p.w_dtype == DTYPE_F32 ? 4 : 2, per = 16 / esize;
+    const bool vec = col0 < p.n && p.k % per == 0 && (((unsigned long long)p.w) & 15) == 0 && (((unsigned long long)p.x) & 15) == 0;
+    // columns past N read row N - 1 again (in bounds; their sums are not stored)
+    const uint4* w4[GEMV_COLS];
+#pragma unroll
+    for (int c = 0; c < GEMV_COLS; ++c)
+        w4[c] = (const uint4*)((const char*)p.w + (long long)min(col0 + c, p.n - 1) * p.k * esize);
+    const int chunks = p.k / per, stride = 32 * split;
+    int ch = sub * 32 + lane;
+    uint4 raw[GEMV_COLS_UNROLL][GEMV_COLS];
+#pragma unroll
+    for (int u = 0; u < GEMV_COLS_UNROLL; ++u)
+        if (vec && ch + u * stride < chunks)
+#pragma unroll
+            for (int c = 0; c < GEMV_COLS; ++c) raw[u][c] = __ldg(w4[c] + ch + u * stride);
+    PDL_ENTRY();
+    if (vec) {
+        while (ch + (GEMV_COLS_UNROLL - 1) * stride < chunks) {
+#pragma unroll
+            for (int u = 0; u < GEMV_COLS_UNROLL; ++u) gemv_chunk_cols<MAXM>(acc, p, raw[u], (ch + u * stride) * per);
+            ch += GEMV_COLS_UNROLL * stride;
+#pragma unroll
+            for (int u = 0; u < GEMV_COLS_UNROLL; ++u)
+                if (ch + u * stride < chunks)
+#pragma unroll
+                    for (int c = 0; c < GEMV_COLS; ++c) raw[u][c] = __ldg(w4[c] + ch + u * stride);
+        }
+#pragma unroll
+        for (int u = 0; u < GEMV_COLS_UNROLL; ++u)
+            if (ch + u * stride < chunks) gemv_chunk_cols<MAXM>(acc, p, raw[u], (ch + u * stride) * per);
+    } else {
+#pragma unroll
+        for (int c = 0; c < GEMV_COLS; ++c)
+            if (col0 + c < p.n)
+                for (int j = sub * 32 + lane; j < p.k; j += 32 * split)
+                    gemv_fma<MAXM>(acc[c], p, j, load_w(p.w, (long long)(col0 + c) * p.k + j, p.w_dtype));
+    }
+#pragma unroll
+    for (int c = 0; c < GEMV_COLS; ++c)
+#pragma unroll
+        for (int m = 0; m < MAXM; ++m)
+            for (int o = 16; o > 0; o >>= 1) acc[c][m] += __shfl_xor_sync(FULL_MASK, acc[c][m], o);
+    if (split > 1) {   // the columns' warps add their partial sums in a fixed order, as gemv_rows
+        if (lane == 0)
+#pragma unroll
+            for (int c = 0; c < GEMV_COLS; ++c)
+#pragma unroll
+                for (int m = 0; m < MAXM; ++m) part[wib][c][m] = acc[c][m];
+        __syncthreads();
+        if (lane == 0 && sub == 0)
+#pragma unroll
+            for (int c = 0; c < GEMV_COLS; ++c)
+#pragma unroll
+                for (int m = 0; m < MAXM; ++m) {
+                    float v = part[wib][c][m];
+                    for (int s = 1; s < split; ++s) v += part[wib + s][c][m];
+                    acc[c][m] = v;
+                }
+    }
+    if (lane == 0 && sub == 0)
+#pragma unroll
+        for (int c = 0; c < GEMV_COLS; ++c)
+            if (col0 + c < p.n)
+#pragma unroll
+                for (int m = 0; m < MAXM; ++m)
+                    if (m < p.m) p.out[(long long)m * p.n + col0 + c] = acc[c][m] + (p.bias ? p.bias[col0 + c] : 0.0f);
+}
+
 // Cross-entropy, step 1 (one block): count the rows whose target is not -100.
 extern "C" __global__ void cross_entropy_count(CrossEntropyParams p) {
     PDL_ENTRY();
