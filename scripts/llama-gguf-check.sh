@@ -33,7 +33,8 @@ tool() {
   for c in "$LLAMA_CPP/bin/$1" "$LLAMA_CPP/$1"; do [ -x "$c" ] && { echo "$c"; return; }; done
   die "LLAMA_CPP=$LLAMA_CPP: no $1 in it (looked for bin/$1 and $1)"
 }
-QUANTIZE="$(tool llama-quantize)" COMPLETION="$(tool llama-completion)"
+QUANTIZE="$(tool llama-quantize)" || exit 2
+COMPLETION="$(tool llama-completion)" || exit 2
 MAMBA4J="${MAMBA4J:-$ROOT/mamba4j}"
 WORK="${WORK:-$ROOT/runs/gguf-check}"
 mkdir -p "$WORK"

@@ -90,7 +90,7 @@ class LlamaSideBySideScriptTest {
         Path a = Files.writeString(dir.resolve("a.gguf"), "GGUF"), b = Files.writeString(dir.resolve("b.gguf"), "GGUF");
         Run r = run(Map.of("LLAMA_CPP", dir.resolve("llama").toString(), "MAMBA4J", fake.toString()), a.toString(), b.toString());
         assertEquals(0, r.status(), r.err());
-        assertTrue(r.out().contains("| a | 100.000000 / 100.000000 | 150.0 / 150.0 | 1.50x | 50.000000 / 50.000000 | 40.0 / 40.0 | 0.80x |"), r.out());
+        assertTrue(r.out().contains("| a | 100.0 / 100.0 | 150.0 / 150.0 | 1.50x | 50.0 / 50.0 | 40.0 / 40.0 | 0.80x |"), r.out());
         assertTrue(r.out().contains("| b |"), r.out());
         List<String> calls = Files.readAllLines(log);
         assertEquals(8, calls.size(), "2 rounds × 2 files × 2 engines: " + calls);
