@@ -7,11 +7,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -24,33 +21,11 @@ class LlamaGgufCheckScriptTest {
     @TempDir Path dir;
     static final Path SCRIPT = Repo.root().resolve("scripts/llama-gguf-check.sh");
 
-    record Run(int status, String out, String err) {}
-
-    private Run run(Map<String, String> env, String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of("bash", SCRIPT.toString()));
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
-        pb.environment().remove("LLAMA_CPP");
-        pb.environment().remove("MAMBA4J");
-        pb.environment().remove("WORK");
-        pb.environment().putAll(env);
-        Path out = dir.resolve("stdout.txt"), err = dir.resolve("stderr.txt");
-        pb.redirectOutput(out.toFile()).redirectError(err.toFile());
-        Process p = pb.start();
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the script finishes");
-        return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
+    private ScriptRun run(Map<String, String> env, String... args) throws IOException, InterruptedException {
+        return ScriptRun.of(SCRIPT, dir, List.of("LLAMA_CPP", "MAMBA4J", "WORK"), env, args);
     }
 
-    private static void error(Run r, String fragment) {
-        assertEquals(2, r.status(), r.out() + r.err());
-        assertTrue(r.err().startsWith("error: ") && r.err().strip().lines().count() == 1, "one line: " + r.err());
-        assertTrue(r.err().contains(fragment), "<" + fragment + "> in " + r.err());
-    }
-
-    private static void script(Path p, String body) throws IOException {
-        Files.writeString(p, "#!/usr/bin/env bash\n" + body);
-        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
-    }
+    private static void error(ScriptRun r, String fragment) { r.assertError(fragment); }
 
     @Test
     void argumentErrorsAreOneLine() throws Exception {
@@ -61,7 +36,7 @@ class LlamaGgufCheckScriptTest {
         error(run(Map.of("LLAMA_CPP", dir.toString()), "--tokenizer"), "--tokenizer needs a tokenizer.json");
         error(run(Map.of("LLAMA_CPP", dir.toString()), "--bogus"), "unknown argument --bogus");
         error(run(Map.of("LLAMA_CPP", dir.toString()), "--tokenizer", tok.toString()), "LLAMA_CPP=" + dir + ": no llama-quantize in it");
-        Run help = run(Map.of(), "--help");
+        ScriptRun help = run(Map.of(), "--help");
         assertEquals(0, help.status());
         assertTrue(help.out().contains("LLAMA_CPP") && help.out().contains("--fixtures DIR"), help.out());
     }
@@ -70,14 +45,14 @@ class LlamaGgufCheckScriptTest {
     void printsTheTableAndFailsOnADifference() throws Exception {
         Path log = dir.resolve("calls.log"), bin = Files.createDirectories(dir.resolve("llama/bin"));
         Path tok = Files.writeString(dir.resolve("tokenizer.json"), "{}");
-        script(bin.resolve("llama-quantize"), """
+        ScriptRun.standIn(bin.resolve("llama-quantize"), """
                 echo "quantize $*" >> %s
                 [ "$1" = --allow-requantize ] && shift
                 echo GGUF > "$2"
                 """.formatted(log));
-        script(bin.resolve("llama-completion"), "echo \"${TEXT:-The capital of France is Paris}\"\n");
+        ScriptRun.standIn(bin.resolve("llama-completion"), "echo \"${TEXT:-The capital of France is Paris}\"\n");
         Path fake = dir.resolve("fake-mamba4j");
-        script(fake, """
+        ScriptRun.standIn(fake, """
                 echo "mamba4j $1" >> %s
                 case "$1" in
                   convert) while [ $# -gt 0 ]; do [ "$1" = --out ] && echo GGUF > "$2"; shift; done ;;
@@ -87,7 +62,7 @@ class LlamaGgufCheckScriptTest {
                 """.formatted(log));
         Map<String, String> env = Map.of("LLAMA_CPP", dir.resolve("llama").toString(), "MAMBA4J", fake.toString(),
                 "WORK", dir.resolve("work").toString());
-        Run r = run(env, "--tokenizer", tok.toString());
+        ScriptRun r = run(env, "--tokenizer", tok.toString());
         assertEquals(0, r.status(), r.out() + r.err());
         assertTrue(r.out().contains("| greedy 24 tokens, F32 file mamba4j wrote: llama-completion = mamba4j generate | pass |"), r.out());
         for (String q : List.of("Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K"))
@@ -99,7 +74,7 @@ class LlamaGgufCheckScriptTest {
                 + dir.resolve("work/mamba2-130m-llama-Q6_K-back-f32.gguf") + " F32"), calls.toString());
         Map<String, String> other = new java.util.HashMap<>(env);
         other.put("TEXT", "The capital of France is Lyon");
-        Run bad = run(other, "--tokenizer", tok.toString());
+        ScriptRun bad = run(other, "--tokenizer", tok.toString());
         assertEquals(1, bad.status(), bad.out() + bad.err());
         assertTrue(bad.out().contains("| greedy 24 tokens, F32 file mamba4j wrote: llama-completion = mamba4j generate | FAIL (texts above) |"), bad.out());
         assertTrue(bad.err().contains("llama.cpp: The capital of France is Lyon"), bad.err());

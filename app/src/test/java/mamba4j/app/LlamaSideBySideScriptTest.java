@@ -5,14 +5,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -25,37 +21,21 @@ class LlamaSideBySideScriptTest {
     @TempDir Path dir;
     static final Path SCRIPT = Repo.root().resolve("scripts/llama-side-by-side.sh");
 
-    record Run(int status, String out, String err) {}
-
-    private Run run(Map<String, String> env, String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of("bash", SCRIPT.toString()));
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
-        pb.environment().remove("LLAMA_CPP");
-        pb.environment().remove("MAMBA4J");
-        pb.environment().putAll(env);
-        Path out = dir.resolve("stdout.txt"), err = dir.resolve("stderr.txt");
-        pb.redirectOutput(out.toFile()).redirectError(err.toFile());
-        Process p = pb.start();
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the script finishes");
-        return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
+    private ScriptRun run(Map<String, String> env, String... args) throws IOException, InterruptedException {
+        return ScriptRun.of(SCRIPT, dir, List.of("LLAMA_CPP", "MAMBA4J"), env, args);
     }
 
-    private static void error(Run r, String fragment) {
-        assertEquals(2, r.status(), r.out() + r.err());
-        assertTrue(r.err().startsWith("error: ") && r.err().strip().lines().count() == 1, "one line: " + r.err());
-        assertTrue(r.err().contains(fragment), "<" + fragment + "> in " + r.err());
-    }
+    private static void error(ScriptRun r, String fragment) { r.assertError(fragment); }
 
     @Test
     void withoutLlamaCppItPrintsTheReferenceTableAndSaysSo() throws Exception {
-        Run r = run(Map.of());
+        ScriptRun r = run(Map.of());
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().startsWith("LLAMA_CPP is not set, so nothing was run: this is the reference table of issue 16"), r.out());
         for (String row : List.of("| mamba-130m f32 | 242 / 246 | 532 / 448 | 59.9 / 60.6 | 56.5 / 54.8 |",
                 "| mamba2-130m f16 | 740 / 727 |", "| mamba-370m f32 | 88 / 97 | 156 / 171 | 18.7 / 21.0 | 20.1 / 22.5 |"))
             assertTrue(r.out().contains(row), "<" + row + "> in " + r.out());
-        Run help = run(Map.of(), "--help");
+        ScriptRun help = run(Map.of(), "--help");
         assertEquals(0, help.status());
         assertTrue(help.out().contains("--threads N") && help.out().contains("LLAMA_CPP"), help.out());
     }
@@ -75,20 +55,20 @@ class LlamaSideBySideScriptTest {
     void interleavesBothEnginesAndPrintsTheRatios() throws Exception {
         Path log = dir.resolve("calls.log");
         Path bin = Files.createDirectories(dir.resolve("llama/bin"));
-        script(bin.resolve("llama-bench"), """
+        ScriptRun.standIn(bin.resolve("llama-bench"), """
                 echo "llama $*" >> %s
                 echo '{"build_commit": "x", "n_prompt": 512, "n_gen": 0, "avg_ts": 100.000000, "stddev_ts": 0.0}'
                 echo '{"build_commit": "x", "n_prompt": 0, "n_gen": 128, "avg_ts": 50.000000, "stddev_ts": 0.0}'
                 """.formatted(log));
         Path fake = dir.resolve("fake-mamba4j");
-        script(fake, """
+        ScriptRun.standIn(fake, """
                 echo "mamba4j $*" >> %s
                 echo "model $3, backend cpu"
                 echo "prefill  batch 1, 512 tokens: 150.0 tok/s (3.41 s, best of 3)"
                 echo "decode   batch 1: 40.0 tok/s (40.0 steps/s, 25.00 ms/step, 55%% of the bandwidth bound), state 1.0 KB"
                 """.formatted(log));
         Path a = Files.writeString(dir.resolve("a.gguf"), "GGUF"), b = Files.writeString(dir.resolve("b.gguf"), "GGUF");
-        Run r = run(Map.of("LLAMA_CPP", dir.resolve("llama").toString(), "MAMBA4J", fake.toString()), a.toString(), b.toString());
+        ScriptRun r = run(Map.of("LLAMA_CPP", dir.resolve("llama").toString(), "MAMBA4J", fake.toString()), a.toString(), b.toString());
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("| a | 100.0 / 100.0 | 150.0 / 150.0 | 1.50x | 50.0 / 50.0 | 40.0 / 40.0 | 0.80x |"), r.out());
         assertTrue(r.out().contains("| b |"), r.out());
@@ -99,19 +79,15 @@ class LlamaSideBySideScriptTest {
         assertTrue(calls.get(2).startsWith("llama -m " + b) && calls.get(3).startsWith("mamba4j bench --model " + b)
                 && calls.get(4).startsWith("llama -m " + a), "interleaved: " + calls);
         Files.delete(log);
-        Run t = run(Map.of("LLAMA_CPP", bin.toString(), "MAMBA4J", fake.toString()), "--threads", "4", "--rounds", "1", a.toString());
+        ScriptRun t = run(Map.of("LLAMA_CPP", bin.toString(), "MAMBA4J", fake.toString()), "--threads", "4", "--rounds", "1", a.toString());
         assertEquals(0, t.status(), t.err());
         assertEquals(List.of("llama -m " + a + " -p 512 -n 128 -t 4 -r 1 -o jsonl",
                 "mamba4j bench --model " + a + " --threads 4 --batch 1 --prompt-len 512 --decode-tokens 128"), Files.readAllLines(log));
-        script(bin.resolve("llama-bench"), "echo 'not json'");
-        Run bad = run(Map.of("LLAMA_CPP", bin.toString(), "MAMBA4J", fake.toString()), a.toString());
+        ScriptRun.standIn(bin.resolve("llama-bench"), "echo 'not json'");
+        ScriptRun bad = run(Map.of("LLAMA_CPP", bin.toString(), "MAMBA4J", fake.toString()), a.toString());
         assertEquals(2, bad.status(), bad.err());
         String last = bad.err().strip().lines().reduce((x, y) -> y).orElse("");   // after the progress lines
         assertTrue(last.startsWith("error: could not read prefill and decode tok/s from llama-bench's output for " + a), bad.err());
     }
 
-    private static void script(Path p, String body) throws IOException {
-        Files.writeString(p, "#!/usr/bin/env bash\n" + body, StandardCharsets.UTF_8);
-        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
-    }
 }
