@@ -115,7 +115,7 @@ final class CpuLinear {
         });
     }
 
-    /** Rows [j, j+nb) of a BF16/F16 weight widened to F32 in a per-thread heap scratch. */
+    /** Rows [j, j+nb) of a BF16/F16 weight widened to F32, in a per-thread native scratch ({@link #nativeScratch}). */
     private static MemorySegment widen(Tensor w, int j, int nb, int k) {
         float[][] sc = SCRATCH.get();
         if (sc[0].length < nb * k) sc[0] = new float[nb * k];
@@ -137,8 +137,25 @@ final class CpuLinear {
         if (bf16) {
             for (; i < total; i++) dst[i] = Tensor.bf16ToFloat(src.getAtIndex(Tensor.I16, base + i));
         } else widenF16(src, base, total, dst, 0);
-        return MemorySegment.ofArray(dst);
+        MemorySegment out = nativeScratch(4L * total);
+        MemorySegment.copy(dst, 0, out, Tensor.F32, 0, total);
+        return out;
     }
+
+    /**
+     * A per-thread native scratch of at least {@code bytes}. The widened rows go to the kernels through native memory,
+     * not a heap segment over the float[]: one heap segment reaching {@code FloatVector.fromMemorySegment} makes the
+     * JIT's profile of that shared code bimorphic for the whole run, and every kernel reading native tensors through it
+     * is compiled with per-load checks (JFR, mamba2-130m f16 decode after a 16-token prefill: the SSD step's row loop
+     * 3.6× slower, 620 against 170 ms, with {@code Objects.checkIndex} in its samples).
+     */
+    private static MemorySegment nativeScratch(long bytes) {
+        MemorySegment[] s = NATIVE_SCRATCH.get();
+        if (s[0].byteSize() < bytes) s[0] = java.lang.foreign.Arena.ofAuto().allocate(bytes, 64);
+        return s[0];
+    }
+
+    private static final ThreadLocal<MemorySegment[]> NATIVE_SCRATCH = ThreadLocal.withInitial(() -> new MemorySegment[] {MemorySegment.NULL});
 
     /**
      * dst[at, at + count) = the F16 values from element index {@code from} of src. Nothing but the conversion in the loop:
