@@ -41,6 +41,14 @@ class LlamaGgufCheckScriptTest {
         assertTrue(help.out().contains("LLAMA_CPP") && help.out().contains("--fixtures DIR"), help.out());
     }
 
+    /** scripts/llama-from-debian.sh needs Debian's archive for anything more; its usage error needs nothing. */
+    @Test
+    void debianUnpackerWithoutAFolderSaysHowToCallIt() throws Exception {
+        ScriptRun r = ScriptRun.of(Repo.root().resolve("scripts/llama-from-debian.sh"), dir, List.of(), Map.of());
+        r.assertError("usage: ");
+        assertTrue(r.err().contains("DIR (the folder to unpack llama.cpp into)"), r.err());
+    }
+
     @Test
     void printsTheTableAndFailsOnADifference() throws Exception {
         Path log = dir.resolve("calls.log"), bin = Files.createDirectories(dir.resolve("llama/bin"));
