@@ -174,11 +174,9 @@ public final class GgufQuant {
         return type == GgufType.Q4_K || type == GgufType.Q5_K || type == GgufType.Q6_K;
     }
 
-    /** A new F32 tensor of {@code dims} from quantized blocks. */
+    /** A new F32 tensor of {@code dims} from blocks of a type {@link #widens} (Q8_0/Q4_0 are wrapped as they are). */
     static Tensor toF32(GgufType type, MemorySegment blocks, long... dims) {
         float[] v = switch (type) {
-            case Q8_0 -> dequantizeQ8_0(blocks);
-            case Q4_0 -> dequantizeQ4_0(blocks);
             case Q4_K -> dequantizeQ4_K(blocks);
             case Q5_K -> dequantizeQ5_K(blocks);
             case Q6_K -> dequantizeQ6_K(blocks);
