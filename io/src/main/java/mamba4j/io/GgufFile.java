@@ -122,7 +122,7 @@ public final class GgufFile implements AutoCloseable {
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 4) throw new Reader(p, MemorySegment.NULL).error("file is " + size + " bytes; not a GGUF file");
-            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            MemorySegment seg = MappedFiles.mapReadOnly(ch, 0, size, arena);
             GgufFile f = parse(p, arena, seg);
             return f;
         } catch (NoSuchFileException e) {

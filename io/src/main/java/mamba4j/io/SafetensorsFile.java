@@ -102,7 +102,7 @@ public final class SafetensorsFile implements AutoCloseable {
 
             Arena arena = Arena.ofShared();
             try {
-                MemorySegment data = ch.map(FileChannel.MapMode.READ_ONLY, dataStart, dataSize, arena);
+                MemorySegment data = MappedFiles.mapReadOnly(ch, dataStart, dataSize, arena);
                 return new SafetensorsFile(p, arena, data, Collections.unmodifiableMap(entries),
                         Collections.unmodifiableMap(metadata));
             } catch (IOException | RuntimeException e) {

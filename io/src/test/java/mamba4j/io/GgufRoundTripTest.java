@@ -126,6 +126,8 @@ class GgufRoundTripTest {
             assertArrayEquals(w.toFloatArray(), f.get("w").toFloatArray());
             assertEquals(DType.F16, f.get("h").dtype());
             assertEquals(-1, f.get("h").segment().mismatch(h.segment()), "F16 bytes as written");
+            assertFalse(f.get("h").segment().isMapped(), "a plain native segment over the mapping (MappedFiles)");
+            assertTrue(f.get("h").segment().isReadOnly());
             assertEquals(-1, f.get("b").segment().mismatch(b.segment()), "BF16 bytes as written");
             assertArrayEquals(four.toFloatArray(), f.get("four").toFloatArray());
             assertEquals(0, f.get("empty").numel());

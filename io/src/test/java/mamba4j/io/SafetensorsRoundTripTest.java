@@ -41,6 +41,29 @@ class SafetensorsRoundTripTest {
         assertEquals(-1, expected.segment().mismatch(actual.segment()), what + ": bytes differ");
     }
 
+    /**
+     * Mapped tensors reach the kernels as plain native segments (the JIT compiles the Vector API's loads with a type
+     * check per access once it has seen a mapped segment beside native ones), yet stay read-only and die with the file.
+     */
+    @Test
+    void mappedTensorsAreReadOnlyNativeSegmentsThatDieWithTheFile() {
+        Path file = dir.resolve("m.safetensors");
+        Tensor w = random(DType.F32, 7, 4, 8);
+        Safetensors.write(file, new LinkedHashMap<>(Map.of("w", w)), Map.of());
+        Tensor got;
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            got = f.get("w");
+            MemorySegment seg = got.segment();
+            assertFalse(seg.isMapped(), "a plain native segment");
+            assertTrue(seg.isNative());
+            assertTrue(seg.isReadOnly(), "the mapping is read-only: a write must fail, not reach the file's pages");
+            assertThrows(IllegalArgumentException.class, () -> seg.set(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, 1f));
+            assertSameBytes("w", w, got);
+        }
+        assertThrows(IllegalStateException.class, () -> got.segment().get(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0),
+                "unmapped with the file");
+    }
+
     @Test
     void everyDtypeRoundTripsWithMetadataAndOrder() {
         LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
