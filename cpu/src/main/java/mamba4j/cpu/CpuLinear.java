@@ -39,6 +39,12 @@ final class CpuLinear {
      * dot kernels' horizontal sums (GemmBench, 768 × 1536 on 2 threads: 32 rows 164 against 125 GFLOP/s, 64 rows even).
      */
     static final int GEMM_ROWS = 64;
+    /**
+     * Shortest K for which decode widens 16-bit weights in registers; shorter rows (Mamba-1's dt_proj, K = dt_rank = 48
+     * at 130m) are mostly tail there and go through the widened-block path instead (DecodeLab, dt_proj 1536 × 48, µs a
+     * call: F16 30.4 / 26.7 → 12.6 / 15.1, BF16 13.4 / 18.8 → 12.0 / 13.6).
+     */
+    static final int HALF_IN_LANES_MIN_K = 64;
     // Not from fewer rows where K is short, though the GEMM is faster there (GemmBench, 2 threads, cold: 32 × 48 × 1536
     // 87–89 against 24–32 GFLOP/s; BENCHMARKS): its sums run in another order than the dot kernels', so a decode row's
     // result would depend on how many rows share the batch (SequenceSlotsTest).
@@ -61,7 +67,7 @@ final class CpuLinear {
             if (bias != null) addBias(bias, out, m, n);
             return;
         }
-        if (m <= 8 && (wt == DType.BF16 || wt == DType.F16) && I_SPECIES.length() == VL) {
+        if (m <= 8 && (wt == DType.BF16 || wt == DType.F16) && I_SPECIES.length() == VL && k >= HALF_IN_LANES_MIN_K) {
             // the same decode blocking for 16-bit weights, widened in registers (half the bytes from memory); x is
             // rearranged once here, before the dispatch, and read by every thread
             MemorySegment ws = w.segment();

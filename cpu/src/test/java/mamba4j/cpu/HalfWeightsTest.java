@@ -41,7 +41,12 @@ class HalfWeightsTest {
      */
     @Test
     void activationsOfEveryMagnitudeGiveTheWidenedSums() {
-        int k = 67, n = 24, m = 4;
+        activationsOfEveryMagnitude(67);
+        activationsOfEveryMagnitude(CpuLinear.HALF_IN_LANES_MIN_K - 16);   // short rows: the widened-block path
+    }
+
+    private static void activationsOfEveryMagnitude(int k) {
+        int n = 24, m = 4;
         java.util.Random r = new java.util.Random(5);
         Tensor w = Tensor.zeros(DType.F16, n, k);
         for (int i = 0; i < n * k; i++) w.segment().setAtIndex(Tensor.I16, i, Float.floatToFloat16((float) r.nextGaussian() * (i % 7 == 0 ? 1e-6f : 0.5f)));
@@ -57,7 +62,7 @@ class HalfWeightsTest {
                     want += t;
                     mag += Math.abs(t);
                 }
-                assertEquals(want, out.getFloat((long) i * n + j), 1e-6 * mag, "row " + i + " (x scale " + scales[i] + "), output " + j);
+                assertEquals(want, out.getFloat((long) i * n + j), 1e-6 * mag, "k " + k + ", row " + i + " (x scale " + scales[i] + "), output " + j);
             }
     }
 }
