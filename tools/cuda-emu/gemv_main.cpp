@@ -58,7 +58,34 @@ int run_conv(int n, int k, int dt, int from, int c, int K, bool bias, bool silu)
     printf("conv m1 n%d k%d dt%d split%d conv [%d, %d) K%d%s%s: max rel %.2e\n", n, k, dt, p.split, from, from + c, K, bias ? "" : " no bias", silu ? " silu" : "", md);
     return md < 1e-4 ? 0 : 1;
 }
+// column parts (out1 != NULL): each part holds bit for bit the columns the single-output launch writes
+int run_parts(int m, int n0, int n1, int n2, int k, int dt) {
+    int n = n0 + n1 + n2;
+    std::mt19937 rng(m*11+n+k); std::uniform_real_distribution<float> U(-1,1);
+    std::vector<float> x(m*k), wf(n*k), bias(n), whole(m*n, NAN), a(m*n0, NAN), b(m*n1, NAN), c(m*n2 + 1, NAN);
+    for (auto& v : x) v = U(rng); for (auto& v : wf) v = U(rng); for (auto& v : bias) v = U(rng);
+    std::vector<unsigned short> wh(n*k + 8);
+    for (int i = 0; i < n*k; i++) { unsigned u = __float_as_uint(wf[i]); wh[i] = u >> 16; }
+    GemvParams p{}; p.x = x.data(); p.w = dt == DTYPE_F32 ? (const void*)wf.data() : (const void*)wh.data(); p.bias = bias.data(); p.out = whole.data();
+    p.m = m; p.n = n; p.k = k; p.w_dtype = dt; p.split = split_of(n, k, dt);
+    int cpb = 8 / p.split * (m > 1 ? GEMV_COLS : 1);
+    Dim3 grid{(unsigned)((n + cpb - 1)/cpb),1,1};
+    launch(m == 1 ? linear_rows_1 : linear_rows_cols, p, grid, {256,1,1});
+    GemvParams q = p; q.out = a.data(); q.out1 = b.data(); q.out2 = n2 ? c.data() : nullptr; q.n0 = n0; q.n1 = n1;
+    launch(m == 1 ? linear_rows_1 : linear_rows_cols, q, grid, {256,1,1});
+    int differ = 0;
+    for (int r = 0; r < m; r++)
+        for (int col = 0; col < n; col++) {
+            float got = col < n0 ? a[r*n0 + col] : col < n0 + n1 ? b[r*n1 + col - n0] : c[r*n2 + col - n0 - n1];
+            differ += __float_as_uint(got) != __float_as_uint(whole[r*n + col]);
+        }
+    if (!n2 && !(c[0] != c[0])) differ++;   // two parts: out2 untouched
+    printf("parts m%d [%d, %d, %d] k%d dt%d: %d outputs differ from the single-output launch\n", m, n0, n1, n2, k, dt, differ);
+    return differ == 0 ? 0 : 1;
+}
 int main() { int bad = 0;
+  bad += run_parts(8, 4096, 4096, 0, 512, DTYPE_BF16); bad += run_parts(3, 48, 16, 16, 1536, DTYPE_F32); bad += run_parts(1, 5, 16, 3, 40, DTYPE_BF16);
+  bad += run_parts(2, 64, 1, 31, 40, DTYPE_F32); bad += run_parts(5, 4096, 4352, 64, 256, DTYPE_BF16);
   bad += run_conv(3072, 768, DTYPE_BF16, 0, 1536, 4, true, true); bad += run_conv(200, 512, DTYPE_F32, 40, 100, 3, false, false);
   bad += run_conv(97, 256, DTYPE_BF16, 60, 37, 4, true, false);
   bad += run(1,160,4096,DTYPE_BF16,false); bad += run(3,200,4096,DTYPE_F16,false); bad += run(8,97,2048,DTYPE_F32,false);

@@ -38,6 +38,12 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  */
 public final class CudaKernels implements Kernels {
     private static final Cleaner CLEANER = Cleaner.create();
+    /**
+     * A batched decode step's linear into column parts as one GEMV writing each part (no copies after); 0 runs the
+     * linear into the whole buffer and copies the parts out, as before, to compare (MAMBA4J_CUDA_GEMV_PARTS).
+     */
+    static final boolean GEMV_PARTS = !"0".equals(System.getenv("MAMBA4J_CUDA_GEMV_PARTS"));
+
     private static final String TRAINING = " is a training op: the cuda backend runs inference (GPU training is the next step); "
             + "train with --backend cpu";
 
@@ -322,6 +328,21 @@ public final class CudaKernels implements Kernels {
      * dtype once for all of them. {@code full} is not touched: no product is written whole and copied out.
      */
     @Override public void linearParts(Tensor x, Tensor w, Tensor bias, Tensor full, Tensor... parts) {
+        int rows = x.size(0);
+        if (rows <= CudaOps.GEMV_MAX_M && parts.length <= 3) {   // a decode step: one GEMV writing the parts
+            if (!GEMV_PARTS) {
+                Kernels.super.linearParts(x, w, bias, full, parts);
+                return;
+            }
+            long[] outs = new long[parts.length];
+            int[] widths = new int[parts.length];
+            for (int i = 0; i < parts.length; i++) {
+                outs[i] = ptr(parts[i]);
+                widths[i] = parts[i].size(1);
+            }
+            ops().linearRowsParts(ptr(x), ptr(w), code(w.dtype()), ptr(bias), outs, widths, rows, w.size(0), x.size(1));
+            return;
+        }
         if (!CudaOps.SPLIT_GEMM) {
             Kernels.super.linearParts(x, w, bias, full, parts);
             return;

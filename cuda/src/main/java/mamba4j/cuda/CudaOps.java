@@ -394,15 +394,30 @@ public final class CudaOps {
 
     /** out (M, N) = x (M, K) · wᵀ + bias for M ≤ {@link #GEMV_MAX_M}: the decode path, weights read once in their stored dtype. */
     public void linearRows(long x, long w, int wDtype, long bias, long out, int m, int n, int k) {
+        linearRowsParts(x, w, wDtype, bias, new long[] {out}, new int[] {n}, m, n, k);
+    }
+
+    /**
+     * {@link #linearRows} whose output columns go to up to three parts, left to right: outs[i] (M, widths[i]), Σ widths
+     * = N (in_proj into x | z, x_proj into Δ | B | C at a batched decode step, with no copies after). Each part's values
+     * are those linearRows writes in its columns.
+     */
+    public void linearRowsParts(long x, long w, int wDtype, long bias, long[] outs, int[] widths, int m, int n, int k) {
         positive("linearRows", m, n, k);
         dtype("linearRows", wDtype);
         if (m > GEMV_MAX_M) throw new IllegalArgumentException("linearRows: M = " + m + " > " + GEMV_MAX_M);
+        if (outs.length < 1 || outs.length > 3 || widths.length != outs.length || java.util.Arrays.stream(widths).sum() != n)
+            throw new IllegalArgumentException("linearRows: " + outs.length + " parts of widths " + java.util.Arrays.toString(widths) + " for N = " + n);
+        for (int i = 0; i < outs.length; i++) required("linearRows", "part " + i, outs[i]);
         int split = gemvSplit(n, k, wDtype, dev == null ? 132 : dev.smCount);
         boolean cols = m > 1 && GEMV_COLS_ON;   // the same split as at M = 1: a row's sums do not depend on M
         int columnsPerBlock = GEMV_WARPS / split * (cols ? GEMV_COLS : 1);
-        var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", m).set("n", n).set("k", k)
+        boolean parts = outs.length > 1;
+        var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", outs[0]).set("m", m).set("n", n).set("k", k)
                 .set("w_dtype", wDtype).set("split", split).set("conv_state", 0L).set("conv_w", 0L).set("conv_bias", 0L).set("conv_out", 0L)
-                .set("conv_from", 0).set("conv_channels", 0).set("conv_width", 0).set("conv_silu", false).set("conv_w_dtype", 0);
+                .set("conv_from", 0).set("conv_channels", 0).set("conv_width", 0).set("conv_silu", false).set("conv_w_dtype", 0)
+                .set("out1", parts ? outs[1] : 0L).set("out2", outs.length > 2 ? outs[2] : 0L)
+                .set("n0", parts ? widths[0] : 0).set("n1", parts ? widths[1] : 0);
         launcher.launch("ops.cu", m == 1 ? "linear_rows_1" : cols ? "linear_rows_cols" : "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock,
                 1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
@@ -435,7 +450,7 @@ public final class CudaOps {
         var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", out).set("m", 1).set("n", n).set("k", k)
                 .set("w_dtype", wDtype).set("split", split).set("conv_state", convState).set("conv_w", convW).set("conv_bias", convBias)
                 .set("conv_out", convOut).set("conv_from", convFrom).set("conv_channels", channels).set("conv_width", width)
-                .set("conv_silu", silu).set("conv_w_dtype", convWDtype);
+                .set("conv_silu", silu).set("conv_w_dtype", convWDtype).set("out1", 0L).set("out2", 0L).set("n0", 0).set("n1", 0);
         launcher.launch("ops.cu", "linear_rows_1_conv", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
 

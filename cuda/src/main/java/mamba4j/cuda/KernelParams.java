@@ -78,7 +78,7 @@ public final class KernelParams {
     public static final StructLayout GEMV = struct("GemvParams",
             ptr("x"), ptr("w"), ptr("bias"), ptr("out"), i32("m"), i32("n"), i32("k"), i32("w_dtype"), i32("split"),
             ptr("conv_state"), ptr("conv_w"), ptr("conv_bias"), ptr("conv_out"), i32("conv_from"), i32("conv_channels"), i32("conv_width"),
-            i32("conv_silu"), i32("conv_w_dtype"));
+            i32("conv_silu"), i32("conv_w_dtype"), ptr("out1"), ptr("out2"), i32("n0"), i32("n1"));
 
     public static final StructLayout CROSS_ENTROPY = struct("CrossEntropyParams",
             ptr("logits"), ptr("targets"), ptr("dlogits"), ptr("loss"), ptr("row_loss"), ptr("count"),

@@ -7,7 +7,8 @@ import mamba4j.core.Tensor;
  * The column blocks of a (B, W) decode buffer, as the step reads them (x | z of in_proj, Δ | B | C of x_proj, ...).
  * At batch 1 each block is a contiguous stretch of the one row, so the parts are views of the buffer and splitting
  * costs nothing — no copy kernel, fewer nodes in a decode graph; at B > 1 they are buffers of their own, filled by
- * {@link Backend#splitColumns}. Nothing may write a part in place (at batch 1 it would write the buffer).
+ * {@link Backend#splitColumns} or written by {@link #linear}. Nothing may write a part in place (at batch 1 it would
+ * write the buffer).
  */
 public final class ColumnParts {
     private final Tensor src;
@@ -32,6 +33,16 @@ public final class ColumnParts {
 
     /** Part i: (B, widths[i]). */
     public Tensor get(int i) { return parts[i]; }
+
+    /**
+     * The buffer = x · wᵀ + bias, then its parts up to date: at batch 1 one linear into the buffer, which the parts
+     * view; at B > 1 {@link Backend#linearParts}, which an accelerator runs as one product writing each part (the
+     * buffer is then not written).
+     */
+    public void linear(Backend backend, Tensor x, Tensor w, Tensor bias) {
+        if (views) backend.linear(x, w, bias, src);
+        else backend.linearParts(x, w, bias, src, parts);
+    }
 
     /** Brings the parts up to date with the buffer (nothing to do at batch 1). */
     public void split(Backend backend) {

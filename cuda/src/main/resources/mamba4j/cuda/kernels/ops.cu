@@ -201,6 +201,14 @@ __device__ __forceinline__ void gemv_conv_step(const GemvParams& p, int col, flo
     p.conv_out[c] = p.conv_silu ? silu_f(acc) : acc;
 }
 
+// Output (m, col) of a GEMV: into out (M, N), or into the column part holding col (GemvParams' out1).
+__device__ __forceinline__ void gemv_store(const GemvParams& p, int m, int col, float v) {
+    if (p.out1 == nullptr) p.out[(long long)m * p.n + col] = v;
+    else if (col < p.n0) p.out[(long long)m * p.n0 + col] = v;
+    else if (col < p.n0 + p.n1) p.out1[(long long)m * p.n1 + (col - p.n0)] = v;
+    else p.out2[(long long)m * (p.n - p.n0 - p.n1) + (col - p.n0 - p.n1)] = v;
+}
+
 // The body of the kernels; MAXM bounds the rows of x (registers scale with it: the batch-1 kernel keeps one
 // accumulator, which leaves room for more resident warps and so more loads in flight). CONV: the conv step of the
 // columns it covers (M = 1).
@@ -266,7 +274,7 @@ __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
         for (int m = 0; m < MAXM; ++m)
             if (m < p.m) {
                 const float v = acc[m] + (p.bias ? p.bias[col] : 0.0f);
-                p.out[(long long)m * p.n + col] = v;
+                gemv_store(p, m, col, v);
                 if (CONV) gemv_conv_step(p, col, v);
             }
 }
@@ -407,7 +415,7 @@ extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_cols(G
             if (col0 + c < p.n)
 #pragma unroll
                 for (int m = 0; m < MAXM; ++m)
-                    if (m < p.m) p.out[(long long)m * p.n + col0 + c] = acc[c][m] + (p.bias ? p.bias[col0 + c] : 0.0f);
+                    if (m < p.m) gemv_store(p, m, col0 + c, acc[c][m] + (p.bias ? p.bias[col0 + c] : 0.0f));
 }
 
 // Cross-entropy, step 1 (one block): count the rows whose target is not -100.

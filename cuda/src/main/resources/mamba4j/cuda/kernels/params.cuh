@@ -246,6 +246,12 @@ struct GemvParams {
     int conv_width;          // K
     int conv_silu;
     int conv_w_dtype;
+    // column parts (batched decode's in_proj into x | z, x_proj into dt | B | C: no copies after): when out1 is not
+    // NULL, columns [0, n0) go to out (M, n0), [n0, n0 + n1) to out1 (M, n1), the rest to out2 (M, n - n0 - n1)
+    float* out1;
+    float* out2;
+    int n0;
+    int n1;
 };
 
 // ops.cu, cross_entropy_*: mean cross-entropy over the rows whose target is not -100; dlogits (when not NULL) =

@@ -350,13 +350,11 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
             if (s.batch == 1)   // x | z views of xz, the conv on x's columns: one kernel on an accelerator
                 backend.linearConvStep(s.u, l.inProj(), l.inProjBias(), s.xz, 0, s.conv[i], l.convWeight(), l.convBias(), true, s.xc);
             else {
-                backend.linear(s.u, l.inProj(), l.inProjBias(), s.xz);
-                s.xzParts.split(backend);
+                s.xzParts.linear(backend, s.u, l.inProj(), l.inProjBias());   // x | z written apart (one kernel on an accelerator)
                 backend.causalConv1dStep(s.conv[i], s.x, l.convWeight(), l.convBias(), true, s.xc);
             }
             if (config.selective()) {
-                backend.linear(s.xc, l.xProj(), null, s.dbc);
-                s.dbcParts.split(backend);
+                s.dbcParts.linear(backend, s.xc, l.xProj(), null);
                 // Δ = dt · dt_projᵀ, then one step of the recurrence (ssm_state in place): one kernel on an accelerator
                 backend.selectiveScanStep(s.dt, l.dtProjWeight(), s.scans[i]);
             } else {

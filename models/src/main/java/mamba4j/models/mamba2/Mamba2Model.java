@@ -332,8 +332,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
             if (s.batch == 1)   // z | xBC | dt views of zxbcdt, the conv on xBC's columns: one kernel on an accelerator
                 backend.linearConvStep(s.u, l.inProj(), l.inProjBias(), s.zxbcdt, config.dInner(), s.conv[i], l.convWeight(), l.convBias(), true, s.xbcAct);
             else {
-                backend.linear(s.u, l.inProj(), l.inProjBias(), s.zxbcdt);
-                s.inParts.split(backend);
+                s.inParts.linear(backend, s.u, l.inProj(), l.inProjBias());   // z | xBC | dt written apart (one kernel on an accelerator)
                 backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight(), l.convBias(), true, s.xbcAct);
             }
             s.actParts.split(backend);
