@@ -409,8 +409,8 @@ public final class CudaOps {
         if (outs.length < 1 || outs.length > 3 || widths.length != outs.length || java.util.Arrays.stream(widths).sum() != n)
             throw new IllegalArgumentException("linearRows: " + outs.length + " parts of widths " + java.util.Arrays.toString(widths) + " for N = " + n);
         for (int i = 0; i < outs.length; i++) required("linearRows", "part " + i, outs[i]);
-        int split = gemvSplit(n, k, wDtype, dev == null ? 132 : dev.smCount);
-        boolean cols = m > 1 && GEMV_COLS_ON;   // the same split as at M = 1: a row's sums do not depend on M
+        int sms = dev == null ? 132 : dev.smCount, split = gemvSplit(n, k, wDtype, sms);
+        boolean cols = gemvCols(m, n, k, wDtype, sms);   // the same split as at M = 1: a row's sums do not depend on M
         int columnsPerBlock = GEMV_WARPS / split * (cols ? GEMV_COLS : 1);
         boolean parts = outs.length > 1;
         var p = params(KernelParams.GEMV).set("x", x).set("w", w).set("bias", bias).set("out", outs[0]).set("m", m).set("n", n).set("k", k)
@@ -428,7 +428,20 @@ public final class CudaOps {
      * Batched decode (2 to {@link #GEMV_MAX_M} rows) through linear_rows_cols, each warp on {@link #GEMV_COLS} columns
      * (one read of x for four weight rows); MAMBA4J_CUDA_GEMV_COLS=0 runs linear_rows (a warp per column), to compare.
      */
-    static final boolean GEMV_COLS_ON = !"0".equals(System.getenv("MAMBA4J_CUDA_GEMV_COLS"));
+    static final String GEMV_COLS_MODE = System.getenv().getOrDefault("MAMBA4J_CUDA_GEMV_COLS", "auto");
+
+    /**
+     * Whether an M-row GEMV runs linear_rows_cols: from 2 rows, where its blocks still fill every multiprocessor —
+     * four columns a warp launch a quarter of the blocks, and a short N (x_proj's R + 2N, 160 at mamba-1.4b: 40
+     * blocks on 132 multiprocessors, 22 µs a call at batch 8 in the profile) leaves most of the card idle; there
+     * linear_rows, whose column sums are the same bit for bit. MAMBA4J_CUDA_GEMV_COLS=1 always, 0 never.
+     */
+    static boolean gemvCols(int m, int n, int k, int wDtype, int smCount) {
+        if (m < 2 || "0".equals(GEMV_COLS_MODE)) return false;
+        if ("1".equals(GEMV_COLS_MODE)) return true;
+        int columnsPerBlock = GEMV_WARPS / gemvSplit(n, k, wDtype, smCount) * GEMV_COLS;
+        return (n + columnsPerBlock - 1) / columnsPerBlock >= smCount;
+    }
 
     /**
      * {@link #linearRows} of one row (out (1, N) = x · wᵀ + bias), then {@link #causalConv1dStep} of its columns

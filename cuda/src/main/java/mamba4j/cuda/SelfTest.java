@@ -605,7 +605,7 @@ public final class SelfTest {
         Tensor want = Tensor.zeros(DType.F32, m, n);
         REF.linear(Tensor.of(x, m, k), w, Tensor.of(bias, n), want);
         float[] got = download(po, m * n);
-        compare("gemv " + dtype(code) + " (split " + CudaOps.gemvSplit(n, k, code, dev.smCount) + ")" + (m > 1 && CudaOps.GEMV_COLS_ON ? ", "
+        compare("gemv " + dtype(code) + " (split " + CudaOps.gemvSplit(n, k, code, dev.smCount) + ")" + (CudaOps.gemvCols(m, n, k, code, dev.smCount) ? ", "
                 + CudaOps.GEMV_COLS + " columns a warp" : ""), "M " + m + " N " + n + " K " + k, got, want, F32_GEMM);
         if (m > 1) {   // each row as linear_rows_1 computes it alone, bit for bit: a decode row does not depend on the batch
             long p1 = dev.alloc(4L * n);
@@ -807,7 +807,7 @@ public final class SelfTest {
         run.run();
         dev.synchronize();
         double ms = dev.timeMs(run, reps(dev.timeMs(run, 1)));
-        timings.add(new Timing("decode gemv bf16 (M " + m + (m > 1 && CudaOps.GEMV_COLS_ON ? ", " + CudaOps.GEMV_COLS + " columns a warp" : "") + ")",
+        timings.add(new Timing("decode gemv bf16 (M " + m + (CudaOps.gemvCols(m, n, k, KernelParams.DTYPE_BF16, dev.smCount) ? ", " + CudaOps.GEMV_COLS + " columns a warp" : "") + ")",
                 "N " + n + " K " + k + " split " + CudaOps.gemvSplit(n, k, KernelParams.DTYPE_BF16, dev.smCount), ms, gbps(2.0 * n * k, ms), ""));
         free(x, wf, w, out);
     }
