@@ -21,6 +21,36 @@ class HalfWeightsTest {
         Tensor w = Tensor.zeros(DType.F16, n, k);
         MemorySegment ws = w.segment();
         for (int i = 0; i < 65536; i++) ws.setAtIndex(Tensor.I16, i, (short) i);
+        everyPattern(w, k, n);
+        // read-only (a model file's mapping): scanned once for infinities and NaNs instead of checked per chunk
+        Tensor ro = Tensor.wrap(DType.F16, w.shape(), ws.asReadOnly());
+        assertTrue(CpuLinear.mayHoldNonFinite(ro), "the patterns include exponent 31");
+        everyPattern(ro, k, n);
+    }
+
+    /** Read-only F16 weights without infinities skip the per-chunk check, with the same sums bit for bit. */
+    @Test
+    void readOnlyFiniteWeightsGiveTheCheckedSums() {
+        int k = 256, n = 40;
+        java.util.Random r = new java.util.Random(3);
+        Tensor w = Tensor.zeros(DType.F16, n, k), x = Tensor.zeros(DType.F32, 3, k);
+        for (int i = 0; i < n * k; i++) w.segment().setAtIndex(Tensor.I16, i, Float.floatToFloat16((float) r.nextGaussian()));
+        for (int i = 0; i < 3 * k; i++) x.setFloat(i, (float) r.nextGaussian());
+        Tensor ro = Tensor.wrap(DType.F16, w.shape(), w.segment().asReadOnly());
+        assertTrue(CpuLinear.mayHoldNonFinite(w), "a writable weight is always checked");
+        assertTrue(!CpuLinear.mayHoldNonFinite(ro), "finite read-only weights are scanned clean");
+        Tensor a = Tensor.zeros(DType.F32, 3, n), b = Tensor.zeros(DType.F32, 3, n);
+        CpuLinear.linear(x, w, null, a);
+        CpuLinear.linear(x, ro, null, b);
+        assertEquals(-1, a.segment().mismatch(b.segment()), "the same sums");
+        w.segment().setAtIndex(Tensor.I16, (long) 7 * k + 100, (short) 0x7c00);   // +inf, in a fresh read-only view
+        Tensor ro2 = Tensor.wrap(DType.F16, w.shape(), w.segment().asReadOnly());
+        assertTrue(CpuLinear.mayHoldNonFinite(ro2));
+        CpuLinear.linear(x, ro2, null, b);
+        for (int i = 0; i < 3; i++) assertTrue(!Float.isFinite(b.getFloat((long) i * n + 7)), "row " + i + ": the infinity reaches the output");
+    }
+
+    private static void everyPattern(Tensor w, int k, int n) {
         Tensor out = Tensor.zeros(DType.F32, 1, n);
         for (int p = 0; p < k; p++) {
             Tensor x = Tensor.zeros(DType.F32, 1, k);
