@@ -24,7 +24,7 @@ sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/ssd_chunked.cu" > "$work/
 section "$k/scan.cu" "// One decode step: a group of gs lanes" "" > "$work/scan_step.cpp"
 section "$k/ops.cu" "#define GEMV_MAX_M 8" "// Cross-entropy, step 1" > "$work/gemv.cpp"
 sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/ssd.cu" > "$work/ssd_step.cpp"
-section "$k/conv1d.cu" "#define CONV_MAXK" "// One decode step, thread per (b, c)." > "$work/conv.cpp"
+section "$k/conv1d.cu" "#define CONV_MAXK" "" > "$work/conv.cpp"
 sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/elementwise.cu" > "$work/eltwise.cpp"
 sed 's/#include "common.cuh"/#include "shim.cuh"/' "$k/rmsnorm.cu" > "$work/rmsnorm.cpp"
 section "$k/ops.cu" "extern \"C\" __global__ void add_row" "// One block per row: the mean" > "$work/movement.cpp"

@@ -333,6 +333,25 @@ public final class Backend {
         k.causalConv1dStep(state, x, w, bias, silu, out);
     }
 
+    public void causalConv1dStepParts(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor whole, Tensor... parts) {
+        act("causalConv1dStepParts", state, x, w, bias, whole);
+        act("causalConv1dStepParts", parts);
+        rank("causalConv1dStepParts", "x", x, 2);
+        Checks.checkSameShape("causalConv1dStepParts", x, whole);
+        if (w.rank() != 2 || w.dim(0) != x.dim(1) || !state.shape().equals(Shape.of(x.dim(0), x.dim(1), w.dim(1))))
+            throw new IllegalArgumentException("causalConv1dStepParts: state " + state.shape() + ", x " + x.shape() + ", w " + w.shape()
+                    + " are not (B, C, K), (B, C), (C, K)");
+        vec("causalConv1dStepParts", "bias", bias, x.dim(1));
+        long col = 0;
+        for (Tensor p : parts) {
+            if (p.rank() != 2 || p.dim(0) != x.dim(0))
+                throw new IllegalArgumentException("causalConv1dStepParts: part " + p.shape() + " does not have the " + x.dim(0) + " rows of x " + x.shape());
+            col += p.dim(1);
+        }
+        if (col != x.dim(1)) throw new IllegalArgumentException("causalConv1dStepParts: parts of " + col + " channels for x " + x.shape());
+        k.causalConv1dStepParts(state, x, w, bias, silu, whole, parts);
+    }
+
     public void ssdStepWithDt(Ssd s, Tensor dtRaw, Tensor dtBias, Tensor a, float lo, float hi) {
         act("ssdStepWithDt", s.x(), s.logA(), s.scale(), s.bm(), s.cm(), s.d(), s.state(), s.out(), dtRaw, dtBias, a);
         if (s.length() != 1 || s.state() == null || s.scale() == null)

@@ -225,6 +225,20 @@ public interface Kernels {
     }
 
     /**
+     * {@link #causalConv1dStep} with its output split by channels into parts (B, C_i), left to right (Mamba-2's x | B |
+     * C at a batched decode step). {@code whole} (B, C) is scratch the op may use: the default steps into it and copies
+     * the parts out (the values of causalConv1dStep, bit for bit); an accelerator writes each part directly.
+     */
+    default void causalConv1dStepParts(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor whole, Tensor... parts) {
+        causalConv1dStep(state, x, w, bias, silu, whole);
+        long b = whole.dim(0), c = whole.dim(1), col = 0;
+        for (Tensor p : parts) {
+            copy(whole, p, CopyRegion.block(b, p.dim(1), col, c, 0, p.dim(1)));
+            col += p.dim(1);
+        }
+    }
+
+    /**
      * {@link #causalConv1d} continuing sequences whose last K inputs are in state (B, C, K), oldest first: before t = 0
      * x is the state's last K − 1 inputs (x[b, −j, c] = state[b, c, K − j]) instead of zero; the state is then left
      * holding the last K inputs of [state | x]. x, out (B, L, C). A prefill from a zeroed state, or the next chunk of a

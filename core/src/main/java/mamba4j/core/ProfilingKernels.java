@@ -106,6 +106,10 @@ public final class ProfilingKernels implements Kernels {
         long t0 = System.nanoTime(); inner.causalConv1dContinue(state, x, w, bias, silu, out); add("causalConv1dContinue", t0, 0);
     }
 
+    @Override public void causalConv1dStepParts(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor whole, Tensor... parts) {
+        long t0 = System.nanoTime(); inner.causalConv1dStepParts(state, x, w, bias, silu, whole, parts); add("causalConv1dStepParts", t0, 0);
+    }
+
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         long t0 = System.nanoTime(); inner.causalConv1dStep(state, x, w, bias, silu, out); add("causalConv1dStep", t0, 0);
     }

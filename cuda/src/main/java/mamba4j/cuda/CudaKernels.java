@@ -428,6 +428,21 @@ public final class CudaKernels implements Kernels {
 
     private static boolean gemvReads(DType d) { return d == DType.F32 || d == DType.BF16 || d == DType.F16; }
 
+    /** One launch writing each part ({@link CudaOps#causalConv1dStepParts}); MAMBA4J_CUDA_GEMV_PARTS=0: the step, then copies. */
+    @Override public void causalConv1dStepParts(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor whole, Tensor... parts) {
+        if (!GEMV_PARTS || parts.length > 3) {
+            Kernels.super.causalConv1dStepParts(state, x, w, bias, silu, whole, parts);
+            return;
+        }
+        long[] outs = new long[parts.length];
+        int[] widths = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            outs[i] = ptr(parts[i]);
+            widths[i] = parts[i].size(1);
+        }
+        ops().causalConv1dStepParts(ptr(state), ptr(x), ptr(w), ptr(bias), KernelParams.DTYPE_F32, outs, widths, x.size(0), x.size(1), w.size(1), silu);
+    }
+
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
         ops().causalConv1dStep(ptr(state), ptr(x), ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptr(out), x.size(0), x.size(1), w.size(1), silu);
     }

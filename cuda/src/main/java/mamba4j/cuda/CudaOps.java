@@ -158,10 +158,25 @@ public final class CudaOps {
 
     /** One conv step: state (B, C, K) shifted left and x (B, C) appended; out (B, C) = bias + Σ_k state·w, SiLU when asked. */
     public void causalConv1dStep(long state, long x, long w, long bias, int wDtype, long out, int batch, int channels, int width, boolean silu) {
+        causalConv1dStepParts(state, x, w, bias, wDtype, new long[] {out}, new int[] {channels}, batch, channels, width, silu);
+    }
+
+    /**
+     * {@link #causalConv1dStep} with the output split by channels into up to three parts, left to right: outs[i]
+     * (B, widths[i]), Σ widths = C (Mamba-2's x | B | C at a batched decode step, with no copies after).
+     */
+    public void causalConv1dStepParts(long state, long x, long w, long bias, int wDtype, long[] outs, int[] widths, int batch, int channels,
+                                      int width, boolean silu) {
         positive("causalConv1dStep", batch, channels, width);
         dtype("causalConv1dStep", wDtype);
-        var p = params(KernelParams.CONV1D_STEP).set("state", state).set("x", x).set("w", w).set("bias", bias).set("out", out)
-                .set("batch", batch).set("channels", channels).set("width", width).set("silu", silu).set("w_dtype", wDtype);
+        if (outs.length < 1 || outs.length > 3 || widths.length != outs.length || java.util.Arrays.stream(widths).sum() != channels)
+            throw new IllegalArgumentException("causalConv1dStep: " + outs.length + " parts of widths " + java.util.Arrays.toString(widths)
+                    + " for C = " + channels);
+        boolean parts = outs.length > 1;
+        var p = params(KernelParams.CONV1D_STEP).set("state", state).set("x", x).set("w", w).set("bias", bias).set("out", outs[0])
+                .set("batch", batch).set("channels", channels).set("width", width).set("silu", silu).set("w_dtype", wDtype)
+                .set("out2", parts ? outs[1] : 0L).set("out3", outs.length > 2 ? outs[2] : 0L)
+                .set("split1", parts ? widths[0] : channels).set("split2", parts ? widths[0] + widths[1] : channels);
         long n = (long) batch * channels;
         launcher.launch("conv1d.cu", "causal_conv1d_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }

@@ -34,7 +34,7 @@ public final class KernelParams {
 
     public static final StructLayout CONV1D_STEP = struct("Conv1dStepParams",
             ptr("state"), ptr("x"), ptr("w"), ptr("bias"), ptr("out"),
-            i32("batch"), i32("channels"), i32("width"), i32("silu"), i32("w_dtype"));
+            i32("batch"), i32("channels"), i32("width"), i32("silu"), i32("w_dtype"), ptr("out2"), ptr("out3"), i32("split1"), i32("split2"));
 
     public static final StructLayout SCAN = struct("ScanParams",
             ptr("u"), ptr("delta"), ptr("delta_bias"), ptr("A"), ptr("Bm"), ptr("Cm"), ptr("D"), ptr("z"),

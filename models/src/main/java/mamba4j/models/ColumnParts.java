@@ -44,6 +44,16 @@ public final class ColumnParts {
         else backend.linearParts(x, w, bias, src, parts);
     }
 
+    /**
+     * The buffer = {@link Backend#causalConv1dStep} of x (state in place), then its parts up to date: at batch 1 the
+     * step into the buffer, which the parts view; at B > 1 {@link Backend#causalConv1dStepParts}, which an accelerator
+     * runs as one kernel writing each part.
+     */
+    public void convStep(Backend backend, Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu) {
+        if (views) backend.causalConv1dStep(state, x, w, bias, silu, src);
+        else backend.causalConv1dStepParts(state, x, w, bias, silu, src, parts);
+    }
+
     /** Brings the parts up to date with the buffer (nothing to do at batch 1). */
     public void split(Backend backend) {
         if (!views) backend.splitColumns(src, parts);

@@ -64,5 +64,12 @@ extern "C" __global__ void causal_conv1d_step(Conv1dStepParams p) {
         s[k] = v;
         acc = fmaf(v, load_w(p.w, (long long)c * K + k, p.w_dtype), acc);
     }
-    p.out[idx] = p.silu ? silu_f(acc) : acc;
+    const float v = p.silu ? silu_f(acc) : acc;
+    if (p.out2 == nullptr) p.out[idx] = v;
+    else {   // the part that holds channel c, row b of it
+        const int b = idx / p.channels;
+        if (c < p.split1) p.out[(long long)b * p.split1 + c] = v;
+        else if (c < p.split2) p.out2[(long long)b * (p.split2 - p.split1) + (c - p.split1)] = v;
+        else p.out3[(long long)b * (p.channels - p.split2) + (c - p.split2)] = v;
+    }
 }

@@ -66,12 +66,18 @@ struct Conv1dStepParams {
     const float* x;          // (B, C)
     const void* w;           // (C, K) in w_dtype
     const void* bias;        // (C) in w_dtype, or NULL
-    float* out;              // (B, C)
+    float* out;              // (B, C), or (B, split1) when out2 is set
     int batch;
     int channels;
     int width;
     int silu;
     int w_dtype;
+    // the output split by channels when out2 is not NULL (Mamba-2's x | B | C at a batched decode step): channels
+    // [0, split1) to out (B, split1), [split1, split2) to out2 (B, split2 - split1), the rest to out3
+    float* out2;
+    float* out3;
+    int split1;
+    int split2;
 };
 
 // scan.cu, selective_scan_fwd (mamba_ssm selective_scan_fn, channels-last):

@@ -333,9 +333,8 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
                 backend.linearConvStep(s.u, l.inProj(), l.inProjBias(), s.zxbcdt, config.dInner(), s.conv[i], l.convWeight(), l.convBias(), true, s.xbcAct);
             else {
                 s.inParts.linear(backend, s.u, l.inProj(), l.inProjBias());   // z | xBC | dt written apart (one kernel on an accelerator)
-                backend.causalConv1dStep(s.conv[i], s.xbc, l.convWeight(), l.convBias(), true, s.xbcAct);
+                s.actParts.convStep(backend, s.conv[i], s.xbc, l.convWeight(), l.convBias(), true);   // x | B | C likewise
             }
-            s.actParts.split(backend);
             // NO clamp to time_step_limit here: transformers' cached decode step (mamba2_selective_state_update) and
             // mamba_ssm's Mamba2.step do not clamp (manifest fact "dt"; generate.json "decode_steps_clamp_dt_in_transformers":
             // false), so greedy ids match transformers' generate. softplus ≥ 0, so the bounds (0, ∞) change nothing.

@@ -921,6 +921,28 @@ public abstract class BackendConformance {
         }
     }
 
+    /** A decode conv step with its output split by channels (Mamba-2's x | B | C at batch > 1), 1 to 3 parts. */
+    @ParameterizedTest
+    @CsvSource({"40, 4, '40'", "40, 4, '24,16'", "37, 4, '20,9,8'", "130, 3, '64,33,33'", "5, 2, '1,1,3'"})
+    @Covers("causalConv1dStepParts")
+    void convStepPartsAreTheStepThenTheSplit(int c, int k, String widthList) {
+        long[] widths = Arrays.stream(widthList.split(",")).mapToLong(Long::parseLong).toArray();
+        Random r = new Random(c * 17L + k + widths.length);
+        int b = 3;
+        Tensor w = gauss(r, 1, c, k), bias = gauss(r, 1, c);
+        for (boolean silu : new boolean[]{false, true}) {
+            OpCase oc = op("causalConv1dStepParts C=" + c + " K=" + k + " parts " + widthList + (silu ? " silu" : ""))
+                    .in("x", gauss(r, 1, b, c)).in("w", w).in("bias", bias).in("whole", nan(b, c))
+                    .out("state", gauss(r, 1, b, c, k), FAST_VS_REFERENCE);
+            for (int i = 0; i < widths.length; i++) oc.out("part" + i, nan(b, (int) widths[i]), FAST_VS_REFERENCE);
+            oc.run((be, t) -> {
+                Tensor[] parts = new Tensor[widths.length];
+                for (int i = 0; i < parts.length; i++) parts[i] = t.get("part" + i);
+                be.causalConv1dStepParts(t.get("state"), t.get("x"), t.get("w"), t.get("bias"), silu, t.get("whole"), parts);
+            });
+        }
+    }
+
     /** The conv with its output split by channels (Mamba-2's x | B | C), from a state and without, 1 to 3 parts. */
     @ParameterizedTest
     @CsvSource({"40, 4, '40'", "40, 4, '24,16'", "37, 4, '20,9,8'", "130, 3, '64,33,33'", "5, 2, '1,1,3'"})
