@@ -252,14 +252,19 @@ public final class Backend {
         act("linearParts", parts);
         weight("linearParts", w);
         Checks.checkLinearShapes(x, w, bias, full);
+        columnParts("linearParts", x.dim(0), parts, w.dim(0), "columns for w " + w.shape());
+        k.linearParts(x, w, bias, full, parts);
+    }
+
+    /** Parts (rows, C_i) whose widths add up to {@code total}; else an error naming the op and {@code what}. */
+    private static void columnParts(String op, long rows, Tensor[] parts, long total, String what) {
         long col = 0;
         for (Tensor p : parts) {
-            if (p.rank() != 2 || p.dim(0) != x.dim(0))
-                throw new IllegalArgumentException("linearParts: part " + p.shape() + " does not have the " + x.dim(0) + " rows of x " + x.shape());
+            if (p.rank() != 2 || p.dim(0) != rows)
+                throw new IllegalArgumentException(op + ": part " + p.shape() + " does not have the " + rows + " rows of the input");
             col += p.dim(1);
         }
-        if (col != w.dim(0)) throw new IllegalArgumentException("linearParts: parts of " + col + " columns for w " + w.shape());
-        k.linearParts(x, w, bias, full, parts);
+        if (col != total) throw new IllegalArgumentException(op + ": parts of " + col + " " + what);
     }
 
     public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out) {
@@ -342,13 +347,7 @@ public final class Backend {
             throw new IllegalArgumentException("causalConv1dStepParts: state " + state.shape() + ", x " + x.shape() + ", w " + w.shape()
                     + " are not (B, C, K), (B, C), (C, K)");
         vec("causalConv1dStepParts", "bias", bias, x.dim(1));
-        long col = 0;
-        for (Tensor p : parts) {
-            if (p.rank() != 2 || p.dim(0) != x.dim(0))
-                throw new IllegalArgumentException("causalConv1dStepParts: part " + p.shape() + " does not have the " + x.dim(0) + " rows of x " + x.shape());
-            col += p.dim(1);
-        }
-        if (col != x.dim(1)) throw new IllegalArgumentException("causalConv1dStepParts: parts of " + col + " channels for x " + x.shape());
+        columnParts("causalConv1dStepParts", x.dim(0), parts, x.dim(1), "channels for x " + x.shape());
         k.causalConv1dStepParts(state, x, w, bias, silu, whole, parts);
     }
 

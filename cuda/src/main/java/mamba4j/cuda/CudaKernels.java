@@ -334,13 +334,7 @@ public final class CudaKernels implements Kernels {
                 Kernels.super.linearParts(x, w, bias, full, parts);
                 return;
             }
-            long[] outs = new long[parts.length];
-            int[] widths = new int[parts.length];
-            for (int i = 0; i < parts.length; i++) {
-                outs[i] = ptr(parts[i]);
-                widths[i] = parts[i].size(1);
-            }
-            ops().linearRowsParts(ptr(x), ptr(w), code(w.dtype()), ptr(bias), outs, widths, rows, w.size(0), x.size(1));
+            ops().linearRowsParts(ptr(x), ptr(w), code(w.dtype()), ptr(bias), ptrs(parts), widths(parts), rows, w.size(0), x.size(1));
             return;
         }
         if (!CudaOps.SPLIT_GEMM) {
@@ -434,13 +428,21 @@ public final class CudaKernels implements Kernels {
             Kernels.super.causalConv1dStepParts(state, x, w, bias, silu, whole, parts);
             return;
         }
-        long[] outs = new long[parts.length];
-        int[] widths = new int[parts.length];
-        for (int i = 0; i < parts.length; i++) {
-            outs[i] = ptr(parts[i]);
-            widths[i] = parts[i].size(1);
-        }
-        ops().causalConv1dStepParts(ptr(state), ptr(x), ptr(w), ptr(bias), KernelParams.DTYPE_F32, outs, widths, x.size(0), x.size(1), w.size(1), silu);
+        ops().causalConv1dStepParts(ptr(state), ptr(x), ptr(w), ptr(bias), KernelParams.DTYPE_F32, ptrs(parts), widths(parts), x.size(0), x.size(1),
+                w.size(1), silu);
+    }
+
+    private static long[] ptrs(Tensor[] parts) {
+        long[] p = new long[parts.length];
+        for (int i = 0; i < parts.length; i++) p[i] = ptr(parts[i]);
+        return p;
+    }
+
+    /** The column count of each (rows, C_i) part. */
+    private static int[] widths(Tensor[] parts) {
+        int[] w = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) w[i] = parts[i].size(1);
+        return w;
     }
 
     @Override public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
