@@ -155,6 +155,16 @@ class SafetensorsValidationTest {
         }
     }
 
+    /** A file whose data section is empty (only zero-size tensors) maps and reads. */
+    @Test
+    void anEmptyDataSectionMaps() throws IOException {
+        String h = "{\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]}}";
+        try (SafetensorsFile f = SafetensorsFile.open(raw("empty.safetensors", h, 0))) {
+            assertEquals(0, f.get("e").numel());
+            assertEquals(0, f.dataBytes());
+        }
+    }
+
     @Test
     void badMetadata() throws IOException {
         assertRejected(raw("meta.safetensors", "{\"__metadata__\":{\"step\":5}}", 0), "'__metadata__'", "'step'", "string");
