@@ -3,6 +3,7 @@
 # projection, the vector SSD step) against those of before (MAMBA4J_CUDA_PDL=0 MAMBA4J_CUDA_FUSE=0), interleaved on
 # one card: ROUNDS rounds of (new, old) per shape. Prints each run's table rows, then all rows again.
 #   ROUNDS=2 BATCHES=1,64 bash scripts/gpu-ab.sh mamba-1.4b mamba2-1.3b     (carry .gpu; scripts/gpu-pack.sh)
+# With OUT set (the device machine's return folder), the rows are also written to $OUT/gpu-ab-HHMMSS.md.
 # AB_NEW / AB_OLD replace the two environments, e.g. the split GEMMs of a prompt's in_proj against the copies:
 #   AB_NEW="MAMBA4J_CUDA_SPLIT_GEMM=1" AB_OLD="MAMBA4J_CUDA_SPLIT_GEMM=0" PROMPT_LEN=16384 BATCHES=1 bash scripts/gpu-ab.sh
 set -uo pipefail
@@ -27,3 +28,5 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
 done
 echo
 printf "%s" "$rows"
+# the rows again as a file that comes back from the device machine (a call's printed output may be cut to its tail)
+if [ -n "${OUT:-}" ]; then printf "%s" "$rows" > "$OUT/gpu-ab-$(date +%H%M%S).md"; fi
