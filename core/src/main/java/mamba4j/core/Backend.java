@@ -328,27 +328,26 @@ public final class Backend {
     }
 
     public void causalConv1dStep(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor out) {
-        act("causalConv1dStep", state, x, w, bias, out);
-        rank("causalConv1dStep", "x", x, 2);
-        Checks.checkSameShape("causalConv1dStep", x, out);
-        if (w.rank() != 2 || w.dim(0) != x.dim(1) || !state.shape().equals(Shape.of(x.dim(0), x.dim(1), w.dim(1))))
-            throw new IllegalArgumentException("causalConv1dStep: state " + state.shape() + ", x " + x.shape() + ", w " + w.shape()
-                    + " are not (B, C, K), (B, C), (C, K)");
-        vec("causalConv1dStep", "bias", bias, x.dim(1));
+        convStep("causalConv1dStep", state, x, w, bias, out);
         k.causalConv1dStep(state, x, w, bias, silu, out);
     }
 
     public void causalConv1dStepParts(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor whole, Tensor... parts) {
-        act("causalConv1dStepParts", state, x, w, bias, whole);
+        convStep("causalConv1dStepParts", state, x, w, bias, whole);
         act("causalConv1dStepParts", parts);
-        rank("causalConv1dStepParts", "x", x, 2);
-        Checks.checkSameShape("causalConv1dStepParts", x, whole);
-        if (w.rank() != 2 || w.dim(0) != x.dim(1) || !state.shape().equals(Shape.of(x.dim(0), x.dim(1), w.dim(1))))
-            throw new IllegalArgumentException("causalConv1dStepParts: state " + state.shape() + ", x " + x.shape() + ", w " + w.shape()
-                    + " are not (B, C, K), (B, C), (C, K)");
-        vec("causalConv1dStepParts", "bias", bias, x.dim(1));
         columnParts("causalConv1dStepParts", x.dim(0), parts, x.dim(1), "channels for x " + x.shape());
         k.causalConv1dStepParts(state, x, w, bias, silu, whole, parts);
+    }
+
+    /** The operands of a decode conv step: state (B, C, K), x and out (B, C), w (C, K), bias (C) or null. */
+    private void convStep(String op, Tensor state, Tensor x, Tensor w, Tensor bias, Tensor out) {
+        act(op, state, x, w, bias, out);
+        rank(op, "x", x, 2);
+        Checks.checkSameShape(op, x, out);
+        if (w.rank() != 2 || w.dim(0) != x.dim(1) || !state.shape().equals(Shape.of(x.dim(0), x.dim(1), w.dim(1))))
+            throw new IllegalArgumentException(op + ": state " + state.shape() + ", x " + x.shape() + ", w " + w.shape()
+                    + " are not (B, C, K), (B, C), (C, K)");
+        vec(op, "bias", bias, x.dim(1));
     }
 
     public void ssdStepWithDt(Ssd s, Tensor dtRaw, Tensor dtBias, Tensor a, float lo, float hi) {

@@ -129,9 +129,14 @@ public interface Kernels {
      */
     default void linearParts(Tensor x, Tensor w, Tensor bias, Tensor full, Tensor... parts) {
         linear(x, w, bias, full);
-        long m = full.dim(0), width = full.dim(1), col = 0;
+        copyColumnParts(full, parts);
+    }
+
+    /** parts (M, C_i) = consecutive column ranges of whole (M, ΣC_i), left to right. */
+    private void copyColumnParts(Tensor whole, Tensor... parts) {
+        long m = whole.dim(0), width = whole.dim(1), col = 0;
         for (Tensor p : parts) {
-            copy(full, p, CopyRegion.block(m, p.dim(1), col, width, 0, p.dim(1)));
+            copy(whole, p, CopyRegion.block(m, p.dim(1), col, width, 0, p.dim(1)));
             col += p.dim(1);
         }
     }
@@ -231,11 +236,7 @@ public interface Kernels {
      */
     default void causalConv1dStepParts(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor whole, Tensor... parts) {
         causalConv1dStep(state, x, w, bias, silu, whole);
-        long b = whole.dim(0), c = whole.dim(1), col = 0;
-        for (Tensor p : parts) {
-            copy(whole, p, CopyRegion.block(b, p.dim(1), col, c, 0, p.dim(1)));
-            col += p.dim(1);
-        }
+        copyColumnParts(whole, parts);
     }
 
     /**
