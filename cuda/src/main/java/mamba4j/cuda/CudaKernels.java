@@ -23,10 +23,9 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * The {@code cuda} backend: core's {@link Kernels} on one NVIDIA GPU through {@link CudaOps} (NVRTC-compiled kernels,
- * cuBLAS). Same as {@code ReferenceKernels} op for op; differs in: F32 activations only; a linear with BF16/F16
- * weights that takes cuBLAS (more than {@link CudaOps#GEMV_GROUP_MAX_M} rows, or more than {@link CudaOps#GEMV_MAX_M}
- * over a few MiB of weights: {@link CudaOps#gemvTakes}) rounds the activations to the weight dtype for the tensor-core
- * GEMM (f32 accumulate), as torch does in half precision; reductions in other orders (f32). The inference op set runs
+ * cuBLAS). Same as {@code ReferenceKernels} op for op; differs in: F32 activations only; linear with BF16/F16 weights
+ * and more than {@link CudaOps#GEMV_MAX_M} rows rounds the activations to the weight dtype for the tensor-core GEMM
+ * (f32 accumulate), as torch does in half precision; reductions in other orders (f32). The inference op set runs
  * here; the training ops (backward passes, AdamW) come with GPU training and are refused, naming the op.
  *
  * <p>Tensors live in device memory from the device's stream-ordered pool; a tensor's memory is freed once it is
@@ -302,52 +301,51 @@ public final class CudaKernels implements Kernels {
 
     @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
         int m = x.size(0), k = x.size(1), n = w.size(0), dt = code(w.dtype());
-        linearRowsOf(x, ptr(w), dt, ptr(bias), ptr(out), m, n, k, null);
+        linearRowsOf(ops(), linearInput(x, dt), ptr(w), dt, ptr(bias), ptr(out), m, n, k);
     }
 
-    /**
-     * out (M, N) = x · (the N weight rows at w)ᵀ + bias (0: none): the decode GEMV where {@link CudaOps#gemvTakes}
-     * (x as it is, float32), else cuBLAS on x cast to the weights' dtype (tensor cores take both operands in it), then
-     * the bias. {@code cast} (one slot) keeps that cast for the next part of the same x; null: not kept.
-     */
-    private void linearRowsOf(Tensor x, long w, int dt, long bias, long out, int m, int n, int k, long[] cast) {
-        if (CudaOps.gemvTakes(m, n, k, dt)) {
-            ops().linearRows(ptr(x), w, dt, bias, out, m, n, k);
+    /** x as the linear reads it: itself for the decode GEMV (≤ 8 rows) or f32 weights; else cast into the scratch, as tensor cores take both operands in the weights' dtype. */
+    private long linearInput(Tensor x, int dt) {
+        int m = x.size(0), k = x.size(1);
+        if (m <= CudaOps.GEMV_MAX_M || dt == KernelParams.DTYPE_F32) return ptr(x);
+        long cast = scratch((long) m * k * 2);
+        ops().cast(ptr(x), cast, dt, (long) m * k);
+        return cast;
+    }
+
+    /** out (M, N) = x · (the N weight rows at w)ᵀ + bias (0: none), x from {@link #linearInput}: the GEMV, or cuBLAS then the bias. */
+    private static void linearRowsOf(CudaOps o, long x, long w, int dt, long bias, long out, int m, int n, int k) {
+        if (m <= CudaOps.GEMV_MAX_M) {
+            o.linearRows(x, w, dt, bias, out, m, n, k);
             return;
         }
-        long xa = cast != null && cast[0] != 0 ? cast[0] : ptr(x);
-        if (dt != KernelParams.DTYPE_F32 && xa == ptr(x)) {
-            xa = scratch((long) m * k * 2);
-            ops().cast(ptr(x), xa, dt, (long) m * k);
-            if (cast != null) cast[0] = xa;
-        }
-        ops().linear(xa, w, dt, out, m, n, k, 0f);
-        if (bias != 0) ops().addRow(out, bias, out, m, n);
+        o.linear(x, w, dt, out, m, n, k, 0f);
+        if (bias != 0) o.addRow(out, bias, out, m, n);
     }
 
     /**
      * One GEMM (or decode GEMV) per part over that part's rows of w, writing the part directly; x cast to the weights'
-     * dtype once for the parts that take cuBLAS. {@code full} is not touched: no product is written whole and copied out.
+     * dtype once for all of them. {@code full} is not touched: no product is written whole and copied out.
      */
     @Override public void linearParts(Tensor x, Tensor w, Tensor bias, Tensor full, Tensor... parts) {
-        int m = x.size(0), k = x.size(1), dt = code(w.dtype());
-        if (parts.length <= 3 && CudaOps.gemvTakes(m, w.size(0), k, dt)) {   // a decode step: one GEMV writing the parts
+        int rows = x.size(0);
+        if (rows <= CudaOps.GEMV_MAX_M && parts.length <= 3) {   // a decode step: one GEMV writing the parts
             if (!GEMV_PARTS) {
                 Kernels.super.linearParts(x, w, bias, full, parts);
                 return;
             }
-            ops().linearRowsParts(ptr(x), ptr(w), dt, ptr(bias), ptrs(parts), widths(parts), m, w.size(0), k);
+            ops().linearRowsParts(ptr(x), ptr(w), code(w.dtype()), ptr(bias), ptrs(parts), widths(parts), rows, w.size(0), x.size(1));
             return;
         }
         if (!CudaOps.SPLIT_GEMM) {
             Kernels.super.linearParts(x, w, bias, full, parts);
             return;
         }
-        long row = 0, eb = w.dtype().byteSize();
-        long[] cast = {0};
+        int m = x.size(0), k = x.size(1), dt = code(w.dtype());
+        long xa = linearInput(x, dt), row = 0, eb = w.dtype().byteSize();
         for (Tensor p : parts) {
             int n = p.size(1);
-            linearRowsOf(x, ptr(w) + row * k * eb, dt, bias == null ? 0 : ptr(bias) + row * 4, ptr(p), m, n, k, cast);
+            linearRowsOf(ops(), xa, ptr(w) + row * k * eb, dt, bias == null ? 0 : ptr(bias) + row * 4, ptr(p), m, n, k);
             row += n;
         }
     }

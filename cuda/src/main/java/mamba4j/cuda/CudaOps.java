@@ -407,25 +407,7 @@ public final class CudaOps {
         return split;
     }
 
-    /** Rows a decode GEMV takes at most, in groups of {@link #GEMV_MAX_M} (ops.cu gemv_row_group); past them cuBLAS. */
-    public static final int GEMV_GROUP_MAX_M = 64;
-    /**
-     * Weight bytes up to which a linear of 9 to {@link #GEMV_GROUP_MAX_M} rows runs as the GEMV in row groups rather
-     * than through cuBLAS: each group reads the weights again (from L2 where they fit: 4 MiB × 8 groups), but x stays
-     * float32 (no cast kernel) and one launch writes the column parts. Mamba-1.4b at batch 64 spent, a layer, 8.4 µs
-     * on each of x_proj's two 16-column GEMMs, 9.6 on its 128-column one, 7.6 on dt_proj and ~3.7 on each cast
-     * (profile, H100). MAMBA4J_CUDA_GEMV_GROUP_BYTES sets it (0: never, as before).
-     */
-    static final long GEMV_GROUP_BYTES = Long.parseLong(System.getenv().getOrDefault("MAMBA4J_CUDA_GEMV_GROUP_BYTES", String.valueOf(4L << 20)));
-
-    /** Whether an M-row linear of an (N, K) weight in wDtype runs as the decode GEMV ({@link #linearRows}) rather than a GEMM. */
-    public static boolean gemvTakes(int m, int n, int k, int wDtype) {
-        if (m <= GEMV_MAX_M) return true;
-        long bytes = (long) n * k * (wDtype == KernelParams.DTYPE_F32 ? 4 : 2);
-        return m <= GEMV_GROUP_MAX_M && bytes <= GEMV_GROUP_BYTES;
-    }
-
-    /** out (M, N) = x (M, K) · wᵀ + bias for M ≤ {@link #GEMV_GROUP_MAX_M}: the decode path, weights read once (a group of {@link #GEMV_MAX_M} rows) in their stored dtype. */
+    /** out (M, N) = x (M, K) · wᵀ + bias for M ≤ {@link #GEMV_MAX_M}: the decode path, weights read once in their stored dtype. */
     public void linearRows(long x, long w, int wDtype, long bias, long out, int m, int n, int k) {
         linearRowsParts(x, w, wDtype, bias, new long[] {out}, new int[] {n}, m, n, k);
     }
@@ -438,7 +420,7 @@ public final class CudaOps {
     public void linearRowsParts(long x, long w, int wDtype, long bias, long[] outs, int[] widths, int m, int n, int k) {
         positive("linearRows", m, n, k);
         dtype("linearRows", wDtype);
-        if (m > GEMV_GROUP_MAX_M) throw new IllegalArgumentException("linearRows: M = " + m + " > " + GEMV_GROUP_MAX_M);
+        if (m > GEMV_MAX_M) throw new IllegalArgumentException("linearRows: M = " + m + " > " + GEMV_MAX_M);
         if (outs.length < 1 || outs.length > 3 || widths.length != outs.length || java.util.Arrays.stream(widths).sum() != n)
             throw new IllegalArgumentException("linearRows: " + outs.length + " parts of widths " + java.util.Arrays.toString(widths) + " for N = " + n);
         for (int i = 0; i < outs.length; i++) required("linearRows", "part " + i, outs[i]);
@@ -451,9 +433,8 @@ public final class CudaOps {
                 .set("conv_from", 0).set("conv_channels", 0).set("conv_width", 0).set("conv_silu", false).set("conv_w_dtype", 0)
                 .set("out1", parts ? outs[1] : 0L).set("out2", outs.length > 2 ? outs[2] : 0L)
                 .set("n0", parts ? widths[0] : 0).set("n1", parts ? widths[1] : 0);
-        int groups = (m + GEMV_MAX_M - 1) / GEMV_MAX_M;
-        String kernel = m == 1 ? "linear_rows_1" : (cols ? "linear_rows_cols" : "linear_rows") + (groups > 1 ? "_groups" : "");
-        launcher.launch("ops.cu", kernel, (n + columnsPerBlock - 1) / columnsPerBlock, groups, 1, 32 * GEMV_WARPS, 1, 1, p);
+        launcher.launch("ops.cu", m == 1 ? "linear_rows_1" : cols ? "linear_rows_cols" : "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock,
+                1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
 
     /** Output columns per warp of linear_rows_cols (ops.cu GEMV_COLS). */
@@ -474,7 +455,7 @@ public final class CudaOps {
         if (m < 2 || "0".equals(GEMV_COLS_MODE)) return false;
         if ("1".equals(GEMV_COLS_MODE)) return true;
         int columnsPerBlock = GEMV_WARPS / gemvSplit(n, k, wDtype, smCount) * GEMV_COLS;
-        return (long) (n + columnsPerBlock - 1) / columnsPerBlock * ((m + GEMV_MAX_M - 1) / GEMV_MAX_M) >= smCount;   // blocks × row groups
+        return (n + columnsPerBlock - 1) / columnsPerBlock >= smCount;
     }
 
     /**

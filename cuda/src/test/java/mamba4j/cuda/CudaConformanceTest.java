@@ -35,7 +35,7 @@ class CudaConformanceTest extends BackendConformance {
 
     @Override protected Backend backend() { return cuda; }
 
-    /** Above 8 rows, BF16/F16 weights may take the tensor-core GEMM ({@link CudaOps#gemvTakes}) with the activations rounded to their dtype. */
+    /** Above 8 rows, BF16/F16 weights take the tensor-core GEMM with the activations rounded to their dtype. */
     @Override protected double halfWeightLinearTolerance(int m) {
         return m <= CudaOps.GEMV_MAX_M ? mamba4j.testkit.Tolerance.FAST_VS_REFERENCE : mamba4j.testkit.Tolerance.HALF_PRECISION_ACTIVATIONS;
     }

@@ -249,33 +249,6 @@ class CudaOpsLaunchTest {
         assertEquals(CudaOps.SSD_STEP_ROWS, Integer.parseInt(m.group(1)));
     }
 
-    @Test void aBatchedGemvPastEightRowsRunsItsRowGroupsInTheGridsY() {
-        int bf16 = KernelParams.DTYPE_BF16;
-        ops.linearRows(0x100, 0x200, bf16, 0, 0x300, 64, 160, 4096);     // x_proj of mamba-1.4b at batch 64
-        ops.linearRows(0x100, 0x200, bf16, 0, 0x300, 20, 4096, 128);     // dt_proj at batch 20
-        ops.linearRowsParts(0x100, 0x200, bf16, 0, new long[] {0x300, 0x400, 0x500}, new int[] {48, 16, 16}, 9, 80, 1536);
-        ops.linearRows(0x100, 0x200, bf16, 0, 0x300, 8, 160, 4096);      // one group: the kernels of before
-        assertEquals(List.of("linear_rows_cols_groups", "linear_rows_cols_groups", "linear_rows_groups", "linear_rows"),
-                launches.stream().map(Launch::kernel).toList());
-        assertEquals(8, launches.get(0).grid()[1]);                       // ⌈64 / 8⌉ groups of rows
-        assertEquals(3, launches.get(1).grid()[1]);
-        assertEquals(2, launches.get(2).grid()[1]);
-        assertEquals(1, launches.get(3).grid()[1]);
-        assertEquals(64, launches.get(0).i32("m"));                       // the kernel takes its group out of the whole
-        assertEquals(0x500L, launches.get(2).ptr("out2"));
-        assertThrows(IllegalArgumentException.class, () -> ops.linearRows(0x100, 0x200, bf16, 0, 0x300, 65, 160, 4096));
-    }
-
-    @Test void linearsOfAFewMiBOfWeightsTakeTheGemvUpTo64Rows() {
-        int bf16 = KernelParams.DTYPE_BF16, f32 = KernelParams.DTYPE_F32;
-        assertTrue(CudaOps.gemvTakes(8, 50280, 2048, bf16));              // up to 8 rows: always (decode)
-        assertTrue(CudaOps.gemvTakes(64, 160, 4096, bf16));               // x_proj: 1.3 MB
-        assertTrue(CudaOps.gemvTakes(64, 4096, 128, bf16));               // dt_proj: 1 MB
-        assertFalse(CudaOps.gemvTakes(64, 8192, 2048, bf16));             // in_proj of mamba-1.4b: 33.5 MB, cuBLAS
-        assertFalse(CudaOps.gemvTakes(65, 160, 4096, bf16));              // past 64 rows: cuBLAS
-        assertFalse(CudaOps.gemvTakes(16, 1024, 2048, f32));              // 8 MiB of f32
-    }
-
     @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
         String src = KernelSources.read("ssd_chunked.cu");
         for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_MAX_Q", CudaOps.SSD_MAX_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS,

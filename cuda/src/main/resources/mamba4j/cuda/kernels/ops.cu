@@ -279,29 +279,7 @@ __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
             }
 }
 
-// Batched decode past GEMV_MAX_M rows: the launch's grid has ⌈M / GEMV_MAX_M⌉ blocks in y, and block row g computes
-// rows [g·GEMV_MAX_M, (g + 1)·GEMV_MAX_M) of x as a call of their own would (x, the outputs and M shifted to the group),
-// so each row's sums are still those of a call of one row. Only parameters are read: it may run before PDL_WAIT.
-__device__ __forceinline__ GemvParams gemv_row_group(const GemvParams& p) {
-    GemvParams q = p;
-    const int r0 = blockIdx.y * GEMV_MAX_M;
-    q.x = p.x + (long long)r0 * p.k;
-    q.m = min(GEMV_MAX_M, p.m - r0);
-    if (p.out1 == nullptr) {
-        q.out = p.out + (long long)r0 * p.n;
-    } else {
-        q.out = p.out + (long long)r0 * p.n0;
-        q.out1 = p.out1 + (long long)r0 * p.n1;
-        if (p.out2 != nullptr) q.out2 = p.out2 + (long long)r0 * (p.n - p.n0 - p.n1);
-    }
-    return q;
-}
-
 extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvParams p) { gemv_rows<GEMV_MAX_M>(p); }
-
-// Past GEMV_MAX_M rows (gemv_row_group): apart from linear_rows, whose registers (64 at sm_90, 78 with the group's
-// pointers) decide how many blocks of a batch-8 step are resident.
-extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_groups(GemvParams p) { gemv_rows<GEMV_MAX_M>(gemv_row_group(p)); }
 
 // Batch 1 (decode of one sequence): the same with one row of x.
 extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1(GemvParams p) { gemv_rows<1>(p); }
@@ -310,7 +288,7 @@ extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1(Gemv
 // one kernel instead of two).
 extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1_conv(GemvParams p) { gemv_rows<1, true>(p); }
 
-// Small M (2 .. GEMV_MAX_M rows a group, batched decode): as gemv_rows, but each warp computes GEMV_COLS adjacent output columns,
+// Small M (2 .. GEMV_MAX_M rows, batched decode): as gemv_rows, but each warp computes GEMV_COLS adjacent output columns,
 // so one read of x's rows serves GEMV_COLS weight rows. gemv_rows reads, per 16 bytes of weights, 32 bytes of every row
 // of x from L1/L2 (16 bytes of x per weight byte at M = 8 in bf16), more than L1 delivers at the weights' HBM rate;
 // here 4. Each column's sums run in gemv_rows' order (the same lanes, chunks in the same sequence, the same shuffles
@@ -360,10 +338,8 @@ __device__ __forceinline__ void gemv_chunk_cols(float (&acc)[GEMV_COLS][MAXM], c
         }
 }
 
-template <bool GROUPS>
-__device__ __forceinline__ void gemv_rows_cols(const GemvParams& whole) {
+extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_cols(GemvParams p) {
     constexpr int MAXM = GEMV_MAX_M;
-    const GemvParams p = GROUPS ? gemv_row_group(whole) : whole;   // this block's group of rows past GEMV_MAX_M
     __shared__ float part[GEMV_WARPS][GEMV_COLS][MAXM];
     const int wib = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int split = p.split;
@@ -441,9 +417,6 @@ __device__ __forceinline__ void gemv_rows_cols(const GemvParams& whole) {
                 for (int m = 0; m < MAXM; ++m)
                     if (m < p.m) gemv_store(p, m, col0 + c, acc[c][m] + (p.bias ? p.bias[col0 + c] : 0.0f));
 }
-
-extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_cols(GemvParams p) { gemv_rows_cols<false>(p); }
-extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_cols_groups(GemvParams p) { gemv_rows_cols<true>(p); }
 
 // Cross-entropy, step 1 (one block): count the rows whose target is not -100.
 extern "C" __global__ void cross_entropy_count(CrossEntropyParams p) {

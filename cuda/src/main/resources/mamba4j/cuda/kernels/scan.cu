@@ -209,26 +209,10 @@ extern "C" __global__ void selective_scan_step(ScanStepParams p) {
         const float* A = p.A + (long long)e * N;
         const float* Bm = p.Bm + (long long)b * p.b_sb;
         const float* Cm = p.Cm + (long long)b * p.c_sb;
-        if (N % (4 * gs) == 0 && ((((unsigned long long)s) | ((unsigned long long)A) | ((unsigned long long)Bm) | ((unsigned long long)Cm)) & 15) == 0) {
-            // four states a lane per 16-byte access, the group's lanes on adjacent float4s (n = 4 (j + gs q)): at large
-            // batch the group is 4 lanes and a warp moves 8 channels' whole 64-byte rows per instruction (the scalar loop
-            // below reads 4 bytes a lane, 16 of each channel's row at a time)
-            for (int n = 4 * j; n < N; n += 4 * gs) {
-                float4 h = *(const float4*)(s + n);
-                const float4 a = *(const float4*)(A + n), bv = *(const float4*)(Bm + n), cv = *(const float4*)(Cm + n);
-                h.x = fmaf(exp2f(d * a.x * LOG2E_F), h.x, du * bv.x);
-                h.y = fmaf(exp2f(d * a.y * LOG2E_F), h.y, du * bv.y);
-                h.z = fmaf(exp2f(d * a.z * LOG2E_F), h.z, du * bv.z);
-                h.w = fmaf(exp2f(d * a.w * LOG2E_F), h.w, du * bv.w);
-                *(float4*)(s + n) = h;
-                y = fmaf(h.x, cv.x, y); y = fmaf(h.y, cv.y, y); y = fmaf(h.z, cv.z, y); y = fmaf(h.w, cv.w, y);
-            }
-        } else {
-            for (int n = j; n < N; n += gs) {
-                const float h = fmaf(exp2f(d * A[n] * LOG2E_F), s[n], du * Bm[n]);
-                s[n] = h;
-                y = fmaf(h, Cm[n], y);
-            }
+        for (int n = j; n < N; n += gs) {
+            const float h = fmaf(exp2f(d * A[n] * LOG2E_F), s[n], du * Bm[n]);
+            s[n] = h;
+            y = fmaf(h, Cm[n], y);
         }
     }
     for (int o = gs >> 1; o > 0; o >>= 1) y += __shfl_xor_sync(FULL_MASK, y, o);   // every lane of the warp takes part
