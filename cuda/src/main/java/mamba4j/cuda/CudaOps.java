@@ -254,14 +254,34 @@ public final class CudaOps {
         launcher.launch("scan.cu", "selective_scan_step", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
+    static final long SCAN_STEP_LANES_DEFAULT = 1L << 20;
+    /**
+     * Lanes in flight above which selective_scan_step's group shrinks (scan.cu SCAN_STEP_LANES): 2^20;
+     * MAMBA4J_CUDA_SCAN_STEP_LANES (a power of two from 2^10 to 2^24) compiles another, to compare.
+     */
+    static final long SCAN_STEP_LANES = scanStepLanes(System.getenv("MAMBA4J_CUDA_SCAN_STEP_LANES"));
+
+    static long scanStepLanes(String v) {
+        if (v == null || v.isEmpty()) return SCAN_STEP_LANES_DEFAULT;
+        long n;
+        try {
+            n = Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            n = 0;
+        }
+        if (n < 1 << 10 || n > 1 << 24 || Long.bitCount(n) != 1)
+            throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_SCAN_STEP_LANES=" + v + ": must be a power of two from 1024 to 16777216");
+        return n;
+    }
+
     /**
      * Lanes per channel of selective_scan_step (scan.cu scan_step_group, which the grid must match): N rounded up to a
-     * power of two, at most 32, then halved while more than 2^20 lanes would run.
+     * power of two, at most 32, then halved while more than {@link #SCAN_STEP_LANES} lanes would run.
      */
     static int scanStepGroup(int dstate, long channels) {
         int gs = 1;
         while (gs < dstate && gs < 32) gs <<= 1;
-        while (gs > 1 && channels * gs > (1L << 20)) gs >>= 1;
+        while (gs > 1 && channels * gs > SCAN_STEP_LANES) gs >>= 1;
         return gs;
     }
 

@@ -249,6 +249,17 @@ class CudaOpsLaunchTest {
         assertEquals(CudaOps.SSD_STEP_ROWS, Integer.parseInt(m.group(1)));
     }
 
+    @Test void theScanStepsLaneLimitIsAPowerOfTwoAndTheGroupFollowsIt() {
+        assertEquals(1L << 20, CudaOps.scanStepLanes(null));
+        assertEquals(1L << 18, CudaOps.scanStepLanes("262144"));
+        for (String bad : new String[] {"100000", "512", "abc", "33554432"}) {
+            var e = assertThrows(mamba4j.core.UserInputException.class, () -> CudaOps.scanStepLanes(bad));
+            assertEquals("MAMBA4J_CUDA_SCAN_STEP_LANES=" + bad + ": must be a power of two from 1024 to 16777216", e.getMessage());
+        }
+        assertEquals(16, CudaOps.scanStepGroup(16, 4096));          // batch 1 of mamba-1.4b: a lane per state
+        assertEquals(4, CudaOps.scanStepGroup(16, 64L * 4096));     // batch 64: 2^20 lanes
+    }
+
     @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
         String src = KernelSources.read("ssd_chunked.cu");
         for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_MAX_Q", CudaOps.SSD_MAX_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS,

@@ -158,10 +158,13 @@ extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 2) selective_scan_fwd
 // batches) the group shrinks until about 2^20 lanes are in flight: each lane's share of the per-channel work (the
 // softplus, the loads of u, Δ, z) was redone by every lane of its group, and at batch 64 that, not memory, bounded
 // the kernel (H200: 62 µs for 34 MB of state, 0.54 TB/s).
+#ifndef SCAN_STEP_LANES
+#define SCAN_STEP_LANES (1LL << 20)   // MAMBA4J_CUDA_SCAN_STEP_LANES compiles another, to compare (CudaOps.scanStepGroup mirrors it)
+#endif
 __device__ __forceinline__ int scan_step_group(int N, long long channels) {
     int gs = 1;
     while (gs < N && gs < 32) gs <<= 1;
-    while (gs > 1 && channels * gs > (1LL << 20)) gs >>= 1;
+    while (gs > 1 && channels * gs > SCAN_STEP_LANES) gs >>= 1;
     return gs;
 }
 
