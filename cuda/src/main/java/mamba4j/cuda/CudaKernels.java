@@ -337,7 +337,7 @@ public final class CudaKernels implements Kernels {
             ops().linearRowsParts(ptr(x), ptr(w), code(w.dtype()), ptr(bias), ptrs(parts), widths(parts), rows, w.size(0), x.size(1));
             return;
         }
-        if (!CudaOps.SPLIT_GEMM) {
+        if (!CudaOps.splitGemm(rows)) {
             Kernels.super.linearParts(x, w, bias, full, parts);
             return;
         }

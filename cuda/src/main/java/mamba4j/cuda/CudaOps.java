@@ -607,11 +607,20 @@ public final class CudaOps {
     /** Mamba-2's prompt conv writing x | B | C apart; MAMBA4J_CUDA_CONV_SPLIT=0 writes the whole output and copies, to compare. */
     static final boolean CONV_SPLIT = !"0".equals(System.getenv("MAMBA4J_CUDA_CONV_SPLIT"));
 
+    /** Rows up to which {@code linearParts} past the decode GEMV writes one whole product and copies the parts out ({@link #splitGemm}). */
+    static final int SPLIT_GEMM_MIN_ROWS = 257;
+    static final String SPLIT_GEMM_MODE = System.getenv().getOrDefault("MAMBA4J_CUDA_SPLIT_GEMM", "auto");
+
     /**
-     * Whether {@code linearParts} runs one GEMM per part (no copy of the product out of a whole one): 16k prefill +5–6%
-     * on an H100 (BENCHMARKS); MAMBA4J_CUDA_SPLIT_GEMM=0 writes the whole product and copies the parts out, to compare.
+     * Whether {@code linearParts} of {@code rows} rows (past the decode GEMV) runs one GEMM per part rather than one
+     * GEMM and a copy per part. Measured on an H100 (BENCHMARKS): per part, 16k-token prefill +5–6%; one whole GEMM,
+     * batch-64 decode +9–10% (each GEMM launch costs more than copying 64 rows). So per part from
+     * {@link #SPLIT_GEMM_MIN_ROWS} rows (a prompt; decode batches are at most 256); MAMBA4J_CUDA_SPLIT_GEMM=1 always, 0 never.
      */
-    static final boolean SPLIT_GEMM = !"0".equals(System.getenv("MAMBA4J_CUDA_SPLIT_GEMM"));
+    static boolean splitGemm(int rows) {
+        if ("0".equals(SPLIT_GEMM_MODE)) return false;
+        return "1".equals(SPLIT_GEMM_MODE) || rows >= SPLIT_GEMM_MIN_ROWS;
+    }
 
     /** Whether a call of {@link #ssd} runs ssd_step: one step with a state, N a multiple of 4 up to 128, 16-byte aligned rows. */
     static boolean ssdStepApplies(int length, int dstate, long state, long bm, long cm) {

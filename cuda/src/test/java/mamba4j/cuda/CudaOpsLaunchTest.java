@@ -260,6 +260,13 @@ class CudaOpsLaunchTest {
         assertEquals(4, CudaOps.scanStepGroup(16, 64L * 4096));     // batch 64: 2^20 lanes
     }
 
+    @Test void promptsSplitTheirProductsIntoOneGemmAPartDecodeBatchesCopyThePartsOut() {
+        assertFalse(CudaOps.splitGemm(64));     // a batch-64 decode step: one GEMM, then copies (+9–10% on an H100)
+        assertFalse(CudaOps.splitGemm(256));
+        assertTrue(CudaOps.splitGemm(257));     // a prompt: a GEMM per part (16k prefill +5–6%)
+        assertTrue(CudaOps.splitGemm(16384));
+    }
+
     @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
         String src = KernelSources.read("ssd_chunked.cu");
         for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_MAX_Q", CudaOps.SSD_MAX_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS,
