@@ -180,13 +180,11 @@ public final class Backend {
      */
     public void splitColumns(Tensor src, Tensor... parts) {
         long m = src.dim(0), width = src.dim(1), col = 0;
+        columnParts("splitColumns", parts, m, width, "", src, "columns", "", src);
         for (Tensor p : parts) {
-            if (p.rank() != 2 || p.dim(0) != m)
-                throw new IllegalArgumentException("splitColumns: part " + p.shape() + " does not have the " + m + " rows of " + src.shape());
             copy(src, p, CopyRegion.block(m, p.dim(1), col, width, 0, p.dim(1)));
             col += p.dim(1);
         }
-        if (col != width) throw new IllegalArgumentException("splitColumns: parts of " + col + " columns for " + src.shape());
     }
 
     public void fill(Tensor t, float v) {
@@ -252,19 +250,24 @@ public final class Backend {
         act("linearParts", parts);
         weight("linearParts", w);
         Checks.checkLinearShapes(x, w, bias, full);
-        columnParts("linearParts", x.dim(0), parts, w.dim(0), "columns for w " + w.shape());
+        columnParts("linearParts", parts, x.dim(0), w.dim(0), "x ", x, "columns", "w ", w);
         k.linearParts(x, w, bias, full, parts);
     }
 
-    /** Parts (rows, C_i) whose widths add up to {@code total}; else an error naming the op and {@code what}. */
-    private static void columnParts(String op, long rows, Tensor[] parts, long total, String what) {
+    /**
+     * Parts (rows, C_i) whose widths add up to {@code total}; else an error naming the op, the input whose rows they
+     * split ({@code inputName} + its shape) and the tensor that sets the total. The messages are built only on failure
+     * (this runs at every decode step on the host backends).
+     */
+    private static void columnParts(String op, Tensor[] parts, long rows, long total, String inputName, Tensor input, String unit,
+                                    String ofName, Tensor of) {
         long col = 0;
         for (Tensor p : parts) {
             if (p.rank() != 2 || p.dim(0) != rows)
-                throw new IllegalArgumentException(op + ": part " + p.shape() + " does not have the " + rows + " rows of the input");
+                throw new IllegalArgumentException(op + ": part " + p.shape() + " does not have the " + rows + " rows of " + inputName + input.shape());
             col += p.dim(1);
         }
-        if (col != total) throw new IllegalArgumentException(op + ": parts of " + col + " " + what);
+        if (col != total) throw new IllegalArgumentException(op + ": parts of " + col + " " + unit + " for " + ofName + of.shape());
     }
 
     public void rmsNorm(Tensor x, Tensor w, float eps, Tensor out) {
@@ -335,7 +338,7 @@ public final class Backend {
     public void causalConv1dStepParts(Tensor state, Tensor x, Tensor w, Tensor bias, boolean silu, Tensor whole, Tensor... parts) {
         convStep("causalConv1dStepParts", state, x, w, bias, whole);
         act("causalConv1dStepParts", parts);
-        columnParts("causalConv1dStepParts", x.dim(0), parts, x.dim(1), "channels for x " + x.shape());
+        columnParts("causalConv1dStepParts", parts, x.dim(0), x.dim(1), "x ", x, "channels", "x ", x);
         k.causalConv1dStepParts(state, x, w, bias, silu, whole, parts);
     }
 

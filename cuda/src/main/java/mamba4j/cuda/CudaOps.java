@@ -95,6 +95,12 @@ public final class CudaOps {
         if (wDtype < 0 || wDtype > 2) throw new IllegalArgumentException(op + ": weight dtype code " + wDtype + " (0 f32, 1 bf16, 2 f16)");
     }
 
+    /** One to three output parts, left to right, whose widths add up to the {@code dim} they split ({@code total}). */
+    private static void parts(String op, long[] outs, int[] widths, String dim, int total) {
+        if (outs.length < 1 || outs.length > 3 || widths.length != outs.length || java.util.Arrays.stream(widths).sum() != total)
+            throw new IllegalArgumentException(op + ": " + outs.length + " parts of widths " + java.util.Arrays.toString(widths) + " for " + dim + " = " + total);
+    }
+
     private static void required(String op, String what, long ptr) {
         if (ptr == 0) throw new IllegalArgumentException(op + ": " + what + " is required");
     }
@@ -169,9 +175,7 @@ public final class CudaOps {
                                       int width, boolean silu) {
         positive("causalConv1dStep", batch, channels, width);
         dtype("causalConv1dStep", wDtype);
-        if (outs.length < 1 || outs.length > 3 || widths.length != outs.length || java.util.Arrays.stream(widths).sum() != channels)
-            throw new IllegalArgumentException("causalConv1dStep: " + outs.length + " parts of widths " + java.util.Arrays.toString(widths)
-                    + " for C = " + channels);
+        parts("causalConv1dStep", outs, widths, "C", channels);
         boolean parts = outs.length > 1;
         var p = params(KernelParams.CONV1D_STEP).set("state", state).set("x", x).set("w", w).set("bias", bias).set("out", outs[0])
                 .set("batch", batch).set("channels", channels).set("width", width).set("silu", silu).set("w_dtype", wDtype)
@@ -441,8 +445,7 @@ public final class CudaOps {
         positive("linearRows", m, n, k);
         dtype("linearRows", wDtype);
         if (m > GEMV_MAX_M) throw new IllegalArgumentException("linearRows: M = " + m + " > " + GEMV_MAX_M);
-        if (outs.length < 1 || outs.length > 3 || widths.length != outs.length || java.util.Arrays.stream(widths).sum() != n)
-            throw new IllegalArgumentException("linearRows: " + outs.length + " parts of widths " + java.util.Arrays.toString(widths) + " for N = " + n);
+        parts("linearRows", outs, widths, "N", n);
         for (int i = 0; i < outs.length; i++) required("linearRows", "part " + i, outs[i]);
         int sms = dev == null ? 132 : dev.smCount, split = gemvSplit(n, k, wDtype, sms);
         boolean cols = gemvCols(m, n, k, wDtype, sms);   // the same split as at M = 1: a row's sums do not depend on M
@@ -607,7 +610,7 @@ public final class CudaOps {
     /** Mamba-2's prompt conv writing x | B | C apart; MAMBA4J_CUDA_CONV_SPLIT=0 writes the whole output and copies, to compare. */
     static final boolean CONV_SPLIT = !"0".equals(System.getenv("MAMBA4J_CUDA_CONV_SPLIT"));
 
-    /** Rows up to which {@code linearParts} past the decode GEMV writes one whole product and copies the parts out ({@link #splitGemm}). */
+    /** Rows from which {@code linearParts} past the decode GEMV runs a GEMM per part; below, one whole product and copies ({@link #splitGemm}). */
     static final int SPLIT_GEMM_MIN_ROWS = 257;
     static final String SPLIT_GEMM_MODE = System.getenv().getOrDefault("MAMBA4J_CUDA_SPLIT_GEMM", "auto");
 

@@ -921,12 +921,20 @@ public abstract class BackendConformance {
         }
     }
 
+    /** Channels, kernel width and the part widths of the split-conv cases: one part, two, three, odd widths. */
+    static Stream<Arguments> convParts() {
+        return Stream.of(Arguments.of(40, 4, "40"), Arguments.of(40, 4, "24,16"), Arguments.of(37, 4, "20,9,8"),
+                Arguments.of(130, 3, "64,33,33"), Arguments.of(5, 2, "1,1,3"));
+    }
+
+    private static long[] partWidths(String list) { return Arrays.stream(list.split(",")).mapToLong(Long::parseLong).toArray(); }
+
     /** A decode conv step with its output split by channels (Mamba-2's x | B | C at batch > 1), 1 to 3 parts. */
     @ParameterizedTest
-    @CsvSource({"40, 4, '40'", "40, 4, '24,16'", "37, 4, '20,9,8'", "130, 3, '64,33,33'", "5, 2, '1,1,3'"})
+    @MethodSource("convParts")
     @Covers("causalConv1dStepParts")
     void convStepPartsAreTheStepThenTheSplit(int c, int k, String widthList) {
-        long[] widths = Arrays.stream(widthList.split(",")).mapToLong(Long::parseLong).toArray();
+        long[] widths = partWidths(widthList);
         Random r = new Random(c * 17L + k + widths.length);
         int b = 3;
         Tensor w = gauss(r, 1, c, k), bias = gauss(r, 1, c);
@@ -945,10 +953,10 @@ public abstract class BackendConformance {
 
     /** The conv with its output split by channels (Mamba-2's x | B | C), from a state and without, 1 to 3 parts. */
     @ParameterizedTest
-    @CsvSource({"40, 4, '40'", "40, 4, '24,16'", "37, 4, '20,9,8'", "130, 3, '64,33,33'", "5, 2, '1,1,3'"})
+    @MethodSource("convParts")
     @Covers("causalConv1dSplit")
     void convSplitIsTheConvThenTheSplit(int c, int k, String widthList) {
-        long[] widths = Arrays.stream(widthList.split(",")).mapToLong(Long::parseLong).toArray();
+        long[] widths = partWidths(widthList);
         Random r = new Random(c * 13L + k + widths.length);
         int b = 2;
         for (int l : new int[]{1, 3, 70})
