@@ -305,7 +305,6 @@ public final class CudaDevice implements AutoCloseable {
                 throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_GEMV_UNROLL=" + unroll + ": the loads in flight per lane must be 1 to 16");
             o.add("-DGEMV_UNROLL=" + unroll);
         }
-        if ("1".equals(System.getenv("MAMBA4J_CUDA_PREFETCH_LINES"))) o.add("-DL2_PREFETCH_LINES");   // common.cuh's L2 prefetch by lines, to compare
         if (CudaOps.SCAN_STEP_LANES != CudaOps.SCAN_STEP_LANES_DEFAULT) o.add("-DSCAN_STEP_LANES=" + CudaOps.SCAN_STEP_LANES + "LL");   // scan.cu, to compare
         return List.copyOf(o);
     }
