@@ -245,12 +245,6 @@ public final class Backend {
         k.linear(x, w, bias, out);
     }
 
-    /** {@link Kernels#prefetch}: w (a weight) will be read soon; no value changes. */
-    public void prefetch(Tensor w) {
-        weight("prefetch", w);
-        k.prefetch(w);
-    }
-
     public void linearParts(Tensor x, Tensor w, Tensor bias, Tensor full, Tensor... parts) {
         act("linearParts", x, bias, full);
         act("linearParts", parts);

@@ -111,13 +111,6 @@ public interface Kernels {
     void linear(Tensor x, Tensor w, Tensor bias, Tensor out);
 
     /**
-     * A hint that a later op reads w soon (a decode step's next weights): an accelerator may start moving it into its
-     * cache while the ops in between run, which otherwise leave its memory idle. Changes no value; the default (the
-     * host backends, whose caches are smaller than one layer's weights) does nothing.
-     */
-    default void prefetch(Tensor w) {}
-
-    /**
      * ids[r] = rows[r].pick(logits row r, first vocab entries) ({@link Sampling#pick}); logits (R, V') F32. The
      * default reads the logits on the host (downloaded once); an accelerator picks on its device and copies back R ids.
      */

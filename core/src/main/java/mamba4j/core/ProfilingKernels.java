@@ -70,8 +70,6 @@ public final class ProfilingKernels implements Kernels {
         long t0 = System.nanoTime(); inner.embedding(weight, ids, out); add("embedding", t0, 0);
     }
 
-    @Override public void prefetch(Tensor w) { inner.prefetch(w); }   // a hint: passed on, not timed
-
     @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
         long t0 = System.nanoTime(); inner.linear(x, w, bias, out); add("linear " + w.shape() + " " + w.dtype(), t0, w.byteSize());
     }

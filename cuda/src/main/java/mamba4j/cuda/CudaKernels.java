@@ -299,11 +299,6 @@ public final class CudaKernels implements Kernels {
 
     @Override public void negExp(Tensor x, Tensor out) { ops().negExp(ptr(x), ptr(out), x.numel()); }
 
-    /** Into L2 ahead of the kernel that reads it (CudaOps.prefetchL2: capped, whole 16-byte units, sm_90 and later). */
-    @Override public void prefetch(Tensor w) {
-        if (!w.dtype().isQuantised()) ops().prefetchL2(ptr(w), w.byteSize());
-    }
-
     @Override public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
         int m = x.size(0), k = x.size(1), n = w.size(0), dt = code(w.dtype());
         linearRowsOf(ops(), linearInput(x, dt), ptr(w), dt, ptr(bias), ptr(out), m, n, k);

@@ -4,7 +4,6 @@ import mamba4j.core.UserInputException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 
 /**
@@ -29,8 +28,7 @@ public final class CudaOps {
     }
 
     private final CudaDevice dev;
-    private final Launcher launcher, direct;
-    private final MemorySegment prefetchScratch;   // its own: flushPrefetch runs while a launch's params are in scratch
+    private final Launcher launcher;
     private final int tensorCoreShared, smCount;
     /**
      * When {@link #ssdChunked} takes the fused tensor-core kernel: -1 where it fits and pays (its blocks fill half the
@@ -70,13 +68,7 @@ public final class CudaOps {
      */
     CudaOps(CudaDevice dev, Arena arena, Launcher launcher, int tensorCoreShared, int smCount) {
         this.dev = dev;
-        this.direct = launcher;
-        // every launch first issues a pending L2 prefetch the kernel does not carry (prefetchL2)
-        this.launcher = (file, kernel, gx, gy, gz, bx, by, bz, shared, p) -> {
-            flushPrefetch();
-            launcher.launch(file, kernel, gx, gy, gz, bx, by, bz, shared, p);
-        };
-        this.prefetchScratch = arena.allocate(64, 16);
+        this.launcher = launcher;
         this.tensorCoreShared = tensorCoreShared;
         this.smCount = smCount;
         this.gemmScalars = arena.allocate(8, 8);
@@ -422,77 +414,6 @@ public final class CudaOps {
         launcher.launch("ops.cu", "rotary", blocks(n, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p);
     }
 
-    // ---------------------------------------------------------------- L2 prefetch
-
-    /**
-     * How {@link #prefetchL2} issues (MAMBA4J_CUDA_PREFETCH, to compare): {@code gemv} (default) — carried by the next
-     * launch when that is a decode GEMV (its blocks request the bytes before they wait on the kernel before them), else
-     * an l2_prefetch kernel just before the next launch or cuBLAS call; {@code kernel} — always that kernel, at once;
-     * {@code 0} — off.
-     */
-    static final String PREFETCH_MODE = prefetchMode(System.getenv("MAMBA4J_CUDA_PREFETCH"));
-    /**
-     * The most bytes one prefetch requests (MAMBA4J_CUDA_PREFETCH_BYTES, default 24 MiB): a decode step asks for the
-     * next block's in_proj while its out_proj (16 MiB at mamba-1.4b) sits in the H100's 50 MB L2.
-     */
-    static final long PREFETCH_MAX = prefetchBytes(System.getenv("MAMBA4J_CUDA_PREFETCH_BYTES"));
-
-    static String prefetchMode(String v) {
-        if (v == null || v.isEmpty()) return "gemv";
-        if (!java.util.Set.of("gemv", "kernel", "0").contains(v))
-            throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_PREFETCH=" + v + ": must be gemv, kernel or 0");
-        return v;
-    }
-
-    static long prefetchBytes(String v) {
-        if (v == null || v.isEmpty()) return 24L << 20;
-        long n;
-        try {
-            n = Long.parseLong(v);
-        } catch (NumberFormatException e) {
-            n = -1;
-        }
-        if (n < 0 || n > 1L << 32)
-            throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_PREFETCH_BYTES=" + v + ": must be a byte count from 0 to 4294967296");
-        return n;
-    }
-
-    private long pendingPf, pendingPfBytes;
-
-    /**
-     * A hint: {@code bytes} from {@code ptr} (device memory a later kernel reads, e.g. the next linear's weights) are
-     * requested into L2 while the kernels before that one run (they leave the memory idle at decode: x_proj, the scan
-     * step, the norm). The whole 16-byte units inside the range, at most {@link #PREFETCH_MAX} bytes from its start;
-     * no value changes. Nothing below sm_90 (the bulk prefetch instruction).
-     */
-    public void prefetchL2(long ptr, long bytes) {
-        if ("0".equals(PREFETCH_MODE) || ptr == 0 || (dev != null && dev.ccMajor < 9)) return;
-        long start = (ptr + 15) & ~15L;
-        long n = Math.min(bytes - (start - ptr), PREFETCH_MAX) & ~15L;
-        if (n <= 0) return;
-        flushPrefetch();
-        pendingPf = start;
-        pendingPfBytes = n;
-        if ("kernel".equals(PREFETCH_MODE)) flushPrefetch();
-    }
-
-    /** The pending prefetch as its own l2_prefetch kernel (a block per multiprocessor, a warp each), if any. */
-    private void flushPrefetch() {
-        if (pendingPfBytes == 0) return;
-        prefetchScratch.fill((byte) 0);
-        var p = new KernelParams.Block(KernelParams.PREFETCH, SegmentAllocator.prefixAllocator(prefetchScratch))
-                .set("ptr", pendingPf).set("bytes", pendingPfBytes);
-        pendingPf = pendingPfBytes = 0;
-        direct.launch("ops.cu", "l2_prefetch", smCount, 1, 1, 32, 1, 1, p);
-    }
-
-    /** The pending prefetch's pointer and bytes into a GEMV's params (pf, pf_bytes), taken: that launch carries it. */
-    private KernelParams.Block carryPrefetch(KernelParams.Block p) {
-        p.set("pf", pendingPf).set("pf_bytes", pendingPfBytes);
-        pendingPf = pendingPfBytes = 0;
-        return p;
-    }
-
     /** Rows of x the small-M linear takes at once (ops.cu GEMV_MAX_M). */
     public static final int GEMV_MAX_M = 8;
     static final int GEMV_WARPS = 8;
@@ -536,7 +457,7 @@ public final class CudaOps {
                 .set("out1", parts ? outs[1] : 0L).set("out2", outs.length > 2 ? outs[2] : 0L)
                 .set("n0", parts ? widths[0] : 0).set("n1", parts ? widths[1] : 0);
         launcher.launch("ops.cu", m == 1 ? "linear_rows_1" : cols ? "linear_rows_cols" : "linear_rows", (n + columnsPerBlock - 1) / columnsPerBlock,
-                1, 1, 32 * GEMV_WARPS, 1, 1, carryPrefetch(p));
+                1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
 
     /** Output columns per warp of linear_rows_cols (ops.cu GEMV_COLS). */
@@ -581,7 +502,7 @@ public final class CudaOps {
                 .set("w_dtype", wDtype).set("split", split).set("conv_state", convState).set("conv_w", convW).set("conv_bias", convBias)
                 .set("conv_out", convOut).set("conv_from", convFrom).set("conv_channels", channels).set("conv_width", width)
                 .set("conv_silu", silu).set("conv_w_dtype", convWDtype).set("out1", 0L).set("out2", 0L).set("n0", 0).set("n1", 0);
-        launcher.launch("ops.cu", "linear_rows_1_conv", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, carryPrefetch(p));
+        launcher.launch("ops.cu", "linear_rows_1_conv", (n + columnsPerBlock - 1) / columnsPerBlock, 1, 1, 32 * GEMV_WARPS, 1, 1, p);
     }
 
     /**
@@ -849,7 +770,6 @@ public final class CudaOps {
      */
     public void matmul(long a, boolean transA, long b, boolean transB, long out, int m, int n, int k, float beta) {
         positive("matmul", m, n, k);
-        flushPrefetch();
         gemmScalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
         gemmScalars.set(ValueLayout.JAVA_FLOAT, 4, beta);
         Runnable call = () -> dev.cuda.cublas.gemmEx(dev.cublas(), transB ? Cublas.OP_T : Cublas.OP_N, transA ? Cublas.OP_T : Cublas.OP_N, n, m, k,
@@ -877,7 +797,6 @@ public final class CudaOps {
      */
     public void linear(long x, long w, int dtype, long out, int m, int n, int k, float beta) {
         positive("linear", m, n, k);
-        flushPrefetch();
         int t = cudaType(dtype);
         gemmScalars.set(ValueLayout.JAVA_FLOAT, 0, 1f);
         gemmScalars.set(ValueLayout.JAVA_FLOAT, 4, beta);

@@ -78,7 +78,7 @@ public final class KernelParams {
     public static final StructLayout GEMV = struct("GemvParams",
             ptr("x"), ptr("w"), ptr("bias"), ptr("out"), i32("m"), i32("n"), i32("k"), i32("w_dtype"), i32("split"),
             ptr("conv_state"), ptr("conv_w"), ptr("conv_bias"), ptr("conv_out"), i32("conv_from"), i32("conv_channels"), i32("conv_width"),
-            i32("conv_silu"), i32("conv_w_dtype"), ptr("out1"), ptr("out2"), i32("n0"), i32("n1"), ptr("pf"), i64("pf_bytes"));
+            i32("conv_silu"), i32("conv_w_dtype"), ptr("out1"), ptr("out2"), i32("n0"), i32("n1"));
 
     public static final StructLayout CROSS_ENTROPY = struct("CrossEntropyParams",
             ptr("logits"), ptr("targets"), ptr("dlogits"), ptr("loss"), ptr("row_loss"), ptr("count"),
@@ -101,11 +101,9 @@ public final class KernelParams {
     public static final StructLayout SAMPLE = struct("SampleParams",
             ptr("logits"), ptr("uniform"), ptr("temperature"), ptr("top_p"), ptr("top_k"), ptr("ids"), i32("width"), i32("vocab"));
 
-    public static final StructLayout PREFETCH = struct("PrefetchParams", ptr("ptr"), i64("bytes"));
-
     /** Every struct of params.cuh, in the header's order. */
     public static final List<StructLayout> ALL = List.of(RMSNORM, EMBEDDING, CONV1D, CONV1D_STEP, SCAN, SCAN_STEP, ELTWISE, CAST, FILL,
-            ROW, CLAMP, FILL_BITS, COPY, LAYERNORM, ROTARY, GEMV, CROSS_ENTROPY, ATTENTION, SSD, SSD_CHUNKED, SAMPLE, PREFETCH);
+            ROW, CLAMP, FILL_BITS, COPY, LAYERNORM, ROTARY, GEMV, CROSS_ENTROPY, ATTENTION, SSD, SSD_CHUNKED, SAMPLE);
 
     /**
      * The driver's {@code CUlaunchConfig} (cuda.h, CUDA 11.8+): grid and block sizes, dynamic shared bytes, the stream

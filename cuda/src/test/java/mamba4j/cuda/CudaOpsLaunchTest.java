@@ -267,56 +267,6 @@ class CudaOpsLaunchTest {
         assertTrue(CudaOps.splitGemm(16384));
     }
 
-    @Test void aPrefetchRidesOnTheNextDecodeGemvElseGoesAsItsOwnKernelBeforeTheNextLaunch() {
-        org.junit.jupiter.api.Assumptions.assumeTrue("gemv".equals(CudaOps.PREFETCH_MODE),
-                "MAMBA4J_CUDA_PREFETCH=" + CudaOps.PREFETCH_MODE + " is set: the rule pinned here is the default's");
-        ops.prefetchL2(0x1008, 4096 + 8);   // from the first 16-byte boundary, whole units: 0x1010, 4096 bytes
-        ops.linearRows(0x10, 0x20, KernelParams.DTYPE_BF16, 0, 0x30, 1, 2048, 4096);
-        Launch g = only();
-        assertEquals("linear_rows_1", g.kernel());
-        assertEquals(0x1010L, g.ptr("pf"));
-        assertEquals(4096L, g.ptr("pf_bytes"));
-        launches.clear();
-        ops.linearRows(0x10, 0x20, KernelParams.DTYPE_BF16, 0, 0x30, 1, 2048, 4096);   // carried once
-        assertEquals(0L, only().ptr("pf_bytes"));
-        launches.clear();
-
-        ops.prefetchL2(0x2000, 1L << 34);   // capped; the next launch is not a GEMV: its own kernel first
-        ops.rmsNorm(1, 2, 3, 4, KernelParams.DTYPE_F32, 5, 1, 2048, 1e-5f);
-        assertEquals(2, launches.size());
-        Launch pf = launches.getFirst();
-        assertEquals("ops.cu:l2_prefetch", pf.file() + ":" + pf.kernel());
-        assertArrayEquals(new int[] {132, 1, 1, 32, 1, 1}, pf.grid());   // a block per multiprocessor
-        assertEquals(0x2000L, pf.ptr("ptr"));
-        assertEquals(CudaOps.PREFETCH_MAX, pf.ptr("bytes"));
-        assertEquals("rmsnorm", launches.get(1).kernel());
-        launches.clear();
-
-        ops.prefetchL2(0x3000, 0x100);   // a second prefetch before any launch sends the first on its own
-        ops.prefetchL2(0x4000, 0x200);
-        ops.linearRowsConvStep(1, 2, KernelParams.DTYPE_BF16, 0, 3, 64, 32, 4, 5, 0, KernelParams.DTYPE_F32, 6, 0, 32, 4, true);
-        assertEquals(2, launches.size());
-        assertEquals(0x3000L, launches.getFirst().ptr("ptr"));
-        assertEquals(0x4000L, launches.get(1).ptr("pf"));
-        assertEquals(0x200L, launches.get(1).ptr("pf_bytes"));
-        launches.clear();
-
-        ops.prefetchL2(0x5008, 16);   // no whole 16-byte unit inside: nothing
-        ops.rmsNorm(1, 2, 3, 4, KernelParams.DTYPE_F32, 5, 1, 2048, 1e-5f);
-        assertEquals("rmsnorm", only().kernel());
-    }
-
-    @Test void prefetchSettingsAreCheckedNamingTheVariable() {
-        assertEquals("gemv", CudaOps.prefetchMode(null));
-        assertEquals("kernel", CudaOps.prefetchMode("kernel"));
-        var e = assertThrows(mamba4j.core.UserInputException.class, () -> CudaOps.prefetchMode("on"));
-        assertTrue(e.getMessage().startsWith("MAMBA4J_CUDA_PREFETCH=on"), e.getMessage());
-        assertEquals(24L << 20, CudaOps.prefetchBytes(""));
-        assertEquals(0L, CudaOps.prefetchBytes("0"));
-        var b = assertThrows(mamba4j.core.UserInputException.class, () -> CudaOps.prefetchBytes("-1"));
-        assertTrue(b.getMessage().startsWith("MAMBA4J_CUDA_PREFETCH_BYTES=-1"), b.getMessage());
-    }
-
     @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
         String src = KernelSources.read("ssd_chunked.cu");
         for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_MAX_Q", CudaOps.SSD_MAX_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS,

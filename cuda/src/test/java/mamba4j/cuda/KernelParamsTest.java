@@ -123,7 +123,6 @@ class KernelParamsTest {
         want.put("ops.cu:linear_rows_1", KernelParams.GEMV.name().orElseThrow());
         want.put("ops.cu:linear_rows_1_conv", KernelParams.GEMV.name().orElseThrow());
         want.put("ops.cu:linear_rows_cols", KernelParams.GEMV.name().orElseThrow());
-        want.put("ops.cu:l2_prefetch", KernelParams.PREFETCH.name().orElseThrow());
         for (String e : List.of("cross_entropy_count", "cross_entropy_rows", "cross_entropy_mean"))
             want.put("ops.cu:" + e, KernelParams.CROSS_ENTROPY.name().orElseThrow());
         want.put("attention.cu:attention_rows", KernelParams.ATTENTION.name().orElseThrow());

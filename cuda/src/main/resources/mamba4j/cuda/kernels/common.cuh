@@ -17,32 +17,6 @@
 #define PDL_LAUNCH_DEPENDENTS() do {} while (0)
 #endif
 #define PDL_ENTRY() do { PDL_WAIT(); PDL_LAUNCH_DEPENDENTS(); } while (0)
-
-// The calling block's share of bytes (a multiple of 16) from base (16-byte aligned) requested into L2: a hint that
-// changes no value, issued where the memory would otherwise idle (CudaOps.prefetchL2). Bulk prefetches (sm_90: one
-// instruction a piece of L2_PREFETCH_PIECE bytes, no registers held, nothing to wait on), consecutive pieces on
-// consecutive blocks so every multiprocessor's copy engine takes a part; with L2_PREFETCH_LINES (the option
-// MAMBA4J_CUDA_PREFETCH_LINES=1, to compare) one prefetch.global.L2 a 128-byte line from every thread instead. A
-// no-op below sm_90.
-#define L2_PREFETCH_PIECE 16384
-__device__ __forceinline__ void l2_prefetch_share(const void* base, long long bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (base == nullptr || bytes <= 0) return;
-    const char* b = (const char*)base;
-#ifdef L2_PREFETCH_LINES
-    const long long lines = (bytes + 127) / 128;
-    for (long long q = blockIdx.x * (long long)blockDim.x + threadIdx.x; q < lines; q += (long long)gridDim.x * blockDim.x)
-        asm volatile("prefetch.global.L2 [%0];" :: "l"(b + q * 128));
-#else
-    const long long pieces = (bytes + L2_PREFETCH_PIECE - 1) / L2_PREFETCH_PIECE;
-    for (long long q = blockIdx.x + (long long)gridDim.x * threadIdx.x; q < pieces; q += (long long)gridDim.x * blockDim.x) {
-        const long long off = q * L2_PREFETCH_PIECE;
-        const unsigned int size = (unsigned int)(bytes - off < L2_PREFETCH_PIECE ? bytes - off : L2_PREFETCH_PIECE);
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(b + off), "r"(size) : "memory");
-    }
-#endif
-#endif
-}
 // A grid-stride loop over n elements.
 #define ALIGNED16(ptr) ((((unsigned long long)(ptr)) & 15) == 0)
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)

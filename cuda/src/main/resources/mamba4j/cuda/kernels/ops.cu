@@ -235,7 +235,6 @@ __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
 #pragma unroll
     for (int u = 0; u < GEMV_UNROLL; ++u)
         if (vec && c + u * stride < chunks) raw[u] = __ldg(w4 + c + u * stride);
-    l2_prefetch_share(p.pf, p.pf_bytes);   // a later kernel's weights (CudaOps.prefetchL2), also before the wait
     PDL_ENTRY();
     if (vec) {
         // chunks c, c + stride, ... in order, GEMV_UNROLL loads in flight; the next group is requested after this one is used
@@ -366,7 +365,6 @@ extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_cols(G
         if (vec && ch + u * stride < chunks)
 #pragma unroll
             for (int c = 0; c < GEMV_COLS; ++c) raw[u][c] = __ldg(w4[c] + ch + u * stride);
-    l2_prefetch_share(p.pf, p.pf_bytes);
     PDL_ENTRY();
     if (vec) {
         while (ch + (GEMV_COLS_UNROLL - 1) * stride < chunks) {
@@ -421,15 +419,6 @@ extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_cols(G
 }
 
 // Cross-entropy, step 1 (one block): count the rows whose target is not -100.
-// A later kernel's bytes into L2 (PrefetchParams): the next kernel may launch at once (this one reads and writes
-// nothing an earlier kernel touches); it waits for the kernel before it only so that ordering on the stream holds
-// through it.
-extern "C" __global__ void l2_prefetch(PrefetchParams p) {
-    PDL_LAUNCH_DEPENDENTS();
-    l2_prefetch_share(p.ptr, p.bytes);
-    PDL_WAIT();
-}
-
 extern "C" __global__ void cross_entropy_count(CrossEntropyParams p) {
     PDL_ENTRY();
     float c = 0.0f;

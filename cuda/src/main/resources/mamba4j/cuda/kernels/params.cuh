@@ -258,10 +258,6 @@ struct GemvParams {
     float* out2;
     int n0;
     int n1;
-    // an L2 prefetch carried by the launch (CudaOps.prefetchL2): pf_bytes (a multiple of 16, 0 for none) from pf
-    // (16-byte aligned) requested into L2 by the blocks before they wait on the kernel before them
-    const void* pf;
-    long long pf_bytes;
 };
 
 // ops.cu, cross_entropy_*: mean cross-entropy over the rows whose target is not -100; dlogits (when not NULL) =
@@ -362,11 +358,4 @@ struct SampleParams {
     int* ids;                  // (rows), written
     int width;
     int vocab;
-};
-
-// ops.cu, l2_prefetch: bytes (a multiple of 16) from ptr (16-byte aligned) requested into the L2 cache, ahead of the
-// kernel that reads them (a decode step's next weights, while small kernels leave the memory idle); changes nothing.
-struct PrefetchParams {
-    const void* ptr;
-    long long bytes;
 };

@@ -353,7 +353,6 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
                 s.xzParts.linear(backend, s.u, l.inProj(), l.inProjBias());   // x | z written apart (one kernel on an accelerator)
                 backend.causalConv1dStep(s.conv[i], s.x, l.convWeight(), l.convBias(), true, s.xc);
             }
-            backend.prefetch(l.outProj());   // read by out_proj after x_proj and the scan, which leave the memory idle
             if (config.selective()) {
                 s.dbcParts.linear(backend, s.xc, l.xProj(), null);
                 // Δ = dt · dt_projᵀ, then one step of the recurrence (ssm_state in place): one kernel on an accelerator
@@ -364,8 +363,6 @@ public final class Mamba1Model implements CausalLM, TrainableModel {
                 backend.linear(s.one, l.cConst(), null, s.cm);
                 backend.selectiveScan(s.scans[i]);                          // one step of the recurrence, ssm_state in place
             }
-            // the next block's in_proj (the head after the last block), read after out_proj and the norm
-            backend.prefetch(i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).inProj() : w.lmHead());
             backend.linear(s.y, l.outProj(), l.outProjBias(), s.o);
             // h + o, and the next block's RMSNorm (the final norm after the last block) in one op
             backend.addRmsNorm(s.h, s.o, i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).norm() : w.normF(), eps, s.u);

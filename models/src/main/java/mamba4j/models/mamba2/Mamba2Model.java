@@ -335,7 +335,6 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
                 s.inParts.linear(backend, s.u, l.inProj(), l.inProjBias());   // z | xBC | dt written apart (one kernel on an accelerator)
                 s.actParts.convStep(backend, s.conv[i], s.xbc, l.convWeight(), l.convBias(), true);   // x | B | C likewise
             }
-            backend.prefetch(l.outProj());   // read by out_proj after the SSD step and the gated norm, which leave the memory idle
             // NO clamp to time_step_limit here: transformers' cached decode step (mamba2_selective_state_update) and
             // mamba_ssm's Mamba2.step do not clamp (manifest fact "dt"; generate.json "decode_steps_clamp_dt_in_transformers":
             // false), so greedy ids match transformers' generate. softplus ≥ 0, so the bounds (0, ∞) change nothing.
@@ -347,8 +346,6 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
                 backend.rmsNorm(s.gated.reshape((long) s.batch * gr, e / gr), groupOnes, eps, s.normed.reshape((long) s.batch * gr, e / gr));
                 backend.mulColumns(s.normed, l.gateNorm(), s.normed);
             } else backend.rmsNormGated(s.y.reshape(s.batch, config.dInner()), s.z, l.gateNorm(), eps, s.normed);
-            // the next block's in_proj (the head after the last block), read after out_proj and the norm
-            backend.prefetch(i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).inProj() : w.lmHead());
             backend.linear(s.normed, l.outProj(), l.outProjBias(), s.o);
             // h + o, and the next block's RMSNorm (the final norm after the last block) in one op
             backend.addRmsNorm(s.h, s.o, i + 1 < config.numHiddenLayers() ? w.layers().get(i + 1).norm() : w.normF(), eps, s.u);

@@ -497,27 +497,6 @@ public abstract class BackendConformance {
         }
     }
 
-    /**
-     * The prefetch hint changes no value: a linear after prefetches of its weight (and of its input, any tensor) gives
-     * what it gives without — on an accelerator the hint rides on that linear's launch or goes as its own kernel.
-     */
-    @ParameterizedTest
-    @ValueSource(ints = {1, 3, 9})
-    @Covers("prefetch")
-    void aLinearAfterPrefetchesOfItsOperandsReadsTheSame(int m) {
-        Random r = new Random(m + 77);
-        int n = 48, k = 72;
-        Tensor x = gauss(r, 1, m, k), w = gauss(r, 0.3, n, k);
-        for (DType wt : List.of(DType.F32, DType.BF16, DType.F16))
-            op("prefetch, then linear M=" + m + " " + wt).in("x", x).in("w", w.to(wt))
-                    .out("out", nan(m, n), wt == DType.F32 ? FAST_VS_REFERENCE : halfWeightLinearTolerance(m))
-                    .run((be, t) -> {
-                        be.prefetch(t.get("x"));
-                        be.prefetch(t.get("w"));
-                        be.linear(t.get("x"), t.get("w"), null, t.get("out"));
-                    });
-    }
-
     /** A linear split by columns at once: parts of the weight's rows, at decode and prefill row counts, odd part widths. */
     @ParameterizedTest
     @ValueSource(ints = {1, 3, 9, 33})
