@@ -305,6 +305,12 @@ public final class CudaDevice implements AutoCloseable {
                 throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_GEMV_UNROLL=" + unroll + ": the loads in flight per lane must be 1 to 16");
             o.add("-DGEMV_UNROLL=" + unroll);
         }
+        String minBlocks = System.getenv("MAMBA4J_CUDA_GEMV_MIN_BLOCKS");   // the batch-1 GEMV's resident blocks (registers capped), to compare
+        if (minBlocks != null && !minBlocks.isEmpty()) {
+            if (!minBlocks.matches("[1-8]"))
+                throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_GEMV_MIN_BLOCKS=" + minBlocks + ": must be 1 to 8");
+            o.add("-DGEMV_MIN_BLOCKS=" + minBlocks);
+        }
         if (CudaOps.SCAN_STEP_LANES != CudaOps.SCAN_STEP_LANES_DEFAULT) o.add("-DSCAN_STEP_LANES=" + CudaOps.SCAN_STEP_LANES + "LL");   // scan.cu, to compare
         return List.copyOf(o);
     }

@@ -282,11 +282,14 @@ __device__ __forceinline__ void gemv_rows(const GemvParams& p) {
 extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows(GemvParams p) { gemv_rows<GEMV_MAX_M>(p); }
 
 // Batch 1 (decode of one sequence): the same with one row of x.
-extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1(GemvParams p) { gemv_rows<1>(p); }
+#ifndef GEMV_MIN_BLOCKS
+#define GEMV_MIN_BLOCKS 1      // blocks a multiprocessor must hold (MAMBA4J_CUDA_GEMV_MIN_BLOCKS compiles another, to compare)
+#endif
+extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS, GEMV_MIN_BLOCKS) linear_rows_1(GemvParams p) { gemv_rows<1>(p); }
 
 // Batch 1 with the conv1d step of a range of the output columns (in_proj then the conv of a Mamba block's decode step:
 // one kernel instead of two).
-extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS) linear_rows_1_conv(GemvParams p) { gemv_rows<1, true>(p); }
+extern "C" __global__ void __launch_bounds__(32 * GEMV_WARPS, GEMV_MIN_BLOCKS) linear_rows_1_conv(GemvParams p) { gemv_rows<1, true>(p); }
 
 // Small M (2 .. GEMV_MAX_M rows, batched decode): as gemv_rows, but each warp computes GEMV_COLS adjacent output columns,
 // so one read of x's rows serves GEMV_COLS weight rows. gemv_rows reads, per 16 bytes of weights, 32 bytes of every row
