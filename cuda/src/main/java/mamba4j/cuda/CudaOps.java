@@ -428,20 +428,7 @@ public final class CudaOps {
         long chunks = k / perChunk;
         int split = 1;
         while (split < GEMV_WARPS && (long) n * split < 32L * smCount && chunks >= 2L * 32 * split * 2) split *= 2;
-        while (split < GEMV_MIN_SPLIT && chunks >= 32L * split * 2) split *= 2;   // every lane keeps a chunk
         return split;
-    }
-
-    /**
-     * The least warps per column (MAMBA4J_CUDA_GEMV_MIN_SPLIT = 1, 2, 4 or 8; default 1), to compare: a wide linear
-     * at batch 1 (in_proj's 8192 columns) launches about 1.5 waves of resident warps at one warp a column.
-     */
-    static final int GEMV_MIN_SPLIT = gemvMinSplit(System.getenv("MAMBA4J_CUDA_GEMV_MIN_SPLIT"));
-
-    static int gemvMinSplit(String v) {
-        if (v == null || v.isEmpty()) return 1;
-        if (!v.matches("[1248]")) throw new UserInputException("MAMBA4J_CUDA_GEMV_MIN_SPLIT=" + v + ": must be 1, 2, 4 or 8");
-        return Integer.parseInt(v);
     }
 
     /** out (M, N) = x (M, K) · wᵀ + bias for M ≤ {@link #GEMV_MAX_M}: the decode path, weights read once in their stored dtype. */

@@ -267,13 +267,6 @@ class CudaOpsLaunchTest {
         assertTrue(CudaOps.splitGemm(16384));
     }
 
-    @Test void theLeastSplitIsCheckedNamingTheVariable() {
-        assertEquals(1, CudaOps.gemvMinSplit(null));
-        assertEquals(4, CudaOps.gemvMinSplit("4"));
-        var e = assertThrows(mamba4j.core.UserInputException.class, () -> CudaOps.gemvMinSplit("3"));
-        assertTrue(e.getMessage().startsWith("MAMBA4J_CUDA_GEMV_MIN_SPLIT=3"), e.getMessage());
-    }
-
     @Test void theChunkedSsdConstantsAreTheKernelSourcesOwn() {
         String src = KernelSources.read("ssd_chunked.cu");
         for (var e : java.util.Map.of("SSD_Q", CudaOps.SSD_CHUNK, "SSD_MAX_Q", CudaOps.SSD_MAX_CHUNK, "SSD_T", CudaOps.SSD_TILE, "SSD_THREADS", CudaOps.SSD_CHUNK_THREADS,
