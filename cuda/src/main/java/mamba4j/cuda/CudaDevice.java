@@ -299,6 +299,7 @@ public final class CudaDevice implements AutoCloseable {
     public List<String> compileOptions() {
         List<String> o = new java.util.ArrayList<>(List.of("--gpu-architecture=" + arch(), "-std=c++17", "-lineinfo"));
         if ("1".equals(System.getenv("MAMBA4J_CUDA_SSD_TC"))) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
+        if ("1".equals(System.getenv("MAMBA4J_CUDA_SSD_TF32"))) o.add("-DSSD_TF32_ONE_PASS");   // the SSD's tensor-core products in plain TF32, to compare
         String unroll = System.getenv("MAMBA4J_CUDA_GEMV_UNROLL");   // the decode GEMV's loads in flight per lane (ops.cu), to compare
         if (unroll != null && !unroll.isEmpty()) {
             if (!unroll.matches("[1-9]|1[0-6]"))

@@ -15,11 +15,18 @@ template <int K> __device__ __forceinline__ void split_tf32(const float (&x)[K],
 
 // d += big·big, dSmall += small·big + big·small: two accumulators, so the three products are two dependent chains, not
 // three; the caller adds dSmall into d when it reads the result.
+// With SSD_TF32_ONE_PASS (MAMBA4J_CUDA_SSD_TF32=1, to compare) only big·big: plain TF32 (~2^-11 relative per
+// operand, as torch's allow_tf32), a third of the tensor-core work.
 __device__ __forceinline__ void mma_3xtf32(float (&d)[4], float (&dSmall)[4], const unsigned (&aBig)[4], const unsigned (&aSmall)[4],
                                            const unsigned (&bBig)[2], const unsigned (&bSmall)[2]) {
+#ifdef SSD_TF32_ONE_PASS
+    (void)dSmall; (void)aSmall; (void)bSmall;
+    mma_tf32(d, aBig, bBig);
+#else
     mma_tf32(dSmall, aSmall, bBig);
     mma_tf32(d, aBig, bBig);
     mma_tf32(dSmall, aBig, bSmall);
+#endif
 }
 
 // One k-step of 8 for a warp: D_j (16 x 8) += A (16 x 8) · B_j (8 x 8) for j < NT, in 3xTF32 (the caller adds dSmall
