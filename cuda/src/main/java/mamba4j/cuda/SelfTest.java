@@ -683,6 +683,7 @@ public final class SelfTest {
         timeGemm(8192);
         for (int[] g : new int[][] {{8192, 2048}, {2048, 4096}, {160, 4096}, {4096, 128}, {50280, 2048}}) timeGemv(1, g[0], g[1]);
         for (int[] g : new int[][] {{8192, 2048}, {2048, 4096}, {50280, 2048}}) timeGemv(8, g[0], g[1]);   // batched decode
+        for (int[] g : new int[][] {{8192, 2048}, {2048, 4096}, {160, 4096}, {50280, 2048}}) timeGemvGraph(g[0], g[1]);
         timeDecodeLaunches();
     }
 
@@ -810,6 +811,35 @@ public final class SelfTest {
         timings.add(new Timing("decode gemv bf16 (M " + m + (CudaOps.gemvCols(m, n, k, KernelParams.DTYPE_BF16, dev.smCount) ? ", " + CudaOps.GEMV_COLS + " columns a warp" : "") + ")",
                 "N " + n + " K " + k + " split " + CudaOps.gemvSplit(n, k, KernelParams.DTYPE_BF16, dev.smCount), ms, gbps(2.0 * n * k, ms), ""));
         free(x, wf, w, out);
+    }
+
+    /**
+     * The batch-1 decode linear without the host in the way: a CUDA graph of back-to-back calls over enough copies of
+     * the weights (≥ 256 MB together) that each call reads its own from memory, not from L2 — the figure a decode
+     * step's graph sees, where {@link #timeGemv}'s launch loop is bound by the host below ~15 µs a call.
+     */
+    private void timeGemvGraph(int n, int k) {
+        long bytes = 2L * n * k;
+        int copies = (int) Math.max(2, Math.min(64, ((256L << 20) + bytes - 1) / bytes));
+        long x = dev.alloc(4L * k), wf = dev.alloc(4L * n * k), out = dev.alloc(4L * n);
+        long[] w = new long[copies];
+        ops.fillUniform(x, k, 9, -1, 1);
+        ops.fillUniform(wf, (long) n * k, 10, -1, 1);
+        for (int c = 0; c < copies; c++) {
+            w[c] = dev.alloc(bytes);
+            ops.cast(wf, w[c], KernelParams.DTYPE_BF16, (long) n * k);
+        }
+        Runnable all = () -> { for (long wc : w) ops.linearRows(x, wc, KernelParams.DTYPE_BF16, 0, out, 1, n, k); };
+        all.run();
+        dev.synchronize();
+        CudaGraph g = dev.capture(all);
+        g.replay();
+        double ms = dev.timeMs(g::replay, 10) / copies;
+        g.close();
+        timings.add(new Timing("decode gemv bf16 (M 1), graph of " + copies + " calls, each its own weights",
+                "N " + n + " K " + k + " split " + CudaOps.gemvSplit(n, k, KernelParams.DTYPE_BF16, dev.smCount), ms, gbps(bytes, ms), ""));
+        free(x, wf, out);
+        free(w);
     }
 
     /**
