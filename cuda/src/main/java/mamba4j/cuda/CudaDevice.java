@@ -298,22 +298,28 @@ public final class CudaDevice implements AutoCloseable {
     /** NVRTC options every kernel is compiled with (part of the cache key). */
     public List<String> compileOptions() {
         List<String> o = new java.util.ArrayList<>(List.of("--gpu-architecture=" + arch(), "-std=c++17", "-lineinfo"));
-        if ("1".equals(System.getenv("MAMBA4J_CUDA_SSD_TC"))) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
-        if ("1".equals(System.getenv("MAMBA4J_CUDA_SSD_TF32"))) o.add("-DSSD_TF32_ONE_PASS");   // the SSD's tensor-core products in plain TF32, to compare
-        String unroll = System.getenv("MAMBA4J_CUDA_GEMV_UNROLL");   // the decode GEMV's loads in flight per lane (ops.cu), to compare
-        if (unroll != null && !unroll.isEmpty()) {
-            if (!unroll.matches("[1-9]|1[0-6]"))
-                throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_GEMV_UNROLL=" + unroll + ": the loads in flight per lane must be 1 to 16");
-            o.add("-DGEMV_UNROLL=" + unroll);
-        }
-        String minBlocks = System.getenv("MAMBA4J_CUDA_GEMV_MIN_BLOCKS");   // the batch-1 GEMV's resident blocks (registers capped), to compare
-        if (minBlocks != null && !minBlocks.isEmpty()) {
-            if (!minBlocks.matches("[1-8]"))
-                throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_GEMV_MIN_BLOCKS=" + minBlocks + ": must be 1 to 8");
-            o.add("-DGEMV_MIN_BLOCKS=" + minBlocks);
-        }
+        o.addAll(optionDefines(System::getenv));
         if (CudaOps.SCAN_STEP_LANES != CudaOps.SCAN_STEP_LANES_DEFAULT) o.add("-DSCAN_STEP_LANES=" + CudaOps.SCAN_STEP_LANES + "LL");   // scan.cu, to compare
         return List.copyOf(o);
+    }
+
+    /** The kernel variants the environment asks for (opt-ins and settings to compare), as -D options. */
+    static List<String> optionDefines(java.util.function.UnaryOperator<String> env) {
+        List<String> o = new java.util.ArrayList<>();
+        if ("1".equals(env.apply("MAMBA4J_CUDA_SSD_TC"))) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
+        if ("1".equals(env.apply("MAMBA4J_CUDA_SSD_TF32"))) o.add("-DSSD_TF32_ONE_PASS");   // the SSD's tensor-core products in plain TF32, to compare
+        define(o, env, "MAMBA4J_CUDA_GEMV_UNROLL", "GEMV_UNROLL", 16, "the loads in flight per lane must be 1 to 16");   // ops.cu's decode GEMV
+        define(o, env, "MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "GEMV_MIN_BLOCKS", 8, "must be 1 to 8");   // the batch-1 GEMV's resident blocks (registers capped)
+        return o;
+    }
+
+    /** -Dmacro=N for the variable's value N in 1..max (unset or empty: nothing); another value is refused naming it. */
+    private static void define(List<String> o, java.util.function.UnaryOperator<String> env, String variable, String macro, int max, String rule) {
+        String v = env.apply(variable);
+        if (v == null || v.isEmpty()) return;
+        if (!v.matches("[1-9][0-9]?") || Integer.parseInt(v) > max)
+            throw new mamba4j.core.UserInputException(variable + "=" + v + ": " + rule);
+        o.add("-D" + macro + "=" + v);
     }
 
     /** The module of a kernel source resource, compiled for this device on first use (or read from the cache). */

@@ -1,0 +1,36 @@
+package mamba4j.cuda;
+
+import mamba4j.core.UserInputException;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Without a GPU: the kernel variants the environment selects, and the settings it refuses, naming the variable. */
+class CompileOptionsTest {
+    private static List<String> defines(Map<String, String> env) { return CudaDevice.optionDefines(env::get); }
+
+    @Test void nothingSetCompilesTheDefaults() {
+        assertEquals(List.of(), defines(Map.of()));
+        assertEquals(List.of(), defines(Map.of("MAMBA4J_CUDA_GEMV_UNROLL", "", "MAMBA4J_CUDA_SSD_TC", "0")));
+    }
+
+    @Test void eachOptionBecomesItsDefine() {
+        assertEquals(List.of("-DMAMBA4J_SSD_TENSOR_TILES", "-DSSD_TF32_ONE_PASS", "-DGEMV_UNROLL=16", "-DGEMV_MIN_BLOCKS=6"),
+                defines(Map.of("MAMBA4J_CUDA_SSD_TC", "1", "MAMBA4J_CUDA_SSD_TF32", "1", "MAMBA4J_CUDA_GEMV_UNROLL", "16",
+                        "MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "6")));
+    }
+
+    @Test void outOfRangeSettingsAreRefusedNamingTheVariable() {
+        for (var bad : List.of(Map.of("MAMBA4J_CUDA_GEMV_UNROLL", "17"), Map.of("MAMBA4J_CUDA_GEMV_UNROLL", "0"),
+                Map.of("MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "9"), Map.of("MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "x"))) {
+            var e = assertThrows(UserInputException.class, () -> defines(bad));
+            String variable = bad.keySet().iterator().next();
+            assertTrue(e.getMessage().startsWith(variable + "=" + bad.get(variable) + ": "), e.getMessage());
+        }
+    }
+}
