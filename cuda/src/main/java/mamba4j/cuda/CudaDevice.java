@@ -306,11 +306,19 @@ public final class CudaDevice implements AutoCloseable {
     /** The kernel variants the environment asks for (opt-ins and settings to compare), as -D options. */
     static List<String> optionDefines(java.util.function.UnaryOperator<String> env) {
         List<String> o = new java.util.ArrayList<>();
-        if ("1".equals(env.apply("MAMBA4J_CUDA_SSD_TC"))) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
-        if ("1".equals(env.apply("MAMBA4J_CUDA_SSD_TF32"))) o.add("-DSSD_TF32_ONE_PASS");   // the SSD's tensor-core products in plain TF32, to compare
+        if (flag(env, "MAMBA4J_CUDA_SSD_TC")) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
+        if (flag(env, "MAMBA4J_CUDA_SSD_TF32")) o.add("-DSSD_TF32_ONE_PASS");   // the SSD's tensor-core products in plain TF32, to compare
         define(o, env, "MAMBA4J_CUDA_GEMV_UNROLL", "GEMV_UNROLL", 16, "the loads in flight per lane must be 1 to 16");   // ops.cu's decode GEMV
         define(o, env, "MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "GEMV_MIN_BLOCKS", 8, "must be 1 to 8");   // the batch-1 GEMV's resident blocks (registers capped)
         return o;
+    }
+
+    /** An on/off variable: 1 on; unset, empty or 0 off; another value is refused naming it. */
+    private static boolean flag(java.util.function.UnaryOperator<String> env, String variable) {
+        String v = env.apply(variable);
+        if (v == null || v.isEmpty() || v.equals("0")) return false;
+        if (v.equals("1")) return true;
+        throw new mamba4j.core.UserInputException(variable + "=" + v + ": must be 0 or 1");
     }
 
     /** -Dmacro=N for the variable's value N in 1..max (unset or empty: nothing); another value is refused naming it. */

@@ -27,7 +27,8 @@ class CompileOptionsTest {
 
     @Test void outOfRangeSettingsAreRefusedNamingTheVariable() {
         for (var bad : List.of(Map.of("MAMBA4J_CUDA_GEMV_UNROLL", "17"), Map.of("MAMBA4J_CUDA_GEMV_UNROLL", "0"),
-                Map.of("MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "9"), Map.of("MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "x"))) {
+                Map.of("MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "9"), Map.of("MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "x"),
+                Map.of("MAMBA4J_CUDA_SSD_TC", "yes"), Map.of("MAMBA4J_CUDA_SSD_TF32", "true"))) {
             var e = assertThrows(UserInputException.class, () -> defines(bad));
             String variable = bad.keySet().iterator().next();
             assertTrue(e.getMessage().startsWith(variable + "=" + bad.get(variable) + ": "), e.getMessage());
