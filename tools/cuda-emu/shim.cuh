@@ -88,21 +88,33 @@ inline unsigned f32_to_tf32(float f) {   // cvt.rna: round to nearest, ties away
     return (u + 0x1000u) & 0xffffe000u;
 }
 inline unsigned g_mma_a[1024][4], g_mma_b[1024][2];
-inline void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+// One warp-wide product of K steps: A(a registers, r, k) and B(b registers, k, c) read an element out of the lane
+// that holds it (slots[lane][register]).
+template <int K, class FA, class FB> inline void mma_emulated(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], FA A, FB B) {
     const int t = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x, w = t / 32, lane = t % 32, base = 32 * w;
     for (int i = 0; i < 4; ++i) g_mma_a[t][i] = a[i];
     for (int i = 0; i < 2; ++i) g_mma_b[t][i] = b[i];
     g_warp_bar[w]->arrive_and_wait();
-    auto A = [&](int r, int k) { return __uint_as_float(g_mma_a[base + 4 * (r % 8) + k % 4][(r >= 8) + 2 * (k >= 4)]); };
-    auto B = [&](int k, int c) { return __uint_as_float(g_mma_b[base + 4 * c + k % 4][k >= 4]); };
     const int g = lane / 4, q = lane % 4;
     for (int e = 0; e < 4; ++e) {
         const int r = g + 8 * (e >> 1), c = 2 * q + (e & 1);
         float s = d[e];
-        for (int k = 0; k < 8; ++k) s = std::fma(A(r, k), B(k, c), s);
+        for (int k = 0; k < K; ++k) s = std::fma(A(g_mma_a + base, r, k), B(g_mma_b + base, k, c), s);
         d[e] = s;
     }
     g_warp_bar[w]->arrive_and_wait();
+}
+inline void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    mma_emulated<8>(d, a, b, [](unsigned (*sa)[4], int r, int k) { return __uint_as_float(sa[4 * (r % 8) + k % 4][(r >= 8) + 2 * (k >= 4)]); },
+                    [](unsigned (*sb)[2], int k, int c) { return __uint_as_float(sb[4 * c + k % 4][k >= 4]); });
+}
+// bf16 m16n8k16 (see common.cuh): a and b hold pairs of bf16, the lower k in the low half. A[r][k]: lane 4 (r % 8) +
+// (k % 8) / 2, register (r >= 8) + 2 (k >= 8), half k % 2; B[k][c]: lane 4 c + (k % 8) / 2, register k >= 8.
+inline unsigned pack_bf16(float lo, float hi) { return (unsigned)f32_to_bf16(lo) | ((unsigned)f32_to_bf16(hi) << 16); }
+inline float bf16_half(unsigned w, int upper) { return __uint_as_float(upper ? (w & 0xffff0000u) : (w << 16)); }
+inline void mma_bf16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    mma_emulated<16>(d, a, b, [](unsigned (*sa)[4], int r, int k) { return bf16_half(sa[4 * (r % 8) + (k % 8) / 2][(r >= 8) + 2 * (k >= 8)], k % 2); },
+                     [](unsigned (*sb)[2], int k, int c) { return bf16_half(sb[4 * c + (k % 8) / 2][k >= 8], k % 2); });
 }
 #include "tf32.cuh"
 inline int atomicMin(int* p, int v) { static std::mutex m; std::lock_guard<std::mutex> g(m); int old = *p; if (v < old) *p = v; return old; }

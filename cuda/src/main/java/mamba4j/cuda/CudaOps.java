@@ -35,6 +35,8 @@ public final class CudaOps {
      * multiprocessors or more, see {@link #ssdFusedApplies}), 0 never, 1 wherever it fits. MAMBA4J_CUDA_SSD_FUSED=0 / 1
      * set the latter two (to compare).
      */
+    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): then the five kernels, not the fused one, by default. */
+    final boolean ssdBf16 = CudaDevice.ssdBf16(System::getenv);
     int ssdFused = switch (String.valueOf(System.getenv("MAMBA4J_CUDA_SSD_FUSED"))) {
         case "0" -> 0;
         case "1" -> 1;
@@ -682,7 +684,12 @@ public final class CudaOps {
         boolean fits = dstate <= SSD_FUSED_MAX_N && dstate % 8 == 0 && headDim % 4 == 0 && ((x | bm | cm) & 15) == 0
                 && ssdFusedSharedBytes(dstate) <= tensorCoreShared;
         long blocks = (long) batch * heads * ((headDim + SSD_FUSED_P - 1) / SSD_FUSED_P);
-        return fits && (ssdFused == 1 || ssdFused == -1 && 2 * blocks >= smCount);
+        return fits && (ssdFused == 1 || ssdFused == -1 && !ssdBf16Tiles() && 2 * blocks >= smCount);
+    }
+
+    /** Whether the five kernels' products run on bf16 tensor cores (MAMBA4J_CUDA_SSD_BF16=1 on sm_80 or later). */
+    boolean ssdBf16Tiles() {
+        return ssdBf16 && tensorCoreShared > 0;
     }
 
     /**

@@ -93,9 +93,23 @@ __device__ __forceinline__ void mma_tf32(float (&d)[4], const unsigned (&a)[4], 
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+// bf16 (m16n8k16): lane = 4 g + q holds a = {A[g][2q..2q+1], A[g+8][2q..], A[g][2q+8..], A[g+8][2q+8..]} and
+// b = {B[2q..2q+1][g], B[2q+8..2q+9][g]}, two bf16 a register (the lower k in the low half); d as above.
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {   // round to nearest even, lo in the low half
+    unsigned u;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(u) : "f"(hi), "f"(lo));
+    return u;
+}
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
 #else   // the host never launches a tensor-core kernel below sm_80 (CudaOps checks the architecture)
 __device__ __forceinline__ unsigned f32_to_tf32(float f) { return __float_as_uint(f); }
 __device__ __forceinline__ void mma_tf32(float (&)[4], const unsigned (&)[4], const unsigned (&)[2]) { __trap(); }
+__device__ __forceinline__ unsigned pack_bf16(float, float) { return 0u; }
+__device__ __forceinline__ void mma_bf16(float (&)[4], const unsigned (&)[4], const unsigned (&)[2]) { __trap(); }
 #endif
 
 #include "tf32.cuh"

@@ -24,7 +24,10 @@
 #define SSD_MAX_Q 256         // the longest chunk of the five kernels (CudaOps.SSD_MAX_CHUNK)
 #define SSD_T 64              // tile edge (CudaOps.SSD_TILE)
 #define SSD_THREADS 256       // 16 x 16 threads, each a 4 x 4 block of the tile (CudaOps.SSD_CHUNK_THREADS)
-#if defined(MAMBA4J_SSD_TENSOR_TILES) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
+#if defined(MAMBA4J_SSD_BF16_TILES) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
+#define SSD_TENSOR_CORES 2    // bf16 operands (m16n8k16), float32 accumulation
+#define SSD_PITCH 68          // = 4 (mod 32): a fragment's reads (rows 2q, columns g) hit 32 banks
+#elif defined(MAMBA4J_SSD_TENSOR_TILES) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
 #define SSD_TENSOR_CORES 1
 #define SSD_PITCH 72          // shared row pitch: = 8 (mod 32), so a fragment's reads (rows q, columns g) hit 32 banks
 #else
@@ -75,6 +78,26 @@ __device__ __forceinline__ int ssd_tile_col(int i, int j) { return 32 * ((thread
 // The k count a causal product (M[t][s] = 0 for s > t, rows t) needs for this thread's rows.
 __device__ __forceinline__ int ssd_tile_causal_k() { return 16 * ((threadIdx.x >> 6) + 1); }
 
+#if SSD_TENSOR_CORES == 2
+// bf16 (MAMBA4J_CUDA_SSD_BF16=1): each operand rounded to bf16 as it leaves shared memory, two k a register, 16 k a
+// step; kcount is taken up to a multiple of 16 (the staged rows past it are zero). bf16 inputs with float32 sums, as
+// mamba_ssm's Triton SSD on a bf16 model: about 2^-9 relative a product.
+__device__ __forceinline__ void ssd_tile_product(float (&acc)[4][4], const float* a, const float* b, int kcount) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    const int m0 = 16 * (threadIdx.x >> 6), c0 = 32 * ((threadIdx.x >> 5) & 1);
+    for (int k0 = 0; k0 < kcount; k0 += 16) {
+        const float* ak = a + (k0 + 2 * q) * SSD_PITCH + m0 + g;   // A[g][2q] = a[2q][g], k-major
+        const unsigned af[4] = {pack_bf16(ak[0], ak[SSD_PITCH]), pack_bf16(ak[8], ak[SSD_PITCH + 8]),
+                                pack_bf16(ak[8 * SSD_PITCH], ak[9 * SSD_PITCH]), pack_bf16(ak[8 * SSD_PITCH + 8], ak[9 * SSD_PITCH + 8])};
+        const float* bk = b + (k0 + 2 * q) * SSD_PITCH + c0 + g;   // B_j[2q][g] = b[2q][8 j + g]
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const unsigned bf[2] = {pack_bf16(bk[8 * j], bk[SSD_PITCH + 8 * j]), pack_bf16(bk[8 * SSD_PITCH + 8 * j], bk[9 * SSD_PITCH + 8 * j])};
+            mma_bf16(acc[j], af, bf);
+        }
+    }
+}
+#else
 __device__ __forceinline__ void ssd_tile_product(float (&acc)[4][4], const float* a, const float* b, int kcount) {
     const int lane = threadIdx.x & 31, gq = lane >> 2, q = lane & 3;
     const int m0 = 16 * (threadIdx.x >> 6), c0 = 32 * ((threadIdx.x >> 5) & 1);
@@ -86,6 +109,7 @@ __device__ __forceinline__ void ssd_tile_product(float (&acc)[4][4], const float
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] += small[i][j];
 }
+#endif
 #else
 // acc[i][j] += sum_{k < kcount} a[k][4 ty + i] * b[k][4 tx + j] (tx = tid & 15, ty = tid >> 4): this thread's 4 x 4
 // block of the 64 x 64 product. In a warp (16 tx x 2 ty) the a reads are 2 broadcast float4, the b reads 256 consecutive bytes.
