@@ -308,17 +308,20 @@ public final class CudaDevice implements AutoCloseable {
         List<String> o = new java.util.ArrayList<>();
         if (flag(env, "MAMBA4J_CUDA_SSD_TC")) o.add("-DMAMBA4J_SSD_TENSOR_TILES");   // ssd_chunked.cu's tensor-core tiles (opt-in)
         if (flag(env, "MAMBA4J_CUDA_SSD_TF32")) o.add("-DSSD_TF32_ONE_PASS");   // the SSD's tensor-core products in plain TF32, to compare
-        if (ssdBf16(env)) o.add("-DMAMBA4J_SSD_BF16_TILES");   // ssd_chunked.cu's five kernels' products on bf16 tensor cores
         define(o, env, "MAMBA4J_CUDA_GEMV_UNROLL", "GEMV_UNROLL", 16, "the loads in flight per lane must be 1 to 16");   // ops.cu's decode GEMV
         define(o, env, "MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "GEMV_MIN_BLOCKS", 8, "must be 1 to 8");   // the batch-1 GEMV's resident blocks (registers capped)
         return o;
     }
 
     /**
-     * MAMBA4J_CUDA_SSD_BF16=1: the chunked SSD's five kernels multiply on tensor cores with bf16 operands and float32
-     * sums (mamba_ssm's precision on a bf16 model; about 2^-9 relative a product), on sm_80 and later.
+     * MAMBA4J_CUDA_SSD_BF16: 1, the chunked SSD's five kernels multiply on tensor cores with bf16 operands and float32
+     * sums (mamba_ssm's precision on a bf16 model; about 2^-9 relative a product) on sm_80 and later; 0, never; unset
+     * or empty, -1: where the model's weights are bf16 or f16 ({@link CudaOps#ssdBf16Tiles}).
      */
-    static boolean ssdBf16(java.util.function.UnaryOperator<String> env) { return flag(env, "MAMBA4J_CUDA_SSD_BF16"); }
+    static int ssdBf16(java.util.function.UnaryOperator<String> env) {
+        String v = env.apply("MAMBA4J_CUDA_SSD_BF16");
+        return v == null || v.isEmpty() ? -1 : flag(env, "MAMBA4J_CUDA_SSD_BF16") ? 1 : 0;
+    }
 
     /** An on/off variable: 1 on; unset, empty or 0 off; another value is refused naming it. */
     private static boolean flag(java.util.function.UnaryOperator<String> env, String variable) {

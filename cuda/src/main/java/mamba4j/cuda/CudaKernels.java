@@ -158,6 +158,7 @@ public final class CudaKernels implements Kernels {
     }
 
     @Override public Tensor upload(Tensor host) {
+        if ((host.dtype() == DType.BF16 || host.dtype() == DType.F16) && host.rank() >= 2) ops().halfWeights = true;   // a half-precision model
         Tensor t = allocate(host.dtype(), host.shape());
         write(host, t);
         return t;

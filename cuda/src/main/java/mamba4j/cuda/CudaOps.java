@@ -35,8 +35,10 @@ public final class CudaOps {
      * multiprocessors or more, see {@link #ssdFusedApplies}), 0 never, 1 wherever it fits. MAMBA4J_CUDA_SSD_FUSED=0 / 1
      * set the latter two (to compare).
      */
-    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): then the five kernels, not the fused one, by default. */
-    final boolean ssdBf16 = CudaDevice.ssdBf16(System::getenv);
+    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): 1 always, 0 never, -1 for half-precision weights. */
+    int ssdBf16 = CudaDevice.ssdBf16(System::getenv);
+    /** Whether a bf16 or f16 matrix was uploaded: the model's weights are half precision (CudaKernels.upload). */
+    volatile boolean halfWeights;
     int ssdFused = switch (String.valueOf(System.getenv("MAMBA4J_CUDA_SSD_FUSED"))) {
         case "0" -> 0;
         case "1" -> 1;
@@ -687,9 +689,13 @@ public final class CudaOps {
         return fits && (ssdFused == 1 || ssdFused == -1 && !ssdBf16Tiles() && 2 * blocks >= smCount);
     }
 
-    /** Whether the five kernels' products run on bf16 tensor cores (MAMBA4J_CUDA_SSD_BF16=1 on sm_80 or later). */
-    boolean ssdBf16Tiles() {
-        return ssdBf16 && tensorCoreShared > 0;
+    /**
+     * Whether the chunked SSD's five kernels multiply on bf16 tensor cores (ssd_chunked_bf16.cu), and are taken over the
+     * fused kernel: on sm_80 or later, for a model with half-precision weights (its linears already round their inputs
+     * to bf16 on the tensor cores) or MAMBA4J_CUDA_SSD_BF16=1.
+     */
+    public boolean ssdBf16Tiles() {
+        return tensorCoreShared > 0 && (ssdBf16 == 1 || ssdBf16 == -1 && halfWeights);
     }
 
     /**
@@ -754,7 +760,7 @@ public final class CudaOps {
                 .set("scale", scale).set("Bm", bm).set("Cm", cm).set("D", d).set("state", state).set("out", out)
                 .set("acum", acum).set("states", states).set("cb", cb).set("batch", batch).set("length", length).set("heads", heads)
                 .set("head_dim", headDim).set("groups", groups).set("dstate", dstate).set("chunk", q);
-        String f = "ssd_chunked.cu";
+        String f = !fused && ssdBf16Tiles() ? "ssd_chunked_bf16.cu" : "ssd_chunked.cu";
         launcher.launch(f, "ssd_chunk_cumsum", blocks(bh * chunks, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
         if (fused) {
             launcher.launch(f, "ssd_chunk_cb", (int) bg, chunks, 1, SSD_CHUNK_THREADS, 1, 1, p.get());

@@ -15,7 +15,16 @@ public final class KernelSources {
     /** Headers handed to NVRTC by name (no include path: NVRTC sees only these). */
     public static final List<String> HEADERS = List.of("params.cuh", "tf32.cuh", "common.cuh");
 
+    /**
+     * Sources that are another file compiled with a define first: the same kernels, another arithmetic, loaded as a
+     * module of their own so that both can run in one process. ssd_chunked_bf16.cu: the chunked SSD's products on
+     * bf16 tensor cores (ssd_chunked.cu's MAMBA4J_SSD_BF16_TILES).
+     */
+    static final Map<String, String[]> VARIANTS = Map.of("ssd_chunked_bf16.cu", new String[] {"ssd_chunked.cu", "MAMBA4J_SSD_BF16_TILES"});
+
     public static String read(String file) {
+        String[] variant = VARIANTS.get(file);
+        if (variant != null) return "#define " + variant[1] + "\n#line 1 \"" + variant[0] + "\"\n" + read(variant[0]);
         try (InputStream in = KernelSources.class.getClassLoader().getResourceAsStream(ROOT + file)) {
             if (in == null) throw new IllegalStateException("kernel source " + ROOT + file + " missing from the classpath");
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);

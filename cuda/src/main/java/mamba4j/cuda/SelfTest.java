@@ -508,20 +508,24 @@ public final class SelfTest {
         Tensor[] want = c.reference();
         long px = up(c.x), pla = up(c.logA), psc = up(c.scale), pb = up(c.bm), pc = up(c.cm), pd = up(c.d);
         long po = dev.alloc(4L * b * l * h * p), work = chunked ? dev.alloc(CudaOps.ssdChunkedScratchBytes(b, l, h, p, g, n)) : 0;
-        int wasFused = ops.ssdFused, wasChunk = ops.ssdChunk;
+        int wasFused = ops.ssdFused, wasChunk = ops.ssdChunk, wasBf16 = ops.ssdBf16;
         boolean wasWalk = ops.ssdWalk;
-        int[] chunks = {CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK, CudaOps.SSD_CHUNK, 128};   // the last two: ssd_state_walk
+        // Q 64, 128, 256; ssd_state_walk at 64 and 128; the bf16 tiles at 64, 128, 256 (sm_80 and later); then the fused kernel
+        int[] chunks = {CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK};
         try {
             for (int k = 0; k < (chunked ? chunks.length + 1 : 1); k++) {
                 boolean fused = k == chunks.length;
                 ops.ssdFused = fused ? 1 : 0;
-                ops.ssdWalk = k >= 3 && !fused;
+                ops.ssdWalk = (k == 3 || k == 4) && !fused;
+                ops.ssdBf16 = k >= 5 && !fused ? 1 : 0;
                 if (!fused) ops.ssdChunk = chunks[k];
+                if (k >= 5 && !fused && !ops.ssdBf16Tiles()) continue;
                 if (fused && !ops.ssdFusedApplies(b, h, p, n, px, pb, pc)) break;
                 long pst = up(c.state);
                 if (chunked) ops.ssdChunked(px, pla, psc, pb, pc, pd, pst, po, work, b, l, h, p, g, n);
                 else ops.ssd(px, pla, psc, pb, pc, pd, pst, po, b, l, h, p, g, n);
-                String name = !chunked ? "ssd_scan" : fused ? "ssd chunked fused (tensor cores)" : "ssd chunked Q" + chunks[k] + (ops.ssdWalk ? " walk" : "");
+                String name = !chunked ? "ssd_scan" : fused ? "ssd chunked fused (tensor cores)"
+                        : "ssd chunked Q" + chunks[k] + (ops.ssdWalk ? " walk" : "") + (ops.ssdBf16Tiles() ? " bf16 tiles" : "");
                 Tolerance tol = !chunked ? F32_SCAN : !fused && ops.ssdBf16Tiles() ? BF16_SSD_CHUNKED : F32_SSD_CHUNKED;
                 compare(name, c.shape(), download(po, b * l * h * p), want[0], tol);
                 if (withState) compare(name + " final state", c.shape(), download(pst, b * h * p * n), want[1], tol);
@@ -531,6 +535,7 @@ public final class SelfTest {
             ops.ssdFused = wasFused;
             ops.ssdChunk = wasChunk;
             ops.ssdWalk = wasWalk;
+            ops.ssdBf16 = wasBf16;
         }
         free(px, pla, psc, pb, pc, pd, po, work);
     }
@@ -756,16 +761,20 @@ public final class SelfTest {
         double bytes = 4.0 * (2 * xs + 2 * hs + 2 * gs);
         String shape = model + " B" + b + " L" + l + " H" + h + " P" + p + " N" + n;
         String[] names = {"ssd_scan (recurrence)", "  ssd chunked (Q 64)", "  ssd chunked (Q 128)", "  ssd chunked (Q 256)",
-                "  ssd chunked, states walked (Q 64)", "  ssd chunked, states walked (Q 128)", "  ssd chunked fused (tensor cores)"};
-        int[] chunks = {0, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_CHUNK};
+                "  ssd chunked, states walked (Q 64)", "  ssd chunked, states walked (Q 128)", "  ssd chunked, bf16 tiles (Q 64)",
+                "  ssd chunked, bf16 tiles (Q 128)", "  ssd chunked, bf16 tiles (Q 256)", "  ssd chunked fused (tensor cores)"};
+        int[] chunks = {0, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_CHUNK, 128, CudaOps.SSD_MAX_CHUNK,
+                CudaOps.SSD_CHUNK};
         double[] ms = new double[names.length];
-        int wasFused = ops.ssdFused, wasChunk = ops.ssdChunk;
+        int wasFused = ops.ssdFused, wasChunk = ops.ssdChunk, wasBf16 = ops.ssdBf16;
         boolean wasWalk = ops.ssdWalk;
         try {
             for (int k = 0; k < names.length; k++) {
                 ops.ssdFused = k == names.length - 1 ? 1 : 0;
                 ops.ssdWalk = k == 4 || k == 5;
+                ops.ssdBf16 = k >= 6 && k <= 8 ? 1 : 0;
                 ops.ssdChunk = chunks[k] > 0 ? chunks[k] : wasChunk;
+                if (k >= 6 && k <= 8 && !ops.ssdBf16Tiles()) continue;
                 if (k == names.length - 1 && !ops.ssdFusedApplies(b, h, p, n, x, bm, cm)) break;
                 Runnable run = k > 0 ? () -> ops.ssdChunked(x, la, sc, bm, cm, 0, st, out, work, b, l, h, p, g, n)
                         : () -> ops.ssd(x, la, sc, bm, cm, 0, st, out, b, l, h, p, g, n);
@@ -783,6 +792,7 @@ public final class SelfTest {
             ops.ssdFused = wasFused;
             ops.ssdChunk = wasChunk;
             ops.ssdWalk = wasWalk;
+            ops.ssdBf16 = wasBf16;
         }
         free(x, out, la, sc, bm, cm, st, work);
     }

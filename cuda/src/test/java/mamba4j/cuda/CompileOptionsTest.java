@@ -20,10 +20,17 @@ class CompileOptionsTest {
     }
 
     @Test void eachOptionBecomesItsDefine() {
-        assertEquals(List.of("-DMAMBA4J_SSD_TENSOR_TILES", "-DSSD_TF32_ONE_PASS", "-DMAMBA4J_SSD_BF16_TILES", "-DGEMV_UNROLL=16",
-                        "-DGEMV_MIN_BLOCKS=6"),
+        assertEquals(List.of("-DMAMBA4J_SSD_TENSOR_TILES", "-DSSD_TF32_ONE_PASS", "-DGEMV_UNROLL=16", "-DGEMV_MIN_BLOCKS=6"),
                 defines(Map.of("MAMBA4J_CUDA_SSD_TC", "1", "MAMBA4J_CUDA_SSD_TF32", "1", "MAMBA4J_CUDA_SSD_BF16", "1",
                         "MAMBA4J_CUDA_GEMV_UNROLL", "16", "MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "6")));
+    }
+
+    @Test void theBf16SsdIsAskedForAtRunTime() {   // not a define: ssd_chunked_bf16.cu is its own module
+        assertEquals(-1, CudaDevice.ssdBf16(Map.<String, String>of()::get));
+        assertEquals(-1, CudaDevice.ssdBf16(Map.of("MAMBA4J_CUDA_SSD_BF16", "")::get));
+        assertEquals(0, CudaDevice.ssdBf16(Map.of("MAMBA4J_CUDA_SSD_BF16", "0")::get));
+        assertEquals(1, CudaDevice.ssdBf16(Map.of("MAMBA4J_CUDA_SSD_BF16", "1")::get));
+        assertEquals(List.of(), defines(Map.of("MAMBA4J_CUDA_SSD_BF16", "1")));
     }
 
     @Test void outOfRangeSettingsAreRefusedNamingTheVariable() {
@@ -31,7 +38,10 @@ class CompileOptionsTest {
                 Map.of("MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "9"), Map.of("MAMBA4J_CUDA_GEMV_MIN_BLOCKS", "x"),
                 Map.of("MAMBA4J_CUDA_SSD_TC", "yes"), Map.of("MAMBA4J_CUDA_SSD_TF32", "true"),
                 Map.of("MAMBA4J_CUDA_SSD_BF16", "2"))) {
-            var e = assertThrows(UserInputException.class, () -> defines(bad));
+            var e = assertThrows(UserInputException.class, () -> {
+                if (bad.containsKey("MAMBA4J_CUDA_SSD_BF16")) CudaDevice.ssdBf16(bad::get);   // read by CudaOps, not a define
+                else defines(bad);
+            });
             String variable = bad.keySet().iterator().next();
             assertTrue(e.getMessage().startsWith(variable + "=" + bad.get(variable) + ": "), e.getMessage());
         }

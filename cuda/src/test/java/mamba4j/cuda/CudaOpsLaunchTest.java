@@ -217,6 +217,31 @@ class CudaOpsLaunchTest {
         h100.ssdFused = -1;
     }
 
+    @Test void halfPrecisionWeightsTakeTheBf16TilesOverTheFusedKernel() {
+        h100.ssdBf16 = -1;
+        assertTrue(h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0) && !h100.ssdBf16Tiles());   // f32 weights: float32 products
+        h100.halfWeights = true;
+        try {
+            assertTrue(h100.ssdBf16Tiles());
+            assertFalse(h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0));   // the five kernels, their products in bf16
+            h100.ssdChunked(0x100, 0x200, 0, 0x300, 0x400, 0, 0, 0x500, 0x10000, 1, 2048, 64, 64, 1, 128);
+            assertEquals(SSD_KERNELS, launches.stream().map(Launch::kernel).toList());
+            assertTrue(launches.stream().allMatch(l -> l.file().equals("ssd_chunked_bf16.cu")));
+            h100.ssdBf16 = 0;   // MAMBA4J_CUDA_SSD_BF16=0
+            assertFalse(h100.ssdBf16Tiles());
+            h100.ssdBf16 = 1;   // =1, but no tensor cores
+            assertTrue(h100.ssdBf16Tiles());
+            ops.ssdBf16 = 1;
+            assertFalse(ops.ssdBf16Tiles());
+        } finally {
+            h100.halfWeights = false;
+            h100.ssdBf16 = -1;
+            ops.ssdBf16 = -1;
+        }
+        String bf16 = KernelSources.read("ssd_chunked_bf16.cu");
+        assertTrue(bf16.startsWith("#define MAMBA4J_SSD_BF16_TILES\n") && bf16.endsWith(KernelSources.read("ssd_chunked.cu")));
+    }
+
     @Test void theScratchRegionsStartOn16ByteBoundaries() {
         // acum of B·H·L = 1·3·129 floats (1548 bytes) is padded to 1552 before the states
         ops.ssdChunked(1, 2, 0, 3, 4, 0, 0, 5, 0x10000, 1, 129, 3, 5, 1, 7);
