@@ -585,10 +585,13 @@ public final class Backend {
         act(op, s.x(), s.logA(), s.scale(), s.bm(), s.cm(), s.d(), s.state(), s.out());
     }
 
-    public void ssd(Ssd args, int chunk) {
+    public void ssd(Ssd args, int chunk) { ssd(args, chunk, false); }
+
+    /** As {@link #ssd(Ssd, int)}; {@code halfOperands}: the model's weights are half precision (see {@link Kernels#ssd(Ssd, int, boolean)}). */
+    public void ssd(Ssd args, int chunk, boolean halfOperands) {
         ssdArgs("ssd", args);
         Checks.checkSsdChunkStates(args, chunk, null);
-        k.ssd(args, chunk);
+        k.ssd(args, chunk, halfOperands);
     }
 
     public void ssdForward(Ssd args, int chunk, Tensor chunkStates) {

@@ -353,6 +353,12 @@ public interface Kernels {
     /** The SSD scan ({@link Ssd}) by the chunked algorithm with chunks of {@code chunk} steps (any chunk gives the same result). */
     void ssd(Ssd args, int chunk);
 
+    /**
+     * As {@link #ssd(Ssd, int)} for a model whose weights are half precision ({@code halfOperands}): a backend may then
+     * multiply in bf16 with float32 sums, as torch and mamba_ssm run such a model (the host kernels do not).
+     */
+    default void ssd(Ssd args, int chunk, boolean halfOperands) { ssd(args, chunk); }
+
     /** As {@link #ssd}, also writing the state at the start of every chunk into chunkStates (B, ceil(L/chunk), H, P, N). */
     void ssdForward(Ssd args, int chunk, Tensor chunkStates);
 

@@ -183,6 +183,10 @@ public final class ProfilingKernels implements Kernels {
         long t0 = System.nanoTime(); inner.ssd(args, chunk); add("ssd L=" + args.length(), t0, 0);
     }
 
+    @Override public void ssd(Ssd args, int chunk, boolean halfOperands) {
+        long t0 = System.nanoTime(); inner.ssd(args, chunk, halfOperands); add("ssd L=" + args.length(), t0, 0);
+    }
+
     @Override public void ssdForward(Ssd args, int chunk, Tensor chunkStates) {
         long t0 = System.nanoTime(); inner.ssdForward(args, chunk, chunkStates); add("ssdForward L=" + args.length(), t0, 0);
     }

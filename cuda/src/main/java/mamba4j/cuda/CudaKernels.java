@@ -158,7 +158,6 @@ public final class CudaKernels implements Kernels {
     }
 
     @Override public Tensor upload(Tensor host) {
-        if ((host.dtype() == DType.BF16 || host.dtype() == DType.F16) && host.rank() >= 2) ops().halfWeights = true;   // a half-precision model
         Tensor t = allocate(host.dtype(), host.shape());
         write(host, t);
         return t;
@@ -484,15 +483,18 @@ public final class CudaKernels implements Kernels {
      * steps; short ones and decode steps by the recurrence. Every chunk size gives the same result up to rounding, so
      * {@code chunk} (which only decides the saved states of the training ops) is not needed here.
      */
-    @Override public void ssd(Ssd s, int chunk) {
+    @Override public void ssd(Ssd s, int chunk) { ssd(s, chunk, false); }
+
+    /** {@code halfOperands}: the chunked SSD's products on bf16 tensor cores where {@link CudaOps#ssdBf16Tiles} says. */
+    @Override public void ssd(Ssd s, int chunk, boolean halfOperands) {
         int b = s.batch(), l = s.length(), h = s.heads(), p = s.headDim(), g = s.groups(), n = s.stateSize();
         if (n > CudaOps.MAX_SSD_STATE)
             throw new UserInputException("ssd: state size N = " + n + " > " + CudaOps.MAX_SSD_STATE + " is not supported by the cuda backend");
         if (CudaOps.ssdUsesChunks(l)) {
-            boolean fused = ops().ssdFusedApplies(b, h, p, n, ptr(s.x()), ptr(s.bm()), ptr(s.cm()));
+            boolean fused = ops().ssdFusedApplies(b, h, p, n, ptr(s.x()), ptr(s.bm()), ptr(s.cm()), halfOperands);
             long work = scratch(ops().ssdChunkedScratchBytes(b, l, h, p, g, n, fused));
             ops().ssdChunked(ptr(s.x()), ptr(s.logA()), ptr(s.scale()), ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.state()), ptr(s.out()),
-                    work, b, l, h, p, g, n);
+                    work, b, l, h, p, g, n, halfOperands);
             return;
         }
         ops().ssd(ptr(s.x()), ptr(s.logA()), ptr(s.scale()), ptr(s.bm()), ptr(s.cm()), ptr(s.d()), ptr(s.state()), ptr(s.out()),

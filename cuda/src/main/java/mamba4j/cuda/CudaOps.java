@@ -35,10 +35,8 @@ public final class CudaOps {
      * multiprocessors or more, see {@link #ssdFusedApplies}), 0 never, 1 wherever it fits. MAMBA4J_CUDA_SSD_FUSED=0 / 1
      * set the latter two (to compare).
      */
-    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): 1 always, 0 never, -1 for half-precision weights. */
+    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): 1 always, 0 never, -1 for half-precision models. */
     int ssdBf16 = CudaDevice.ssdBf16(System::getenv);
-    /** Whether a bf16 or f16 matrix was uploaded: the model's weights are half precision (CudaKernels.upload). */
-    volatile boolean halfWeights;
     int ssdFused = switch (String.valueOf(System.getenv("MAMBA4J_CUDA_SSD_FUSED"))) {
         case "0" -> 0;
         case "1" -> 1;
@@ -683,19 +681,24 @@ public final class CudaOps {
      * ms), mamba2-130m's 48 lost (0.34 vs 0.21 ms, 2.51 vs 1.19 ms).
      */
     public boolean ssdFusedApplies(int batch, int heads, int headDim, int dstate, long x, long bm, long cm) {
+        return ssdFusedApplies(batch, heads, headDim, dstate, x, bm, cm, false);
+    }
+
+    /** As above for a model whose weights are half precision or not ({@code halfOperands}, see {@link #ssdBf16Tiles}). */
+    public boolean ssdFusedApplies(int batch, int heads, int headDim, int dstate, long x, long bm, long cm, boolean halfOperands) {
         boolean fits = dstate <= SSD_FUSED_MAX_N && dstate % 8 == 0 && headDim % 4 == 0 && ((x | bm | cm) & 15) == 0
                 && ssdFusedSharedBytes(dstate) <= tensorCoreShared;
         long blocks = (long) batch * heads * ((headDim + SSD_FUSED_P - 1) / SSD_FUSED_P);
-        return fits && (ssdFused == 1 || ssdFused == -1 && !ssdBf16Tiles() && 2 * blocks >= smCount);
+        return fits && (ssdFused == 1 || ssdFused == -1 && !ssdBf16Tiles(halfOperands) && 2 * blocks >= smCount);
     }
 
     /**
      * Whether the chunked SSD's five kernels multiply on bf16 tensor cores (ssd_chunked_bf16.cu), and are taken over the
-     * fused kernel: on sm_80 or later, for a model with half-precision weights (its linears already round their inputs
-     * to bf16 on the tensor cores) or MAMBA4J_CUDA_SSD_BF16=1.
+     * fused kernel: on sm_80 or later, for a model with half-precision weights ({@code halfOperands}: its linears already
+     * round their inputs to bf16 on the tensor cores), or always with MAMBA4J_CUDA_SSD_BF16=1, never with =0.
      */
-    public boolean ssdBf16Tiles() {
-        return tensorCoreShared > 0 && (ssdBf16 == 1 || ssdBf16 == -1 && halfWeights);
+    public boolean ssdBf16Tiles(boolean halfOperands) {
+        return tensorCoreShared > 0 && (ssdBf16 == 1 || ssdBf16 == -1 && halfOperands);
     }
 
     /**
@@ -739,6 +742,12 @@ public final class CudaOps {
      */
     public void ssdChunked(long x, long logA, long scale, long bm, long cm, long d, long state, long out, long scratch,
                            int batch, int length, int heads, int headDim, int groups, int dstate) {
+        ssdChunked(x, logA, scale, bm, cm, d, state, out, scratch, batch, length, heads, headDim, groups, dstate, false);
+    }
+
+    /** As above for a model whose weights are half precision or not ({@code halfOperands}, see {@link #ssdBf16Tiles}). */
+    public void ssdChunked(long x, long logA, long scale, long bm, long cm, long d, long state, long out, long scratch,
+                           int batch, int length, int heads, int headDim, int groups, int dstate, boolean halfOperands) {
         positive("ssdChunked", batch, length, heads, headDim, groups, dstate);
         if (dstate > MAX_SSD_STATE) throw new IllegalArgumentException("ssdChunked: N = " + dstate + " > " + MAX_SSD_STATE);
         if (heads % groups != 0) throw new IllegalArgumentException("ssdChunked: heads " + heads + " not divisible by groups " + groups);
@@ -748,7 +757,7 @@ public final class CudaOps {
         required("ssdChunked", "C", cm);
         required("ssdChunked", "out", out);
         required("ssdChunked", "scratch", scratch);
-        boolean fused = ssdFusedApplies(batch, heads, headDim, dstate, x, bm, cm);
+        boolean fused = ssdFusedApplies(batch, heads, headDim, dstate, x, bm, cm, halfOperands);
         int q = fused ? SSD_CHUNK : ssdChunkFor(length), tq = q / SSD_TILE, chunks = ssdChunkCount(length, q);
         long bh = (long) batch * heads, bg = (long) batch * groups;
         int nTiles = (dstate + SSD_TILE - 1) / SSD_TILE, pTiles = (headDim + SSD_TILE - 1) / SSD_TILE;
@@ -760,7 +769,7 @@ public final class CudaOps {
                 .set("scale", scale).set("Bm", bm).set("Cm", cm).set("D", d).set("state", state).set("out", out)
                 .set("acum", acum).set("states", states).set("cb", cb).set("batch", batch).set("length", length).set("heads", heads)
                 .set("head_dim", headDim).set("groups", groups).set("dstate", dstate).set("chunk", q);
-        String f = !fused && ssdBf16Tiles() ? "ssd_chunked_bf16.cu" : "ssd_chunked.cu";
+        String f = !fused && ssdBf16Tiles(halfOperands) ? "ssd_chunked_bf16.cu" : "ssd_chunked.cu";
         launcher.launch(f, "ssd_chunk_cumsum", blocks(bh * chunks, ELT_BLOCK), 1, 1, ELT_BLOCK, 1, 1, p.get());
         if (fused) {
             launcher.launch(f, "ssd_chunk_cb", (int) bg, chunks, 1, SSD_CHUNK_THREADS, 1, 1, p.get());

@@ -519,14 +519,14 @@ public final class SelfTest {
                 ops.ssdWalk = (k == 3 || k == 4) && !fused;
                 ops.ssdBf16 = k >= 5 && !fused ? 1 : 0;
                 if (!fused) ops.ssdChunk = chunks[k];
-                if (k >= 5 && !fused && !ops.ssdBf16Tiles()) continue;
+                if (k >= 5 && !fused && !ops.ssdBf16Tiles(false)) continue;
                 if (fused && !ops.ssdFusedApplies(b, h, p, n, px, pb, pc)) break;
                 long pst = up(c.state);
                 if (chunked) ops.ssdChunked(px, pla, psc, pb, pc, pd, pst, po, work, b, l, h, p, g, n);
                 else ops.ssd(px, pla, psc, pb, pc, pd, pst, po, b, l, h, p, g, n);
                 String name = !chunked ? "ssd_scan" : fused ? "ssd chunked fused (tensor cores)"
-                        : "ssd chunked Q" + chunks[k] + (ops.ssdWalk ? " walk" : "") + (ops.ssdBf16Tiles() ? " bf16 tiles" : "");
-                Tolerance tol = !chunked ? F32_SCAN : !fused && ops.ssdBf16Tiles() ? BF16_SSD_CHUNKED : F32_SSD_CHUNKED;
+                        : "ssd chunked Q" + chunks[k] + (ops.ssdWalk ? " walk" : "") + (ops.ssdBf16Tiles(false) ? " bf16 tiles" : "");
+                Tolerance tol = !chunked ? F32_SCAN : !fused && ops.ssdBf16Tiles(false) ? BF16_SSD_CHUNKED : F32_SSD_CHUNKED;
                 compare(name, c.shape(), download(po, b * l * h * p), want[0], tol);
                 if (withState) compare(name + " final state", c.shape(), download(pst, b * h * p * n), want[1], tol);
                 free(pst);
@@ -549,7 +549,7 @@ public final class SelfTest {
         ops.ssd(px, pla, psc, pb, pc, pd, st1, o1, b, l, h, p, g, n);
         ops.ssdChunked(px, pla, psc, pb, pc, pd, st2, o2, work, b, l, h, p, g, n);
         float[] wantOut = download(o1, b * l * h * p), wantState = download(st1, b * h * p * n);
-        Tolerance tol = ops.ssdBf16Tiles() && !ops.ssdFusedApplies(b, h, p, n, px, pb, pc) ? BF16_SSD_CHUNKED : F32_SSD_CHUNKED;
+        Tolerance tol = ops.ssdBf16Tiles(false) && !ops.ssdFusedApplies(b, h, p, n, px, pb, pc) ? BF16_SSD_CHUNKED : F32_SSD_CHUNKED;
         compare("ssd chunked == ssd_scan", c.shape(), download(o2, b * l * h * p), toDoubles(wantOut), tol);
         compare("ssd chunked == ssd_scan, final state", c.shape(), download(st2, b * h * p * n), toDoubles(wantState), tol);
         free(px, pla, psc, pb, pc, pd, st1, st2, o1, o2, work);
@@ -774,7 +774,7 @@ public final class SelfTest {
                 ops.ssdWalk = k == 4 || k == 5;
                 ops.ssdBf16 = k >= 6 && k <= 8 ? 1 : 0;
                 ops.ssdChunk = chunks[k] > 0 ? chunks[k] : wasChunk;
-                if (k >= 6 && k <= 8 && !ops.ssdBf16Tiles()) continue;
+                if (k >= 6 && k <= 8 && !ops.ssdBf16Tiles(false)) continue;
                 if (k == names.length - 1 && !ops.ssdFusedApplies(b, h, p, n, x, bm, cm)) break;
                 Runnable run = k > 0 ? () -> ops.ssdChunked(x, la, sc, bm, cm, 0, st, out, work, b, l, h, p, g, n)
                         : () -> ops.ssd(x, la, sc, bm, cm, 0, st, out, b, l, h, p, g, n);

@@ -219,22 +219,20 @@ class CudaOpsLaunchTest {
 
     @Test void halfPrecisionWeightsTakeTheBf16TilesOverTheFusedKernel() {
         h100.ssdBf16 = -1;
-        assertTrue(h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0) && !h100.ssdBf16Tiles());   // f32 weights: float32 products
-        h100.halfWeights = true;
+        assertTrue(h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0, false) && !h100.ssdBf16Tiles(false));   // f32 weights: float32 products
         try {
-            assertTrue(h100.ssdBf16Tiles());
-            assertFalse(h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0));   // the five kernels, their products in bf16
-            h100.ssdChunked(0x100, 0x200, 0, 0x300, 0x400, 0, 0, 0x500, 0x10000, 1, 2048, 64, 64, 1, 128);
+            assertTrue(h100.ssdBf16Tiles(true));
+            assertFalse(h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0, true));   // the five kernels, their products in bf16
+            h100.ssdChunked(0x100, 0x200, 0, 0x300, 0x400, 0, 0, 0x500, 0x10000, 1, 2048, 64, 64, 1, 128, true);
             assertEquals(SSD_KERNELS, launches.stream().map(Launch::kernel).toList());
             assertTrue(launches.stream().allMatch(l -> l.file().equals("ssd_chunked_bf16.cu")));
             h100.ssdBf16 = 0;   // MAMBA4J_CUDA_SSD_BF16=0
-            assertFalse(h100.ssdBf16Tiles());
-            h100.ssdBf16 = 1;   // =1, but no tensor cores
-            assertTrue(h100.ssdBf16Tiles());
+            assertFalse(h100.ssdBf16Tiles(true));
+            h100.ssdBf16 = 1;   // =1: for f32 weights too, but not without tensor cores
+            assertTrue(h100.ssdBf16Tiles(false));
             ops.ssdBf16 = 1;
-            assertFalse(ops.ssdBf16Tiles());
+            assertFalse(ops.ssdBf16Tiles(true));
         } finally {
-            h100.halfWeights = false;
             h100.ssdBf16 = -1;
             ops.ssdBf16 = -1;
         }

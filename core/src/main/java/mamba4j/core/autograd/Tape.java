@@ -313,6 +313,18 @@ public final class Tape {
      * which keep no chunk states).
      */
     public Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk, Tensor state) {
+        return ssd(x, logA, scale, bm, cm, d, chunk, state, false);
+    }
+
+    /**
+     * As {@link #ssd(Var, Var, Var, Var, Var, Var, int, Tensor)} for a model whose weights are {@code weights}' dtype: a
+     * half-precision model lets the backend multiply in bf16 ({@link Kernels#ssd(Ssd, int, boolean)}; inference only).
+     */
+    public Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk, Tensor state, DType weights) {
+        return ssd(x, logA, scale, bm, cm, d, chunk, state, weights == DType.BF16 || weights == DType.F16);
+    }
+
+    private Var ssd(Var x, Var logA, Var scale, Var bm, Var cm, Var d, int chunk, Tensor state, boolean halfOperands) {
         Tensor xv = x.value();
         int b = xv.size(0), l = xv.size(1), h = xv.size(2), p = xv.size(3), n = bm.value().size(3);
         if (chunk <= 0) throw new IllegalArgumentException("ssd: chunk must be positive, got " + chunk);
@@ -320,7 +332,7 @@ public final class Tape {
         Ssd args = new Ssd(xv, logA.value(), scale == null ? null : scale.value(), bm.value(), cm.value(),
                 d == null ? null : d.value(), state, out.value());
         if (!recording) {
-            be.ssd(args, chunk);
+            be.ssd(args, chunk, halfOperands);
             return out;
         }
         if (state != null) throw new IllegalArgumentException("ssd: a carried state is for inference tapes");

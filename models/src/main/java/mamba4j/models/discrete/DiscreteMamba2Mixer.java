@@ -93,7 +93,7 @@ public final class DiscreteMamba2Mixer {
         long bt = (long) b * t;
         TapeInputs in = ssdInputs(tape, c, p, u, b, t, cache == null ? null : cache.conv);
         Var y = tape.ssd(in.x().reshape(b, t, c.nVHeads(), c.headDim()), in.logA(), null, in.bm(), in.cm(), p.d(), c.chunkSize(),
-                cache == null ? null : cache.ssm);                                               // S_t = a_t·S_{t−1} + x_t⊗B_t; y = S·C + D·x
+                cache == null ? null : cache.ssm, p.inProj().value().dtype());                  // S_t = a_t·S_{t−1} + x_t⊗B_t; y = S·C + D·x
         trace.record("mixer_y", layer, y.value());
         Var gated = tape.mulSilu(y.reshape(bt, c.dInner()), in.z());                            // y ⊙ silu(z + z_bias)
         return tape.linear(gated, p.outProj(), p.outProjBias());

@@ -112,7 +112,7 @@ public final class Mamba2Model implements CausalLM, TrainableModel {
         Var dt = tape.softplusClamp(zxbcdt[2], l.dtBias(), lo, hi);                                    // clamp(softplus(dt + dt_bias))  (B·T, H)
         Var logA = tape.mulColumns(dt, tape.negExp(l.aLog()));                                         // dt·A, A = −exp(A_log)
         Var y = tape.ssd(xBC[0].reshape(b, t, nh, hp), logA.reshape(b, t, nh), dt.reshape(b, t, nh),
-                xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), l.d(), config.chunkSize(), ssmState);
+                xBC[1].reshape(b, t, g, n), xBC[2].reshape(b, t, g, n), l.d(), config.chunkSize(), ssmState, l.inProj().value().dtype());
         Var normed = perGroupNorm()                                                                    // y · silu(z), gate first, then
                 ? tape.mulColumns(tape.rmsNorm(tape.mulSilu(y.reshape(bt, e), zxbcdt[0]).reshape(bt * g, e / g),   // the norm per group of E/G,
                         tape.constant(groupOnes), eps).reshape(bt, e), l.gateNorm())
