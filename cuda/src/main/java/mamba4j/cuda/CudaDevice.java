@@ -315,12 +315,16 @@ public final class CudaDevice implements AutoCloseable {
 
     /**
      * MAMBA4J_CUDA_SSD_BF16: 1, the chunked SSD's five kernels multiply on tensor cores with bf16 operands and float32
-     * sums (mamba_ssm's precision on a bf16 model; about 2^-9 relative a product) on sm_80 and later; 0, never; unset
-     * or empty, -1: where the model's weights are bf16 or f16 ({@link CudaOps#ssdBf16Tiles}).
+     * sums (mamba_ssm's precision on a bf16 model; about 2^-9 relative a product) on sm_80 and later; auto (-1), where
+     * the model's weights are bf16 or f16 ({@link CudaOps#ssdBf16Tiles}); unset, empty or 0, never. Opt-in until the
+     * kernels have run on a GPU (written and checked on the CPU emulator); auto is then meant to become the default.
      */
     static int ssdBf16(java.util.function.UnaryOperator<String> env) {
         String v = env.apply("MAMBA4J_CUDA_SSD_BF16");
-        return v == null || v.isEmpty() ? -1 : flag(env, "MAMBA4J_CUDA_SSD_BF16") ? 1 : 0;
+        if ("auto".equals(v)) return -1;
+        if (v != null && !v.isEmpty() && !v.equals("0") && !v.equals("1"))
+            throw new mamba4j.core.UserInputException("MAMBA4J_CUDA_SSD_BF16=" + v + ": must be 0, 1 or auto");
+        return "1".equals(v) ? 1 : 0;
     }
 
     /** An on/off variable: 1 on; unset, empty or 0 off; another value is refused naming it. */

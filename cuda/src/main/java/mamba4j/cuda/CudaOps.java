@@ -35,7 +35,7 @@ public final class CudaOps {
      * multiprocessors or more, see {@link #ssdFusedApplies}), 0 never, 1 wherever it fits. MAMBA4J_CUDA_SSD_FUSED=0 / 1
      * set the latter two (to compare).
      */
-    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): 1 always, 0 never, -1 for half-precision models. */
+    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): 1 always, 0 never (the default for now), -1 for half-precision models. */
     int ssdBf16 = CudaDevice.ssdBf16(System::getenv);
     int ssdFused = switch (String.valueOf(System.getenv("MAMBA4J_CUDA_SSD_FUSED"))) {
         case "0" -> 0;
@@ -694,8 +694,8 @@ public final class CudaOps {
 
     /**
      * Whether the chunked SSD's five kernels multiply on bf16 tensor cores (ssd_chunked_bf16.cu), and are taken over the
-     * fused kernel: on sm_80 or later, for a model with half-precision weights ({@code halfOperands}: its linears already
-     * round their inputs to bf16 on the tensor cores), or always with MAMBA4J_CUDA_SSD_BF16=1, never with =0.
+     * fused kernel: on sm_80 or later, with MAMBA4J_CUDA_SSD_BF16=1 always, with =auto for a model with half-precision
+     * weights ({@code halfOperands}: its linears already round their inputs to bf16 on the tensor cores), else never.
      */
     public boolean ssdBf16Tiles(boolean halfOperands) {
         return tensorCoreShared > 0 && (ssdBf16 == 1 || ssdBf16 == -1 && halfOperands);

@@ -26,8 +26,9 @@ class CompileOptionsTest {
     }
 
     @Test void theBf16SsdIsAskedForAtRunTime() {   // not a define: ssd_chunked_bf16.cu is its own module
-        assertEquals(-1, CudaDevice.ssdBf16(Map.<String, String>of()::get));
-        assertEquals(-1, CudaDevice.ssdBf16(Map.of("MAMBA4J_CUDA_SSD_BF16", "")::get));
+        assertEquals(0, CudaDevice.ssdBf16(Map.<String, String>of()::get));   // opt-in until it has run on a GPU
+        assertEquals(0, CudaDevice.ssdBf16(Map.of("MAMBA4J_CUDA_SSD_BF16", "")::get));
+        assertEquals(-1, CudaDevice.ssdBf16(Map.of("MAMBA4J_CUDA_SSD_BF16", "auto")::get));
         assertEquals(0, CudaDevice.ssdBf16(Map.of("MAMBA4J_CUDA_SSD_BF16", "0")::get));
         assertEquals(1, CudaDevice.ssdBf16(Map.of("MAMBA4J_CUDA_SSD_BF16", "1")::get));
         assertEquals(List.of(), defines(Map.of("MAMBA4J_CUDA_SSD_BF16", "1")));

@@ -218,7 +218,8 @@ class CudaOpsLaunchTest {
     }
 
     @Test void halfPrecisionWeightsTakeTheBf16TilesOverTheFusedKernel() {
-        h100.ssdBf16 = -1;
+        assertFalse(h100.ssdBf16Tiles(true));   // unset: never (opt-in until it has run on a GPU)
+        h100.ssdBf16 = -1;   // MAMBA4J_CUDA_SSD_BF16=auto
         assertTrue(h100.ssdFusedApplies(1, 64, 64, 128, 0, 0, 0, false) && !h100.ssdBf16Tiles(false));   // f32 weights: float32 products
         try {
             assertTrue(h100.ssdBf16Tiles(true));
@@ -233,8 +234,8 @@ class CudaOpsLaunchTest {
             ops.ssdBf16 = 1;
             assertFalse(ops.ssdBf16Tiles(true));
         } finally {
-            h100.ssdBf16 = -1;
-            ops.ssdBf16 = -1;
+            h100.ssdBf16 = 0;
+            ops.ssdBf16 = 0;
         }
         String bf16 = KernelSources.read("ssd_chunked_bf16.cu");
         assertTrue(bf16.startsWith("#define MAMBA4J_SSD_BF16_TILES\n") && bf16.endsWith(KernelSources.read("ssd_chunked.cu")));
