@@ -16,8 +16,11 @@
 // shared memory "k-major" (row k holds the 64 values of the reduction index k) 64 values of k at a time, zero-padded
 // past L, P and N, so odd shapes need no special cases in the products. Each thread accumulates a 4 x 4 register block on CUDA cores; compiled
 // with MAMBA4J_SSD_TENSOR_TILES (CudaDevice passes it for MAMBA4J_CUDA_SSD_TC=1) on sm_80 and later, the tile is eight
-// warps' tensor-core products instead, 3xTF32 (float32 accuracy; tf32.cuh), each warp a 16 x 32 block: opt-in until it
-// has run on a GPU (checked on the CPU emulator only). ssd_tile_row/col say which element acc[i][j] holds.
+// warps' tensor-core products instead, 3xTF32 (float32 accuracy; tf32.cuh), each warp a 16 x 32 block (slower than the
+// CUDA-core tiles on an H100). With MAMBA4J_SSD_BF16_TILES (the module ssd_chunked_bf16.cu, CudaOps.ssdBf16Tiles) the
+// same warps multiply bf16 operands (m16n8k16, float32 sums), staged as bf16 pairs along k: one conversion an element
+// at staging, 12 shared loads and 4 mma a warp per 16 k (3xTF32: 48 loads, 96 conversions, 48 mma for the same); opt-in
+// until it has run on a GPU (checked on the CPU emulator). ssd_tile_row/col say which element acc[i][j] holds.
 #include "common.cuh"
 
 #define SSD_Q 64              // the fused kernel's chunk length and the shortest (CudaOps.SSD_CHUNK)
@@ -25,8 +28,8 @@
 #define SSD_T 64              // tile edge (CudaOps.SSD_TILE)
 #define SSD_THREADS 256       // 16 x 16 threads, each a 4 x 4 block of the tile (CudaOps.SSD_CHUNK_THREADS)
 #if defined(MAMBA4J_SSD_BF16_TILES) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
-#define SSD_TENSOR_CORES 2    // bf16 operands (m16n8k16), float32 accumulation
-#define SSD_PITCH 68          // = 4 (mod 32): a fragment's reads (rows 2q, columns g) hit 32 banks
+#define SSD_TENSOR_CORES 2    // bf16 operands (m16n8k16), float32 accumulation, staged as bf16 pairs
+#define SSD_PITCH 72          // 32-bit words a row of k pairs: = 8 (mod 32), so a fragment's reads (rows q, columns g) hit 32 banks
 #elif defined(MAMBA4J_SSD_TENSOR_TILES) && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
 #define SSD_TENSOR_CORES 1
 #define SSD_PITCH 72          // shared row pitch: = 8 (mod 32), so a fragment's reads (rows q, columns g) hit 32 banks
@@ -42,6 +45,42 @@ static_assert(SSD_THREADS == 256 && SSD_T == 64, "the staging and 4 x 4 thread b
 __device__ __forceinline__ int ssd_chunks(int L, int Q) { return (L + Q - 1) / Q; }
 __device__ __forceinline__ int ssd_min(int a, int b) { return a < b ? a : b; }
 
+#if SSD_TENSOR_CORES == 2
+// The bf16 tiles (MAMBA4J_CUDA_SSD_BF16): a k-major operand is staged as bf16 pairs, word [k/2][c] holding rows k (low
+// half) and k + 1 (high half) of column c, rounded once here (cvt.rn), so a fragment's two k of a register are one
+// 32-bit shared load. ssd_stage: s[r/2][c] = (g[r][c], g[r + 1][c]) · rowScale; a warp reads 32 consecutive floats of
+// two rows and writes 32 consecutive banks.
+__device__ __forceinline__ void ssd_stage(float* s, const float* g, long long ld, int rows, int cols, const float* rowScale) {
+    unsigned* w = reinterpret_cast<unsigned*>(s);
+#pragma unroll 4
+    for (int k = 0; k < SSD_T * SSD_T / 2 / SSD_THREADS; ++k) {
+        const int idx = threadIdx.x + k * SSD_THREADS, kp = idx / SSD_T, c = idx % SSD_T, r = 2 * kp;
+        float v0 = 0.0f, v1 = 0.0f;
+        if (c < cols) {
+            if (r < rows) v0 = g[r * ld + c] * (rowScale ? rowScale[r] : 1.0f);
+            if (r + 1 < rows) v1 = g[(r + 1) * ld + c] * (rowScale ? rowScale[r + 1] : 1.0f);
+        }
+        w[kp * SSD_PITCH + c] = pack_bf16(v0, v1);
+    }
+}
+
+// The transpose: s[c/2][r] = (g[r][c], g[r][c + 1]). A warp covers 4 pairs (one 32-byte sector) of 8 rows, and its
+// writes (bank 8 c/2 + r mod 32) hit 32 distinct banks.
+__device__ __forceinline__ void ssd_stage_t(float* s, const float* g, long long ld, int rows, int cols) {
+    unsigned* w = reinterpret_cast<unsigned*>(s);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll 4
+    for (int i = 0; i < SSD_T * SSD_T / 2 / SSD_THREADS; ++i) {
+        const int bi = warp + (SSD_THREADS / 32) * i, cp = 4 * (bi & 7) + (lane & 3), r = 8 * (bi >> 3) + (lane >> 2), c = 2 * cp;
+        float v0 = 0.0f, v1 = 0.0f;
+        if (r < rows) {
+            if (c < cols) v0 = g[r * ld + c];
+            if (c + 1 < cols) v1 = g[r * ld + c + 1];
+        }
+        w[cp * SSD_PITCH + r] = pack_bf16(v0, v1);
+    }
+}
+#else
 // s[r][c] = g[r * ld + c] * (rowScale ? rowScale[r] : 1) for r < rows and c < cols, else 0 (r, c < 64). A warp reads
 // 32 consecutive floats of one row (coalesced) and writes 32 consecutive banks.
 __device__ __forceinline__ void ssd_stage(float* s, const float* g, long long ld, int rows, int cols, const float* rowScale) {
@@ -68,6 +107,7 @@ __device__ __forceinline__ void ssd_stage_t(float* s, const float* g, long long 
         s[c * SSD_PITCH + r] = r < rows && c < cols ? g[r * ld + c] : 0.0f;
     }
 }
+#endif
 
 #if SSD_TENSOR_CORES
 // acc[i][j] += sum_{k < kcount} a[k][row] * b[k][col] (row, col = ssd_tile_row/col(i, j)): warp w owns rows
@@ -79,20 +119,21 @@ __device__ __forceinline__ int ssd_tile_col(int i, int j) { return 32 * ((thread
 __device__ __forceinline__ int ssd_tile_causal_k() { return 16 * ((threadIdx.x >> 6) + 1); }
 
 #if SSD_TENSOR_CORES == 2
-// bf16 (MAMBA4J_CUDA_SSD_BF16=1): each operand rounded to bf16 as it leaves shared memory, two k a register, 16 k a
-// step; kcount is taken up to a multiple of 16 (the staged rows past it are zero). bf16 inputs with float32 sums, as
-// mamba_ssm's Triton SSD on a bf16 model: about 2^-9 relative a product.
+// bf16 (MAMBA4J_CUDA_SSD_BF16): both operands staged as bf16 pairs along k (ssd_stage above), 16 k a step, one 32-bit
+// shared load a register; kcount is taken up to a multiple of 16 (the staged rows past it are zero). bf16 inputs with
+// float32 sums, as mamba_ssm's Triton SSD on a bf16 model: about 2^-9 relative a product.
 __device__ __forceinline__ void ssd_tile_product(float (&acc)[4][4], const float* a, const float* b, int kcount) {
+    const unsigned* a2 = reinterpret_cast<const unsigned*>(a);
+    const unsigned* b2 = reinterpret_cast<const unsigned*>(b);
     const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     const int m0 = 16 * (threadIdx.x >> 6), c0 = 32 * ((threadIdx.x >> 5) & 1);
     for (int k0 = 0; k0 < kcount; k0 += 16) {
-        const float* ak = a + (k0 + 2 * q) * SSD_PITCH + m0 + g;   // A[g][2q] = a[2q][g], k-major
-        const unsigned af[4] = {pack_bf16(ak[0], ak[SSD_PITCH]), pack_bf16(ak[8], ak[SSD_PITCH + 8]),
-                                pack_bf16(ak[8 * SSD_PITCH], ak[9 * SSD_PITCH]), pack_bf16(ak[8 * SSD_PITCH + 8], ak[9 * SSD_PITCH + 8])};
-        const float* bk = b + (k0 + 2 * q) * SSD_PITCH + c0 + g;   // B_j[2q][g] = b[2q][8 j + g]
+        const unsigned* ak = a2 + (k0 / 2 + q) * SSD_PITCH + m0 + g;   // A[g][2q..2q+1] = pair row k0/2 + q, column g
+        const unsigned af[4] = {ak[0], ak[8], ak[4 * SSD_PITCH], ak[4 * SSD_PITCH + 8]};
+        const unsigned* bk = b2 + (k0 / 2 + q) * SSD_PITCH + c0 + g;   // B_j[2q..2q+1][g] = pair row k0/2 + q, column 8 j + g
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            const unsigned bf[2] = {pack_bf16(bk[8 * j], bk[SSD_PITCH + 8 * j]), pack_bf16(bk[8 * SSD_PITCH + 8 * j], bk[9 * SSD_PITCH + 8 * j])};
+            const unsigned bf[2] = {bk[8 * j], bk[4 * SSD_PITCH + 8 * j]};
             mma_bf16(acc[j], af, bf);
         }
     }
@@ -384,23 +425,38 @@ extern "C" __global__ void __launch_bounds__(SSD_THREADS) ssd_chunk_scan(SsdChun
     for (int si = 0; si <= ti; ++si) {
         const int s0 = SSD_T * si, slen = ssd_min(len - s0, SSD_T);
         __syncthreads();   // the previous products' readers are done with sA and sB
+        auto m = [&](int s, int t) {   // M[t][s] of this block of steps
+            return s0 + s <= u0 + t && t < ulen && s < slen ? cb[(long long)(s0 + s) * Q + t] * expf(sAcum[u0 + t] - sAcum[s0 + s]) * sScale[s0 + s] : 0.0f;
+        };
+#if SSD_TENSOR_CORES == 2
+#pragma unroll 4
+        for (int k = 0; k < SSD_T * SSD_T / 2 / SSD_THREADS; ++k) {   // as bf16 pairs of s (ssd_stage's layout)
+            const int idx = tid + k * SSD_THREADS, sp = idx / SSD_T, t = idx % SSD_T;
+            reinterpret_cast<unsigned*>(sA)[sp * SSD_PITCH + t] = pack_bf16(m(2 * sp, t), m(2 * sp + 1, t));
+        }
+#else
 #pragma unroll 4
         for (int k = 0; k < SSD_T * SSD_T / SSD_THREADS; ++k) {
             const int idx = tid + k * SSD_THREADS, s = idx / SSD_T, t = idx % SSD_T;
-            sA[s * SSD_PITCH + t] = s0 + s <= u0 + t && t < ulen && s < slen
-                    ? cb[(long long)(s0 + s) * Q + t] * expf(sAcum[u0 + t] - sAcum[s0 + s]) * sScale[s0 + s] : 0.0f;
+            sA[s * SSD_PITCH + t] = m(s, t);
         }
+#endif
         ssd_stage(sB, p.x + (((long long)b * L + t0 + s0) * H + h) * P + p0, (long long)H * P, slen, P - p0, nullptr);
         __syncthreads();
         ssd_tile_product(acc, sA, sB, si < ti ? SSD_T : ssd_tile_causal_k());   // in the last, rows t see s <= t only
     }
-    const float dskip = p.D ? p.D[h] : 0.0f;   // sB holds x of this tile's own steps (si = ti)
+    const float dskip = p.D ? p.D[h] : 0.0f;   // sB holds x of this tile's own steps (si = ti); in bf16 tiles, rounded: read x itself
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int t = ssd_tile_row(i, j), pp = ssd_tile_col(i, j);
-            if (t < ulen && p0 + pp < P) p.out[(((long long)b * L + t0 + u0 + t) * H + h) * P + p0 + pp] = fmaf(dskip, sB[t * SSD_PITCH + pp], acc[i][j]);
+            const long long o = (((long long)b * L + t0 + u0 + t) * H + h) * P + p0 + pp;
+#if SSD_TENSOR_CORES == 2
+            if (t < ulen && p0 + pp < P) p.out[o] = fmaf(dskip, p.x[o], acc[i][j]);
+#else
+            if (t < ulen && p0 + pp < P) p.out[o] = fmaf(dskip, sB[t * SSD_PITCH + pp], acc[i][j]);
+#endif
         }
 }
 
