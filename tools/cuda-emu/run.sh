@@ -41,7 +41,7 @@ for t in "${@:-sample scan_step gemv ssd_chunked ssd_step conv eltwise rmsnorm}"
       for a in "2 300 4 7 2 16 1 1 1" "1 1000 3 64 1 128 0 0 0" "1 192 2 16 1 256 1 1 1" "1 129 24 64 1 128 1 1 1" "1 200 3 100 3 200 1 0 1" "2 300 4 20 2 24 1 1 1" "1 130 2 36 1 8 1 1 1"; do
         (cd "$work" && ./"$name" $a 0.3 nofused && echo " (tiles: tensor cores)" && ./"${name}_tc" $a \
             && echo " (tiles: bf16 tensor cores, MAMBA4J_CUDA_SSD_BF16=1; SelfTest's bf16-ssd-chunked tolerance)" \
-            && SSD_TOL="0.2 0.02" ./"${name}_bf16" $a 0.3 nofused) || status=1
+            && SSD_TOL="0.5 0.02" ./"${name}_bf16" $a 0.3 nofused) || status=1
       done
       for a in "2 300 4 7 2 16 1 1 1" "1 200 3 100 3 200 1 0 1" "1 129 24 64 1 128 1 1 0"; do   # ssd_state_walk (MAMBA4J_CUDA_SSD_WALK=1)
         (cd "$work" && echo " (chunk states walked)" && SSD_WALK=1 ./"$name" $a 0.3 nofused) || status=1

@@ -37,9 +37,10 @@ public final class SelfTest {
             "float32 chunked SSD: log-decays summed over up to 64 steps and exponentiated as differences, sums of N + 64 "
                     + "products in another order, vs the float64 recurrence (or ssd_scan's float32 one); measured ~2e-5 abs on outputs up to 60");
 
-    static final Tolerance BF16_SSD_CHUNKED = new Tolerance("bf16-ssd-chunked", 2e-1, 2e-2,
+    static final Tolerance BF16_SSD_CHUNKED = new Tolerance("bf16-ssd-chunked", 5e-1, 2e-2,
             "the chunked SSD's products on bf16 tensor cores (MAMBA4J_CUDA_SSD_BF16=1): operands rounded to 8 bits (2^-9 "
-                    + "relative), sums of N + Q products in float32; on the CPU emulator 1.2e-1 abs on outputs up to 32, 1.2e-2 on states up to 5");
+                    + "relative), sums of N + Q products in float32; on the CPU emulator up to 1.8e-1 abs on outputs up to 57 "
+                    + "(0.3-0.4% of the largest output), 1.2e-2 on states up to 5");
 
     record Row(String check, String shape, String result, boolean ok) {}
     record Timing(String what, String shape, double ms, String rate, String peer) {}
