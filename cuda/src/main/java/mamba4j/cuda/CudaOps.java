@@ -30,13 +30,13 @@ public final class CudaOps {
     private final CudaDevice dev;
     private final Launcher launcher;
     private final int tensorCoreShared, smCount;
+    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): 1 always, 0 never (the default for now), -1 for half-precision models. */
+    int ssdBf16 = CudaDevice.ssdBf16(System::getenv);
     /**
      * When {@link #ssdChunked} takes the fused tensor-core kernel: -1 where it fits and pays (its blocks fill half the
      * multiprocessors or more, see {@link #ssdFusedApplies}), 0 never, 1 wherever it fits. MAMBA4J_CUDA_SSD_FUSED=0 / 1
      * set the latter two (to compare).
      */
-    /** MAMBA4J_CUDA_SSD_BF16 (see {@link CudaDevice#ssdBf16}): 1 always, 0 never (the default for now), -1 for half-precision models. */
-    int ssdBf16 = CudaDevice.ssdBf16(System::getenv);
     int ssdFused = switch (String.valueOf(System.getenv("MAMBA4J_CUDA_SSD_FUSED"))) {
         case "0" -> 0;
         case "1" -> 1;
